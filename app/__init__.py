@@ -1,0 +1,52 @@
+"""carepath: a SMART-on-FHIR app that drafts cited care plans for clinician review."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import config as default_config
+from app import logs
+from app.errors import ConfigError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app: defaults, then ``CAREPATH_*`` environment variables, then ``test_config``."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_object(default_config)
+    app.config.from_prefixed_env("CAREPATH")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    _check_config(app)
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+
+    from app import security
+    from app.views import health
+
+    security.init_app(app)
+    app.register_blueprint(health.bp)
+    _register_optional_blueprints(app)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints of the launch, review and approval features, registered in the order they route."""
+    from app.views import register_all
+
+    register_all(app)
+
+
+def _check_config(app: Flask) -> None:
+    """Refuse to start, with a clear message, when production would run with a development secret."""
+    if app.config["ENV"] == "production" and app.config["SECRET_KEY"] in ("", None, default_config.SECRET_KEY):
+        raise ConfigError(
+            "CAREPATH_SECRET_KEY must be set to a long random value in production "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )

@@ -1,0 +1,318 @@
+"""The one FHIR client of carepath.
+
+Every HTTP call to a FHIR server goes through :meth:`FhirClient.request`, which sets timeouts, retries
+idempotent requests, refreshes the token once on a 401 and turns every non-2xx answer into a typed error
+from :mod:`app.errors` carrying the server's OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from app.errors import (
+    FhirMalformedResponse,
+    FhirStatusError,
+    FhirTimeout,
+    FhirUnauthorized,
+    FhirUnavailable,
+    UnsafeUrl,
+    status_error_class,
+)
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+TokenProvider = Callable[[], str | None]
+RefreshHook = Callable[[], bool]
+
+
+class FhirClient:
+    """A FHIR R4 REST client bound to one base URL.
+
+    ``token`` returns the current access token (or None on an open server); ``on_unauthorized`` is called
+    once when the server answers 401 and returns True when it obtained a fresh token.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: TokenProvider | None = None,
+        on_unauthorized: RefreshHook | None = None,
+        timeout: float = 15.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_retry_wait: float = 30.0,
+        page_count: int = 200,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._on_unauthorized = on_unauthorized
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_retry_wait = max_retry_wait
+        self.page_count = page_count
+        self.session = session or requests.Session()
+        self._sleep = sleep
+        #: How many HTTP requests this client sent (benchmarks and tests read it).
+        self.request_count = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], base_url: str | None = None, **kwargs: Any) -> FhirClient:
+        """Build a client from the app's ``FHIR_*`` settings."""
+        settings: dict[str, Any] = {
+            "timeout": float(config.get("FHIR_TIMEOUT", 15)),
+            "retries": int(config.get("FHIR_RETRIES", 3)),
+            "backoff": float(config.get("FHIR_BACKOFF", 0.5)),
+            "page_count": int(config.get("FHIR_PAGE_COUNT", 200)),
+        }
+        settings.update(kwargs)
+        return cls(base_url or config["FHIR_BASE_URL"], **settings)
+
+    # -- URLs -------------------------------------------------------------------------------------
+
+    def url_for(self, path_or_url: str) -> str:
+        """An absolute URL on this server; absolute URLs elsewhere raise :class:`UnsafeUrl`."""
+        if "://" not in path_or_url:
+            return f"{self.base_url}/{path_or_url.lstrip('/')}"
+        if not self.is_on_server(path_or_url):
+            raise UnsafeUrl(
+                "refused a link outside the FHIR server carepath was opened with "
+                f"({urlsplit(path_or_url).netloc or path_or_url!r})",
+                url=_loggable(path_or_url),
+            )
+        return path_or_url
+
+    def is_on_server(self, url: str) -> bool:
+        """True when ``url`` lies under this client's base URL (same scheme, host, port and path)."""
+        base, other = urlsplit(self.base_url), urlsplit(urljoin(self.base_url + "/", url))
+        return (
+            (other.scheme, other.netloc.lower()) == (base.scheme, base.netloc.lower())
+            and (other.path == base.path or other.path.startswith(base.path.rstrip("/") + "/")
+                 or (other.path.rstrip("/") == base.path.rstrip("/")))
+        )
+
+    # -- the one request function ------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        """Send one request and return the 2xx response, or raise a typed :class:`FhirError`."""
+        method = method.upper()
+        url = self.url_for(path_or_url)
+        sent_headers = {"Accept": FHIR_JSON}
+        if json is not None:
+            sent_headers["Content-Type"] = FHIR_JSON
+        sent_headers.update(headers or {})
+        if idempotent is None:
+            idempotent = _is_idempotent(method, sent_headers)
+        refreshed = False
+        attempt = 0
+        while True:
+            token = self._token() if self._token else None
+            if token:
+                sent_headers["Authorization"] = f"Bearer {token}"
+            started = time.perf_counter()
+            try:
+                self.request_count += 1
+                response = self.session.request(
+                    method, url, params=params, json=json, headers=sent_headers, timeout=self.timeout
+                )
+            except requests.Timeout as exc:
+                error: Exception = FhirTimeout(
+                    f"the FHIR server did not answer within {self.timeout:g} s",
+                    url=_loggable(url), method=method,
+                )
+                error.__cause__ = exc
+            except requests.ConnectionError as exc:
+                error = FhirUnavailable(
+                    f"the FHIR server at {urlsplit(url).netloc} cannot be reached",
+                    url=_loggable(url), method=method,
+                )
+                error.__cause__ = exc
+            else:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                log.info(
+                    "fhir request",
+                    extra={"method": method, "path": _loggable(url), "status": response.status_code,
+                           "ms": round(elapsed_ms, 1)},
+                )
+                if response.ok:
+                    return response
+                error = _status_error(response, method, url)
+                if isinstance(error, FhirUnauthorized) and not refreshed and self._on_unauthorized:
+                    refreshed = True
+                    if self._on_unauthorized():
+                        continue
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+            if not idempotent or attempt >= self.retries:
+                raise error
+            wait = self._retry_wait(error, attempt)
+            log.warning("fhir retry", extra={"method": method, "path": _loggable(url), "wait_s": wait,
+                                             "attempt": attempt + 1, "reason": type(error).__name__})
+            self._sleep(wait)
+            attempt += 1
+
+    def _retry_wait(self, error: Exception, attempt: int) -> float:
+        retry_after = getattr(error, "headers", {}).get("Retry-After") if isinstance(error, FhirStatusError) else None
+        if retry_after:
+            seconds = _parse_retry_after(retry_after)
+            if seconds is not None:
+                return min(seconds, self.max_retry_wait)
+        return min(self.backoff * (2**attempt), self.max_retry_wait)
+
+    # -- conveniences over request() -----------------------------------------------------------------
+
+    def get_json(self, path_or_url: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
+        """GET and parse a FHIR JSON resource."""
+        return self._json(self.request("GET", path_or_url, params=params, **kwargs))
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
+        """Read one resource by type and id."""
+        return self.get_json(f"{resource_type}/{resource_id}")
+
+    def search_pages(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+                     ) -> Iterator[dict[str, Any]]:
+        """Yield each searchset Bundle page, following ``next`` links on this server only."""
+        query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        if not any(key == "_count" for key, _ in query):
+            query.append(("_count", self.page_count))
+        bundle = self.get_json(resource_type, params=query)
+        while True:
+            _expect_type(bundle, "Bundle")
+            yield bundle
+            next_url = next_link(bundle)
+            if not next_url:
+                return
+            bundle = self.get_json(self.url_for(next_url))
+
+    def search(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+               ) -> list[dict[str, Any]]:
+        """All resources of a search, every page, matches and includes alike."""
+        return [
+            entry["resource"]
+            for page in self.search_pages(resource_type, params)
+            for entry in page.get("entry", [])
+            if "resource" in entry
+        ]
+
+    def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> requests.Response:
+        """POST a resource; with ``if_none_exist`` a conditional create, safe to retry."""
+        headers = {"If-None-Exist": if_none_exist} if if_none_exist else {}
+        headers["Prefer"] = "return=representation"
+        return self.request("POST", resource["resourceType"], json=resource, headers=headers)
+
+    def update(self, resource: dict[str, Any], *, if_match: str | None = None) -> requests.Response:
+        """PUT a resource by its id; with ``if_match`` (an ETag or a version id) a versioned update."""
+        headers = {"Prefer": "return=representation"}
+        if if_match:
+            headers["If-Match"] = if_match if if_match.startswith("W/") else f'W/"{if_match}"'
+        return self.request("PUT", f"{resource['resourceType']}/{resource['id']}", json=resource, headers=headers)
+
+    def transaction(self, bundle: dict[str, Any], *, idempotent: bool = False) -> dict[str, Any]:
+        """POST a transaction or batch Bundle to the base URL; returns the response Bundle."""
+        response = self.request("POST", self.base_url, json=bundle, idempotent=idempotent)
+        result = self._json(response)
+        _expect_type(result, "Bundle")
+        return result
+
+    def capabilities(self) -> dict[str, Any]:
+        """The server's CapabilityStatement (``GET /metadata``)."""
+        statement = self.get_json("metadata")
+        _expect_type(statement, "CapabilityStatement")
+        return statement
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise FhirMalformedResponse(
+                f"the FHIR server answered {response.status_code} with a body that is not JSON",
+                url=_loggable(response.url), method=response.request.method if response.request else None,
+            ) from exc
+        if not isinstance(body, dict) or "resourceType" not in body:
+            raise FhirMalformedResponse(
+                "the FHIR server answered with JSON that is not a FHIR resource", url=_loggable(response.url)
+            )
+        return body
+
+
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    """The ``next`` link of a Bundle, if any."""
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next" and link.get("url"):
+            return link["url"]
+    return None
+
+
+def _expect_type(resource: Mapping[str, Any], resource_type: str) -> None:
+    if resource.get("resourceType") != resource_type:
+        raise FhirMalformedResponse(
+            f"expected a {resource_type} from the FHIR server, got {resource.get('resourceType')!r}"
+        )
+
+
+def _is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
+    if method in {"GET", "HEAD", "OPTIONS"}:
+        return True
+    if method == "POST":
+        return "If-None-Exist" in headers
+    if method == "PUT":
+        return "If-Match" in headers
+    return False
+
+
+def _status_error(response: requests.Response, method: str, url: str) -> FhirStatusError:
+    outcome = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        outcome = body
+    error_class = status_error_class(response.status_code)
+    error = error_class(
+        f"{method} {_loggable(url)} answered {response.status_code} {response.reason or ''}".strip(),
+        status=response.status_code, outcome=outcome, url=_loggable(url), method=method,
+        headers=dict(response.headers),
+    )
+    return error
+
+
+def _parse_retry_after(value: str) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _loggable(url: str) -> str:
+    """The URL without its query string: queries may carry identifiers or names, never logged."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else parts.path

@@ -1,0 +1,9 @@
+"""Blueprints. Each feature module exposes ``bp``; :func:`register_all` wires them into the app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_all(app: Flask) -> None:
+    """Register every feature blueprint (health is registered by the factory itself)."""
