@@ -29,6 +29,9 @@ FHIR_BACKOFF = 0.5
 #: ``_count`` asked of every search.
 FHIR_PAGE_COUNT = 200
 
+#: Bundles ``carepath load`` uploads when given no path: the Synthea sample patients and the fixtures.
+SAMPLE_DATA = [str(ROOT.parent / "shared" / "data" / "synthea"), str(ROOT / "fhir_fixtures")]
+
 # -- logging -------------------------------------------------------------------------------------
 #: Python logging level name.
 LOG_LEVEL = "INFO"
