@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, unit tests, and integration tests against a fresh in-memory local HAPI server,
+# the sandbox EHR and Debian's chromium. A skipped integration test fails the run.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+bash scripts/install.sh --test
+
+export HAPI_PORT="${CAREPATH_TEST_HAPI_PORT:-8091}"
+export HAPI_DB=mem
+export HAPI_PID_FILE="$ROOT/var/hapi-test/hapi.pid" HAPI_LOG_FILE="$ROOT/var/hapi-test/hapi.log"
+started_hapi=0
+cleanup() { [[ $started_hapi -eq 1 ]] && bash hapi/stop.sh || true; }
+trap cleanup EXIT
+if ! curl -fsS "http://127.0.0.1:$HAPI_PORT/fhir/metadata" >/dev/null 2>&1; then
+  bash hapi/start.sh
+  started_hapi=1
+fi
+export CAREPATH_TEST_HAPI_URL="http://127.0.0.1:$HAPI_PORT/fhir"
+export CAREPATH_REQUIRE_INTEGRATION=1
+
+echo "==> ruff"
+.venv/bin/ruff check app tests sandbox benchmarks scripts 2>/dev/null || .venv/bin/ruff check .
+echo "==> hadolint Dockerfile"
+.venv/bin/hadolint Dockerfile
+echo "==> pytest"
+set +e
+.venv/bin/pytest "$@"
+status=$?
+set -e
+if [[ $status -eq 5 ]]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit $status
