@@ -217,6 +217,7 @@ public class FhirServerConfig {
 		server.setDefaultPrettyPrint(true);
 
 		server.registerInterceptor(corsInterceptor);
+		server.registerInterceptor(new IfMatchPreconditionInterceptor());
 		server.registerInterceptor(new ResponseHighlighterInterceptor());
 		LoggingInterceptor access = new LoggingInterceptor();
 		access.setLoggerName("carepath.hapi.access");
