@@ -1,0 +1,176 @@
+"""Approval and rejection of a draft by a clinician: versioned updates and a verifier Provenance."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.careplan.model import CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
+from app.errors import CarepathError, FhirConflict, FhirPreconditionFailed
+from app.fhir import FhirClient
+
+APPROVER_TYPES = ("Practitioner", "PractitionerRole")
+ITEM_URL = f"{RATIONALE_URL}-item"
+
+
+class NotAllowedToApprove(CarepathError):
+    """Only a Practitioner or PractitionerRole may approve or reject a plan."""
+
+    title = "Only a clinician can approve this plan"
+
+
+class PlanChanged(CarepathError):
+    """The plan changed on the server since the clinician read it (412); ``changes`` says how."""
+
+    title = "Someone else changed this plan meanwhile"
+
+    def __init__(self, message: str, *, changes: list[str], current: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.changes = changes
+        self.current = current
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The clinician's verdict: which activities (by plan item id) are rejected, and why."""
+
+    verifier: str
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    #: Set to reject the whole plan (status ``revoked``) with this reason.
+    reject_plan_reason: str | None = None
+
+
+def check_approver(fhir_user: str | None) -> str:
+    """The fhirUser reference when it names a Practitioner or PractitionerRole, else refuse."""
+    resource_type = (fhir_user or "").split("/")[-2] if fhir_user and "/" in fhir_user else ""
+    if resource_type not in APPROVER_TYPES:
+        raise NotAllowedToApprove("patients and related persons can view the plan; a clinician approves it")
+    return "/".join(fhir_user.rstrip("/").split("/")[-2:])  # type: ignore[union-attr]
+
+
+def item_id(activity: Mapping[str, Any]) -> str | None:
+    """The plan item id carepath wrote on a CarePlan activity."""
+    return next((ext.get("valueString") for ext in activity.get("extension", []) if ext.get("url") == ITEM_URL), None)
+
+
+def decide(client: FhirClient, careplan_id: str, version: str, decision: Decision, *, now: str,
+           transaction: bool = True) -> dict[str, Any]:
+    """Approve (or reject) the version the clinician read; a 412 raises :class:`PlanChanged`."""
+    verifier = check_approver(decision.verifier)
+    seen = client.get_json(f"CarePlan/{careplan_id}/_history/{version}")
+    if not _has_tag(seen):
+        raise NotAllowedToApprove("carepath only approves the drafts it wrote")
+    updated = _decided_careplan(seen, decision, verifier, now)
+    goals = [client.read("Goal", ref["reference"].split("/")[-1]) for ref in seen.get("goal", [])]
+    goal_status = "rejected" if decision.reject_plan_reason else "active"
+    decided_goals = [_decided_goal(goal, goal_status, decision, now) for goal in goals]
+    entries = [_put(updated, version)] + [_put(goal, goal["meta"]["versionId"]) for goal in decided_goals]
+    entries.append({"resource": _verification(careplan_id, goals, verifier, decision, now),
+                    "request": {"method": "POST", "url": "Provenance"}})
+    try:
+        if transaction:
+            client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        else:
+            for entry in entries:
+                if entry["request"]["method"] == "PUT":
+                    client.update(entry["resource"], if_match=entry["request"]["ifMatch"])
+                else:
+                    client.create(entry["resource"])
+    except (FhirPreconditionFailed, FhirConflict) as exc:
+        current = client.read("CarePlan", careplan_id)
+        raise PlanChanged(
+            f"the plan is now at version {current.get('meta', {}).get('versionId')}, you reviewed version {version}",
+            changes=describe_changes(seen, current), current=current,
+        ) from exc
+    return client.read("CarePlan", careplan_id)
+
+
+def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Plain sentences for what differs between two versions of a CarePlan."""
+    changes = []
+    if before.get("status") != after.get("status"):
+        changes.append(f"plan status changed from {before.get('status')} to {after.get('status')}")
+    old = {item_id(a) or str(i): a for i, a in enumerate(before.get("activity", []))}
+    new = {item_id(a) or str(i): a for i, a in enumerate(after.get("activity", []))}
+    for key in sorted(old.keys() | new.keys()):
+        label = ((new.get(key) or old.get(key) or {}).get("detail") or {}).get("description", key)
+        if key not in new:
+            changes.append(f"activity removed: {label}")
+        elif key not in old:
+            changes.append(f"activity added: {label}")
+        elif old[key].get("detail", {}).get("status") != new[key].get("detail", {}).get("status"):
+            changes.append(f"activity '{label}': {old[key]['detail'].get('status')} -> "
+                           f"{new[key]['detail'].get('status')}")
+    if len(after.get("note", [])) != len(before.get("note", [])):
+        changes.append("notes were added or removed")
+    if [g.get("reference") for g in before.get("goal", [])] != [g.get("reference") for g in after.get("goal", [])]:
+        changes.append("the list of goals changed")
+    if not changes:
+        changes.append("the plan was saved again by someone else (no change to status, activities or notes)")
+    return changes
+
+
+def _decided_careplan(seen: Mapping[str, Any], decision: Decision, verifier: str, now: str) -> dict[str, Any]:
+    careplan = copy.deepcopy(dict(seen))
+    careplan.pop("meta", None)
+    careplan["meta"] = {"tag": seen.get("meta", {}).get("tag", [])}
+    careplan["status"] = "revoked" if decision.reject_plan_reason else "active"
+    for activity in careplan.get("activity", []):
+        reason = decision.rejected.get(item_id(activity) or "")
+        if reason is not None and activity.get("detail", {}).get("status") == "not-started":
+            activity["detail"]["status"] = "cancelled"
+            activity["detail"]["statusReason"] = {"text": reason or "Rejected by the clinician"}
+            activity.setdefault("extension", []).append(_edit(verifier, "rejected at approval"))
+    text = (f"Plan rejected: {decision.reject_plan_reason}" if decision.reject_plan_reason
+            else "Plan approved")
+    careplan.setdefault("note", []).append({"authorReference": {"reference": verifier}, "time": now, "text": text})
+    contributors = careplan.setdefault("contributor", [])
+    if {"reference": verifier} not in contributors:
+        contributors.append({"reference": verifier})
+    return careplan
+
+
+def _decided_goal(goal: Mapping[str, Any], status: str, decision: Decision, now: str) -> dict[str, Any]:
+    decided = copy.deepcopy(dict(goal))
+    if decided.get("lifecycleStatus") == "proposed":
+        decided["lifecycleStatus"] = status
+        decided["statusDate"] = now[:10]
+        if decision.reject_plan_reason:
+            decided["statusReason"] = decision.reject_plan_reason
+    return decided
+
+
+def _verification(careplan_id: str, goals: list[dict[str, Any]], verifier: str, decision: Decision,
+                  now: str) -> dict[str, Any]:
+    provenance: dict[str, Any] = {
+        "resourceType": "Provenance",
+        "meta": {"tag": [TAG]},
+        "target": [{"reference": f"CarePlan/{careplan_id}"}] + [{"reference": f"Goal/{g['id']}"} for g in goals],
+        "recorded": now,
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                 "code": "UPDATE", "display": "revise"}]},
+        "agent": [{"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "verifier", "display": "Verifier"}]}, "who": {"reference": verifier}}],
+    }
+    if decision.reject_plan_reason:
+        provenance["reason"] = [{"text": f"rejected: {decision.reject_plan_reason}"}]
+    return provenance
+
+
+def _put(resource: Mapping[str, Any], version: str) -> dict[str, Any]:
+    return {"resource": dict(resource),
+            "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}",
+                        "ifMatch": f'W/"{version}"'}}
+
+
+def _edit(verifier: str, what: str) -> dict[str, Any]:
+    return {"url": CLINICIAN_EDIT_URL, "extension": [{"url": "author", "valueReference": {"reference": verifier}},
+                                                      {"url": "change", "valueString": what}]}
+
+
+def _has_tag(resource: Mapping[str, Any]) -> bool:
+    return any(tag.get("system") == TAG["system"] and tag.get("code") == TAG["code"]
+               for tag in resource.get("meta", {}).get("tag", []))

@@ -1,0 +1,101 @@
+"""The draft as one transaction Bundle: Device, Goals, CarePlan and Provenance, retry-safe."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.careplan import resources
+from app.careplan.model import (
+    CAREPLAN_ID_SYSTEM,
+    DEVICE_ID_SYSTEM,
+    GOAL_ID_SYSTEM,
+    PROVENANCE_KEY_SYSTEM,
+    Edits,
+    goal_key,
+    plan_key,
+    token,
+    urn,
+    validate_edits,
+)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """An open draft the new one replaces: it is revoked in the same transaction, with If-Match."""
+
+    careplan: Mapping[str, Any]
+    goals: tuple[Mapping[str, Any], ...] = ()
+
+
+def now_instant() -> str:
+    """The current time as a FHIR instant (UTC, seconds)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def draft_bundle(plan: Mapping[str, Any], edits: Edits | None = None, *, now: str | None = None,
+                 replaces: Replacement | None = None) -> dict[str, Any]:
+    """The transaction Bundle that saving ``plan`` sends; the same input gives the same bundle."""
+    edits = edits or Edits()
+    validate_edits(plan, edits)
+    now = now or now_instant()
+    identifier = plan_key(plan)
+    if replaces and _identifier(replaces.careplan) == identifier:
+        replaces = None  # nothing new since that draft: saving resumes it instead of revoking it
+    device_urn = urn(DEVICE_ID_SYSTEM, "carepath")
+    careplan_urn = urn(CAREPLAN_ID_SYSTEM, identifier)
+    goal_ids = {goal["id"]: goal_key(identifier, goal["id"]) for goal in plan.get("goals", [])}
+    goal_urns = {goal_id: urn(GOAL_ID_SYSTEM, value) for goal_id, value in goal_ids.items()}
+
+    entries = [_conditional(device_urn, resources.device(), f"identifier={token(DEVICE_ID_SYSTEM, 'carepath')}")]
+    for item in plan.get("goals", []):
+        value = goal_ids[item["id"]]
+        entries.append(_conditional(goal_urns[item["id"]], resources.goal(plan, item, value, edits),
+                                    f"identifier={token(GOAL_ID_SYSTEM, value)}"))
+    replaced = f"CarePlan/{replaces.careplan['id']}" if replaces else None
+    entries.append(_conditional(
+        careplan_urn,
+        resources.careplan(plan, identifier=identifier, goal_urns=goal_urns, device_urn=device_urn,
+                           edits=edits, now=now, replaces=replaced),
+        f"identifier={token(CAREPLAN_ID_SYSTEM, identifier)}",
+    ))
+    entries.append(_conditional(
+        urn(PROVENANCE_KEY_SYSTEM, identifier),
+        resources.provenance(plan, key=identifier, targets=[careplan_urn, *goal_urns.values()],
+                             device_urn=device_urn, edits=edits, now=now),
+        f"_tag={token(PROVENANCE_KEY_SYSTEM, identifier)}",
+    ))
+    if replaces:
+        entries.extend(revoke_entries(replaces, now))
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def revoke_entries(replaced: Replacement, now: str) -> list[dict[str, Any]]:
+    """PUTs (with If-Match) that revoke an old draft and cancel its still-proposed Goals."""
+    careplan = {**replaced.careplan, "status": "revoked"}
+    entries = [_versioned_put(careplan)]
+    for goal in replaced.goals:
+        if goal.get("lifecycleStatus") == "proposed":
+            entries.append(_versioned_put({**goal, "lifecycleStatus": "cancelled", "statusDate": now[:10],
+                                           "statusReason": "replaced by a newer carepath draft"}))
+    return entries
+
+
+def _identifier(careplan: Mapping[str, Any]) -> str | None:
+    return next((i.get("value") for i in careplan.get("identifier", []) if i.get("system") == CAREPLAN_ID_SYSTEM),
+                None)
+
+
+def _conditional(full_url: str, resource: dict[str, Any], if_none_exist: str) -> dict[str, Any]:
+    return {"fullUrl": full_url, "resource": resource,
+            "request": {"method": "POST", "url": resource["resourceType"], "ifNoneExist": if_none_exist}}
+
+
+def _versioned_put(resource: Mapping[str, Any]) -> dict[str, Any]:
+    version = (resource.get("meta") or {}).get("versionId")
+    request = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    if version:
+        request["ifMatch"] = f'W/"{version}"'
+    return {"resource": dict(resource), "request": request}

@@ -1,0 +1,137 @@
+"""Names, identifiers and clinician edits shared by the draft builder, the writer and the approval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import CarepathError
+
+#: Our namespace for identifiers, tags and extensions.
+BASE = "http://carepath.dev/fhir"
+CAREPLAN_ID_SYSTEM = f"{BASE}/careplan-id"
+GOAL_ID_SYSTEM = f"{BASE}/goal-id"
+DEVICE_ID_SYSTEM = f"{BASE}/device"
+PROVENANCE_KEY_SYSTEM = f"{BASE}/provenance-key"
+#: The tag that tells carepath's resources apart from the CarePlans and Goals already in the record.
+TAG = {"system": f"{BASE}/CodeSystem/origin", "code": "carepath", "display": "Drafted by carepath"}
+RATIONALE_URL = f"{BASE}/StructureDefinition/rationale"
+CLINICIAN_EDIT_URL = f"{BASE}/StructureDefinition/clinician-edit"
+US_CORE_CAREPLAN_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
+UCUM = "http://unitsofmeasure.org"
+_URN_NAMESPACE = uuid.UUID("8b1d0c55-5a53-4d2f-9a55-1f0b6a1f2c0e")
+
+
+class PlanEditError(CarepathError):
+    """A clinician edit is outside what the plan allows (unknown item, target out of bounds)."""
+
+    title = "This change cannot be saved"
+
+
+@dataclass(frozen=True)
+class Edits:
+    """What the clinician changed before saving: all of it is recorded as the clinician's."""
+
+    #: Activity ids the clinician deselected.
+    deselected: frozenset[str] = frozenset()
+    #: Goal id -> new target value, in the goal's unit and within its ``editable_range``.
+    goal_targets: Mapping[str, float] = field(default_factory=dict)
+    #: A free-text note for the plan.
+    note: str = ""
+    #: The clinician's ``fhirUser`` reference (``Practitioner/123``), when known.
+    author: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when the clinician changed nothing."""
+        return not (self.deselected or self.goal_targets or self.note.strip())
+
+
+def validate_edits(plan: Mapping[str, Any], edits: Edits) -> None:
+    """Raise :class:`PlanEditError` when an edit names an unknown item or leaves a goal's bounds."""
+    activity_ids = {activity["id"] for activity in plan.get("activities", [])}
+    unknown = sorted(edits.deselected - activity_ids)
+    if unknown:
+        raise PlanEditError(f"unknown activity: {', '.join(unknown)}")
+    goals = {goal["id"]: goal for goal in plan.get("goals", [])}
+    for goal_id, value in edits.goal_targets.items():
+        goal = goals.get(goal_id)
+        if goal is None:
+            raise PlanEditError(f"unknown goal: {goal_id}")
+        bounds = goal.get("editable_range")
+        if not bounds:
+            raise PlanEditError(f"the target of '{goal['description']}' is not editable")
+        if not bounds["low"] <= value <= bounds["high"]:
+            raise PlanEditError(
+                f"target for '{goal['description']}' must lie between {bounds['low']:g} and "
+                f"{bounds['high']:g} {bounds.get('unit', '')}".rstrip()
+            )
+    if edits.author is None and not edits.empty:
+        raise PlanEditError("edits need the clinician they come from (fhirUser)")
+
+
+def ref_string(ref: Mapping[str, Any], *, versioned: bool = False) -> str:
+    """``Type/id`` (or ``Type/id/_history/v``) from a plan reference ``{type, id, version}``."""
+    base = f"{ref['type']}/{ref['id']}"
+    if versioned and ref.get("version"):
+        return f"{base}/_history/{ref['version']}"
+    return base
+
+
+def input_refs(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every source reference the plan's rationale names, unique and sorted."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in [*plan.get("goals", []), *plan.get("activities", [])]:
+        rationale = item.get("rationale") or {}
+        refs: list[Mapping[str, Any]] = list(rationale.get("refs", []))
+        for fact in rationale.get("facts_used", []):
+            refs.extend(fact.get("refs", []))
+        for address in item.get("addresses", []):
+            refs.extend(address.get("refs", []))
+        for ref in refs:
+            found.setdefault(ref_string(ref, versioned=True), dict(ref))
+    return [found[key] for key in sorted(found)]
+
+
+def plan_key(plan: Mapping[str, Any]) -> str:
+    """The deterministic identifier value: a hash of patient, pack versions and input resource versions."""
+    material = {
+        "patient": plan["patient_id"],
+        "packs": sorted(f"{pack['url']}|{pack['version']}" for pack in plan.get("packs", [])),
+        "inputs": [ref_string(ref, versioned=True) for ref in input_refs(plan)],
+    }
+    return _digest(material)
+
+
+def goal_key(plan_identifier: str, goal_id: str) -> str:
+    """The deterministic identifier value of one Goal of a plan."""
+    return _digest({"plan": plan_identifier, "goal": goal_id})
+
+
+def urn(*parts: str) -> str:
+    """A deterministic ``urn:uuid`` for a bundle entry, so the same input gives the same bundle."""
+    return f"urn:uuid:{uuid.uuid5(_URN_NAMESPACE, '|'.join(parts))}"
+
+
+def token(system: str, value: str) -> str:
+    """A FHIR token search value ``system|value``."""
+    return f"{system}|{value}"
+
+
+def pack_canonicals(plan: Mapping[str, Any]) -> list[str]:
+    """``url|version`` of each pack the plan used, sorted."""
+    return sorted({f"{pack['url']}|{pack['version']}" for pack in plan.get("packs", [])})
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """The values in first-seen order, without repeats."""
+    return list(dict.fromkeys(values))
+
+
+def _digest(material: Mapping[str, Any]) -> str:
+    encoded = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:40]

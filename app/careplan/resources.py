@@ -1,0 +1,246 @@
+"""Pure functions from one Plan dict (+ clinician edits) to FHIR R4 Goal, CarePlan, Provenance and Device."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.careplan import narrative
+from app.careplan.model import (
+    CAREPLAN_ID_SYSTEM,
+    CLINICIAN_EDIT_URL,
+    DEVICE_ID_SYSTEM,
+    GOAL_ID_SYSTEM,
+    PROVENANCE_KEY_SYSTEM,
+    RATIONALE_URL,
+    TAG,
+    UCUM,
+    US_CORE_CAREPLAN_CATEGORY,
+    Edits,
+    input_refs,
+    pack_canonicals,
+    ref_string,
+    unique,
+)
+
+VERSION = "0.1.0"
+#: Display units of the engine -> UCUM codes. A unit not listed is written as text only.
+UCUM_CODES = {
+    "%": "%", "mmHg": "mm[Hg]", "mm[Hg]": "mm[Hg]", "mg/dL": "mg/dL", "mmol/L": "mmol/L",
+    "mmol/mol": "mmol/mol", "mL/min/1.73m2": "mL/min/{1.73_m2}", "mL/min/{1.73_m2}": "mL/min/{1.73_m2}",
+    "kg/m2": "kg/m2", "kg": "kg", "mg/g": "mg/g", "{score}": "{score}",
+}
+_PERIOD_UNITS = {"day": "d", "days": "d", "d": "d", "week": "wk", "weeks": "wk", "wk": "wk",
+                 "month": "mo", "months": "mo", "mo": "mo", "year": "a", "years": "a", "a": "a"}
+_REQUEST_KIND = {"lab-order": "ServiceRequest", "referral": "ServiceRequest", "screening": "ServiceRequest",
+                 "procedure": "ServiceRequest", "medication": "MedicationRequest"}
+#: Which source types each reference element may point to (FHIR R4).
+_REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
+_GOAL_ADDRESSES_TYPES = frozenset({"Condition", "Observation", "MedicationStatement", "RiskAssessment"})
+DESELECTED_REASON = "Not selected by the clinician before saving"
+
+
+def device() -> dict[str, Any]:
+    """carepath itself, as the Device that authors drafts."""
+    return {
+        "resourceType": "Device",
+        "meta": {"tag": [TAG]},
+        "identifier": [{"system": DEVICE_ID_SYSTEM, "value": "carepath"}],
+        "deviceName": [{"name": "carepath", "type": "manufacturer-name"}],
+        "version": [{"value": VERSION}],
+    }
+
+
+def goal(plan: Mapping[str, Any], item: Mapping[str, Any], identifier: str, edits: Edits) -> dict[str, Any]:
+    """A proposed Goal with its target(s), the conditions it addresses and its rationale."""
+    targets = item.get("targets") or [item.get("target") or {}]
+    edited = item["id"] in edits.goal_targets
+    resource: dict[str, Any] = {
+        "resourceType": "Goal",
+        "meta": {"tag": [TAG]},
+        "extension": [rationale_extension(item.get("rationale"))] if item.get("rationale") else [],
+        "identifier": [{"system": GOAL_ID_SYSTEM, "value": identifier}],
+        "lifecycleStatus": "proposed",
+        "category": [{"text": item["area"]}] if item.get("area") else [],
+        "description": {"text": item["description"]},
+        "subject": {"reference": f"Patient/{plan['patient_id']}"},
+        "startDate": plan["as_of"],
+        "target": [_target(item, target, edits if edited else None) for target in targets if target],
+        "addresses": [{"reference": ref_string(ref), "display": address.get("display")}
+                      for address in item.get("addresses", []) for ref in address.get("refs", [])
+                      if ref["type"] in _GOAL_ADDRESSES_TYPES],
+    }
+    if edited:
+        resource["extension"].append(_clinician_edit(edits, f"target changed to {edits.goal_targets[item['id']]:g}"))
+    return _prune(resource)
+
+
+def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str, str], device_urn: str,
+             edits: Edits, now: str, replaces: str | None = None) -> dict[str, Any]:
+    """The draft CarePlan (status draft, intent plan, US Core category assess-plan)."""
+    refs = input_refs(plan)
+    contributors = [{"reference": device_urn, "display": "carepath"}]
+    if edits.author:
+        contributors.append({"reference": edits.author})
+    resource: dict[str, Any] = {
+        "resourceType": "CarePlan",
+        "meta": {"tag": [TAG]},
+        "text": {"status": "generated", "div": narrative.careplan_div(plan, edits)},
+        "identifier": [{"system": CAREPLAN_ID_SYSTEM, "value": identifier}],
+        "instantiatesCanonical": pack_canonicals(plan),
+        "replaces": [{"reference": replaces}] if replaces else [],
+        "status": "draft",
+        "intent": "plan",
+        "category": [{"coding": [{"system": US_CORE_CAREPLAN_CATEGORY, "code": "assess-plan",
+                                  "display": "Assessment and Plan of Treatment"}]}],
+        "title": "carepath care plan (draft)",
+        "description": "Care plan drafted by carepath from " + ", ".join(
+            f"{pack.get('title') or pack['url']} {pack['version']}" for pack in plan.get("packs", [])),
+        "subject": {"reference": f"Patient/{plan['patient_id']}"},
+        "period": {"start": plan["as_of"]},
+        "created": now,
+        "author": {"reference": device_urn, "display": "carepath"},
+        "contributor": contributors,
+        "addresses": [{"reference": ref} for ref in unique(ref_string(r) for r in refs if r["type"] == "Condition")],
+        "supportingInfo": [{"reference": ref}
+                           for ref in unique(ref_string(r) for r in refs if r["type"] == "Observation")],
+        "goal": [{"reference": goal_urns[item["id"]]} for item in plan.get("goals", [])],
+        "activity": [_activity(item, goal_urns, edits) for item in plan.get("activities", [])],
+        "note": [_note(edits, now)] if edits.note.strip() else [],
+    }
+    return _prune(resource)
+
+
+def provenance(plan: Mapping[str, Any], *, key: str, targets: list[str], device_urn: str, edits: Edits,
+               now: str) -> dict[str, Any]:
+    """The Provenance of a draft: carepath as author, exact source versions, the citations as policy."""
+    agents = [{"type": _participant("author", "Author"), "who": {"reference": device_urn, "display": "carepath"}}]
+    if edits.author and not edits.empty:
+        agents.append({"type": _participant("enterer", "Enterer"), "who": {"reference": edits.author},
+                       "role": [{"text": "clinician edits before saving (marked with the clinician-edit extension)"}]})
+    return _prune({
+        "resourceType": "Provenance",
+        "meta": {"tag": [TAG, {"system": PROVENANCE_KEY_SYSTEM, "code": key}]},
+        "target": [{"reference": target} for target in targets],
+        "recorded": now,
+        "policy": policies(plan),
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                 "code": "CREATE", "display": "create"}]},
+        "agent": agents,
+        "entity": [{"role": "source", "what": {"reference": ref_string(ref, versioned=True)}}
+                   for ref in input_refs(plan)],
+    })
+
+
+def policies(plan: Mapping[str, Any]) -> list[str]:
+    """The guideline citation URLs behind the plan (pack canonicals where a citation has no URL)."""
+    found = []
+    for item in [*plan.get("goals", []), *plan.get("activities", [])]:
+        rationale = item.get("rationale") or {}
+        url = (rationale.get("citation") or {}).get("url")
+        found.append(url or f"{rationale.get('pack_url')}|{rationale.get('pack_version')}")
+    return sorted(set(found) | set(pack_canonicals(plan))) if found else pack_canonicals(plan)
+
+
+def rationale_extension(rationale: Mapping[str, Any]) -> dict[str, Any]:
+    """The rationale of one plan item as a complex extension: rule, pack, citation, facts, text."""
+    citation = rationale.get("citation") or {}
+    parts: list[dict[str, Any]] = [
+        {"url": "ruleId", "valueString": rationale["rule_id"]},
+        {"url": "pack", "valueCanonical": f"{rationale['pack_url']}|{rationale['pack_version']}"},
+        {"url": "citation", "valueString": narrative.citation_text(citation)},
+    ]
+    if citation.get("url"):
+        parts.append({"url": "citationUrl", "valueUri": citation["url"]})
+    for fact in rationale.get("facts_used", []):
+        parts.append({"url": "fact", "valueString": narrative.fact_text(fact)})
+    if rationale.get("text"):
+        parts.append({"url": "text", "valueString": rationale["text"]})
+    return {"url": RATIONALE_URL, "extension": parts}
+
+
+def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edits) -> dict[str, Any]:
+    deselected = item["id"] in edits.deselected
+    rationale = item.get("rationale") or {}
+    reasons = unique(ref_string(ref) for ref in _rationale_refs(rationale) if ref["type"] in _REASON_TYPES)
+    detail: dict[str, Any] = {
+        "kind": _REQUEST_KIND.get(item.get("kind", "")),
+        "code": _concept(item.get("code")),
+        "reasonReference": [{"reference": ref} for ref in reasons],
+        "goal": [{"reference": goal_urns[goal_id]} for goal_id in item.get("goal_ids", []) if goal_id in goal_urns],
+        "status": "cancelled" if deselected else "not-started",
+        "statusReason": {"text": DESELECTED_REASON} if deselected else None,
+        "scheduledTiming": _timing(item.get("timing") or {}),
+        "description": item["description"],
+    }
+    extensions = [{"url": f"{RATIONALE_URL}-item", "valueString": item["id"]}]
+    if rationale:
+        extensions.append(rationale_extension(rationale))
+    if deselected:
+        extensions.append(_clinician_edit(edits, "deselected before saving"))
+    return _prune({"extension": extensions, "detail": detail})
+
+
+def _target(item: Mapping[str, Any], target: Mapping[str, Any], edits: Edits | None) -> dict[str, Any]:
+    value = edits.goal_targets[item["id"]] if edits else target.get("value")
+    unit = target.get("unit") or (item.get("editable_range") or {}).get("unit")
+    quantity = {"value": value, "comparator": target.get("comparator"), "unit": unit}
+    if unit in UCUM_CODES:
+        quantity.update(system=UCUM, code=UCUM_CODES[unit])
+    return {"measure": _concept(target.get("measure") or item.get("measure")),
+            "detailQuantity": quantity, "dueDate": item.get("due")}
+
+
+def _timing(timing: Mapping[str, Any]) -> dict[str, Any] | None:
+    repeat = timing.get("repeat") or {}
+    result: dict[str, Any] = {}
+    if timing.get("due"):
+        result["event"] = [timing["due"]]
+    if repeat:
+        result["repeat"] = {"frequency": repeat.get("frequency", 1), "period": repeat.get("period"),
+                            "periodUnit": _PERIOD_UNITS.get(str(repeat.get("period_unit")))}
+    return result or None
+
+
+def _rationale_refs(rationale: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    refs = list(rationale.get("refs", []))
+    for fact in rationale.get("facts_used", []):
+        refs.extend(fact.get("refs", []))
+    return refs
+
+
+def _concept(code: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not code:
+        return None
+    coding = {key: code.get(key) for key in ("system", "code", "display")}
+    return {"coding": [coding], "text": code.get("display")}
+
+
+def _note(edits: Edits, now: str) -> dict[str, Any]:
+    note: dict[str, Any] = {"text": edits.note.strip(), "time": now}
+    if edits.author:
+        note["authorReference"] = {"reference": edits.author}
+    return note
+
+
+def _clinician_edit(edits: Edits, what: str) -> dict[str, Any]:
+    return {"url": CLINICIAN_EDIT_URL, "extension": [
+        {"url": "author", "valueReference": {"reference": edits.author}},
+        {"url": "change", "valueString": what},
+    ]}
+
+
+def _participant(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                        "code": code, "display": display}]}
+
+
+def _prune(value: Any) -> Any:
+    """Drop None, empty lists and empty dicts, recursively, so the JSON holds only what was said."""
+    if isinstance(value, dict):
+        pruned = {key: _prune(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item not in (None, [], {}, "")}
+    if isinstance(value, list):
+        return [item for item in (_prune(item) for item in value) if item not in (None, [], {}, "")]
+    return value
+
