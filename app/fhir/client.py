@@ -8,6 +8,7 @@ from :mod:`app.errors` carrying the server's OperationOutcome.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
@@ -68,6 +69,7 @@ class FhirClient:
         self._sleep = sleep
         #: How many HTTP requests this client sent (benchmarks and tests read it).
         self.request_count = 0
+        self._count_lock = threading.Lock()  # the context layer sends GETs from a small thread pool
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], base_url: str | None = None, **kwargs: Any) -> FhirClient:
@@ -133,7 +135,8 @@ class FhirClient:
                 sent_headers["Authorization"] = f"Bearer {token}"
             started = time.perf_counter()
             try:
-                self.request_count += 1
+                with self._count_lock:
+                    self.request_count += 1
                 response = self.session.request(
                     method, url, params=params, json=json, headers=sent_headers, timeout=self.timeout
                 )

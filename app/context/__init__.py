@@ -1,0 +1,47 @@
+"""The patient context: fetch what a guideline pack needs and turn it into facts (docs/facts.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from app.context.facts import facts_from_resources
+from app.context.fetch import FetchResult, fetch_resources
+from app.context.requirements import Requirement, default_requirements, merge, requirements_from_library
+from app.context.resources import from_bundle
+from app.fhir.client import FhirClient
+
+__all__ = [
+    "FetchResult",
+    "Requirement",
+    "assemble",
+    "default_requirements",
+    "facts_from_bundle",
+    "facts_from_resources",
+    "fetch_resources",
+    "requirements_from_library",
+]
+
+
+def facts_from_bundle(bundle: dict[str, Any], requirements: Any, as_of: date | str) -> dict[str, Any]:
+    """Facts from any Bundle: a Synthea transaction, a searchset, a batch response, a collection export."""
+    return facts_from_resources(from_bundle(bundle), requirements, as_of)
+
+
+def assemble(client: FhirClient, patient_id: str, requirements: Any, as_of: date | str) -> dict[str, Any]:
+    """Fetch the patient's data and return its facts, with what could not be read named in ``missing``."""
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    keys = dict(requirements) if isinstance(requirements, Mapping) else merge(requirements)
+    fetched = fetch_resources(client, patient_id, keys, as_of=as_of)
+    facts = facts_from_resources(fetched.resources, keys, as_of)
+    blind = {key for key, r in keys.items() if r.type in fetched.unreadable}
+    unseen = [{"key": key, "message": f"{keys[key].name} unknown: {fetched.unreadable[keys[key].type]}"}
+              for key in blind]
+    for resource_type, key in (("MedicationRequest", "medications"), ("AllergyIntolerance", "allergies"),
+                               ("Patient", "patient")):
+        if resource_type in fetched.unreadable:
+            unseen.append({"key": key, "message": fetched.unreadable[resource_type]})
+    facts["missing"] = unseen + [m for m in facts["missing"] if m["key"] not in blind]
+    facts["fetch"] = {"mode": fetched.mode, "requests": fetched.requests, "notes": fetched.notes}
+    return facts

@@ -1,0 +1,138 @@
+"""Facts derived from several measures: the blood-pressure average and the scores (PCE, eGFR, BMI)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from app.context import scores as formulas
+from app.context.dates import age_on
+from app.context.observations import Reading
+from app.context.requirements import Requirement
+
+# 2017 ACC/AHA High Blood Pressure guideline (Whelton PK et al.), Table 8 "Checklist for accurate
+# measurement of BP", step 6: use an average of >=2 readings obtained on >=2 occasions to estimate the
+# individual's level of BP. carepath averages every reading of the 2 most recent days with a reading.
+BP_OCCASIONS = 2
+
+
+def blood_pressure(systolic: list[Reading], diastolic: list[Reading]) -> dict[str, Any]:
+    """Average SBP/DBP of the readings on the latest ``BP_OCCASIONS`` days; {} when there is none."""
+    days = sorted({r.when.day for r in systolic + diastolic}, reverse=True)[:BP_OCCASIONS]
+    if not days:
+        return {}
+    used_sbp = [r for r in systolic if r.when.day in days]
+    used_dbp = [r for r in diastolic if r.when.day in days]
+    refs: list[dict[str, Any]] = []
+    for reading in used_sbp + used_dbp:
+        if reading.ref not in refs:
+            refs.append(reading.ref)
+    instants = {r.when.instant for r in used_sbp + used_dbp}
+
+    def mean(values: list[Reading]) -> float | None:
+        return round(sum(r.value or 0.0 for r in values) / len(values), 1) if values else None
+
+    return {"sbp": mean(used_sbp), "dbp": mean(used_dbp), "readings": len(instants), "occasions": len(days),
+            "date": days[0].isoformat(), "refs": refs}
+
+
+def scores(facts: dict[str, Any], keys: dict[str, Requirement], missing: list[dict[str, str]]) -> dict[str, Any]:
+    """The derived scores that can be computed; a ``missing`` entry names why each other one is not."""
+    found: dict[str, Any] = {}
+    for name, compute in (("ascvd10y", _ascvd), ("egfr", _egfr), ("bmi", _bmi)):
+        result = compute(facts, keys)
+        if isinstance(result, str):
+            missing.append({"key": name, "message": result})
+        else:
+            found[name] = result
+    return found
+
+
+def _value(facts: dict[str, Any], key: str) -> tuple[float, dict[str, Any]] | None:
+    measure = facts["measures"].get(key)
+    if not measure or measure.get("value") is None:
+        return None
+    return measure["value"], {"value": measure["value"], "unit": measure["unit"], "date": measure["date"]}
+
+
+def _ascvd(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any] | str:
+    patient, absent = facts["patient"], []
+    total, hdl = _value(facts, "total_cholesterol"), _value(facts, "hdl")
+    bp = facts["bp"]
+    if total is None:
+        absent.append("total cholesterol")
+    if hdl is None:
+        absent.append("HDL cholesterol")
+    if not bp or bp.get("sbp") is None:
+        absent.append("systolic blood pressure")
+    if facts["smoking"]["status"] == "unknown":
+        absent.append("smoking status")
+    if patient.get("ageYears") is None:
+        absent.append("age")
+    if patient.get("sex") not in ("female", "male"):
+        absent.append("sex (female or male)")
+    for key, what in (("diabetes", "diabetes condition list"),
+                      ("antihypertensive", "antihypertensive medication list")):
+        if key not in keys:
+            absent.append(f"{what} (not requested by the pack)")
+    if absent:
+        return f"{', '.join(absent)} missing: ASCVD risk not computed"
+    age = patient["ageYears"]
+    if not formulas.PCE_AGES[0] <= age <= formulas.PCE_AGES[1]:
+        return f"age {age} outside {formulas.PCE_AGES[0]}-{formulas.PCE_AGES[1]}: ASCVD risk (PCE) not computed"
+    assert total and hdl
+    treated = bool(facts["medications"].get("antihypertensive"))
+    smoker = facts["smoking"]["status"] == "current"
+    diabetes = "diabetes" in facts["conditions"]
+    sex, race = formulas.pce_group(patient["sex"], patient["race"])
+    value = formulas.pce_risk(age=age, sex=sex, race=patient["race"], total_cholesterol=total[0], hdl=hdl[0],
+                              sbp=bp["sbp"], treated=treated, smoker=smoker, diabetes=diabetes)
+    refs = [*patient["refs"]]
+    for part in (facts["measures"]["total_cholesterol"]["refs"], facts["measures"]["hdl"]["refs"], bp["refs"],
+                 facts["smoking"]["refs"], *(c["refs"] for c in facts["medications"].get("antihypertensive", [])),
+                 facts["conditions"].get("diabetes", {}).get("refs", [])):
+        refs += [r for r in part if r not in refs]
+    return {"value": round(value, 1), "unit": "%", "method": formulas.PCE_METHOD, "inputs": {
+        "ageYears": age, "sex": sex, "equations": "African American" if race == "black" else "white",
+        "totalCholesterol": total[1], "hdl": hdl[1],
+        "sbp": {"value": bp["sbp"], "unit": "mmHg", "date": bp["date"], "readings": bp["readings"]},
+        "treatedHypertension": treated, "smoker": smoker, "diabetes": diabetes}, "refs": refs}
+
+
+def _egfr(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any] | str:
+    reported = facts["measures"].get("egfr")
+    if reported:
+        return {"value": reported["value"], "unit": "mL/min/1.73m2", "method": "reported",
+                "date": reported["date"], "refs": reported["refs"]}
+    creatinine, patient = facts["measures"].get("creatinine"), facts["patient"]
+    if not creatinine:
+        return "no eGFR reported and creatinine missing: eGFR not computed"
+    if not patient.get("birthDate") or patient.get("sex") not in ("female", "male"):
+        return "no eGFR reported and age or sex (female or male) unknown: eGFR not computed from creatinine"
+    # the equation takes the age on the day the creatinine was drawn
+    age = age_on(date.fromisoformat(patient["birthDate"]), date.fromisoformat(creatinine["date"]))
+    try:
+        value = formulas.ckd_epi_2021(creatinine_mg_dl=creatinine["value"], age=age, sex=patient["sex"])
+    except ValueError as exc:
+        return f"no eGFR reported; CKD-EPI 2021 not applicable ({exc})"
+    return {"value": round(value, 1), "unit": "mL/min/1.73m2", "method": formulas.CKD_EPI_METHOD,
+            "date": creatinine["date"], "inputs": {
+                "creatinine": {"value": creatinine["value"], "unit": "mg/dL", "date": creatinine["date"]},
+                "ageYears": age, "sex": patient["sex"]},
+            "refs": [*patient["refs"], *creatinine["refs"]]}
+
+
+def _bmi(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any] | str:
+    reported = facts["measures"].get("bmi")
+    if reported:
+        return {"value": reported["value"], "unit": "kg/m2", "method": "reported", "date": reported["date"],
+                "refs": reported["refs"]}
+    weight, height = facts["measures"].get("weight"), facts["measures"].get("height")
+    if not weight or not height:
+        absent = " and ".join(n for n, m in (("weight", weight), ("height", height)) if not m)
+        return f"no BMI reported and {absent} missing: BMI not computed"
+    value = formulas.bmi(weight_kg=weight["value"], height_cm=height["value"])
+    return {"value": round(value, 1), "unit": "kg/m2", "method": formulas.BMI_METHOD, "date": weight["date"],
+            "inputs": {"weight": {"value": weight["value"], "unit": "kg", "date": weight["date"]},
+                       "height": {"value": height["value"], "unit": "cm", "date": height["date"]}},
+            "refs": [*weight["refs"], *height["refs"]]}

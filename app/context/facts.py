@@ -1,0 +1,160 @@
+"""The pure core: a patient's FHIR resources + data requirements + evaluation date -> facts (docs/facts.md).
+
+No HTTP and no clock: the same resources and date always give the same facts, offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from app.context import clinical
+from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
+from app.context.derived import blood_pressure, scores
+from app.context.observations import GENOMIC_KEYS, Reading, readings
+from app.context.requirements import Requirement, merge
+from app.context.resources import problem, ref, subject_id, usable
+from app.context.units import UNITS
+
+#: Most recent values kept per measure for trend charts (the fetch asks the server for twice as many).
+SERIES_LIMIT = 50
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+_DEFAULT_NAMES = {"sbp": "systolic blood pressure", "dbp": "diastolic blood pressure"}
+
+
+def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iterable[Requirement]
+                         | Mapping[str, Requirement], as_of: date | str) -> dict[str, Any]:
+    """Facts for the (first) Patient among ``resources``, as of ``as_of``."""
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    keys = dict(requirements) if isinstance(requirements, Mapping) else merge(requirements)
+    kept, quality = usable(list(resources))
+    patients = [r for r in kept if r["resourceType"] == "Patient"]
+    patient = patients[0] if patients else None
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in kept:
+        owner = subject_id(resource)
+        if patient is not None and owner is not None and owner != patient.get("id"):
+            continue  # another patient's data in the same Bundle is never mixed in
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+
+    facts: dict[str, Any] = {"asOf": as_of.isoformat(), "patient": _patient(patient, as_of, quality)}
+    found: dict[str, list[Reading]] = {}
+    for observation in by_type.get("Observation", []):
+        for reading in readings(observation, keys, as_of, quality):
+            found.setdefault(reading.key, []).append(reading)
+    for series in found.values():
+        series.sort(key=lambda r: r.when.instant, reverse=True)
+
+    facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
+    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []))
+    medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
+    medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
+    facts["conditions"] = clinical.conditions(by_type.get("Condition", []), keys, as_of, quality)
+    facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index, keys, as_of)
+    facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), keys)
+    facts["procedures"] = clinical.procedures(by_type.get("Procedure", []), keys, as_of, quality)
+    for key, entry in facts["procedures"].items():
+        _recency(entry, keys[key], as_of)
+    facts["smoking"] = _smoking(facts["measures"].get("smoking"))
+    missing: list[dict[str, str]] = []
+    facts["scores"] = scores(facts, keys, missing)
+    facts["missing"] = _missing(facts, keys) + missing
+    facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
+    return facts
+
+
+def _patient(patient: dict[str, Any] | None, as_of: date, quality: list[dict[str, Any]]) -> dict[str, Any]:
+    if patient is None:
+        return {"id": None, "ageYears": None, "sex": "unknown", "birthDate": None, "race": "unknown", "refs": []}
+    birth = None
+    try:
+        when = parse_when(patient.get("birthDate"))
+        birth = when.day if when else None
+    except ValueError:
+        quality.append(problem(patient, "birthDate not understood: age unknown"))
+    return {"id": patient.get("id"), "ageYears": age_on(birth, as_of) if birth else None,
+            "sex": patient.get("gender") or "unknown", "birthDate": birth.isoformat() if birth else None,
+            "race": _race(patient), "refs": [ref(patient)]}
+
+
+def _race(patient: dict[str, Any]) -> str:
+    categories = set()
+    for extension in patient.get("extension") or []:
+        if extension.get("url") == US_CORE_RACE:
+            for part in extension.get("extension") or []:
+                if part.get("url") == "ombCategory":
+                    categories.add((part.get("valueCoding") or {}).get("code"))
+    if "2054-5" in categories:
+        return "black"
+    if "2106-3" in categories:
+        return "white"
+    return "other" if categories - {None, "UNK", "ASKU"} else "unknown"
+
+
+def _recency(entry: dict[str, Any], requirement: Requirement | None, as_of: date) -> None:
+    day = date.fromisoformat(entry["date"])
+    entry["daysAgo"] = (as_of - day).days
+    lookback = requirement.lookback if requirement else None
+    entry["withinLookback"] = lookback is None or day >= lookback_start(as_of, *lookback)
+
+
+def _measure(key: str, series: list[Reading], requirement: Requirement | None, as_of: date) -> dict[str, Any]:
+    latest = series[0]
+    if key in GENOMIC_KEYS:
+        phenotyped = next((r for r in series if r.extra.get("phenotype")), None)
+        genotyped = next((r for r in series if r.extra.get("genotype")), None)
+        chosen = phenotyped or latest
+        entry: dict[str, Any] = {"valueCode": chosen.coded, "phenotype": chosen.extra.get("phenotype", "unknown"),
+                                 "date": chosen.when.day.isoformat(), "code": chosen.code, "refs": [chosen.ref]}
+        if genotyped:
+            entry["genotype"] = genotyped.extra["genotype"]
+            if genotyped is not chosen:
+                entry["refs"].append(genotyped.ref)
+        _recency(entry, requirement, as_of)
+        return entry
+    entry = {"date": latest.when.day.isoformat(), "code": latest.code, "refs": [latest.ref]}
+    if latest.coded is not None:
+        entry = {"valueCode": latest.coded, **entry}
+    else:
+        entry = {"value": latest.value, "unit": UNITS[key].display if key in UNITS else None, **entry}
+        recent = series[:SERIES_LIMIT]
+        entry["series"] = [{"date": r.when.day.isoformat(), "value": r.value, "ref": r.ref} for r in reversed(recent)]
+    _recency(entry, requirement, as_of)
+    return entry
+
+
+# SNOMED CT findings of the NHIS smoking status value set used with LOINC 72166-2 (US Core smoking status).
+_SMOKING = {
+    "449868002": "current", "428041000124106": "current", "77176002": "current", "428071000124103": "current",
+    "428061000124105": "current", "8517006": "former", "266919005": "never", "266927001": "unknown",
+}
+
+
+def _smoking(measure: dict[str, Any] | None) -> dict[str, Any]:
+    if not measure:
+        return {"status": "unknown", "date": None, "refs": []}
+    code = (measure.get("valueCode") or {}).get("code")
+    return {"status": _SMOKING.get(code or "", "unknown"), "date": measure["date"], "refs": measure["refs"]}
+
+
+def _missing(facts: dict[str, Any], keys: dict[str, Requirement]) -> list[dict[str, str]]:
+    missing = []
+    for key, requirement in keys.items():
+        if requirement.type not in ("Observation", "Procedure"):
+            continue
+        if key == "bp_panel":
+            if not facts["bp"] and "sbp" not in keys:
+                missing.append({"key": key, "message": f"no {requirement.name} recorded"})
+            continue
+        entry = (facts["measures"] if requirement.type == "Observation" else facts["procedures"]).get(key)
+        name = requirement.name or _DEFAULT_NAMES.get(key, key)
+        if entry is None:
+            missing.append({"key": key, "message": f"no {name} recorded"})
+        elif not entry["withinLookback"] and requirement.lookback:
+            missing.append({"key": key, "message": f"no {name} in {describe_lookback(*requirement.lookback)} "
+                                                   f"(latest {entry['date']})"})
+        elif key in GENOMIC_KEYS and entry["phenotype"] == "unknown":
+            genotype = f" (genotype {entry['genotype']})" if entry.get("genotype") else ""
+            missing.append({"key": key, "message": f"{name}: a result without a phenotype carepath can read{genotype}"})
+    return missing

@@ -1,0 +1,173 @@
+"""Fetching what the requirements name: a fixed set of searches, so the request count does not grow with
+the patient's history.
+
+One batch Bundle (or, without batch, the same GETs from a small pool) holds: the Patient; one Observation
+search per fact key (its codes, usable statuses only, newest first, capped at twice the series kept);
+Conditions with the requirement codes; active MedicationRequests with their Medications; every
+AllergyIntolerance (safety needs all of them); completed Procedures with the requirement codes. A search the
+server cannot sort is paged to the end and sorted here. A search the server refuses (403: scope not granted)
+is named in the notes instead of failing the whole context.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from app.context.facts import SERIES_LIMIT
+from app.context.requirements import Requirement, merge
+from app.errors import FhirError, FhirForbidden, FhirNotFound, FhirStatusError
+from app.fhir.capabilities import Capabilities, server_capabilities
+from app.fhir.client import FhirClient
+from app.fhir.search import Outcome, get_many, honoured_params, pages_after
+
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+OBSERVATION_STATUSES = "final,amended,corrected"
+#: Statuses that mean "this server has no batch endpoint here": fall back to parallel GETs.
+_NO_BATCH_STATUSES = frozenset({400, 403, 404, 405, 422, 501})
+_servers_without_batch: set[str] = set()
+_lock = threading.Lock()
+
+
+@dataclass
+class Search:
+    """One GET of the fetch plan: what it is for, its URL, and whether its first page is enough."""
+
+    resource_type: str
+    url: str
+    capped: bool = False
+    keys: tuple[str, ...] = ()
+
+
+@dataclass
+class FetchResult:
+    """The resources read, what could not be read and why, and what it cost."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    mode: str = "batch"
+
+
+def plan(patient_id: str, requirements: Iterable[Requirement] | Mapping[str, Requirement],
+         capabilities: Capabilities | None = None, as_of: date | None = None) -> list[Search]:
+    """The searches that fetch one patient's data for ``requirements`` (no network)."""
+    if not FHIR_ID.match(patient_id or ""):
+        raise ValueError("a FHIR patient id is 1-64 letters, digits, '-' or '.'")
+    keys = dict(requirements) if isinstance(requirements, Mapping) else merge(requirements)
+    caps = capabilities or Capabilities()
+    searches = [Search("Patient", f"Patient/{patient_id}")]
+    by_codes: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for key, requirement in keys.items():
+        if requirement.type == "Observation":
+            by_codes.setdefault(requirement.codes, []).append(key)
+    for codes, fed in by_codes.items():
+        params = _params(caps, "Observation", patient_id, codes, status=OBSERVATION_STATUSES)
+        if _declares(caps, "Observation", "date") and as_of is not None:
+            # a day of margin: the server reads dates in its own zone; facts apply the exact day
+            params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
+        params += [("_sort", "-date"), ("_count", str(2 * SERIES_LIMIT))]
+        searches.append(Search("Observation", _url("Observation", params), capped=True, keys=tuple(fed)))
+    for resource_type, status in (("Condition", None), ("Procedure", "completed")):
+        codes = tuple(c for r in keys.values() if r.type == resource_type for c in r.codes)
+        if codes:
+            params = _params(caps, resource_type, patient_id, tuple(dict.fromkeys(codes)), status=status)
+            searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", "200")])))
+    # Active medication requests are few whatever the history; fetched whole so that a medicationReference
+    # (which a code search does not see) is classified too.
+    params = _params(caps, "MedicationRequest", patient_id, (), status="active")
+    params += [("_include", "MedicationRequest:medication"), ("_count", "200")]
+    searches.append(Search("MedicationRequest", _url("MedicationRequest", params)))
+    params = [*_params(caps, "AllergyIntolerance", patient_id, ()), ("_count", "200")]
+    searches.append(Search("AllergyIntolerance", _url("AllergyIntolerance", params)))
+    return searches
+
+
+def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[Requirement]
+                    | Mapping[str, Requirement], *, as_of: date | None = None) -> FetchResult:
+    """Read one patient's data for ``requirements``: a batch when the server has one, else parallel GETs."""
+    started = client.request_count
+    caps = server_capabilities(client)
+    searches = plan(patient_id, requirements, caps, as_of)
+    result = FetchResult()
+    use_batch = (caps.batch or caps.transaction) and client.base_url not in _servers_without_batch
+    outcomes = None
+    if use_batch:
+        try:
+            outcomes = get_many(client, [s.url for s in searches], batch=True)
+        except FhirStatusError as error:
+            if error.status not in _NO_BATCH_STATUSES:
+                raise
+            with _lock:
+                _servers_without_batch.add(client.base_url)
+    if outcomes is None:
+        result.mode = "parallel"
+        outcomes = get_many(client, [s.url for s in searches], batch=False)
+    for search, outcome in zip(searches, outcomes, strict=True):
+        _collect(client, search, outcome, result)
+    result.requests = client.request_count - started
+    return result
+
+
+def _collect(client: FhirClient, search: Search, outcome: Outcome, result: FetchResult) -> None:
+    if outcome.error is not None:
+        if search.resource_type == "Patient" and isinstance(outcome.error, FhirNotFound):
+            raise outcome.error
+        _unreadable(result, search.resource_type, outcome.error)
+        return
+    resource = outcome.resource or {}
+    if resource.get("resourceType") != "Bundle":
+        result.resources.append(resource)
+        return
+    pages = [resource]
+    # A capped search is complete on its first page only when the server applied _sort (it says so in
+    # the self link); otherwise every page is read and facts sort the results themselves.
+    if not search.capped or "_sort" not in honoured_params(resource):
+        try:
+            pages += list(pages_after(client, resource))
+        except FhirError as error:
+            _unreadable(result, search.resource_type, error, partial=True)
+    for page in pages:
+        result.resources += [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
+
+
+def _unreadable(result: FetchResult, resource_type: str, error: FhirError, *, partial: bool = False) -> None:
+    if isinstance(error, FhirForbidden):
+        reason = "scope not granted"
+    elif isinstance(error, FhirStatusError):
+        reason = f"{error.title.lower()} ({error.status})"
+    else:
+        reason = error.title.lower()
+    message = f"could {'only partly ' if partial else 'not '}see {resource_type}: {reason}"
+    if resource_type not in result.unreadable:
+        result.unreadable[resource_type] = message
+        result.notes.append({"type": resource_type, "message": message})
+
+
+def _declares(caps: Capabilities, resource_type: str, param: str) -> bool:
+    """True when the server lists ``param`` for the type, or lists nothing for it (then we try)."""
+    declared = caps.search_params.get(resource_type)
+    return not declared or param in declared or param in caps.common_params
+
+
+def _params(caps: Capabilities, resource_type: str, patient_id: str, codes: tuple[tuple[str, str], ...],
+            *, status: str | None = None) -> list[tuple[str, str]]:
+    if _declares(caps, resource_type, "patient"):
+        params = [("patient", patient_id)]
+    else:
+        params = [("subject", f"Patient/{patient_id}")]
+    if codes and _declares(caps, resource_type, "code"):
+        params.append(("code", ",".join(f"{system}|{code}" for system, code in codes)))
+    if status and _declares(caps, resource_type, "status"):
+        params.append(("status", status))
+    return params
+
+
+def _url(resource_type: str, params: list[tuple[str, str]]) -> str:
+    return f"{resource_type}?{urlencode(params, safe=':/|,')}"

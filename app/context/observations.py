@@ -1,0 +1,137 @@
+"""Observations -> readings: status filter, dates, values in canonical units, bounds, BP components, genomics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.context import genomics
+from app.context.bounds import implausible
+from app.context.dates import When, effective
+from app.context.requirements import Requirement
+from app.context.resources import codings, problem, ref
+from app.context.units import UNITS, UnitError, to_canonical, ucum_code
+
+USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
+LOINC = "http://loinc.org"
+SBP_CODE, DBP_CODE = "8480-6", "8462-4"
+CODED_KEYS = frozenset({"smoking"})
+GENOMIC_KEYS = frozenset(genomics.GENES)
+
+
+@dataclass
+class Reading:
+    """One usable value of one fact key."""
+
+    key: str
+    when: When
+    ref: dict[str, Any]
+    code: str
+    value: float | None = None
+    coded: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: date,
+             quality: list[dict[str, Any]]) -> list[Reading]:
+    """The readings one Observation gives the requested keys; problems go to ``quality``."""
+    fed = _keys_fed(observation, keys)
+    if not fed or observation.get("status") not in USABLE_STATUSES:
+        return []  # not asked for, or preliminary / cancelled / entered-in-error / unknown: ignored
+    try:
+        when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+    except ValueError as exc:
+        quality.append(problem(observation, f"date not understood ({exc}): not used"))
+        return []
+    if when is None:
+        quality.append(problem(observation, "no effective date: not used"))
+        return []
+    if when.day > as_of:
+        return []  # after the evaluation date
+    found: list[Reading] = []
+    for key, code in fed:
+        if key == "bp_panel":
+            found += _bp_components(observation, keys, when, quality)
+        elif key in GENOMIC_KEYS:
+            found += _genomic(observation, key, code, when)
+        elif key in CODED_KEYS:
+            concept = observation.get("valueCodeableConcept")
+            if concept:
+                first = (codings(concept) or [{}])[0]
+                found.append(Reading(key, when, ref(observation), code, coded={
+                    "system": first.get("system"), "code": first.get("code"),
+                    "display": first.get("display") or concept.get("text")}))
+            else:
+                quality.append(problem(observation, f"no coded value for {keys[key].name}: not used"))
+        else:
+            value = _quantity(observation, key, keys[key].name, quality)
+            if value is not None:
+                found.append(Reading(key, when, ref(observation), code, value=value))
+    return found
+
+
+def _keys_fed(observation: dict[str, Any], keys: dict[str, Requirement]) -> list[tuple[str, str]]:
+    fed = []
+    for coding in codings(observation.get("code")):
+        for key, requirement in keys.items():
+            if requirement.type == "Observation" and requirement.matches(coding) and key not in dict(fed):
+                fed.append((key, f"{coding['system']}|{coding['code']}"))
+    return fed
+
+
+def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str, Any]],
+              owner: dict[str, Any] | None = None) -> float | None:
+    owner = owner or node
+    if "valueQuantity" in node:
+        quantity = node["valueQuantity"] or {}
+        raw, unit = quantity.get("value"), ucum_code(quantity)
+    elif "valueInteger" in node and UNITS.get(key) and UNITS[key].unitless:
+        raw, unit = node["valueInteger"], None
+    else:
+        reason = (node.get("dataAbsentReason") or {}).get("text") or next(
+            (c.get("code") for c in codings(node.get("dataAbsentReason"))), None)
+        quality.append(problem(owner, f"no value for {name}" + (f" ({reason})" if reason else "") + ": not used"))
+        return None
+    if not isinstance(raw, int | float):
+        quality.append(problem(owner, f"no numeric value for {name}: not used"))
+        return None
+    try:
+        value = to_canonical(key, float(raw), unit)
+    except UnitError as exc:
+        quality.append(problem(owner, f"{exc} for {name}: not used"))
+        return None
+    reason = implausible(key, value)
+    if reason:
+        shown = f"{raw:g} {unit or ''}".strip()
+        quality.append(problem(owner, f"{name} {shown} {reason}"))
+        return None
+    return round(value, 2)
+
+
+def _bp_components(panel: dict[str, Any], keys: dict[str, Requirement], when: When,
+                   quality: list[dict[str, Any]]) -> list[Reading]:
+    found = []
+    for component in panel.get("component") or []:
+        for coding in codings(component.get("code")):
+            if coding.get("system") != LOINC or coding.get("code") not in (SBP_CODE, DBP_CODE):
+                continue
+            key = "sbp" if coding["code"] == SBP_CODE else "dbp"
+            name = keys[key].name if key in keys else ("systolic" if key == "sbp" else "diastolic") + " blood pressure"
+            value = _quantity(component, key, name, quality, owner=panel)
+            if value is not None:
+                found.append(Reading(key, when, ref(panel), f"{LOINC}|{coding['code']}", value=value))
+    return found
+
+
+def _genomic(observation: dict[str, Any], key: str, code: str, when: When) -> list[Reading]:
+    if genomics.gene_of(observation) != key:
+        return []
+    coded, word = genomics.phenotype_of(observation)
+    genotype = genomics.genotype_of(observation)
+    if coded is None and genotype is None:
+        return []
+    extra = {"phenotype": word} if word else {}
+    if genotype:
+        extra["genotype"] = genotype
+    return [Reading(key, when, ref(observation), code, coded=coded, extra=extra)]

@@ -1,0 +1,117 @@
+"""Parsing patient resources: FHIR R4 validation, references (type/id/version), and patient scoping.
+
+Resources are validated with fhir.resources' R4B models (FHIR 4.3), which match R4 for every type read here
+(Patient, Observation, Condition, MedicationRequest, Medication, AllergyIntolerance, Procedure). A resource
+that fails validation is skipped and reported under ``dataQuality``; it never stops the facts.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import ValidationError
+
+USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest", "Medication",
+                        "AllergyIntolerance", "Procedure"})
+
+
+def ref(resource: dict[str, Any]) -> dict[str, Any]:
+    """The reference facts keep to a resource: type, id and version (None when the source has none)."""
+    return {"type": resource.get("resourceType"), "id": resource.get("id"),
+            "version": (resource.get("meta") or {}).get("versionId")}
+
+
+def problem(resource: dict[str, Any], text: str) -> dict[str, Any]:
+    """A ``dataQuality`` entry."""
+    return {"ref": ref(resource), "problem": text}
+
+
+@cache
+def _model(resource_type: str) -> Any:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(resource_type)
+
+
+def validate(resource: dict[str, Any]) -> str | None:
+    """None when ``resource`` is valid FHIR R4 (R4B model), else a short sentence saying what is wrong."""
+    try:
+        _model(resource["resourceType"]).model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__") or "resource"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"failed FHIR R4 validation at {where}: {first.get('msg', 'invalid')}{more}"
+    except (ValueError, TypeError) as exc:  # fhir.resources raises these for some malformed primitives
+        return f"failed FHIR R4 validation: {exc}"[:300]
+    return None
+
+
+def usable(resources: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The resources of the types facts use that pass validation, and the dataQuality entries of the others."""
+    kept, problems = [], []
+    seen: set[tuple[str, str]] = set()
+    for resource in resources:
+        if not isinstance(resource, dict) or resource.get("resourceType") not in USED_TYPES:
+            continue
+        identity = (resource["resourceType"], str(resource.get("id")))
+        if resource.get("id") and identity in seen:
+            continue  # the same resource twice (a page overlap, an _include): keep the first
+        seen.add(identity)
+        error = validate(resource)
+        if error:
+            problems.append(problem(resource, error))
+        else:
+            kept.append(resource)
+    return kept, problems
+
+
+def from_bundle(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of any Bundle, ids filled in for transaction entries (``urn:uuid:`` or ``PUT Type/id``).
+
+    The id given is the one carepath's loader uses when it uploads the same Bundle, so facts computed from a
+    file and from the server name the same resources. Searchset Bundles nested in a batch response are
+    flattened.
+    """
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise ValueError("not a FHIR Bundle (resourceType must be Bundle)")
+    found: list[dict[str, Any]] = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        if resource.get("resourceType") == "Bundle":
+            found.extend(from_bundle(resource))
+            continue
+        if not resource.get("id"):
+            resource = {**resource, "id": _entry_id(entry)}
+        found.append(resource)
+    return found
+
+
+def _entry_id(entry: dict[str, Any]) -> str | None:
+    url = (entry.get("request") or {}).get("url") or ""
+    if entry.get("request", {}).get("method") == "PUT" and "/" in url and "?" not in url:
+        return url.rsplit("/", 1)[1]
+    full_url = entry.get("fullUrl") or ""
+    if full_url.startswith("urn:uuid:"):
+        return full_url[len("urn:uuid:"):]
+    if "/" in full_url:
+        return full_url.rstrip("/").rsplit("/", 1)[1]
+    return None
+
+
+def subject_id(resource: dict[str, Any]) -> str | None:
+    """The patient id a clinical resource points to (``subject`` or ``patient``), or None."""
+    reference = ((resource.get("subject") or resource.get("patient")) or {}).get("reference") or ""
+    if reference.startswith("urn:uuid:"):
+        return reference[len("urn:uuid:"):]
+    if "Patient/" in reference:
+        return reference.split("Patient/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def codings(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept (empty when absent)."""
+    return list((concept or {}).get("coding") or [])

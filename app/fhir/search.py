@@ -1,0 +1,116 @@
+"""Reading many searches at once: one batch Bundle when the server supports it, else a small pool of GETs.
+
+Both return one :class:`Outcome` per URL, in order: the resource (usually a searchset Bundle) or the typed
+error the server gave for that entry, so one refused search (403: scope not granted) does not hide the
+others. Paging and a client-side sort complete what a server does not do itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from app.errors import FhirError, FhirMalformedResponse, status_error_class
+from app.fhir.client import FhirClient, next_link
+
+#: Parallel GETs at once when the server has no batch: enough to hide latency, few enough to be polite.
+MAX_PARALLEL = 4
+
+
+@dataclass
+class Outcome:
+    """What one GET of a batch (or of the parallel fallback) gave: a resource or a typed error."""
+
+    url: str
+    resource: dict[str, Any] | None = None
+    error: FhirError | None = None
+
+
+def batch_get(client: FhirClient, urls: list[str]) -> list[Outcome]:
+    """Send every GET in one batch Bundle; each entry's answer becomes an :class:`Outcome`."""
+    bundle = {"resourceType": "Bundle", "type": "batch",
+              "entry": [{"request": {"method": "GET", "url": url}} for url in urls]}
+    answer = client.transaction(bundle, idempotent=True)  # a batch of GETs changes nothing: safe to retry
+    entries = answer.get("entry") or []
+    if len(entries) != len(urls):
+        raise FhirMalformedResponse(f"the batch answer has {len(entries)} entries for {len(urls)} requests")
+    return [_entry_outcome(url, entry) for url, entry in zip(urls, entries, strict=True)]
+
+
+def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_PARALLEL) -> list[Outcome]:
+    """GET every URL with at most ``max_workers`` requests in flight; errors are kept per URL."""
+    def one(url: str) -> Outcome:
+        try:
+            return Outcome(url, resource=client.get_json(url))
+        except FhirError as error:
+            return Outcome(url, error=error)
+
+    if len(urls) <= 1:
+        return [one(url) for url in urls]
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(urls))), thread_name_prefix="fhir") as pool:
+        return list(pool.map(one, urls))
+
+
+def get_many(client: FhirClient, urls: list[str], *, batch: bool) -> list[Outcome]:
+    """:func:`batch_get` when ``batch`` else :func:`parallel_get`."""
+    return batch_get(client, urls) if batch else parallel_get(client, urls)
+
+
+def pages_after(client: FhirClient, bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The pages that follow ``bundle`` (its ``next`` links, on this server only)."""
+    next_url = next_link(bundle)
+    while next_url:
+        page = client.get_json(client.url_for(next_url))
+        if page.get("resourceType") != "Bundle":
+            raise FhirMalformedResponse("a search page that is not a Bundle")
+        yield page
+        next_url = next_link(page)
+
+
+def honoured_params(bundle: dict[str, Any]) -> set[str]:
+    """The search parameters the server says it used: the names in the Bundle's ``self`` link.
+
+    FHIR R4 (search, 3.1.1.4) asks servers to echo in the self link the parameters they actually applied, so
+    a ``_sort`` missing there was ignored.
+    """
+    for link in bundle.get("link") or []:
+        if link.get("relation") == "self" and link.get("url"):
+            return {name for name, _ in parse_qsl(urlsplit(link["url"]).query, keep_blank_values=True)}
+    return set()
+
+
+def sort_resources(resources: list[dict[str, Any]], date_of: Callable[[dict[str, Any]], Any],
+                   *, newest_first: bool = True) -> list[dict[str, Any]]:
+    """Client-side ``_sort`` fallback: order by ``date_of(resource)``; resources without a date go last."""
+    dated = [(date_of(r), r) for r in resources]
+    with_date = sorted((pair for pair in dated if pair[0] is not None), key=lambda pair: pair[0],
+                       reverse=newest_first)
+    return [r for _, r in with_date] + [r for d, r in dated if d is None]
+
+
+def _entry_outcome(url: str, entry: dict[str, Any]) -> Outcome:
+    response = entry.get("response") or {}
+    status_text = str(response.get("status") or "")
+    try:
+        status = int(status_text.split()[0])
+    except (IndexError, ValueError):
+        return Outcome(url, error=FhirMalformedResponse(f"batch entry without a status for {_path(url)}"))
+    resource = entry.get("resource")
+    if 200 <= status < 300:
+        if not isinstance(resource, dict):
+            error = FhirMalformedResponse(f"batch entry {_path(url)} answered {status} without a body")
+            return Outcome(url, error=error)
+        return Outcome(url, resource=resource)
+    is_outcome = isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"
+    outcome = response.get("outcome") or (resource if is_outcome else None)
+    error = status_error_class(status)(f"GET {_path(url)} answered {status_text} in a batch", status=status,
+                                      outcome=outcome, url=_path(url), method="GET")
+    return Outcome(url, error=error)
+
+
+def _path(url: str) -> str:
+    """The URL without its query (queries name patients and codes; they are not logged or shown)."""
+    return url.split("?", 1)[0]
