@@ -42,7 +42,7 @@ def scores(facts: dict[str, Any], keys: dict[str, Requirement], missing: list[di
     for name, compute in (("ascvd10y", _ascvd), ("egfr", _egfr), ("bmi", _bmi)):
         result = compute(facts, keys)
         if isinstance(result, str):
-            missing.append({"key": name, "message": result})
+            missing.append({"key": f"scores.{name}", "message": result})
         else:
             found[name] = result
     return found

@@ -111,7 +111,8 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
 
 def _bp_components(panel: dict[str, Any], keys: dict[str, Requirement], when: When,
                    quality: list[dict[str, Any]]) -> list[Reading]:
-    found = []
+    found: list[Reading] = []
+    problems_before = len(quality)
     for component in panel.get("component") or []:
         for coding in codings(component.get("code")):
             if coding.get("system") != LOINC or coding.get("code") not in (SBP_CODE, DBP_CODE):
@@ -121,6 +122,8 @@ def _bp_components(panel: dict[str, Any], keys: dict[str, Requirement], when: Wh
             value = _quantity(component, key, name, quality, owner=panel)
             if value is not None:
                 found.append(Reading(key, when, ref(panel), f"{LOINC}|{coding['code']}", value=value))
+    if len(quality) > problems_before:
+        return []  # one unusable component makes the whole reading suspect: neither value is used
     return found
 
 

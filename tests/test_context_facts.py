@@ -1,0 +1,260 @@
+"""The pure facts core over fhir_fixtures/context-*.json, inline malformed resources and the Synthea bundles."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.context import default_requirements, facts_from_bundle, facts_from_resources
+from tests.conftest import FIXTURES, SYNTHEA
+
+AS_OF = "2020-06-01"
+REQUIREMENTS = default_requirements()
+
+
+def facts_of(name: str, as_of: str = AS_OF) -> dict:
+    return facts_from_bundle(json.loads((FIXTURES / f"context-{name}.json").read_text()), REQUIREMENTS, as_of)
+
+
+def ids(refs: list[dict]) -> list[str]:
+    return [r["id"] for r in refs]
+
+
+def missing_of(facts: dict) -> dict[str, str]:
+    return {m["key"]: m["message"] for m in facts["missing"]}
+
+
+@pytest.fixture(scope="module")
+def filters():
+    return facts_of("filters")
+
+
+def test_facts__observation_status_filter_keeps_final_amended_corrected(filters):
+    hba1c = filters["measures"]["hba1c"]
+    assert (hba1c["value"], hba1c["date"], ids(hba1c["refs"])) == (7.4, "2020-01-15", ["cp-ctx-filters-a1c-final"])
+    assert [s["ref"]["id"] for s in hba1c["series"]] == [
+        "cp-ctx-filters-a1c-corrected", "cp-ctx-filters-a1c-amended", "cp-ctx-filters-a1c-final"]
+
+
+def test_facts__results_after_the_evaluation_date_are_not_used(filters):
+    assert "cp-ctx-filters-a1c-future" not in [s["ref"]["id"] for s in filters["measures"]["hba1c"]["series"]]
+    assert facts_of("filters", "2020-07-02")["measures"]["hba1c"]["refs"][0]["id"] == "cp-ctx-filters-a1c-future"
+
+
+def test_facts__condition_filters(filters):
+    conditions = filters["conditions"]
+    assert set(conditions) == {"diabetes", "ckd"}  # refuted, resolved, entered-in-error, future onset: out
+    assert ids(conditions["diabetes"]["refs"]) == ["cp-ctx-filters-dm"]
+    assert (conditions["ckd"]["system"], conditions["ckd"]["code"]) == ("http://hl7.org/fhir/sid/icd-10-cm", "N18.3")
+
+
+def test_facts__only_active_medication_requests_classified_by_code_or_medication_reference(filters):
+    medications = filters["medications"]
+    assert set(medications) == {"antihypertensive", "statin"}  # stopped statin, completed clopidogrel: out
+    [statin] = medications["statin"]
+    assert statin["code"] == "316672"
+    assert ids(statin["refs"]) == ["cp-ctx-filters-statin-byref", "cp-ctx-filters-med-simva"]
+
+
+def test_facts__allergies_not_refuted_or_entered_in_error(filters):
+    assert [ids(a["refs"]) for a in filters["allergies"]["other"]] == [["cp-ctx-filters-allergy-ace"]]
+    assert filters["allergies"]["other"][0]["criticality"] == "high"
+
+
+def test_facts__only_completed_procedures(filters):
+    colonoscopy = filters["procedures"]["colonoscopy"]
+    assert (colonoscopy["date"], colonoscopy["withinLookback"]) == ("2015-05-01", True)
+    assert ids(colonoscopy["refs"]) == ["cp-ctx-filters-colonoscopy-2015"]
+
+
+@pytest.fixture(scope="module")
+def units():
+    return facts_of("units")
+
+
+@pytest.mark.parametrize(("key", "value", "unit"), [
+    ("glucose", 99.09, "mg/dL"), ("total_cholesterol", 201.06, "mg/dL"), ("hdl", 50.26, "mg/dL"),
+    ("ldl", 116.0, "mg/dL"), ("hba1c", 7.0, "%"), ("creatinine", 1.0, "mg/dL"), ("uacr", 26.52, "mg/g"),
+    ("weight", 81.65, "kg"), ("height", 177.8, "cm"),
+])
+def test_facts__values_are_converted_to_the_canonical_unit(units, key, value, unit):
+    assert (units["measures"][key]["value"], units["measures"][key]["unit"]) == (value, unit)
+
+
+def test_facts__unit_given_as_text_only_is_read(units):
+    assert units["measures"]["total_cholesterol"]["series"][0] == {
+        "date": "2019-03-01", "value": 190.0, "ref": {"type": "Observation", "id": "cp-ctx-units-tc-text",
+                                                      "version": None}}
+
+
+def test_facts__bp_averages_panels_and_separate_readings_on_the_two_latest_days(units):
+    bp = units["bp"]
+    assert (bp["sbp"], bp["dbp"], bp["readings"], bp["occasions"], bp["date"]) == (140.0, 86.7, 3, 2, "2020-03-01")
+    assert "cp-ctx-units-bp-old" not in ids(bp["refs"])
+    assert units["measures"]["sbp"]["value"] == 140.0  # the latest panel (09:10)
+
+
+def test_facts__derived_egfr_and_bmi_when_not_reported(units):
+    egfr, bmi = units["scores"]["egfr"], units["scores"]["bmi"]
+    assert (egfr["method"], egfr["value"], egfr["inputs"]["ageYears"]) == ("CKD-EPI 2021 (race-free)", 86.2, 60)
+    assert (bmi["method"], bmi["value"]) == ("weight/height^2", 25.8)
+    assert missing_of(units)["egfr"] == "no eGFR recorded"
+
+
+def test_facts__pce_uses_african_american_equations_and_names_its_inputs(units):
+    ascvd = units["scores"]["ascvd10y"]
+    assert ascvd["inputs"]["equations"] == "African American"
+    assert ascvd["inputs"]["smoker"] is True and ascvd["inputs"]["treatedHypertension"] is False
+    assert "cp-ctx-units-smoking" in ids(ascvd["refs"])
+
+
+def test_facts__pce_worked_example_patient_gives_the_published_risk():
+    facts = facts_of("pce")
+    assert facts["patient"]["ageYears"] == 55
+    assert facts["scores"]["ascvd10y"]["value"] == 2.1  # Goff 2013 Table A, white women
+    assert facts["scores"]["egfr"]["method"] == "reported" and facts["scores"]["bmi"]["method"] == "reported"
+
+
+@pytest.mark.parametrize(("removed", "message"), [
+    ("cp-ctx-pce-tc", "total cholesterol missing: ASCVD risk not computed"),
+    ("cp-ctx-pce-smoking", "smoking status missing: ASCVD risk not computed"),
+])
+def test_facts__pce_not_computed_names_the_missing_input(removed, message):
+    bundle = json.loads((FIXTURES / "context-pce.json").read_text())
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != removed]
+    facts = facts_from_bundle(bundle, REQUIREMENTS, AS_OF)
+    assert "ascvd10y" not in facts["scores"]
+    assert missing_of(facts)["scores.ascvd10y"] == message
+
+
+def test_facts__pce_not_computed_outside_40_to_79():
+    facts = facts_of("pce", "2044-06-01")  # 79 on 2044-01-01
+    assert "ascvd10y" in facts["scores"]
+    facts = facts_of("pce", "2045-06-01")
+    assert missing_of(facts)["scores.ascvd10y"] == "age 80 outside 40-79: ASCVD risk (PCE) not computed"
+
+
+@pytest.fixture(scope="module")
+def timezones():
+    return facts_of("timezones")
+
+
+def test_facts__local_day_decides_the_evaluation_date_boundary(timezones):
+    hba1c = timezones["measures"]["hba1c"]
+    assert (ids(hba1c["refs"]), hba1c["date"], hba1c["daysAgo"]) == (["cp-ctx-tz-a1c-evening"], "2020-06-01", 0)
+
+
+def test_facts__local_day_decides_the_lookback_boundary(timezones):
+    assert timezones["measures"]["ldl"]["withinLookback"] is True
+    assert timezones["measures"]["hdl"]["withinLookback"] is False
+    assert missing_of(timezones)["hdl"] == "no HDL cholesterol in the last 12 months (latest 2019-05-31)"
+
+
+def test_facts__effective_period_start_dates_a_result(timezones):
+    assert timezones["measures"]["weight"]["date"] == "2020-05-20"
+
+
+def test_facts__age_is_completed_years_on_the_evaluation_date(timezones):
+    assert timezones["patient"]["ageYears"] == 49  # born 1970-06-02, 50 the next day
+
+
+@pytest.fixture(scope="module")
+def quality():
+    return facts_of("quality")
+
+
+@pytest.mark.parametrize(("resource_id", "problem"), [
+    ("cp-ctx-quality-a1c-unit", "unit 'foo' unknown for HbA1c: not used"),
+    ("cp-ctx-quality-weight-novalue", "no value for body weight (not-performed): not used"),
+    ("cp-ctx-quality-weight-huge", "body weight 7000 kg implausible, not used: outside 0.2-700"),
+    ("cp-ctx-quality-hdl-nodate", "no effective date: not used"),
+    ("cp-ctx-quality-bp-implausible", "systolic blood pressure 400 mm[Hg] implausible, not used: outside 30-350"),
+    ("cp-ctx-quality-egfr-unit", "unit 'mL/min' unknown for eGFR: not used"),
+])
+def test_facts__data_quality_names_each_unusable_resource(quality, resource_id, problem):
+    assert {"ref": {"type": "Observation", "id": resource_id, "version": None}, "problem": problem} in quality[
+        "dataQuality"]
+
+
+def test_facts__unusable_values_are_not_used(quality):
+    assert quality["measures"]["weight"]["value"] == 62.5
+    assert quality["measures"]["hba1c"]["date"] == "2019-05-01"
+    assert quality["bp"] == {}  # the one panel had an implausible systolic value: the whole reading is dropped
+    assert quality["scores"]["egfr"]["method"] == "CKD-EPI 2021 (race-free)"
+
+
+MALFORMED = [
+    ({"resourceType": "Observation", "id": "no-status", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "4548-4"}]}, "valueQuantity": {"value": 7, "unit": "%"}},
+     "failed FHIR R4 validation"),
+    ({"resourceType": "Observation", "id": "bad-value", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "4548-4"}]}, "valueQuantity": {"value": "seven", "unit": "%"}},
+     "failed FHIR R4 validation at valueQuantity.value"),
+    ({"resourceType": "Observation", "id": "no-code", "status": "final"}, "failed FHIR R4 validation at code"),
+    ({"resourceType": "Condition", "id": "bad-date", "subject": {"reference": "Patient/p"}, "code": {"coding": [
+        {"system": "http://snomed.info/sct", "code": "44054006"}]}, "onsetDateTime": "2020-13-45"},
+     "failed FHIR R4 validation at onsetDateTime"),
+]
+
+
+@pytest.mark.parametrize(("resource", "problem"), MALFORMED)
+def test_facts__malformed_resources_are_listed_never_crash(resource, problem):
+    patient = {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1960-01-01"}
+    facts = facts_from_resources([patient, resource], REQUIREMENTS, AS_OF)
+    [entry] = facts["dataQuality"]
+    assert entry["ref"]["id"] == resource["id"] and entry["problem"].startswith(problem)
+    assert "hba1c" not in facts["measures"] and "diabetes" not in facts["conditions"]
+
+
+def test_facts__an_unknown_status_is_ignored_like_preliminary():
+    observation = {"resourceType": "Observation", "id": "odd", "status": "bogus", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "4548-4"}]}, "effectiveDateTime": "2020-01-01",
+        "valueQuantity": {"value": 7, "unit": "%"}}
+    assert "hba1c" not in facts_from_resources([observation], REQUIREMENTS, AS_OF)["measures"]
+
+
+def test_facts__without_a_patient_names_the_gap():
+    facts = facts_from_resources([], REQUIREMENTS, AS_OF)
+    assert facts["patient"]["id"] is None and facts["patient"]["ageYears"] is None
+    assert "sex (female or male)" in missing_of(facts)["scores.ascvd10y"]
+
+
+def test_facts__another_patients_resources_are_never_mixed_in():
+    bundle = json.loads((FIXTURES / "context-units.json").read_text())
+    other = json.loads((FIXTURES / "context-filters.json").read_text())
+    bundle["entry"] += [e for e in other["entry"] if e["resource"]["resourceType"] != "Patient"]
+    facts = facts_from_bundle(bundle, REQUIREMENTS, AS_OF)
+    assert facts["patient"]["id"] == "cp-ctx-units"
+    assert facts["measures"]["hba1c"]["refs"][0]["id"] == "cp-ctx-units-a1c" and not facts["conditions"]
+
+
+def test_facts__genomics_phenotypes_from_the_genomics_reporting_shapes():
+    measures = facts_of("genomics")["measures"]
+    cyp2c19, slco1b1 = measures["cyp2c19"], measures["slco1b1"]
+    assert (cyp2c19["phenotype"], cyp2c19["genotype"], cyp2c19["valueCode"]["code"]) == (
+        "poor", "CYP2C19 *2/*2", "LA9657-3")
+    assert ids(cyp2c19["refs"]) == ["cp-ctx-pgx-cyp2c19-phenotype", "cp-ctx-pgx-cyp2c19-genotype"]
+    assert (slco1b1["phenotype"], ids(slco1b1["refs"])) == ("decreased", ["cp-ctx-pgx-slco1b1-phenotype"])
+
+
+def test_facts__a_genotype_alone_is_not_interpreted():
+    bundle = json.loads((FIXTURES / "context-genomics.json").read_text())
+    bundle["entry"] = [e for e in bundle["entry"] if "phenotype" not in e["resource"]["id"]]
+    facts = facts_from_bundle(bundle, REQUIREMENTS, AS_OF)
+    assert facts["measures"]["cyp2c19"]["phenotype"] == "unknown"
+    assert missing_of(facts)["cyp2c19"] == (
+        "CYP2C19 phenotype: a result without a phenotype carepath can read (genotype CYP2C19 *2/*2)")
+
+
+@pytest.mark.parametrize("path", sorted(SYNTHEA.glob("*.json")), ids=lambda p: p.stem.split("_")[0])
+def test_facts__every_synthea_patient_gives_json_facts(path):
+    facts = facts_from_bundle(json.loads(path.read_text()), REQUIREMENTS, AS_OF)
+    assert facts["patient"]["id"] and facts["patient"]["sex"] in ("female", "male")
+    json.dumps(facts)  # plain JSON, nothing else
+    for measure in facts["measures"].values():
+        assert measure["refs"] and all(ref["type"] == "Observation" for ref in measure["refs"])
+
+
+def test_facts__are_deterministic():
+    assert facts_of("units") == facts_of("units")

@@ -1,0 +1,81 @@
+"""Derived scores against the worked examples published with each equation."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.context.scores import bmi, ckd_epi_2021, pce_risk, pce_sum
+
+# Goff DC Jr et al. 2013 ACC/AHA Guideline on the Assessment of Cardiovascular Risk (Circulation
+# 2014;129(suppl 2):S49-S73), Table A: one profile for every sex/race group - 55 years, total cholesterol
+# 213 mg/dL, HDL-C 50 mg/dL, untreated systolic BP 120 mm Hg, non-smoker, no diabetes - with each group's
+# "Individual Sum" and predicted 10-year risk. The paper rounds ln values (ln 55 = 4.01), hence the
+# tolerances: 0.02 on the sum, 0.1 percentage point on the risk.
+WORKED_EXAMPLE = {"age": 55, "total_cholesterol": 213, "hdl": 50, "sbp": 120, "treated": False,
+                  "smoker": False, "diabetes": False}
+
+
+@pytest.mark.parametrize(("sex", "race", "individual_sum", "risk"), [
+    ("female", "white", -29.67, 2.1),
+    ("female", "black", 86.16, 3.0),
+    ("male", "white", 60.69, 5.3),
+    ("male", "black", 18.97, 6.1),
+])
+def test_pce__matches_the_goff_2013_worked_example(sex, race, individual_sum, risk):
+    assert pce_sum(sex=sex, race=race, **WORKED_EXAMPLE) == pytest.approx(individual_sum, abs=0.02)
+    assert pce_risk(sex=sex, race=race, **WORKED_EXAMPLE) == pytest.approx(risk, abs=0.1)
+
+
+@pytest.mark.parametrize("race", ["other", "unknown", "white"])
+def test_pce__uses_the_white_equations_for_races_other_than_black(race):
+    assert pce_risk(sex="male", race=race, **WORKED_EXAMPLE) == pytest.approx(
+        pce_risk(sex="male", race="white", **WORKED_EXAMPLE))
+
+
+@pytest.mark.parametrize(("changed", "direction"), [
+    ({"smoker": True}, 1), ({"diabetes": True}, 1), ({"sbp": 160}, 1), ({"hdl": 70}, -1), ({"age": 65}, 1),
+])
+def test_pce__risk_moves_the_way_each_factor_says(changed, direction):
+    base = pce_risk(sex="female", race="white", **WORKED_EXAMPLE)
+    moved = pce_risk(sex="female", race="white", **{**WORKED_EXAMPLE, **changed})
+    assert (moved - base) * direction > 0
+
+
+@pytest.mark.parametrize("age", [39, 80])
+def test_pce__refuses_ages_outside_40_to_79(age):
+    with pytest.raises(ValueError, match="outside 40-79"):
+        pce_risk(sex="male", race="white", **{**WORKED_EXAMPLE, "age": age})
+
+
+def test_pce__refuses_a_sex_it_has_no_equation_for():
+    with pytest.raises(ValueError, match="female or male"):
+        pce_risk(sex="unknown", race="white", **WORKED_EXAMPLE)
+
+
+# CKD-EPI 2021 (Inker LA et al., N Engl J Med 2021;385:1737-1749; the equation as the NKF publishes it).
+# No worked example with patient values is printed with the paper; these cases are the equation evaluated by
+# hand: at Scr = kappa both spline terms are 1, leaving 142 x 0.9938^age (x 1.012 for women).
+@pytest.mark.parametrize(("creatinine", "age", "sex", "expected"), [
+    (0.7, 50, "female", 142 * 0.9938**50 * 1.012),
+    (0.9, 50, "male", 142 * 0.9938**50),
+    (1.0, 50, "female", 142 * (1.0 / 0.7) ** -1.200 * 0.9938**50 * 1.012),
+    (1.2, 60, "male", 142 * (1.2 / 0.9) ** -1.200 * 0.9938**60),
+    (0.5, 40, "female", 142 * (0.5 / 0.7) ** -0.241 * 0.9938**40 * 1.012),
+    (0.6, 30, "male", 142 * (0.6 / 0.9) ** -0.302 * 0.9938**30),
+])
+def test_ckd_epi_2021__follows_the_published_equation(creatinine, age, sex, expected):
+    assert ckd_epi_2021(creatinine_mg_dl=creatinine, age=age, sex=sex) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("low", "high", "sex"), [(0.9, 1.0, "male"), (1.0, 2.0, "female"), (0.5, 0.6, "female")])
+def test_ckd_epi_2021__falls_as_creatinine_rises(low, high, sex):
+    assert ckd_epi_2021(creatinine_mg_dl=high, age=50, sex=sex) < ckd_epi_2021(creatinine_mg_dl=low, age=50, sex=sex)
+
+
+def test_ckd_epi_2021__is_for_adults_only():
+    with pytest.raises(ValueError, match="adults"):
+        ckd_epi_2021(creatinine_mg_dl=0.5, age=12, sex="female")
+
+
+def test_bmi__is_weight_over_height_squared():
+    assert bmi(weight_kg=81.65, height_cm=177.8) == pytest.approx(25.83, abs=0.01)
