@@ -87,7 +87,7 @@ class FhirClient:
 
     def url_for(self, path_or_url: str) -> str:
         """An absolute URL on this server; absolute URLs elsewhere raise :class:`UnsafeUrl`."""
-        if "://" not in path_or_url:
+        if not urlsplit(path_or_url).scheme:  # relative, even when its query holds a URL (code=http://loinc.org|..)
             return f"{self.base_url}/{path_or_url.lstrip('/')}"
         if not self.is_on_server(path_or_url):
             raise UnsafeUrl(

@@ -1,0 +1,182 @@
+"""The one FHIR request function: every error path, played with ``responses``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+
+from app.errors import (
+    FhirBadRequest,
+    FhirForbidden,
+    FhirMalformedResponse,
+    FhirNotFound,
+    FhirPreconditionFailed,
+    FhirServerError,
+    FhirTimeout,
+    FhirTooManyRequests,
+    FhirUnauthorized,
+    FhirUnavailable,
+    UnsafeUrl,
+)
+from app.fhir import FhirClient
+
+BASE = "https://fhir.example.org/r4"
+OUTCOME = {"resourceType": "OperationOutcome", "issue": [
+    {"severity": "error", "code": "processing", "diagnostics": "Observation.code is required"}]}
+
+
+@pytest.fixture
+def waits():
+    return []
+
+
+@pytest.fixture
+def client(waits):
+    return FhirClient(BASE, retries=3, backoff=0.5, sleep=waits.append, page_count=2)
+
+
+@responses.activate
+@pytest.mark.parametrize(("status", "error"), [
+    (400, FhirBadRequest), (403, FhirForbidden), (404, FhirNotFound), (410, FhirNotFound),
+    (412, FhirPreconditionFailed), (500, FhirServerError),
+])
+def test_request__maps_status_to_typed_error_with_outcome(client, status, error):
+    responses.get(f"{BASE}/Patient/p1", json=OUTCOME, status=status)
+    with pytest.raises(error) as raised:
+        client.read("Patient", "p1")
+    assert raised.value.status == status
+    assert raised.value.issues == ["error: Observation.code is required"]
+
+
+@responses.activate
+def test_request__retries_429_honouring_retry_after(client, waits):
+    responses.get(f"{BASE}/Patient/p1", status=429, headers={"Retry-After": "7"})
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    assert client.read("Patient", "p1")["id"] == "p1"
+    assert waits == [7.0]
+
+
+@responses.activate
+def test_request__gives_up_after_the_retries_with_the_last_error(client, waits):
+    for _ in range(4):
+        responses.get(f"{BASE}/Patient/p1", status=503)
+    with pytest.raises(FhirServerError):
+        client.read("Patient", "p1")
+    assert waits == [0.5, 1.0, 2.0]  # exponential backoff without Retry-After
+    assert client.request_count == 4
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_request__retries_gateway_errors_for_idempotent_requests(client, status):
+    responses.get(f"{BASE}/metadata", status=status)
+    responses.get(f"{BASE}/metadata", json={"resourceType": "CapabilityStatement"})
+    assert client.capabilities()["resourceType"] == "CapabilityStatement"
+
+
+@responses.activate
+def test_request__never_retries_a_plain_post(client, waits):
+    responses.post(f"{BASE}/Observation", status=503)
+    with pytest.raises(FhirServerError):
+        client.create({"resourceType": "Observation"})
+    assert waits == [] and client.request_count == 1
+
+
+@responses.activate
+def test_request__retries_a_conditional_create(client):
+    responses.post(f"{BASE}/Goal", status=503)
+    responses.post(f"{BASE}/Goal", json={"resourceType": "Goal", "id": "g1"}, status=201)
+    assert client.create({"resourceType": "Goal"}, if_none_exist="identifier=x|1").status_code == 201
+    assert responses.calls[1].request.headers["If-None-Exist"] == "identifier=x|1"
+
+
+@responses.activate
+def test_request__does_not_retry_429_on_a_non_idempotent_request(client, waits):
+    responses.post(f"{BASE}/Observation", status=429, headers={"Retry-After": "1"})
+    with pytest.raises(FhirTooManyRequests):
+        client.create({"resourceType": "Observation"})
+    assert waits == []
+
+
+@responses.activate
+def test_request__timeout_becomes_fhir_timeout_after_retries(client, waits):
+    responses.get(f"{BASE}/Patient/p1", body=requests.Timeout("slow"))
+    with pytest.raises(FhirTimeout, match="did not answer"):
+        client.read("Patient", "p1")
+    assert len(waits) == 3
+
+
+@responses.activate
+def test_request__connection_error_becomes_fhir_unavailable(client):
+    responses.get(f"{BASE}/Patient/p1", body=requests.ConnectionError("refused"))
+    with pytest.raises(FhirUnavailable):
+        client.read("Patient", "p1")
+
+
+@responses.activate
+@pytest.mark.parametrize("body", ["<html>oops</html>", json.dumps([1, 2]), json.dumps({"no": "type"})])
+def test_request__malformed_json_is_a_typed_error(client, body):
+    responses.get(f"{BASE}/Patient/p1", body=body, content_type="application/fhir+json")
+    with pytest.raises(FhirMalformedResponse):
+        client.read("Patient", "p1")
+
+
+@responses.activate
+def test_request__401_refreshes_once_then_retries():
+    tokens = iter(["old", "new"])
+    current = {"token": next(tokens)}
+    refreshed = []
+
+    def refresh() -> bool:
+        refreshed.append(True)
+        current["token"] = next(tokens)
+        return True
+
+    client = FhirClient(BASE, token=lambda: current["token"], on_unauthorized=refresh, sleep=lambda _s: None)
+    responses.get(f"{BASE}/Patient/p1", status=401)
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    assert client.read("Patient", "p1")["id"] == "p1"
+    assert refreshed == [True]
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer new"
+
+
+@responses.activate
+def test_request__a_second_401_is_raised_not_looped():
+    client = FhirClient(BASE, token=lambda: "t", on_unauthorized=lambda: True, sleep=lambda _s: None)
+    responses.get(f"{BASE}/Patient/p1", status=401)
+    responses.get(f"{BASE}/Patient/p1", status=401)
+    with pytest.raises(FhirUnauthorized):
+        client.read("Patient", "p1")
+    assert client.request_count == 2
+
+
+def _page(ids, next_url=None):
+    bundle = {"resourceType": "Bundle", "type": "searchset",
+              "entry": [{"resource": {"resourceType": "Observation", "id": i}} for i in ids]}
+    if next_url:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    return bundle
+
+
+@responses.activate
+def test_search__follows_next_links_on_the_same_server(client):
+    responses.get(f"{BASE}/Observation", json=_page(["a", "b"], f"{BASE}?_getpages=x&_offset=2"))
+    responses.get(f"{BASE}", json=_page(["c"]))
+    assert [r["id"] for r in client.search("Observation", {"patient": "p1"})] == ["a", "b", "c"]
+    assert "_count=2" in responses.calls[0].request.url
+
+
+@responses.activate
+@pytest.mark.parametrize("next_url", [
+    "https://evil.example.com/r4/Observation?page=2",
+    "https://fhir.example.org/other/Observation?page=2",
+    "http://fhir.example.org/r4/Observation?page=2",
+])
+def test_search__refuses_an_off_server_next_link(client, next_url):
+    responses.get(f"{BASE}/Observation", json=_page(["a"], next_url))
+    with pytest.raises(UnsafeUrl):
+        client.search("Observation", {"patient": "p1"})
+    assert len(responses.calls) == 1  # nothing was sent to the other server
