@@ -18,6 +18,8 @@ from flask import Flask, current_app
 
 from app.errors import CarepathError
 
+#: The actor recorded when the launch named no user (an open FHIR server).
+UNKNOWN_ACTOR = "unknown"
 EVENTS = ("generated", "saved", "approved", "rejected", "conflict")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit (
@@ -78,8 +80,9 @@ class AuditLog:
         """Append one entry; ``actor`` is a FHIR reference such as ``Practitioner/123``, never a name."""
         if event not in EVENTS:
             raise AuditError(f"unknown audit event {event!r}")
-        if actor.count("/") < 1 or " " in actor:
+        if actor != UNKNOWN_ACTOR and (actor.count("/") < 1 or " " in actor):
             raise AuditError("the audit actor must be a FHIR reference (Type/id), not a name")
+        actor = "/".join(actor.rstrip("/").split("/")[-2:])  # an absolute fhirUser URL keeps Type/id only
         at = at or datetime.now(UTC).isoformat(timespec="seconds")
         connection = self._connect()
         try:

@@ -62,7 +62,7 @@ def sample_plan(patient_id: str = "p1", *, condition_id: str = "c1", hba1c_id: s
              "rationale": rationale("dm.dsmes", "DSMES for all"), "clinician_choice": True},
         ],
         "gaps": [{"key": "uacr", "message": "no UACR in the last 12 months"}],
-        "not_recommended": [{"rule_id": "dm.statin", "title": "Statin", "reason": "active atorvastatin",
+        "not_recommended": [{"rule_id": "diabetes.statin", "title": "Statin", "reason": "active atorvastatin",
                              "citation": citation, "refs": []}],
         "warnings": [],
         "data_quality": [],

@@ -68,3 +68,13 @@ def test_audit_log__lives_under_var_dir(app, tmp_path):
     with app.app_context():
         audit_log().record("generated", actor="Practitioner/dr1", patient_id="p1", packs=PACKS)
         assert audit_log().path == tmp_path / "audit.sqlite3"
+
+
+@pytest.mark.parametrize(("actor", "stored"), [
+    ("https://ehr.test/fhir/Practitioner/dr1", "Practitioner/dr1"),
+    ("PractitionerRole/r1", "PractitionerRole/r1"),
+    ("unknown", "unknown"),
+])
+def test_audit__actor_is_kept_as_a_relative_reference(log, actor, stored):
+    log.record("generated", actor=actor, patient_id="p1", packs=PACKS)
+    assert log.entries()[0].actor == stored

@@ -1,0 +1,90 @@
+"""What the review page shows, without Flask: the plan built for a patient, grouped by area, and form edits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.careplan.model import CAREPLAN_ID_SYSTEM, Edits, PlanEditError
+from app.fhir import FhirClient
+
+NOTE_LIMIT = 2000
+
+
+@dataclass
+class Area:
+    """One guideline area of the plan (diabetes, hypertension...) with its goals, activities and more."""
+
+    id: str
+    title: str
+    goals: list[dict[str, Any]] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    not_recommended: list[dict[str, Any]] = field(default_factory=list)
+    summary: str = ""
+
+
+def plan_for_patient(client: FhirClient, patient_id: str, pack_set: Any, as_of: date) -> tuple[dict, dict]:
+    """Fetch the patient's facts (as the packs require) and build the plan; returns (plan, facts)."""
+    from app.context import assemble, requirements_from_library
+    from app.engine import build_plan
+
+    facts = assemble(client, patient_id, requirements_from_library(pack_set.library), as_of)
+    plan = build_plan(facts, pack_set, as_of).to_dict()
+    plan["patient_id"] = plan.get("patient_id") or patient_id
+    return plan, facts
+
+
+def areas(plan: Mapping[str, Any]) -> list[Area]:
+    """The plan's items grouped by guideline area, in the order the packs list them."""
+    grouped: dict[str, Area] = {}
+    for summary in plan.get("area_summaries", []):
+        area_id = summary.get("area_id") or summary.get("area") or "other"
+        grouped[area_id] = Area(area_id, summary.get("area") or area_id, summary=summary.get("text", ""))
+    for kind in ("goals", "activities"):
+        for item in plan.get(kind, []):
+            area = grouped.setdefault(item.get("area") or "other", Area(item.get("area") or "other",
+                                                                          _title(item.get("area"))))
+            getattr(area, kind).append(item)
+    for item in plan.get("not_recommended", []):
+        area_id = item.get("area") or str(item.get("rule_id", "other")).split(".")[0]
+        grouped.setdefault(area_id, Area(area_id, _title(area_id))).not_recommended.append(item)
+    return [area for area in grouped.values() if area.goals or area.activities or area.not_recommended]
+
+
+def edits_from_form(plan: Mapping[str, Any], form: Mapping[str, Any], author: str | None) -> Edits:
+    """Edits from the review form: unticked activities, changed targets (within bounds), a note."""
+    kept = set(form.getlist("keep")) if hasattr(form, "getlist") else set(form.get("keep", []))
+    deselected = frozenset(a["id"] for a in plan.get("activities", []) if a["id"] not in kept)
+    targets: dict[str, float] = {}
+    for goal in plan.get("goals", []):
+        raw = str(form.get(f"target-{goal['id']}", "")).strip()
+        if not raw or not goal.get("editable_range"):
+            continue
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise PlanEditError(f"the target for '{goal['description']}' must be a number, not {raw!r}") from exc
+        original = (goal.get("targets") or [goal.get("target") or {}])[0].get("value")
+        if original is None or abs(value - float(original)) > 1e-9:
+            targets[goal["id"]] = value
+    note = str(form.get("note", "")).strip()
+    if len(note) > NOTE_LIMIT:
+        raise PlanEditError(f"the note is limited to {NOTE_LIMIT} characters")
+    return Edits(deselected=deselected, goal_targets=targets, note=note, author=author)
+
+
+def identifier_of(careplan: Mapping[str, Any]) -> str | None:
+    """carepath's identifier value on a CarePlan."""
+    return next((i.get("value") for i in careplan.get("identifier", []) if i.get("system") == CAREPLAN_ID_SYSTEM),
+                None)
+
+
+def source_path(ref: Mapping[str, Any]) -> str:
+    """``Observation/o1`` from a plan reference, for the source viewer route."""
+    return f"{ref['type']}/{ref['id']}"
+
+
+def _title(area_id: str | None) -> str:
+    return (area_id or "other").replace("-", " ").replace("_", " ").capitalize()

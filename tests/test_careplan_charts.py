@@ -1,0 +1,56 @@
+"""Server-rendered SVG trend charts: the plan's target drawn in, never an invented one, text escaped."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from app.careplan.charts import charts_for
+from tests.careplan_sample import sample_plan
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _facts(**measures):
+    return {"measures": {key: {"unit": unit, "series": [{"date": d, "value": v} for d, v in points]}
+                         for key, (unit, points) in measures.items()}}
+
+
+def test_charts__hba1c_with_the_goal_target_line():
+    facts = _facts(hba1c=("%", [("2019-07-01", 7.9), ("2020-01-15", 8.1)]))
+    (chart,) = charts_for(facts, sample_plan())
+    assert chart.key == "hba1c" and chart.targets == [("<", 7.0, "target < 7 %")]
+    root = ET.fromstring(str(chart.svg))  # noqa: S314 - our own output
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "chart-hba1c-title"
+    assert len(root.findall(f"{SVG}line[@class='target']")) == 1
+    assert len(root.findall(f"{SVG}circle")) == 2
+    assert "latest HbA1c 8.1 % on 2020-01-15" in root.find(f"{SVG}title").text
+
+
+def test_charts__blood_pressure_has_two_series_and_two_targets():
+    facts = _facts(sbp=("mm[Hg]", [("2019-01-10", 142), ("2020-01-15", 135)]),
+                   dbp=("mm[Hg]", [("2019-01-10", 91), ("2020-01-15", 84)]))
+    (chart,) = charts_for(facts, sample_plan())
+    assert list(chart.series) == ["systolic", "diastolic"]
+    assert [value for _c, value, _l in chart.targets] == [130.0, 80.0]
+    assert len(ET.fromstring(str(chart.svg)).findall(f"{SVG}polyline")) == 2  # noqa: S314
+
+
+@pytest.mark.parametrize("key", ["ldl", "egfr", "bmi"])
+def test_charts__no_goal_in_the_plan_means_no_target_line(key):
+    (chart,) = charts_for(_facts(**{key: ("x", [("2020-01-15", 42.0)])}), sample_plan())
+    assert chart.targets == [] and "class=\"target\"" not in str(chart.svg)
+
+
+def test_charts__single_latest_value_without_series_and_nothing_for_absent_measures():
+    facts = {"measures": {"bmi": {"value": 31.2, "unit": "kg/m2", "date": "2020-02-01"}, "ldl": {}}}
+    charts = charts_for(facts, {"goals": []})
+    assert [c.key for c in charts] == ["bmi"] and charts[0].series == {"BMI": [("2020-02-01", 31.2)]}
+    assert charts_for({}, {}) == []
+
+
+def test_charts__escapes_units_and_has_no_inline_style_or_script():
+    facts = _facts(hba1c=("<script>%", [("2020-01-15", 8.1)]))
+    svg = str(charts_for(facts, {"goals": []})[0].svg)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "style=" not in svg
