@@ -78,6 +78,10 @@ def test_bundle_files__missing_path_is_named():
         bundle_files(["no-such-folder"])
 
 
+def _patient_id(bundle: dict) -> str:
+    return next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+
+
 def _observation_ids(client: FhirClient, patient_id: str, code: str) -> set[str]:
     return {r["id"] for r in client.search("Observation", {"patient": patient_id, "code": code})
             if r["resourceType"] == "Observation"}
@@ -85,13 +89,14 @@ def _observation_ids(client: FhirClient, patient_id: str, code: str) -> set[str]
 
 @pytest.mark.integration
 def test_load_paths__synthea_into_hapi_matches_the_source_and_does_not_duplicate(loaded_hapi):
-    patients = loaded_hapi.search("Patient", {"_id": ",".join(
-        path.stem.rsplit("_", 1)[-1] for path in sorted(SYNTHEA.glob("*.json")))})
+    bundles = {path: json.loads(path.read_text()) for path in sorted(SYNTHEA.glob("*.json"))}
+    patient_ids = [_patient_id(bundle) for bundle in bundles.values()]
+    patients = loaded_hapi.search("Patient", {"_id": ",".join(patient_ids)})
+    assert sorted(p["id"] for p in patients) == sorted(patient_ids)
     assert len(patients) == 25
 
-    source_path = sorted(SYNTHEA.glob("*.json"))[0]
-    source = json.loads(source_path.read_text())
-    patient_id = source_path.stem.rsplit("_", 1)[-1]
+    source_path, source = next(iter(bundles.items()))
+    patient_id = _patient_id(source)
     expected = {e["resource"]["id"] for e in source["entry"]
                 if e["resource"]["resourceType"] == "Observation"
                 and any(c.get("code") == "4548-4" for c in e["resource"]["code"].get("coding", []))}
@@ -104,3 +109,27 @@ def test_load_paths__synthea_into_hapi_matches_the_source_and_does_not_duplicate
     source_total = sum(1 for e in source["entry"] if e["resource"]["resourceType"] == "Observation")
     assert total == source_total
     assert _observation_ids(loaded_hapi, patient_id, "4548-4") == expected
+
+
+@pytest.mark.integration
+def test_load_paths__hapi_refusal_is_reported_with_its_outcome_and_the_rest_loads(hapi, tmp_path):
+    good = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:cp-loader-ok", "resource": {"resourceType": "Patient", "id": "cp-loader-ok"},
+         "request": {"method": "POST", "url": "Patient"}}]}
+    refused = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:cp-loader-bad",
+         "resource": {"resourceType": "Observation", "id": "cp-loader-bad", "status": "not-a-status",
+                      "code": {"text": "x"}},
+         "request": {"method": "POST", "url": "Observation"}}]}
+    (tmp_path / "1_broken.json").write_text('{"resourceType": "Bundle", ')
+    (tmp_path / "2_refused.json").write_text(json.dumps(refused))
+    (tmp_path / "3_good.json").write_text(json.dumps(good))
+
+    report = load_paths(hapi, [tmp_path], progress=False)
+
+    assert [p.rsplit("/", 1)[-1] for p in report.loaded] == ["3_good.json"]
+    failures = {f.path.rsplit("/", 1)[-1]: f for f in report.failures}
+    assert set(failures) == {"1_broken.json", "2_refused.json"}
+    assert "not valid JSON" in failures["1_broken.json"].message
+    assert any("not-a-status" in issue for issue in failures["2_refused.json"].issues)
+    assert hapi.read("Patient", "cp-loader-ok")["id"] == "cp-loader-ok"
