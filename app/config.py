@@ -51,3 +51,54 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 #: CHIPS partitioned cookie: the only kind Chromium keeps in a cross-site iframe.
 SESSION_COOKIE_PARTITIONED = True
+
+# -- SMART App Launch ----------------------------------------------------------------------------
+#: FHIR base URLs (``iss``) carepath accepts a launch from. Anything else gets an error page and no network
+#: call (no SSRF, no secret sent to a stranger). Default: the sandbox EHR and, for open-server mode, local HAPI.
+SMART_ALLOWED_ISS = ["http://127.0.0.1:8001/fhir", "http://127.0.0.1:8090/fhir"]
+#: Allowed FHIR bases without authorization (e.g. the public HAPI sandbox): ``/launch?iss=<base>&patient=<id>``
+#: reads directly, with no token; each must also be in ``SMART_ALLOWED_ISS``.
+SMART_OPEN_SERVERS = ["http://127.0.0.1:8090/fhir"]
+#: Servers offered on the standalone-launch page: a list of ``{"name": ..., "iss": ...}`` (each allow-listed).
+SMART_STANDALONE_SERVERS = [{"name": "carepath sandbox EHR", "iss": "http://127.0.0.1:8001/fhir"}]
+#: The client id carepath was registered with at the EHR.
+SMART_CLIENT_ID = "carepath"
+#: ``public`` (PKCE only), ``confidential-symmetric`` (client_secret_basic) or ``confidential-asymmetric``
+#: (private_key_jwt signed with SMART_PRIVATE_KEY; the public key is served at /.well-known/jwks.json).
+SMART_CLIENT_TYPE = "public"
+#: The client secret for ``confidential-symmetric``; never logged, never sent anywhere but the token endpoint.
+SMART_CLIENT_SECRET = ""
+#: Private key for ``confidential-asymmetric``: a PEM (or JWK JSON) string; wins over SMART_PRIVATE_KEY_PATH.
+SMART_PRIVATE_KEY = ""
+#: Path of a PEM (or JWK JSON) file holding the private key for ``confidential-asymmetric``.
+SMART_PRIVATE_KEY_PATH = ""
+#: Signing algorithm of the client assertion: ``RS384`` (RSA key) or ``ES384`` (P-384 EC key).
+SMART_KEY_ALG = "RS384"
+#: ``kid`` of the published key; empty means the key's RFC 7638 thumbprint.
+SMART_KEY_ID = ""
+#: Where the EHR sends the browser back after authorization; must be registered with the EHR.
+SMART_REDIRECT_URI = "http://localhost:8000/callback"
+#: ``v2`` (``patient/Observation.rs``) or ``v1`` (``patient/*.read``, ``patient/CarePlan.write``) scopes.
+SMART_SCOPE_VERSION = "v2"
+#: Resource types carepath reads (asked as ``.rs`` in v2; v1 asks ``patient/*.read``).
+SMART_READ_TYPES = ["Patient", "Condition", "Observation", "MedicationRequest", "AllergyIntolerance",
+                    "Procedure", "Encounter", "CarePlan", "Goal", "Provenance"]
+#: Resource types carepath writes (asked as ``.cu`` in v2, ``.write`` in v1); without them it runs read-only.
+SMART_WRITE_TYPES = ["CarePlan", "Goal", "Provenance"]
+#: Ask ``offline_access`` (refresh tokens that outlive the session) instead of ``online_access``.
+SMART_OFFLINE_ACCESS = False
+#: Scopes added to the request as they are (e.g. ``"launch/encounter"``); space-separated.
+SMART_EXTRA_SCOPES = ""
+#: Seconds a launch (its tokens and context) stays usable in the store.
+SMART_LAUNCH_TTL = 8 * 3600
+#: Seconds an authorization request may take (state, PKCE verifier and nonce are kept that long, used once).
+SMART_PENDING_TTL = 600
+#: Refresh the access token when it expires within this many seconds.
+SMART_REFRESH_MARGIN = 60
+#: Seconds before a discovery, token or JWKS request is abandoned.
+SMART_HTTP_TIMEOUT = 10
+#: Seconds a server's ``.well-known/smart-configuration`` is cached in memory.
+SMART_DISCOVERY_TTL = 300
+#: Where launches and tokens are kept server-side: empty = SQLite file in VAR_DIR; ``sqlite:////abs/path.db``;
+#: ``redis://host:6379/0`` for several app instances (needs the ``redis`` package). Also holds the audit log.
+STORE_URL = ""

@@ -1,0 +1,79 @@
+"""The sandbox's own reads of the upstream FHIR server (local HAPI) for its pickers and chart page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class UpstreamError(Exception):
+    """The upstream FHIR server could not be read."""
+
+
+def _get(sandbox: Any, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    try:
+        response = sandbox.http.get(f"{sandbox.upstream}/{path}", params=params,
+                                    headers={"Accept": "application/fhir+json"}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise UpstreamError(f"The FHIR server {sandbox.upstream} could not be read ({type(exc).__name__}).") from exc
+
+
+def human_name(resource: dict[str, Any]) -> str:
+    """A display name from a Patient or Practitioner."""
+    names = resource.get("name") or []
+    if not names:
+        return resource.get("id", "?")
+    name = next((n for n in names if n.get("use") == "official"), names[0])
+    if name.get("text"):
+        return name["text"]
+    return " ".join([*name.get("prefix", []), *name.get("given", []), name.get("family", "")]).strip()
+
+
+def patients(sandbox: Any, count: int = 100) -> list[dict[str, str]]:
+    """Patients for the picker: id, name, birth date, gender."""
+    bundle = _get(sandbox, "Patient", {"_count": count, "_sort": "family", "_elements": "name,birthDate,gender"})
+    return [
+        {"id": entry["resource"]["id"], "name": human_name(entry["resource"]),
+         "birthDate": entry["resource"].get("birthDate", ""), "gender": entry["resource"].get("gender", "")}
+        for entry in bundle.get("entry", []) if entry.get("resource", {}).get("resourceType") == "Patient"
+    ]
+
+
+def practitioners(sandbox: Any, count: int = 50) -> list[dict[str, str]]:
+    """Practitioners for the picker: id and name."""
+    bundle = _get(sandbox, "Practitioner", {"_count": count, "_elements": "name"})
+    return [
+        {"id": entry["resource"]["id"], "name": human_name(entry["resource"])}
+        for entry in bundle.get("entry", []) if entry.get("resource", {}).get("resourceType") == "Practitioner"
+    ]
+
+
+def patient_label(sandbox: Any, patient_id: str) -> str:
+    """A patient's display name."""
+    return human_name(_get(sandbox, f"Patient/{patient_id}"))
+
+
+def chart(sandbox: Any, patient_id: str) -> dict[str, Any]:
+    """What the simulated EHR chart shows: the patient and their active problems."""
+    patient = _get(sandbox, f"Patient/{patient_id}")
+    conditions = _get(sandbox, "Condition", {"patient": patient_id, "clinical-status": "active", "_count": 20})
+    problems = sorted({
+        ((entry["resource"].get("code") or {}).get("text")
+         or ((entry["resource"].get("code") or {}).get("coding") or [{}])[0].get("display") or "?")
+        for entry in conditions.get("entry", [])
+    })
+    return {"patient": patient, "name": human_name(patient), "problems": problems}
+
+
+def latest_encounter(sandbox: Any, patient_id: str) -> str | None:
+    """The id of the patient's most recent Encounter, for the launch context."""
+    try:
+        bundle = _get(sandbox, "Encounter", {"patient": patient_id, "_sort": "-date", "_count": 1,
+                                             "_elements": "id"})
+    except UpstreamError:
+        return None
+    entries = bundle.get("entry") or []
+    return entries[0]["resource"]["id"] if entries else None
