@@ -258,3 +258,21 @@ def test_facts__every_synthea_patient_gives_json_facts(path):
 
 def test_facts__are_deterministic():
     assert facts_of("units") == facts_of("units")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "260385009",
+                                           "display": "Negative"}]}},
+     {"valueCode": {"system": "http://snomed.info/sct", "code": "260385009", "display": "Negative"}}),
+    ({"valueQuantity": {"value": 30, "unit": "{pack-years}"}}, {"value": 30.0, "unit": "{pack-years}"}),
+    ({"valueBoolean": True}, {"valueCode": {"value": True}}),
+    ({"valueString": "not detected"}, {"valueCode": {"text": "not detected"}}),
+])
+def test_facts__keys_without_a_canonical_unit_keep_the_value_as_given(value, expected):
+    from app.context.requirements import Requirement
+
+    requirement = Requirement("fit", "Observation", (("http://loinc.org", "29771-3"),), "FIT")
+    observation = {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "29771-3"}]}, "effectiveDateTime": "2020-01-01", **value}
+    measure = facts_from_resources([observation], [requirement], AS_OF)["measures"]["fit"]
+    assert {k: measure[k] for k in expected} == expected

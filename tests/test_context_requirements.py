@@ -65,16 +65,18 @@ def test_merge__unites_codes_and_keeps_the_shortest_lookback():
     first = requirements_from_library(_library(_requirement("ldl", [(LOINC, "18262-6")], (12, "mo"))))
     second = requirements_from_library(_library(_requirement("ldl", [(LOINC, "13457-7")], (1, "a"))))
     third = requirements_from_library(_library(_requirement("ldl", [(LOINC, "18262-6")], (6, "mo"))))
-    merged = merge(first + second + third)["ldl"]
+    merged = merge(first + second + third).of("Observation")["ldl"]
     assert merged.codes == ((LOINC, "18262-6"), (LOINC, "13457-7"))
     assert merged.lookback == (6.0, "mo")
 
 
-def test_merge__refuses_one_key_fed_by_two_types():
+def test_merge__keeps_one_key_of_two_types_apart():
     requirements = requirements_from_library(_library(
-        _requirement("diabetes"), _requirement("diabetes", type_="Condition", lookback=None)))
-    with pytest.raises(PackError, match="both"):
-        merge(requirements)
+        _requirement("statin", [("http://www.nlm.nih.gov/research/umls/rxnorm", "617311")], None, "MedicationRequest"),
+        _requirement("statin", [("http://snomed.info/sct", "293472002")], None, "AllergyIntolerance")))
+    merged = merge(requirements)
+    assert len(merged) == 2
+    assert merged.of("AllergyIntolerance")["statin"].codes == (("http://snomed.info/sct", "293472002"),)
 
 
 def test_default_requirements__cover_the_fixed_keys_of_the_contract():

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from app.context.facts import facts_from_resources
 from app.context.fetch import FetchResult, fetch_resources
-from app.context.requirements import Requirement, default_requirements, merge, requirements_from_library
+from app.context.requirements import (
+    Requirement,
+    RequirementSet,
+    default_requirements,
+    merge,
+    requirements_from_library,
+)
 from app.context.resources import from_bundle
 from app.fhir.client import FhirClient
 
 __all__ = [
     "FetchResult",
     "Requirement",
+    "RequirementSet",
     "assemble",
     "default_requirements",
     "facts_from_bundle",
@@ -32,16 +38,16 @@ def facts_from_bundle(bundle: dict[str, Any], requirements: Any, as_of: date | s
 def assemble(client: FhirClient, patient_id: str, requirements: Any, as_of: date | str) -> dict[str, Any]:
     """Fetch the patient's data and return its facts, with what could not be read named in ``missing``."""
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-    keys = dict(requirements) if isinstance(requirements, Mapping) else merge(requirements)
-    fetched = fetch_resources(client, patient_id, keys, as_of=as_of)
-    facts = facts_from_resources(fetched.resources, keys, as_of)
-    blind = {key for key, r in keys.items() if r.type in fetched.unreadable}
-    unseen = [{"key": key, "message": f"{keys[key].name} unknown: {fetched.unreadable[keys[key].type]}"}
-              for key in blind]
+    wanted = merge(requirements)
+    fetched = fetch_resources(client, patient_id, wanted, as_of=as_of)
+    facts = facts_from_resources(fetched.resources, wanted, as_of)
+    blind = [r for r in wanted if r.type in fetched.unreadable]
+    unseen = [{"key": r.key, "message": f"{r.name} unknown: {fetched.unreadable[r.type]}"} for r in blind]
     for resource_type, key in (("MedicationRequest", "medications"), ("AllergyIntolerance", "allergies"),
                                ("Patient", "patient")):
         if resource_type in fetched.unreadable:
             unseen.append({"key": key, "message": fetched.unreadable[resource_type]})
-    facts["missing"] = unseen + [m for m in facts["missing"] if m["key"] not in blind]
+    blind_keys = {r.key for r in blind}
+    facts["missing"] = unseen + [m for m in facts["missing"] if m["key"] not in blind_keys]
     facts["fetch"] = {"mode": fetched.mode, "requests": fetched.requests, "notes": fetched.notes}
     return facts

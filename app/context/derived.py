@@ -8,7 +8,7 @@ from typing import Any
 from app.context import scores as formulas
 from app.context.dates import age_on
 from app.context.observations import Reading
-from app.context.requirements import Requirement
+from app.context.requirements import RequirementSet
 
 # 2017 ACC/AHA High Blood Pressure guideline (Whelton PK et al.), Table 8 "Checklist for accurate
 # measurement of BP", step 6: use an average of >=2 readings obtained on >=2 occasions to estimate the
@@ -36,11 +36,11 @@ def blood_pressure(systolic: list[Reading], diastolic: list[Reading]) -> dict[st
             "date": days[0].isoformat(), "refs": refs}
 
 
-def scores(facts: dict[str, Any], keys: dict[str, Requirement], missing: list[dict[str, str]]) -> dict[str, Any]:
+def scores(facts: dict[str, Any], wanted: RequirementSet, missing: list[dict[str, str]]) -> dict[str, Any]:
     """The derived scores that can be computed; a ``missing`` entry names why each other one is not."""
     found: dict[str, Any] = {}
     for name, compute in (("ascvd10y", _ascvd), ("egfr", _egfr), ("bmi", _bmi)):
-        result = compute(facts, keys)
+        result = compute(facts, wanted)
         if isinstance(result, str):
             missing.append({"key": f"scores.{name}", "message": result})
         else:
@@ -55,7 +55,7 @@ def _value(facts: dict[str, Any], key: str) -> tuple[float, dict[str, Any]] | No
     return measure["value"], {"value": measure["value"], "unit": measure["unit"], "date": measure["date"]}
 
 
-def _ascvd(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any] | str:
+def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
     patient, absent = facts["patient"], []
     total, hdl = _value(facts, "total_cholesterol"), _value(facts, "hdl")
     bp = facts["bp"]
@@ -71,9 +71,9 @@ def _ascvd(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any
         absent.append("age")
     if patient.get("sex") not in ("female", "male"):
         absent.append("sex (female or male)")
-    for key, what in (("diabetes", "diabetes condition list"),
-                      ("antihypertensive", "antihypertensive medication list")):
-        if key not in keys:
+    for kind, key, what in (("Condition", "diabetes", "diabetes condition list"),
+                            ("MedicationRequest", "antihypertensive", "antihypertensive medication list")):
+        if key not in wanted.of(kind):
             absent.append(f"{what} (not requested by the pack)")
     if absent:
         return f"{', '.join(absent)} missing: ASCVD risk not computed"
@@ -99,7 +99,7 @@ def _ascvd(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any
         "treatedHypertension": treated, "smoker": smoker, "diabetes": diabetes}, "refs": refs}
 
 
-def _egfr(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any] | str:
+def _egfr(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
     reported = facts["measures"].get("egfr")
     if reported:
         return {"value": reported["value"], "unit": "mL/min/1.73m2", "method": "reported",
@@ -122,7 +122,7 @@ def _egfr(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any]
             "refs": [*patient["refs"], *creatinine["refs"]]}
 
 
-def _bmi(facts: dict[str, Any], keys: dict[str, Requirement]) -> dict[str, Any] | str:
+def _bmi(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
     reported = facts["measures"].get("bmi")
     if reported:
         return {"value": reported["value"], "unit": "kg/m2", "method": "reported", "date": reported["date"],

@@ -5,7 +5,7 @@ No HTTP and no clock: the same resources and date always give the same facts, of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -13,7 +13,7 @@ from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, scores
 from app.context.observations import GENOMIC_KEYS, Reading, readings
-from app.context.requirements import Requirement, merge
+from app.context.requirements import Requirement, RequirementSet, merge
 from app.context.resources import problem, ref, subject_id, usable
 from app.context.units import UNITS
 
@@ -23,11 +23,12 @@ US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 _DEFAULT_NAMES = {"sbp": "systolic blood pressure", "dbp": "diastolic blood pressure"}
 
 
-def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iterable[Requirement]
-                         | Mapping[str, Requirement], as_of: date | str) -> dict[str, Any]:
+def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iterable[Requirement],
+                         as_of: date | str) -> dict[str, Any]:
     """Facts for the (first) Patient among ``resources``, as of ``as_of``."""
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-    keys = dict(requirements) if isinstance(requirements, Mapping) else merge(requirements)
+    wanted = merge(requirements)
+    keys = wanted.of("Observation")
     kept, quality = usable(list(resources))
     patients = [r for r in kept if r["resourceType"] == "Patient"]
     patient = patients[0] if patients else None
@@ -50,16 +51,17 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []))
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
-    facts["conditions"] = clinical.conditions(by_type.get("Condition", []), keys, as_of, quality)
-    facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index, keys, as_of)
-    facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), keys)
-    facts["procedures"] = clinical.procedures(by_type.get("Procedure", []), keys, as_of, quality)
+    facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)
+    facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index,
+                                                wanted.of("MedicationRequest"), as_of)
+    facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"))
+    facts["procedures"] = clinical.procedures(by_type.get("Procedure", []), wanted.of("Procedure"), as_of, quality)
     for key, entry in facts["procedures"].items():
-        _recency(entry, keys[key], as_of)
+        _recency(entry, wanted.of("Procedure")[key], as_of)
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
-    facts["scores"] = scores(facts, keys, missing)
-    facts["missing"] = _missing(facts, keys) + missing
+    facts["scores"] = scores(facts, wanted, missing)
+    facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts
 
@@ -117,7 +119,7 @@ def _measure(key: str, series: list[Reading], requirement: Requirement | None, a
     if latest.coded is not None:
         entry = {"valueCode": latest.coded, **entry}
     else:
-        entry = {"value": latest.value, "unit": UNITS[key].display if key in UNITS else None, **entry}
+        entry = {"value": latest.value, "unit": UNITS[key].display if key in UNITS else latest.unit, **entry}
         recent = series[:SERIES_LIMIT]
         entry["series"] = [{"date": r.when.day.isoformat(), "value": r.value, "ref": r.ref} for r in reversed(recent)]
     _recency(entry, requirement, as_of)
@@ -138,13 +140,14 @@ def _smoking(measure: dict[str, Any] | None) -> dict[str, Any]:
     return {"status": _SMOKING.get(code or "", "unknown"), "date": measure["date"], "refs": measure["refs"]}
 
 
-def _missing(facts: dict[str, Any], keys: dict[str, Requirement]) -> list[dict[str, str]]:
+def _missing(facts: dict[str, Any], wanted: RequirementSet) -> list[dict[str, str]]:
     missing = []
-    for key, requirement in keys.items():
+    for requirement in wanted:
+        key = requirement.key
         if requirement.type not in ("Observation", "Procedure"):
             continue
         if key == "bp_panel":
-            if not facts["bp"] and "sbp" not in keys:
+            if not facts["bp"] and "sbp" not in wanted.of("Observation"):
                 missing.append({"key": key, "message": f"no {requirement.name} recorded"})
             continue
         entry = (facts["measures"] if requirement.type == "Observation" else facts["procedures"]).get(key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -55,18 +55,17 @@ class FetchResult:
     mode: str = "batch"
 
 
-def plan(patient_id: str, requirements: Iterable[Requirement] | Mapping[str, Requirement],
-         capabilities: Capabilities | None = None, as_of: date | None = None) -> list[Search]:
+def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Capabilities | None = None,
+         as_of: date | None = None) -> list[Search]:
     """The searches that fetch one patient's data for ``requirements`` (no network)."""
     if not FHIR_ID.match(patient_id or ""):
         raise ValueError("a FHIR patient id is 1-64 letters, digits, '-' or '.'")
-    keys = dict(requirements) if isinstance(requirements, Mapping) else merge(requirements)
+    wanted = merge(requirements)
     caps = capabilities or Capabilities()
     searches = [Search("Patient", f"Patient/{patient_id}")]
     by_codes: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for key, requirement in keys.items():
-        if requirement.type == "Observation":
-            by_codes.setdefault(requirement.codes, []).append(key)
+    for key, requirement in wanted.of("Observation").items():
+        by_codes.setdefault(requirement.codes, []).append(key)
     for codes, fed in by_codes.items():
         params = _params(caps, "Observation", patient_id, codes, status=OBSERVATION_STATUSES)
         if _declares(caps, "Observation", "date") and as_of is not None:
@@ -75,7 +74,7 @@ def plan(patient_id: str, requirements: Iterable[Requirement] | Mapping[str, Req
         params += [("_sort", "-date"), ("_count", str(2 * SERIES_LIMIT))]
         searches.append(Search("Observation", _url("Observation", params), capped=True, keys=tuple(fed)))
     for resource_type, status in (("Condition", None), ("Procedure", "completed")):
-        codes = tuple(c for r in keys.values() if r.type == resource_type for c in r.codes)
+        codes = tuple(c for r in wanted.of(resource_type).values() for c in r.codes)
         if codes:
             params = _params(caps, resource_type, patient_id, tuple(dict.fromkeys(codes)), status=status)
             searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", "200")])))
@@ -89,8 +88,8 @@ def plan(patient_id: str, requirements: Iterable[Requirement] | Mapping[str, Req
     return searches
 
 
-def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[Requirement]
-                    | Mapping[str, Requirement], *, as_of: date | None = None) -> FetchResult:
+def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[Requirement], *,
+                    as_of: date | None = None) -> FetchResult:
     """Read one patient's data for ``requirements``: a batch when the server has one, else parallel GETs."""
     started = client.request_count
     caps = server_capabilities(client)

@@ -30,6 +30,7 @@ class Reading:
     code: str
     value: float | None = None
     coded: dict[str, Any] | None = None
+    unit: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,17 +59,42 @@ def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: d
         elif key in CODED_KEYS:
             concept = observation.get("valueCodeableConcept")
             if concept:
-                first = (codings(concept) or [{}])[0]
-                found.append(Reading(key, when, ref(observation), code, coded={
-                    "system": first.get("system"), "code": first.get("code"),
-                    "display": first.get("display") or concept.get("text")}))
+                found.append(Reading(key, when, ref(observation), code, coded=_coded(concept)))
             else:
                 quality.append(problem(observation, f"no coded value for {keys[key].name}: not used"))
+        elif key not in UNITS:
+            reading = _other_value(observation, key, code, when, keys[key].name, quality)
+            if reading:
+                found.append(reading)
         else:
             value = _quantity(observation, key, keys[key].name, quality)
             if value is not None:
                 found.append(Reading(key, when, ref(observation), code, value=value))
     return found
+
+
+def _coded(concept: dict[str, Any]) -> dict[str, Any]:
+    first = (codings(concept) or [{}])[0]
+    return {"system": first.get("system"), "code": first.get("code"),
+            "display": first.get("display") or concept.get("text")}
+
+
+def _other_value(observation: dict[str, Any], key: str, code: str, when: When, name: str,
+                 quality: list[dict[str, Any]]) -> Reading | None:
+    """A key with no canonical unit: a coded, boolean or text result, or a quantity kept in its own unit."""
+    if observation.get("valueCodeableConcept"):
+        return Reading(key, when, ref(observation), code, coded=_coded(observation["valueCodeableConcept"]))
+    if isinstance(observation.get("valueBoolean"), bool):
+        return Reading(key, when, ref(observation), code, coded={"value": observation["valueBoolean"]})
+    if isinstance(observation.get("valueString"), str):
+        return Reading(key, when, ref(observation), code, coded={"text": observation["valueString"]})
+    quantity = observation.get("valueQuantity") or {}
+    raw = quantity.get("value", observation.get("valueInteger"))
+    if isinstance(raw, int | float):
+        return Reading(key, when, ref(observation), code, value=float(raw), unit=ucum_code(quantity))
+    reason = next((c.get("code") for c in codings(observation.get("dataAbsentReason"))), None)
+    quality.append(problem(observation, f"no value for {name}" + (f" ({reason})" if reason else "") + ": not used"))
+    return None
 
 
 def _keys_fed(observation: dict[str, Any], keys: dict[str, Requirement]) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,22 +47,42 @@ def requirements_from_library(library: dict[str, Any]) -> list[Requirement]:
     return found
 
 
-def merge(requirements: Iterable[Requirement]) -> dict[str, Requirement]:
-    """One requirement per key: codes united; the shortest look-back kept (the strictest "recent")."""
-    merged: dict[str, Requirement] = {}
-    for requirement in requirements:
-        known = merged.get(requirement.key)
+class RequirementSet:
+    """Requirements merged per resource type and key (``statin`` may name a medication class and an allergy
+    class: they land in different sections of the facts)."""
+
+    def __init__(self, requirements: Iterable[Requirement] = ()) -> None:
+        self._by_type: dict[str, dict[str, Requirement]] = {}
+        for requirement in requirements:
+            self._add(requirement)
+
+    def _add(self, requirement: Requirement) -> None:
+        keys = self._by_type.setdefault(requirement.type, {})
+        known = keys.get(requirement.key)
         if known is None:
-            merged[requirement.key] = requirement
-            continue
-        if known.type != requirement.type:
-            raise PackError(f"fact key {requirement.key!r} is fed by both {known.type} and {requirement.type}")
+            keys[requirement.key] = requirement
+            return
         codes = known.codes + tuple(c for c in requirement.codes if c not in known.codes)
         lookbacks = [lb for lb in (known.lookback, requirement.lookback) if lb]
         lookback = min(lookbacks, key=_lookback_days) if lookbacks else None
-        merged[requirement.key] = Requirement(requirement.key, known.type, codes, known.label or requirement.label,
-                                              lookback)
-    return merged
+        keys[requirement.key] = Requirement(requirement.key, known.type, codes, known.label or requirement.label,
+                                            lookback)
+
+    def of(self, resource_type: str) -> dict[str, Requirement]:
+        """The requirements of one resource type, by key."""
+        return self._by_type.get(resource_type, {})
+
+    def __iter__(self) -> Iterator[Requirement]:
+        for keys in self._by_type.values():
+            yield from keys.values()
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._by_type.values())
+
+
+def merge(requirements: Iterable[Requirement] | RequirementSet) -> RequirementSet:
+    """One requirement per type and key: codes united; the shortest look-back kept (the strictest "recent")."""
+    return requirements if isinstance(requirements, RequirementSet) else RequirementSet(requirements)
 
 
 def default_requirements() -> list[Requirement]:
