@@ -1,0 +1,49 @@
+"""Write the primary-care pack's FHIR JSON: ``python -m app.engine.authoring [folder]``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.engine.authoring.activities import activities
+from app.engine.authoring.cardiometabolic import blood_pressure, cholesterol, diabetes, kidney
+from app.engine.authoring.library import library
+from app.engine.authoring.prevention import depression, obesity, pharmacogenomics, screening, tobacco
+from app.engine.packs import DEFAULT_PACK_DIR
+
+
+def resources() -> dict[str, dict[str, Any]]:
+    """file name -> resource, in the order areas are evaluated (file names sort in that order)."""
+    plans = [diabetes(), blood_pressure(), cholesterol(), kidney(), obesity(), tobacco(), depression(),
+             screening(), pharmacogenomics()]
+    out = {"Library-primary-care-data.json": library()}
+    for index, plan in enumerate(plans, start=1):
+        out[f"PlanDefinition-{index:02d}-{plan['action'][0]['id']}.json"] = plan
+    for activity in activities():
+        out[f"ActivityDefinition-{activity['url'].rsplit('/', 1)[1]}.json"] = activity
+    return out
+
+
+def render(resource: dict[str, Any]) -> str:
+    """Stable JSON text for a resource."""
+    return json.dumps(resource, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Rewrite the pack folder from the sources."""
+    folder = Path(argv[0]) if argv else DEFAULT_PACK_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = resources()
+    for stale in folder.glob("*.json"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, resource in wanted.items():
+        (folder / name).write_text(render(resource), encoding="utf-8")
+    print(f"wrote {len(wanted)} resources to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

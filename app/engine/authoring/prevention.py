@@ -1,0 +1,252 @@
+"""Obesity, tobacco, depression, cancer and hepatitis C screening (USPSTF), pharmacogenomics (CPIC)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.authoring import guideline, plan_definition, rule
+
+AGE = "%facts.patient.ageYears"
+FEMALE = "%facts.patient.sex = 'female'"
+PREGNANT = "%facts.conditions.pregnancy.exists()"
+PALLIATIVE = ("%facts.conditions.palliative_care.exists()",
+              "palliative or hospice care recorded: screening not proposed")
+USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
+
+OBESITY = guideline("USPSTF-OBESITY-2018", "USPSTF: Weight Loss to Prevent Obesity-Related Morbidity and "
+                    "Mortality in Adults: Behavioral Interventions", "2018",
+                    USPSTF + "obesity-in-adults-interventions")
+TOBACCO = guideline("USPSTF-TOBACCO-2021", "USPSTF: Tobacco Smoking Cessation in Adults, Including Pregnant "
+                    "Persons: Interventions", "2021",
+                    USPSTF + "tobacco-use-in-adults-and-pregnant-women-counseling-and-interventions")
+DEPRESSION = guideline("USPSTF-DEPRESSION-2023", "USPSTF: Screening for Depression and Suicide Risk in Adults",
+                       "2023", USPSTF + "screening-depression-suicide-risk-adults")
+PHQ9 = guideline("PHQ9-2001", "Kroenke K, Spitzer RL, Williams JB. The PHQ-9: validity of a brief depression "
+                 "severity measure. J Gen Intern Med 2001;16(9):606-613", "2001",
+                 "https://doi.org/10.1046/j.1525-1497.2001.016009606.x")
+COLORECTAL = guideline("USPSTF-CRC-2021", "USPSTF: Colorectal Cancer: Screening", "2021",
+                       USPSTF + "colorectal-cancer-screening")
+BREAST = guideline("USPSTF-BREAST-2024", "USPSTF: Breast Cancer: Screening", "2024",
+                   USPSTF + "breast-cancer-screening")
+CERVICAL = guideline("USPSTF-CERVICAL-2018", "USPSTF: Cervical Cancer: Screening", "2018",
+                     USPSTF + "cervical-cancer-screening")
+LUNG = guideline("USPSTF-LUNG-2021", "USPSTF: Lung Cancer: Screening", "2021", USPSTF + "lung-cancer-screening")
+HCV = guideline("USPSTF-HCV-2020", "USPSTF: Hepatitis C Virus Infection in Adolescents and Adults: Screening",
+                "2020", USPSTF + "hepatitis-c-screening")
+CPIC_CLOPIDOGREL = guideline("CPIC-CYP2C19-2022", "CPIC Guideline for CYP2C19 Genotype and Clopidogrel Therapy: "
+                             "2022 Update (Clin Pharmacol Ther 2022;112(5):959-967)", "2022",
+                             "https://cpicpgx.org/guidelines/guideline-for-clopidogrel-and-cyp2c19/")
+CPIC_STATIN = guideline("CPIC-SLCO1B1-2022", "CPIC Guideline for SLCO1B1, ABCG2, and CYP2C9 Genotypes and "
+                        "Statin-Associated Musculoskeletal Symptoms (Clin Pharmacol Ther 2022;111(5):1007-1021)",
+                        "2022", "https://cpicpgx.org/guidelines/cpic-guideline-for-statins/")
+
+
+def obesity() -> dict[str, Any]:
+    """Obesity (USPSTF 2018): BMI 30 or more -> intensive behavioural intervention."""
+    return plan_definition(
+        "obesity", "Obesity", guidelines=[OBESITY], when=f"{AGE} >= 18",
+        description="Adults with a BMI of 30 kg/m2 or more: offer or refer to intensive, multicomponent "
+                    "behavioral interventions (USPSTF 2018, B).",
+        rules=[rule("obesity.behavioral-intervention", "Intensive behavioral weight-loss intervention",
+                    when=["%facts.scores.bmi.value >= 30"], activity="weight-behavioral-intervention",
+                    inputs=["scores.bmi", "measures.weight"],
+                    cite=[("USPSTF-OBESITY-2018", "Recommendation (B): adults with BMI 30 or higher")],
+                    exclusions=((PREGNANT, "pregnancy: this recommendation covers nonpregnant adults"),),
+                    text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m2 (30 or more): offer or refer to an "
+                         "intensive, multicomponent behavioral intervention.")],
+    )
+
+
+CURRENT = "%facts.smoking.status = 'current'"
+
+
+def tobacco() -> dict[str, Any]:
+    """Tobacco (USPSTF 2021): ask, advise, behavioral support, pharmacotherapy (not in pregnancy)."""
+    section = ("USPSTF-TOBACCO-2021", "Recommendation (A): nonpregnant adults who use tobacco")
+    return plan_definition(
+        "tobacco", "Tobacco use", guidelines=[TOBACCO], when=f"{AGE} >= 18",
+        description="Ask all adults about tobacco use; advise to stop; behavioral interventions; FDA-approved "
+                    "pharmacotherapy for nonpregnant adults (USPSTF 2021).",
+        rules=[
+            rule("tobacco.ask", "Ask about tobacco use",
+                 when=["%facts.smoking.status.empty() or %facts.smoking.status = 'unknown'"],
+                 activity="tobacco-ask", inputs=["smoking"], cite=[section],
+                 text="Smoking status is not known: ask all adults about tobacco use."),
+            rule("tobacco.counselling", "Advice to quit and behavioral support",
+                 when=[CURRENT], activity="tobacco-counselling", inputs=["smoking"],
+                 cite=[section, ("USPSTF-TOBACCO-2021", "Recommendation (A): pregnant persons (behavioral "
+                                                        "interventions)")],
+                 text="Current smoker ({{%facts.smoking.date}}): advise to stop and provide behavioral "
+                      "interventions."),
+            rule("tobacco.pharmacotherapy", "Cessation pharmacotherapy",
+                 when=[CURRENT], activity="tobacco-pharmacotherapy",
+                 inputs=["smoking", "medications.cessation_medication"], cite=[section],
+                 exclusions=(("%facts.medications.cessation_medication.exists()", "already on "
+                              "{{%facts.medications.cessation_medication.display}}"),),
+                 contraindications=((PREGNANT, "pregnancy: evidence on cessation pharmacotherapy in pregnancy "
+                                               "is insufficient (USPSTF 2021, I statement)", "moderate"),),
+                 choice="nicotine replacement, bupropion SR or varenicline, chosen with the patient.",
+                 text="Current smoker: FDA-approved pharmacotherapy alongside behavioral support."),
+        ],
+    )
+
+
+def depression() -> dict[str, Any]:
+    """Depression (USPSTF 2023 screening; PHQ-9 of 10 or more -> further assessment)."""
+    return plan_definition(
+        "depression", "Depression", guidelines=[DEPRESSION, PHQ9], when=f"{AGE} >= 18",
+        description="Screen adults for depression (USPSTF 2023, B); a PHQ-9 of 10 or more calls for further "
+                    "assessment (Kroenke 2001).",
+        rules=[
+            rule("depression.follow-up", "Further assessment for depression (PHQ-9 10 or more)",
+                 when=["%facts.measures.phq9.value >= 10", "%facts.measures.phq9.withinLookback = true"],
+                 activity="depression-assessment", inputs=["measures.phq9", "conditions.depression"],
+                 cite=[("PHQ9-2001", "PHQ-9 score of 10 or more (moderate or worse; cut-off validated)"),
+                       ("USPSTF-DEPRESSION-2023", "Practice considerations: positive screening results")],
+                 text="PHQ-9 {{%facts.measures.phq9.value}} on {{%facts.measures.phq9.date}} (10 or more): "
+                      "further diagnostic assessment and follow-up."),
+            rule("depression.screening", "Depression screening (PHQ)",
+                 when=["%facts.conditions.depression.empty()"], activity="depression-screening",
+                 inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening"],
+                 cite=[("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults")],
+                 satisfied_by=(("measures.phq9", 12, "mo", "PHQ-9"), ("measures.phq2", 12, "mo", "PHQ-2"),
+                               ("procedures.depression_screening", 12, "mo", "Depression screening")),
+                 choice="USPSTF 2023 sets no screening interval; the 12-month look-back is this pack's local "
+                        "policy, not a guideline threshold.",
+                 text="No depression screening result in the last 12 months."),
+        ],
+    )
+
+
+def screening() -> dict[str, Any]:
+    """Preventive screening (USPSTF): colorectal, breast, cervical, lung, hepatitis C."""
+    return plan_definition(
+        "preventive-screening", "Preventive screening",
+        guidelines=[COLORECTAL, BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
+        description="Cancer and hepatitis C screening for adults by age, sex and risk, with test-specific "
+                    "intervals and the recognised exclusions (USPSTF).",
+        rules=[
+            rule("screen.colorectal", "Colorectal cancer screening (45 to 75)",
+                 when=[f"{AGE} >= 45 and {AGE} <= 75"], activity="colorectal-screening",
+                 inputs=["procedures.colonoscopy", "procedures.ct_colonography",
+                         "procedures.flexible_sigmoidoscopy", "measures.fit", "procedures.stool_blood_test",
+                         "measures.fit_dna", "conditions.colorectal_cancer", "procedures.total_colectomy"],
+                 cite=[("USPSTF-CRC-2021", "Recommendations: ages 50 to 75 (A) and 45 to 49 (B); screening "
+                                           "strategies and intervals")],
+                 exclusions=(PALLIATIVE,
+                             ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded "
+                              "({{%facts.conditions.colorectal_cancer.display}}): surveillance, not screening"),
+                             ("%facts.procedures.total_colectomy.exists()", "total colectomy recorded "
+                              "({{%facts.procedures.total_colectomy.date}})")),
+                 satisfied_by=(("procedures.colonoscopy", 10, "a", "Colonoscopy"),
+                               ("procedures.ct_colonography", 5, "a", "CT colonography"),
+                               ("procedures.flexible_sigmoidoscopy", 5, "a", "Flexible sigmoidoscopy"),
+                               ("measures.fit_dna", 3, "a", "sDNA-FIT (every 1 to 3 years)"),
+                               ("measures.fit", 1, "a", "FIT"),
+                               ("procedures.stool_blood_test", 1, "a", "Fecal occult blood test")),
+                 choice="test chosen with the patient: colonoscopy every 10 years, CT colonography or flexible "
+                        "sigmoidoscopy every 5 years, sDNA-FIT every 1 to 3 years, FIT or high-sensitivity "
+                        "gFOBT every year.",
+                 text="Age {{%facts.patient.ageYears}}: colorectal cancer screening, no test within its "
+                      "interval on record."),
+            rule("screen.breast", "Screening mammography every 2 years (40 to 74)",
+                 when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
+                 inputs=["procedures.mammography", "conditions.bilateral_mastectomy"],
+                 cite=[("USPSTF-BREAST-2024", "Recommendation (B): biennial mammography, women 40 to 74")],
+                 exclusions=(PALLIATIVE, ("%facts.conditions.bilateral_mastectomy.exists()",
+                                          "bilateral mastectomy recorded")),
+                 satisfied_by=(("procedures.mammography", 2, "a", "Mammography"),),
+                 text="Woman aged {{%facts.patient.ageYears}}: biennial screening mammography."),
+            rule("screen.cervical", "Cervical cancer screening (21 to 65)",
+                 when=[FEMALE, f"{AGE} >= 21 and {AGE} <= 65"], activity="cervical-screening",
+                 inputs=["procedures.cervical_cytology", "conditions.no_cervix", "procedures.total_hysterectomy"],
+                 cite=[("USPSTF-CERVICAL-2018", "Recommendations: ages 21 to 29 and 30 to 65 (A)")],
+                 exclusions=(PALLIATIVE,
+                             ("%facts.conditions.no_cervix.exists()", "absence of the cervix recorded "
+                              "({{%facts.conditions.no_cervix.display}})"),
+                             ("%facts.procedures.total_hysterectomy.exists()", "total hysterectomy recorded "
+                              "({{%facts.procedures.total_hysterectomy.date}}): screening not indicated unless "
+                              "there is a history of high-grade precancer or cervical cancer")),
+                 satisfied_by=(("procedures.cervical_cytology", 3, "a", "Cervical cytology"),),
+                 choice=("from age 30: cytology every 3 years, hrHPV testing alone every 5 years, or co-testing "
+                         "every 5 years (carepath does not read HPV results yet).", f"{AGE} >= 30"),
+                 text="Woman aged {{%facts.patient.ageYears}}: cervical cytology every 3 years."),
+            rule("screen.lung", "Annual low-dose CT for lung cancer (50 to 80, 20 pack-years)",
+                 when=[f"{AGE} >= 50 and {AGE} <= 80", "%facts.measures.pack_years.value >= 20",
+                       "%facts.smoking.status = 'current' or %facts.smoking.status = 'former'"],
+                 activity="lung-ldct", repeat=(1, 1, "a"),
+                 inputs=["smoking", "measures.pack_years", "procedures.ldct"],
+                 cite=[("USPSTF-LUNG-2021", "Recommendation (B): adults 50 to 80 with a 20 pack-year history "
+                                            "who smoke now or quit within the past 15 years")],
+                 exclusions=(PALLIATIVE,),
+                 satisfied_by=(("procedures.ldct", 1, "a", "Low-dose CT"),),
+                 choice=("former smoker: eligible only if quit within the past 15 years; the quit date is not "
+                         "in the data carepath reads.", "%facts.smoking.status = 'former'"),
+                 text="Age {{%facts.patient.ageYears}}, {{%facts.measures.pack_years.value}} pack-years, "
+                      "{{%facts.smoking.status}} smoker: annual low-dose CT."),
+            rule("screen.lung-pack-years-unknown", "Pack-years unknown",
+                 when=[f"{AGE} >= 50 and {AGE} <= 80",
+                       "%facts.smoking.status = 'current' or %facts.smoking.status = 'former'",
+                       "%facts.measures.pack_years.value.empty()"],
+                 inputs=["smoking", "measures.pack_years"],
+                 cite=[("USPSTF-LUNG-2021", "Recommendation (B): eligibility by pack-years")],
+                 gaps=(("measures.pack_years", "pack-years not recorded: lung cancer screening eligibility "
+                                               "(20 pack-years or more) not assessed"),),
+                 text="Lung screening eligibility needs the pack-year history."),
+            rule("screen.hepatitis-c", "Hepatitis C screening once (18 to 79)",
+                 when=[f"{AGE} >= 18 and {AGE} <= 79"], activity="hcv-screening",
+                 inputs=["measures.hcv_antibody", "procedures.hcv_test", "conditions.hepatitis_c"],
+                 cite=[("USPSTF-HCV-2020", "Recommendation (B): adults 18 to 79")],
+                 exclusions=(("%facts.conditions.hepatitis_c.exists()", "hepatitis C already diagnosed"),
+                             ("%facts.measures.hcv_antibody.exists() or %facts.procedures.hcv_test.exists()",
+                              "already screened once ({{%facts.measures.hcv_antibody.date | "
+                              "%facts.procedures.hcv_test.date}}); repeat only with ongoing risk")),
+                 text="Adult aged {{%facts.patient.ageYears}} with no hepatitis C screening on record: screen "
+                      "once."),
+        ],
+    )
+
+
+POOR_CYP2C19 = "%facts.measures.cyp2c19.phenotype in ('poor' | 'intermediate')"
+POOR_SLCO1B1 = "%facts.measures.slco1b1.phenotype in ('decreased' | 'poor')"
+
+
+def pharmacogenomics() -> dict[str, Any]:
+    """Pharmacogenomics (CPIC 2022): CYP2C19-clopidogrel, SLCO1B1-simvastatin."""
+    clopidogrel = ("CPIC-CYP2C19-2022", "Therapeutic recommendations, cardiovascular indications (ACS/PCI)")
+    statin = ("CPIC-SLCO1B1-2022", "Simvastatin dosing recommendations by SLCO1B1 phenotype")
+    return plan_definition(
+        "pharmacogenomics", "Pharmacogenomics", guidelines=[CPIC_CLOPIDOGREL, CPIC_STATIN],
+        when="%facts.measures.cyp2c19.exists() or %facts.measures.slco1b1.exists()",
+        description="Genotype-guided prescribing for clopidogrel (CYP2C19) and simvastatin (SLCO1B1), from "
+                    "phenotype Observations encoded as the HL7 Genomics Reporting IG describes (CPIC 2022).",
+        rules=[
+            rule("pgx.cyp2c19-clopidogrel", "Alternative antiplatelet (CYP2C19 and clopidogrel)",
+                 when=[POOR_CYP2C19, "%facts.medications.clopidogrel.exists()"],
+                 activity="antiplatelet-alternative",
+                 inputs=["measures.cyp2c19", "medications.clopidogrel", "conditions.acs", "procedures.pci"],
+                 cite=[clopidogrel],
+                 alert=("high", "CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer on "
+                                "{{%facts.medications.clopidogrel.display}}: reduced clopidogrel activation"),
+                 choice="prasugrel or ticagrelor at standard dose if there is no contraindication.",
+                 text="CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer: avoid standard-dose "
+                      "clopidogrel for cardiovascular indications."),
+            rule("pgx.cyp2c19-indication", "CYP2C19 result relevant to a clopidogrel indication",
+                 when=[POOR_CYP2C19, "%facts.medications.clopidogrel.empty()",
+                       "%facts.conditions.acs.exists() or %facts.procedures.pci.exists()"],
+                 inputs=["measures.cyp2c19", "conditions.acs", "procedures.pci"], cite=[clopidogrel],
+                 alert=("moderate", "CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer with "
+                                    "{{%facts.conditions.acs.display | %facts.procedures.pci.display}}: if a P2Y12 "
+                                    "inhibitor is needed, avoid standard-dose clopidogrel"),
+                 text="Clopidogrel indication with a CYP2C19 loss-of-function phenotype."),
+            rule("pgx.slco1b1-simvastatin", "Alternative statin or dose (SLCO1B1 and simvastatin)",
+                 when=[POOR_SLCO1B1, "%facts.medications.simvastatin.exists()"], activity="statin-alternative",
+                 inputs=["measures.slco1b1", "medications.simvastatin"], cite=[statin],
+                 alert=("high", "SLCO1B1 {{%facts.measures.slco1b1.phenotype}} function on "
+                                "{{%facts.medications.simvastatin.display}}: higher risk of statin-associated "
+                                "musculoskeletal symptoms"),
+                 choice="an alternative statin by desired intensity, or the simvastatin dose limit given in the "
+                        "CPIC 2022 table for this phenotype.",
+                 text="SLCO1B1 {{%facts.measures.slco1b1.phenotype}} function with active simvastatin."),
+        ],
+    )

@@ -1,0 +1,273 @@
+"""The clinical test cases: patient summary -> expected plan items. Tests run them; docs/cases.md shows them.
+
+``python -m app.engine.cases > docs/cases.md`` regenerates the clinician-readable table from this data;
+``tests/test_engine_cases.py`` runs every case through the engine and checks the committed table is current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+AS_OF = "2025-06-01"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One patient and what the plan must (and must not) contain."""
+
+    id: str
+    area: str
+    facts: dict[str, Any]
+    has: tuple[str, ...] = ()  # activity or goal ids that must be in the plan
+    lacks: tuple[str, ...] = ()  # activity or goal ids that must not be
+    not_recommended: tuple[str, ...] = ()  # rule ids listed as considered but not recommended
+    warnings: tuple[str, ...] = ()  # rule ids that must raise a warning
+    gaps: tuple[str, ...] = ()  # fact keys named as data gaps
+    due: dict[str, str] = field(default_factory=dict)  # activity id -> expected due date
+
+
+def c(case_id: str, area: str, has: tuple[str, ...] = (), lacks: tuple[str, ...] = (),
+      not_recommended: tuple[str, ...] = (), warnings: tuple[str, ...] = (), gaps: tuple[str, ...] = (),
+      due: dict[str, str] | None = None, **facts: Any) -> Case:
+    """A case; keyword arguments other than the expectations go to ``make_facts``."""
+    return Case(case_id, area, facts, has, lacks, not_recommended, warnings, gaps, due or {})
+
+
+DM = ("diabetes",)
+T2D, HTN, LIPID, CKD, PREV, PGX = ("Type 2 diabetes", "Blood pressure", "ASCVD risk and statins",
+                                   "Chronic kidney disease", "Prevention", "Pharmacogenomics")
+CASES: list[Case] = [
+    # -- type 2 diabetes -------------------------------------------------------------------------
+    c("t2d-at-goal", T2D, age=60, conditions=DM, hba1c=6.9, has=("t2d.hba1c-goal", "t2d.hba1c-test-at-goal"),
+      lacks=("t2d.hba1c-test-not-at-goal",), due={"t2d.hba1c-test-at-goal": "2025-11-02"}),
+    c("t2d-at-threshold", T2D, age=60, conditions=DM, hba1c=7.0, has=("t2d.hba1c-test-not-at-goal",),
+      lacks=("t2d.hba1c-test-at-goal",), due={"t2d.hba1c-test-not-at-goal": "2025-08-02"}),
+    c("t2d-stale-hba1c", T2D, age=60, conditions=DM, hba1c=(6.5, 400), has=("t2d.hba1c-test-due",),
+      lacks=("t2d.hba1c-test-at-goal",), gaps=("hba1c",), due={"t2d.hba1c-test-due": AS_OF}),
+    c("t2d-no-hba1c", T2D, age=60, conditions=DM, has=("t2d.hba1c-test-due", "t2d.hba1c-goal"), gaps=("hba1c",)),
+    c("no-diabetes-no-diabetes-rules", T2D, age=60, hba1c=8.5,
+      lacks=("t2d.hba1c-goal", "t2d.hba1c-test-not-at-goal", "t2d.foot-exam", "t2d.dsmes")),
+    c("t2d-annual-care", T2D, age=50, conditions=DM, hba1c=7.5,
+      has=("t2d.kidney-tests", "t2d.retinal-exam", "t2d.foot-exam", "t2d.dsmes")),
+    c("t2d-foot-exam-recent", T2D, age=50, conditions=DM, hba1c=7.5, procedures={"foot_exam": 100},
+      has=("t2d.foot-exam",), due={"t2d.foot-exam": "2026-02-21"}),
+    c("t2d-ascvd-cardiorenal", T2D, age=66, conditions=("diabetes", "ascvd"), hba1c=7.2,
+      has=("t2d.cardiorenal-agent",)),
+    c("t2d-ascvd-on-sglt2i", T2D, age=66, conditions=("diabetes", "ascvd"), hba1c=7.2,
+      medications={"sglt2_inhibitor": "empagliflozin 10 MG Oral Tablet"}, lacks=("t2d.cardiorenal-agent",),
+      not_recommended=("t2d.cardiorenal-agent",)),
+    c("t2d-no-ascvd-no-cardiorenal", T2D, age=66, conditions=DM, hba1c=7.2, lacks=("t2d.cardiorenal-agent",)),
+    c("t2d-pregnant-cardiorenal", T2D, age=34, conditions=("diabetes", "heart_failure", "pregnancy"), hba1c=7.2,
+      lacks=("t2d.cardiorenal-agent",), warnings=("t2d.cardiorenal-agent",)),
+    c("t2d-bp-goal-normal-bp", T2D, age=50, conditions=DM, hba1c=6.8, bp=(118, 76),
+      has=("t2d.bp-goal",), lacks=("htn.bp-goal",)),
+    # -- blood pressure --------------------------------------------------------------------------
+    c("bp-normal", HTN, age=45, bp=(119, 79), lacks=("htn.lifestyle", "htn.bp-goal", "htn.recheck-elevated")),
+    c("bp-elevated-threshold", HTN, age=45, bp=(120, 79), has=("htn.lifestyle", "htn.recheck-elevated"),
+      lacks=("htn.bp-goal", "htn.medication-stage1"), due={"htn.recheck-elevated": "2025-09-01"}),
+    c("bp-stage1-threshold-low-risk", HTN, age=45, bp=(130, 79), ascvd10y=4.0,
+      has=("htn.recheck-stage1-low-risk", "htn.bp-goal", "htn.confirm-out-of-office"),
+      lacks=("htn.medication-stage1",)),
+    c("bp-stage1-diastolic-threshold", HTN, age=45, bp=(125, 80), ascvd10y=4.0,
+      has=("htn.recheck-stage1-low-risk",)),
+    c("bp-stage1-risk-threshold", HTN, age=55, bp=(134, 84), ascvd10y=10.0, conditions=("hypertension",),
+      has=("htn.medication-stage1", "htn.recheck-after-start"), lacks=("htn.recheck-stage1-low-risk",),
+      due={"htn.recheck-after-start": "2025-07-01"}),
+    c("bp-stage1-risk-under", HTN, age=55, bp=(134, 84), ascvd10y=9.9, conditions=("hypertension",),
+      has=("htn.recheck-stage1-low-risk",), lacks=("htn.medication-stage1",)),
+    c("bp-stage1-diabetes", HTN, age=55, bp=(132, 78), conditions=("hypertension", "diabetes"), hba1c=6.8,
+      has=("htn.medication-stage1", "htn.bp-goal"), lacks=("t2d.bp-goal",)),
+    c("bp-stage2-threshold", HTN, age=55, bp=(140, 70), conditions=("hypertension",),
+      has=("htn.medication-stage2",), lacks=("htn.confirm-out-of-office",)),
+    c("bp-stage2-diastolic", HTN, age=55, bp=(128, 90), has=("htn.medication-stage2",)),
+    c("bp-stage2-under", HTN, age=55, bp=(139, 89), ascvd10y=3.0, lacks=("htn.medication-stage2",)),
+    c("bp-stage2-pregnant", HTN, age=30, sex="female", bp=(150, 95), conditions=("pregnancy",),
+      lacks=("htn.medication-stage2",), warnings=("htn.medication-stage2",)),
+    c("bp-treated-not-at-goal", HTN, age=60, bp=(138, 82), conditions=("hypertension",),
+      medications={"antihypertensive": "Hydrochlorothiazide 25 MG"},
+      has=("htn.treatment-review",), lacks=("htn.medication-stage1", "htn.medication-stage2")),
+    c("bp-treated-at-goal", HTN, age=60, bp=(128, 78), conditions=("hypertension",),
+      medications={"antihypertensive": "Hydrochlorothiazide 25 MG"}, has=("htn.bp-goal",),
+      lacks=("htn.treatment-review",)),
+    # -- ASCVD risk and statins ------------------------------------------------------------------
+    c("statin-secondary", LIPID, age=64, conditions=("ascvd",), ldl=110, has=("lipid.secondary-prevention",)),
+    c("statin-secondary-on-statin", LIPID, age=64, conditions=("ascvd",), ldl=110,
+      medications={"statin": "atorvastatin 40 MG Oral Tablet"}, lacks=("lipid.secondary-prevention",),
+      has=("lipid.secondary-prevention.instead",), not_recommended=("lipid.secondary-prevention",),
+      warnings=("lipid.secondary-prevention",)),
+    c("statin-secondary-over-75", LIPID, age=80, conditions=("ascvd",), ldl=110,
+      has=("lipid.secondary-prevention-over-75",), lacks=("lipid.secondary-prevention",)),
+    c("statin-ldl-190", LIPID, age=35, ldl=190, has=("lipid.severe-hypercholesterolemia",)),
+    c("statin-ldl-189", LIPID, age=35, ldl=189, lacks=("lipid.severe-hypercholesterolemia",)),
+    c("statin-diabetes-40", LIPID, age=40, conditions=DM, hba1c=6.8, ldl=100, has=("lipid.diabetes",)),
+    c("statin-diabetes-39", LIPID, age=39, conditions=DM, hba1c=6.8, ldl=100, lacks=("lipid.diabetes",)),
+    c("statin-diabetes-76", LIPID, age=76, conditions=DM, hba1c=6.8, ldl=100, lacks=("lipid.diabetes",)),
+    c("statin-high-risk-20", LIPID, age=62, ldl=150, ascvd10y=20.0, has=("lipid.primary-high-risk",),
+      lacks=("lipid.primary-intermediate-risk",)),
+    c("statin-intermediate-19.9", LIPID, age=62, ldl=150, ascvd10y=19.9, has=("lipid.primary-intermediate-risk",),
+      lacks=("lipid.primary-high-risk",)),
+    c("statin-intermediate-7.5", LIPID, age=62, ldl=150, ascvd10y=7.5, has=("lipid.primary-intermediate-risk",)),
+    c("statin-borderline-7.4", LIPID, age=62, ldl=150, ascvd10y=7.4, has=("lipid.primary-borderline-risk",),
+      lacks=("lipid.primary-intermediate-risk",)),
+    c("statin-borderline-5", LIPID, age=62, ldl=150, ascvd10y=5.0, has=("lipid.primary-borderline-risk",)),
+    c("statin-low-4.9", LIPID, age=62, ldl=150, ascvd10y=4.9, has=("lipid.primary-low-risk",),
+      lacks=("lipid.primary-borderline-risk",)),
+    c("statin-ldl-under-70", LIPID, age=62, ldl=69, ascvd10y=12.0, lacks=("lipid.primary-intermediate-risk",)),
+    c("statin-risk-unknown", LIPID, age=62, ldl=150, lacks=("lipid.primary-intermediate-risk",),
+      gaps=("ascvd10y",)),
+    c("statin-allergy", LIPID, age=62, ldl=150, ascvd10y=12.0, allergies={"statin": "atorvastatin"},
+      lacks=("lipid.primary-intermediate-risk",), warnings=("lipid.primary-intermediate-risk",),
+      not_recommended=("lipid.primary-intermediate-risk",)),
+    c("statin-pregnancy", LIPID, age=35, sex="female", ldl=200, conditions=("pregnancy",),
+      lacks=("lipid.severe-hypercholesterolemia",), warnings=("lipid.severe-hypercholesterolemia",)),
+    c("statin-active-in-pregnancy", LIPID, age=35, sex="female", conditions=("pregnancy",),
+      medications={"statin": "Simvastatin 20 MG Oral Tablet"}, warnings=("lipid.statin-in-pregnancy",)),
+    c("statin-duplicate", LIPID, age=60, medications={"statin": "Simvastatin 20 MG + atorvastatin 40 MG"},
+      warnings=("lipid.duplicate-statin",)),
+    # -- chronic kidney disease ------------------------------------------------------------------
+    c("ckd-unconfirmed-egfr-59", CKD, age=60, egfr=59, uacr=10, has=("ckd.confirm",)),
+    c("ckd-egfr-60-no-ckd", CKD, age=60, egfr=60, uacr=10, lacks=("ckd.confirm", "ckd.monitoring")),
+    c("ckd-uacr-30-unconfirmed", CKD, age=60, egfr=80, uacr=30, has=("ckd.confirm", "ckd.ras-inhibitor")),
+    c("ckd-monitoring", CKD, age=60, conditions=("ckd",), egfr=55, uacr=10, has=("ckd.monitoring",),
+      lacks=("ckd.ras-inhibitor", "ckd.nephrology-referral")),
+    c("ckd-uacr-29", CKD, age=60, conditions=("ckd",), egfr=55, uacr=29, lacks=("ckd.ras-inhibitor",)),
+    c("ckd-ras-on-acei", CKD, age=60, conditions=("ckd",), egfr=55, uacr=100,
+      medications={"ace_inhibitor": "lisinopril 10 MG Oral Tablet"}, lacks=("ckd.ras-inhibitor",),
+      not_recommended=("ckd.ras-inhibitor",)),
+    c("ckd-ras-angioedema", CKD, age=60, conditions=("ckd", "angioedema"), egfr=55, uacr=100,
+      lacks=("ckd.ras-inhibitor",), warnings=("ckd.ras-inhibitor",)),
+    c("ckd-ras-pregnancy", CKD, age=30, sex="female", conditions=("ckd", "pregnancy"), egfr=55, uacr=100,
+      lacks=("ckd.ras-inhibitor",), warnings=("ckd.ras-inhibitor",)),
+    c("ckd-sglt2-diabetes-egfr-20", CKD, age=60, conditions=("ckd", "diabetes"), hba1c=7.1, egfr=20, uacr=10,
+      has=("ckd.sglt2-inhibitor", "ckd.nephrology-referral")),
+    c("ckd-sglt2-egfr-19", CKD, age=60, conditions=("ckd", "diabetes"), hba1c=7.1, egfr=19, uacr=10,
+      lacks=("ckd.sglt2-inhibitor",)),
+    c("ckd-sglt2-uacr-200", CKD, age=60, conditions=("ckd",), egfr=45, uacr=200, has=("ckd.sglt2-inhibitor",)),
+    c("ckd-sglt2-uacr-199", CKD, age=60, conditions=("ckd",), egfr=45, uacr=199, lacks=("ckd.sglt2-inhibitor",)),
+    c("ckd-referral-egfr-29", CKD, age=60, conditions=("ckd",), egfr=29, uacr=10, has=("ckd.nephrology-referral",)),
+    c("ckd-referral-egfr-30", CKD, age=60, conditions=("ckd",), egfr=30, uacr=10,
+      lacks=("ckd.nephrology-referral",)),
+    c("ckd-referral-uacr-300", CKD, age=60, conditions=("ckd",), egfr=70, uacr=300, has=("ckd.nephrology-referral",)),
+    c("t2d-kidney-tests-deferred-to-ckd", CKD, age=60, conditions=("ckd", "diabetes"), hba1c=7.1, egfr=50,
+      uacr=10, lacks=("t2d.kidney-tests",), not_recommended=("t2d.kidney-tests",), has=("ckd.monitoring",)),
+    # -- obesity, tobacco, depression ------------------------------------------------------------
+    c("obesity-bmi-30", PREV, age=40, bmi=30.0, has=("obesity.behavioral-intervention",)),
+    c("obesity-bmi-29.9", PREV, age=40, bmi=29.9, lacks=("obesity.behavioral-intervention",)),
+    c("obesity-pregnant", PREV, age=30, bmi=33, conditions=("pregnancy",),
+      lacks=("obesity.behavioral-intervention",), not_recommended=("obesity.behavioral-intervention",)),
+    c("tobacco-current", PREV, age=40, smoking="current", has=("tobacco.counselling", "tobacco.pharmacotherapy")),
+    c("tobacco-never", PREV, age=40, smoking="never", lacks=("tobacco.counselling", "tobacco.ask")),
+    c("tobacco-unknown", PREV, age=40, smoking=None, has=("tobacco.ask",), gaps=("smoking",)),
+    c("tobacco-pregnant", PREV, age=30, smoking="current", conditions=("pregnancy",),
+      has=("tobacco.counselling",), lacks=("tobacco.pharmacotherapy",), warnings=("tobacco.pharmacotherapy",)),
+    c("depression-phq9-10", PREV, age=40, phq9=10, has=("depression.follow-up",),
+      not_recommended=("depression.screening",)),
+    c("depression-phq9-9", PREV, age=40, phq9=9, lacks=("depression.follow-up", "depression.screening")),
+    c("depression-unscreened", PREV, age=40, has=("depression.screening",), gaps=("phq9",)),
+    c("depression-diagnosed", PREV, age=40, conditions=("depression",), lacks=("depression.screening",)),
+    # -- screening -------------------------------------------------------------------------------
+    c("crc-45", PREV, age=45, has=("screen.colorectal",)),
+    c("crc-44", PREV, age=44, lacks=("screen.colorectal",)),
+    c("crc-75", PREV, age=75, has=("screen.colorectal",)),
+    c("crc-76", PREV, age=76, lacks=("screen.colorectal",)),
+    c("crc-colonoscopy-9y", PREV, age=60, procedures={"colonoscopy": 9 * 365}, lacks=("screen.colorectal",),
+      not_recommended=("screen.colorectal",)),
+    c("crc-colonoscopy-10y", PREV, age=60, procedures={"colonoscopy": 3653}, has=("screen.colorectal",)),
+    c("crc-fit-11-months", PREV, age=60, fit=(0, 330), lacks=("screen.colorectal",)),
+    c("crc-fit-13-months", PREV, age=60, fit=(0, 400), has=("screen.colorectal",)),
+    c("crc-colectomy", PREV, age=60, procedures={"total_colectomy": 2000}, lacks=("screen.colorectal",),
+      not_recommended=("screen.colorectal",)),
+    c("crc-palliative", PREV, age=60, conditions=("palliative_care",), lacks=("screen.colorectal", "screen.breast"),
+      not_recommended=("screen.colorectal",)),
+    c("breast-40", PREV, age=40, sex="female", has=("screen.breast",)),
+    c("breast-39", PREV, age=39, sex="female", lacks=("screen.breast",)),
+    c("breast-74", PREV, age=74, sex="female", has=("screen.breast",)),
+    c("breast-75", PREV, age=75, sex="female", lacks=("screen.breast",)),
+    c("breast-male", PREV, age=50, sex="male", lacks=("screen.breast", "screen.cervical")),
+    c("breast-mammogram-1y", PREV, age=50, sex="female", procedures={"mammography": 365},
+      lacks=("screen.breast",), not_recommended=("screen.breast",)),
+    c("breast-mastectomy", PREV, age=50, sex="female", conditions=("bilateral_mastectomy",),
+      lacks=("screen.breast",)),
+    c("cervical-21", PREV, age=21, sex="female", has=("screen.cervical",)),
+    c("cervical-20", PREV, age=20, sex="female", lacks=("screen.cervical",)),
+    c("cervical-65", PREV, age=65, sex="female", has=("screen.cervical",)),
+    c("cervical-66", PREV, age=66, sex="female", lacks=("screen.cervical",)),
+    c("cervical-cytology-2y", PREV, age=35, sex="female", procedures={"cervical_cytology": 730},
+      lacks=("screen.cervical",)),
+    c("cervical-hysterectomy", PREV, age=45, sex="female", procedures={"total_hysterectomy": 3000},
+      lacks=("screen.cervical",), not_recommended=("screen.cervical",)),
+    c("lung-eligible", PREV, age=50, smoking="current", pack_years=20, has=("screen.lung",)),
+    c("lung-19-pack-years", PREV, age=60, smoking="current", pack_years=19, lacks=("screen.lung",)),
+    c("lung-49", PREV, age=49, smoking="current", pack_years=30, lacks=("screen.lung",)),
+    c("lung-81", PREV, age=81, smoking="current", pack_years=30, lacks=("screen.lung",)),
+    c("lung-never", PREV, age=60, smoking="never", pack_years=30, lacks=("screen.lung",)),
+    c("lung-pack-years-unknown", PREV, age=60, smoking="former", lacks=("screen.lung",), gaps=("pack_years",)),
+    c("hcv-18", PREV, age=18, has=("screen.hepatitis-c",)),
+    c("hcv-80", PREV, age=80, lacks=("screen.hepatitis-c",)),
+    c("hcv-screened", PREV, age=40, hcv_antibody=(0, 1500), lacks=("screen.hepatitis-c",),
+      not_recommended=("screen.hepatitis-c",)),
+    # -- pharmacogenomics ------------------------------------------------------------------------
+    c("pgx-cyp2c19-poor-clopidogrel", PGX, age=62, cyp2c19="poor",
+      medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, has=("pgx.cyp2c19-clopidogrel",),
+      warnings=("pgx.cyp2c19-clopidogrel",)),
+    c("pgx-cyp2c19-intermediate-clopidogrel", PGX, age=62, cyp2c19="intermediate",
+      medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, has=("pgx.cyp2c19-clopidogrel",)),
+    c("pgx-cyp2c19-normal-clopidogrel", PGX, age=62, cyp2c19="normal",
+      medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, lacks=("pgx.cyp2c19-clopidogrel",)),
+    c("pgx-cyp2c19-poor-acs", PGX, age=62, cyp2c19="poor", conditions=("acs",),
+      warnings=("pgx.cyp2c19-indication",)),
+    c("pgx-slco1b1-poor-simvastatin", PGX, age=62, slco1b1="poor",
+      medications={"simvastatin": "Simvastatin 20 MG Oral Tablet", "statin": "Simvastatin 20 MG Oral Tablet"},
+      has=("pgx.slco1b1-simvastatin",), warnings=("pgx.slco1b1-simvastatin",)),
+    c("pgx-slco1b1-normal-simvastatin", PGX, age=62, slco1b1="normal",
+      medications={"simvastatin": "Simvastatin 20 MG Oral Tablet"}, lacks=("pgx.slco1b1-simvastatin",)),
+]
+
+
+def summarize(facts: dict[str, Any]) -> str:
+    """A one-line patient summary a clinician can read."""
+    parts = [f"{facts.get('age', 50)} y {facts.get('sex', 'female')}"]
+    for key, value in facts.items():
+        if key in ("age", "sex"):
+            continue
+        if key in ("conditions",):
+            parts.append("; ".join(str(v).replace("_", " ") for v in value))
+        elif key in ("medications", "allergies"):
+            parts.append(("allergy: " if key == "allergies" else "on ") + "; ".join(value.values()))
+        elif key == "procedures":
+            parts.append("; ".join(f"{k.replace('_', ' ')} {round(v / 365.25, 1)} y ago" for k, v in value.items()))
+        elif key == "bp":
+            parts.append(f"BP {value[0]}/{value[1]}")
+        elif key == "smoking":
+            parts.append(f"smoking {value or 'not recorded'}")
+        elif isinstance(value, tuple):
+            parts.append(f"{key.replace('_', ' ')} {value[0]} ({value[1]} days ago)")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
+
+
+def table() -> str:
+    """docs/cases.md: every case as a row of the clinician-readable table."""
+    lines = ["# Clinical test cases", "",
+             "Generated by `python -m app.engine.cases > docs/cases.md` from `app/engine/cases.py`, the data "
+             "`tests/test_engine_cases.py` runs through the engine (evaluation date "
+             f"{AS_OF}; smoking 'never' unless stated). Do not edit by hand.", ""]
+    area = None
+    for case in CASES:
+        if case.area != area:
+            area = case.area
+            lines += [f"## {area}", "", "| case | patient | plan must contain | must not contain | "
+                      "not recommended / warnings / gaps |", "|---|---|---|---|---|"]
+        other = [*(f"not recommended: {r}" for r in case.not_recommended), *(f"warning: {w}" for w in case.warnings),
+                 *(f"gap: {g}" for g in case.gaps), *(f"{k} due {v}" for k, v in case.due.items())]
+        lines.append(f"| {case.id} | {summarize(case.facts)} | {', '.join(case.has) or '-'} | "
+                     f"{', '.join(case.lacks) or '-'} | {'; '.join(other) or '-'} |")
+        if case is CASES[-1] or CASES[CASES.index(case) + 1].area != area:
+            lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table(), end="")

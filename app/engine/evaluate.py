@@ -1,0 +1,252 @@
+"""build_plan: facts + pack set + evaluation date -> Plan. Pure: no Flask, no HTTP, no clock."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from app.engine.fhirpath import PATH_CACHE, is_true
+from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
+from app.engine.packs import PackSet
+from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, format_value
+
+
+def build_plan(facts: Mapping[str, Any], pack_set: PackSet, as_of: date | str) -> Plan:
+    """The care plan the packs propose for these facts on ``as_of``; every item carries its rationale."""
+    return _Evaluation(facts, pack_set, _to_date(as_of)).run()
+
+
+def add_duration(start: date, duration: Duration) -> date:
+    """``start`` plus a whole number of years, months, weeks or days (month ends clamp: Jan 31 + 1 mo)."""
+    if duration.unit in ("a", "mo"):
+        months = duration.value * (12 if duration.unit == "a" else 1)
+        year, month = divmod(start.month - 1 + months, 12)
+        year += start.year
+        day = min(start.day, calendar.monthrange(year, month + 1)[1])
+        return date(year, month + 1, day)
+    days = duration.value * (7 if duration.unit == "wk" else 1)
+    return date.fromordinal(start.toordinal() + days)
+
+
+def _to_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+class _Evaluation:
+    """One run of the packs over one patient's facts."""
+
+    def __init__(self, facts: Mapping[str, Any], pack_set: PackSet, as_of: date | None) -> None:
+        if as_of is None:
+            raise ValueError("as_of must be a date (YYYY-MM-DD)")
+        self.facts, self.pack_set, self.as_of = facts, pack_set, as_of
+        self.env = {"facts": facts, "asOf": as_of.isoformat(), PATH_CACHE: {}}
+        patient = facts.get("patient") or {}
+        self.plan = Plan(as_of=as_of.isoformat(), patient_id=patient.get("id"), packs=pack_set.packs,
+                         data_quality=list(facts.get("dataQuality") or []))
+        self.missing = {item.get("key"): item for item in facts.get("missing") or []}
+        self._used: dict[tuple[str, ...], FactUsed | None] = {}
+        self._gap_keys: set[tuple[str, str | None]] = set()
+
+    def run(self) -> Plan:
+        for area in self.pack_set.areas:
+            self._check_effective(area)
+            if not is_true(area.condition(self.env)):
+                continue
+            texts = [text.render(self.env) for when, text in area.summaries if is_true(when(self.env))]
+            if texts:
+                self.plan.area_summaries.append({"area": area.title, "area_id": area.id, "pack_url": area.pack.url,
+                                                 "text": "; ".join(texts)})
+            for rule in area.rules:
+                self._apply(rule)
+            for goal in area.goals:
+                if goal.condition is None or is_true(goal.condition(self.env)):
+                    self.plan.goals.append(self._goal(goal))
+            for key in sorted(area.input_keys & self.missing.keys()):
+                self._gap(key, self.missing[key].get("message", f"{key} missing"), None)
+        return self.plan
+
+    def _check_effective(self, area: Area) -> None:
+        start, end = _to_date(area.pack.effective_start), _to_date(area.pack.effective_end)
+        if (start and self.as_of < start) or (end and self.as_of > end):
+            self.plan.warnings.append({
+                "rule_id": area.id, "severity": "low", "refs": [],
+                "message": f"{area.pack.title} {area.pack.version} is effective "
+                           f"{area.pack.effective_start} to {area.pack.effective_end or 'open'}; "
+                           f"the plan date {self.as_of.isoformat()} is outside that period"})
+
+    def _gap(self, key: str, message: str, rule_id: str | None) -> None:
+        if (key, rule_id) in self._gap_keys:
+            return
+        self._gap_keys.add((key, rule_id))
+        gap: dict[str, Any] = {"key": key, "message": message}
+        if rule_id:
+            gap["rule_id"] = rule_id
+        self.plan.gaps.append(gap)
+
+    def _apply(self, rule: Rule) -> None:
+        env = self.env
+        for condition in rule.conditions:
+            if not is_true(condition(env)):
+                return
+        for fact, message in rule.gaps:
+            if fact.lookup(self.facts) in (None, [], {}):
+                self._gap(fact.key, message, rule.id)
+        for check in rule.exclusions:
+            if is_true(check.condition(env)):
+                reason = check.reason.render(env)
+                self._not_recommended(rule, reason)
+                if check.severity:
+                    self._warn(rule, reason, check.severity)
+                if check.instead is not None:
+                    self._activity(rule, check.instead, f"{rule.id}.instead")
+                return
+        fired = [check for check in rule.contraindications if is_true(check.condition(env))]
+        if fired:
+            reasons = [check.reason.render(env) for check in fired]
+            for check, reason in zip(fired, reasons, strict=True):
+                self._warn(rule, reason, check.severity or "high")
+            self._not_recommended(rule, "; ".join(reasons))
+            for check in fired:
+                if check.instead is not None:
+                    self._activity(rule, check.instead, f"{rule.id}.instead")
+            return
+        for satisfied in rule.satisfied_by:
+            if satisfied.condition is not None and not is_true(satisfied.condition(env)):
+                continue
+            done = self._fact_date(satisfied.fact)
+            if done is not None and add_duration(done, satisfied.interval) > self.as_of:
+                next_due = add_duration(done, satisfied.interval)
+                self._not_recommended(rule, f"{satisfied.label} on {done.isoformat()} is within "
+                                            f"{satisfied.interval.text()} (next due {next_due.isoformat()})")
+                return
+        if rule.alert is not None:
+            self._warn(rule, rule.alert[1].render(env), rule.alert[0])
+        if rule.activity is not None:
+            self._activity(rule, rule.activity, rule.id)
+
+    def _fact_date(self, fact: FactPath) -> date | None:
+        value = fact.lookup(self.facts)
+        if isinstance(value, list):
+            dates = [_to_date(item.get("date") or item.get("authoredOn")) for item in value if isinstance(item, dict)]
+            dates = [d for d in dates if d]
+            return max(dates) if dates else None
+        if isinstance(value, Mapping):
+            return _to_date(value.get("date") or value.get("onset"))
+        return None
+
+    def _activity(self, rule: Rule, template: ActivityTemplate, activity_id: str) -> None:
+        due = self.as_of if rule.due_in is None else add_duration(self.as_of, rule.due_in)
+        if rule.schedule_from is not None and activity_id == rule.id:
+            dates = [d for d in (self._fact_date(fact) for fact in rule.schedule_from[0]) if d]
+            if dates:
+                due = max(due, add_duration(max(dates), rule.schedule_from[1]))
+        timing: dict[str, Any] = {"due": due.isoformat()}
+        if rule.repeat:
+            timing["repeat"] = {"frequency": rule.repeat.get("frequency", 1), "period": rule.repeat.get("period"),
+                                "period_unit": rule.repeat.get("periodUnit")}
+        rationale, choice = self._rationale(rule, rule.choices)
+        self.plan.activities.append(Activity(
+            id=activity_id, area=rule.area, kind=template.kind, code=dict(template.code),
+            description=template.description, timing=timing, goal_ids=list(rule.goal_ids), rationale=rationale,
+            clinician_choice=choice, title=rule.title if activity_id == rule.id else template.title))
+
+    # The rationale's facts_used share FactUsed objects; Plan.to_dict() copies them.
+
+    def _goal(self, goal: GoalRule) -> Goal:
+        rationale, choice = self._rationale(goal, goal.choices)
+        addresses = []
+        for fact in goal.addresses:
+            value = fact.lookup(self.facts)
+            if isinstance(value, Mapping):
+                addresses.append({"key": fact.key, "display": value.get("display") or fact.label,
+                                  "refs": list(value.get("refs") or [])})
+        if not addresses:
+            addresses.append({"key": goal.id.split(".")[0], "display": goal.addresses_text or goal.area, "refs": []})
+        return Goal(id=goal.id, area=goal.area, description=goal.description, measure=dict(goal.measure),
+                    targets=[dict(target) for target in goal.targets],
+                    due=add_duration(self.as_of, goal.due).isoformat(), addresses=addresses,
+                    rationale=rationale, editable_range=dict(goal.editable_range) if goal.editable_range else None,
+                    clinician_choice=choice)
+
+    def _rationale(self, item: Rule | GoalRule, choices: list) -> tuple[Rationale, bool]:
+        used = [fact for fact in (self._fact_used(path) for path in item.inputs) if fact is not None]
+        refs: list[dict[str, Any]] = []
+        for fact in used:
+            for ref in fact.refs:
+                if ref not in refs:
+                    refs.append(ref)
+        text = item.rationale.render(self.env)
+        choice = False
+        for note in choices:
+            if note.condition is None or is_true(note.condition(self.env)):
+                choice = True
+                text = f"{text} Clinician's choice: {note.text.render(self.env)}"
+        return Rationale(rule_id=item.id, pack_url=item.pack.url, pack_version=item.pack.version,
+                         citation=item.citations[0], facts_used=used, refs=refs, text=text,
+                         citations=list(item.citations)), choice
+
+    def _fact_used(self, fact: FactPath) -> FactUsed | None:
+        if fact.path not in self._used:
+            self._used[fact.path] = _describe(fact, fact.lookup(self.facts))
+        return self._used[fact.path]  # shared between items: FactUsed is never modified after this
+
+    def _not_recommended(self, rule: Rule, reason: str) -> None:
+        self.plan.not_recommended.append({
+            "rule_id": rule.id, "title": rule.title, "reason": reason, "citation": asdict(rule.citations[0]),
+            "refs": self._refs(rule)})
+
+    def _warn(self, rule: Rule, message: str, severity: str) -> None:
+        self.plan.warnings.append({"rule_id": rule.id, "message": message, "severity": severity,
+                                   "refs": self._refs(rule)})
+
+    def _refs(self, rule: Rule) -> list[dict[str, Any]]:
+        refs: list[dict[str, Any]] = []
+        for path in rule.inputs:
+            used = self._fact_used(path)
+            for ref in used.refs if used else []:
+                if ref not in refs:
+                    refs.append(ref)
+        return refs
+
+
+def _describe(fact: FactPath, value: Any) -> FactUsed | None:
+    """A fact as the rationale shows it: label, value, unit, date and source references."""
+    if value in (None, [], {}):
+        return None
+    section = fact.path[0]
+    if isinstance(value, list):
+        items = [item for item in value if isinstance(item, Mapping)]
+        refs = [ref for item in items for ref in item.get("refs") or []]
+        dates = sorted(str(item.get("authoredOn") or item.get("date") or "")[:10] for item in items)
+        return FactUsed(key=fact.key, label=fact.label, value="; ".join(str(i.get("display", "")) for i in items),
+                        date=dates[-1] if dates and dates[-1] else None, refs=refs)
+    if not isinstance(value, Mapping):
+        return FactUsed(key=fact.key, label=fact.label, value=value)
+    refs = list(value.get("refs") or [])
+    if section == "patient":
+        return FactUsed(key="patient", label="Patient", value=f"{value.get('ageYears')} y, {value.get('sex')}",
+                        refs=refs)
+    if section == "bp":
+        shown = f"{format_value(value.get('sbp'))}/{format_value(value.get('dbp'))}"
+        readings = value.get("readings")
+        label = f"Blood pressure (average of {readings} readings)" if readings and readings > 1 else "Blood pressure"
+        return FactUsed(key="bp", label=label, value=shown, unit="mm[Hg]", date=value.get("date"), refs=refs)
+    if section == "smoking":
+        return FactUsed(key="smoking", label="Smoking status", value=value.get("status"), date=value.get("date"),
+                        refs=refs)
+    if section == "scores":
+        label = f"{fact.label} ({value['method']})" if value.get("method") else fact.label
+        return FactUsed(key=fact.key, label=label, value=value.get("value"), unit=value.get("unit"), refs=refs)
+    shown = value.get("value")
+    if shown is None:
+        shown = value.get("phenotype") or value.get("display") or (value.get("valueCode") or {}).get("display")
+    return FactUsed(key=fact.key, label=fact.label, value=shown, unit=value.get("unit"),
+                    date=value.get("date") or value.get("onset"), refs=refs)

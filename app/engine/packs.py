@@ -1,0 +1,134 @@
+"""Guideline packs: load FHIR PlanDefinitions, ActivityDefinitions and a Library; check them; compile them.
+
+A pack is a folder of FHIR JSON files (or the same resources on a FHIR server). Loading checks every
+PlanDefinition action and goal: an error names the file and the action id. ``docs/packs.md`` describes the
+format for informaticists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.engine import parse
+from app.engine.rules import ActivityTemplate, Area
+from app.errors import FhirError, PackError
+
+DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
+
+
+@dataclass
+class PackSet:
+    """The guideline areas a plan is built from, with the exact versions they came from."""
+
+    areas: list[Area]
+    library: dict[str, Any]
+    activity_definitions: dict[str, ActivityTemplate] = field(default_factory=dict)
+    fact_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def packs(self) -> list[dict[str, str]]:
+        """[{url, version, title}] of every PlanDefinition, plus the Library."""
+        out = [area.pack.as_dict() for area in self.areas]
+        out.append({"url": self.library.get("url", ""), "version": self.library.get("version", ""),
+                    "title": self.library.get("title", "")})
+        return out
+
+    @property
+    def data_requirements(self) -> list[dict[str, Any]]:
+        """The Library's dataRequirements (what the context layer fetches)."""
+        return list(self.library.get("dataRequirement", []))
+
+
+def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True) -> PackSet:
+    """Load and check every resource in a pack folder (default: ``packs/primary-care``)."""
+    folder = Path(path) if path else DEFAULT_PACK_DIR
+    if not folder.is_dir():
+        raise PackError(f"{folder}: no such pack folder")
+    resources: list[tuple[str, dict[str, Any]]] = []
+    problems: list[str] = []
+    for file in sorted(folder.rglob("*.json")):
+        try:
+            resource = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(f"{file}: not readable JSON ({exc})")
+            continue
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            problems.append(f"{file}: not a FHIR resource (no resourceType)")
+            continue
+        resources.append((str(file), resource))
+    if problems:
+        raise PackError("\n".join(problems))
+    return pack_set_from_resources(resources, use_fast_path=use_fast_path)
+
+
+def load_pack_set_from_server(client: Any, canonicals: Iterable[str], library: str, *,
+                              use_fast_path: bool = True) -> PackSet:
+    """Load the PlanDefinitions named ``url|version`` (and what they use) from a FHIR server."""
+    resources: list[tuple[str, dict[str, Any]]] = []
+    wanted = [("Library", library)] + [("PlanDefinition", canonical) for canonical in canonicals]
+    seen: set[str] = set()
+    while wanted:
+        resource_type, canonical = wanted.pop(0)
+        if canonical in seen:
+            continue
+        seen.add(canonical)
+        resource = _fetch_canonical(client, resource_type, canonical)
+        resources.append((f"{client.base_url}/{resource_type}?url={canonical}", resource))
+        if resource_type == "PlanDefinition":
+            wanted.extend(("ActivityDefinition", ref) for ref in parse.activity_canonicals(resource))
+    return pack_set_from_resources(resources, use_fast_path=use_fast_path)
+
+
+def _fetch_canonical(client: Any, resource_type: str, canonical: str) -> dict[str, Any]:
+    url, _, version = canonical.partition("|")
+    params = {"url": url, **({"version": version} if version else {})}
+    try:
+        found = client.search(resource_type, params)
+    except FhirError as exc:
+        raise PackError(f"{resource_type}?url={canonical}: the FHIR server refused it ({exc.message})") from exc
+    resources = [item for item in found if item.get("resourceType") == resource_type]
+    if len(resources) != 1:
+        raise PackError(f"{resource_type}?url={canonical}: expected one published resource, "
+                        f"found {len(resources)}")
+    return resources[0]
+
+
+def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], *,
+                            use_fast_path: bool = True) -> PackSet:
+    """Check and compile resources given as (where they came from, resource JSON)."""
+    problems: list[str] = []
+    libraries = [(where, res) for where, res in resources if res.get("resourceType") == "Library"]
+    plans = [(where, res) for where, res in resources if res.get("resourceType") == "PlanDefinition"]
+    definitions: dict[str, ActivityTemplate] = {}
+    for where, resource in resources:
+        if resource.get("resourceType") == "ActivityDefinition":
+            template = parse.activity_definition(where, resource, problems)
+            if template:
+                definitions[template.url] = template
+                definitions[f"{template.url}|{template.version}"] = template
+    if len(libraries) != 1:
+        problems.append(f"pack: expected exactly one Library, found {len(libraries)}")
+        raise PackError("\n".join(problems))
+    library_where, library = libraries[0]
+    labels = parse.library_labels(library_where, library, problems)
+    if not plans:
+        problems.append("pack: no PlanDefinition")
+    areas: list[Area] = []
+    rule_ids: dict[str, str] = {}
+    for where, resource in plans:
+        area = parse.plan_definition(where, resource, definitions, labels, problems,
+                                     use_fast_path=use_fast_path)
+        if area is None:
+            continue
+        for rule in area.rules:
+            if rule.id in rule_ids:
+                problems.append(f"{where}: action '{rule.id}': id already used in {rule_ids[rule.id]}")
+            rule_ids[rule.id] = where
+        areas.append(area)
+    if problems:
+        raise PackError("\n".join(problems))
+    return PackSet(areas=areas, library=dict(library), activity_definitions=definitions, fact_labels=labels)

@@ -1,0 +1,362 @@
+"""Read one pack resource into compiled rules, recording every problem with its file and action id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.engine.model import Citation
+from app.engine.rules import (
+    EXT,
+    FACT_SECTIONS,
+    ActivityTemplate,
+    Area,
+    Check,
+    ChoiceNote,
+    Duration,
+    FactPath,
+    GoalRule,
+    PackInfo,
+    Rule,
+    SatisfiedBy,
+    compile_checked,
+    template_checked,
+)
+
+ACTIVITY_KINDS = ("lab-order", "referral", "medication", "education", "lifestyle", "screening", "procedure",
+                  "counselling")
+SEVERITIES = ("high", "moderate", "low")
+STATUSES = ("draft", "active", "retired")
+_UNITS = ("a", "mo", "wk", "d")
+_SECTION_TYPES = {"measures": "Observation", "conditions": "Condition", "medications": "MedicationRequest",
+                  "allergies": "AllergyIntolerance", "procedures": "Procedure"}
+
+
+def extensions(element: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    """The extensions of ``element`` named EXT + name."""
+    return [ext for ext in element.get("extension", []) if ext.get("url") == EXT + name]
+
+
+def extension_value(element: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """The value[x] of the first extension named ``name`` (full EXT url or a sub-extension's url)."""
+    for ext in element.get("extension", []):
+        if ext.get("url") in (EXT + name, name):
+            for key, value in ext.items():
+                if key.startswith("value"):
+                    return value
+    return default
+
+
+def activity_canonicals(plan: Mapping[str, Any]) -> list[str]:
+    """Every ActivityDefinition canonical a PlanDefinition names (actions and 'instead' alternatives)."""
+    out: list[str] = []
+
+    def walk(actions: list[Mapping[str, Any]]) -> None:
+        for action in actions:
+            if action.get("definitionCanonical"):
+                out.append(action["definitionCanonical"])
+            for ext in extensions(action, "exclusion") + extensions(action, "contraindication"):
+                if extension_value(ext, "instead"):
+                    out.append(extension_value(ext, "instead"))
+            walk(action.get("action", []))
+
+    walk(plan.get("action", []))
+    return out
+
+
+def activity_definition(where: str, resource: Mapping[str, Any], problems: list[str]) -> ActivityTemplate | None:
+    """An ActivityDefinition as an activity template."""
+    kind = extension_value(resource, "activity-kind")
+    missing = [name for name in ("url", "version", "title") if not resource.get(name)]
+    if missing:
+        problems.append(f"{where}: ActivityDefinition without {', '.join(missing)}")
+        return None
+    if kind not in ACTIVITY_KINDS:
+        problems.append(f"{where}: ActivityDefinition '{resource['url']}': activity-kind {kind!r} "
+                        f"is not one of {', '.join(ACTIVITY_KINDS)}")
+        return None
+    coding = (resource.get("code") or {}).get("coding") or [{}]
+    code = {"system": coding[0].get("system"), "code": coding[0].get("code"),
+            "display": coding[0].get("display") or (resource.get("code") or {}).get("text") or resource["title"]}
+    return ActivityTemplate(url=resource["url"], version=resource["version"], title=resource["title"], kind=kind,
+                            code=code, description=resource.get("description", resource["title"]))
+
+
+def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
+    """fact key -> label, from the Library's dataRequirements; checks each names its fact key."""
+    labels: dict[str, str] = {}
+    for index, requirement in enumerate(library.get("dataRequirement", [])):
+        key = extension_value(requirement, "fact-key")
+        if not key:
+            problems.append(f"{where}: dataRequirement[{index}] has no fact-key extension")
+            continue
+        if not any(f.get("code") for f in requirement.get("codeFilter", [])):
+            problems.append(f"{where}: dataRequirement[{index}] ('{key}') has no codeFilter codes")
+        label = extension_value(requirement, "fact-label") or key
+        labels.setdefault(key, label)
+        labels[f"{requirement.get('type')}:{key}"] = label
+    return labels
+
+
+def pack_info(where: str, resource: Mapping[str, Any]) -> PackInfo:
+    """The url/version/title of a PlanDefinition."""
+    period = resource.get("effectivePeriod") or {}
+    return PackInfo(url=resource.get("url", ""), version=resource.get("version", ""),
+                    title=resource.get("title", ""), file=where,
+                    effective_start=period.get("start"), effective_end=period.get("end"))
+
+
+class _Reader:
+    """Reads one PlanDefinition; every problem names the file and the action or goal id."""
+
+    def __init__(self, where: str, resource: Mapping[str, Any], definitions: Mapping[str, ActivityTemplate],
+                 labels: Mapping[str, str], problems: list[str], use_fast_path: bool) -> None:
+        self.where, self.resource, self.definitions = where, resource, definitions
+        self.labels, self.problems, self.fast = labels, problems, use_fast_path
+        self.guidelines: dict[str, Mapping[str, Any]] = {}
+
+    def problem(self, element_id: str, message: str) -> None:
+        self.problems.append(f"{self.where}: action '{element_id}': {message}")
+
+    def expression(self, element_id: str, value: Any, what: str):
+        text = (value or {}).get("expression") if isinstance(value, Mapping) else value
+        language = (value or {}).get("language", "text/fhirpath") if isinstance(value, Mapping) else "text/fhirpath"
+        if not text:
+            self.problem(element_id, f"{what} has no expression")
+            return None
+        if language != "text/fhirpath":
+            self.problem(element_id, f"{what}: language {language!r} is not text/fhirpath")
+            return None
+        return compile_checked(text, f"{self.where}: action '{element_id}': {what}", self.problems,
+                               use_fast_path=self.fast)
+
+    def template(self, element_id: str, text: Any, what: str):
+        if not isinstance(text, str) or not text:
+            self.problem(element_id, f"{what} text is missing")
+            return None
+        return template_checked(text, f"{self.where}: action '{element_id}': {what}", self.problems,
+                                use_fast_path=self.fast)
+
+    def duration(self, element_id: str, value: Any, what: str) -> Duration | None:
+        if not isinstance(value, Mapping) or value.get("code", value.get("unit")) not in _UNITS \
+                or not isinstance(value.get("value"), int) or value["value"] <= 0:
+            self.problem(element_id, f"{what}: a positive whole Duration in a, mo, wk or d is needed, got {value!r}")
+            return None
+        return Duration(value["value"], value.get("code", value.get("unit")))
+
+    def fact(self, element_id: str, path: Any) -> FactPath | None:
+        parts = tuple(path.split(".")) if isinstance(path, str) and path else ()
+        if not parts or parts[0] not in FACT_SECTIONS or len(parts) > 3:
+            self.problem(element_id, f"fact path {path!r} must start with one of {', '.join(FACT_SECTIONS)}")
+            return None
+        if parts[0] in _SECTION_TYPES and (
+                len(parts) != 2 or f"{_SECTION_TYPES[parts[0]]}:{parts[1]}" not in self.labels):
+            self.problem(element_id, f"fact path {path!r} names a key the Library does not declare")
+            return None
+        key = parts[1] if len(parts) > 1 else parts[0]
+        typed = f"{_SECTION_TYPES.get(parts[0], '')}:{key}"
+        return FactPath(parts, self.labels.get(typed) or self.labels.get(key, key.replace("_", " ")))
+
+    def citations(self, element_id: str, artifacts: list[Mapping[str, Any]]) -> list[Citation]:
+        out = []
+        for artifact in artifacts:
+            if artifact.get("type") != "citation":
+                continue
+            guideline = self.guidelines.get(artifact.get("label", ""))
+            if guideline is None:
+                self.problem(element_id, f"citation label {artifact.get('label')!r} is not one of the "
+                                         f"PlanDefinition's relatedArtifact labels")
+                continue
+            if not artifact.get("citation"):
+                self.problem(element_id, "citation has no section ('citation' text)")
+                continue
+            out.append(Citation(guideline=guideline.get("display", ""),
+                                year=str(extension_value(guideline, "citation-year", "")),
+                                section=artifact["citation"], url=artifact.get("url") or guideline.get("url", "")))
+        if not out:
+            self.problem(element_id, "no guideline citation (relatedArtifact of type citation)")
+        return out
+
+    def inputs(self, element_id: str, element: Mapping[str, Any]) -> list[FactPath]:
+        out = []
+        for requirement in element.get("input", []):
+            fact = self.fact(element_id, extension_value(requirement, "fact-path"))
+            if fact:
+                out.append(fact)
+        return out
+
+    def choices(self, element_id: str, element: Mapping[str, Any]) -> list[ChoiceNote]:
+        out = []
+        for ext in extensions(element, "clinician-choice"):
+            text = self.template(element_id, extension_value(ext, "text"), "clinician-choice")
+            condition = extension_value(ext, "condition")
+            compiled = self.expression(element_id, condition, "clinician-choice condition") if condition else None
+            if text:
+                out.append(ChoiceNote(text=text, condition=compiled))
+        return out
+
+    def activity(self, element_id: str, canonical: str | None) -> ActivityTemplate | None:
+        if not canonical:
+            return None
+        template = self.definitions.get(canonical)
+        if template is None:
+            self.problem(element_id, f"ActivityDefinition {canonical!r} is not in the pack")
+        return template
+
+    def checks(self, element_id: str, action: Mapping[str, Any], name: str) -> list[Check]:
+        out = []
+        for ext in extensions(action, name):
+            condition = self.expression(element_id, extension_value(ext, "condition"), f"{name} condition")
+            reason = self.template(element_id, extension_value(ext, "reason"), f"{name} reason")
+            severity = extension_value(ext, "severity")
+            if name == "contraindication" and severity not in SEVERITIES:
+                self.problem(element_id, f"contraindication severity {severity!r} is not one of high, moderate, low")
+            instead = self.activity(element_id, extension_value(ext, "instead"))
+            if condition and reason:
+                out.append(Check(condition=condition, reason=reason, severity=severity, instead=instead))
+        return out
+
+    def rule(self, action: Mapping[str, Any], area: str, pack: PackInfo, goal_ids: set[str]) -> Rule | None:
+        rule_id = action.get("id")
+        if not rule_id:
+            self.problems.append(f"{self.where}: an action of area '{area}' has no id")
+            return None
+        conditions = [self.expression(rule_id, c.get("expression"), "condition")
+                      for c in action.get("condition", []) if c.get("kind") == "applicability"]
+        if not conditions:
+            self.problem(rule_id, "no applicability condition")
+        citations = self.citations(rule_id, action.get("relatedArtifact", []))
+        rationale = self.template(rule_id, extension_value(action, "rationale"), "rationale")
+        activity = self.activity(rule_id, action.get("definitionCanonical"))
+        alert = None
+        for ext in extensions(action, "alert"):
+            severity = extension_value(ext, "severity")
+            message = self.template(rule_id, extension_value(ext, "message"), "alert message")
+            if severity not in SEVERITIES:
+                self.problem(rule_id, f"alert severity {severity!r} is not one of high, moderate, low")
+            elif message:
+                alert = (severity, message)
+        if activity is None and alert is None and not action.get("definitionCanonical") \
+                and not extensions(action, "gap"):
+            self.problem(rule_id, "no definitionCanonical, alert or gap: the action would do nothing")
+        for goal_id in action.get("goalId", []):
+            if goal_id not in goal_ids:
+                self.problem(rule_id, f"goalId {goal_id!r} is not a goal of this PlanDefinition")
+        schedule = None
+        for ext in extensions(action, "schedule-from"):
+            facts = [self.fact(rule_id, sub.get("valueString")) for sub in ext.get("extension", [])
+                     if sub.get("url") == "fact"]
+            interval = self.duration(rule_id, extension_value(ext, "interval"), "schedule-from interval")
+            if facts and all(facts) and interval:
+                schedule = ([f for f in facts if f], interval)
+        due_in = self.duration(rule_id, action["timingDuration"], "timingDuration") \
+            if action.get("timingDuration") else None
+        satisfied = []
+        for ext in extensions(action, "satisfied-by"):
+            fact = self.fact(rule_id, extension_value(ext, "fact"))
+            interval = self.duration(rule_id, extension_value(ext, "interval"), "satisfied-by interval")
+            condition = extension_value(ext, "condition")
+            compiled = self.expression(rule_id, condition, "satisfied-by condition") if condition else None
+            if fact and interval:
+                satisfied.append(SatisfiedBy(fact, interval, extension_value(ext, "label") or fact.label, compiled))
+        gaps = []
+        for ext in extensions(action, "gap"):
+            fact = self.fact(rule_id, extension_value(ext, "fact"))
+            message = extension_value(ext, "message")
+            if not message:
+                self.problem(rule_id, "gap without a message")
+            elif fact:
+                gaps.append((fact, message))
+        repeat = (action.get("timingTiming") or {}).get("repeat")
+        if None in conditions or rationale is None or not citations:
+            return None
+        return Rule(
+            id=rule_id, title=action.get("title") or rule_id, area=area, pack=pack,
+            conditions=[c for c in conditions if c], citations=citations, rationale=rationale,
+            inputs=self.inputs(rule_id, action), activity=activity, goal_ids=list(action.get("goalId", [])),
+            repeat=dict(repeat) if repeat else None, schedule_from=schedule, due_in=due_in,
+            exclusions=self.checks(rule_id, action, "exclusion"),
+            contraindications=self.checks(rule_id, action, "contraindication"),
+            satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert, gaps=gaps,
+        )
+
+    def goal(self, goal: Mapping[str, Any], area: str, pack: PackInfo) -> GoalRule | None:
+        goal_id = goal.get("id") or "?"
+        targets, measure, due = [], {}, None
+        for target in goal.get("target", []):
+            coding = ((target.get("measure") or {}).get("coding") or [{}])[0]
+            quantity = target.get("detailQuantity") or {}
+            if not coding.get("code") or "value" not in quantity or quantity.get("comparator") not in ("<", "<=",
+                                                                                                       ">", ">="):
+                self.problem(goal_id, "goal target needs a coded measure and a detailQuantity with a comparator")
+                continue
+            measure = measure or coding
+            targets.append({"measure": {k: coding.get(k) for k in ("system", "code", "display")},
+                            "comparator": quantity["comparator"], "value": quantity["value"],
+                            "unit": quantity.get("unit")})
+            due = due or self.duration(goal_id, target.get("due"), "goal target due")
+        condition = extension_value(goal, "condition")
+        citations = self.citations(goal_id, [extension_value(goal, "citation") or {}])
+        rationale = self.template(goal_id, extension_value(goal, "rationale"), "goal rationale")
+        addresses = [fact for fact in (self.fact(goal_id, path) for path in
+                                       (extension_value(a, "fact-path") for a in goal.get("addresses", [])) if path)
+                     if fact]
+        if not goal.get("id") or not targets or due is None or rationale is None or not citations:
+            if not goal.get("id"):
+                self.problems.append(f"{self.where}: a goal of area '{area}' has no id")
+            return None
+        return GoalRule(
+            id=goal_id, area=area, pack=pack, description=(goal.get("description") or {}).get("text", goal_id),
+            measure={k: measure.get(k) for k in ("system", "code", "display")}, targets=targets, due=due,
+            addresses=addresses,
+            addresses_text=", ".join(a.get("text", "") for a in goal.get("addresses", []) if a.get("text")),
+            citations=citations, rationale=rationale, inputs=self.inputs(goal_id, goal),
+            condition=self.expression(goal_id, condition, "goal condition") if condition else None,
+            editable_range=extension_value(goal, "editable-range"), choices=self.choices(goal_id, goal),
+        )
+
+
+def plan_definition(where: str, resource: Mapping[str, Any], definitions: Mapping[str, ActivityTemplate],
+                    labels: Mapping[str, str], problems: list[str], *, use_fast_path: bool = True) -> Area | None:
+    """One PlanDefinition as a guideline area (its one top-level action group holds the rules)."""
+    before = len(problems)
+    for name in ("url", "version", "title"):
+        if not resource.get(name):
+            problems.append(f"{where}: PlanDefinition has no {name}")
+    if resource.get("status") not in STATUSES:
+        problems.append(f"{where}: status {resource.get('status')!r} is not one of {', '.join(STATUSES)}")
+    if not (resource.get("effectivePeriod") or {}).get("start"):
+        problems.append(f"{where}: PlanDefinition has no effectivePeriod.start")
+    groups = resource.get("action", [])
+    if len(groups) != 1 or not groups[0].get("id"):
+        problems.append(f"{where}: a PlanDefinition holds exactly one top-level action (the area) with an id")
+        return None
+    reader = _Reader(where, resource, definitions, labels, problems, use_fast_path)
+    reader.guidelines = {a.get("label", ""): a for a in resource.get("relatedArtifact", [])
+                         if a.get("type") == "citation"}
+    for label, guideline in reader.guidelines.items():
+        if not label or not guideline.get("display") or not extension_value(guideline, "citation-year"):
+            problems.append(f"{where}: guideline citation {label!r} needs a label, a display and a citation-year")
+    group = groups[0]
+    pack = pack_info(where, resource)
+    area_title = group.get("title") or resource.get("title", "")
+    conditions = [c for c in group.get("condition", []) if c.get("kind") == "applicability"]
+    if len(conditions) != 1:
+        reader.problem(group["id"], "the area needs exactly one applicability condition")
+        return None
+    condition = reader.expression(group["id"], conditions[0].get("expression"), "area condition")
+    summaries = []
+    for ext in extensions(group, "summary"):
+        when = reader.expression(group["id"], extension_value(ext, "condition"), "summary condition")
+        text = reader.template(group["id"], extension_value(ext, "text"), "summary")
+        if when and text:
+            summaries.append((when, text))
+    goals = [reader.goal(goal, area_title, pack) for goal in resource.get("goal", [])]
+    goal_ids = {goal.get("id") for goal in resource.get("goal", [])}
+    rules = [reader.rule(action, area_title, pack, goal_ids) for action in group.get("action", [])]
+    if len(problems) > before or condition is None:
+        return None
+    keys = {fact.key for item in [*rules, *goals] if item for fact in item.inputs}
+    return Area(id=group["id"], title=area_title, pack=pack, condition=condition,
+                rules=[r for r in rules if r], goals=[g for g in goals if g], summaries=summaries,
+                input_keys=frozenset(keys))

@@ -1,0 +1,236 @@
+"""Compiled guideline rules: what a pack's PlanDefinitions become once loaded and checked.
+
+Each object keeps only what evaluation needs, with every FHIRPath expression and text template compiled
+once. :mod:`app.engine.packs` builds them; :mod:`app.engine.evaluate` runs them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.engine.fhirpath import CompiledExpression, compile_expression
+from app.engine.model import Citation
+
+EXT = "http://carepath.dev/fhir/StructureDefinition/"
+FACT_SECTIONS = ("patient", "measures", "bp", "conditions", "medications", "allergies", "procedures",
+                 "smoking", "scores")
+_PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A FHIR Duration restricted to the units rules use: a, mo, wk, d."""
+
+    value: int
+    unit: str
+
+    def text(self) -> str:
+        """'10 years', '3 months'."""
+        names = {"a": "year", "mo": "month", "wk": "week", "d": "day"}
+        name = names[self.unit]
+        return f"{self.value} {name}{'' if self.value == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class FactPath:
+    """Where a fact lives in the facts dict ('measures.hba1c'), and how to call it."""
+
+    path: tuple[str, ...]
+    label: str
+
+    @property
+    def key(self) -> str:
+        """The fact key: the last part of the path ('hba1c'), or the section for 'bp', 'smoking'."""
+        return self.path[-1]
+
+    def lookup(self, facts: Mapping[str, Any]) -> Any:
+        """The fact's value in ``facts``, or None when absent."""
+        node: Any = facts
+        for part in self.path:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        return node
+
+
+class Template:
+    """Text with ``{{ FHIRPath }}`` or ``{{ FHIRPath :: .1f }}`` placeholders, compiled once."""
+
+    def __init__(self, text: str, *, use_fast_path: bool = True) -> None:
+        self.text = text
+        self.parts: list[str | tuple[CompiledExpression, str]] = []
+        position = 0
+        for match in _PLACEHOLDER.finditer(text):
+            self.parts.append(text[position:match.start()])
+            expression, _, spec = match.group(1).partition("::")
+            self.parts.append((compile_expression(expression.strip(), use_fast_path=use_fast_path),
+                               spec.strip()))
+            position = match.end()
+        self.parts.append(text[position:])
+
+    @property
+    def expressions(self) -> list[CompiledExpression]:
+        """The compiled placeholders."""
+        return [part[0] for part in self.parts if isinstance(part, tuple)]
+
+    def render(self, env: Mapping[str, Any]) -> str:
+        """The text with each placeholder replaced by its value ('unknown' when empty)."""
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            expression, spec = part
+            values = expression(env)
+            out.append(", ".join(format_value(value, spec) for value in values) if values else "unknown")
+        return "".join(out)
+
+
+def format_value(value: Any, spec: str = "") -> str:
+    """A value as a clinician reads it: 7.0 -> '7', 8.43 -> '8.43' (or as the spec says)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if spec:
+            return format(value, spec)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return str(value)
+
+
+@dataclass
+class Check:
+    """An exclusion or a safety contraindication: when its condition holds, the rule does not propose."""
+
+    condition: CompiledExpression
+    reason: Template
+    severity: str | None = None
+    instead: ActivityTemplate | None = None
+
+
+@dataclass
+class SatisfiedBy:
+    """A completed test that keeps a screening up to date for ``interval``."""
+
+    fact: FactPath
+    interval: Duration
+    label: str
+    condition: CompiledExpression | None = None
+
+
+@dataclass
+class ActivityTemplate:
+    """An ActivityDefinition: what the activity is, coded."""
+
+    url: str
+    version: str
+    title: str
+    kind: str
+    code: dict[str, Any]
+    description: str
+
+
+@dataclass
+class PackInfo:
+    """The exact version of one PlanDefinition a plan used."""
+
+    url: str
+    version: str
+    title: str
+    file: str
+    effective_start: str | None = None
+    effective_end: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """{url, version, title} as plans record it."""
+        return {"url": self.url, "version": self.version, "title": self.title}
+
+
+@dataclass
+class ChoiceNote:
+    """Where the guideline leaves the choice to the clinician, and when."""
+
+    text: Template
+    condition: CompiledExpression | None = None
+
+
+@dataclass
+class Rule:
+    """One PlanDefinition action: conditions -> an activity (or an alert), with its reasons."""
+
+    id: str
+    title: str
+    area: str
+    pack: PackInfo
+    conditions: list[CompiledExpression]
+    citations: list[Citation]
+    rationale: Template
+    inputs: list[FactPath] = field(default_factory=list)
+    activity: ActivityTemplate | None = None
+    goal_ids: list[str] = field(default_factory=list)
+    repeat: dict[str, Any] | None = None
+    schedule_from: tuple[list[FactPath], Duration] | None = None
+    due_in: Duration | None = None
+    exclusions: list[Check] = field(default_factory=list)
+    contraindications: list[Check] = field(default_factory=list)
+    satisfied_by: list[SatisfiedBy] = field(default_factory=list)
+    choices: list[ChoiceNote] = field(default_factory=list)
+    alert: tuple[str, Template] | None = None
+    gaps: list[tuple[FactPath, str]] = field(default_factory=list)
+
+
+@dataclass
+class GoalRule:
+    """A PlanDefinition goal: proposed when its area applies (and its own condition, if any, holds)."""
+
+    id: str
+    area: str
+    pack: PackInfo
+    description: str
+    measure: dict[str, Any]
+    targets: list[dict[str, Any]]
+    due: Duration
+    addresses: list[FactPath]
+    addresses_text: str
+    citations: list[Citation]
+    rationale: Template
+    inputs: list[FactPath] = field(default_factory=list)
+    condition: CompiledExpression | None = None
+    editable_range: dict[str, Any] | None = None
+    choices: list[ChoiceNote] = field(default_factory=list)
+
+
+@dataclass
+class Area:
+    """A guideline area (one PlanDefinition): evaluated only when its condition holds."""
+
+    id: str
+    title: str
+    pack: PackInfo
+    condition: CompiledExpression
+    rules: list[Rule]
+    goals: list[GoalRule]
+    summaries: list[tuple[CompiledExpression, Template]] = field(default_factory=list)
+    input_keys: frozenset[str] = frozenset()
+
+
+def compile_checked(text: str, where: str, problems: list[str], *, use_fast_path: bool = True
+                    ) -> CompiledExpression | None:
+    """Compile or record a problem naming ``where``."""
+    try:
+        return compile_expression(text, use_fast_path=use_fast_path)
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+
+def template_checked(text: str, where: str, problems: list[str], *, use_fast_path: bool = True
+                     ) -> Template | None:
+    """Compile a text template or record a problem naming ``where``."""
+    try:
+        return Template(text, use_fast_path=use_fast_path)
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
+        return None

@@ -1,0 +1,101 @@
+"""Build facts dicts (docs/facts.md) from a short description, for tests, the cases table and benchmarks.
+
+``make_facts(age=58, sex="female", hba1c=7.4, conditions=["diabetes"])`` gives the facts the context layer
+would produce for such a patient, with references and dates, so engine tests do not need FHIR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+LOOKBACK_DAYS = {"hba1c": 365, "egfr": 365, "uacr": 365, "bmi": 365, "phq9": 365, "phq2": 365,
+                 "ldl": 1826, "total_cholesterol": 1826, "hdl": 1826}
+UNITS = {"hba1c": "%", "egfr": "mL/min/1.73m2", "uacr": "mg/g", "bmi": "kg/m2", "phq9": "{score}",
+         "phq2": "{score}", "ldl": "mg/dL", "total_cholesterol": "mg/dL", "hdl": "mg/dL", "pack_years": "{pack-years}",
+         "creatinine": "mg/dL", "weight": "kg"}
+LABELS = {"hba1c": "HbA1c", "egfr": "eGFR", "uacr": "UACR", "bmi": "BMI", "ldl": "LDL cholesterol",
+          "phq9": "PHQ-9", "smoking": "smoking status", "total_cholesterol": "total cholesterol"}
+Value = float | tuple[float, int] | None  # a value, or (value, days before as_of)
+
+
+def _ref(kind: str, key: str) -> list[dict[str, str]]:
+    return [{"type": kind, "id": f"cp-{key.replace('_', '-')}", "version": "1"}]
+
+
+def _day(as_of: date, days_ago: int) -> str:
+    return (as_of - timedelta(days=days_ago)).isoformat()
+
+
+def _measure(key: str, value: Value, as_of: date) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    amount, days_ago = value if isinstance(value, tuple) else (value, 30)
+    return {"value": amount, "unit": UNITS.get(key, ""), "date": _day(as_of, days_ago), "daysAgo": days_ago,
+            "withinLookback": days_ago <= LOOKBACK_DAYS.get(key, 365), "code": f"http://loinc.org|{key}",
+            "refs": _ref("Observation", key), "series": []}
+
+
+def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01", patient_id: str = "cp-test",
+               bp: tuple[float, float] | tuple[float, float, int] | None = None, smoking: str | None = "never",
+               ascvd10y: float | None = None, egfr: Value = None, bmi: Value = None,
+               conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
+               allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
+               cyp2c19: str | None = None, slco1b1: str | None = None, **measures: Value) -> dict[str, Any]:
+    """Facts for one patient; procedures map a key to how many days ago it was done."""
+    day = date.fromisoformat(as_of)
+    facts: dict[str, Any] = {
+        "asOf": as_of,
+        "patient": {"id": patient_id, "ageYears": age, "sex": sex,
+                    "birthDate": date(day.year - age, 1, 1).isoformat(), "race": "unknown",
+                    "refs": [{"type": "Patient", "id": patient_id, "version": "1"}]},
+        "measures": {}, "conditions": {}, "medications": {}, "allergies": {}, "procedures": {}, "scores": {},
+        "missing": [], "dataQuality": [],
+    }
+    for key, value in measures.items():
+        measure = _measure(key, value, day)
+        if measure:
+            facts["measures"][key] = measure
+    if egfr is not None:
+        facts["measures"]["egfr"] = _measure("egfr", egfr, day)
+        facts["scores"]["egfr"] = {"value": facts["measures"]["egfr"]["value"], "unit": "mL/min/1.73m2",
+                                   "method": "reported", "refs": _ref("Observation", "egfr")}
+    if bmi is not None:
+        facts["measures"]["bmi"] = _measure("bmi", bmi, day)
+        facts["scores"]["bmi"] = {"value": facts["measures"]["bmi"]["value"], "unit": "kg/m2",
+                                  "method": "reported", "refs": _ref("Observation", "bmi")}
+    if ascvd10y is not None:
+        facts["scores"]["ascvd10y"] = {"value": ascvd10y, "unit": "%", "method": "Pooled Cohort Equations (2013)",
+                                       "inputs": {}, "refs": _ref("Observation", "total-cholesterol")}
+    if bp is not None:
+        sbp, dbp, readings = (*bp, 2)[:3]
+        facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "date": _day(day, 10),
+                       "refs": _ref("Observation", "bp")}
+    if smoking is not None:
+        facts["smoking"] = {"status": smoking, "date": _day(day, 30), "refs": _ref("Observation", "smoking")}
+    named = conditions.items() if isinstance(conditions, Mapping) else ((key, key) for key in conditions)
+    for key, display in named:
+        facts["conditions"][key] = {"code": key, "system": "http://snomed.info/sct",
+                                    "display": display.replace("_", " "), "onset": _day(day, 800),
+                                    "refs": _ref("Condition", key)}
+    for key, display in (medications or {}).items():
+        facts["medications"][key] = [{"code": key, "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                      "display": item, "authoredOn": _day(day, 200),
+                                      "refs": _ref("MedicationRequest", f"{key}-{index}")}
+                                     for index, item in enumerate(display.split(" + "))]
+    for key, display in (allergies or {}).items():
+        facts["allergies"][key] = [{"code": key, "display": display, "criticality": "high",
+                                    "refs": _ref("AllergyIntolerance", key)}]
+    for key, days_ago in (procedures or {}).items():
+        facts["procedures"][key] = {"code": key, "display": key.replace("_", " "), "date": _day(day, days_ago),
+                                    "refs": _ref("Procedure", key)}
+    for key, phenotype in (("cyp2c19", cyp2c19), ("slco1b1", slco1b1)):
+        if phenotype:
+            facts["measures"][key] = {"phenotype": phenotype, "valueCode": {"display": f"{phenotype}"},
+                                      "date": _day(day, 400), "refs": _ref("Observation", key)}
+    for key, label in LABELS.items():
+        present = facts["smoking"] if key == "smoking" and smoking else facts["measures"].get(key)
+        if not present or (isinstance(present, dict) and present.get("withinLookback") is False):
+            facts["missing"].append({"key": key, "message": f"no {label} in the last 12 months"})
+    return facts

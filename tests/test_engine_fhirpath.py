@@ -1,0 +1,76 @@
+"""The fast FHIRPath subset agrees with fhirpathpy on every pack expression over every test case."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.engine import load_pack_set
+from app.engine.cases import AS_OF, CASES
+from app.engine.fhirpath import compile_expression, is_true
+from app.engine.synthetic import make_facts
+
+
+def _expressions():
+    pack_set = load_pack_set()
+    out = []
+    for area in pack_set.areas:
+        out.append(area.condition)
+        out += [when for when, _ in area.summaries]
+        for rule in area.rules:
+            out += rule.conditions + [check.condition for check in rule.exclusions + rule.contraindications]
+            out += rule.rationale.expressions
+        for goal in area.goals:
+            out += [goal.condition] if goal.condition else []
+    return out
+
+
+def test_fhirpath__every_pack_condition_uses_the_fast_path():
+    slow = [e.text for e in _expressions() if e.fast is None]
+    assert not slow
+
+
+def test_fhirpath__fast_path_agrees_with_fhirpathpy_on_all_cases():
+    expressions = _expressions()
+    checked = 0
+    for case in CASES:
+        env = {"facts": make_facts(as_of=AS_OF, **case.facts), "asOf": AS_OF}
+        for expression in expressions:
+            assert expression(env) == expression.evaluate_reference(env), (case.id, expression.text)
+            checked += 1
+    assert checked > 10_000
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    ("%facts.a.value >= 7", {"a": {"value": 7}}, [True]),
+    ("%facts.a.value >= 7", {"a": {"value": 6.9}}, [False]),
+    ("%facts.a.value >= 7", {}, []),
+    ("%facts.a.exists()", {}, [False]),
+    ("%facts.a.value < 5 or %facts.b.exists()", {"b": 1}, [True]),
+    ("%facts.a.value < 5 and %facts.b.exists()", {}, [False]),
+    ("%facts.a.value < 5 and %facts.b.exists()", {"b": 1}, []),
+    ("%facts.s in ('poor' | 'intermediate')", {"s": "poor"}, [True]),
+    ("%facts.s in ('poor' | 'intermediate')", {"s": "normal"}, [False]),
+    ("%facts.m.count() > 1", {"m": [{"d": 1}, {"d": 2}]}, [True]),
+    ("%facts.m.d", {"m": [{"d": 1}, {"d": 2}]}, [1, 2]),
+    ("(%facts.a.value = 1).not()", {"a": {"value": 1}}, [False]),
+    ("%facts.x = 'a'", {"x": "a"}, [True]),
+])
+def test_fhirpath__subset_semantics(text, facts, expected):
+    compiled = compile_expression(text)
+    assert compiled.fast is not None
+    assert compiled({"facts": facts}) == expected == compiled.evaluate_reference({"facts": facts})
+
+
+@pytest.mark.parametrize("text", ["%facts.a.where(b > 1).exists()", "iif(%facts.a, 1, 2)", "%asOf - 10 years"])
+def test_fhirpath__outside_subset_falls_back_to_fhirpathpy(text):
+    assert compile_expression(text).fast is None
+
+
+@pytest.mark.parametrize("text", ["%facts.a >=", "((", "%facts.a.value >= )"])
+def test_fhirpath__syntax_error_is_a_value_error(text):
+    with pytest.raises(ValueError, match="does not parse"):
+        compile_expression(text)
+
+
+def test_fhirpath__is_true_needs_exactly_one_true():
+    assert is_true([True]) and not is_true([]) and not is_true([False]) and not is_true([True, True])

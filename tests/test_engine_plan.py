@@ -1,0 +1,120 @@
+"""The Plan: complete rationale on every item, JSON round trip, determinism, purity."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from app.engine import Plan, add_duration, build_plan, load_pack_set
+from app.engine.packs import pack_set_from_resources
+from app.engine.rules import Duration
+from app.engine.synthetic import make_facts
+
+ENGINE = Path(__file__).resolve().parent.parent / "app" / "engine"
+COMPLEX = dict(age=58, sex="female", hba1c=7.4, bp=(142, 91), ldl=130, ascvd10y=8.4, conditions=["diabetes", "ckd"],
+               egfr=50, uacr=45, medications={"statin": "atorvastatin 40 MG Oral Tablet"}, smoking="current",
+               bmi=31.2, procedures={"colonoscopy": 2000})
+
+
+@pytest.fixture(scope="module")
+def pack_set():
+    return load_pack_set()
+
+
+@pytest.fixture(scope="module")
+def plan(pack_set) -> Plan:
+    return build_plan(make_facts(as_of="2025-06-01", **COMPLEX), pack_set, "2025-06-01")
+
+
+def test_plan__round_trips_through_json(plan):
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert Plan.from_dict(data).to_dict() == data
+    assert data["goals"][0]["target"] == data["goals"][0]["targets"][0]
+
+
+def test_plan__is_deterministic(pack_set, plan):
+    again = build_plan(make_facts(as_of="2025-06-01", **COMPLEX), pack_set, date(2025, 6, 1))
+    assert again.to_dict() == plan.to_dict()
+
+
+def test_plan__every_item_has_a_complete_rationale(plan):
+    assert plan.goals and plan.activities
+    for item in [*plan.goals, *plan.activities]:
+        why = item.rationale
+        assert why.rule_id and why.pack_url.startswith("http://carepath.dev/") and why.pack_version == "2025.1.0"
+        assert why.citation.guideline and why.citation.year and why.citation.section and why.citation.url
+        assert why.text and "{{" not in why.text
+    hba1c = plan.activity("t2d.hba1c-test-not-at-goal").rationale
+    assert hba1c.facts_used[0].value == 7.4 and hba1c.facts_used[0].unit == "%"
+    assert {"type": "Observation", "id": "cp-hba1c", "version": "1"} in hba1c.refs
+
+
+def test_plan__computed_values_appear_in_the_text(plan):
+    assert "10-year ASCVD risk 8.4 % (PCE 2013)" in " ".join(s["text"] for s in plan.area_summaries)
+
+
+def test_plan__records_pack_versions(pack_set, plan):
+    assert plan.packs == pack_set.packs
+    assert all(p["version"] == "2025.1.0" for p in plan.packs)
+
+
+def test_plan__not_recommended_says_why(plan):
+    reasons = {item["rule_id"]: item["reason"] for item in plan.not_recommended}
+    assert reasons["lipid.diabetes"].startswith("statin not started: active atorvastatin 40 MG Oral Tablet")
+    assert reasons["screen.colorectal"] == "Colonoscopy on 2019-12-10 is within 10 years (next due 2029-12-10)"
+
+
+def test_plan__gaps_only_for_areas_that_apply(pack_set):
+    healthy = build_plan(make_facts(age=30, sex="male"), pack_set, "2025-06-01")
+    assert "hba1c" not in {gap["key"] for gap in healthy.gaps}
+    diabetic = build_plan(make_facts(age=30, sex="male", conditions=["diabetes"]), pack_set, "2025-06-01")
+    assert "hba1c" in {gap["key"] for gap in diabetic.gaps}
+
+
+def test_plan__copies_data_quality(pack_set):
+    facts = make_facts()
+    facts["dataQuality"] = [{"ref": {"type": "Observation", "id": "o9", "version": "1"}, "problem": "unit 'foo'"}]
+    assert build_plan(facts, pack_set, "2025-06-01").data_quality == facts["dataQuality"]
+
+
+def test_plan__evaluation_date_is_an_argument(pack_set):
+    facts = make_facts(age=50, conditions=["diabetes"], hba1c=(6.5, 100), as_of="2025-06-01")
+    early = build_plan(facts, pack_set, "2025-06-01").activity("t2d.hba1c-test-at-goal")
+    assert early.timing["due"] == "2025-08-21"
+    late = build_plan(facts, pack_set, "2026-01-01").activity("t2d.hba1c-test-at-goal")
+    assert late.timing["due"] == "2026-01-01"
+
+
+@pytest.mark.parametrize("as_of", ["", "yesterday", None])
+def test_plan__invalid_date_is_refused(pack_set, as_of):
+    with pytest.raises(ValueError, match="as_of"):
+        build_plan(make_facts(), pack_set, as_of)
+
+
+def test_plan__pack_outside_its_effective_period_warns():
+    from app.engine.packs import DEFAULT_PACK_DIR
+    resources = [(p.name, json.loads(p.read_text())) for p in sorted(DEFAULT_PACK_DIR.glob("*.json"))]
+    for _, resource in resources:
+        if resource["resourceType"] == "PlanDefinition":
+            resource["effectivePeriod"]["end"] = "2025-12-31"
+    plan = build_plan(make_facts(), pack_set_from_resources(resources), "2026-02-01")
+    assert any("outside that period" in w["message"] for w in plan.warnings)
+
+
+@pytest.mark.parametrize(("start", "value", "unit", "expected"), [
+    ("2025-01-31", 1, "mo", "2025-02-28"), ("2024-02-29", 1, "a", "2025-02-28"), ("2025-06-01", 10, "a", "2035-06-01"),
+    ("2025-12-15", 3, "mo", "2026-03-15"), ("2025-06-01", 2, "wk", "2025-06-15"), ("2025-06-01", 30, "d", "2025-07-01"),
+])
+def test_add_duration__calendar_arithmetic(start, value, unit, expected):
+    assert add_duration(date.fromisoformat(start), Duration(value, unit)).isoformat() == expected
+
+
+def test_engine__is_pure():
+    for path in ENGINE.rglob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"^\s*(import|from) (flask|requests|httpx)", source, re.M), path
+        assert "date.today" not in source and "datetime.now" not in source and "time.time" not in source, path

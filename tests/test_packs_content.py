@@ -1,0 +1,55 @@
+"""The primary-care pack: generated JSON is current, and every rule carries a full citation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.engine import DEFAULT_PACK_DIR, load_pack_set
+from app.engine.authoring.__main__ import render, resources
+
+
+def test_packs__committed_json_matches_the_sources():
+    wanted = resources()
+    on_disk = {path.name for path in DEFAULT_PACK_DIR.glob("*.json")}
+    assert on_disk == set(wanted), "run python -m app.engine.authoring"
+    for name, resource in wanted.items():
+        assert (DEFAULT_PACK_DIR / name).read_text(encoding="utf-8") == render(resource), name
+
+
+@pytest.fixture(scope="module")
+def pack_set():
+    return load_pack_set()
+
+
+def test_packs__every_rule_and_goal_cites_guideline_year_and_section(pack_set):
+    items = [item for area in pack_set.areas for item in [*area.rules, *area.goals]]
+    assert len(items) > 40
+    for item in items:
+        for citation in item.citations:
+            assert citation.guideline and citation.year.isdigit() and citation.section and citation.url, item.id
+
+
+def test_packs__every_activity_definition_is_used(pack_set):
+    used = {rule.activity.url for area in pack_set.areas for rule in area.rules if rule.activity}
+    used |= {check.instead.url for area in pack_set.areas for rule in area.rules
+             for check in rule.exclusions + rule.contraindications if check.instead}
+    defined = {template.url for template in pack_set.activity_definitions.values()}
+    assert defined == used
+
+
+def test_packs__library_codes_are_not_repeated_within_a_key():
+    library = json.loads((DEFAULT_PACK_DIR / "Library-primary-care-data.json").read_text())
+    for requirement in library["dataRequirement"]:
+        codes = [(c["system"], c["code"]) for f in requirement["codeFilter"] for c in f["code"]]
+        assert len(codes) == len(set(codes)), requirement["extension"][0]["valueCode"]
+
+
+def test_packs__facts_contract_keys_are_declared():
+    library = json.loads((DEFAULT_PACK_DIR / "Library-primary-care-data.json").read_text())
+    keys = {r["extension"][0]["valueCode"] for r in library["dataRequirement"]}
+    # docs/facts.md: keys with a fixed meaning that derived scores need
+    assert {"sbp", "dbp", "bp_panel", "total_cholesterol", "hdl", "ldl", "hba1c", "egfr", "creatinine", "uacr",
+            "bmi", "weight", "height", "smoking", "phq9", "diabetes", "ascvd", "antihypertensive", "cyp2c19",
+            "slco1b1"} <= keys

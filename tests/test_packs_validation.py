@@ -1,0 +1,137 @@
+"""Pack loading refuses broken packs with a message naming the file and the action id."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.engine import DEFAULT_PACK_DIR, load_pack_set
+from app.engine.packs import pack_set_from_resources
+from app.errors import PackError
+
+T2D = "PlanDefinition-01-type-2-diabetes.json"
+
+
+@pytest.fixture
+def pack_dir(tmp_path) -> Path:
+    target = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, target)
+    return target
+
+
+def _edit(folder: Path, name: str, change) -> None:
+    path = folder / name
+    resource = json.loads(path.read_text())
+    change(resource)
+    path.write_text(json.dumps(resource))
+
+
+def _rule(resource: dict, rule_id: str) -> dict:
+    return next(a for a in resource["action"][0]["action"] if a["id"] == rule_id)
+
+
+def _set_condition(resource):
+    _rule(resource, "t2d.foot-exam")["condition"][0]["expression"]["expression"] = "%facts.a >="
+
+
+def _drop_citations(resource):
+    _rule(resource, "t2d.foot-exam")["relatedArtifact"] = []
+
+
+def _unknown_label(resource):
+    _rule(resource, "t2d.foot-exam")["relatedArtifact"][0]["label"] = "NOPE-2030"
+
+
+def _unknown_activity(resource):
+    _rule(resource, "t2d.foot-exam")["definitionCanonical"] = "http://carepath.dev/fhir/ActivityDefinition/x|1"
+
+
+def _unknown_goal(resource):
+    _rule(resource, "t2d.foot-exam")["goalId"] = ["t2d.no-such-goal"]
+
+
+def _unknown_fact(resource):
+    _rule(resource, "t2d.foot-exam")["input"][0]["extension"][0]["valueString"] = "measures.no_such_key"
+
+
+def _bad_language(resource):
+    _rule(resource, "t2d.foot-exam")["condition"][0]["expression"]["language"] = "text/cql"
+
+
+def _bad_template(resource):
+    _rule(resource, "t2d.foot-exam")["extension"][0]["valueString"] = "value {{%facts.a >=}}"
+
+
+def _bad_interval(resource):
+    schedule = next(e for e in _rule(resource, "t2d.foot-exam")["extension"] if e["url"].endswith("schedule-from"))
+    schedule["extension"][-1]["valueDuration"] = {"value": -1, "code": "mo"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (_set_condition, "action 't2d.foot-exam': condition: FHIRPath '%facts.a >=' does not parse"),
+    (_drop_citations, "action 't2d.foot-exam': no guideline citation"),
+    (_unknown_label, "action 't2d.foot-exam': citation label 'NOPE-2030'"),
+    (_unknown_activity, "action 't2d.foot-exam': ActivityDefinition 'http://carepath.dev/fhir/ActivityDefinition/x|1'"),
+    (_unknown_goal, "action 't2d.foot-exam': goalId 't2d.no-such-goal'"),
+    (_unknown_fact, "action 't2d.foot-exam': fact path 'measures.no_such_key' names a key the Library"),
+    (_bad_language, "action 't2d.foot-exam': condition: language 'text/cql'"),
+    (_bad_template, "action 't2d.foot-exam': rationale"),
+    (_bad_interval, "action 't2d.foot-exam': schedule-from interval"),
+])
+def test_pack_check__names_file_and_action(pack_dir, change, message):
+    _edit(pack_dir, T2D, change)
+    with pytest.raises(PackError) as error:
+        load_pack_set(pack_dir)
+    assert T2D in error.value.message
+    assert message in error.value.message
+
+
+def test_pack_check__duplicate_action_id_across_files(pack_dir):
+    _edit(pack_dir, "PlanDefinition-02-blood-pressure.json",
+          lambda r: r["action"][0]["action"][0].update(id="t2d.foot-exam"))
+    with pytest.raises(PackError, match=r"action 't2d\.foot-exam': id already used in"):
+        load_pack_set(pack_dir)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("status", "published", "status 'published' is not one of draft, active, retired"),
+    ("effectivePeriod", None, "has no effectivePeriod.start"),
+    ("version", "", "PlanDefinition has no version"),
+])
+def test_pack_check__plan_definition_metadata(pack_dir, field, value, message):
+    _edit(pack_dir, T2D, lambda r: r.update({field: value}))
+    with pytest.raises(PackError, match=message):
+        load_pack_set(pack_dir)
+
+
+def test_pack_check__unreadable_json_names_the_file(pack_dir):
+    (pack_dir / "PlanDefinition-99-broken.json").write_text("{not json")
+    with pytest.raises(PackError, match=r"PlanDefinition-99-broken\.json: not readable JSON"):
+        load_pack_set(pack_dir)
+
+
+def test_pack_check__library_is_required(pack_dir):
+    (pack_dir / "Library-primary-care-data.json").unlink()
+    with pytest.raises(PackError, match="expected exactly one Library, found 0"):
+        load_pack_set(pack_dir)
+
+
+def test_pack_check__library_requirement_needs_fact_key():
+    library = json.loads((DEFAULT_PACK_DIR / "Library-primary-care-data.json").read_text())
+    library["dataRequirement"][0]["extension"] = []
+    with pytest.raises(PackError, match=r"dataRequirement\[0\] has no fact-key"):
+        pack_set_from_resources([("lib.json", library)])
+
+
+def test_pack_check__missing_folder():
+    with pytest.raises(PackError, match="no such pack folder"):
+        load_pack_set("/nonexistent/pack")
+
+
+def test_pack_load__records_every_version():
+    pack_set = load_pack_set()
+    assert {p["version"] for p in pack_set.packs} == {"2025.1.0"}
+    assert len(pack_set.packs) == len(pack_set.areas) + 1
