@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     load.set_defaults(func=_load)
 
+    from app.context.cli import add_facts_command
+
+    add_facts_command(commands)
+
     return parser
 
 

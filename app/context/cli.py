@@ -1,0 +1,98 @@
+"""``carepath facts BUNDLE.json --as-of DATE``: a patient Bundle's facts as JSON, offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from app.context import default_requirements, facts_from_bundle, requirements_from_library
+from app.context.requirements import DEFAULT_LIBRARY, Requirement
+from app.errors import PackError
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKS = ROOT / "packs"
+
+
+def add_facts_command(commands: Any) -> None:
+    """Register the ``facts`` subcommand on an argparse subparsers object."""
+    facts = commands.add_parser("facts", help="print the facts of a patient Bundle as JSON (offline)")
+    facts.add_argument("bundle", type=Path, help="a FHIR Bundle file (Synthea transaction, searchset, export)")
+    facts.add_argument("--as-of", required=True, type=_date, help="evaluation date, YYYY-MM-DD")
+    facts.add_argument("--library", type=Path, action="append",
+                       help="a data-requirements Library file (repeatable; default: every Library under packs/, "
+                            "else carepath's own requirement set)")
+    facts.set_defaults(func=run_facts)
+
+
+def run_facts(args: argparse.Namespace) -> int:
+    """Print the facts; a clear message and exit status 2 for input carepath cannot read."""
+    try:
+        bundle = json.loads(args.bundle.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return _fail(f"cannot read {args.bundle}: {exc.strerror or exc}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _fail(f"{args.bundle} is not JSON: {exc}")
+    try:
+        requirements, source = requirements_for(args.library)
+        facts = facts_from_bundle(bundle, requirements, args.as_of)
+    except PackError as exc:
+        return _fail(f"invalid data requirements: {exc}")
+    except ValueError as exc:
+        return _fail(f"{args.bundle}: {exc}")
+    print(f"requirements: {source} ({len(requirements)} keys)", file=sys.stderr)
+    json.dump(facts, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def requirements_for(libraries: list[Path] | None) -> tuple[list[Requirement], str]:
+    """The requirements of the given Library files, else of the packs under ``packs/``, else carepath's own."""
+    files = list(libraries or []) or _pack_libraries()
+    if not files:
+        return default_requirements(), str(DEFAULT_LIBRARY.relative_to(ROOT))
+    requirements: list[Requirement] = []
+    for file in files:
+        try:
+            library = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PackError(f"{file}: not a readable JSON Library ({exc})") from exc
+        try:
+            requirements += requirements_from_library(library)
+        except PackError as exc:
+            raise PackError(f"{file}: {exc}") from exc
+    return requirements, ", ".join(_shown(f) for f in files)
+
+
+def _pack_libraries() -> list[Path]:
+    found = []
+    for file in sorted(PACKS.rglob("*.json")) if PACKS.is_dir() else []:
+        try:
+            resource = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # a broken pack file is `carepath pack check`'s to report
+        if isinstance(resource, dict) and resource.get("resourceType") == "Library" and resource.get("dataRequirement"):
+            found.append(file)
+    return found
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _fail(message: str) -> int:
+    print(f"carepath facts: {message}", file=sys.stderr)
+    return 2
