@@ -1,0 +1,101 @@
+"""Approval of a saved draft: an explicit confirmation by a Practitioner, per-item rejection, the 412 path.
+
+``GET  /p/<launch_id>/careplans/<careplan_id>``           the draft as saved, with the decision form
+``POST /p/<launch_id>/careplans/<careplan_id>/decision``  approve or reject (CSRF-protected, confirmed)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.audit import audit_log
+from app.careplan import now_instant
+from app.careplan.approval import Decision, NotAllowedToApprove, PlanChanged, check_approver, decide, item_id
+from app.careplan.model import TAG
+from app.smart import launch_required
+from app.views.patient import patient_name
+
+bp = Blueprint("approval", __name__)
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+REASON_LIMIT = 500
+
+
+@bp.get("/p/<launch_id>/careplans/<careplan_id>")
+@launch_required
+def show(launch_id: str, careplan_id: str) -> ResponseReturnValue:
+    """The saved draft and, for a clinician, the approve / reject form."""
+    careplan = _careplan(careplan_id)
+    return _render(careplan)
+
+
+@bp.post("/p/<launch_id>/careplans/<careplan_id>/decision")
+@launch_required
+def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
+    """Approve or reject the version the clinician reviewed; refuse non-clinicians; 412 keeps the input."""
+    try:
+        verifier = check_approver(g.launch.fhir_user)
+    except NotAllowedToApprove as exc:
+        return _render(_careplan(careplan_id), error=exc.message), 403
+    careplan = _careplan(careplan_id)
+    if g.launch.unwritable:
+        return _render(careplan, error="carepath may not write to this record: "
+                       + ", ".join(g.launch.unwritable) + " not granted."), 403
+    version = request.form.get("version", "")
+    action = request.form.get("action")
+    form = request.form
+    if not _ID.match(version) or action not in ("approve", "reject"):
+        return _render(careplan, error="The form was incomplete: choose approve or reject.", form=form), 400
+    if form.get("confirm") != "yes":
+        return _render(careplan, error="Tick the confirmation box to record your decision.", form=form), 400
+    plan_reason = form.get("plan_reason", "").strip()[:REASON_LIMIT]
+    if action == "reject" and not plan_reason:
+        return _render(careplan, error="Give a reason for rejecting the whole plan.", form=form), 400
+    rejected = {key: form.get(f"reason-{key}", "").strip()[:REASON_LIMIT]
+                for key in form.getlist("reject") if _ID.match(key)}
+    chosen = Decision(verifier, rejected=rejected, reject_plan_reason=plan_reason if action == "reject" else None)
+    try:
+        result = decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant())
+    except PlanChanged as exc:
+        audit_log().record("conflict", actor=verifier, patient_id=g.launch.patient_id, packs=_packs(careplan),
+                           careplan_id=careplan_id, careplan_version=version)
+        return _render(exc.current, error=exc.message, changes=exc.changes, form=form), 409
+    audit_log().record("approved" if action == "approve" else "rejected", actor=verifier,
+                       patient_id=g.launch.patient_id, packs=_packs(result), careplan_id=careplan_id,
+                       careplan_version=str(result.get("meta", {}).get("versionId", "")))
+    return redirect(url_for("approval.show", launch_id=launch_id, careplan_id=careplan_id, done=1), code=303)
+
+
+def _careplan(careplan_id: str) -> dict[str, Any]:
+    """A carepath CarePlan of this launch's patient, or 404."""
+    if not _ID.match(careplan_id):
+        abort(404)
+    careplan = g.launch.fhir.read("CarePlan", careplan_id)
+    subject = careplan.get("subject", {}).get("reference", "")
+    tags = careplan.get("meta", {}).get("tag", [])
+    mine = any(t.get("system") == TAG["system"] and t.get("code") == TAG["code"] for t in tags)
+    if subject.split("/")[-2:] != ["Patient", g.launch.patient_id] or not mine:
+        abort(404)
+    return careplan
+
+
+def _render(careplan: dict[str, Any], *, error: str | None = None, changes: list[str] | None = None,
+            form: Any = None) -> str:
+    launch = g.launch
+    patient = launch.fhir.read("Patient", launch.patient_id)
+    goals = [launch.fhir.read("Goal", ref["reference"].split("/")[-1])
+             for ref in careplan.get("goal", []) if ref.get("reference", "").startswith("Goal/")]
+    activities = [{"key": item_id(a) or str(i), "activity": a} for i, a in enumerate(careplan.get("activity", []))]
+    return render_template(
+        "review/approve.html", launch=launch, patient=patient, patient_name=patient_name(patient),
+        careplan=careplan, goals=goals, activities=activities, error=error, changes=changes or [], form=form,
+        can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole") and careplan["status"] == "draft",
+        can_write=not launch.unwritable,
+    )
+
+
+def _packs(careplan: dict[str, Any]) -> list[str]:
+    return list(careplan.get("instantiatesCanonical", []))

@@ -1,0 +1,197 @@
+"""The plan review page: show the plan with its evidence, take the clinician's edits, save the draft.
+
+``GET  /p/<launch_id>/plan``              the review page (resumes the open draft when nothing changed)
+``POST /p/<launch_id>/plan``              save the draft with the clinician's edits (CSRF-protected)
+``GET  /p/<launch_id>/plan/bundle.json``  the transaction Bundle saving would send (read-only mode download)
+``GET  /p/<launch_id>/plan/print``        a printable page of the plan
+``GET  /p/<launch_id>/source/<type>/<id>`` one source resource as carepath read it
+``GET  /p/<launch_id>/style.css``         the EHR's ``smart_style_url`` colours as CSS custom properties
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.audit import audit_log
+from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
+from app.careplan.charts import charts_for
+from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
+from app.careplan.writer import find_open_draft, missing_write_support, save_draft, supports_transaction
+from app.smart import launch_required
+from app.views.patient import patient_name
+
+bp = Blueprint("review", __name__)
+VIEW_ONLY_USERS = ("Patient", "RelatedPerson")
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.]+%?(\s*,\s*[0-9.]+%?){2,3}\s*\))$")
+_FONT = re.compile(r"^[A-Za-z0-9 ,\-]{1,120}$")
+#: SMART style property -> (CSS rule, validator).
+_STYLE_RULES = {
+    "color_highlight": (":root { --accent: %s; }", _COLOUR),
+    "color_text": (":root { --ink: %s; } body { color: %s; }", _COLOUR),
+    "color_background": ("body { background: %s; }", _COLOUR),
+    "font_family_body": ("body { font-family: %s; }", _FONT),
+}
+
+
+@bp.get("/p/<launch_id>/plan")
+@launch_required
+def review(launch_id: str) -> ResponseReturnValue:
+    """Show the plan, grouped by area, each item expandable to its rationale."""
+    plan, facts = _plan()
+    _audit("generated", plan)
+    return _render(plan, facts)
+
+
+@bp.post("/p/<launch_id>/plan")
+@launch_required
+def save(launch_id: str) -> ResponseReturnValue:
+    """Save the reviewed plan as a draft CarePlan; a changed record or a bad edit re-renders the form."""
+    plan, facts = _plan()
+    problems = _write_problems()
+    if problems:
+        return _render(plan, facts, error="carepath cannot save here: " + "; ".join(problems)), 403
+    try:
+        edits = edits_from_form(plan, request.form, g.launch.fhir_user)
+        if request.form.get("plan_key") != plan_key(plan):
+            raise PlanEditError("the patient's record changed since you opened this page: the plan below is "
+                                "rebuilt from the new data; your entries are kept, check them and save again")
+        open_draft = find_open_draft(g.launch.fhir, g.launch.patient_id)
+        bundle = draft_bundle(plan, edits, replaces=open_draft)
+    except PlanEditError as exc:
+        return _render(plan, facts, error=exc.message, form=request.form), 400
+    result = save_draft(g.launch.fhir, bundle, transaction=supports_transaction(_capabilities()))
+    _audit("saved", plan, result.careplan["id"], result.version)
+    return redirect(url_for("review.review", launch_id=launch_id, saved=result.careplan["id"]), code=303)
+
+
+@bp.get("/p/<launch_id>/plan/bundle.json")
+@launch_required
+def download(launch_id: str) -> ResponseReturnValue:
+    """The plan as the FHIR transaction Bundle saving would send, as a download."""
+    plan, _facts = _plan()
+    body = json.dumps(draft_bundle(plan, Edits()), indent=2)
+    return Response(body, mimetype="application/fhir+json", headers={
+        "Content-Disposition": f'attachment; filename="carepath-plan-{plan_key(plan)[:12]}.json"'})
+
+
+@bp.get("/p/<launch_id>/plan/print")
+@launch_required
+def printable(launch_id: str) -> ResponseReturnValue:
+    """The plan as a page to print."""
+    plan, facts = _plan()
+    return _render(plan, facts, printable=True)
+
+
+@bp.get("/p/<launch_id>/source/<resource_type>/<resource_id>")
+@launch_required
+def source(launch_id: str, resource_type: str, resource_id: str) -> ResponseReturnValue:
+    """One source resource as read from the FHIR server (a version when ``?v=`` is given)."""
+    version = request.args.get("v", "")
+    if resource_type not in g.launch.read_types or not _ID.match(resource_id) or (version and not _ID.match(version)):
+        abort(404)
+    path = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
+    resource = g.launch.fhir.get_json(path)
+    return render_template("review/source.html", launch=g.launch, path=path,
+                           text=json.dumps(resource, indent=2, ensure_ascii=False))
+
+
+@bp.get("/p/<launch_id>/style.css")
+@launch_required
+def ehr_style(launch_id: str) -> ResponseReturnValue:
+    """The EHR's style (``smart_style_url``), fetched server-side from the launch's own server only."""
+    css = style_css(_fetch_style(g.launch.smart_style_url, g.launch.iss))
+    return Response(css, mimetype="text/css", headers={"Cache-Control": "private, max-age=300"})
+
+
+def style_css(style: dict[str, Any]) -> str:
+    """CSS from a SMART style document; values that are not plain colours or font names are dropped."""
+    rules = []
+    for name, (template, pattern) in _STYLE_RULES.items():
+        value = style.get(name)
+        if isinstance(value, str) and pattern.match(value.strip()):
+            rules.append(template.replace("%s", value.strip()))
+    return "\n".join(rules) + "\n"
+
+
+def _fetch_style(url: str | None, iss: str) -> dict[str, Any]:
+    """The style JSON when ``url`` is on the launch's FHIR server host; {} otherwise or on any failure."""
+    if not url:
+        return {}
+    target, server = urlsplit(url), urlsplit(iss)
+    if (target.scheme, target.netloc.lower()) != (server.scheme, server.netloc.lower()):
+        current_app.logger.warning("smart_style_url refused: not on the launch's server")
+        return {}
+    try:
+        response = requests.get(url, timeout=5, allow_redirects=False, headers={"Accept": "application/json"})
+        body = response.json() if response.ok else {}
+    except (requests.RequestException, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def _plan() -> tuple[dict[str, Any], dict[str, Any]]:
+    as_of = current_app.config.get("REVIEW_AS_OF") or date.today().isoformat()
+    return plan_for_patient(g.launch.fhir, g.launch.patient_id, _pack_set(), date.fromisoformat(as_of))
+
+
+def _pack_set() -> Any:
+    """The guideline packs, loaded and checked once per app (``PACK_DIR``, default the bundled packs)."""
+    from app.engine import load_pack_set
+
+    if "carepath_packs" not in current_app.extensions:
+        current_app.extensions["carepath_packs"] = load_pack_set(current_app.config.get("PACK_DIR") or None)
+    return current_app.extensions["carepath_packs"]
+
+
+def _capabilities() -> dict[str, Any]:
+    cache = current_app.extensions.setdefault("carepath_capabilities", {})
+    if g.launch.iss not in cache:
+        cache[g.launch.iss] = g.launch.fhir.capabilities()
+    return cache[g.launch.iss]
+
+
+def _write_problems() -> list[str]:
+    """Why this launch may not save: scopes not granted, or the server does not allow the writes."""
+    problems = []
+    if g.launch.fhir_user_type in VIEW_ONLY_USERS:
+        problems.append("patients and related persons can view the plan; a clinician saves it")
+    if g.launch.unwritable:
+        problems.append("the EHR did not grant writing " + ", ".join(g.launch.unwritable))
+    missing = missing_write_support(_capabilities())
+    if missing:
+        problems.append("the FHIR server does not support " + ", ".join(missing))
+    return problems
+
+
+def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = None, form: Any = None,
+            printable: bool = False) -> str:
+    launch = g.launch
+    patient = launch.fhir.read("Patient", launch.patient_id)
+    problems = _write_problems()
+    draft = find_open_draft(launch.fhir, launch.patient_id) if launch.can_read("CarePlan") else None
+    key = plan_key(plan)
+    resumed = draft if draft and identifier_of(draft.careplan) == key else None
+    return render_template(
+        "review/print.html" if printable else "review/plan.html",
+        launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
+        areas=areas(plan), charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
+        read_only=bool(problems), problems=problems, error=error, form=form,
+        can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
+    )
+
+
+def _audit(event: str, plan: dict[str, Any], careplan_id: str | None = None, version: str | None = None) -> None:
+    audit_log().record(event, actor=g.launch.fhir_user or "unknown", patient_id=g.launch.patient_id,
+                       packs=[f"{p['url']}|{p['version']}" for p in plan.get("packs", [])],
+                       careplan_id=careplan_id, careplan_version=version)
