@@ -203,3 +203,26 @@ def test_review__read_only_launch_offers_download_and_print(review_app, hapi_url
     assert plan_key(sample_plan(record, condition_id=f"{record}-dm", hba1c_id=f"{record}-a1c")) in download.text
     printable = client.get(f"https://localhost/p/{launch_id}/plan/print").get_data(as_text=True)
     assert "HbA1c below 7 %" in printable and "<form" not in printable
+
+
+def test_review__server_refusing_the_write_keeps_the_entries_and_saves_nothing(review_app, hapi, hapi_url, record):
+    client = review_app.test_client()
+    # A fhirUser the FHIR server does not know: HAPI refuses the reference, the whole transaction fails.
+    launch_id = _launch(client, review_app, hapi_url, record, fhir_user=f"Practitioner/{record}-unknown")
+    page = client.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    response = client.post(f"https://localhost/p/{launch_id}/plan", data=_form(
+        page, keep=["a-hba1c"], note="do not lose me", **{"target-g-hba1c": "7.5"}))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409 and "Nothing was saved" in body
+    assert "do not lose me</textarea>" in body and 'value="7.5"' in body
+    assert hapi.search("CarePlan", {"subject": f"Patient/{record}"}) == []
+    assert hapi.search("Goal", {"subject": f"Patient/{record}"}) == []
+
+
+def test_review__source_viewer_reads_only_allowed_types_and_ids(review_app, hapi_url, record):
+    client = review_app.test_client()
+    launch_id = _launch(client, review_app, hapi_url, record)
+    page = client.get(f"https://localhost/p/{launch_id}/source/Observation/{record}-a1c?v=1")
+    assert page.status_code == 200 and "4548-4" in page.get_data(as_text=True)
+    for path in ["Binary/x", "Observation/..%2Fmetadata", f"Observation/{record}-a1c?v=1%2F..%2F.."]:
+        assert client.get(f"https://localhost/p/{launch_id}/source/{path}").status_code == 404

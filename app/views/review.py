@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import date
 from typing import Any
@@ -25,9 +26,11 @@ from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
 from app.careplan.charts import charts_for
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
 from app.careplan.writer import find_open_draft, missing_write_support, save_draft, supports_transaction
+from app.errors import FhirStatusError
 from app.smart import launch_required
 from app.views.patient import patient_name
 
+log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__)
 VIEW_ONLY_USERS = ("Patient", "RelatedPerson")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -68,7 +71,13 @@ def save(launch_id: str) -> ResponseReturnValue:
         bundle = draft_bundle(plan, edits, replaces=open_draft)
     except PlanEditError as exc:
         return _render(plan, facts, error=exc.message, form=request.form), 400
-    result = save_draft(g.launch.fhir, bundle, transaction=supports_transaction(_capabilities()))
+    try:
+        result = save_draft(g.launch.fhir, bundle, transaction=supports_transaction(_capabilities()))
+    except FhirStatusError as exc:
+        # Nothing was written (transaction, or cleaned up); the clinician's entries stay on the page.
+        details = "; ".join(exc.issues) or exc.message
+        return _render(plan, facts, error=f"{exc.title}: {details}. Nothing was saved; try again.",
+                       form=request.form), 502 if exc.status >= 500 else 409
     _audit("saved", plan, result.careplan["id"], result.version)
     return redirect(url_for("review.review", launch_id=launch_id, saved=result.careplan["id"]), code=303)
 
@@ -128,7 +137,7 @@ def _fetch_style(url: str | None, iss: str) -> dict[str, Any]:
         return {}
     target, server = urlsplit(url), urlsplit(iss)
     if (target.scheme, target.netloc.lower()) != (server.scheme, server.netloc.lower()):
-        current_app.logger.warning("smart_style_url refused: not on the launch's server")
+        log.warning("smart_style_url refused: not on the launch's server")
         return {}
     try:
         response = requests.get(url, timeout=5, allow_redirects=False, headers={"Accept": "application/json"})
