@@ -130,6 +130,14 @@ def test_provenance__device_author_versioned_sources_and_citations():
     assert len(provenance["target"]) == 3 and provenance["recorded"] == NOW
 
 
+def test_careplan__instantiates_plan_definitions_not_the_data_library():
+    plan = sample_plan()
+    plan["packs"].append({"url": "http://carepath.dev/fhir/Library/primary-care-data", "version": "1"})
+    careplan = _careplan(draft_bundle(plan, now=NOW))
+    assert careplan["instantiatesCanonical"] == [f"{PACK_URL}|2025.1"]
+    assert plan_key(plan) != plan_key(sample_plan())  # the Library version still counts
+
+
 def test_narrative__escapes_every_value():
     plan = sample_plan()
     plan["activities"][0]["description"] = "<script>alert(1)</script>"
@@ -169,8 +177,12 @@ def test_edits__refused_outside_the_plan(edits, message):
 
 
 @pytest.mark.parametrize("value", [6.5, 8.0])
-def test_edits__target_at_the_bounds_is_accepted(value):
-    bundle = draft_bundle(sample_plan(), Edits(goal_targets={"g-hba1c": value}, author=DOCTOR), now=NOW)
+@pytest.mark.parametrize("bounds", [{"low": 6.5, "high": 8.0, "unit": "%"},
+                                    {"low": {"value": 6.5, "unit": "%"}, "high": {"value": 8.0, "unit": "%"}}])
+def test_edits__target_at_the_bounds_is_accepted(value, bounds):
+    plan = sample_plan()
+    plan["goals"][0]["editable_range"] = bounds
+    bundle = draft_bundle(plan, Edits(goal_targets={"g-hba1c": value}, author=DOCTOR), now=NOW)
     assert _resources(bundle, "Goal")[0]["target"][0]["detailQuantity"]["value"] == value
 
 

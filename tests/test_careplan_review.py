@@ -14,17 +14,22 @@ DOCTOR = "Practitioner/dr1"
 
 def test_areas__groups_goals_activities_and_not_recommended():
     plan = sample_plan()
-    plan["activities"].append({**plan["activities"][1], "id": "a-walk", "area": "lifestyle"})
+    plan["activities"].append({**plan["activities"][1], "id": "a-walk", "area": "Lifestyle"})
+    plan["not_recommended"].append({"rule_id": "zz.other", "title": "x", "reason": "y"})
     grouped = areas(plan)
-    assert [(a.id, len(a.goals), len(a.activities), len(a.not_recommended)) for a in grouped] == [
-        ("diabetes", 2, 2, 1), ("lifestyle", 0, 1, 0)]
+    assert [(a.id, a.title, len(a.goals), len(a.activities), len(a.not_recommended)) for a in grouped] == [
+        ("type-2-diabetes", "Type 2 diabetes", 2, 2, 1), ("lifestyle", "Lifestyle", 0, 1, 0),
+        ("other-considerations", "Other considerations", 0, 0, 1)]
+    assert grouped[0].goals[0]["bounds"] == {"low": 6.5, "high": 8.0, "unit": "%"}
+    assert grouped[0].goals[1]["bounds"] is None
 
 
 def test_areas__uses_the_engines_area_titles_in_order():
     plan = sample_plan()
-    plan["area_summaries"] = [{"area": "Type 2 diabetes", "area_id": "diabetes", "text": "HbA1c above goal"}]
-    (area,) = areas(plan)
-    assert (area.title, area.summary, len(area.goals)) == ("Type 2 diabetes", "HbA1c above goal", 2)
+    plan["area_summaries"] = [{"area": "Blood pressure", "area_id": "bp", "text": "no reading"},
+                              {"area": "Type 2 diabetes", "area_id": "t2d", "text": "HbA1c above goal"}]
+    (area,) = areas(plan)  # an area with nothing to show is left out
+    assert (area.id, area.summary, len(area.goals)) == ("t2d", "HbA1c above goal", 2)
 
 
 def test_edits_from_form__unticked_changed_target_and_note():

@@ -62,16 +62,37 @@ def validate_edits(plan: Mapping[str, Any], edits: Edits) -> None:
         goal = goals.get(goal_id)
         if goal is None:
             raise PlanEditError(f"unknown goal: {goal_id}")
-        bounds = goal.get("editable_range")
-        if not bounds:
+        bounds = goal_bounds(goal)
+        if bounds is None:
             raise PlanEditError(f"the target of '{goal['description']}' is not editable")
-        if not bounds["low"] <= value <= bounds["high"]:
+        low, high, unit = bounds
+        if not low <= value <= high:
             raise PlanEditError(
-                f"target for '{goal['description']}' must lie between {bounds['low']:g} and "
-                f"{bounds['high']:g} {bounds.get('unit', '')}".rstrip()
+                f"target for '{goal['description']}' must lie between {low:g} and {high:g} {unit}".rstrip()
             )
     if edits.author is None and not edits.empty:
         raise PlanEditError("edits need the clinician they come from (fhirUser)")
+
+
+def goal_bounds(goal: Mapping[str, Any]) -> tuple[float, float, str] | None:
+    """(low, high, unit) a clinician may set the goal's target to, or None when it is not editable.
+
+    Accepts ``{low, high, unit}`` and the engine's ``{low: {value, unit}, high: {value, unit}}``.
+    """
+    bounds = goal.get("editable_range")
+    if not bounds:
+        return None
+    low, high = bounds.get("low"), bounds.get("high")
+    unit = bounds.get("unit") or ""
+    if isinstance(low, Mapping):
+        unit = unit or low.get("unit") or ""
+        low = low.get("value")
+    if isinstance(high, Mapping):
+        unit = unit or high.get("unit") or ""
+        high = high.get("value")
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return None
+    return float(low), float(high), str(unit)
 
 
 def ref_string(ref: Mapping[str, Any], *, versioned: bool = False) -> str:
@@ -122,9 +143,10 @@ def token(system: str, value: str) -> str:
     return f"{system}|{value}"
 
 
-def pack_canonicals(plan: Mapping[str, Any]) -> list[str]:
-    """``url|version`` of each pack the plan used, sorted."""
-    return sorted({f"{pack['url']}|{pack['version']}" for pack in plan.get("packs", [])})
+def pack_canonicals(plan: Mapping[str, Any], *, definitions_only: bool = False) -> list[str]:
+    """``url|version`` of each pack the plan used, sorted; ``definitions_only`` leaves out Libraries."""
+    return sorted({f"{pack['url']}|{pack['version']}" for pack in plan.get("packs", [])
+                   if not (definitions_only and "/Library/" in pack["url"])})
 
 
 def unique(values: Iterable[str]) -> list[str]:

@@ -17,6 +17,7 @@ from app.careplan.model import (
     UCUM,
     US_CORE_CAREPLAN_CATEGORY,
     Edits,
+    goal_bounds,
     input_refs,
     pack_canonicals,
     ref_string,
@@ -87,7 +88,8 @@ def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str
         "meta": {"tag": [TAG]},
         "text": {"status": "generated", "div": narrative.careplan_div(plan, edits)},
         "identifier": [{"system": CAREPLAN_ID_SYSTEM, "value": identifier}],
-        "instantiatesCanonical": pack_canonicals(plan),
+        # CarePlan.instantiatesCanonical names definitions (PlanDefinition...), not the data Library.
+        "instantiatesCanonical": pack_canonicals(plan, definitions_only=True),
         "replaces": [{"reference": replaces}] if replaces else [],
         "status": "draft",
         "intent": "plan",
@@ -183,7 +185,7 @@ def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edit
 
 def _target(item: Mapping[str, Any], target: Mapping[str, Any], edits: Edits | None) -> dict[str, Any]:
     value = edits.goal_targets[item["id"]] if edits else target.get("value")
-    unit = target.get("unit") or (item.get("editable_range") or {}).get("unit")
+    unit = target.get("unit") or (goal_bounds(item) or (0, 0, None))[2]
     quantity = {"value": value, "comparator": target.get("comparator"), "unit": unit}
     if unit in UCUM_CODES:
         quantity.update(system=UCUM, code=UCUM_CODES[unit])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.careplan.model import CAREPLAN_ID_SYSTEM, Edits, PlanEditError
+from app.careplan.model import CAREPLAN_ID_SYSTEM, Edits, PlanEditError, goal_bounds
 from app.fhir import FhirClient
 
 NOTE_LIMIT = 2000
@@ -37,19 +37,29 @@ def plan_for_patient(client: FhirClient, patient_id: str, pack_set: Any, as_of: 
 
 
 def areas(plan: Mapping[str, Any]) -> list[Area]:
-    """The plan's items grouped by guideline area, in the order the packs list them."""
+    """The plan's items grouped by guideline area, in the order the packs list them.
+
+    Items name their area by title (the engine's ``area``); each goal also gets ``bounds``, the
+    (low, high, unit) its target may be set to, for the form.
+    """
     grouped: dict[str, Area] = {}
     for summary in plan.get("area_summaries", []):
-        area_id = summary.get("area_id") or summary.get("area") or "other"
-        grouped[area_id] = Area(area_id, summary.get("area") or area_id, summary=summary.get("text", ""))
+        title = summary.get("area") or summary.get("area_id") or "Other"
+        grouped[title] = Area(summary.get("area_id") or _slug(title), title, summary=summary.get("text", ""))
+    prefixes: dict[str, str] = {}
     for kind in ("goals", "activities"):
         for item in plan.get(kind, []):
-            area = grouped.setdefault(item.get("area") or "other", Area(item.get("area") or "other",
-                                                                          _title(item.get("area"))))
+            title = item.get("area") or "Other"
+            area = grouped.setdefault(title, Area(_slug(title), title))
+            if kind == "goals":
+                bounds = goal_bounds(item)
+                item = {**item, "bounds": dict(zip(("low", "high", "unit"), bounds, strict=True)) if bounds else None}
             getattr(area, kind).append(item)
+            rule_id = (item.get("rationale") or {}).get("rule_id") or item.get("id", "")
+            prefixes.setdefault(rule_id.split(".")[0], title)
     for item in plan.get("not_recommended", []):
-        area_id = item.get("area") or str(item.get("rule_id", "other")).split(".")[0]
-        grouped.setdefault(area_id, Area(area_id, _title(area_id))).not_recommended.append(item)
+        title = item.get("area") or prefixes.get(str(item.get("rule_id", "")).split(".")[0], "Other considerations")
+        grouped.setdefault(title, Area(_slug(title), title)).not_recommended.append(item)
     return [area for area in grouped.values() if area.goals or area.activities or area.not_recommended]
 
 
@@ -60,7 +70,7 @@ def edits_from_form(plan: Mapping[str, Any], form: Mapping[str, Any], author: st
     targets: dict[str, float] = {}
     for goal in plan.get("goals", []):
         raw = str(form.get(f"target-{goal['id']}", "")).strip()
-        if not raw or not goal.get("editable_range"):
+        if not raw or goal_bounds(goal) is None:
             continue
         try:
             value = float(raw)
@@ -86,5 +96,5 @@ def source_path(ref: Mapping[str, Any]) -> str:
     return f"{ref['type']}/{ref['id']}"
 
 
-def _title(area_id: str | None) -> str:
-    return (area_id or "other").replace("-", " ").replace("_", " ").capitalize()
+def _slug(title: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()) or "other"
