@@ -82,6 +82,9 @@ public class FhirServerConfig {
 		settings.setAllowExternalReferences(true);
 		// Every search runs against the database: never answer from a previous search's cache.
 		settings.setReuseCachedSearchResultsForMillis(null);
+		// As in the hapiproject/hapi image: :contains string searches and _filter allowed.
+		settings.setAllowContainsSearches(true);
+		settings.setFilterParameterEnabled(true);
 		settings.setAllowMultipleDelete(true);
 		settings.setExpungeEnabled(true);
 		settings.setDeleteExpungeEnabled(true);

@@ -29,7 +29,7 @@ public class ServerSettings {
 	public ServerSettings(
 			@Value("${carepath.hapi.db:var/hapi/db}") String database,
 			@Value("${carepath.hapi.default-page-size:20}") int defaultPageSize,
-			@Value("${carepath.hapi.max-page-size:200}") int maxPageSize) {
+			@Value("${carepath.hapi.max-page-size:2147483647}") int maxPageSize) {
 		this.database = database == null || database.isBlank() ? "var/hapi/db" : database.trim();
 		this.defaultPageSize = defaultPageSize;
 		this.maxPageSize = maxPageSize;
