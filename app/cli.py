@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_facts_command(commands)
 
+    from app.engine.cli import add_engine_commands
+
+    add_engine_commands(commands)
+
     return parser
 
 

@@ -102,7 +102,7 @@ def test_plan__pack_outside_its_effective_period_warns():
         if resource["resourceType"] == "PlanDefinition":
             resource["effectivePeriod"]["end"] = "2025-12-31"
     plan = build_plan(make_facts(), pack_set_from_resources(resources), "2026-02-01")
-    assert any("outside that period" in w["message"] for w in plan.warnings)
+    assert any("outside the effective period" in w["message"] for w in plan.warnings)
 
 
 @pytest.mark.parametrize(("start", "value", "unit", "expected"), [

@@ -164,7 +164,7 @@ CASES: list[Case] = [
     c("depression-phq9-10", PREV, age=40, phq9=10, has=("depression.follow-up",),
       not_recommended=("depression.screening",)),
     c("depression-phq9-9", PREV, age=40, phq9=9, lacks=("depression.follow-up", "depression.screening")),
-    c("depression-unscreened", PREV, age=40, has=("depression.screening",), gaps=("phq9",)),
+    c("depression-unscreened", PREV, age=40, has=("depression.screening",)),
     c("depression-diagnosed", PREV, age=40, conditions=("depression",), lacks=("depression.screening",)),
     # -- screening -------------------------------------------------------------------------------
     c("crc-45", PREV, age=45, has=("screen.colorectal",)),

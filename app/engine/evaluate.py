@@ -54,33 +54,43 @@ class _Evaluation:
         self.missing = {item.get("key"): item for item in facts.get("missing") or []}
         self._used: dict[tuple[str, ...], FactUsed | None] = {}
         self._gap_keys: set[tuple[str, str | None]] = set()
+        self._noted: list[FactPath] = []
 
     def run(self) -> Plan:
+        outside = [area for area in self.pack_set.areas if not self._effective(area)]
+        if outside:
+            self.plan.warnings.append({
+                "rule_id": "pack-effective-period", "severity": "low", "refs": [],
+                "message": f"the plan date {self.as_of.isoformat()} is outside the effective period of "
+                           + "; ".join(f"{a.pack.title} {a.pack.version} ({a.pack.effective_start} to "
+                                       f"{a.pack.effective_end or 'open'})" for a in outside)})
         for area in self.pack_set.areas:
-            self._check_effective(area)
             if not is_true(area.condition(self.env)):
                 continue
             texts = [text.render(self.env) for when, text in area.summaries if is_true(when(self.env))]
             if texts:
                 self.plan.area_summaries.append({"area": area.title, "area_id": area.id, "pack_url": area.pack.url,
                                                  "text": "; ".join(texts)})
+            self._noted: list[FactPath] = []
             for rule in area.rules:
                 self._apply(rule)
             for goal in area.goals:
                 if goal.condition is None or is_true(goal.condition(self.env)):
                     self.plan.goals.append(self._goal(goal))
-            for key in sorted(area.input_keys & self.missing.keys()):
-                self._gap(key, self.missing[key].get("message", f"{key} missing"), None)
+                    self._noted.extend(goal.inputs)
+            self._data_gaps()
         return self.plan
 
-    def _check_effective(self, area: Area) -> None:
+    def _effective(self, area: Area) -> bool:
         start, end = _to_date(area.pack.effective_start), _to_date(area.pack.effective_end)
-        if (start and self.as_of < start) or (end and self.as_of > end):
-            self.plan.warnings.append({
-                "rule_id": area.id, "severity": "low", "refs": [],
-                "message": f"{area.pack.title} {area.pack.version} is effective "
-                           f"{area.pack.effective_start} to {area.pack.effective_end or 'open'}; "
-                           f"the plan date {self.as_of.isoformat()} is outside that period"})
+        return not ((start and self.as_of < start) or (end and self.as_of > end))
+
+    def _data_gaps(self) -> None:
+        """Missing facts that rules or goals which applied wanted to read (measures, scores, BP, smoking)."""
+        for fact in self._noted:
+            for key in _missing_keys(fact):
+                if key in self.missing:
+                    self._gap(key, self.missing[key].get("message", f"{key} missing"), None)
 
     def _gap(self, key: str, message: str, rule_id: str | None) -> None:
         if (key, rule_id) in self._gap_keys:
@@ -98,7 +108,10 @@ class _Evaluation:
                 return
         for fact, message in rule.gaps:
             if fact.lookup(self.facts) in (None, [], {}):
-                self._gap(fact.key, message, rule.id)
+                known = next((self.missing[k] for k in _missing_keys(fact) if k in self.missing), None)
+                self._gap(fact.key, f"{message} ({known['message']})" if known else message, rule.id)
+        skip = {satisfied.fact.path for satisfied in rule.satisfied_by}
+        self._noted.extend(fact for fact in rule.inputs if fact.gap and fact.path not in skip)
         for check in rule.exclusions:
             if is_true(check.condition(env)):
                 reason = check.reason.render(env)
@@ -154,7 +167,7 @@ class _Evaluation:
                                 "period_unit": rule.repeat.get("periodUnit")}
         rationale, choice = self._rationale(rule, rule.choices)
         self.plan.activities.append(Activity(
-            id=activity_id, area=rule.area, kind=template.kind, code=dict(template.code),
+            id=activity_id, area=rule.area, area_id=rule.area_id, kind=template.kind, code=dict(template.code),
             description=template.description, timing=timing, goal_ids=list(rule.goal_ids), rationale=rationale,
             clinician_choice=choice, title=rule.title if activity_id == rule.id else template.title))
 
@@ -170,7 +183,8 @@ class _Evaluation:
                                   "refs": list(value.get("refs") or [])})
         if not addresses:
             addresses.append({"key": goal.id.split(".")[0], "display": goal.addresses_text or goal.area, "refs": []})
-        return Goal(id=goal.id, area=goal.area, description=goal.description, measure=dict(goal.measure),
+        return Goal(id=goal.id, area=goal.area, area_id=goal.area_id, description=goal.description,
+                    measure=dict(goal.measure),
                     targets=[dict(target) for target in goal.targets],
                     due=add_duration(self.as_of, goal.due).isoformat(), addresses=addresses,
                     rationale=rationale, editable_range=dict(goal.editable_range) if goal.editable_range else None,
@@ -200,12 +214,13 @@ class _Evaluation:
 
     def _not_recommended(self, rule: Rule, reason: str) -> None:
         self.plan.not_recommended.append({
-            "rule_id": rule.id, "title": rule.title, "reason": reason, "citation": asdict(rule.citations[0]),
+            "rule_id": rule.id, "title": rule.title, "area": rule.area, "area_id": rule.area_id, "reason": reason,
+            "citation": asdict(rule.citations[0]),
             "refs": self._refs(rule)})
 
     def _warn(self, rule: Rule, message: str, severity: str) -> None:
         self.plan.warnings.append({"rule_id": rule.id, "message": message, "severity": severity,
-                                   "refs": self._refs(rule)})
+                                   "area": rule.area, "area_id": rule.area_id, "refs": self._refs(rule)})
 
     def _refs(self, rule: Rule) -> list[dict[str, Any]]:
         refs: list[dict[str, Any]] = []
@@ -215,6 +230,18 @@ class _Evaluation:
                 if ref not in refs:
                     refs.append(ref)
         return refs
+
+
+def _missing_keys(fact: FactPath) -> tuple[str, ...]:
+    """The keys under which the context layer names this fact when it is missing (docs/facts.md)."""
+    section = fact.path[0]
+    if section == "bp":
+        return ("bp", "sbp", "dbp", "bp_panel")
+    if section == "scores":
+        return (f"scores.{fact.key}", fact.key)
+    if section in ("measures", "smoking"):
+        return (fact.key,)
+    return ()
 
 
 def _describe(fact: FactPath, value: Any) -> FactUsed | None:

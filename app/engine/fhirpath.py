@@ -11,6 +11,7 @@ every test case. Anything outside the subset is evaluated by fhirpathpy.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -199,13 +200,12 @@ class _Parser:
             name = value[1:]
             return lambda env: _as_collection(env.get(name))
         if kind == "num":
-            number: Any = float(value) if "." in value else int(value)
-            return lambda env: [number]
+            return _literal(float(value) if "." in value else int(value))
         if kind == "str":
             text = value[1:-1]
             if "\\" in text:
                 raise Unsupported("escapes")
-            return lambda env: [text]
+            return _literal(text)
         if kind == "ident" and value in ("true", "false"):
             flag = value == "true"
             return lambda env: [flag]
@@ -214,6 +214,18 @@ class _Parser:
             self._take(")")
             return inner
         raise Unsupported(value)
+
+
+def _literal(value: Any) -> Evaluator:
+    def constant(env: Mapping[str, Any]) -> list[Any]:
+        return [value]
+
+    constant.literal = value  # type: ignore[attr-defined]  # lets comparisons skip re-evaluating it
+    return constant
+
+
+_ORDER = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge, "=": operator.eq,
+          "!=": operator.ne}
 
 
 def _as_collection(value: Any) -> list[Any]:
@@ -316,6 +328,24 @@ def _singleton(values: list[Any]) -> Any:
 
 
 def _compare_node(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
+    constant = getattr(right, "literal", None)
+    if isinstance(constant, (int, float)) and not isinstance(constant, bool):
+        general = _general_compare(op, left, right)
+        test = _ORDER[op]
+
+        def compare_number(env: Mapping[str, Any]) -> list[Any]:
+            values = left(env)
+            if not values:
+                return []
+            if len(values) == 1 and type(values[0]) in (int, float):
+                return [test(values[0], constant)]
+            return general(env)
+
+        return compare_number
+    return _general_compare(op, left, right)
+
+
+def _general_compare(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
     def compare(env: Mapping[str, Any]) -> list[Any]:
         a, b = left(env), right(env)
         if not a or not b:

@@ -74,6 +74,7 @@ class Goal:
     rationale: Rationale
     editable_range: dict[str, Any] | None = None
     clinician_choice: bool = False
+    area_id: str = ""
 
     @property
     def target(self) -> dict[str, Any]:
@@ -101,6 +102,7 @@ class Activity:
     rationale: Rationale
     clinician_choice: bool = False
     title: str = ""
+    area_id: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Activity:

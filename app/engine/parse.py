@@ -28,6 +28,7 @@ ACTIVITY_KINDS = ("lab-order", "referral", "medication", "education", "lifestyle
 SEVERITIES = ("high", "moderate", "low")
 STATUSES = ("draft", "active", "retired")
 _UNITS = ("a", "mo", "wk", "d")
+_SCORE_LABELS = {"ascvd10y": "10-year ASCVD risk", "egfr": "eGFR", "bmi": "BMI"}
 _SECTION_TYPES = {"measures": "Observation", "conditions": "Condition", "medications": "MedicationRequest",
                   "allergies": "AllergyIntolerance", "procedures": "Procedure"}
 
@@ -155,7 +156,8 @@ class _Reader:
             return None
         key = parts[1] if len(parts) > 1 else parts[0]
         typed = f"{_SECTION_TYPES.get(parts[0], '')}:{key}"
-        return FactPath(parts, self.labels.get(typed) or self.labels.get(key, key.replace("_", " ")))
+        label = _SCORE_LABELS.get(key) if parts[0] == "scores" else None
+        return FactPath(parts, label or self.labels.get(typed) or self.labels.get(key, key.replace("_", " ")))
 
     def citations(self, element_id: str, artifacts: list[Mapping[str, Any]]) -> list[Citation]:
         out = []
@@ -182,7 +184,8 @@ class _Reader:
         for requirement in element.get("input", []):
             fact = self.fact(element_id, extension_value(requirement, "fact-path"))
             if fact:
-                out.append(fact)
+                out.append(FactPath(fact.path, fact.label, gap=not extension_value(requirement, "evidence-only",
+                                                                                     False)))
         return out
 
     def choices(self, element_id: str, element: Mapping[str, Any]) -> list[ChoiceNote]:
@@ -357,6 +360,9 @@ def plan_definition(where: str, resource: Mapping[str, Any], definitions: Mappin
     if len(problems) > before or condition is None:
         return None
     keys = {fact.key for item in [*rules, *goals] if item for fact in item.inputs}
+    for item in [*rules, *goals]:
+        if item:
+            item.area_id = group["id"]
     return Area(id=group["id"], title=area_title, pack=pack, condition=condition,
                 rules=[r for r in rules if r], goals=[g for g in goals if g], summaries=summaries,
                 input_keys=frozenset(keys))

@@ -40,6 +40,8 @@ class FactPath:
 
     path: tuple[str, ...]
     label: str
+    #: False for facts read only as evidence (a prior screening test): their absence is not a data gap.
+    gap: bool = True
 
     @property
     def key(self) -> str:
@@ -179,6 +181,7 @@ class Rule:
     choices: list[ChoiceNote] = field(default_factory=list)
     alert: tuple[str, Template] | None = None
     gaps: list[tuple[FactPath, str]] = field(default_factory=list)
+    area_id: str = ""
 
 
 @dataclass
@@ -200,6 +203,7 @@ class GoalRule:
     condition: CompiledExpression | None = None
     editable_range: dict[str, Any] | None = None
     choices: list[ChoiceNote] = field(default_factory=list)
+    area_id: str = ""
 
 
 @dataclass

@@ -70,7 +70,7 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                                        "inputs": {}, "refs": _ref("Observation", "total-cholesterol")}
     if bp is not None:
         sbp, dbp, readings = (*bp, 2)[:3]
-        facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "date": _day(day, 10),
+        facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "occasions": readings, "date": _day(day, 10),
                        "refs": _ref("Observation", "bp")}
     if smoking is not None:
         facts["smoking"] = {"status": smoking, "date": _day(day, 30), "refs": _ref("Observation", "smoking")}

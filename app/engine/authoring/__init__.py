@@ -63,11 +63,13 @@ def canonical(name: str) -> str:
     return f"{BASE}/ActivityDefinition/{name}|{VERSION}"
 
 
-def _inputs(paths: list[str]) -> list[dict[str, Any]]:
+def _inputs(paths: list[str], evidence: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     types = {"measures": "Observation", "bp": "Observation", "smoking": "Observation", "scores": "Observation",
              "conditions": "Condition", "medications": "MedicationRequest", "allergies": "AllergyIntolerance",
              "procedures": "Procedure", "patient": "Patient"}
-    return [{"type": types[path.split(".")[0]], "extension": [ext("fact-path", valueString=path)]} for path in paths]
+    return [{"type": types[path.split(".")[0]],
+             "extension": [ext("fact-path", valueString=path)]
+             + ([ext("evidence-only", valueBoolean=True)] if path in evidence else [])} for path in paths]
 
 
 def _citations(cite: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -89,8 +91,12 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
          due_in: tuple[int, str] | None = None,
          exclusions: tuple[tuple, ...] = (), contraindications: tuple[tuple, ...] = (),
          satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | None = None,
-         alert: tuple[str, str] | None = None, gaps: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
-    """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead]])."""
+         alert: tuple[str, str] | None = None, gaps: tuple[tuple[str, str], ...] = (),
+         evidence: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead]]).
+
+    ``evidence`` lists inputs read only as evidence (prior tests): their absence is not a data gap.
+    """
     extension = [ext("rationale", valueString=text)]
     if schedule_from:
         extension.append(complex_ext("schedule-from", [*(("fact", "valueString", f) for f in schedule_from[0]),
@@ -116,7 +122,7 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
     action: dict[str, Any] = {
         "id": rule_id, "title": title, "extension": extension,
         "condition": [{"kind": "applicability", "expression": expression(c)} for c in when],
-        "input": _inputs(inputs), "relatedArtifact": _citations(cite),
+        "input": _inputs(inputs, evidence), "relatedArtifact": _citations(cite),
     }
     if goals:
         action["goalId"] = list(goals)

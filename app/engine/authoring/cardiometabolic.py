@@ -170,8 +170,8 @@ def blood_pressure() -> dict[str, Any]:
                  ("%facts.bp.sbp < 120 and %facts.bp.dbp < 80", "Blood pressure in the normal range"),
                  ("%facts.bp.sbp.exists()", "average {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg of "
                   "{{%facts.bp.readings}} reading(s) up to {{%facts.bp.date}} (2017 ACC/AHA §3.1 categories)"),
-                 ("%facts.bp.readings < 2", "a single reading: the guideline classifies on the average of 2 or "
-                  "more readings on 2 or more occasions"),
+                 ("%facts.bp.readings < 2 or %facts.bp.occasions < 2", "readings from a single occasion: the "
+                  "guideline classifies on the average of 2 or more readings on 2 or more occasions"),
                  (BP_MISSING, "no recent blood pressure reading")],
         goals=[goal("htn.bp-goal", "Blood pressure below 130/80 mmHg",
                     targets=[("8480-6", "Systolic blood pressure", "<", 130, "mmHg"),

@@ -196,6 +196,7 @@ def screening() -> dict[str, Any]:
             rule("screen.hepatitis-c", "Hepatitis C screening once (18 to 79)",
                  when=[f"{AGE} >= 18 and {AGE} <= 79"], activity="hcv-screening",
                  inputs=["measures.hcv_antibody", "procedures.hcv_test", "conditions.hepatitis_c"],
+                 evidence=("measures.hcv_antibody",),
                  cite=[("USPSTF-HCV-2020", "Recommendation (B): adults 18 to 79")],
                  exclusions=(("%facts.conditions.hepatitis_c.exists()", "hepatitis C already diagnosed"),
                              ("%facts.measures.hcv_antibody.exists() or %facts.procedures.hcv_test.exists()",

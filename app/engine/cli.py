@@ -1,0 +1,142 @@
+"""``carepath plan``, ``carepath explain`` and ``carepath pack check|publish``: the engine offline.
+
+``plan`` and ``explain`` read any patient Bundle (a Synthea transaction, a searchset, an export), derive its
+facts with the context layer, and print the plan; they need no server. ``pack check`` validates a pack
+folder (or the versions published on a FHIR server); ``pack publish`` PUTs a checked pack to a FHIR server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from app.engine.explain import explain, plan_text
+from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server
+from app.errors import CarepathError, PackError
+
+
+def add_engine_commands(commands: Any) -> None:
+    """Register ``plan``, ``explain`` and ``pack`` on an argparse subparsers object."""
+    for name, help_text in (("plan", "print the care plan of a patient Bundle (offline)"),
+                            ("explain", "print the plan of a patient Bundle as a clinician reads it (offline)")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("bundle", type=Path, help="a FHIR Bundle file (Synthea transaction, searchset, export)")
+        command.add_argument("--as-of", required=True, type=_date, help="evaluation date, YYYY-MM-DD")
+        command.add_argument("--packs", type=Path, default=None, help=f"pack folder (default: {DEFAULT_PACK_DIR.name})")
+        if name == "plan":
+            command.add_argument("--format", choices=("json", "text"), default="json", help="output (default: json)")
+        command.set_defaults(func=run_plan, explain=name == "explain")
+
+    pack = commands.add_parser("pack", help="check or publish a guideline pack")
+    actions = pack.add_subparsers(dest="pack_command", required=True)
+    check = actions.add_parser("check", help="validate a pack folder, or packs published on a FHIR server")
+    check.add_argument("folder", type=Path, nargs="?", default=None, help="pack folder (default: the bundled pack)")
+    check.add_argument("--fhir-base", help="check the published versions on this FHIR server instead")
+    check.add_argument("--plan-definition", action="append", default=[], metavar="URL|VERSION",
+                       help="PlanDefinition canonical to check on the server (repeatable)")
+    check.add_argument("--library", metavar="URL|VERSION", help="Library canonical on the server")
+    check.set_defaults(func=run_pack_check)
+    publish = actions.add_parser("publish", help="check a pack folder, then PUT its resources to a FHIR server")
+    publish.add_argument("folder", type=Path, nargs="?", default=None, help="pack folder (default: the bundled pack)")
+    publish.add_argument("--fhir-base", required=True, help="FHIR base URL")
+    publish.set_defaults(func=run_pack_publish)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Facts from the Bundle, then the plan, printed as JSON, text, or an explanation."""
+    from app.context import facts_from_bundle, requirements_from_library
+
+    try:
+        bundle = json.loads(args.bundle.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return _fail(f"cannot read {args.bundle}: {exc.strerror or exc}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _fail(f"{args.bundle} is not JSON: {exc}")
+    try:
+        pack_set = load_pack_set(args.packs)
+        facts = facts_from_bundle(bundle, requirements_from_library(pack_set.library), args.as_of)
+        from app.engine.evaluate import build_plan
+
+        plan = build_plan(facts, pack_set, args.as_of)
+    except PackError as exc:
+        return _fail(f"invalid guideline pack:\n{exc.message}")
+    except (ValueError, CarepathError) as exc:
+        return _fail(f"{args.bundle}: {exc}")
+    if args.explain:
+        sys.stdout.write(explain(plan))
+    elif args.format == "text":
+        sys.stdout.write(plan_text(plan))
+    else:
+        json.dump(plan.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return 0
+
+
+def run_pack_check(args: argparse.Namespace) -> int:
+    """Validate; print a summary, or every problem with its file and action id."""
+    try:
+        if args.fhir_base:
+            if not args.plan_definition or not args.library:
+                return _fail("--fhir-base needs --library and at least one --plan-definition")
+            from app.fhir import FhirClient
+
+            pack_set = load_pack_set_from_server(FhirClient(args.fhir_base), args.plan_definition, args.library)
+        else:
+            pack_set = load_pack_set(args.folder)
+    except PackError as exc:
+        print(f"pack check FAILED:\n{exc.message}", file=sys.stderr)
+        return 1
+    except CarepathError as exc:
+        return _fail(exc.message)
+    print(summary(pack_set))
+    return 0
+
+
+def run_pack_publish(args: argparse.Namespace) -> int:
+    """Check the folder, then send every resource as one transaction of PUTs (all or nothing)."""
+    from app.fhir import FhirClient
+
+    folder = args.folder or DEFAULT_PACK_DIR
+    try:
+        pack_set = load_pack_set(folder)
+    except PackError as exc:
+        print(f"pack check FAILED, nothing published:\n{exc.message}", file=sys.stderr)
+        return 1
+    entries = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        resource = json.loads(path.read_text(encoding="utf-8"))
+        entries.append({"resource": resource, "request": {"method": "PUT",
+                                                          "url": f"{resource['resourceType']}/{resource['id']}"}})
+    try:
+        FhirClient(args.fhir_base).transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                                               idempotent=True)
+    except CarepathError as exc:
+        return _fail(f"publishing to {args.fhir_base} failed: {exc.message}")
+    print(f"published {len(entries)} resources to {args.fhir_base}\n{summary(pack_set)}")
+    return 0
+
+
+def summary(pack_set: PackSet) -> str:
+    """What a checked pack holds, with its exact versions."""
+    lines = [f"pack OK: {len(pack_set.areas)} PlanDefinitions, "
+             f"{sum(len(a.rules) for a in pack_set.areas)} rules, {sum(len(a.goals) for a in pack_set.areas)} goals, "
+             f"{len({t.url for t in pack_set.activity_definitions.values()})} ActivityDefinitions, "
+             f"{len(pack_set.data_requirements)} data requirements"]
+    lines += [f"  {p['url']}|{p['version']}  {p['title']}" for p in pack_set.packs]
+    return "\n".join(lines)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2

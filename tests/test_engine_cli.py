@@ -1,0 +1,82 @@
+"""carepath plan / explain / pack check offline, on fixtures and the Synthea sample, with clear failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from app.cli import main
+from app.engine import DEFAULT_PACK_DIR
+from tests.conftest import SYNTHEA
+
+DIABETIC = SYNTHEA / "Dirk_Kuhlman_1e503533-b8c2-42cb-a6d5-bbd7d70d07ad.json"
+
+
+def test_plan__json_from_a_synthea_bundle(capsys):
+    assert main(["plan", str(DIABETIC), "--as-of", "2020-06-01"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["as_of"] == "2020-06-01"
+    assert {"t2d.hba1c-goal", "htn.bp-goal"} <= {goal["id"] for goal in plan["goals"]}
+    assert all(a["rationale"]["citation"]["year"] for a in plan["activities"])
+    assert {p["version"] for p in plan["packs"]} == {"2025.1.0"}
+
+
+def test_plan__text_format(capsys):
+    assert main(["plan", str(DIABETIC), "--as-of", "2020-06-01", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "GOAL     t2d.hba1c-goal: HbA1c below 7 %" in out
+    assert "ACTIVITY htn.treatment-review" in out
+
+
+def test_explain__reads_like_a_clinician_summary(capsys):
+    assert main(["explain", str(DIABETIC), "--as-of", "2020-06-01"]) == 0
+    out = capsys.readouterr().out
+    assert "TYPE 2 DIABETES" in out and "Why: " in out and "Evidence: HbA1c: " in out
+    assert "Source: ADA Standards of Care in Diabetes" in out
+    assert "10-year ASCVD risk" in out
+    assert out.rstrip().endswith("nothing is ordered or prescribed.")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "cannot read"), ("{not json", "is not JSON"), ('{"resourceType": "Patient"}', "Bundle"),
+])
+def test_plan__bad_input_gets_a_clear_message(tmp_path, capsys, content, message):
+    path = tmp_path / "input.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["plan", str(path), "--as-of", "2020-06-01"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plan__bad_date_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", str(DIABETIC), "--as-of", "June"])
+    assert "is not a date" in capsys.readouterr().err
+
+
+def test_pack_check__ok(capsys):
+    assert main(["pack", "check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("pack OK: 9 PlanDefinitions")
+    assert "http://carepath.dev/fhir/PlanDefinition/type-2-diabetes|2025.1.0" in out
+
+
+def test_pack_check__broken_pack_names_file_and_action(tmp_path, capsys):
+    folder = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, folder)
+    path = folder / "PlanDefinition-04-chronic-kidney-disease.json"
+    plan = json.loads(path.read_text())
+    plan["action"][0]["action"][1]["relatedArtifact"] = []
+    path.write_text(json.dumps(plan))
+    assert main(["pack", "check", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "PlanDefinition-04-chronic-kidney-disease.json: action 'ckd.monitoring': no guideline citation" in err
+
+
+def test_plan__broken_pack_is_reported_not_crashed(tmp_path, capsys):
+    folder = tmp_path / "pack"
+    folder.mkdir()
+    assert main(["plan", str(DIABETIC), "--as-of", "2020-06-01", "--packs", str(folder)]) == 2
+    assert "invalid guideline pack" in capsys.readouterr().err
