@@ -7,7 +7,6 @@ import json
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.careplan import CarePlan
-from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.goal import Goal
 from fhir.resources.R4B.provenance import Provenance
 
@@ -15,7 +14,9 @@ from app.careplan import Edits, PlanEditError, Replacement, draft_bundle, plan_k
 from app.careplan.model import CAREPLAN_ID_SYSTEM, CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
 from tests.careplan_sample import PACK_URL, sample_plan
 
-MODELS = {"CarePlan": CarePlan, "Goal": Goal, "Provenance": Provenance, "Device": Device}
+MODELS = {"CarePlan": CarePlan, "Goal": Goal, "Provenance": Provenance}
+CAREPATH = {"type": "Device", "identifier": {"system": "http://carepath.dev/fhir/device", "value": "carepath"},
+            "display": "carepath 0.1.0"}
 NOW = "2020-06-01T10:00:00Z"
 DOCTOR = "Practitioner/dr1"
 
@@ -34,8 +35,7 @@ def test_draft_bundle__validates_as_r4_models():
     Bundle.model_validate(bundle)
     for entry in bundle["entry"]:
         MODELS[entry["resource"]["resourceType"]].model_validate(entry["resource"])
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == [
-        "Device", "Goal", "Goal", "CarePlan", "Provenance"]
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Goal", "Goal", "CarePlan", "Provenance"]
 
 
 def test_draft_bundle__every_create_is_conditional():
@@ -85,7 +85,7 @@ def test_careplan__draft_plan_with_us_core_category_and_references():
     assert careplan["supportingInfo"] == [{"reference": "Observation/o1"}]
     assert [g["reference"] for g in careplan["goal"]] == goal_urls
     assert TAG in careplan["meta"]["tag"]
-    assert careplan["author"]["reference"] == bundle["entry"][0]["fullUrl"]
+    assert careplan["author"] == CAREPATH  # logical: a SMART app is not granted writing Device
 
 
 def test_careplan__activity_detail_carries_code_timing_goal_reason_and_rationale():
@@ -97,7 +97,7 @@ def test_careplan__activity_detail_carries_code_timing_goal_reason_and_rationale
     assert detail["scheduledTiming"] == {"event": ["2020-09-01"],
                                          "repeat": {"frequency": 1, "period": 3, "periodUnit": "mo"}}
     assert {r["reference"] for r in detail["reasonReference"]} == {"Condition/c1", "Observation/o1"}
-    assert detail["goal"] == [{"reference": bundle["entry"][1]["fullUrl"]}]
+    assert detail["goal"] == [{"reference": bundle["entry"][0]["fullUrl"]}]
     rationale = next(ext for ext in activity["extension"] if ext["url"] == RATIONALE_URL)
     parts = {part["url"]: next(v for k, v in part.items() if k.startswith("value")) for part in rationale["extension"]}
     assert parts["ruleId"] == "dm.hba1c-interval"
@@ -123,7 +123,7 @@ def test_goal__proposed_with_ucum_targets_and_addresses():
 def test_provenance__device_author_versioned_sources_and_citations():
     bundle = draft_bundle(sample_plan(), now=NOW)
     provenance = _resources(bundle, "Provenance")[0]
-    assert provenance["agent"][0]["who"]["reference"] == bundle["entry"][0]["fullUrl"]
+    assert provenance["agent"][0]["who"] == CAREPATH
     assert [e["what"]["reference"] for e in provenance["entity"]] == [
         "Condition/c1/_history/1", "Observation/o1/_history/1"]
     assert "https://diabetesjournals.org/care/issue/48/Supplement_1" in provenance["policy"]

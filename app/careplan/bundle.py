@@ -1,4 +1,4 @@
-"""The draft as one transaction Bundle: Device, Goals, CarePlan and Provenance, retry-safe."""
+"""The draft as one transaction Bundle: Goals, CarePlan and Provenance, retry-safe."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from app.careplan import resources
 from app.careplan.model import (
     CAREPLAN_ID_SYSTEM,
-    DEVICE_ID_SYSTEM,
     GOAL_ID_SYSTEM,
     PROVENANCE_KEY_SYSTEM,
     Edits,
@@ -44,12 +43,11 @@ def draft_bundle(plan: Mapping[str, Any], edits: Edits | None = None, *, now: st
     identifier = plan_key(plan)
     if replaces and _identifier(replaces.careplan) == identifier:
         replaces = None  # nothing new since that draft: saving resumes it instead of revoking it
-    device_urn = urn(DEVICE_ID_SYSTEM, "carepath")
     careplan_urn = urn(CAREPLAN_ID_SYSTEM, identifier)
     goal_ids = {goal["id"]: goal_key(identifier, goal["id"]) for goal in plan.get("goals", [])}
     goal_urns = {goal_id: urn(GOAL_ID_SYSTEM, value) for goal_id, value in goal_ids.items()}
 
-    entries = [_conditional(device_urn, resources.device(), f"identifier={token(DEVICE_ID_SYSTEM, 'carepath')}")]
+    entries = []
     for item in plan.get("goals", []):
         value = goal_ids[item["id"]]
         entries.append(_conditional(goal_urns[item["id"]], resources.goal(plan, item, value, edits),
@@ -57,14 +55,14 @@ def draft_bundle(plan: Mapping[str, Any], edits: Edits | None = None, *, now: st
     replaced = f"CarePlan/{replaces.careplan['id']}" if replaces else None
     entries.append(_conditional(
         careplan_urn,
-        resources.careplan(plan, identifier=identifier, goal_urns=goal_urns, device_urn=device_urn,
-                           edits=edits, now=now, replaces=replaced),
+        resources.careplan(plan, identifier=identifier, goal_urns=goal_urns, edits=edits, now=now,
+                           replaces=replaced),
         f"identifier={token(CAREPLAN_ID_SYSTEM, identifier)}",
     ))
     entries.append(_conditional(
         urn(PROVENANCE_KEY_SYSTEM, identifier),
         resources.provenance(plan, key=identifier, targets=[careplan_urn, *goal_urns.values()],
-                             device_urn=device_urn, edits=edits, now=now),
+                             edits=edits, now=now),
         f"_tag={token(PROVENANCE_KEY_SYSTEM, identifier)}",
     ))
     if replaces:

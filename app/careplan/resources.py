@@ -1,4 +1,4 @@
-"""Pure functions from one Plan dict (+ clinician edits) to FHIR R4 Goal, CarePlan, Provenance and Device."""
+"""Pure functions from one Plan dict (+ clinician edits) to FHIR R4 Goal, CarePlan and Provenance."""
 
 from __future__ import annotations
 
@@ -41,15 +41,10 @@ _GOAL_ADDRESSES_TYPES = frozenset({"Condition", "Observation", "MedicationStatem
 DESELECTED_REASON = "Not selected by the clinician before saving"
 
 
-def device() -> dict[str, Any]:
-    """carepath itself, as the Device that authors drafts."""
-    return {
-        "resourceType": "Device",
-        "meta": {"tag": [TAG]},
-        "identifier": [{"system": DEVICE_ID_SYSTEM, "value": "carepath"}],
-        "deviceName": [{"name": "carepath", "type": "manufacturer-name"}],
-        "version": [{"value": VERSION}],
-    }
+def carepath_reference() -> dict[str, Any]:
+    """carepath as a logical Device reference: a SMART app is not granted writing Device resources."""
+    return {"type": "Device", "identifier": {"system": DEVICE_ID_SYSTEM, "value": "carepath"},
+            "display": f"carepath {VERSION}"}
 
 
 def goal(plan: Mapping[str, Any], item: Mapping[str, Any], identifier: str, edits: Edits) -> dict[str, Any]:
@@ -76,11 +71,11 @@ def goal(plan: Mapping[str, Any], item: Mapping[str, Any], identifier: str, edit
     return _prune(resource)
 
 
-def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str, str], device_urn: str,
-             edits: Edits, now: str, replaces: str | None = None) -> dict[str, Any]:
+def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str, str], edits: Edits,
+             now: str, replaces: str | None = None) -> dict[str, Any]:
     """The draft CarePlan (status draft, intent plan, US Core category assess-plan)."""
     refs = input_refs(plan)
-    contributors = [{"reference": device_urn, "display": "carepath"}]
+    contributors = [carepath_reference()]
     if edits.author:
         contributors.append({"reference": edits.author})
     resource: dict[str, Any] = {
@@ -101,7 +96,7 @@ def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str
         "subject": {"reference": f"Patient/{plan['patient_id']}"},
         "period": {"start": plan["as_of"]},
         "created": now,
-        "author": {"reference": device_urn, "display": "carepath"},
+        "author": carepath_reference(),
         "contributor": contributors,
         "addresses": [{"reference": ref} for ref in unique(ref_string(r) for r in refs if r["type"] == "Condition")],
         "supportingInfo": [{"reference": ref}
@@ -113,10 +108,10 @@ def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str
     return _prune(resource)
 
 
-def provenance(plan: Mapping[str, Any], *, key: str, targets: list[str], device_urn: str, edits: Edits,
+def provenance(plan: Mapping[str, Any], *, key: str, targets: list[str], edits: Edits,
                now: str) -> dict[str, Any]:
     """The Provenance of a draft: carepath as author, exact source versions, the citations as policy."""
-    agents = [{"type": _participant("author", "Author"), "who": {"reference": device_urn, "display": "carepath"}}]
+    agents = [{"type": _participant("author", "Author"), "who": carepath_reference()}]
     if edits.author and not edits.empty:
         agents.append({"type": _participant("enterer", "Enterer"), "who": {"reference": edits.author},
                        "role": [{"text": "clinician edits before saving (marked with the clinician-edit extension)"}]})
