@@ -97,7 +97,7 @@ def metadata() -> Response:
     return response
 
 
-@bp.route("/fhir", methods=["POST"], defaults={"path": ""})
+@bp.route("/fhir", methods=["GET", "POST"], defaults={"path": ""})
 @bp.route("/fhir/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def fhir(path: str) -> Response:
     """Check the token and scopes for this interaction, then forward it to HAPI."""
@@ -113,9 +113,12 @@ def fhir(path: str) -> Response:
     if refused:
         return outcome(403, "forbidden", refused)
     response = _forward(sandbox, path)
-    if request.method == "GET" and path.count("/") >= 1 and response.status_code == 200 and _patient_only(token):
+    if request.method == "GET" and (path.count("/") >= 1 or path == "") and response.status_code == 200 \
+            and _patient_only(token):
+        # Reads by id and next pages: the answer itself must belong to the token's patient.
         resource = json.loads(response.get_data() or b"{}")
-        if isinstance(resource, dict) and _patient_of(resource) not in (None, token.context.patient):
+        found = [entry.get("resource") or {} for entry in resource.get("entry", [])] if path == "" else [resource]
+        if any(_patient_of(item) not in (None, token.context.patient) for item in found if isinstance(item, dict)):
             return outcome(403, "forbidden", "A patient-scoped token may only read resources of its patient.")
     return response
 
@@ -140,6 +143,10 @@ def check(method: str, path: str, args: Any, body: Any, token: Any) -> str | Non
             if refused:
                 return refused
         return None
+    if path == "" and method == "GET":
+        if "_getpages" in args:
+            return None  # the next page of a search this server answered; its entries are checked after
+        return "System-level interactions are not allowed with a SMART app token."
     parts = [part for part in path.split("/") if part]
     resource_type = parts[0] if parts else ""
     if not resource_type[:1].isupper():

@@ -1,0 +1,131 @@
+"""The sandbox's FHIR proxy: token and scope checks (unit), then forwarding to the local HAPI server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from app.fhir import FhirClient
+from sandbox.models import LaunchContext
+from sandbox.proxy import check
+
+
+@dataclass
+class FakeToken:
+    scope: str
+    patient: str = "p1"
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    @property
+    def context(self) -> LaunchContext:
+        return LaunchContext(patient=self.patient, fhir_user="Practitioner/x")
+
+
+READ_ALL = "launch patient/*.rs"
+V2 = "launch patient/*.rs patient/CarePlan.cu"
+
+
+@pytest.mark.parametrize(("method", "path", "args", "body", "scope", "allowed"), [
+    ("GET", "Patient/p1", {}, None, READ_ALL, True),
+    ("GET", "Patient/p2", {}, None, READ_ALL, False),  # another patient
+    ("GET", "Patient/p2", {}, None, "user/*.read", True),  # a user scope reaches beyond one patient
+    ("GET", "Observation", {"patient": "p1", "code": "4548-4"}, None, READ_ALL, True),
+    ("GET", "Observation", {"subject": "Patient/p1"}, None, READ_ALL, True),
+    ("GET", "Observation", {"patient": "p2"}, None, READ_ALL, False),
+    ("GET", "Observation", {"code": "4548-4"}, None, READ_ALL, False),  # not limited to the patient
+    ("GET", "Practitioner", {}, None, READ_ALL, True),  # outside the patient compartment
+    ("GET", "Observation", {"patient": "p1"}, None, "launch patient/Observation.r", False),  # read, no search
+    ("GET", "Observation", {"patient": "p1"}, None, "launch patient/Observation.read", True),  # v1
+    ("GET", "Condition", {"patient": "p1"}, None, "launch patient/Observation.rs", False),
+    ("POST", "CarePlan", {}, {"resourceType": "CarePlan", "subject": {"reference": "Patient/p1"}}, V2, True),
+    ("POST", "CarePlan", {}, {"resourceType": "CarePlan", "subject": {"reference": "Patient/p2"}}, V2, False),
+    ("POST", "CarePlan", {}, {"resourceType": "CarePlan"}, READ_ALL, False),
+    ("PUT", "CarePlan/c1", {}, {"resourceType": "CarePlan"}, V2, True),
+    ("DELETE", "CarePlan/c1", {}, None, V2, False),
+    ("POST", "Goal", {}, {"resourceType": "Goal"}, "patient/*.write", True),
+    ("POST", "CarePlan/$validate", {}, {"resourceType": "CarePlan"}, READ_ALL, True),
+    ("GET", "Patient/p1/$everything", {}, None, READ_ALL, False),
+    ("GET", "", {}, None, READ_ALL, False),
+    ("GET", "", {"_getpages": "abc"}, None, READ_ALL, True),  # next page: entries checked on the answer
+    ("GET", "_history", {}, None, READ_ALL, False),
+    ("POST", "", {}, {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Observation?patient=p1&code=4548-4"}},
+        {"request": {"method": "GET", "url": "Patient/p1"}}]}, READ_ALL, True),
+    ("POST", "", {}, {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Patient/p1"}},
+        {"request": {"method": "POST", "url": "Goal"}, "resource": {"resourceType": "Goal"}}]}, READ_ALL, False),
+    ("POST", "", {}, {"resourceType": "Patient"}, V2, False),
+])
+def test_check__scopes_and_patient_compartment(method, path, args, body, scope, allowed):
+    refused = check(method, path, args, body, FakeToken(scope))
+    assert (refused is None) is allowed, refused
+
+
+def test_check__explains_the_missing_scope():
+    refused = check("POST", "CarePlan", {}, {"resourceType": "CarePlan"}, FakeToken(READ_ALL))
+    assert refused == ("The access token does not grant create on CarePlan (needs a scope like "
+                       "patient/CarePlan.c).")
+
+
+# -- over HTTP, in front of the local HAPI server -------------------------------------------------
+
+def issue_token(sandbox, patient: str, scope: str) -> str:
+    from sandbox.models import Token
+
+    token = Token(client_id="test", access_token=f"test-token-{patient}-{len(scope)}", scope=scope,
+                  context=LaunchContext(patient=patient, fhir_user=None), expires_in=600)
+    sandbox.registry.save_token(token)
+    return token.access_token
+
+
+@pytest.mark.integration
+def test_proxy__refuses_requests_without_a_valid_token(sandbox_ehr):
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        response = requests.get(f"{sandbox_ehr.fhir_base}/Patient", headers=headers, timeout=30)
+        assert response.status_code == 401
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
+
+
+@pytest.mark.integration
+def test_proxy__metadata_is_public_and_names_the_smart_endpoints(sandbox_ehr):
+    statement = requests.get(f"{sandbox_ehr.fhir_base}/metadata", timeout=60).json()
+    security = statement["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    uris = {item["url"]: item["valueUri"] for item in security["extension"][0]["extension"]}
+    assert uris["token"] == sandbox_ehr.token_endpoint
+
+
+@pytest.mark.integration
+def test_proxy__paging_stays_on_the_sandbox(sandbox_ehr, sample_patients, hapi_url):
+    patient = sample_patients[0]["id"]
+    token = issue_token(sandbox_ehr, patient, "launch patient/*.rs")
+    client = FhirClient(sandbox_ehr.fhir_base, token=lambda: token, page_count=5)
+    pages = list(client.search_pages("Observation", {"patient": patient}))
+    assert len(pages) >= 2, "the sample patient should have more than 5 Observations"
+    for page in pages:
+        links = [link["url"] for link in page.get("link", [])]
+        assert all(url.startswith(sandbox_ehr.fhir_base) for url in links)
+        assert hapi_url not in str(page)
+    assert client.request_count == len(pages)
+
+
+@pytest.mark.integration
+def test_proxy__forbids_other_patients_with_an_operation_outcome(sandbox_ehr, sample_patients):
+    mine, other = (patient["id"] for patient in sample_patients)
+    headers = {"Authorization": f"Bearer {issue_token(sandbox_ehr, mine, 'launch patient/*.rs')}"}
+    assert requests.get(f"{sandbox_ehr.fhir_base}/Patient/{mine}", headers=headers, timeout=30).status_code == 200
+    for url, params in ((f"Patient/{other}", None), ("Observation", {"patient": other})):
+        response = requests.get(f"{sandbox_ehr.fhir_base}/{url}", params=params, headers=headers, timeout=30)
+        assert response.status_code == 403
+        assert response.json()["issue"][0]["code"] == "forbidden"
+    observation = next(FhirClient(sandbox_ehr.fhir_base, token=lambda: headers["Authorization"][7:])
+                       .search_pages("Observation", {"patient": mine, "_count": 1}))["entry"][0]["resource"]
+    other_headers = {"Authorization": f"Bearer {issue_token(sandbox_ehr, other, 'launch patient/*.rs')}"}
+    response = requests.get(f"{sandbox_ehr.fhir_base}/Observation/{observation['id']}", headers=other_headers,
+                            timeout=30)
+    assert response.status_code == 403  # read by id of a resource of another patient
