@@ -213,6 +213,8 @@ CASES: list[Case] = [
       warnings=("pgx.cyp2c19-clopidogrel",)),
     c("pgx-cyp2c19-intermediate-clopidogrel", PGX, age=62, cyp2c19="intermediate",
       medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, has=("pgx.cyp2c19-clopidogrel",)),
+    c("pgx-cyp2c19-likely-poor-clopidogrel", PGX, age=62, cyp2c19="likely_poor",
+      medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, has=("pgx.cyp2c19-clopidogrel",)),
     c("pgx-cyp2c19-normal-clopidogrel", PGX, age=62, cyp2c19="normal",
       medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, lacks=("pgx.cyp2c19-clopidogrel",)),
     c("pgx-cyp2c19-poor-acs", PGX, age=62, cyp2c19="poor", conditions=("acs",),
@@ -220,8 +222,75 @@ CASES: list[Case] = [
     c("pgx-slco1b1-poor-simvastatin", PGX, age=62, slco1b1="poor",
       medications={"simvastatin": "Simvastatin 20 MG Oral Tablet", "statin": "Simvastatin 20 MG Oral Tablet"},
       has=("pgx.slco1b1-simvastatin",), warnings=("pgx.slco1b1-simvastatin",)),
+    c("pgx-slco1b1-decreased-simvastatin", PGX, age=62, slco1b1="decreased",
+      medications={"simvastatin": "Simvastatin 40 MG Oral Tablet"}, has=("pgx.slco1b1-simvastatin",)),
+    c("pgx-slco1b1-possible-decreased", PGX, age=62, slco1b1="possible_decreased",
+      medications={"simvastatin": "Simvastatin 20 MG Oral Tablet"}, lacks=("pgx.slco1b1-simvastatin",)),
     c("pgx-slco1b1-normal-simvastatin", PGX, age=62, slco1b1="normal",
       medications={"simvastatin": "Simvastatin 20 MG Oral Tablet"}, lacks=("pgx.slco1b1-simvastatin",)),
+]
+
+
+@dataclass(frozen=True)
+class FixtureCase:
+    """A hand-made FHIR patient in fhir_fixtures/ and what its plan must contain (through the context layer)."""
+
+    file: str
+    patient_id: str
+    summary: str
+    has: tuple[str, ...] = ()
+    lacks: tuple[str, ...] = ()
+    not_recommended: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+FIXTURE_CASES: list[FixtureCase] = [
+    FixtureCase("clinical-t2d-ckd.json", "cp-clin-t2d-ckd",
+                "58 y woman, type 2 diabetes, CKD stage 3, HbA1c 7.9 then 7.4 %, eGFR 50, UACR 45 mg/g, BP 142/91 "
+                "and 138/88 untreated, on atorvastatin 40 mg, current smoker, BMI 31.2",
+                has=("t2d.hba1c-goal", "t2d.hba1c-test-not-at-goal", "htn.medication-stage2", "ckd.ras-inhibitor",
+                     "ckd.sglt2-inhibitor", "lipid.diabetes.instead", "tobacco.pharmacotherapy",
+                     "obesity.behavioral-intervention"),
+                lacks=("t2d.hba1c-test-at-goal", "lipid.diabetes", "t2d.kidney-tests"),
+                not_recommended=("lipid.diabetes", "t2d.kidney-tests")),
+    FixtureCase("clinical-pregnant.json", "cp-clin-pregnant",
+                "29 y pregnant woman, BP 152/96 and 148/94, LDL-C 201 mg/dL, current smoker",
+                has=("htn.lifestyle", "tobacco.counselling"),
+                lacks=("htn.medication-stage2", "lipid.severe-hypercholesterolemia", "tobacco.pharmacotherapy"),
+                warnings=("htn.medication-stage2", "lipid.severe-hypercholesterolemia", "tobacco.pharmacotherapy")),
+    FixtureCase("clinical-angioedema-ckd.json", "cp-clin-angioedema",
+                "66 y man, CKD stage 4, eGFR 25, UACR 350 mg/g, history of angioedema, treated hypertension",
+                has=("ckd.nephrology-referral", "ckd.sglt2-inhibitor"), lacks=("ckd.ras-inhibitor",),
+                warnings=("ckd.ras-inhibitor",)),
+    FixtureCase("clinical-screened.json", "cp-clin-screened",
+                "60 y woman: colonoscopy 2019, mammogram 2024, cervical cytology 2023, HCV antibody 2016, PHQ-9 4",
+                lacks=("screen.colorectal", "screen.breast", "screen.cervical", "screen.hepatitis-c",
+                       "depression.screening"),
+                not_recommended=("screen.colorectal", "screen.breast", "screen.cervical", "screen.hepatitis-c")),
+    FixtureCase("clinical-screening-exclusions.json", "cp-clin-exclusions",
+                "64 y woman: total colectomy, bilateral mastectomy (Z90.13), no cervix (Z90.710)",
+                lacks=("screen.colorectal", "screen.breast", "screen.cervical"),
+                not_recommended=("screen.colorectal", "screen.breast", "screen.cervical")),
+    FixtureCase("clinical-pgx.json", "cp-clin-pgx",
+                "61 y man after MI on clopidogrel and simvastatin 20 mg; CYP2C19 poor metabolizer, SLCO1B1 "
+                "decreased function",
+                has=("pgx.cyp2c19-clopidogrel", "pgx.slco1b1-simvastatin", "lipid.secondary-prevention.instead"),
+                warnings=("pgx.cyp2c19-clopidogrel", "pgx.slco1b1-simvastatin")),
+    FixtureCase("clinical-data-quality.json", "cp-clin-quality",
+                "49 y man: refuted diabetes, HbA1c entered-in-error and preliminary, weight in unit 'foo', BMI 30, "
+                "PHQ-9 12",
+                has=("obesity.behavioral-intervention", "depression.follow-up"),
+                lacks=("t2d.hba1c-goal", "t2d.hba1c-test-due")),
+    FixtureCase("clinical-lung.json", "cp-clin-lung",
+                "67 y woman, former smoker, 30 pack-years, low-dose CT 2023, colonoscopy 2018",
+                has=("screen.lung", "screen.breast"), lacks=("screen.colorectal",),
+                not_recommended=("screen.colorectal",)),
+    FixtureCase("clinical-statin-allergy.json", "cp-clin-statin-allergy",
+                "56 y man, treated hypertension (BP 134/82, 132/84), total cholesterol 240, HDL 38, LDL 160, "
+                "current smoker, atorvastatin allergy",
+                has=("htn.treatment-review", "tobacco.counselling"),
+                lacks=("lipid.primary-high-risk", "lipid.primary-intermediate-risk"),
+                warnings=("lipid.primary-high-risk",)),
 ]
 
 
@@ -266,6 +335,17 @@ def table() -> str:
                      f"{', '.join(case.lacks) or '-'} | {'; '.join(other) or '-'} |")
         if case is CASES[-1] or CASES[CASES.index(case) + 1].area != area:
             lines.append("")
+    lines += ["## FHIR fixtures through the context layer", "",
+              "The `fhir_fixtures/clinical-*.json` patients, read by `facts_from_bundle` offline and by `assemble` "
+              "from the local HAPI server (integration test), evaluated as of " + AS_OF + ".", "",
+              "| fixture | patient | plan must contain | must not contain | not recommended / warnings |",
+              "|---|---|---|---|---|"]
+    for fixture in FIXTURE_CASES:
+        other = [*(f"not recommended: {r}" for r in fixture.not_recommended),
+                 *(f"warning: {w}" for w in fixture.warnings)]
+        lines.append(f"| {fixture.file} | {fixture.summary} | {', '.join(fixture.has) or '-'} | "
+                     f"{', '.join(fixture.lacks) or '-'} | {'; '.join(other) or '-'} |")
+    lines.append("")
     return "\n".join(lines)
 
 

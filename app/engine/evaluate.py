@@ -55,6 +55,7 @@ class _Evaluation:
         self._used: dict[tuple[str, ...], FactUsed | None] = {}
         self._gap_keys: set[tuple[str, str | None]] = set()
         self._noted: list[FactPath] = []
+        self._explained: set[str] = set()  # missing keys a rule's own gap message already explains
 
     def run(self) -> Plan:
         outside = [area for area in self.pack_set.areas if not self._effective(area)]
@@ -89,7 +90,7 @@ class _Evaluation:
         """Missing facts that rules or goals which applied wanted to read (measures, scores, BP, smoking)."""
         for fact in self._noted:
             for key in _missing_keys(fact):
-                if key in self.missing:
+                if key in self.missing and key not in self._explained:
                     self._gap(key, self.missing[key].get("message", f"{key} missing"), None)
 
     def _gap(self, key: str, message: str, rule_id: str | None) -> None:
@@ -110,6 +111,7 @@ class _Evaluation:
             if fact.lookup(self.facts) in (None, [], {}):
                 known = next((self.missing[k] for k in _missing_keys(fact) if k in self.missing), None)
                 self._gap(fact.key, f"{message} ({known['message']})" if known else message, rule.id)
+                self._explained.update(_missing_keys(fact))
         skip = {satisfied.fact.path for satisfied in rule.satisfied_by}
         self._noted.extend(fact for fact in rule.inputs if fact.gap and fact.path not in skip)
         for check in rule.exclusions:

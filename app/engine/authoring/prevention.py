@@ -208,7 +208,9 @@ def screening() -> dict[str, Any]:
     )
 
 
-POOR_CYP2C19 = "%facts.measures.cyp2c19.phenotype in ('poor' | 'intermediate')"
+# CPIC 2022 treats "likely" phenotypes like the phenotype they name.
+POOR_CYP2C19 = ("%facts.measures.cyp2c19.phenotype in ('poor' | 'intermediate' | 'likely_poor' | "
+                "'likely_intermediate')")
 POOR_SLCO1B1 = "%facts.measures.slco1b1.phenotype in ('decreased' | 'poor')"
 
 

@@ -1,0 +1,64 @@
+"""The clinical FHIR fixtures give their expected plans: offline from the Bundle, and through local HAPI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.context import assemble, facts_from_bundle, requirements_from_library
+from app.engine import build_plan, load_pack_set
+from app.engine.cases import AS_OF, FIXTURE_CASES, FixtureCase
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def pack_set():
+    return load_pack_set()
+
+
+def _check(plan, case: FixtureCase) -> None:
+    items = {item.id for item in plan.activities} | {goal.id for goal in plan.goals}
+    assert set(case.has) <= items, f"missing {set(case.has) - items}"
+    assert not set(case.lacks) & items, f"unexpected {set(case.lacks) & items}"
+    assert set(case.not_recommended) <= {item["rule_id"] for item in plan.not_recommended}
+    assert set(case.warnings) <= {item["rule_id"] for item in plan.warnings}
+    for item in [*plan.goals, *plan.activities]:
+        assert item.rationale.citation.year and item.rationale.text
+
+
+def _ids(plan) -> dict[str, list[str]]:
+    return {"goals": [g.id for g in plan.goals], "activities": [a.id for a in plan.activities],
+            "not_recommended": [n["rule_id"] for n in plan.not_recommended],
+            "warnings": [w["rule_id"] for w in plan.warnings]}
+
+
+def test_fixtures__are_idempotent_transactions_with_cp_ids():
+    for path in sorted(FIXTURES.glob("clinical-*.json")):
+        bundle = json.loads(path.read_text())
+        assert bundle["type"] == "transaction"
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+            assert resource["id"].startswith("cp-")
+    assert {case.file for case in FIXTURE_CASES} == {p.name for p in FIXTURES.glob("clinical-*.json")}
+
+
+@pytest.mark.parametrize("case", FIXTURE_CASES, ids=[case.file for case in FIXTURE_CASES])
+def test_fixture__plan_from_bundle(pack_set, case: FixtureCase):
+    bundle = json.loads((FIXTURES / case.file).read_text())
+    facts = facts_from_bundle(bundle, requirements_from_library(pack_set.library), AS_OF)
+    _check(build_plan(facts, pack_set, AS_OF), case)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", FIXTURE_CASES, ids=[case.file for case in FIXTURE_CASES])
+def test_fixture__plan_through_hapi_matches_offline(loaded_hapi, pack_set, case: FixtureCase):
+    requirements = requirements_from_library(pack_set.library)
+    facts = assemble(loaded_hapi, case.patient_id, requirements, AS_OF)
+    plan = build_plan(facts, pack_set, AS_OF)
+    _check(plan, case)
+    offline = facts_from_bundle(json.loads((FIXTURES / case.file).read_text()), requirements, AS_OF)
+    assert _ids(plan) == _ids(build_plan(offline, pack_set, AS_OF))
+    refs = [ref for activity in plan.activities for ref in activity.rationale.refs]
+    assert all(ref["version"] for ref in refs), "the server gives every source resource a version"
