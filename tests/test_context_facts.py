@@ -276,3 +276,37 @@ def test_facts__keys_without_a_canonical_unit_keep_the_value_as_given(value, exp
         {"system": "http://loinc.org", "code": "29771-3"}]}, "effectiveDateTime": "2020-01-01", **value}
     measure = facts_from_resources([observation], [requirement], AS_OF)["measures"]["fit"]
     assert {k: measure[k] for k in expected} == expected
+
+
+def _hba1c(index: int, day: str, **extra) -> dict:
+    return {"resourceType": "Observation", "id": f"a1c-{index}", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "4548-4"}]}, "effectiveDateTime": day,
+        "valueQuantity": {"value": 7.0, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}, **extra}
+
+
+def test_facts__only_the_kept_window_of_a_long_history_is_examined():
+    from datetime import date, timedelta
+
+    from app.context.facts import SERIES_LIMIT
+
+    newest = [_hba1c(i, (date(2020, 1, 1) - timedelta(days=i)).isoformat()) for i in range(SERIES_LIMIT)]
+    broken_old = _hba1c(999, "2001-01-01", valueQuantity={"value": "seven"})
+    facts = facts_from_resources([broken_old, *newest], REQUIREMENTS, AS_OF)
+    assert len(facts["measures"]["hba1c"]["series"]) == SERIES_LIMIT
+    assert facts["dataQuality"] == []  # beyond the window: neither used nor checked
+    facts = facts_from_resources([broken_old, *newest[:-1]], REQUIREMENTS, AS_OF)
+    assert [q["ref"]["id"] for q in facts["dataQuality"]] == ["a1c-999"]  # inside the window: named
+
+
+def test_validate__remembers_a_server_version_not_an_unversioned_resource(monkeypatch):
+    from app.context import resources
+
+    calls = []
+    monkeypatch.setattr(resources, "_validate", lambda resource: calls.append(resource["id"]))
+    resources.forget_validations()
+    versioned = _hba1c(1, "2020-01-01", meta={"versionId": "3", "lastUpdated": "2020-01-02T00:00:00Z"})
+    for _ in range(3):
+        resources.validate(versioned)
+        resources.validate(_hba1c(2, "2020-01-01"))
+    assert calls == ["a1c-1", "a1c-2", "a1c-2", "a1c-2"]
+    resources.forget_validations()

@@ -10,11 +10,11 @@ from datetime import date
 from typing import Any
 
 from app.context import clinical
-from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
+from app.context.dates import age_on, describe_lookback, effective, lookback_start, parse_when
 from app.context.derived import blood_pressure, scores
-from app.context.observations import GENOMIC_KEYS, Reading, readings
+from app.context.observations import GENOMIC_KEYS, USABLE_STATUSES, Reading, keys_fed, readings
 from app.context.requirements import Requirement, RequirementSet, merge
-from app.context.resources import problem, ref, subject_id, usable
+from app.context.resources import problem, ref, subject_id, usable, validate
 from app.context.units import UNITS
 
 #: Most recent values kept per measure for trend charts (the fetch asks the server for twice as many).
@@ -29,7 +29,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)
     keys = wanted.of("Observation")
-    kept, quality = usable(list(resources))
+    kept, quality, observations = usable(list(resources), defer={"Observation"})
     patients = [r for r in kept if r["resourceType"] == "Patient"]
     patient = patients[0] if patients else None
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -39,13 +39,10 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
             continue  # another patient's data in the same Bundle is never mixed in
         by_type.setdefault(resource["resourceType"], []).append(resource)
 
+    if patient is not None:
+        observations = [o for o in observations if subject_id(o) in (None, patient.get("id"))]
     facts: dict[str, Any] = {"asOf": as_of.isoformat(), "patient": _patient(patient, as_of, quality)}
-    found: dict[str, list[Reading]] = {}
-    for observation in by_type.get("Observation", []):
-        for reading in readings(observation, keys, as_of, quality):
-            found.setdefault(reading.key, []).append(reading)
-    for series in found.values():
-        series.sort(key=lambda r: r.when.instant, reverse=True)
+    found = _observation_readings(observations, keys, as_of, quality)
 
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
     facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []))
@@ -64,6 +61,50 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts
+
+
+def _observation_readings(observations: list[dict[str, Any]], keys: dict[str, Requirement], as_of: date,
+                          quality: list[dict[str, Any]]) -> dict[str, list[Reading]]:
+    """Readings per key, newest first, at most SERIES_LIMIT per key.
+
+    Observations are examined newest first and validated only when a key they feed still has room, so a
+    long history costs no more than the window kept; older results beyond it are neither used nor checked.
+    """
+    dated = []
+    for observation in observations:
+        try:
+            when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+        except (ValueError, TypeError, AttributeError):
+            when = None
+        if when is not None and when.day > as_of:
+            continue  # after the evaluation date
+        dated.append((when.instant.timestamp() if when else None, observation))
+    dated.sort(key=lambda pair: (pair[0] is None, -(pair[0] or 0.0)))
+    found: dict[str, list[Reading]] = {}
+    for _instant, observation in dated:
+        status = observation.get("status")
+        if isinstance(status, str) and status not in USABLE_STATUSES:
+            continue  # preliminary, cancelled, entered-in-error...: ignored without further checks
+        try:
+            fed = {key for key, _code in keys_fed(observation, keys)}
+        except (AttributeError, TypeError):
+            fed = None  # too malformed to read its code: validation will say why
+        if fed is not None:
+            if "bp_panel" in fed:
+                fed |= {"sbp", "dbp"}
+            if not fed and observation.get("code"):
+                continue  # not asked for (an Observation without a code is checked: it could be anything)
+            if fed and all(len(found.get(key, [])) >= SERIES_LIMIT for key in fed):
+                continue
+        error = validate(observation)
+        if error:
+            quality.append(problem(observation, error))
+            continue
+        for reading in readings(observation, keys, as_of, quality):
+            found.setdefault(reading.key, []).append(reading)
+    for series in found.values():
+        series.sort(key=lambda r: r.when.instant, reverse=True)
+    return found
 
 
 def _patient(patient: dict[str, Any] | None, as_of: date, quality: list[dict[str, Any]]) -> dict[str, Any]:

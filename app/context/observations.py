@@ -37,7 +37,7 @@ class Reading:
 def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: date,
              quality: list[dict[str, Any]]) -> list[Reading]:
     """The readings one Observation gives the requested keys; problems go to ``quality``."""
-    fed = _keys_fed(observation, keys)
+    fed = keys_fed(observation, keys)
     if not fed or observation.get("status") not in USABLE_STATUSES:
         return []  # not asked for, or preliminary / cancelled / entered-in-error / unknown: ignored
     try:
@@ -97,13 +97,32 @@ def _other_value(observation: dict[str, Any], key: str, code: str, when: When, n
     return None
 
 
-def _keys_fed(observation: dict[str, Any], keys: dict[str, Requirement]) -> list[tuple[str, str]]:
-    fed = []
+def keys_fed(observation: dict[str, Any], keys: dict[str, Requirement]) -> list[tuple[str, str]]:
+    """(key, "system|code") for every requested key one of the Observation's codes feeds."""
+    index = _code_index(keys)
+    fed: dict[str, str] = {}
     for coding in codings(observation.get("code")):
-        for key, requirement in keys.items():
-            if requirement.type == "Observation" and requirement.matches(coding) and key not in dict(fed):
-                fed.append((key, f"{coding['system']}|{coding['code']}"))
-    return fed
+        for key in index.get((coding.get("system"), coding.get("code")), ()):
+            fed.setdefault(key, f"{coding['system']}|{coding['code']}")
+    return list(fed.items())
+
+
+_INDEXES: dict[int, tuple[dict[str, Requirement], dict[tuple[str, str], list[str]]]] = {}
+
+
+def _code_index(keys: dict[str, Requirement]) -> dict[tuple[str, str], list[str]]:
+    """(system, code) -> the keys it feeds, built once per requirement dict (it is read for every result)."""
+    cached = _INDEXES.get(id(keys))
+    if cached is not None and cached[0] is keys:
+        return cached[1]
+    index: dict[tuple[str, str], list[str]] = {}
+    for key, requirement in keys.items():
+        for code in requirement.codes:
+            index.setdefault(code, []).append(key)
+    if len(_INDEXES) > 64:
+        _INDEXES.clear()
+    _INDEXES[id(keys)] = (keys, index)
+    return index
 
 
 def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str, Any]],

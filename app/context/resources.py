@@ -7,6 +7,8 @@ that fails validation is skipped and reported under ``dataQuality``; it never st
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -34,8 +36,38 @@ def _model(resource_type: str) -> Any:
     return get_fhir_model_class(resource_type)
 
 
+# Validation results per server version: a version (id + versionId + lastUpdated) never changes on a FHIR
+# server, so a relaunch or a regenerated plan does not validate the same resources again. Resources without
+# both meta fields (files, some servers) are always validated.
+_VERDICTS: dict[tuple[str, str, str, str], str | None] = {}
+_VERDICTS_LIMIT = 50_000
+_verdicts_lock = threading.Lock()
+
+
 def validate(resource: dict[str, Any]) -> str | None:
     """None when ``resource`` is valid FHIR R4 (R4B model), else a short sentence saying what is wrong."""
+    meta = resource.get("meta")
+    identity = None
+    if isinstance(meta, dict) and isinstance(meta.get("versionId"), str) and isinstance(meta.get("lastUpdated"), str):
+        identity = (str(resource.get("resourceType")), str(resource.get("id")), meta["versionId"], meta["lastUpdated"])
+        if identity in _VERDICTS:
+            return _VERDICTS[identity]
+    verdict = _validate(resource)
+    if identity is not None:
+        with _verdicts_lock:
+            if len(_VERDICTS) >= _VERDICTS_LIMIT:
+                _VERDICTS.clear()
+            _VERDICTS[identity] = verdict
+    return verdict
+
+
+def forget_validations() -> None:
+    """Drop the remembered validation results (benchmarks measure cold runs with it)."""
+    with _verdicts_lock:
+        _VERDICTS.clear()
+
+
+def _validate(resource: dict[str, Any]) -> str | None:
     try:
         _model(resource["resourceType"]).model_validate(resource)
     except ValidationError as exc:
@@ -48,9 +80,11 @@ def validate(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def usable(resources: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The resources of the types facts use that pass validation, and the dataQuality entries of the others."""
-    kept, problems = [], []
+def usable(resources: list[dict[str, Any]], *, defer: Collection[str] = ()) -> tuple[
+        list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The resources of the types facts use that pass validation, the dataQuality entries of the others, and
+    (deduplicated, not yet validated) the resources of the ``defer`` types, validated later only if used."""
+    kept, problems, deferred = [], [], []
     seen: set[tuple[str, str]] = set()
     for resource in resources:
         if not isinstance(resource, dict) or resource.get("resourceType") not in USED_TYPES:
@@ -59,12 +93,15 @@ def usable(resources: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
         if resource.get("id") and identity in seen:
             continue  # the same resource twice (a page overlap, an _include): keep the first
         seen.add(identity)
+        if resource["resourceType"] in defer:
+            deferred.append(resource)
+            continue
         error = validate(resource)
         if error:
             problems.append(problem(resource, error))
         else:
             kept.append(resource)
-    return kept, problems
+    return kept, problems, deferred
 
 
 def from_bundle(bundle: dict[str, Any]) -> list[dict[str, Any]]:
@@ -104,7 +141,10 @@ def _entry_id(entry: dict[str, Any]) -> str | None:
 
 def subject_id(resource: dict[str, Any]) -> str | None:
     """The patient id a clinical resource points to (``subject`` or ``patient``), or None."""
-    reference = ((resource.get("subject") or resource.get("patient")) or {}).get("reference") or ""
+    holder = resource.get("subject") or resource.get("patient")
+    reference = holder.get("reference") if isinstance(holder, dict) else None
+    if not isinstance(reference, str):
+        return None
     if reference.startswith("urn:uuid:"):
         return reference[len("urn:uuid:"):]
     if "Patient/" in reference:
