@@ -6,11 +6,11 @@ Environment: ``SANDBOX_PORT`` (8001), ``SANDBOX_HOST`` (127.0.0.1), ``SANDBOX_FH
 
 from __future__ import annotations
 
-import logging
 import os
 
 from werkzeug.serving import run_simple
 
+from app.logs import configure as configure_logging
 from sandbox import create_sandbox
 
 
@@ -21,7 +21,8 @@ def main() -> None:
     config = {}
     if "SANDBOX_BASE_URL" not in os.environ:
         config["BASE_URL"] = f"http://{host}:{port}"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # carepath's redacting formatter: request lines carry state, codes and nonces, never logged in clear.
+    configure_logging(os.environ.get("SANDBOX_LOG_LEVEL", "INFO"), "text")
     app = create_sandbox(config)
     sandbox = app.extensions["sandbox"]
     print(f"sandbox EHR on {sandbox.base_url}/  (FHIR {sandbox.fhir_base} -> {sandbox.upstream})", flush=True)
