@@ -68,7 +68,7 @@ def test_pack_check__broken_pack_names_file_and_action(tmp_path, capsys):
     shutil.copytree(DEFAULT_PACK_DIR, folder)
     path = folder / "PlanDefinition-04-chronic-kidney-disease.json"
     plan = json.loads(path.read_text())
-    plan["action"][0]["action"][1]["relatedArtifact"] = []
+    plan["action"][0]["action"][1]["documentation"] = []
     path.write_text(json.dumps(plan))
     assert main(["pack", "check", str(folder)]) == 1
     err = capsys.readouterr().err

@@ -38,11 +38,11 @@ def _set_condition(resource):
 
 
 def _drop_citations(resource):
-    _rule(resource, "t2d.foot-exam")["relatedArtifact"] = []
+    _rule(resource, "t2d.foot-exam")["documentation"] = []
 
 
 def _unknown_label(resource):
-    _rule(resource, "t2d.foot-exam")["relatedArtifact"][0]["label"] = "NOPE-2030"
+    _rule(resource, "t2d.foot-exam")["documentation"][0]["label"] = "NOPE-2030"
 
 
 def _unknown_activity(resource):
@@ -135,3 +135,15 @@ def test_pack_load__records_every_version():
     pack_set = load_pack_set()
     assert {p["version"] for p in pack_set.packs} == {"2025.1.0"}
     assert len(pack_set.packs) == len(pack_set.areas) + 1
+
+
+def test_pack_check__fhir_r4_structure_is_validated(pack_dir):
+    _edit(pack_dir, T2D, lambda r: _rule(r, "t2d.foot-exam").update(relatedArtifact=[{"type": "citation"}]))
+    with pytest.raises(PackError, match=r"not valid FHIR R4 PlanDefinition: action\.0\.action\.\d+\.relatedArtifact"):
+        load_pack_set(pack_dir)
+
+
+def test_pack_check__only_pack_resource_types(pack_dir):
+    (pack_dir / "Patient-x.json").write_text(json.dumps({"resourceType": "Patient", "id": "x"}))
+    with pytest.raises(PackError, match="'Patient' is not a pack resource"):
+        load_pack_set(pack_dir)

@@ -21,8 +21,8 @@ from typing import Any
 import fhirpathpy
 
 Evaluator = Callable[[Mapping[str, Any]], list[Any]]
-#: Environment key of an optional per-evaluation cache of path results (the facts do not change while one
-#: plan is built; results are never modified by the operators below).
+#: Environment key of an optional per-evaluation cache of path and expression results (the facts do not
+#: change while one plan is built; results are never modified by the operators below or by their callers).
 PATH_CACHE = "\x00paths"
 
 _TOKEN = re.compile(
@@ -46,7 +46,16 @@ class CompiledExpression:
     fast: Evaluator | None
 
     def __call__(self, variables: Mapping[str, Any]) -> list[Any]:
-        """Evaluate over the environment variables (``facts``, ``asOf``)."""
+        """Evaluate over the environment variables (``facts``, ``asOf``); results are cached per plan."""
+        cache = variables.get(PATH_CACHE)
+        if cache is not None:
+            found = cache.get(self.text)
+            if found is None:
+                found = cache[self.text] = self._evaluate(variables)
+            return found
+        return self._evaluate(variables)
+
+    def _evaluate(self, variables: Mapping[str, Any]) -> list[Any]:
         if self.fast is not None:
             try:
                 return self.fast(variables)

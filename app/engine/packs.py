@@ -99,8 +99,9 @@ def _fetch_canonical(client: Any, resource_type: str, canonical: str) -> dict[st
 
 def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], *,
                             use_fast_path: bool = True) -> PackSet:
-    """Check and compile resources given as (where they came from, resource JSON)."""
-    problems: list[str] = []
+    """Check (FHIR R4 structure, then carepath's rules) and compile resources given as (origin, JSON)."""
+    resources = list(resources)
+    problems: list[str] = [problem for where, resource in resources for problem in _r4_problems(where, resource)]
     libraries = [(where, res) for where, res in resources if res.get("resourceType") == "Library"]
     plans = [(where, res) for where, res in resources if res.get("resourceType") == "PlanDefinition"]
     definitions: dict[str, ActivityTemplate] = {}
@@ -132,3 +133,19 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
     if problems:
         raise PackError("\n".join(problems))
     return PackSet(areas=areas, library=dict(library), activity_definitions=definitions, fact_labels=labels)
+
+
+def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
+    """FHIR R4 structure errors (fhir.resources R4B models, close enough for these resource types)."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
+    resource_type = resource.get("resourceType")
+    if resource_type not in ("PlanDefinition", "ActivityDefinition", "Library"):
+        return [f"{where}: {resource_type!r} is not a pack resource (PlanDefinition, ActivityDefinition, Library)"]
+    try:
+        get_fhir_model_class(resource_type).model_validate(dict(resource))
+    except ValidationError as exc:
+        return [f"{where}: not valid FHIR R4 {resource_type}: {'.'.join(str(p) for p in error['loc'])}: "
+                f"{error['msg']}" for error in exc.errors()[:10]]
+    return []

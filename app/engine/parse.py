@@ -176,7 +176,7 @@ class _Reader:
                                 year=str(extension_value(guideline, "citation-year", "")),
                                 section=artifact["citation"], url=artifact.get("url") or guideline.get("url", "")))
         if not out:
-            self.problem(element_id, "no guideline citation (relatedArtifact of type citation)")
+            self.problem(element_id, "no guideline citation (documentation of type citation)")
         return out
 
     def inputs(self, element_id: str, element: Mapping[str, Any]) -> list[FactPath]:
@@ -228,7 +228,7 @@ class _Reader:
                       for c in action.get("condition", []) if c.get("kind") == "applicability"]
         if not conditions:
             self.problem(rule_id, "no applicability condition")
-        citations = self.citations(rule_id, action.get("relatedArtifact", []))
+        citations = self.citations(rule_id, action.get("documentation", []))
         rationale = self.template(rule_id, extension_value(action, "rationale"), "rationale")
         activity = self.activity(rule_id, action.get("definitionCanonical"))
         alert = None
@@ -313,7 +313,8 @@ class _Reader:
             measure={k: measure.get(k) for k in ("system", "code", "display")}, targets=targets, due=due,
             addresses=addresses,
             addresses_text=", ".join(a.get("text", "") for a in goal.get("addresses", []) if a.get("text")),
-            citations=citations, rationale=rationale, inputs=self.inputs(goal_id, goal),
+            citations=citations, rationale=rationale,
+            inputs=[f for f in (self.fact(goal_id, e.get("valueString")) for e in extensions(goal, "input")) if f],
             condition=self.expression(goal_id, condition, "goal condition") if condition else None,
             editable_range=extension_value(goal, "editable-range"), choices=self.choices(goal_id, goal),
         )

@@ -122,7 +122,7 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
     action: dict[str, Any] = {
         "id": rule_id, "title": title, "extension": extension,
         "condition": [{"kind": "applicability", "expression": expression(c)} for c in when],
-        "input": _inputs(inputs, evidence), "relatedArtifact": _citations(cite),
+        "input": _inputs(inputs, evidence), "documentation": _citations(cite),
     }
     if goals:
         action["goalId"] = list(goals)
@@ -141,7 +141,8 @@ def goal(goal_id: str, description: str, *, targets: list[tuple[str, str, str, f
          choice: str | tuple[str, str] | None = None) -> dict[str, Any]:
     """A PlanDefinition goal; targets are (LOINC code, display, comparator, value, unit)."""
     extension = [ext("rationale", valueString=text),
-                 ext("citation", valueRelatedArtifact={"type": "citation", "label": cite[0], "citation": cite[1]})]
+                 ext("citation", valueRelatedArtifact={"type": "citation", "label": cite[0], "citation": cite[1]}),
+                 *(ext("input", valueString=path) for path in inputs)]
     if condition:
         extension.append(ext("condition", valueExpression=expression(condition)))
     if editable_range:
@@ -153,7 +154,6 @@ def goal(goal_id: str, description: str, *, targets: list[tuple[str, str, str, f
         "id": goal_id, "extension": extension, "description": {"text": description},
         "addresses": [{"text": addresses_text, "extension": [ext("fact-path", valueString=p)]} for p in addresses]
         or [{"text": addresses_text}],
-        "input": _inputs(inputs),
         "target": [{"measure": {"coding": [{"system": LOINC, "code": code, "display": display}]},
                     "detailQuantity": {"comparator": comparator, "value": value, "unit": unit, "system": UCUM,
                                        "code": unit.replace("mmHg", "mm[Hg]")},

@@ -1,0 +1,86 @@
+"""Packs published to a FHIR server load back by canonical url|version, identical to the files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from app.cli import main
+from app.engine import DEFAULT_PACK_DIR, build_plan, load_pack_set, load_pack_set_from_server
+from app.engine.synthetic import make_facts
+from app.errors import PackError
+from app.fhir import FhirClient
+
+BASE = "http://fhir.test/fhir"
+LIBRARY = "http://carepath.dev/fhir/Library/primary-care-data|2025.1.0"
+T2D = "http://carepath.dev/fhir/PlanDefinition/type-2-diabetes|2025.1.0"
+
+
+def _resources() -> dict[tuple[str, str], dict]:
+    out = {}
+    for path in DEFAULT_PACK_DIR.glob("*.json"):
+        resource = json.loads(path.read_text())
+        out[(resource["resourceType"], resource["url"])] = resource
+    return out
+
+
+def _searchset(resources: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+
+
+@responses.activate
+def test_load_from_server__by_url_and_version():
+    published = _resources()
+
+    def answer(request):
+        resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
+        url, version = request.params["url"], request.params.get("version")
+        found = [r for (t, u), r in published.items() if t == resource_type and u == url and r["version"] == version]
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(_searchset(found))
+
+    for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
+        responses.add_callback(responses.GET, f"{BASE}/{resource_type}", callback=answer)
+    pack_set = load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D], LIBRARY)
+    assert [area.id for area in pack_set.areas] == ["type-2-diabetes"]
+    assert all("version=2025.1.0" in call.request.url for call in responses.calls)
+    facts = make_facts(age=60, conditions=["diabetes"], hba1c=7.5)
+    plan = build_plan(facts, pack_set, "2025-06-01")
+    assert plan.packs[0] == {"url": T2D.split("|")[0], "version": "2025.1.0", "title": "Type 2 diabetes"}
+    assert plan.activity("t2d.hba1c-test-not-at-goal")
+
+
+@responses.activate
+@pytest.mark.parametrize(("count", "message"), [(0, "found 0"), (2, "found 2")])
+def test_load_from_server__missing_or_ambiguous_version_is_refused(count, message):
+    library = _resources()[("Library", LIBRARY.split("|")[0])]
+    responses.add(responses.GET, f"{BASE}/Library", json=_searchset([library] * count))
+    with pytest.raises(PackError, match=f"Library\\?url={LIBRARY}: expected one published resource, {message}"):
+        load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D], LIBRARY)
+
+
+@responses.activate
+def test_load_from_server__server_error_is_a_pack_error():
+    responses.add(responses.GET, f"{BASE}/Library", status=503)
+    with pytest.raises(PackError, match="the FHIR server refused it"):
+        load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D], LIBRARY)
+
+
+@pytest.mark.integration
+def test_publish_then_load_from_hapi(hapi_url, capsys):
+    assert main(["pack", "publish", "--fhir-base", hapi_url]) == 0
+    assert "published 44 resources" in capsys.readouterr().out
+    canonicals = [f"{area.pack.url}|{area.pack.version}" for area in load_pack_set().areas]
+    from_server = load_pack_set_from_server(FhirClient(hapi_url, timeout=60), canonicals, LIBRARY)
+    from_files = load_pack_set()
+    assert from_server.packs == from_files.packs
+    facts = make_facts(age=58, conditions=["diabetes", "ckd"], hba1c=7.4, egfr=50, uacr=45, bp=(142, 91))
+    on_server, on_disk = build_plan(facts, from_server, "2025-06-01"), build_plan(facts, from_files, "2025-06-01")
+    assert on_server.to_dict() == on_disk.to_dict()
+    args = ["pack", "check", "--fhir-base", hapi_url, "--library", LIBRARY]
+    for canonical in canonicals:
+        args += ["--plan-definition", canonical]
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("pack OK: 9 PlanDefinitions")
