@@ -168,6 +168,9 @@ def test_approval__patient_user_is_refused_practitioner_approves(review_app, hap
     approved = hapi.read("CarePlan", careplan["id"])
     assert approved["status"] == "active"
     assert approved["activity"][1]["detail"]["statusReason"] == {"text": "attended last year"}
+    # Same data, same packs: the review page says the plan is already decided instead of offering a save.
+    again = doctor.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    assert 'id="decided"' in again and "active" in again and 'id="save"' not in again
 
 
 def test_approval__concurrent_change_shows_what_changed_and_keeps_the_choices(review_app, hapi, hapi_url, record):

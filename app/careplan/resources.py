@@ -168,7 +168,7 @@ def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edit
         "status": "cancelled" if deselected else "not-started",
         "statusReason": {"text": DESELECTED_REASON} if deselected else None,
         "scheduledTiming": _timing(item.get("timing") or {}),
-        "description": item["description"],
+        "description": _activity_text(item),
     }
     extensions = [{"url": f"{RATIONALE_URL}-item", "valueString": item["id"]}]
     if rationale:
@@ -176,6 +176,14 @@ def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edit
     if deselected:
         extensions.append(_clinician_edit(edits, "deselected before saving"))
     return _prune({"extension": extensions, "detail": detail})
+
+
+def _activity_text(item: Mapping[str, Any]) -> str:
+    """The activity's title and description, as one sentence pair for the record."""
+    title, description = (item.get("title") or "").strip(), item["description"].strip()
+    if not title or title.rstrip(".") == description.rstrip("."):
+        return description
+    return f"{title.rstrip('.')}. {description}"
 
 
 def _target(item: Mapping[str, Any], target: Mapping[str, Any], edits: Edits | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.careplan.bundle import Replacement
-from app.careplan.model import TAG, token
+from app.careplan.model import CAREPLAN_ID_SYSTEM, TAG, token
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
 
@@ -86,6 +86,13 @@ def find_open_draft(client: FhirClient, patient_id: str) -> Replacement | None:
     newest = max(careplans, key=lambda plan: (plan.get("meta", {}).get("lastUpdated", ""), plan["id"]))
     own_goals = tuple(goals[ref["reference"]] for ref in newest.get("goal", []) if ref.get("reference") in goals)
     return Replacement(careplan=newest, goals=own_goals)
+
+
+def find_same_plan(client: FhirClient, patient_id: str, identifier: str) -> dict[str, Any] | None:
+    """The patient's carepath CarePlan with this identifier (same data, same packs), whatever its status."""
+    found = client.search("CarePlan", [("subject", f"Patient/{patient_id}"),
+                                       ("identifier", token(CAREPLAN_ID_SYSTEM, identifier))])
+    return max(found, key=lambda plan: plan.get("meta", {}).get("lastUpdated", "")) if found else None
 
 
 def _save_one_by_one(client: FhirClient, bundle: Mapping[str, Any]) -> tuple[list[str], list[str]]:

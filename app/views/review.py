@@ -25,7 +25,13 @@ from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
 from app.careplan.charts import charts_for
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
-from app.careplan.writer import find_open_draft, missing_write_support, save_draft, supports_transaction
+from app.careplan.writer import (
+    find_open_draft,
+    find_same_plan,
+    missing_write_support,
+    save_draft,
+    supports_transaction,
+)
 from app.errors import FhirStatusError
 from app.smart import launch_required
 from app.views.patient import patient_name
@@ -188,13 +194,18 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
     launch = g.launch
     patient = launch.fhir.read("Patient", launch.patient_id)
     problems = _write_problems()
-    draft = find_open_draft(launch.fhir, launch.patient_id) if launch.can_read("CarePlan") else None
     key = plan_key(plan)
+    draft = same = None
+    if launch.can_read("CarePlan"):
+        draft = find_open_draft(launch.fhir, launch.patient_id)
+        same = find_same_plan(launch.fhir, launch.patient_id, key)
     resumed = draft if draft and identifier_of(draft.careplan) == key else None
+    decided = same if same and same.get("status") != "draft" else None
     return render_template(
         "review/print.html" if printable else "review/plan.html",
         launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
         areas=areas(plan), charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
+        decided=decided,
         read_only=bool(problems), problems=problems, error=error, form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
     )

@@ -1,0 +1,140 @@
+"""Headless chromium walks review -> edit -> save -> approve in the sandbox EHR's sidebar (cross-site iframe).
+
+Everything is real: the sandbox EHR's launch and consent, carepath's engine and packs over the Synthea data
+in local HAPI, the write through the sandbox's scope-checking FHIR proxy. Screenshots of the sidebar at
+400 px wide land in ``var/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.careplan.model import TAG
+from tests.test_browser_launch import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium driven by Playwright (never a downloaded browser)."""
+    if not shutil.which(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium); the browser test needs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def diabetic_patient(loaded_hapi) -> str:
+    """A Synthea patient with type 2 diabetes, without the plans earlier runs of this test left on the server.
+
+    Same data gives the same plan identifier, so a plan approved by an earlier run against a long-lived
+    HAPI would be found again instead of a new draft: that run's CarePlan, Goals and Provenance are deleted.
+    """
+    conditions = loaded_hapi.search("Condition", {"code": "http://snomed.info/sct|44054006", "_count": 50})
+    patient = sorted({c["subject"]["reference"].split("/")[-1] for c in conditions})[0]
+    tag = f"{TAG['system']}|{TAG['code']}"
+    careplans = loaded_hapi.search("CarePlan", {"subject": f"Patient/{patient}", "_tag": tag})
+    for careplan in careplans:
+        for provenance in loaded_hapi.search("Provenance", {"target": f"CarePlan/{careplan['id']}"}):
+            loaded_hapi.request("DELETE", f"Provenance/{provenance['id']}")
+    for careplan in careplans:
+        loaded_hapi.request("DELETE", f"CarePlan/{careplan['id']}")
+    for goal in loaded_hapi.search("Goal", {"subject": f"Patient/{patient}", "_tag": tag}):
+        loaded_hapi.request("DELETE", f"Goal/{goal['id']}")
+    return patient
+
+
+def _sidebar_shot(page, name: str) -> Path:
+    """Screenshot of the carepath iframe, set to exactly 400 px wide."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.eval_on_selector("#carepath-frame", "frame => { frame.style.width = '400px'; }")
+    page.frame(name="carepath").evaluate("window.scrollTo(0, 0)")
+    path = SCREENSHOTS / name
+    page.locator("#carepath-frame").screenshot(path=str(path))
+    return path
+
+
+def test_browser__review_edit_save_approve_in_the_ehr_sidebar(chromium, sandbox_ehr, carepath_servers,
+                                                              sample_practitioner, diabetic_patient, loaded_hapi,
+                                                              assert_no_secret_logged):
+    carepath = carepath_servers("public")
+    sandbox_ehr.app_url = carepath.url
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(f"{sandbox_ehr.base_url}/", wait_until="load")
+        page.select_option("#patient", diabetic_patient)
+        page.select_option("#practitioner", sample_practitioner)
+        page.click("#open-chart")
+        sidebar = page.frame_locator("#carepath-frame")
+        sidebar.locator("#allow").click(timeout=30_000)
+        sidebar.locator("#patient-name").wait_for(timeout=30_000)
+        frame = page.frame(name="carepath")
+        frame.goto(frame.url.split("/p/")[0] + "/p/" + frame.url.split("/p/")[1].split("/")[0] + "/plan")
+        sidebar.locator("#save").wait_for(timeout=60_000)
+
+        # Review: open a goal's rationale, change its target within bounds, untick an activity, add a note.
+        goal = sidebar.locator("li.goal").filter(has=sidebar.locator("input[type=number]")).first
+        goal.locator("summary").click()
+        assert goal.locator(".citation a").first.get_attribute("href").startswith("https://")
+        target = goal.locator("input[type=number]")
+        new_value = float(target.get_attribute("max"))
+        target.fill(f"{new_value:g}")
+        activities = sidebar.locator("li.activity input[type=checkbox]")
+        assert activities.count() >= 2
+        dropped = activities.last.get_attribute("value")
+        activities.last.uncheck()
+        sidebar.locator("#note").fill("Discussed the plan with the patient.")
+        shot = _sidebar_shot(page, "review-400.png")
+        assert shot.stat().st_size > 10_000
+
+        sidebar.locator("#save").click()
+        sidebar.locator("#saved").wait_for(timeout=60_000)
+        sidebar.locator("#open-draft").click()
+
+        # Approve: reject one more activity with a reason, confirm, approve.
+        sidebar.locator("#approve").wait_for(timeout=30_000)
+        assert sidebar.locator("#plan-status").inner_text() == "draft"
+        first_reject = sidebar.locator("input[name=reject]").first
+        rejected = first_reject.get_attribute("value")
+        first_reject.check()
+        reason = sidebar.locator(f'[id="reason-{rejected}"]')
+        reason.fill("done last month elsewhere")
+        sidebar.locator("#approve").click()
+        assert "confirmation" in sidebar.locator("#decision-error").inner_text(timeout=30_000)
+        assert reason.input_value() == "done last month elsewhere"  # kept after the refused submit
+        sidebar.locator("#confirm").check()
+        sidebar.locator("#approve").click()
+        sidebar.locator("#plan-status", has_text="active").wait_for(timeout=60_000)
+        _sidebar_shot(page, "approved-400.png")
+    finally:
+        context.close()
+
+    careplans = loaded_hapi.search("CarePlan", {"subject": f"Patient/{diabetic_patient}", "status": "active",
+                                                "_tag": f"{TAG['system']}|{TAG['code']}"})
+    careplan = max(careplans, key=lambda c: c["meta"]["lastUpdated"])
+    statuses = {_item(a): a["detail"]["status"] for a in careplan["activity"]}
+    assert statuses[dropped] == "cancelled" and statuses[rejected] == "cancelled"
+    assert careplan["note"][0]["text"] == "Discussed the plan with the patient."
+    assert careplan["note"][0]["authorReference"]["reference"].endswith(f"Practitioner/{sample_practitioner}")
+    goals = [loaded_hapi.read("Goal", ref["reference"].split("/")[-1]) for ref in careplan["goal"]]
+    assert {g["lifecycleStatus"] for g in goals} == {"active"}
+    assert new_value in [t["detailQuantity"]["value"] for g in goals for t in g.get("target", [])]
+    external = [url for url in requested if not url.startswith(("http://127.0.0.1", "http://localhost"))]
+    assert external == []
+    assert_no_secret_logged()
+
+
+def _item(activity: dict) -> str:
+    return next(e["valueString"] for e in activity["extension"] if e["url"].endswith("/rationale-item"))
