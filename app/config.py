@@ -102,3 +102,15 @@ SMART_DISCOVERY_TTL = 300
 #: Where launches and tokens are kept server-side: empty = SQLite file in VAR_DIR; ``sqlite:////abs/path.db``;
 #: ``redis://host:6379/0`` for several app instances (needs the ``redis`` package). Also holds the audit log.
 STORE_URL = ""
+
+# -- guideline packs -------------------------------------------------------------------------------
+#: Where guideline packs come from: ``files`` (PACK_DIR) or ``fhir`` (published on a FHIR server).
+PACK_SOURCE = "files"
+#: Folder of a pack's FHIR JSON files; empty = the bundled ``packs/primary-care``.
+PACK_DIR = ""
+#: With PACK_SOURCE=fhir: the PlanDefinitions to use, as ``url|version`` canonicals (JSON list).
+PACK_CANONICALS = []
+#: With PACK_SOURCE=fhir: the pack's Library (data requirements), as a ``url|version`` canonical.
+PACK_LIBRARY = ""
+#: With PACK_SOURCE=fhir: the FHIR server the packs are published on; empty = FHIR_BASE_URL.
+PACK_FHIR_BASE_URL = ""

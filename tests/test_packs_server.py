@@ -84,3 +84,40 @@ def test_publish_then_load_from_hapi(hapi_url, capsys):
         args += ["--plan-definition", canonical]
     assert main(args) == 0
     assert capsys.readouterr().out.startswith("pack OK: 9 PlanDefinitions")
+
+
+def test_configured__files_by_default():
+    from app.engine import load_configured_pack_set
+
+    assert load_configured_pack_set({}).packs == load_pack_set().packs
+    assert load_configured_pack_set({"PACK_SOURCE": "files", "PACK_DIR": str(DEFAULT_PACK_DIR)}).packs
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"PACK_SOURCE": "ftp"}, "PACK_SOURCE must be 'files' or 'fhir'"),
+    ({"PACK_SOURCE": "fhir", "PACK_LIBRARY": LIBRARY}, "needs PACK_CANONICALS"),
+    ({"PACK_SOURCE": "fhir", "PACK_CANONICALS": [T2D]}, "needs PACK_CANONICALS"),
+])
+def test_configured__bad_settings_are_refused(config, message):
+    from app.engine import load_configured_pack_set
+
+    with pytest.raises(PackError, match=message):
+        load_configured_pack_set(config)
+
+
+@responses.activate
+def test_configured__fhir_source_uses_the_pack_server():
+    from app.engine import load_configured_pack_set
+
+    published = _resources()
+
+    def answer(request):
+        resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
+        found = [r for (t, u), r in published.items() if t == resource_type and u == request.params["url"]]
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(_searchset(found))
+
+    for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
+        responses.add_callback(responses.GET, f"http://packs.test/fhir/{resource_type}", callback=answer)
+    config = {"PACK_SOURCE": "fhir", "PACK_CANONICALS": T2D, "PACK_LIBRARY": LIBRARY,
+              "PACK_FHIR_BASE_URL": "http://packs.test/fhir", "FHIR_RETRIES": 0}
+    assert [area.id for area in load_configured_pack_set(config).areas] == ["type-2-diabetes"]

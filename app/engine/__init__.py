@@ -6,7 +6,13 @@ ActivityDefinitions and a Library (``docs/packs.md``).
 
 from app.engine.evaluate import add_duration, build_plan
 from app.engine.model import Activity, Citation, FactUsed, Goal, Plan, Rationale
-from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server
+from app.engine.packs import (
+    DEFAULT_PACK_DIR,
+    PackSet,
+    load_configured_pack_set,
+    load_pack_set,
+    load_pack_set_from_server,
+)
 
 __all__ = [
     "DEFAULT_PACK_DIR",
@@ -19,6 +25,7 @@ __all__ = [
     "Rationale",
     "add_duration",
     "build_plan",
+    "load_configured_pack_set",
     "load_pack_set",
     "load_pack_set_from_server",
 ]

@@ -28,7 +28,8 @@ def add_engine_commands(commands: Any) -> None:
         command.add_argument("--as-of", required=True, type=_date, help="evaluation date, YYYY-MM-DD")
         command.add_argument("--packs", type=Path, default=None, help=f"pack folder (default: {DEFAULT_PACK_DIR.name})")
         if name == "plan":
-            command.add_argument("--format", choices=("json", "text"), default="json", help="output (default: json)")
+            command.add_argument("--format", choices=("json", "text", "fhir"), default="json",
+                                 help="output (default: json; fhir: the transaction Bundle saving the draft sends)")
         command.set_defaults(func=run_plan, explain=name == "explain")
 
     pack = commands.add_parser("pack", help="check or publish a guideline pack")
@@ -70,6 +71,13 @@ def run_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(explain(plan))
     elif args.format == "text":
         sys.stdout.write(plan_text(plan))
+    elif args.format == "fhir":
+        from app.careplan.export import fhir_json
+
+        try:
+            sys.stdout.write(fhir_json(plan.to_dict()))
+        except CarepathError as exc:
+            return _fail(f"{args.bundle}: {exc.message}")
     else:
         json.dump(plan.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

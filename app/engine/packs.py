@@ -149,3 +149,22 @@ def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
         return [f"{where}: not valid FHIR R4 {resource_type}: {'.'.join(str(p) for p in error['loc'])}: "
                 f"{error['msg']}" for error in exc.errors()[:10]]
     return []
+
+
+def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> PackSet:
+    """The packs the app's settings name: ``PACK_SOURCE`` files (``PACK_DIR``) or fhir (published canonicals)."""
+    source = config.get("PACK_SOURCE") or "files"
+    if source == "files":
+        return load_pack_set(config.get("PACK_DIR") or None)
+    if source != "fhir":
+        raise PackError(f"PACK_SOURCE must be 'files' or 'fhir', not {source!r}")
+    canonicals, library = config.get("PACK_CANONICALS") or [], config.get("PACK_LIBRARY") or ""
+    if isinstance(canonicals, str):
+        canonicals = [item.strip() for item in canonicals.split(",") if item.strip()]
+    if not canonicals or not library:
+        raise PackError("PACK_SOURCE=fhir needs PACK_CANONICALS (PlanDefinition url|version list) and PACK_LIBRARY")
+    if client is None:
+        from app.fhir import FhirClient
+
+        client = FhirClient.from_config(config, base_url=config.get("PACK_FHIR_BASE_URL") or None)
+    return load_pack_set_from_server(client, canonicals, library)

@@ -151,7 +151,8 @@ LOW_RISK = ("(%facts.conditions.ascvd.empty() and %facts.conditions.diabetes.emp
 UNTREATED = "%facts.medications.antihypertensive.empty()"
 BP_INPUTS = ["bp", "conditions.hypertension", "medications.antihypertensive"]
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
-FIGURE4 = ("ACC-AHA-HTN-2017", "Section 8.1.2, BP treatment threshold and use of CVD risk estimation (Figure 4)")
+FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
+           "(follow-up after initial BP evaluation)")
 PREGNANCY_BP = (PREGNANT, "pregnancy: BP medication choice in pregnancy is outside this pack (ACE inhibitors and "
                           "ARBs are contraindicated in pregnancy)", "high")
 
@@ -183,12 +184,12 @@ def blood_pressure() -> dict[str, Any]:
                               "%facts.medications.antihypertensive.exists() or "
                               "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80",
                     text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): goal below 130/80 mmHg. "
-                         "Reassessed monthly until controlled (§8.3.1).")],
+                         "Reassessed monthly until controlled (§8.2.1).")],
         rules=[
             rule("htn.lifestyle", "Nonpharmacological BP-lowering measures",
                  when=["%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or %facts.conditions.hypertension.exists()"],
                  activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS,
-                 cite=[("ACC-AHA-HTN-2017", "Section 6.2, Nonpharmacological interventions")],
+                 cite=[("ACC-AHA-HTN-2017", "Section 6, Nonpharmacological interventions")],
                  text="Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg: weight loss if overweight, a "
                       "heart-healthy (DASH-type) diet, less sodium, more potassium, physical activity and "
                       "moderate alcohol are recommended for elevated BP and hypertension."),
@@ -214,7 +215,8 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.medication-stage1", "Start BP-lowering medication (stage 1, higher risk)",
                  when=[STAGE1, UNTREATED, HIGH_RISK], activity="bp-medication", goals=("htn.bp-goal",),
                  inputs=BP_INPUTS + RISK_INPUTS,
-                 cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Sections 9.3 (CKD) and 9.6 (diabetes mellitus)")],
+                 cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (chronic "
+                                                   "kidney disease; diabetes mellitus)")],
                  contraindications=(PREGNANCY_BP,),
                  choice="first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
                         "blockers (§8.1.6); the agent is the clinician's choice.",
@@ -223,17 +225,17 @@ def blood_pressure() -> dict[str, Any]:
                       "2013): BP-lowering medication plus lifestyle, reassess in 1 month."),
             rule("htn.medication-stage2", "Start BP-lowering medication (stage 2)",
                  when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",), inputs=BP_INPUTS,
-                 cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6.1, initial monotherapy versus initial "
-                                                     "combination therapy")],
+                 cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "
+                                                     "combination therapy)")],
                  contraindications=(PREGNANCY_BP,),
                  choice="two first-line agents of different classes are recommended when the average BP is more "
-                        "than 20/10 mmHg above goal (§8.1.6.1).",
+                        "than 20/10 mmHg above goal (§8.1.6).",
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
                       "lifestyle, reassess in 1 month."),
             rule("htn.recheck-after-start", "Reassess BP 1 month after starting medication",
                  when=[UNTREATED, f"{STAGE2} or ({STAGE1} and {HIGH_RISK})"], activity="bp-recheck",
                  due_in=(1, "mo"), inputs=BP_INPUTS,
-                 cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.3.1, follow-up after initiating "
+                 cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating "
                                                      "antihypertensive drug therapy")],
                  text="After starting BP-lowering medication: follow-up in 1 month, then monthly until "
                       "controlled."),
@@ -241,7 +243,7 @@ def blood_pressure() -> dict[str, Any]:
                  when=["%facts.medications.antihypertensive.exists()",
                        "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
                  activity="bp-treatment-review", goals=("htn.bp-goal",), due_in=(1, "mo"), inputs=BP_INPUTS,
-                 cite=[("ACC-AHA-HTN-2017", "Section 8.3.1, follow-up after initiating antihypertensive drug "
+                 cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
                  text="On {{%facts.medications.antihypertensive.display}} with BP {{%facts.bp.sbp}}/"
                       "{{%facts.bp.dbp}} mmHg (goal below 130/80): review adherence and response, monthly "
@@ -415,7 +417,7 @@ def kidney() -> dict[str, Any]:
                  when=[f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor", inputs=[
                      *CKD_INPUTS, "conditions.diabetes", "medications.ace_inhibitor", "medications.arb",
                      "allergies.ace_inhibitor", "conditions.angioedema"],
-                 cite=[("KDIGO-CKD-2024", "Chapter 3, Recommendations 3.6.1 to 3.6.3 (RAS inhibitors)")],
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.6 (renin-angiotensin system inhibitors)")],
                  exclusions=(("%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()",
                               "already on a RAS inhibitor: {{%facts.medications.ace_inhibitor.display | "
                               "%facts.medications.arb.display}}"),),
@@ -436,7 +438,7 @@ def kidney() -> dict[str, Any]:
                        "%facts.conditions.heart_failure.exists()"],
                  activity="sglt2-inhibitor", inputs=[*CKD_INPUTS, "conditions.diabetes",
                                                      "conditions.heart_failure", "medications.sglt2_inhibitor"],
-                 cite=[("KDIGO-CKD-2024", "Chapter 3, Recommendations 3.7.1 and 3.7.2 (SGLT2 inhibitors)")],
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.7 (SGLT2 inhibitors)")],
                  exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "
                               "{{%facts.medications.sglt2_inhibitor.display}}"),),
                  contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
