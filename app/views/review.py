@@ -161,11 +161,11 @@ def _plan() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _pack_set() -> Any:
-    """The guideline packs, loaded and checked once per app (``PACK_DIR``, default the bundled packs)."""
-    from app.engine import load_pack_set
+    """The guideline packs the settings name (``PACK_SOURCE``: files or the FHIR server), checked once per app."""
+    from app.engine.packs import load_configured_pack_set
 
     if "carepath_packs" not in current_app.extensions:
-        current_app.extensions["carepath_packs"] = load_pack_set(current_app.config.get("PACK_DIR") or None)
+        current_app.extensions["carepath_packs"] = load_configured_pack_set(current_app.config)
     return current_app.extensions["carepath_packs"]
 
 
