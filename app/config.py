@@ -114,3 +114,10 @@ PACK_CANONICALS = []
 PACK_LIBRARY = ""
 #: With PACK_SOURCE=fhir: the FHIR server the packs are published on; empty = FHIR_BASE_URL.
 PACK_FHIR_BASE_URL = ""
+
+# -- review, drafts and audit ----------------------------------------------------------------------
+#: Evaluation date of the review page's plan (``YYYY-MM-DD``); empty = today. For demos on old sample data.
+REVIEW_AS_OF = ""
+#: The append-only audit log (SQLite file) of generated, saved, approved and rejected plans; empty =
+#: ``VAR_DIR/audit.sqlite3``. UPDATE and DELETE are refused by the database itself.
+AUDIT_DB = ""
