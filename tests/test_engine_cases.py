@@ -26,6 +26,7 @@ def test_engine_case__expected_plan(pack_set, case: Case):
     assert not set(case.lacks) & items, f"unexpected {set(case.lacks) & items}"
     assert set(case.not_recommended) <= {item["rule_id"] for item in plan.not_recommended}
     assert set(case.warnings) <= {item["rule_id"] for item in plan.warnings}
+    assert not set(case.no_warnings) & {item["rule_id"] for item in plan.warnings}
     assert set(case.gaps) <= {gap["key"] for gap in plan.gaps}
     for activity_id, due in case.due.items():
         assert plan.activity(activity_id).timing["due"] == due

@@ -113,6 +113,15 @@ def test_add_duration__calendar_arithmetic(start, value, unit, expected):
     assert add_duration(date.fromisoformat(start), Duration(value, unit)).isoformat() == expected
 
 
+def test_plan__does_not_modify_the_facts(pack_set):
+    import copy
+
+    facts = make_facts(as_of="2025-06-01", **COMPLEX)
+    before = copy.deepcopy(facts)
+    build_plan(facts, pack_set, "2025-06-01")
+    assert facts == before
+
+
 def test_engine__is_pure():
     for path in ENGINE.rglob("*.py"):
         source = path.read_text()

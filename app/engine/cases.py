@@ -25,13 +25,14 @@ class Case:
     warnings: tuple[str, ...] = ()  # rule ids that must raise a warning
     gaps: tuple[str, ...] = ()  # fact keys named as data gaps
     due: dict[str, str] = field(default_factory=dict)  # activity id -> expected due date
+    no_warnings: tuple[str, ...] = ()  # rule ids that must not raise a warning
 
 
 def c(case_id: str, area: str, has: tuple[str, ...] = (), lacks: tuple[str, ...] = (),
       not_recommended: tuple[str, ...] = (), warnings: tuple[str, ...] = (), gaps: tuple[str, ...] = (),
-      due: dict[str, str] | None = None, **facts: Any) -> Case:
+      due: dict[str, str] | None = None, no_warnings: tuple[str, ...] = (), **facts: Any) -> Case:
     """A case; keyword arguments other than the expectations go to ``make_facts``."""
-    return Case(case_id, area, facts, has, lacks, not_recommended, warnings, gaps, due or {})
+    return Case(case_id, area, facts, has, lacks, not_recommended, warnings, gaps, due or {}, no_warnings)
 
 
 DM = ("diabetes",)
@@ -84,6 +85,12 @@ CASES: list[Case] = [
     c("bp-stage2-under", HTN, age=55, bp=(139, 89), ascvd10y=3.0, lacks=("htn.medication-stage2",)),
     c("bp-stage2-pregnant", HTN, age=30, sex="female", bp=(150, 95), conditions=("pregnancy",),
       lacks=("htn.medication-stage2",), warnings=("htn.medication-stage2",)),
+    c("bp-acei-in-pregnancy", HTN, age=32, sex="female", bp=(124, 76), conditions=("pregnancy", "hypertension"),
+      medications={"ace_inhibitor": "lisinopril 10 MG Oral Tablet", "antihypertensive": "lisinopril 10 MG Oral Tablet"},
+      warnings=("htn.raas-in-pregnancy",)),
+    c("bp-acei-not-pregnant", HTN, age=32, sex="female", bp=(124, 76), conditions=("hypertension",),
+      medications={"ace_inhibitor": "lisinopril 10 MG Oral Tablet", "antihypertensive": "lisinopril 10 MG Oral Tablet"},
+      no_warnings=("htn.raas-in-pregnancy",)),
     c("bp-treated-not-at-goal", HTN, age=60, bp=(138, 82), conditions=("hypertension",),
       medications={"antihypertensive": "Hydrochlorothiazide 25 MG"},
       has=("htn.treatment-review",), lacks=("htn.medication-stage1", "htn.medication-stage2")),
@@ -125,6 +132,8 @@ CASES: list[Case] = [
       medications={"statin": "Simvastatin 20 MG Oral Tablet"}, warnings=("lipid.statin-in-pregnancy",)),
     c("statin-duplicate", LIPID, age=60, medications={"statin": "Simvastatin 20 MG + atorvastatin 40 MG"},
       warnings=("lipid.duplicate-statin",)),
+    c("statin-single", LIPID, age=60, medications={"statin": "Simvastatin 20 MG Oral Tablet"},
+      no_warnings=("lipid.duplicate-statin",)),
     # -- chronic kidney disease ------------------------------------------------------------------
     c("ckd-unconfirmed-egfr-59", CKD, age=60, egfr=59, uacr=10, has=("ckd.confirm",)),
     c("ckd-egfr-60-no-ckd", CKD, age=60, egfr=60, uacr=10, lacks=("ckd.confirm", "ckd.monitoring")),
@@ -137,6 +146,8 @@ CASES: list[Case] = [
       not_recommended=("ckd.ras-inhibitor",)),
     c("ckd-ras-angioedema", CKD, age=60, conditions=("ckd", "angioedema"), egfr=55, uacr=100,
       lacks=("ckd.ras-inhibitor",), warnings=("ckd.ras-inhibitor",)),
+    c("ckd-ras-acei-allergy", CKD, age=60, conditions=("ckd",), egfr=55, uacr=100,
+      allergies={"ace_inhibitor": "lisinopril"}, lacks=("ckd.ras-inhibitor",), warnings=("ckd.ras-inhibitor",)),
     c("ckd-ras-pregnancy", CKD, age=30, sex="female", conditions=("ckd", "pregnancy"), egfr=55, uacr=100,
       lacks=("ckd.ras-inhibitor",), warnings=("ckd.ras-inhibitor",)),
     c("ckd-sglt2-diabetes-egfr-20", CKD, age=60, conditions=("ckd", "diabetes"), hba1c=7.1, egfr=20, uacr=10,
@@ -216,7 +227,8 @@ CASES: list[Case] = [
     c("pgx-cyp2c19-likely-poor-clopidogrel", PGX, age=62, cyp2c19="likely_poor",
       medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, has=("pgx.cyp2c19-clopidogrel",)),
     c("pgx-cyp2c19-normal-clopidogrel", PGX, age=62, cyp2c19="normal",
-      medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, lacks=("pgx.cyp2c19-clopidogrel",)),
+      medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, lacks=("pgx.cyp2c19-clopidogrel",),
+      no_warnings=("pgx.cyp2c19-clopidogrel",)),
     c("pgx-cyp2c19-poor-acs", PGX, age=62, cyp2c19="poor", conditions=("acs",),
       warnings=("pgx.cyp2c19-indication",)),
     c("pgx-slco1b1-poor-simvastatin", PGX, age=62, slco1b1="poor",
@@ -330,6 +342,7 @@ def table() -> str:
             lines += [f"## {area}", "", "| case | patient | plan must contain | must not contain | "
                       "not recommended / warnings / gaps |", "|---|---|---|---|---|"]
         other = [*(f"not recommended: {r}" for r in case.not_recommended), *(f"warning: {w}" for w in case.warnings),
+                 *(f"no warning: {w}" for w in case.no_warnings),
                  *(f"gap: {g}" for g in case.gaps), *(f"{k} due {v}" for k, v in case.due.items())]
         lines.append(f"| {case.id} | {summarize(case.facts)} | {', '.join(case.has) or '-'} | "
                      f"{', '.join(case.lacks) or '-'} | {'; '.join(other) or '-'} |")

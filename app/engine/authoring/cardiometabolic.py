@@ -153,8 +153,11 @@ BP_INPUTS = ["bp", "conditions.hypertension", "medications.antihypertensive"]
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
 FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
            "(follow-up after initial BP evaluation)")
-PREGNANCY_BP = (PREGNANT, "pregnancy: BP medication choice in pregnancy is outside this pack (ACE inhibitors and "
-                          "ARBs are contraindicated in pregnancy)", "high")
+PREGNANCY_BP = (PREGNANT, "pregnancy: the guideline recommends methyldopa, nifedipine and/or labetalol and no ACE "
+                          "inhibitor, ARB or direct renin inhibitor; BP treatment in pregnancy is left to the "
+                          "clinician", "high")
+HTN_PREGNANCY = ("ACC-AHA-HTN-2017", "Special patient groups: pregnancy (ACE inhibitors, ARBs and direct renin "
+                                     "inhibitors: class III, harm)")
 
 
 def blood_pressure() -> dict[str, Any]:
@@ -216,7 +219,7 @@ def blood_pressure() -> dict[str, Any]:
                  when=[STAGE1, UNTREATED, HIGH_RISK], activity="bp-medication", goals=("htn.bp-goal",),
                  inputs=BP_INPUTS + RISK_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (chronic "
-                                                   "kidney disease; diabetes mellitus)")],
+                                                   "kidney disease; diabetes mellitus)"), HTN_PREGNANCY],
                  contraindications=(PREGNANCY_BP,),
                  choice="first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
                         "blockers (§8.1.6); the agent is the clinician's choice.",
@@ -226,7 +229,7 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.medication-stage2", "Start BP-lowering medication (stage 2)",
                  when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",), inputs=BP_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "
-                                                     "combination therapy)")],
+                                                     "combination therapy)"), HTN_PREGNANCY],
                  contraindications=(PREGNANCY_BP,),
                  choice="two first-line agents of different classes are recommended when the average BP is more "
                         "than 20/10 mmHg above goal (§8.1.6).",
@@ -239,6 +242,12 @@ def blood_pressure() -> dict[str, Any]:
                                                      "antihypertensive drug therapy")],
                  text="After starting BP-lowering medication: follow-up in 1 month, then monthly until "
                       "controlled."),
+            rule("htn.raas-in-pregnancy", "ACE inhibitor or ARB active in pregnancy",
+                 when=[PREGNANT, "%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()"],
+                 inputs=["conditions.pregnancy", "medications.ace_inhibitor", "medications.arb"], cite=[HTN_PREGNANCY],
+                 alert=("high", "active {{%facts.medications.ace_inhibitor.display | %facts.medications.arb.display}} "
+                                "during pregnancy: ACE inhibitors and ARBs should not be used in pregnancy"),
+                 text="Pregnancy with an active ACE inhibitor or ARB."),
             rule("htn.treatment-review", "Review adherence and intensify BP treatment",
                  when=["%facts.medications.antihypertensive.exists()",
                        "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
