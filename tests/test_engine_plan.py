@@ -53,6 +53,16 @@ def test_plan__every_item_has_a_complete_rationale(plan):
     assert {"type": "Observation", "id": "cp-hba1c", "version": "1"} in hba1c.refs
 
 
+def test_plan__goal_editable_range_is_cited(plan):
+    goal = plan.goal("t2d.hba1c-goal")
+    assert goal.editable_range["low"] == 6.5 and goal.editable_range["high"] == 8.0
+    assert goal.editable_range["unit"] == "%" and "Section 6" in goal.editable_range["citation"]
+    assert goal.target == {"measure": {"system": "http://loinc.org", "code": "4548-4",
+                                       "display": "Hemoglobin A1c/Hemoglobin.total in Blood"},
+                           "comparator": "<", "value": 7.0, "unit": "%"}
+    assert [t["value"] for t in plan.goal("htn.bp-goal").targets] == [130, 80]
+
+
 def test_plan__computed_values_appear_in_the_text(plan):
     assert "10-year ASCVD risk 8.4 % (PCE 2013)" in " ".join(s["text"] for s in plan.area_summaries)
 

@@ -71,8 +71,9 @@ def _explain_item(item: Goal | Activity) -> list[str]:
     if isinstance(item, Goal):
         head = f"  * Goal: {item.description} ({_targets(item)}), review by {item.due}"
         if item.editable_range:
-            low, high = item.editable_range["low"], item.editable_range["high"]
-            head += f"; clinician may set {format_value(low['value'])} to {format_value(high['value'])} {low['unit']}"
+            bounds = item.editable_range
+            head += (f"; clinician may set {format_value(bounds['low'])} to {format_value(bounds['high'])} "
+                     f"{bounds['unit']}")
     else:
         head = f"  * {item.title}: due {item.timing['due']}{_repeat(item)}"
     lines = [head + (" (clinician's choice)" if item.clinician_choice else ""), f"      Why: {why.text}"]

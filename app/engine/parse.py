@@ -99,6 +99,16 @@ def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) 
     return labels
 
 
+def _editable_range(value: Mapping[str, Any] | None, citations: list[Citation]) -> dict[str, Any] | None:
+    """A FHIR Range as the plan shows it: {low, high, unit, citation} (the goal's guideline and section)."""
+    if not value:
+        return None
+    low, high = value.get("low") or {}, value.get("high") or {}
+    cited = citations[0] if citations else None
+    return {"low": low.get("value"), "high": high.get("value"), "unit": low.get("unit") or high.get("unit"),
+            "citation": f"{cited.guideline}, {cited.section}" if cited else ""}
+
+
 def pack_info(where: str, resource: Mapping[str, Any]) -> PackInfo:
     """The url/version/title of a PlanDefinition."""
     period = resource.get("effectivePeriod") or {}
@@ -316,7 +326,8 @@ class _Reader:
             citations=citations, rationale=rationale,
             inputs=[f for f in (self.fact(goal_id, e.get("valueString")) for e in extensions(goal, "input")) if f],
             condition=self.expression(goal_id, condition, "goal condition") if condition else None,
-            editable_range=extension_value(goal, "editable-range"), choices=self.choices(goal_id, goal),
+            editable_range=_editable_range(extension_value(goal, "editable-range"), citations),
+            choices=self.choices(goal_id, goal),
         )
 
 
