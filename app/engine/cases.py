@@ -194,6 +194,8 @@ CASES: list[Case] = [
       not_recommended=("screen.colorectal",)),
     c("crc-palliative", PREV, age=60, conditions=("palliative_care",), lacks=("screen.colorectal", "screen.breast"),
       not_recommended=("screen.colorectal",)),
+    c("crc-hospice-procedure", PREV, age=60, sex="female", procedures={"palliative_or_hospice_care": 30},
+      lacks=("screen.colorectal", "screen.breast", "screen.cervical"), not_recommended=("screen.breast",)),
     c("breast-40", PREV, age=40, sex="female", has=("screen.breast",)),
     c("breast-39", PREV, age=39, sex="female", lacks=("screen.breast",)),
     c("breast-74", PREV, age=74, sex="female", has=("screen.breast",)),

@@ -57,6 +57,8 @@ REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
     ("Procedure", "total_colectomy", "Total colectomy", [(SNOMED, "26390003")], None),
     ("Procedure", "total_hysterectomy", "Total hysterectomy", [(SNOMED, "116140006")], None),
     ("Procedure", "pci", "Percutaneous coronary intervention", [(SNOMED, "415070008")], None),
+    ("Procedure", "palliative_or_hospice_care", "Palliative or hospice care",
+     [(SNOMED, "103735009"), (SNOMED, "385763009")], 12),
     ("Condition", "diabetes", "Type 2 diabetes",
      [(SNOMED, "44054006"), (SNOMED, "368581000119106"), (SNOMED, "422034002"), (SNOMED, "90781000119102"),
       (ICD10, "E11.9"), (ICD10, "E11.65"), (ICD10, "E11.21"), (ICD10, "E11.22"), (ICD10, "E11.29"),

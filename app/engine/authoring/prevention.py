@@ -9,8 +9,9 @@ from app.engine.authoring import guideline, plan_definition, rule
 AGE = "%facts.patient.ageYears"
 FEMALE = "%facts.patient.sex = 'female'"
 PREGNANT = "%facts.conditions.pregnancy.exists()"
-PALLIATIVE = ("%facts.conditions.palliative_care.exists()",
+PALLIATIVE = ("%facts.conditions.palliative_care.exists() or %facts.procedures.palliative_or_hospice_care.exists()",
               "palliative or hospice care recorded: screening not proposed")
+PALLIATIVE_INPUTS = ["conditions.palliative_care", "procedures.palliative_or_hospice_care"]
 USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
 
 OBESITY = guideline("USPSTF-OBESITY-2018", "USPSTF: Weight Loss to Prevent Obesity-Related Morbidity and "
@@ -130,7 +131,8 @@ def screening() -> dict[str, Any]:
                  when=[f"{AGE} >= 45 and {AGE} <= 75"], activity="colorectal-screening",
                  inputs=["procedures.colonoscopy", "procedures.ct_colonography",
                          "procedures.flexible_sigmoidoscopy", "measures.fit", "procedures.stool_blood_test",
-                         "measures.fit_dna", "conditions.colorectal_cancer", "procedures.total_colectomy"],
+                         "measures.fit_dna", "conditions.colorectal_cancer", "procedures.total_colectomy",
+                         *PALLIATIVE_INPUTS],
                  cite=[("USPSTF-CRC-2021", "Recommendations: ages 50 to 75 (A) and 45 to 49 (B); screening "
                                            "strategies and intervals")],
                  exclusions=(PALLIATIVE,
@@ -151,7 +153,7 @@ def screening() -> dict[str, Any]:
                       "interval on record."),
             rule("screen.breast", "Screening mammography every 2 years (40 to 74)",
                  when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
-                 inputs=["procedures.mammography", "conditions.bilateral_mastectomy"],
+                 inputs=["procedures.mammography", "conditions.bilateral_mastectomy", *PALLIATIVE_INPUTS],
                  cite=[("USPSTF-BREAST-2024", "Recommendation (B): biennial mammography, women 40 to 74")],
                  exclusions=(PALLIATIVE, ("%facts.conditions.bilateral_mastectomy.exists()",
                                           "bilateral mastectomy recorded")),
@@ -159,7 +161,8 @@ def screening() -> dict[str, Any]:
                  text="Woman aged {{%facts.patient.ageYears}}: biennial screening mammography."),
             rule("screen.cervical", "Cervical cancer screening (21 to 65)",
                  when=[FEMALE, f"{AGE} >= 21 and {AGE} <= 65"], activity="cervical-screening",
-                 inputs=["procedures.cervical_cytology", "conditions.no_cervix", "procedures.total_hysterectomy"],
+                 inputs=["procedures.cervical_cytology", "conditions.no_cervix", "procedures.total_hysterectomy",
+                         *PALLIATIVE_INPUTS],
                  cite=[("USPSTF-CERVICAL-2018", "Recommendations: ages 21 to 29 and 30 to 65 (A)")],
                  exclusions=(PALLIATIVE,
                              ("%facts.conditions.no_cervix.exists()", "absence of the cervix recorded "
@@ -175,7 +178,7 @@ def screening() -> dict[str, Any]:
                  when=[f"{AGE} >= 50 and {AGE} <= 80", "%facts.measures.pack_years.value >= 20",
                        "%facts.smoking.status = 'current' or %facts.smoking.status = 'former'"],
                  activity="lung-ldct", repeat=(1, 1, "a"),
-                 inputs=["smoking", "measures.pack_years", "procedures.ldct"],
+                 inputs=["smoking", "measures.pack_years", "procedures.ldct", *PALLIATIVE_INPUTS],
                  cite=[("USPSTF-LUNG-2021", "Recommendation (B): adults 50 to 80 with a 20 pack-year history "
                                             "who smoke now or quit within the past 15 years")],
                  exclusions=(PALLIATIVE,),
