@@ -8,6 +8,7 @@ import pytest
 
 from app.context import assemble, default_requirements, facts_from_bundle
 from app.context import fetch as fetch_module
+from app.fhir.search import MAX_PARALLEL
 from tests.conftest import FIXTURES, SYNTHEA
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ def test_assemble__request_count_is_the_same_for_short_and_long_histories(loaded
     assemble(loaded_hapi, "cp-ctx-pce", REQUIREMENTS, AS_OF)  # CapabilityStatement read and cached
     short = assemble(loaded_hapi, "cp-ctx-pce", REQUIREMENTS, AS_OF)["fetch"]["requests"]
     long = assemble(loaded_hapi, long_history, REQUIREMENTS, AS_OF)["fetch"]["requests"]
-    assert short == long == 1
+    assert short == long == MAX_PARALLEL  # the searches spread over a few batch Bundles sent at once
 
 
 def test_assemble__parallel_fallback_gives_the_same_facts(loaded_hapi):

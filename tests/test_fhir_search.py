@@ -9,9 +9,16 @@ import time
 import pytest
 import responses
 
-from app.errors import FhirForbidden, FhirMalformedResponse, FhirNotFound, UnsafeUrl
+from app.errors import FhirForbidden, FhirMalformedResponse, FhirNotFound, FhirStatusError, UnsafeUrl
 from app.fhir import FhirClient
-from app.fhir.search import batch_get, honoured_params, pages_after, parallel_get, sort_resources
+from app.fhir.search import (
+    batch_get,
+    grouped_batch_get,
+    honoured_params,
+    pages_after,
+    parallel_get,
+    sort_resources,
+)
 
 BASE = "https://fhir.example.org/r4"
 DENIED = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden",
@@ -41,6 +48,30 @@ def test_batch_get__one_post_and_one_outcome_per_url(client):
     assert outcomes[1].error.issues == ["error: scope patient/Observation.rs not granted"]
     assert isinstance(outcomes[2].error, FhirNotFound)
     assert client.request_count == 1
+
+
+def _echo_batch(request):
+    """A batch answer that returns, for each GET, a Patient whose id is the URL asked for."""
+    entries = [{"resource": {"resourceType": "Patient", "id": e["request"]["url"].replace("/", "-")},
+                "response": {"status": "200 OK"}} for e in json.loads(request.body)["entry"]]
+    return 200, {}, json.dumps({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
+
+
+@pytest.mark.parametrize(("urls", "groups", "posts"), [(7, 3, 3), (2, 4, 2), (5, 1, 1)])
+def test_grouped_batch_get__spreads_gets_over_batches_and_keeps_order(client, urls, groups, posts):
+    wanted = [f"Patient/p{i}" for i in range(urls)]
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, BASE, callback=_echo_batch)
+        outcomes = grouped_batch_get(client, wanted, groups=groups)
+        assert len(mock.calls) == posts
+    assert [o.resource["id"] for o in outcomes] == [u.replace("/", "-") for u in wanted]
+
+
+@responses.activate
+def test_grouped_batch_get__a_refused_batch_raises(client):
+    responses.post(BASE, json={"resourceType": "OperationOutcome", "issue": []}, status=405)
+    with pytest.raises(FhirStatusError):
+        grouped_batch_get(client, ["Patient/a", "Patient/b"], groups=2)
 
 
 @responses.activate

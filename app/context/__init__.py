@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -30,12 +31,13 @@ __all__ = [
 ]
 
 
-def facts_from_bundle(bundle: dict[str, Any], requirements: Any, as_of: date | str) -> dict[str, Any]:
+def facts_from_bundle(bundle: dict[str, Any], requirements: Iterable[Requirement], as_of: date | str) -> dict[str, Any]:
     """Facts from any Bundle: a Synthea transaction, a searchset, a batch response, a collection export."""
     return facts_from_resources(from_bundle(bundle), requirements, as_of)
 
 
-def assemble(client: FhirClient, patient_id: str, requirements: Any, as_of: date | str) -> dict[str, Any]:
+def assemble(client: FhirClient, patient_id: str, requirements: Iterable[Requirement],
+             as_of: date | str) -> dict[str, Any]:
     """Fetch the patient's data and return its facts, with what could not be read named in ``missing``."""
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)

@@ -1,7 +1,7 @@
 """Fetching what the requirements name: a fixed set of searches, so the request count does not grow with
 the patient's history.
 
-One batch Bundle (or, without batch, the same GETs from a small pool) holds: the Patient; one Observation
+A few batch Bundles sent at once (or, without batch, the same GETs from a small pool) hold: the Patient; one Observation
 search per fact key (its codes, usable statuses only, newest first, capped at twice the series kept);
 Conditions with the requirement codes; active MedicationRequests with their Medications; every
 AllergyIntolerance (safety needs all of them); completed Procedures with the requirement codes. A search the

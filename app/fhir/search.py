@@ -1,4 +1,8 @@
-"""Reading many searches at once: one batch Bundle when the server supports it, else a small pool of GETs.
+"""Reading many searches at once: batch Bundles when the server supports them, else a small pool of GETs.
+
+A server runs the entries of one batch one after the other, so the searches are spread over up to
+``MAX_PARALLEL`` batch Bundles sent at once: the server's cores work in parallel and the number of requests
+still depends only on the number of searches, never on the patient's history.
 
 Both return one :class:`Outcome` per URL, in order: the resource (usually a searchset Bundle) or the typed
 error the server gave for that entry, so one refused search (403: scope not granted) does not hide the
@@ -40,6 +44,21 @@ def batch_get(client: FhirClient, urls: list[str]) -> list[Outcome]:
     return [_entry_outcome(url, entry) for url, entry in zip(urls, entries, strict=True)]
 
 
+def grouped_batch_get(client: FhirClient, urls: list[str], *, groups: int = MAX_PARALLEL) -> list[Outcome]:
+    """The GETs spread over up to ``groups`` batch Bundles sent at once; outcomes in the order of ``urls``."""
+    groups = max(1, min(groups, len(urls)))
+    if groups == 1:
+        return batch_get(client, urls)
+    chunks = [list(range(first, len(urls), groups)) for first in range(groups)]
+    with ThreadPoolExecutor(max_workers=groups, thread_name_prefix="fhir-batch") as pool:
+        answers = list(pool.map(lambda chunk: batch_get(client, [urls[i] for i in chunk]), chunks))
+    outcomes: list[Outcome | None] = [None] * len(urls)
+    for chunk, answer in zip(chunks, answers, strict=True):
+        for index, outcome in zip(chunk, answer, strict=True):
+            outcomes[index] = outcome
+    return [o for o in outcomes if o is not None]
+
+
 def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_PARALLEL) -> list[Outcome]:
     """GET every URL with at most ``max_workers`` requests in flight; errors are kept per URL."""
     def one(url: str) -> Outcome:
@@ -54,9 +73,11 @@ def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_
         return list(pool.map(one, urls))
 
 
-def get_many(client: FhirClient, urls: list[str], *, batch: bool) -> list[Outcome]:
-    """:func:`batch_get` when ``batch`` else :func:`parallel_get`."""
-    return batch_get(client, urls) if batch else parallel_get(client, urls)
+def get_many(client: FhirClient, urls: list[str], *, batch: bool, parallel: int = MAX_PARALLEL) -> list[Outcome]:
+    """:func:`grouped_batch_get` when ``batch`` else :func:`parallel_get`, ``parallel`` requests at most at once."""
+    if batch:
+        return grouped_batch_get(client, urls, groups=parallel)
+    return parallel_get(client, urls, max_workers=parallel)
 
 
 def pages_after(client: FhirClient, bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
