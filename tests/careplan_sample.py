@@ -10,6 +10,23 @@ import copy
 from typing import Any
 
 PACK_URL = "http://carepath.dev/fhir/PlanDefinition/diabetes"
+ORIGIN_TAG = "http://carepath.dev/fhir/CodeSystem/origin|carepath"
+
+
+def remove_carepath_plans(client: Any, patient_id: str) -> None:
+    """Delete the CarePlans, Goals and Provenance carepath wrote for a patient (left by earlier test runs).
+
+    Same data gives the same plan identifier, so a plan decided by an earlier run against a long-lived HAPI
+    would be found again instead of a new draft. Synthea's own CarePlans and Goals are not touched.
+    """
+    careplans = client.search("CarePlan", {"subject": f"Patient/{patient_id}", "_tag": ORIGIN_TAG})
+    for careplan in careplans:
+        for provenance in client.search("Provenance", {"target": f"CarePlan/{careplan['id']}"}):
+            client.request("DELETE", f"Provenance/{provenance['id']}")
+    for careplan in careplans:
+        client.request("DELETE", f"CarePlan/{careplan['id']}")
+    for goal in client.search("Goal", {"subject": f"Patient/{patient_id}", "_tag": ORIGIN_TAG}):
+        client.request("DELETE", f"Goal/{goal['id']}")
 
 
 def sample_plan(patient_id: str = "p1", *, condition_id: str = "c1", hba1c_id: str = "o1",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.careplan.model import TAG
+from tests.careplan_sample import remove_carepath_plans
 from tests.test_browser_launch import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -34,22 +35,10 @@ def chromium():
 
 @pytest.fixture
 def diabetic_patient(loaded_hapi) -> str:
-    """A Synthea patient with type 2 diabetes, without the plans earlier runs of this test left on the server.
-
-    Same data gives the same plan identifier, so a plan approved by an earlier run against a long-lived
-    HAPI would be found again instead of a new draft: that run's CarePlan, Goals and Provenance are deleted.
-    """
+    """A Synthea patient with type 2 diabetes, without carepath plans left by earlier runs."""
     conditions = loaded_hapi.search("Condition", {"code": "http://snomed.info/sct|44054006", "_count": 50})
     patient = sorted({c["subject"]["reference"].split("/")[-1] for c in conditions})[0]
-    tag = f"{TAG['system']}|{TAG['code']}"
-    careplans = loaded_hapi.search("CarePlan", {"subject": f"Patient/{patient}", "_tag": tag})
-    for careplan in careplans:
-        for provenance in loaded_hapi.search("Provenance", {"target": f"CarePlan/{careplan['id']}"}):
-            loaded_hapi.request("DELETE", f"Provenance/{provenance['id']}")
-    for careplan in careplans:
-        loaded_hapi.request("DELETE", f"CarePlan/{careplan['id']}")
-    for goal in loaded_hapi.search("Goal", {"subject": f"Patient/{patient}", "_tag": tag}):
-        loaded_hapi.request("DELETE", f"Goal/{goal['id']}")
+    remove_carepath_plans(loaded_hapi, patient)
     return patient
 
 
