@@ -323,12 +323,12 @@ def cholesterol() -> dict[str, Any]:
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.3, Diabetes mellitus in adults"),
                        ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (statin "
                                     "treatment)")], **_statin_checks("at least moderate-intensity"),
-                 choice="with multiple ASCVD risk factors a high-intensity statin may be reasonable (2018 §4.3).",
+                 choice="with multiple ASCVD risk factors a high-intensity statin is reasonable (2018 §4.3).",
                  text="Diabetes at age {{%facts.patient.ageYears}} (40 to 75): moderate-intensity statin "
                       "regardless of 10-year risk."),
             rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)",
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Primary prevention, adults 40 to 75 with LDL-C "
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
                                              "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations")],
                  **_statin_checks("high-intensity"),
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is 20 % or more "
@@ -336,31 +336,32 @@ def cholesterol() -> dict[str, Any]:
             rule("lipid.primary-intermediate-risk", "Moderate-intensity statin (10-year risk 7.5 to <20 %)",
                  when=[PRIMARY, f"{RISK} >= 7.5 and {RISK} < 20"], activity="statin-moderate",
                  inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Primary prevention, adults 40 to 75 with LDL-C "
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
                                              "70 to 189 mg/dL"),
                        ("USPSTF-STATIN-2022", "Recommendation: 10-year risk 10 % or more (B), 7.5 to <10 % (C)"),
                        ("PCE-2013", "Pooled Cohort Equations")], **_statin_checks("at least moderate-intensity"),
                  choice="intermediate risk: start after a clinician-patient risk discussion; risk-enhancing "
-                        "factors favor a statin (2018 §4.4.1). USPSTF 2022: offer at 10 % or more with a CVD risk "
+                        "factors favor a statin (2018 §4.4.2). USPSTF 2022: offer at 10 % or more with a CVD risk "
                         "factor; selectively at 7.5 to <10 %.",
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013), LDL-C "
                       "{{%facts.measures.ldl.value}} mg/dL."),
             rule("lipid.primary-borderline-risk", "Risk discussion about a statin (10-year risk 5 to <7.5 %)",
                  when=[PRIMARY, f"{RISK} >= 5 and {RISK} < 7.5", f"{ON_STATIN}.not()"],
                  activity="statin-discussion", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Primary prevention (borderline risk)")],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (borderline risk)")],
                  choice="borderline risk: risk-enhancing factors may justify a moderate-intensity statin.",
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is borderline "
                       "(5 to <7.5 %)."),
             rule("lipid.primary-low-risk", "Heart-healthy lifestyle (10-year risk below 5 %)",
                  when=[PRIMARY, f"{RISK} < 5"], activity="heart-healthy-lifestyle", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Primary prevention (low risk)")],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (low risk)")],
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is below 5 %: "
                       "lifestyle to reduce risk factors; no statin proposed."),
             rule("lipid.risk-unknown", "10-year ASCVD risk could not be computed",
                  when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
                        f"{RISK}.empty()", "%facts.measures.ldl.value.empty() or %facts.measures.ldl.value < 190"],
-                 inputs=LIPID_INPUTS, cite=[("PCE-2013", "Pooled Cohort Equations (inputs)")],
+                 inputs=LIPID_INPUTS, cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Evaluation and risk assessment"),
+                       ("PCE-2013", "Pooled Cohort Equations (inputs)")],
                  gaps=(("scores.ascvd10y", "10-year ASCVD risk not computed (the Pooled Cohort Equations need "
                                            "total and HDL cholesterol, systolic BP, BP treatment, diabetes and "
                                            "smoking): primary-prevention statin bands not assessed"),),
@@ -373,7 +374,7 @@ def cholesterol() -> dict[str, Any]:
                  text="More than one active statin."),
             rule("lipid.statin-in-pregnancy", "Statin active in pregnancy",
                  when=[PREGNANT, ON_STATIN], inputs=["medications.statin", "conditions.pregnancy"],
-                 cite=[("AHA-ACC-CHOL-2018", "Recommendations for women: statins and pregnancy")],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.5, Other populations at risk (women: statins and pregnancy)")],
                  alert=("high", "active {{%facts.medications.statin.display}} during pregnancy: the guideline "
                                 "advises stopping a statin as soon as pregnancy is discovered"),
                  text="Pregnancy with an active statin."),
