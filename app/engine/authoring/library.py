@@ -1,8 +1,8 @@
 """The pack's Library: what to fetch (type + codes) and which fact key each match feeds (docs/facts.md).
 
 Codes come from the sample data (Synthea) or from published value sets (eCQM, HL7 IGs) checked while
-writing; medication classes list the RxNorm clinical drugs seen in the data plus the ingredient codes, so
-an allergy or an order coded at ingredient level matches too.
+writing (cervical screening: the eCQM CMS124 value sets); medication classes list the RxNorm clinical drugs
+seen in the data plus the ingredient codes, so an allergy or an order coded at ingredient level matches too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,19 @@ STATIN_INGREDIENTS = ["83367", "36567", "301542", "42463", "6472", "41127", "861
 ACE_INHIBITOR_INGREDIENTS = ["29046", "3827", "35296", "1998", "18867", "35208", "50166", "54552", "38454", "30131"]
 ARB_INGREDIENTS = ["52175", "69749", "83818", "214354", "321064", "73494"]
 OTHER_BP_INGREDIENTS = ["17767", "5487", "2409", "6918", "1202", "20352", "7417", "3443", "11170"]
+
+PAP_TESTS = ["10524-7", "18500-9", "19762-4", "19764-0", "19765-7", "19766-5", "19774-9", "33717-0", "47527-7",
+             "47528-5"]
+HPV_TESTS = ["21440-3", "30167-1", "38372-9", "59263-4", "59264-2", "59420-0", "69002-4", "71431-1", "75694-0",
+             "77379-6", "77399-4", "77400-0", "82354-2", "82456-5", "82675-0", "95539-3"]
+ABSENT_CERVIX = ["10738891000119107", "248911005", "37687000", "428078001", "429290001", "429763009", "473171009",
+                 "723171001"]
+HYSTERECTOMY_NO_CERVIX = [
+    "116140006", "116142003", "116143008", "116144002", "1163275000", "176697007", "236888001", "236891001",
+    "24293001", "287924009", "307771009", "35955002", "361222003", "361223008", "387626007", "414575003",
+    "41566006", "440383008", "446446002", "446679008", "46226009", "708877008", "708878003", "739671004",
+    "739672006", "739673001", "739674007", "740514001", "740515000", "767610009", "767611008", "767612001",
+    "82418001", "86477000", "88144003"]
 
 # (resource type, fact key, label, [(system, code)], look-back in months or None)
 REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
@@ -38,6 +51,9 @@ REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
     ("Observation", "fit", "Fecal immunochemical test", [(LOINC, "29771-3"), (LOINC, "57905-2")], None),
     ("Observation", "fit_dna", "Stool DNA-FIT (sDNA-FIT)", [(LOINC, "77353-1"), (LOINC, "77354-9")], None),
     ("Observation", "hcv_antibody", "Hepatitis C antibody", [(LOINC, "13955-0")], None),
+    # Cervical cytology and HPV tests: the eCQM CMS124 "Pap Test" and "HPV Test" value sets.
+    ("Observation", "pap_test", "Cervical cytology (Pap test)", [(LOINC, code) for code in PAP_TESTS], None),
+    ("Observation", "hpv_test", "High-risk HPV test", [(LOINC, code) for code in HPV_TESTS], None),
     ("Observation", "cyp2c19", "CYP2C19 phenotype",
      [(LOINC, "53040-2"), (LOINC, "84413-4"), ("http://www.genenames.org/geneId", "HGNC:2621")], None),
     ("Observation", "slco1b1", "SLCO1B1 phenotype",
@@ -55,10 +71,11 @@ REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
     ("Procedure", "foot_exam", "Diabetic foot examination", [(SNOMED, "401191002")], 12),
     ("Procedure", "depression_screening", "Depression screening", [(SNOMED, "171207006")], 12),
     ("Procedure", "total_colectomy", "Total colectomy", [(SNOMED, "26390003")], None),
-    ("Procedure", "total_hysterectomy", "Total hysterectomy", [(SNOMED, "116140006")], None),
+    ("Procedure", "total_hysterectomy", "Hysterectomy with no residual cervix",
+     [(SNOMED, code) for code in HYSTERECTOMY_NO_CERVIX], None),
     ("Procedure", "pci", "Percutaneous coronary intervention", [(SNOMED, "415070008")], None),
     ("Procedure", "palliative_or_hospice_care", "Palliative or hospice care",
-     [(SNOMED, "103735009"), (SNOMED, "385763009")], 12),
+     [(SNOMED, "103735009"), (SNOMED, "385763009"), (SNOMED, "170935008"), (SNOMED, "170936009")], 12),
     ("Condition", "diabetes", "Type 2 diabetes",
      [(SNOMED, "44054006"), (SNOMED, "368581000119106"), (SNOMED, "422034002"), (SNOMED, "90781000119102"),
       (ICD10, "E11.9"), (ICD10, "E11.65"), (ICD10, "E11.21"), (ICD10, "E11.22"), (ICD10, "E11.29"),
@@ -90,7 +107,8 @@ REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
       (ICD10, "C20")], None),
     ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)", [(ICD10, "Z90.13")],
      None),
-    ("Condition", "no_cervix", "Absence of cervix (hysterectomy)", [(ICD10, "Z90.710"), (ICD10, "Z90.712")], None),
+    ("Condition", "no_cervix", "Absence of cervix",
+     [(ICD10, "Z90.710"), (ICD10, "Z90.712"), (ICD10, "Q51.5")] + [(SNOMED, code) for code in ABSENT_CERVIX], None),
     ("Condition", "hepatitis_c", "Hepatitis C", [(ICD10, "B18.2"), (ICD10, "B17.10"), (ICD10, "B19.20")], None),
     ("Condition", "depression", "Depression",
      [(SNOMED, "35489007"), (SNOMED, "370143000"), (ICD10, "F32.9"), (ICD10, "F32.A"), (ICD10, "F33.9")], None),

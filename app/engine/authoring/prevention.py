@@ -161,18 +161,21 @@ def screening() -> dict[str, Any]:
                  text="Woman aged {{%facts.patient.ageYears}}: biennial screening mammography."),
             rule("screen.cervical", "Cervical cancer screening (21 to 65)",
                  when=[FEMALE, f"{AGE} >= 21 and {AGE} <= 65"], activity="cervical-screening",
-                 inputs=["procedures.cervical_cytology", "conditions.no_cervix", "procedures.total_hysterectomy",
-                         *PALLIATIVE_INPUTS],
+                 inputs=["procedures.cervical_cytology", "measures.pap_test", "measures.hpv_test",
+                         "conditions.no_cervix", "procedures.total_hysterectomy", *PALLIATIVE_INPUTS],
                  cite=[("USPSTF-CERVICAL-2018", "Recommendations: ages 21 to 29 and 30 to 65 (A)")],
                  exclusions=(PALLIATIVE,
                              ("%facts.conditions.no_cervix.exists()", "absence of the cervix recorded "
                               "({{%facts.conditions.no_cervix.display}})"),
-                             ("%facts.procedures.total_hysterectomy.exists()", "total hysterectomy recorded "
+                             ("%facts.procedures.total_hysterectomy.exists()", "hysterectomy with no residual "
+                              "cervix recorded "
                               "({{%facts.procedures.total_hysterectomy.date}}): screening not indicated unless "
                               "there is a history of high-grade precancer or cervical cancer")),
-                 satisfied_by=(("procedures.cervical_cytology", 3, "a", "Cervical cytology"),),
-                 choice=("from age 30: cytology every 3 years, hrHPV testing alone every 5 years, or co-testing "
-                         "every 5 years (carepath does not read HPV results yet).", f"{AGE} >= 30"),
+                 satisfied_by=(("procedures.cervical_cytology", 3, "a", "Cervical cytology"),
+                               ("measures.pap_test", 3, "a", "Cervical cytology"),
+                               ("measures.hpv_test", 5, "a", "High-risk HPV test (from age 30)", f"{AGE} >= 30")),
+                 choice=("from age 30: cytology every 3 years, high-risk HPV testing alone every 5 years, or "
+                         "co-testing every 5 years.", f"{AGE} >= 30"),
                  text="Woman aged {{%facts.patient.ageYears}}: cervical cytology every 3 years."),
             rule("screen.lung", "Annual low-dose CT for lung cancer (50 to 80, 20 pack-years)",
                  when=[f"{AGE} >= 50 and {AGE} <= 80", "%facts.measures.pack_years.value >= 20",
