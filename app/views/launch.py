@@ -111,12 +111,15 @@ def fhir_error(error: FhirError) -> ResponseReturnValue:
     if isinstance(error, FhirStatusError) and error.status in (401, 403, 404):
         status = error.status
     relaunch = isinstance(error, FhirUnauthorized)
+    current_app.logger.warning("fhir error", extra={"error_type": type(error).__name__, "status": status,
+                                                    "path": error.url, "method": error.method})
     return render_template("errors/fhir.html", error=error, relaunch=relaunch), status
 
 
 @bp.app_errorhandler(CarepathError)
 def carepath_error(error: CarepathError) -> ResponseReturnValue:
     """Any other carepath error."""
+    current_app.logger.error("carepath error", exc_info=error, extra={"error_type": type(error).__name__})
     return render_template("errors/error.html", title=error.title, message=error.message), 500
 
 
