@@ -129,3 +129,17 @@ def test_proxy__forbids_other_patients_with_an_operation_outcome(sandbox_ehr, sa
     response = requests.get(f"{sandbox_ehr.fhir_base}/Observation/{observation['id']}", headers=other_headers,
                             timeout=30)
     assert response.status_code == 403  # read by id of a resource of another patient
+
+
+@pytest.mark.integration
+def test_proxy__next_page_of_another_patients_search_is_forbidden(sandbox_ehr, sample_patients):
+    owner, other = (patient["id"] for patient in sample_patients)
+    owner_token = issue_token(sandbox_ehr, owner, "launch patient/*.rs")
+    first = next(FhirClient(sandbox_ehr.fhir_base, token=lambda: owner_token)
+                 .search_pages("Observation", {"patient": owner, "_count": 2}))
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    headers = {"Authorization": f"Bearer {issue_token(sandbox_ehr, other, 'launch patient/*.rs')}"}
+    response = requests.get(next_url, headers=headers, timeout=30)
+    assert response.status_code == 403
+    owner_headers = {"Authorization": f"Bearer {owner_token}"}
+    assert requests.get(next_url, headers=owner_headers, timeout=30).status_code == 200

@@ -78,7 +78,8 @@ class Launch:
     @property
     def fhir_user_type(self) -> str | None:
         """``Practitioner``, ``PractitionerRole``, ``Patient``, ``RelatedPerson``... or None."""
-        return self.fhir_user.split("/")[0] if self.fhir_user and "/" in self.fhir_user else None
+        parts = (self.fhir_user or "").rstrip("/").split("/")
+        return parts[-2] if len(parts) >= 2 and parts[-2] else None
 
     def can_read(self, resource_type: str) -> bool:
         """Reading ``resource_type`` was granted (always true on an open server)."""
