@@ -98,17 +98,19 @@ def diabetes() -> dict[str, Any]:
                       "diabetes. Latest UACR {{%facts.measures.uacr.value}} mg/g "
                       "({{%facts.measures.uacr.date}}), eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2."),
             rule("t2d.retinal-exam", "Dilated retinal examination",
-                 when=["true"], activity="retinal-exam", repeat=(1, 1, "a"), inputs=["conditions.diabetes"],
+                 when=["true"], activity="retinal-exam", repeat=(1, 1, "a"),
+                 schedule_from=(("procedures.retinal_exam",), 12, "mo"),
+                 inputs=["conditions.diabetes", "procedures.retinal_exam"], evidence=("procedures.retinal_exam",),
                  cite=[("ADA-2025", "Section 12, Retinopathy, Neuropathy, and Foot Care (retinopathy "
                                     "screening)")],
                  choice="with no retinopathy on one or more annual exams and glycemia well controlled, "
                         "screening every 1 to 2 years may be considered (ADA 2025 §12).",
                  text="ADA 2025 §12: dilated and comprehensive eye examination by an ophthalmologist or "
-                      "optometrist in type 2 diabetes. carepath does not read eye-exam records yet: check when "
-                      "the last one was."),
+                      "optometrist in type 2 diabetes. Last recorded: {{%facts.procedures.retinal_exam.date}}."),
             rule("t2d.foot-exam", "Comprehensive foot evaluation every year",
                  when=["true"], activity="foot-exam", repeat=(1, 1, "a"),
                  schedule_from=(("procedures.foot_exam",), 12, "mo"), inputs=["procedures.foot_exam"],
+                 evidence=("procedures.foot_exam",),
                  cite=[("ADA-2025", "Section 12, Retinopathy, Neuropathy, and Foot Care (foot care)")],
                  text="ADA 2025 §12: comprehensive foot evaluation at least annually. Last recorded: "
                       "{{%facts.procedures.foot_exam.date}}."),

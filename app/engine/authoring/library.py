@@ -29,6 +29,25 @@ HYSTERECTOMY_NO_CERVIX = [
     "739672006", "739673001", "739674007", "740514001", "740515000", "767610009", "767611008", "767612001",
     "82418001", "86477000", "88144003"]
 
+# eCQM CMS130 (colorectal), CMS125 (breast) and CMS131 (diabetic eye exam) value sets
+COLONOSCOPY = [
+    "1209098000", "1217313001", "12350003", "1304042004", "1304043009", "1304044003", "1304045002", "1304049008",
+    "1304050008", "174158000", "174173004", "174179000", "174185007", "235150006", "25732003", "302052009",
+    "367535003", "443998000", "444783004", "446521004", "446745002", "447021001", "48021000087103",
+    "48031000087101", "609197007", "709421007", "710293001", "711307001", "73761001", "771568007", "789778002",
+    "8180007"]
+FLEXIBLE_SIGMOIDOSCOPY = ["1217117008", "396226005", "44441009"]
+TOTAL_COLECTOMY = [
+    "26390003", "303401008", "307666008", "307667004", "307669001", "31130001", "36192008", "44751009", "456004",
+    "713165008", "787108001", "787109009", "787874000", "787875004", "787876003", "80294005", "858579005"]
+BILATERAL_MASTECTOMY = [
+    "136071000119101", "14693006", "14714006", "17086001", "22418005", "27865001", "428529004", "456903003",
+    "52314009", "59860000", "60633004", "726636007", "76468001"]
+RETINAL_EXAM = [
+    "6615001", "252779009", "252780007", "252781006", "252782004", "252783009", "252784003", "252788000",
+    "252789008", "252790004", "274795007", "274798009", "308110009", "314971001", "314972008", "410451008",
+    "410452001", "410453006", "410455004", "420213007", "425816006", "427478009", "722161008"]
+
 # (resource type, fact key, label, [(system, code)], look-back in months or None)
 REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
     ("Observation", "hba1c", "HbA1c", [(LOINC, "4548-4"), (LOINC, "17856-6")], 12),
@@ -59,8 +78,9 @@ REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
     ("Observation", "slco1b1", "SLCO1B1 phenotype",
      [(LOINC, "53040-2"), (LOINC, "51961-1"), (LOINC, "84413-4"), ("http://www.genenames.org/geneId", "HGNC:10959")],
      None),
-    ("Procedure", "colonoscopy", "Colonoscopy", [(SNOMED, "73761001")], None),
-    ("Procedure", "flexible_sigmoidoscopy", "Flexible sigmoidoscopy", [(SNOMED, "44441009")], None),
+    ("Procedure", "colonoscopy", "Colonoscopy", [(SNOMED, code) for code in COLONOSCOPY], None),
+    ("Procedure", "flexible_sigmoidoscopy", "Flexible sigmoidoscopy",
+     [(SNOMED, code) for code in FLEXIBLE_SIGMOIDOSCOPY], None),
     ("Procedure", "ct_colonography", "CT colonography", [(SNOMED, "418714002")], None),
     ("Procedure", "stool_blood_test", "Fecal occult blood test", [(SNOMED, "1015401000000102")], None),
     ("Procedure", "mammography", "Mammography", [(SNOMED, "71651007")], None),
@@ -70,7 +90,9 @@ REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
     ("Procedure", "hcv_test", "Hepatitis C antibody test", [(SNOMED, "104375008")], None),
     ("Procedure", "foot_exam", "Diabetic foot examination", [(SNOMED, "401191002")], 12),
     ("Procedure", "depression_screening", "Depression screening", [(SNOMED, "171207006")], 12),
-    ("Procedure", "total_colectomy", "Total colectomy", [(SNOMED, "26390003")], None),
+    ("Procedure", "total_colectomy", "Total colectomy", [(SNOMED, code) for code in TOTAL_COLECTOMY], None),
+    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [(SNOMED, c) for c in BILATERAL_MASTECTOMY], None),
+    ("Procedure", "retinal_exam", "Retinal or dilated eye exam", [(SNOMED, code) for code in RETINAL_EXAM], 12),
     ("Procedure", "total_hysterectomy", "Hysterectomy with no residual cervix",
      [(SNOMED, code) for code in HYSTERECTOMY_NO_CERVIX], None),
     ("Procedure", "pci", "Percutaneous coronary intervention", [(SNOMED, "415070008")], None),

@@ -153,9 +153,11 @@ def screening() -> dict[str, Any]:
                       "interval on record."),
             rule("screen.breast", "Screening mammography every 2 years (40 to 74)",
                  when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
-                 inputs=["procedures.mammography", "conditions.bilateral_mastectomy", *PALLIATIVE_INPUTS],
+                 inputs=["procedures.mammography", "conditions.bilateral_mastectomy", "procedures.bilateral_mastectomy",
+                         *PALLIATIVE_INPUTS],
                  cite=[("USPSTF-BREAST-2024", "Recommendation (B): biennial mammography, women 40 to 74")],
-                 exclusions=(PALLIATIVE, ("%facts.conditions.bilateral_mastectomy.exists()",
+                 exclusions=(PALLIATIVE, ("%facts.conditions.bilateral_mastectomy.exists() or "
+                                          "%facts.procedures.bilateral_mastectomy.exists()",
                                           "bilateral mastectomy recorded")),
                  satisfied_by=(("procedures.mammography", 2, "a", "Mammography"),),
                  text="Woman aged {{%facts.patient.ageYears}}: biennial screening mammography."),
