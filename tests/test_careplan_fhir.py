@@ -104,6 +104,8 @@ def test_careplan__activity_detail_carries_code_timing_goal_reason_and_rationale
     assert parts["pack"] == f"{PACK_URL}|2025.1"
     assert parts["citation"] == "ADA Standards of Care in Diabetes 2025, 6.5 <Glycemic goals>"
     assert parts["fact"] == "HbA1c 8.1 % (2020-01-15)"
+    sources = [part["valueString"] for part in rationale["extension"] if part["url"] == "source"]
+    assert sources == ["Condition/c1/_history/1", "Observation/o1/_history/1"]
 
 
 def test_goal__proposed_with_ucum_targets_and_addresses():

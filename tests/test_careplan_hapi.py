@@ -73,6 +73,9 @@ def test_save_draft__written_read_back_and_valid(hapi, record):
     assert [g["lifecycleStatus"] for g in goals] == ["proposed", "proposed"]
     assert goals[0]["target"][0]["detailQuantity"]["value"] == 7.5
     assert len(provenance) == 1
+    rationale = next(e for e in careplan["activity"][0]["extension"] if e["url"].endswith("/rationale"))
+    sources = {part["valueString"] for part in rationale["extension"] if part["url"] == "source"}
+    assert f"Observation/{record.hba1c}/_history/{record.hba1c_version}" in sources  # exact version kept
     for resource in [careplan, *goals, *provenance]:
         assert _errors(hapi, resource) == [], resource["resourceType"]
 

@@ -153,6 +153,9 @@ def rationale_extension(rationale: Mapping[str, Any]) -> dict[str, Any]:
         parts.append({"url": "fact", "valueString": narrative.fact_text(fact)})
     if rationale.get("text"):
         parts.append({"url": "text", "valueString": rationale["text"]})
+    # The exact source versions, as text: servers may strip versions from references (HAPI does by default).
+    for source in unique(ref_string(ref, versioned=True) for ref in _rationale_refs(rationale)):
+        parts.append({"url": "source", "valueString": source})
     return {"url": RATIONALE_URL, "extension": parts}
 
 
