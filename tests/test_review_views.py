@@ -45,8 +45,14 @@ def review_app(hapi_url, tmp_path, record, monkeypatch):
     facts = {"measures": {"hba1c": {"value": 8.1, "unit": "%", "date": "2020-01-15", "series": [
         {"date": "2019-07-01", "value": 7.6}, {"date": "2020-01-15", "value": 8.1}]}},
         "missing": [{"key": "uacr", "message": "no UACR in the last 12 months"}], "dataQuality": []}
-    monkeypatch.setattr(review, "plan_for_patient", lambda client, patient_id, packs, as_of: (
-        sample_plan(patient_id, condition_id=f"{patient_id}-dm", hba1c_id=f"{patient_id}-a1c"), facts))
+
+    def plan_for_patient(client, patient_id, packs, as_of):
+        # The engine is tested on its own; here the plan follows the HbA1c's current version, as it would.
+        version = client.read("Observation", f"{patient_id}-a1c")["meta"]["versionId"]
+        return sample_plan(patient_id, condition_id=f"{patient_id}-dm", hba1c_id=f"{patient_id}-a1c",
+                           hba1c_version=version), facts
+
+    monkeypatch.setattr(review, "plan_for_patient", plan_for_patient)
     monkeypatch.setattr(review, "_pack_set", lambda: None)
     return app
 
@@ -229,3 +235,20 @@ def test_review__source_viewer_reads_only_allowed_types_and_ids(review_app, hapi
     assert page.status_code == 200 and "4548-4" in page.get_data(as_text=True)
     for path in ["Binary/x", "Observation/..%2Fmetadata", f"Observation/{record}-a1c?v=1%2F..%2F.."]:
         assert client.get(f"https://localhost/p/{launch_id}/source/{path}").status_code == 404
+
+
+def test_review__new_data_offers_a_new_draft_that_replaces_the_old_one(review_app, hapi, hapi_url, record):
+    client = review_app.test_client()
+    launch_id = _launch(client, review_app, hapi_url, record, fhir_user=f"Practitioner/{record}-dr")
+    page = client.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    client.post(f"https://localhost/p/{launch_id}/plan", data=_form(page))
+    (old,) = hapi.search("CarePlan", {"subject": f"Patient/{record}"})
+    observation = hapi.read("Observation", f"{record}-a1c")
+    hapi.update({**observation, "valueQuantity": {"value": 8.4, "unit": "%"}})  # a corrected result arrives
+    page = client.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    assert 'id="older-draft"' in page and f"CarePlan/{old['id']}" in page and 'id="save"' in page
+    assert client.post(f"https://localhost/p/{launch_id}/plan", data=_form(page)).status_code == 303
+    careplans = {c["id"]: c for c in hapi.search("CarePlan", {"subject": f"Patient/{record}"})}
+    new = next(c for key, c in careplans.items() if key != old["id"])
+    assert careplans[old["id"]]["status"] == "revoked" and new["status"] == "draft"
+    assert new["replaces"] == [{"reference": f"CarePlan/{old['id']}"}]
