@@ -59,6 +59,16 @@ def test_ehr_launch__authorize_request_carries_state_pkce_aud_and_nonce(carepath
         assert attribute in cookie
 
 
+def test_ehr_launch__with_smart_v1_scopes(carepath_servers, browser, sample_patients):
+    carepath = carepath_servers("public-v1")
+    page = browser.launch(carepath, sample_patients[0]["id"])
+    assert page.status_code == 200, page.text[:300]
+    assert sample_patients[0]["family"] in page.text and 'id="read-only"' not in page.text
+    scopes = carepath.store.get("launch", launch_id_of(page))["scope"].split()
+    assert "patient/*.read" in scopes and "patient/CarePlan.write" in scopes
+    assert not any(scope.endswith(".rs") for scope in scopes)
+
+
 def test_standalone_launch__lets_the_user_pick_the_patient(carepath_servers, browser, sample_patients,
                                                            sample_practitioner, assert_no_secret_logged):
     carepath = carepath_servers("public")

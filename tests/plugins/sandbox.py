@@ -101,7 +101,10 @@ class Carepath:
 
 @pytest.fixture(scope="session")
 def carepath_servers(sandbox_ehr, hapi_url, tmp_path_factory) -> Iterator[Callable[[str], Carepath]]:
-    """``carepath(client_type)``: a served carepath app of that client type (started once per type)."""
+    """``carepath(client_type)``: a served carepath app of that client type (started once per type).
+
+    Types: those of ``CLIENT_TYPES``, plus ``public-v1`` (a public client asking SMART v1 scopes).
+    """
     from sandbox.models import Client
 
     started: dict[str, tuple[Served, Carepath]] = {}
@@ -130,6 +133,8 @@ def carepath_servers(sandbox_ehr, hapi_url, tmp_path_factory) -> Iterator[Callab
             registration.auth_method, registration.jwks_uri = "private_key_jwt", f"{served.url}/.well-known/jwks.json"
         else:
             settings["SMART_CLIENT_TYPE"] = "public"
+        if client_type == "public-v1":
+            settings["SMART_SCOPE_VERSION"] = "v1"
         app = create_app(settings)
         served.app = app
         sandbox_ehr.registry.register(registration)
