@@ -5,6 +5,7 @@ patient with 100 Observations, then prints for each patient:
 - carepath's context assembly (fetch + facts): FHIR requests, wall time (median of --runs), peak Python memory;
   "cold" runs forget the validation results remembered per resource version first (a first launch), "warm"
   runs keep them (a relaunch or a regenerated plan for the same patient);
+- carepath's own CPU seconds per assembly (cold and warm), which other processes' load does not inflate;
 - the same HTTP requests made bare (recorded from the assembly, replayed with plain ``requests``, bodies read
   but not parsed): HAPI's own time for them;
 - a naive fetch that pages through all of the patient's Observations (``_count`` = --page-count).
@@ -114,16 +115,16 @@ def ensure_patient(client: FhirClient, patient: str, total: int, codes: int) -> 
             {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in chunk]})
 
 
-def timed_assembly(base: str, patient: str, *, cold: bool = True) -> tuple[float, int, RecordingSession]:
+def timed_assembly(base: str, patient: str, *, cold: bool = True) -> tuple[float, int, RecordingSession, float]:
     if cold:
         forget_validations()
     session = RecordingSession()
     client = FhirClient(base, timeout=120, session=session)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     facts = assemble(client, patient, default_requirements(), AS_OF)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert facts["patient"]["id"] == patient
-    return elapsed, facts["fetch"]["requests"], session
+    return elapsed, facts["fetch"]["requests"], session, cpu
 
 
 def peak_memory(base: str, patient: str) -> float:
@@ -190,26 +191,29 @@ def main() -> int:
 
     print(f"\ncontext assembly as of {AS_OF}, median of {args.runs} runs after one warm-up; server {base}")
     header = (f"{'patient':<14}{'obs':>7}{'requests':>10}{'cold s':>9}{'warm s':>9}{'bare s':>9}{'cold/bare':>11}"
-              f"{'warm/bare':>11}{'peak MB':>9}{'naive req':>11}{'naive s':>9}")
+              f"{'warm/bare':>11}{'cpu cold':>10}{'cpu warm':>10}{'peak MB':>9}{'naive req':>11}{'naive s':>9}")
     print(header)
     print("-" * len(header))
     for patient, total in (("cp-bench-100", 100), ("cp-bench-10k", 10_000)):
         timed_assembly(base, patient)  # warm-up: CapabilityStatement cached, HAPI and Python warmed
-        cold, warm, bare, counts = [], [], [], set()
+        cold, warm, bare, cpu_cold, cpu_warm, counts = [], [], [], [], [], set()
         for _ in range(args.runs):  # interleaved, so that load from other processes hits all three alike
-            elapsed, count, session = timed_assembly(base, patient)
+            elapsed, count, session, cpu = timed_assembly(base, patient)
             cold.append(elapsed)
+            cpu_cold.append(cpu)
             counts.add(count)
             bare.append(bare_replay(session.sent))
-            elapsed, count, _session = timed_assembly(base, patient, cold=False)
+            elapsed, count, _session, cpu = timed_assembly(base, patient, cold=False)
             warm.append(elapsed)
+            cpu_warm.append(cpu)
             counts.add(count)
         memory = peak_memory(base, patient)
         naive_s, naive_requests, naive_resources = naive_fetch(base, patient, args.page_count)
         assert naive_resources == total, (naive_resources, total)
         c, w, b = statistics.median(cold), statistics.median(warm), statistics.median(bare)
         print(f"{patient:<14}{total:>7}{'/'.join(map(str, sorted(counts))):>10}{c:>9.3f}{w:>9.3f}{b:>9.3f}"
-              f"{c / b:>11.2f}{w / b:>11.2f}{memory:>9.1f}{naive_requests:>11}{naive_s:>9.2f}")
+              f"{c / b:>11.2f}{w / b:>11.2f}{statistics.median(cpu_cold):>10.3f}{statistics.median(cpu_warm):>10.3f}"
+              f"{memory:>9.1f}{naive_requests:>11}{naive_s:>9.2f}")
     return 0
 
 

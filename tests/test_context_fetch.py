@@ -210,6 +210,17 @@ def test_fetch__a_server_that_ignores_sort_is_paged_to_the_end(client):
     assert result.requests > 1 + MAX_PARALLEL
 
 
+def test_fetch__without_server_sort_the_newest_are_kept_like_a_sorting_server(client, monkeypatch):
+    monkeypatch.setattr(fetch_module, "SEARCH_CAP", 3)
+    resources = units_resources()
+    glucose = next(r for r in resources if r["id"] == "cp-ctx-units-glucose")  # 2020-03-01
+    older = [{**glucose, "id": f"glucose-{i}", "effectiveDateTime": f"2000-01-{1 + i:02d}"} for i in range(5)]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeServer(sorted(resources + older, key=lambda r: r["id"]), sort=False, page_size=2).install(mock)
+        found = fetch_resources(client, "cp-ctx-units", REQUIREMENTS).resources
+    assert [r["id"] for r in found if "glucose" in r["id"]] == ["cp-ctx-units-glucose", "glucose-4", "glucose-3"]
+
+
 def test_fetch__a_server_that_sorts_is_read_from_its_first_page_only(client):
     resources = units_resources()
     extra = [{**resources[1], "id": f"tc-{i}", "effectiveDateTime": f"2000-01-{1 + i:02d}"} for i in range(5)]

@@ -19,15 +19,18 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from app.context.dates import effective
 from app.context.facts import SERIES_LIMIT
 from app.context.requirements import Requirement, merge
 from app.errors import FhirError, FhirForbidden, FhirNotFound, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
 from app.fhir.client import FhirClient
-from app.fhir.search import Outcome, get_many, honoured_params, pages_after
+from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 OBSERVATION_STATUSES = "final,amended,corrected"
+#: Newest results read per fact key: twice the series kept, so that unusable values do not shorten it.
+SEARCH_CAP = 2 * SERIES_LIMIT
 #: Statuses that mean "this server has no batch endpoint here": fall back to parallel GETs.
 _NO_BATCH_STATUSES = frozenset({400, 403, 404, 405, 422, 501})
 _servers_without_batch: set[str] = set()
@@ -56,7 +59,7 @@ class FetchResult:
 
 
 def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Capabilities | None = None,
-         as_of: date | None = None) -> list[Search]:
+         as_of: date | None = None, page_count: int = 200) -> list[Search]:
     """The searches that fetch one patient's data for ``requirements`` (no network)."""
     if not FHIR_ID.match(patient_id or ""):
         raise ValueError("a FHIR patient id is 1-64 letters, digits, '-' or '.'")
@@ -71,19 +74,19 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
         if _declares(caps, "Observation", "date") and as_of is not None:
             # a day of margin: the server reads dates in its own zone; facts apply the exact day
             params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
-        params += [("_sort", "-date"), ("_count", str(2 * SERIES_LIMIT))]
+        params += [("_sort", "-date"), ("_count", str(SEARCH_CAP))]
         searches.append(Search("Observation", _url("Observation", params), capped=True, keys=tuple(fed)))
     for resource_type, status in (("Condition", None), ("Procedure", "completed")):
         codes = tuple(c for r in wanted.of(resource_type).values() for c in r.codes)
         if codes:
             params = _params(caps, resource_type, patient_id, tuple(dict.fromkeys(codes)), status=status)
-            searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", "200")])))
+            searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", str(page_count))])))
     # Active medication requests are few whatever the history; fetched whole so that a medicationReference
     # (which a code search does not see) is classified too.
     params = _params(caps, "MedicationRequest", patient_id, (), status="active")
-    params += [("_include", "MedicationRequest:medication"), ("_count", "200")]
+    params += [("_include", "MedicationRequest:medication"), ("_count", str(page_count))]
     searches.append(Search("MedicationRequest", _url("MedicationRequest", params)))
-    params = [*_params(caps, "AllergyIntolerance", patient_id, ()), ("_count", "200")]
+    params = [*_params(caps, "AllergyIntolerance", patient_id, ()), ("_count", str(page_count))]
     searches.append(Search("AllergyIntolerance", _url("AllergyIntolerance", params)))
     return searches
 
@@ -93,7 +96,7 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
     """Read one patient's data for ``requirements``: a batch when the server has one, else parallel GETs."""
     started = client.request_count
     caps = server_capabilities(client)
-    searches = plan(patient_id, requirements, caps, as_of)
+    searches = plan(patient_id, requirements, caps, as_of, client.page_count)
     result = FetchResult()
     use_batch = (caps.batch or caps.transaction) and client.base_url not in _servers_without_batch
     outcomes = None
@@ -126,14 +129,26 @@ def _collect(client: FhirClient, search: Search, outcome: Outcome, result: Fetch
         return
     pages = [resource]
     # A capped search is complete on its first page only when the server applied _sort (it says so in
-    # the self link); otherwise every page is read and facts sort the results themselves.
-    if not search.capped or "_sort" not in honoured_params(resource):
+    # the self link); otherwise every page is read, sorted here and cut to the same cap.
+    sorted_by_server = "_sort" in honoured_params(resource)
+    if not search.capped or not sorted_by_server:
         try:
             pages += list(pages_after(client, resource))
         except FhirError as error:
             _unreadable(result, search.resource_type, error, partial=True)
-    for page in pages:
-        result.resources += [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    found = [e["resource"] for page in pages for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    if search.capped and not sorted_by_server:
+        found = sort_resources(found, _instant)[:SEARCH_CAP]
+    result.resources += found
+
+
+def _instant(resource: dict[str, Any]) -> float | None:
+    """When a result was taken (UTC seconds), for the client-side sort; None when it has no readable date."""
+    try:
+        when = effective(resource, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return when.instant.timestamp() if when else None
 
 
 def _unreadable(result: FetchResult, resource_type: str, error: FhirError, *, partial: bool = False) -> None:
