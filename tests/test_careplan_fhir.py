@@ -206,3 +206,16 @@ def test_replaces__same_inputs_resume_instead_of_revoking():
     bundle = draft_bundle(sample_plan(), now=NOW, replaces=Replacement(same))
     assert "replaces" not in _careplan(bundle)
     assert all(e["request"]["method"] == "POST" for e in bundle["entry"])
+
+
+@pytest.mark.parametrize(("citation", "text"), [
+    ({"guideline": "ADA Standards of Care", "year": 2025, "section": "6.5"}, "ADA Standards of Care 2025, 6.5"),
+    ({"guideline": "ADA Standards of Care in Diabetes—2025", "year": "2025", "section": "Section 6"},
+     "ADA Standards of Care in Diabetes—2025, Section 6"),
+    ({"guideline": "USPSTF", "year": "2022"}, "USPSTF 2022"),
+    ({}, "uncited"),
+])
+def test_citation_text__guideline_year_section_without_repeating_the_year(citation, text):
+    from app.careplan.narrative import citation_text
+
+    assert citation_text(citation) == text

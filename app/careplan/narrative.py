@@ -13,8 +13,8 @@ XHTML = "http://www.w3.org/1999/xhtml"
 
 def citation_text(citation: Mapping[str, Any]) -> str:
     """``ADA Standards of Care 2025, section 6`` from a citation dict."""
-    parts = [str(citation.get("guideline") or "").strip(), str(citation.get("year") or "").strip()]
-    text = " ".join(part for part in parts if part)
+    guideline, year = str(citation.get("guideline") or "").strip(), str(citation.get("year") or "").strip()
+    text = guideline if year and year in guideline else " ".join(part for part in (guideline, year) if part)
     if citation.get("section"):
         text = f"{text}, {citation['section']}" if text else str(citation["section"])
     return text or "uncited"
