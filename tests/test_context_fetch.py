@@ -235,3 +235,14 @@ def test_fetch__an_unknown_patient_raises(client):
         FakeServer(units_resources()).install(mock)
         with pytest.raises(FhirNotFound):
             fetch_resources(client, "nobody", REQUIREMENTS)
+
+
+def test_fetch__a_batch_refused_for_scope_falls_back_without_forgetting_batch(client):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeServer(units_resources(), forbidden={"MedicationRequest"}).install(mock)
+        mock.replace(responses.POST, BASE, json=DENIED, status=403)
+        result = fetch_resources(client, "cp-ctx-units", REQUIREMENTS)
+    assert result.mode == "parallel"
+    assert result.notes == [{"type": "MedicationRequest",
+                             "message": "could not see MedicationRequest: scope not granted"}]
+    assert client.base_url not in fetch_module._servers_without_batch

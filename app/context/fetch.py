@@ -31,8 +31,11 @@ FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 OBSERVATION_STATUSES = "final,amended,corrected"
 #: Newest results read per fact key: twice the series kept, so that unusable values do not shorten it.
 SEARCH_CAP = 2 * SERIES_LIMIT
-#: Statuses that mean "this server has no batch endpoint here": fall back to parallel GETs.
-_NO_BATCH_STATUSES = frozenset({400, 403, 404, 405, 422, 501})
+#: Answers to a batch that send carepath to parallel GETs: the server has no batch endpoint (remembered for the
+#: server), or refused this batch as a whole (a proxy refusing a batch whose entries need a scope the token
+#: lacks: the GETs one by one then say which type could not be read).
+_NO_BATCH_STATUSES = frozenset({404, 405, 501})
+_BATCH_REFUSED_STATUSES = frozenset({400, 403, 422})
 _servers_without_batch: set[str] = set()
 _lock = threading.Lock()
 
@@ -104,10 +107,11 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
         try:
             outcomes = get_many(client, [s.url for s in searches], batch=True)
         except FhirStatusError as error:
-            if error.status not in _NO_BATCH_STATUSES:
+            if error.status in _NO_BATCH_STATUSES:
+                with _lock:
+                    _servers_without_batch.add(client.base_url)
+            elif error.status not in _BATCH_REFUSED_STATUSES:
                 raise
-            with _lock:
-                _servers_without_batch.add(client.base_url)
     if outcomes is None:
         result.mode = "parallel"
         outcomes = get_many(client, [s.url for s in searches], batch=False)
