@@ -139,7 +139,8 @@ CASES: list[Case] = [
     # -- chronic kidney disease ------------------------------------------------------------------
     c("ckd-unconfirmed-egfr-59", CKD, age=60, egfr=59, uacr=10, has=("ckd.confirm",)),
     c("ckd-egfr-60-no-ckd", CKD, age=60, egfr=60, uacr=10, lacks=("ckd.confirm", "ckd.monitoring")),
-    c("ckd-uacr-30-unconfirmed", CKD, age=60, egfr=80, uacr=30, has=("ckd.confirm", "ckd.ras-inhibitor")),
+    c("ckd-uacr-30-unconfirmed", CKD, age=60, egfr=80, uacr=30, has=("ckd.confirm",), lacks=("ckd.ras-inhibitor",)),
+    c("ckd-uacr-30", CKD, age=60, conditions=("ckd",), egfr=80, uacr=30, has=("ckd.ras-inhibitor",)),
     c("ckd-monitoring", CKD, age=60, conditions=("ckd",), egfr=55, uacr=10, has=("ckd.monitoring",),
       lacks=("ckd.ras-inhibitor", "ckd.nephrology-referral")),
     c("ckd-uacr-29", CKD, age=60, conditions=("ckd",), egfr=55, uacr=29, lacks=("ckd.ras-inhibitor",)),

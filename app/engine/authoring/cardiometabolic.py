@@ -237,13 +237,13 @@ def blood_pressure() -> dict[str, Any]:
                         "than 20/10 mmHg above goal (§8.1.6).",
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
                       "lifestyle, reassess in 1 month."),
-            rule("htn.recheck-after-start", "Reassess BP 1 month after starting medication",
+            rule("htn.recheck-after-start", "Reassess BP in 1 month (stage 2, or stage 1 at higher risk)",
                  when=[UNTREATED, f"{STAGE2} or ({STAGE1} and {HIGH_RISK})"], activity="bp-recheck",
                  due_in=(1, "mo"), inputs=BP_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating "
                                                      "antihypertensive drug therapy")],
-                 text="After starting BP-lowering medication: follow-up in 1 month, then monthly until "
-                      "controlled."),
+                 text="Stage 2, or stage 1 at higher risk ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): repeat BP "
+                      "evaluation in 1 month, then monthly until controlled once treatment starts."),
             rule("htn.raas-in-pregnancy", "ACE inhibitor or ARB active in pregnancy",
                  when=[PREGNANT, "%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()"],
                  inputs=["conditions.pregnancy", "medications.ace_inhibitor", "medications.arb"], cite=[HTN_PREGNANCY],
@@ -426,7 +426,8 @@ def kidney() -> dict[str, Any]:
                         "(Practice Point 2.1.2).",
                  text="CKD: assess albuminuria and GFR at least annually."),
             rule("ckd.ras-inhibitor", "ACE inhibitor or ARB (albuminuria)",
-                 when=[f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor", inputs=[
+                 when=["%facts.conditions.ckd.exists()", f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
+                 inputs=[
                      *CKD_INPUTS, "conditions.diabetes", "medications.ace_inhibitor", "medications.arb",
                      "allergies.ace_inhibitor", "conditions.angioedema"],
                  cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.6 (renin-angiotensin system inhibitors)")],
