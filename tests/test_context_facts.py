@@ -310,3 +310,14 @@ def test_validate__remembers_a_server_version_not_an_unversioned_resource(monkey
         resources.validate(_hba1c(2, "2020-01-01"))
     assert calls == ["a1c-1", "a1c-2", "a1c-2", "a1c-2"]
     resources.forget_validations()
+
+
+def test_facts__a_comparator_is_kept_beside_the_value():
+    egfr = {"resourceType": "Observation", "id": "egfr-1", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "33914-3"}]}, "effectiveDateTime": "2020-01-01",
+        "valueQuantity": {"value": 90, "comparator": ">", "unit": "mL/min/{1.73_m2}",
+                          "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"}}
+    facts = facts_from_resources([egfr], REQUIREMENTS, AS_OF)
+    measure = facts["measures"]["egfr"]
+    assert (measure["value"], measure["comparator"], measure["series"][0]["comparator"]) == (90.0, ">", ">")
+    assert (facts["scores"]["egfr"]["method"], facts["scores"]["egfr"]["comparator"]) == ("reported", ">")

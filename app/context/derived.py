@@ -102,8 +102,11 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
 def _egfr(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
     reported = facts["measures"].get("egfr")
     if reported:
-        return {"value": reported["value"], "unit": "mL/min/1.73m2", "method": "reported",
-                "date": reported["date"], "refs": reported["refs"]}
+        score = {"value": reported["value"], "unit": "mL/min/1.73m2", "method": "reported",
+                 "date": reported["date"], "refs": reported["refs"]}
+        if reported.get("comparator"):
+            score["comparator"] = reported["comparator"]
+        return score
     creatinine, patient = facts["measures"].get("creatinine"), facts["patient"]
     if not creatinine:
         return "no eGFR reported and creatinine missing: eGFR not computed"

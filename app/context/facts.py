@@ -161,8 +161,12 @@ def _measure(key: str, series: list[Reading], requirement: Requirement | None, a
         entry = {"valueCode": latest.coded, **entry}
     else:
         entry = {"value": latest.value, "unit": UNITS[key].display if key in UNITS else latest.unit, **entry}
+        if latest.extra.get("comparator"):
+            entry["comparator"] = latest.extra["comparator"]
         recent = series[:SERIES_LIMIT]
-        entry["series"] = [{"date": r.when.day.isoformat(), "value": r.value, "ref": r.ref} for r in reversed(recent)]
+        entry["series"] = [{"date": r.when.day.isoformat(), "value": r.value, "ref": r.ref,
+                            **({"comparator": r.extra["comparator"]} if r.extra.get("comparator") else {})}
+                           for r in reversed(recent)]
     _recency(entry, requirement, as_of)
     return entry
 

@@ -69,7 +69,11 @@ def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: d
         else:
             value = _quantity(observation, key, keys[key].name, quality)
             if value is not None:
-                found.append(Reading(key, when, ref(observation), code, value=value))
+                reading = Reading(key, when, ref(observation), code, value=value)
+                comparator = (observation.get("valueQuantity") or {}).get("comparator")
+                if comparator:
+                    reading.extra["comparator"] = comparator  # e.g. eGFR ">90": the value is a bound
+                found.append(reading)
     return found
 
 
