@@ -48,7 +48,8 @@ def test_load_from_server__by_url_and_version():
     assert all("version=2025.1.0" in call.request.url for call in responses.calls)
     facts = make_facts(age=60, conditions=["diabetes"], hba1c=7.5)
     plan = build_plan(facts, pack_set, "2025-06-01")
-    assert plan.packs[0] == {"url": T2D.split("|")[0], "version": "2025.1.0", "title": "Type 2 diabetes"}
+    assert plan.packs[0] == {"url": T2D.split("|")[0], "version": "2025.1.0", "title": "Type 2 diabetes",
+                             "status": "draft"}
     assert plan.activity("t2d.hba1c-test-not-at-goal")
 
 

@@ -34,7 +34,7 @@ class PackSet:
         """[{url, version, title}] of every PlanDefinition, plus the Library."""
         out = [area.pack.as_dict() for area in self.areas]
         out.append({"url": self.library.get("url", ""), "version": self.library.get("version", ""),
-                    "title": self.library.get("title", "")})
+                    "title": self.library.get("title", ""), "status": self.library.get("status", "")})
         return out
 
     @property

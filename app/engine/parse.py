@@ -114,7 +114,8 @@ def pack_info(where: str, resource: Mapping[str, Any]) -> PackInfo:
     period = resource.get("effectivePeriod") or {}
     return PackInfo(url=resource.get("url", ""), version=resource.get("version", ""),
                     title=resource.get("title", ""), file=where,
-                    effective_start=period.get("start"), effective_end=period.get("end"))
+                    effective_start=period.get("start"), effective_end=period.get("end"),
+                    status=resource.get("status", ""))
 
 
 class _Reader:

@@ -144,10 +144,11 @@ class PackInfo:
     file: str
     effective_start: str | None = None
     effective_end: str | None = None
+    status: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        """{url, version, title} as plans record it."""
-        return {"url": self.url, "version": self.version, "title": self.title}
+        """{url, version, title, status} as plans record it."""
+        return {"url": self.url, "version": self.version, "title": self.title, "status": self.status}
 
 
 @dataclass

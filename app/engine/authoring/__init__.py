@@ -52,7 +52,7 @@ def activity_definition(name: str, title: str, kind: str, description: str,
         concept["coding"] = [{"system": code[0], "code": code[1], "display": code[2]}]
     return {
         "resourceType": "ActivityDefinition", "id": f"carepath-{name}", "url": f"{BASE}/ActivityDefinition/{name}",
-        "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "active",
+        "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "draft",
         "kind": resource_kind, "code": concept, "description": description,
         "extension": [ext("activity-kind", valueCode=kind)],
     }
@@ -179,7 +179,7 @@ def plan_definition(name: str, title: str, *, description: str, guidelines: list
                                                       ("text", "valueString", text)]) for condition, text in summary]
     return {
         "resourceType": "PlanDefinition", "id": f"carepath-{name}", "url": f"{BASE}/PlanDefinition/{name}",
-        "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "active",
+        "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "draft",
         "experimental": False, "date": "2025-06-01", "publisher": "carepath clinical content",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/plan-definition-type",
                              "code": "clinical-protocol"}]},

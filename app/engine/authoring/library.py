@@ -182,7 +182,7 @@ def library() -> dict[str, Any]:
     return {
         "resourceType": "Library", "id": "carepath-primary-care-data", "url": f"{BASE}/Library/primary-care-data",
         "version": VERSION, "name": "primary_care_data", "title": "carepath primary care: data requirements",
-        "status": "active", "date": "2025-06-01", "publisher": "carepath clinical content",
+        "status": "draft", "date": "2025-06-01", "publisher": "carepath clinical content",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/library-type",
                              "code": "module-definition"}]},
         "description": "What the primary-care guideline packs read: resource types, codes, and the fact key each "
