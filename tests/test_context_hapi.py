@@ -89,3 +89,27 @@ def test_assemble__an_evaluation_date_in_the_past_sees_the_history_of_then(loade
     via_server = assemble(loaded_hapi, patient_id, REQUIREMENTS, "2019-12-31")
     assert via_server["measures"]["hba1c"]["refs"][0]["id"] == "cp-ctx-filters-a1c-amended"
     assert without_versions(via_server) == without_versions(facts_from_bundle(bundle, REQUIREMENTS, "2019-12-31"))
+
+
+@pytest.mark.parametrize(("patient", "path", "expected"), [
+    ("cp-ctx-units", ("measures", "glucose", "value"), 99.09),           # 5.5 mmol/L
+    ("cp-ctx-units", ("measures", "total_cholesterol", "value"), 201.06),  # 5.2 mmol/L
+    ("cp-ctx-units", ("measures", "hba1c", "value"), 7.0),               # 53 mmol/mol
+    ("cp-ctx-units", ("measures", "creatinine", "value"), 1.0),          # 88.4 umol/L
+    ("cp-ctx-units", ("measures", "weight", "value"), 81.65),            # 180 [lb_av]
+    ("cp-ctx-units", ("measures", "height", "value"), 177.8),            # 70 [in_i]
+    ("cp-ctx-units", ("scores", "egfr", "method"), "CKD-EPI 2021 (race-free)"),
+    ("cp-ctx-filters", ("measures", "hba1c", "refs", 0, "id"), "cp-ctx-filters-a1c-final"),
+    ("cp-ctx-filters", ("conditions",), ["diabetes", "ckd"]),
+    ("cp-ctx-filters", ("medications",), ["antihypertensive", "statin"]),
+    ("cp-ctx-filters", ("procedures", "colonoscopy", "refs", 0, "id"), "cp-ctx-filters-colonoscopy-2015"),
+    ("cp-ctx-pce", ("scores", "ascvd10y", "value"), 2.1),
+    ("cp-ctx-tz", ("measures", "hba1c", "refs", 0, "id"), "cp-ctx-tz-a1c-evening"),
+    ("cp-ctx-pgx", ("measures", "cyp2c19", "phenotype"), "poor"),
+])
+def test_assemble__filters_and_conversions_via_hapi(loaded_hapi, patient, path, expected):
+    value = assemble(loaded_hapi, patient, REQUIREMENTS, AS_OF)
+    for step in path:
+        value = value[step]
+    assert (sorted(value) if isinstance(value, dict) else value) == (
+        sorted(expected) if isinstance(expected, list) else expected)
