@@ -5,19 +5,18 @@ from __future__ import annotations
 import threading
 import time
 
-import fakeredis
 import pytest
 
 from app.errors import ConfigError
 from app.store import RedisStore, SqliteStore, open_store
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.integration)])
 def store(request, tmp_path):
     if request.param == "sqlite":
         made = SqliteStore(tmp_path / "store.sqlite3", "secret-one")
     else:
-        made = RedisStore(fakeredis.FakeRedis(), "secret-one")
+        made = RedisStore(request.getfixturevalue("redis_client"), "secret-one")
     yield made
     made.close()
 
@@ -88,8 +87,9 @@ def test_store__sqlite_file_holds_neither_keys_nor_values_in_clear(tmp_path):
     assert b"launch-id-123" not in raw
 
 
-def test_store__redis_holds_neither_keys_nor_values_in_clear():
-    server = fakeredis.FakeRedis()
+@pytest.mark.integration
+def test_store__redis_holds_neither_keys_nor_values_in_clear(redis_client):
+    server = redis_client
     RedisStore(server, "secret-one").put("launch", "launch-id-123", {"access_token": "tok-xyz"}, ttl=60)
     (name,) = server.keys("*")
     assert b"launch-id-123" not in name
@@ -113,9 +113,16 @@ def test_open_store__picks_the_backend(tmp_path, url, kind):
     store.close()
 
 
-def test_open_store__redis_url_gives_a_redis_store(tmp_path):
-    store = open_store({"STORE_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": "k", "VAR_DIR": str(tmp_path)})
-    assert isinstance(store, RedisStore)  # connecting is lazy: nothing is contacted yet
+@pytest.mark.integration
+def test_open_store__redis_url_gives_a_working_redis_store(tmp_path, redis_url, redis_client):
+    store = open_store({"STORE_URL": redis_url, "SECRET_KEY": "k", "VAR_DIR": str(tmp_path)})
+    assert isinstance(store, RedisStore)
+    store.put("launch", "a", {"v": 1}, ttl=60)
+    other = open_store({"STORE_URL": redis_url, "SECRET_KEY": "k", "VAR_DIR": str(tmp_path)})
+    assert other.take("launch", "a") == {"v": 1}  # two app instances share one Redis
+    assert store.get("launch", "a") is None
+    store.close()
+    other.close()
 
 
 @pytest.mark.parametrize("url", ["mysql://db/x", "sqlite://", "file:///tmp/x"])
