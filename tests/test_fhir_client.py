@@ -180,3 +180,32 @@ def test_search__refuses_an_off_server_next_link(client, next_url):
     with pytest.raises(UnsafeUrl):
         client.search("Observation", {"patient": "p1"})
     assert len(responses.calls) == 1  # nothing was sent to the other server
+
+
+@responses.activate
+def test_request__retry_after_as_an_http_date_and_capped(waits):
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    client = FhirClient(BASE, retries=2, sleep=waits.append, max_retry_wait=30.0)
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    responses.get(f"{BASE}/Patient/p1", status=503, headers={"Retry-After": soon})
+    responses.get(f"{BASE}/Patient/p1", status=429, headers={"Retry-After": "3600"})
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    assert client.read("Patient", "p1")["id"] == "p1"
+    assert 15 <= waits[0] <= 20 and waits[1] == 30.0  # an hour is capped at max_retry_wait
+
+
+@responses.activate
+def test_request__an_unreadable_retry_after_falls_back_to_backoff(client, waits):
+    responses.get(f"{BASE}/Patient/p1", status=503, headers={"Retry-After": "soon"})
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    client.read("Patient", "p1")
+    assert waits == [0.5]
+
+
+@pytest.mark.parametrize("relative", [
+    "Observation?code=http://loinc.org|4548-4", "Patient/p1", "/Patient/p1",
+])
+def test_url_for__relative_paths_stay_on_the_server_even_with_urls_in_the_query(client, relative):
+    assert client.url_for(relative).startswith(BASE + "/")
