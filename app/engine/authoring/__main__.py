@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.authoring.activities import activities
-from app.engine.authoring.cardiometabolic import blood_pressure, cholesterol, diabetes, kidney
+from app.engine.authoring.cardiometabolic import blood_pressure, diabetes
 from app.engine.authoring.library import library
+from app.engine.authoring.lipids_kidney import cholesterol, kidney
 from app.engine.authoring.prevention import depression, obesity, pharmacogenomics, screening, tobacco
 from app.engine.packs import DEFAULT_PACK_DIR
 

@@ -1,0 +1,214 @@
+"""ASCVD risk and statins (2018 AHA/ACC, 2013 PCE, USPSTF 2022) and chronic kidney disease (KDIGO 2024).
+
+Every threshold sits next to its citation (guideline, year, section).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.authoring import plan_definition, rule
+from app.engine.authoring.cardiometabolic import ADA, AGE, CHOL, KDIGO, PCE, PREGNANT, USPSTF_STATIN
+
+ON_STATIN = "%facts.medications.statin.exists()"
+NO_ASCVD = "%facts.conditions.ascvd.empty()"
+PRIMARY = (f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditions.diabetes.empty() and "
+           "%facts.measures.ldl.value >= 70 and %facts.measures.ldl.value < 190")
+RISK = "%facts.scores.ascvd10y.value"
+LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin"]
+
+
+def _statin_checks(intensity: str) -> dict[str, Any]:
+    return {
+        "exclusions": ((ON_STATIN, "statin not started: active {{%facts.medications.statin.display}} "
+                                   f"MedicationRequest (check it is {intensity})", "low", "statin-review"),),
+        "contraindications": (
+            ("%facts.allergies.statin.exists()", "statin allergy or intolerance recorded: "
+                                                 "{{%facts.allergies.statin.display}}", "high"),
+            (PREGNANT, "pregnancy: statins are not started in pregnancy", "high")),
+    }
+
+
+def cholesterol() -> dict[str, Any]:
+    """ASCVD risk and statins (2018 AHA/ACC cholesterol, 2013 PCE, USPSTF 2022)."""
+    return plan_definition(
+        "ascvd-statins", "ASCVD risk and statins",
+        description="Statin benefit groups: clinical ASCVD, LDL-C 190 mg/dL or more, diabetes 40-75, and "
+                    "primary prevention by 10-year ASCVD risk band (2018 AHA/ACC, 2013 PCE, USPSTF 2022).",
+        guidelines=[CHOL, PCE, USPSTF_STATIN, ADA],
+        when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
+             f"%facts.measures.ldl.value >= 190 or {ON_STATIN}",
+        summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013)"),
+                 ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
+                 ("%facts.measures.ldl.value.exists()", "LDL-C {{%facts.measures.ldl.value}} mg/dL on "
+                  "{{%facts.measures.ldl.date}}")],
+        rules=[
+            rule("lipid.secondary-prevention", "High-intensity statin (clinical ASCVD, 75 or younger)",
+                 when=["%facts.conditions.ascvd.exists()", f"{AGE} <= 75"], activity="statin-high",
+                 inputs=["conditions.ascvd", *LIPID_INPUTS],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention")], **_statin_checks(
+                     "high-intensity"),
+                 text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}), age {{%facts.patient.ageYears}}: "
+                      "high-intensity statin to lower LDL-C by 50 % or more."),
+            rule("lipid.secondary-prevention-over-75", "Statin (clinical ASCVD, older than 75)",
+                 when=["%facts.conditions.ascvd.exists()", f"{AGE} > 75"], activity="statin",
+                 inputs=["conditions.ascvd", *LIPID_INPUTS],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention")],
+                 choice="older than 75: moderate- or high-intensity statin is reasonable after weighing risk "
+                        "reduction, adverse effects, drug interactions, frailty and patient preferences.",
+                 **_statin_checks("of suitable intensity"),
+                 text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}) at age {{%facts.patient.ageYears}}."),
+            rule("lipid.severe-hypercholesterolemia", "High-intensity statin (LDL-C 190 mg/dL or more)",
+                 when=[NO_ASCVD, f"{AGE} >= 20 and {AGE} <= 75", "%facts.measures.ldl.value >= 190"],
+                 activity="statin-high", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.2, Severe hypercholesterolemia (LDL-C 190 mg/dL or "
+                                             "higher)")], **_statin_checks("high-intensity"),
+                 text="LDL-C {{%facts.measures.ldl.value}} mg/dL ({{%facts.measures.ldl.date}}) is 190 or more, "
+                      "age 20 to 75: maximally tolerated (high-intensity) statin without risk calculation."),
+            rule("lipid.diabetes", "Moderate-intensity statin (diabetes, 40 to 75)",
+                 when=[NO_ASCVD, "%facts.conditions.diabetes.exists()", f"{AGE} >= 40 and {AGE} <= 75",
+                       "%facts.measures.ldl.value.empty() or %facts.measures.ldl.value < 190"],
+                 activity="statin-moderate", inputs=["conditions.diabetes", *LIPID_INPUTS],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.3, Diabetes mellitus in adults"),
+                       ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (statin "
+                                    "treatment)")], **_statin_checks("at least moderate-intensity"),
+                 choice="with multiple ASCVD risk factors a high-intensity statin is reasonable (2018 §4.3).",
+                 text="Diabetes at age {{%facts.patient.ageYears}} (40 to 75): moderate-intensity statin "
+                      "regardless of 10-year risk."),
+            rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)",
+                 when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
+                                             "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations")],
+                 **_statin_checks("high-intensity"),
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is 20 % or more "
+                      "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
+            rule("lipid.primary-intermediate-risk", "Moderate-intensity statin (10-year risk 7.5 to <20 %)",
+                 when=[PRIMARY, f"{RISK} >= 7.5 and {RISK} < 20"], activity="statin-moderate",
+                 inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
+                                             "70 to 189 mg/dL"),
+                       ("USPSTF-STATIN-2022", "Recommendation: 10-year risk 10 % or more (B), 7.5 to <10 % (C)"),
+                       ("PCE-2013", "Pooled Cohort Equations")], **_statin_checks("at least moderate-intensity"),
+                 choice="intermediate risk: start after a clinician-patient risk discussion; risk-enhancing "
+                        "factors favor a statin (2018 §4.4.2). USPSTF 2022: offer at 10 % or more with a CVD risk "
+                        "factor; selectively at 7.5 to <10 %.",
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013), LDL-C "
+                      "{{%facts.measures.ldl.value}} mg/dL."),
+            rule("lipid.primary-borderline-risk", "Risk discussion about a statin (10-year risk 5 to <7.5 %)",
+                 when=[PRIMARY, f"{RISK} >= 5 and {RISK} < 7.5", f"{ON_STATIN}.not()"],
+                 activity="statin-discussion", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (borderline risk)")],
+                 choice="borderline risk: risk-enhancing factors may justify a moderate-intensity statin.",
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is borderline "
+                      "(5 to <7.5 %)."),
+            rule("lipid.primary-low-risk", "Heart-healthy lifestyle (10-year risk below 5 %)",
+                 when=[PRIMARY, f"{RISK} < 5"], activity="heart-healthy-lifestyle", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (low risk)")],
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is below 5 %: "
+                      "lifestyle to reduce risk factors; no statin proposed."),
+            rule("lipid.risk-unknown", "10-year ASCVD risk could not be computed",
+                 when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
+                       f"{RISK}.empty()", "%facts.measures.ldl.value.empty() or %facts.measures.ldl.value < 190"],
+                 inputs=LIPID_INPUTS, cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Evaluation and risk assessment"),
+                       ("PCE-2013", "Pooled Cohort Equations (inputs)")],
+                 gaps=(("scores.ascvd10y", "10-year ASCVD risk not computed (the Pooled Cohort Equations need "
+                                           "total and HDL cholesterol, systolic BP, BP treatment, diabetes and "
+                                           "smoking): primary-prevention statin bands not assessed"),),
+                 text="Primary prevention, age 40 to 75: risk bands need the 10-year ASCVD risk."),
+            rule("lipid.duplicate-statin", "Two active statins",
+                 when=["%facts.medications.statin.count() > 1"], inputs=["medications.statin"],
+                 cite=[("AHA-ACC-CHOL-2018", "Table 3, High-, moderate- and low-intensity statin therapy")],
+                 alert=("moderate", "{{%facts.medications.statin.count()}} active statin prescriptions "
+                                    "({{%facts.medications.statin.display}}): check for duplicate therapy"),
+                 text="More than one active statin."),
+            rule("lipid.statin-in-pregnancy", "Statin active in pregnancy",
+                 when=[PREGNANT, ON_STATIN], inputs=["medications.statin", "conditions.pregnancy"],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.5, Other populations at risk (women: statins and pregnancy)")],
+                 alert=("high", "active {{%facts.medications.statin.display}} during pregnancy: the guideline "
+                                "advises stopping a statin as soon as pregnancy is discovered"),
+                 text="Pregnancy with an active statin."),
+        ],
+    )
+
+
+EGFR = "%facts.scores.egfr.value"
+UACR = "%facts.measures.uacr.value"
+CKD_INPUTS = ["scores.egfr", "measures.uacr", "conditions.ckd"]
+
+
+def kidney() -> dict[str, Any]:
+    """Chronic kidney disease (KDIGO 2024)."""
+    return plan_definition(
+        "chronic-kidney-disease", "Chronic kidney disease",
+        description="Staging by eGFR (G) and albuminuria (A), monitoring, RAS inhibition, SGLT2 inhibitors and "
+                    "nephrology referral (KDIGO 2024).",
+        guidelines=[KDIGO],
+        when=f"%facts.conditions.ckd.exists() or {EGFR} < 60 or {UACR} >= 30",
+        summary=[(f"{EGFR} >= 90", "G1 (eGFR {{%facts.scores.egfr.value}})"),
+                 (f"{EGFR} >= 60 and {EGFR} < 90", "G2 (eGFR {{%facts.scores.egfr.value}})"),
+                 (f"{EGFR} >= 45 and {EGFR} < 60", "G3a (eGFR {{%facts.scores.egfr.value}})"),
+                 (f"{EGFR} >= 30 and {EGFR} < 45", "G3b (eGFR {{%facts.scores.egfr.value}})"),
+                 (f"{EGFR} >= 15 and {EGFR} < 30", "G4 (eGFR {{%facts.scores.egfr.value}})"),
+                 (f"{EGFR} < 15", "G5 (eGFR {{%facts.scores.egfr.value}})"),
+                 (f"{EGFR}.empty()", "eGFR unknown"),
+                 (f"{UACR} < 30", "A1 (UACR {{%facts.measures.uacr.value}} mg/g)"),
+                 (f"{UACR} >= 30 and {UACR} < 300", "A2 (UACR {{%facts.measures.uacr.value}} mg/g)"),
+                 (f"{UACR} >= 300", "A3 (UACR {{%facts.measures.uacr.value}} mg/g)"),
+                 (f"{UACR}.empty()", "albuminuria unknown"),
+                 ("true", "KDIGO 2024 G and A categories")],
+        rules=[
+            rule("ckd.confirm", "Repeat eGFR and UACR to confirm chronicity",
+                 when=["%facts.conditions.ckd.empty()"], activity="ckd-confirm",
+                 schedule_from=(("measures.egfr", "measures.creatinine", "measures.uacr"), 3, "mo"),
+                 inputs=CKD_INPUTS, cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present "
+                                                            "for more than 3 months)")],
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 and UACR {{%facts.measures.uacr.value}} "
+                      "mg/g without a CKD diagnosis: CKD requires the abnormality to last more than 3 months."),
+            rule("ckd.monitoring", "eGFR and albuminuria at least every year",
+                 when=["%facts.conditions.ckd.exists()"], activity="uacr-egfr-test", repeat=(1, 1, "a"),
+                 schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
+                 inputs=CKD_INPUTS,
+                 cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)")],
+                 choice="more often when the risk of progression is higher and the result changes treatment "
+                        "(Practice Point 2.1.2).",
+                 text="CKD: assess albuminuria and GFR at least annually."),
+            rule("ckd.ras-inhibitor", "ACE inhibitor or ARB (albuminuria)",
+                 when=["%facts.conditions.ckd.exists()", f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
+                 inputs=[
+                     *CKD_INPUTS, "conditions.diabetes", "medications.ace_inhibitor", "medications.arb",
+                     "allergies.ace_inhibitor", "conditions.angioedema"],
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.6 (renin-angiotensin system inhibitors)")],
+                 exclusions=(("%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()",
+                              "already on a RAS inhibitor: {{%facts.medications.ace_inhibitor.display | "
+                              "%facts.medications.arb.display}}"),),
+                 contraindications=(
+                     (PREGNANT, "pregnancy: ACE inhibitors and ARBs are contraindicated", "high"),
+                     ("%facts.conditions.angioedema.exists()", "history of angioedema "
+                      "({{%facts.conditions.angioedema.display}}): ACE inhibitor contraindicated; any RAS "
+                      "inhibitor only on the clinician's judgement", "high"),
+                     ("%facts.allergies.ace_inhibitor.exists()", "ACE inhibitor allergy or intolerance: "
+                      "{{%facts.allergies.ace_inhibitor.display}}", "high")),
+                 choice="moderately increased albuminuria (A2) without diabetes is a suggestion (2C) rather than "
+                        "a recommendation; titrate to the highest approved dose tolerated.",
+                 text="UACR {{%facts.measures.uacr.value}} mg/g (30 or more) with eGFR "
+                      "{{%facts.scores.egfr.value}} (15 or more): RAS inhibitor."),
+            rule("ckd.sglt2-inhibitor", "SGLT2 inhibitor (CKD)",
+                 when=["%facts.conditions.ckd.exists()", f"{EGFR} >= 20",
+                       f"%facts.conditions.diabetes.exists() or {UACR} >= 200 or "
+                       "%facts.conditions.heart_failure.exists()"],
+                 activity="sglt2-inhibitor", inputs=[*CKD_INPUTS, "conditions.diabetes",
+                                                     "conditions.heart_failure", "medications.sglt2_inhibitor"],
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.7 (SGLT2 inhibitors)")],
+                 exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "
+                              "{{%facts.medications.sglt2_inhibitor.display}}"),),
+                 contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
+                 text="CKD with eGFR {{%facts.scores.egfr.value}} (20 or more) and type 2 diabetes, UACR of 200 "
+                      "mg/g or more, or heart failure: SGLT2 inhibitor."),
+            rule("ckd.nephrology-referral", "Referral to nephrology",
+                 when=[f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral", inputs=CKD_INPUTS,
+                 cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services")],
+                 text="eGFR {{%facts.scores.egfr.value}} (below 30) or UACR {{%facts.measures.uacr.value}} mg/g "
+                      "(300 or more): refer to specialist kidney care. (The 5-year kidney failure risk, "
+                      "Practice Point 2.2.1, is not computed by carepath.)"),
+        ],
+    )
