@@ -123,6 +123,21 @@ def test_add_duration__calendar_arithmetic(start, value, unit, expected):
     assert add_duration(date.fromisoformat(start), Duration(value, unit)).isoformat() == expected
 
 
+@pytest.mark.parametrize(("path", "value"), [
+    (("measures", "hba1c", "value"), "seven"), (("patient", "ageYears"), "fifty"), (("measures", "ldl", "value"), "high"),
+])
+def test_plan__unexpected_fact_values_become_warnings_not_crashes(pack_set, path, value):
+    facts = make_facts(as_of="2025-06-01", **COMPLEX)
+    node = facts
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    plan = build_plan(facts, pack_set, "2025-06-01")
+    failed = [w for w in plan.warnings if "could not be evaluated" in w["message"]]
+    assert failed and all(w["severity"] == "moderate" for w in failed)
+    assert plan.activities, "the rules that could be evaluated still give their items"
+
+
 def test_plan__does_not_modify_the_facts(pack_set):
     import copy
 

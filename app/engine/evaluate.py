@@ -66,21 +66,40 @@ class _Evaluation:
                            + "; ".join(f"{a.pack.title} {a.pack.version} ({a.pack.effective_start} to "
                                        f"{a.pack.effective_end or 'open'})" for a in outside)})
         for area in self.pack_set.areas:
-            if not is_true(area.condition(self.env)):
+            if not self._guarded(area.id, area.title, lambda a=area: self._area(a)):
                 continue
-            texts = [text.render(self.env) for when, text in area.summaries if is_true(when(self.env))]
-            if texts:
-                self.plan.area_summaries.append({"area": area.title, "area_id": area.id, "pack_url": area.pack.url,
-                                                 "text": "; ".join(texts)})
-            self._noted: list[FactPath] = []
-            for rule in area.rules:
-                self._apply(rule)
-            for goal in area.goals:
-                if goal.condition is None or is_true(goal.condition(self.env)):
-                    self.plan.goals.append(self._goal(goal))
-                    self._noted.extend(goal.inputs)
-            self._data_gaps()
         return self.plan
+
+    def _area(self, area: Area) -> bool:
+        if not is_true(area.condition(self.env)):
+            return False
+        texts = [text.render(self.env) for when, text in area.summaries if is_true(when(self.env))]
+        if texts:
+            self.plan.area_summaries.append({"area": area.title, "area_id": area.id, "pack_url": area.pack.url,
+                                             "text": "; ".join(texts)})
+        self._noted = []
+        for rule in area.rules:
+            self._guarded(rule.id, rule.title, lambda r=rule: self._apply(r))
+        for goal in area.goals:
+            self._guarded(goal.id, goal.description, lambda g=goal: self._include_goal(g))
+        self._data_gaps()
+        return True
+
+    def _include_goal(self, goal: GoalRule) -> None:
+        if goal.condition is None or is_true(goal.condition(self.env)):
+            self.plan.goals.append(self._goal(goal))
+            self._noted.extend(goal.inputs)
+
+    def _guarded(self, item_id: str, title: str, step: Any) -> Any:
+        """Run one area, rule or goal; facts it cannot evaluate become a warning, never a crash or silence."""
+        try:
+            return step()
+        except Exception as exc:  # fhirpathpy raises bare Exceptions on values of unexpected types
+            self.plan.warnings.append({
+                "rule_id": item_id, "severity": "moderate", "refs": [],
+                "message": f"'{title}' could not be evaluated on this patient's data ({type(exc).__name__}: "
+                           f"{exc}); it is neither proposed nor ruled out"})
+            return None
 
     def _effective(self, area: Area) -> bool:
         start, end = _to_date(area.pack.effective_start), _to_date(area.pack.effective_end)
