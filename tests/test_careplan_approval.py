@@ -81,6 +81,8 @@ def test_decide__approve_puts_with_if_match_and_adds_a_verifier_provenance(fhir)
     assert provenance["agent"][0]["type"]["coding"][0]["code"] == "verifier"
     assert provenance["agent"][0]["who"] == {"reference": "Practitioner/dr1"}
     assert provenance["recorded"] == NOW
+    div = careplan["text"]["div"]
+    assert "approved by Practitioner/dr1 on 2020-06-02" in div and "[cancelled: patient declined]" in div
 
 
 @responses.activate

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.careplan import narrative
 from app.careplan.model import CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
 from app.errors import CarepathError, FhirConflict, FhirPreconditionFailed
 from app.fhir import FhirClient
@@ -66,6 +67,7 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     goals = [client.read("Goal", ref["reference"].split("/")[-1]) for ref in seen.get("goal", [])]
     goal_status = "rejected" if decision.reject_plan_reason else "active"
     decided_goals = [_decided_goal(goal, goal_status, decision, now) for goal in goals]
+    updated["text"] = {"status": "generated", "div": narrative.decided_div(updated, decided_goals, verifier, now)}
     entries = [_put(updated, version)] + [_put(goal, goal["meta"]["versionId"]) for goal in decided_goals]
     entries.append({"resource": _verification(careplan_id, goals, verifier, decision, now),
                     "request": {"method": "POST", "url": "Provenance"}})

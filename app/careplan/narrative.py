@@ -73,3 +73,33 @@ def careplan_div(plan: Mapping[str, Any], edits: Edits) -> str:
 
 def _cited(item: Mapping[str, Any]) -> str:
     return citation_text((item.get("rationale") or {}).get("citation") or {})
+
+
+def decided_div(careplan: Mapping[str, Any], goals: list[Mapping[str, Any]], verifier: str, when: str) -> str:
+    """The narrative of an approved or rejected CarePlan, rebuilt from the resource so it never goes stale."""
+    verdict = "approved" if careplan.get("status") == "active" else "rejected"
+    lines = [f'<div xmlns="{XHTML}">',
+             f"<p>Care plan proposed by carepath, {verdict} by {escape(verifier)} on {escape(when[:10])} "
+             f"(status {escape(str(careplan.get('status')))}).</p>"]
+    if goals:
+        lines.append("<p>Goals</p><ul>")
+        for goal in goals:
+            quantities = [t.get("detailQuantity") or {} for t in goal.get("target", [])]
+            target = "/".join(f"{q.get('value')}" for q in quantities if q)
+            unit = next((q.get("unit") for q in quantities if q.get("unit")), "")
+            comparator = next((q.get("comparator") for q in quantities if q.get("comparator")), "")
+            shown = " ".join(part for part in (comparator, target, unit) if part)
+            lines.append(f"<li>{escape((goal.get('description') or {}).get('text', ''))}"
+                         f"{' (target ' + escape(shown) + ')' if shown else ''}</li>")
+        lines.append("</ul>")
+    activities = careplan.get("activity", [])
+    if activities:
+        lines.append("<p>Activities</p><ul>")
+        for activity in activities:
+            detail = activity.get("detail") or {}
+            reason = (detail.get("statusReason") or {}).get("text")
+            lines.append(f"<li>{escape(detail.get('description', ''))} [{escape(detail.get('status', ''))}"
+                         f"{': ' + escape(reason) if reason else ''}]</li>")
+        lines.append("</ul>")
+    lines.append("</div>")
+    return "".join(lines)
