@@ -1,4 +1,27 @@
-"""Plan + clinician edits -> FHIR R4 CarePlan, Goals and Provenance; saving, resuming and approving drafts."""
+"""Plan + clinician edits -> FHIR R4 CarePlan, Goals and Provenance; saving, resuming and approving drafts.
+
+What carepath writes (the contract for integrators; ``carepath plan BUNDLE --as-of DATE --format fhir`` prints it):
+
+- One transaction Bundle: Goals (``lifecycleStatus=proposed``), the CarePlan (``status=draft``,
+  ``intent=plan``, US Core category ``assess-plan``) and a Provenance, each a conditional create
+  (``ifNoneExist``), so a retry or a double click finds the same draft. Without transaction support the same
+  entries go one by one, and what this call created is deleted again if a later one fails.
+- ``CarePlan.identifier`` (system ``http://carepath.dev/fhir/careplan-id``) is a hash of the patient, the pack
+  versions and the exact versions of every source resource; Goals carry ``.../goal-id`` identifiers derived
+  from it; the Provenance carries a ``.../provenance-key`` tag with the same value.
+- ``meta.tag`` ``http://carepath.dev/fhir/CodeSystem/origin|carepath`` tells carepath's resources from the
+  CarePlans and Goals already in the record (Synthea's, or another system's).
+- Every goal and activity carries the extension ``.../StructureDefinition/rationale``: rule id, pack
+  ``url|version``, citation (text and URL), the facts used, the rule's text and the exact source versions;
+  activities also carry ``.../rationale-item`` (the plan item id) and ``reasonReference`` to the sources.
+- Clinician edits are marked with ``.../StructureDefinition/clinician-edit`` (author + what changed); the
+  clinician's note is an Annotation with ``authorReference``; the Provenance names the clinician as enterer.
+- Regenerated after new data: the new CarePlan ``replaces`` the open draft, which is ``revoked`` (its proposed
+  Goals ``cancelled``) in the same transaction, with ``If-Match``.
+- Approval (``If-Match`` on the version reviewed): CarePlan ``active``, Goals ``active``, rejected activities
+  ``cancelled`` with ``statusReason``, and a Provenance naming the clinician as verifier. Rejecting the whole
+  plan: ``revoked`` with the reason in a note and in the Provenance, Goals ``rejected``.
+"""
 
 from app.careplan.bundle import Replacement, draft_bundle, now_instant
 from app.careplan.model import TAG, Edits, PlanEditError, plan_key
