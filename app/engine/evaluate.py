@@ -66,8 +66,7 @@ class _Evaluation:
                            + "; ".join(f"{a.pack.title} {a.pack.version} ({a.pack.effective_start} to "
                                        f"{a.pack.effective_end or 'open'})" for a in outside)})
         for area in self.pack_set.areas:
-            if not self._guarded(area.id, area.title, lambda a=area: self._area(a)):
-                continue
+            self._guarded(area.id, area.title, self._area, area)
         return self.plan
 
     def _area(self, area: Area) -> bool:
@@ -79,9 +78,9 @@ class _Evaluation:
                                              "text": "; ".join(texts)})
         self._noted = []
         for rule in area.rules:
-            self._guarded(rule.id, rule.title, lambda r=rule: self._apply(r))
+            self._guarded(rule.id, rule.title, self._apply, rule)
         for goal in area.goals:
-            self._guarded(goal.id, goal.description, lambda g=goal: self._include_goal(g))
+            self._guarded(goal.id, goal.description, self._include_goal, goal)
         self._data_gaps()
         return True
 
@@ -90,10 +89,10 @@ class _Evaluation:
             self.plan.goals.append(self._goal(goal))
             self._noted.extend(goal.inputs)
 
-    def _guarded(self, item_id: str, title: str, step: Any) -> Any:
+    def _guarded(self, item_id: str, title: str, step: Any, item: Any) -> Any:
         """Run one area, rule or goal; facts it cannot evaluate become a warning, never a crash or silence."""
         try:
-            return step()
+            return step(item)
         except Exception as exc:  # fhirpathpy raises bare Exceptions on values of unexpected types
             self.plan.warnings.append({
                 "rule_id": item_id, "severity": "moderate", "refs": [],
