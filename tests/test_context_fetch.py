@@ -246,3 +246,23 @@ def test_fetch__a_batch_refused_for_scope_falls_back_without_forgetting_batch(cl
     assert result.notes == [{"type": "MedicationRequest",
                              "message": "could not see MedicationRequest: scope not granted"}]
     assert client.base_url not in fetch_module._servers_without_batch
+
+
+def test_fetch__results_are_validated_while_the_requests_are_in_flight(client, monkeypatch):
+    from app.context import resources as resources_module
+
+    seen = []
+    real = resources_module._validate
+    monkeypatch.setattr(resources_module, "_validate", lambda r: seen.append(r["id"]) or real(r))
+    resources_module.forget_validations()
+    versioned = [{**r, "meta": {"versionId": "1", "lastUpdated": "2020-01-01T00:00:00Z"}} for r in units_resources()]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeServer(versioned).install(mock)
+        found = fetch_resources(client, "cp-ctx-units", REQUIREMENTS).resources
+    assert set(seen) == {r["id"] for r in found}
+    count = len(seen)
+    from app.context import facts_from_resources
+
+    facts_from_resources(found, REQUIREMENTS, AS_OF)
+    assert len(seen) == count  # facts reuse the verdicts, nothing is validated twice
+    resources_module.forget_validations()

@@ -143,3 +143,20 @@ def test_sort_resources__newest_first_undated_last():
     resources = [{"id": "a", "d": "2020-01-01"}, {"id": "b", "d": None}, {"id": "c", "d": "2021-01-01"}]
     assert [r["id"] for r in sort_resources(resources, lambda r: r["d"])] == ["c", "a", "b"]
     assert [r["id"] for r in sort_resources(resources, lambda r: r["d"], newest_first=False)] == ["a", "c", "b"]
+
+
+def test_grouped_batch_get__hands_each_answer_over_as_it_arrives(client):
+    answers = []
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, BASE, callback=_echo_batch)
+        grouped_batch_get(client, [f"Patient/p{i}" for i in range(5)], groups=2, on_answer=answers.append)
+    assert sorted(len(a) for a in answers) == [2, 3]
+
+
+@responses.activate
+def test_parallel_get__hands_each_answer_over(client):
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    responses.get(f"{BASE}/Patient/p2", status=404)
+    answers = []
+    parallel_get(client, ["Patient/p1", "Patient/p2"], on_answer=answers.append)
+    assert sorted((a[0].resource or {}).get("id", "error") for a in answers) == ["error", "p1"]

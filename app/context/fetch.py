@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from app.context.dates import effective
 from app.context.facts import SERIES_LIMIT
 from app.context.requirements import Requirement, merge
+from app.context.resources import USED_TYPES, validate
 from app.errors import FhirError, FhirForbidden, FhirNotFound, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
 from app.fhir.client import FhirClient
@@ -105,7 +106,7 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
     outcomes = None
     if use_batch:
         try:
-            outcomes = get_many(client, [s.url for s in searches], batch=True)
+            outcomes = get_many(client, [s.url for s in searches], batch=True, on_answer=_prevalidate)
         except FhirStatusError as error:
             if error.status in _NO_BATCH_STATUSES:
                 with _lock:
@@ -114,11 +115,28 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
                 raise
     if outcomes is None:
         result.mode = "parallel"
-        outcomes = get_many(client, [s.url for s in searches], batch=False)
+        outcomes = get_many(client, [s.url for s in searches], batch=False, on_answer=_prevalidate)
     for search, outcome in zip(searches, outcomes, strict=True):
         _collect(client, search, outcome, result)
     result.requests = client.request_count - started
     return result
+
+
+def _prevalidate(outcomes: list[Outcome]) -> None:
+    """Validate the results of one answer while the other requests are still in flight.
+
+    Facts find the verdicts remembered per server version; the newest ``SERIES_LIMIT`` results of each
+    search are the ones facts examine first.
+    """
+    for outcome in outcomes:
+        resource = outcome.resource
+        if not isinstance(resource, dict):
+            continue
+        entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else [{"resource": resource}]
+        for entry in (entries or [])[:SERIES_LIMIT]:
+            found = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(found, dict) and found.get("resourceType") in USED_TYPES:
+                validate(found)
 
 
 def _collect(client: FhirClient, search: Search, outcome: Outcome, result: FetchResult) -> None:

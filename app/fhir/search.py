@@ -44,14 +44,28 @@ def batch_get(client: FhirClient, urls: list[str]) -> list[Outcome]:
     return [_entry_outcome(url, entry) for url, entry in zip(urls, entries, strict=True)]
 
 
-def grouped_batch_get(client: FhirClient, urls: list[str], *, groups: int = MAX_PARALLEL) -> list[Outcome]:
-    """The GETs spread over up to ``groups`` batch Bundles sent at once; outcomes in the order of ``urls``."""
+OnAnswer = Callable[[list[Outcome]], None]
+
+
+def grouped_batch_get(client: FhirClient, urls: list[str], *, groups: int = MAX_PARALLEL,
+                      on_answer: OnAnswer | None = None) -> list[Outcome]:
+    """The GETs spread over up to ``groups`` batch Bundles sent at once; outcomes in the order of ``urls``.
+
+    ``on_answer`` runs in the worker as soon as each batch is answered, while the others are still in flight.
+    """
     groups = max(1, min(groups, len(urls)))
+
+    def one(chunk: list[int]) -> list[Outcome]:
+        answer = batch_get(client, [urls[i] for i in chunk])
+        if on_answer:
+            on_answer(answer)
+        return answer
+
     if groups == 1:
-        return batch_get(client, urls)
+        return one(list(range(len(urls))))
     chunks = [list(range(first, len(urls), groups)) for first in range(groups)]
     with ThreadPoolExecutor(max_workers=groups, thread_name_prefix="fhir-batch") as pool:
-        answers = list(pool.map(lambda chunk: batch_get(client, [urls[i] for i in chunk]), chunks))
+        answers = list(pool.map(one, chunks))
     outcomes: list[Outcome | None] = [None] * len(urls)
     for chunk, answer in zip(chunks, answers, strict=True):
         for index, outcome in zip(chunk, answer, strict=True):
@@ -59,13 +73,17 @@ def grouped_batch_get(client: FhirClient, urls: list[str], *, groups: int = MAX_
     return [o for o in outcomes if o is not None]
 
 
-def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_PARALLEL) -> list[Outcome]:
+def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_PARALLEL,
+                 on_answer: OnAnswer | None = None) -> list[Outcome]:
     """GET every URL with at most ``max_workers`` requests in flight; errors are kept per URL."""
     def one(url: str) -> Outcome:
         try:
-            return Outcome(url, resource=client.get_json(url))
+            outcome = Outcome(url, resource=client.get_json(url))
         except FhirError as error:
-            return Outcome(url, error=error)
+            outcome = Outcome(url, error=error)
+        if on_answer:
+            on_answer([outcome])
+        return outcome
 
     if len(urls) <= 1:
         return [one(url) for url in urls]
@@ -73,11 +91,12 @@ def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_
         return list(pool.map(one, urls))
 
 
-def get_many(client: FhirClient, urls: list[str], *, batch: bool, parallel: int = MAX_PARALLEL) -> list[Outcome]:
+def get_many(client: FhirClient, urls: list[str], *, batch: bool, parallel: int = MAX_PARALLEL,
+             on_answer: OnAnswer | None = None) -> list[Outcome]:
     """:func:`grouped_batch_get` when ``batch`` else :func:`parallel_get`, ``parallel`` requests at most at once."""
     if batch:
-        return grouped_batch_get(client, urls, groups=parallel)
-    return parallel_get(client, urls, max_workers=parallel)
+        return grouped_batch_get(client, urls, groups=parallel, on_answer=on_answer)
+    return parallel_get(client, urls, max_workers=parallel, on_answer=on_answer)
 
 
 def pages_after(client: FhirClient, bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
