@@ -80,3 +80,21 @@ def test_plan__broken_pack_is_reported_not_crashed(tmp_path, capsys):
     folder.mkdir()
     assert main(["plan", str(DIABETIC), "--as-of", "2020-06-01", "--packs", str(folder)]) == 2
     assert "invalid guideline pack" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("fixture", "expected"), [
+    ("clinical-pgx.json", ["SAFETY AND CONFLICTS",
+                           "! [high] CYP2C19 poor metabolizer on Clopidogrel 75 MG Oral Tablet"]),
+    ("clinical-data-quality.json", ["DATA NOT USED (quality problems)", "unit 'foo' unknown for Body weight"]),
+    ("clinical-screened.json", ["CONSIDERED BUT NOT RECOMMENDED", "- Colorectal cancer screening (45 to 75): "
+                                "Colonoscopy on 2019-05-01 is within 10 years (next due 2029-05-01)"]),
+])
+def test_explain__safety_quality_and_reasons_are_shown(capsys, fixture, expected):
+    from tests.conftest import FIXTURES
+
+    assert main(["explain", str(FIXTURES / fixture), "--as-of", "2025-06-01"]) == 0
+    out = capsys.readouterr().out
+    for text in expected:
+        assert text in out
+    if "SAFETY AND CONFLICTS" in out:
+        assert out.index("SAFETY AND CONFLICTS") < out.index("Why: ")
