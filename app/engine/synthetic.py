@@ -70,8 +70,8 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                                        "inputs": {}, "refs": _ref("Observation", "total-cholesterol")}
     if bp is not None:
         sbp, dbp, readings = (*bp, 2)[:3]
-        facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "occasions": readings, "date": _day(day, 10),
-                       "refs": _ref("Observation", "bp")}
+        facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "occasions": min(readings, 2),
+                       "date": _day(day, 10), "refs": _ref("Observation", "bp")}
     if smoking is not None:
         facts["smoking"] = {"status": smoking, "date": _day(day, 30), "refs": _ref("Observation", "smoking")}
     named = conditions.items() if isinstance(conditions, Mapping) else ((key, key) for key in conditions)

@@ -155,6 +155,9 @@ BP_INPUTS = ["bp", "conditions.hypertension", "medications.antihypertensive"]
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
 FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
            "(follow-up after initial BP evaluation)")
+SINGLE_OCCASION = ("%facts.conditions.hypertension.empty() and (%facts.bp.readings < 2 or %facts.bp.occasions < 2)",
+                   "blood pressure from a single occasion ({{%facts.bp.readings}} reading(s)): the guideline "
+                   "classifies on the average of 2 or more readings on 2 or more occasions; confirm first")
 PREGNANCY_BP = (PREGNANT, "pregnancy: the guideline recommends methyldopa, nifedipine and/or labetalol and no ACE "
                           "inhibitor, ARB or direct renin inhibitor; BP treatment in pregnancy is left to the "
                           "clinician", "high")
@@ -222,7 +225,7 @@ def blood_pressure() -> dict[str, Any]:
                  inputs=BP_INPUTS + RISK_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (chronic "
                                                    "kidney disease; diabetes mellitus)"), HTN_PREGNANCY],
-                 contraindications=(PREGNANCY_BP,),
+                 exclusions=(SINGLE_OCCASION,), contraindications=(PREGNANCY_BP,),
                  choice="first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
                         "blockers (§8.1.6); the agent is the clinician's choice.",
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) with clinical CVD, diabetes, CKD or "
@@ -232,7 +235,7 @@ def blood_pressure() -> dict[str, Any]:
                  when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",), inputs=BP_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "
                                                      "combination therapy)"), HTN_PREGNANCY],
-                 contraindications=(PREGNANCY_BP,),
+                 exclusions=(SINGLE_OCCASION,), contraindications=(PREGNANCY_BP,),
                  choice="two first-line agents of different classes are recommended when the average BP is more "
                         "than 20/10 mmHg above goal (§8.1.6).",
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
