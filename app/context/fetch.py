@@ -1,12 +1,12 @@
 """Fetching what the requirements name: a fixed set of searches, so the request count does not grow with
 the patient's history.
 
-A few batch Bundles sent at once (or, without batch, the same GETs from a small pool) hold: the Patient; one Observation
-search per fact key (its codes, usable statuses only, newest first, capped at twice the series kept);
-Conditions with the requirement codes; active MedicationRequests with their Medications; every
-AllergyIntolerance (safety needs all of them); completed Procedures with the requirement codes. A search the
-server cannot sort is paged to the end and sorted here. A search the server refuses (403: scope not granted)
-is named in the notes instead of failing the whole context.
+A few batch Bundles sent at once (or, without batch, the same GETs from a small pool) hold: the Patient;
+one Observation search per fact key (its codes, usable statuses only, newest first, capped at twice the
+series kept); Conditions with the requirement codes; active MedicationRequests with their Medications;
+every AllergyIntolerance (safety needs all of them); completed Procedures with the requirement codes. A
+search the server cannot sort is paged to the end, sorted here and cut to the same cap. A search the server
+refuses (403: scope not granted) is named in the notes instead of failing the whole context.
 """
 
 from __future__ import annotations
