@@ -203,6 +203,8 @@ CASES: list[Case] = [
       not_recommended=("screen.colorectal",)),
     c("crc-hospice-procedure", PREV, age=60, sex="female", procedures={"palliative_or_hospice_care": 30},
       lacks=("screen.colorectal", "screen.breast", "screen.cervical"), not_recommended=("screen.breast",)),
+    c("crc-hospice-3-years-ago", PREV, age=60, procedures={"palliative_or_hospice_care": 3 * 365},
+      has=("screen.colorectal",)),
     c("breast-40", PREV, age=40, sex="female", has=("screen.breast",)),
     c("breast-39", PREV, age=39, sex="female", lacks=("screen.breast",)),
     c("breast-74", PREV, age=74, sex="female", has=("screen.breast",)),

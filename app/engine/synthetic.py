@@ -89,6 +89,7 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                                     "refs": _ref("AllergyIntolerance", key)}]
     for key, days_ago in (procedures or {}).items():
         facts["procedures"][key] = {"code": key, "display": key.replace("_", " "), "date": _day(day, days_ago),
+                                    "daysAgo": days_ago, "withinLookback": days_ago <= 365,
                                     "refs": _ref("Procedure", key)}
     for key, phenotype in (("cyp2c19", cyp2c19), ("slco1b1", slco1b1)):
         if phenotype:

@@ -9,7 +9,8 @@ from app.engine.authoring import guideline, plan_definition, rule
 AGE = "%facts.patient.ageYears"
 FEMALE = "%facts.patient.sex = 'female'"
 PREGNANT = "%facts.conditions.pregnancy.exists()"
-PALLIATIVE = ("%facts.conditions.palliative_care.exists() or %facts.procedures.palliative_or_hospice_care.exists()",
+PALLIATIVE = ("%facts.conditions.palliative_care.exists() or "
+              "%facts.procedures.palliative_or_hospice_care.withinLookback = true",
               "palliative or hospice care recorded: screening not proposed")
 PALLIATIVE_INPUTS = ["conditions.palliative_care", "procedures.palliative_or_hospice_care"]
 USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
