@@ -72,6 +72,9 @@ def test_browser__review_edit_save_approve_in_the_ehr_sidebar(chromium, sandbox_
         frame = page.frame(name="carepath")
         frame.goto(frame.url.split("/p/")[0] + "/p/" + frame.url.split("/p/")[1].split("/")[0] + "/plan")
         sidebar.locator("#save").wait_for(timeout=60_000)
+        # The EHR's smart_style_url colours, fetched server-side and served as carepath's own stylesheet.
+        accent = frame.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--accent')")
+        assert accent.strip() == "#23395d"
 
         # Review: open a goal's rationale, change its target within bounds, untick an activity, add a note.
         goal = sidebar.locator("li.goal").filter(has=sidebar.locator("input[type=number]")).first
