@@ -252,3 +252,17 @@ def test_review__new_data_offers_a_new_draft_that_replaces_the_old_one(review_ap
     new = next(c for key, c in careplans.items() if key != old["id"])
     assert careplans[old["id"]]["status"] == "revoked" and new["status"] == "draft"
     assert new["replaces"] == [{"reference": f"CarePlan/{old['id']}"}]
+
+
+def test_review__record_changed_since_the_page_was_opened_keeps_entries_and_saves_nothing(
+        review_app, hapi, hapi_url, record):
+    client = review_app.test_client()
+    launch_id = _launch(client, review_app, hapi_url, record, fhir_user=f"Practitioner/{record}-dr")
+    page = client.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    observation = hapi.read("Observation", f"{record}-a1c")
+    hapi.update({**observation, "valueQuantity": {"value": 8.3, "unit": "%"}})  # new data meanwhile
+    response = client.post(f"https://localhost/p/{launch_id}/plan", data=_form(page, note="my words"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "record changed since you opened this page" in body
+    assert "my words</textarea>" in body
+    assert hapi.search("CarePlan", {"subject": f"Patient/{record}"}) == []
