@@ -174,6 +174,9 @@ def test_approval__patient_user_is_refused_practitioner_approves(review_app, hap
     approved = hapi.read("CarePlan", careplan["id"])
     assert approved["status"] == "active"
     assert approved["activity"][1]["detail"]["statusReason"] == {"text": "attended last year"}
+    replay = doctor.post(f"https://localhost/p/{launch_id}/careplans/{careplan['id']}/decision",
+                         data={**unconfirmed, "confirm": "yes", "version": approved["meta"]["versionId"]})
+    assert replay.status_code == 409 and "already active" in replay.get_data(as_text=True)
     # Same data, same packs: the review page says the plan is already decided instead of offering a save.
     again = doctor.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
     assert 'id="decided"' in again and "active" in again and 'id="save"' not in again

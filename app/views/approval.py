@@ -44,6 +44,8 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     if g.launch.unwritable:
         return _render(careplan, error="carepath may not write to this record: "
                        + ", ".join(g.launch.unwritable) + " not granted."), 403
+    if careplan.get("status") != "draft":
+        return _render(careplan, error=f"This plan is already {careplan.get('status')}: nothing was changed."), 409
     version = request.form.get("version", "")
     action = request.form.get("action")
     form = request.form
