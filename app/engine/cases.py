@@ -63,6 +63,8 @@ CASES: list[Case] = [
     c("t2d-no-ascvd-no-cardiorenal", T2D, age=66, conditions=DM, hba1c=7.2, lacks=("t2d.cardiorenal-agent",)),
     c("t2d-pregnant-cardiorenal", T2D, age=34, conditions=("diabetes", "heart_failure", "pregnancy"), hba1c=7.2,
       lacks=("t2d.cardiorenal-agent",), warnings=("t2d.cardiorenal-agent",)),
+    c("t2d-pregnant-no-hba1c-goal", T2D, age=32, conditions=("diabetes", "pregnancy"), hba1c=6.4,
+      lacks=("t2d.hba1c-goal",), warnings=("t2d.pregnancy",)),
     c("t2d-bp-goal-normal-bp", T2D, age=50, conditions=DM, hba1c=6.8, bp=(118, 76),
       has=("t2d.bp-goal",), lacks=("htn.bp-goal",)),
     # -- blood pressure --------------------------------------------------------------------------

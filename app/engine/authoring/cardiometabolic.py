@@ -50,6 +50,7 @@ def diabetes() -> dict[str, Any]:
                                                                  "Blood", "<", 7.0, "%")],
                  due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Type 2 diabetes",
                  cite=glycemic, inputs=["measures.hba1c", "patient"], editable_range=(6.5, 8.0, "%"),
+                 condition=f"{PREGNANT}.not()",
                  text="ADA 2025 §6: an HbA1c goal below 7 % is appropriate for many nonpregnant adults without "
                       "significant hypoglycemia; below 6.5 % may be acceptable if reached safely, and a less "
                       "stringent goal (such as below 8 %) may fit limited life expectancy or when harms outweigh "
@@ -71,6 +72,12 @@ def diabetes() -> dict[str, Any]:
                       "this goal instead.)"),
         ],
         rules=[
+            rule("t2d.pregnancy", "Diabetes in pregnancy",
+                 when=[PREGNANT], inputs=["conditions.diabetes", "conditions.pregnancy"],
+                 cite=[("ADA-2025", "Section 15, Management of Diabetes in Pregnancy")],
+                 alert=("moderate", "pregnancy: glycemic goals and agents differ in pregnancy (ADA 2025 §15); the "
+                                    "HbA1c goal of this pack (for nonpregnant adults) is not proposed"),
+                 text="Type 2 diabetes in pregnancy."),
             rule("t2d.hba1c-test-at-goal", "HbA1c at least twice a year (at goal)",
                  when=[HBA1C_RECENT, f"{HBA1C}.value < 7"], activity="hba1c-test", goals=("t2d.hba1c-goal",),
                  repeat=(1, 6, "mo"), schedule_from=(("measures.hba1c",), 6, "mo"), inputs=["measures.hba1c"],
