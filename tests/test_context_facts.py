@@ -321,3 +321,26 @@ def test_facts__a_comparator_is_kept_beside_the_value():
     measure = facts["measures"]["egfr"]
     assert (measure["value"], measure["comparator"], measure["series"][0]["comparator"]) == (90.0, ">", ">")
     assert (facts["scores"]["egfr"]["method"], facts["scores"]["egfr"]["comparator"]) == ("reported", ">")
+
+
+@pytest.mark.parametrize("bundle_type", ["searchset", "collection", "batch-response"])
+def test_facts_from_bundle__any_bundle_type_gives_the_same_facts(bundle_type):
+    source = json.loads((FIXTURES / "context-units.json").read_text())
+    resources = [e["resource"] for e in source["entry"]]
+    if bundle_type == "batch-response":  # searchsets nested in a batch answer, as a FHIR server sends them
+        inner = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+        bundle = {"resourceType": "Bundle", "type": bundle_type, "entry": [
+            {"resource": inner, "response": {"status": "200 OK"}}]}
+    else:
+        bundle = {"resourceType": "Bundle", "type": bundle_type, "entry": [
+            {"fullUrl": f"https://ehr.example.org/fhir/{r['resourceType']}/{r['id']}", "resource": r}
+            for r in resources]}
+    assert facts_from_bundle(bundle, REQUIREMENTS, AS_OF) == facts_of("units")
+
+
+def test_facts_from_bundle__synthea_ids_come_from_the_urn_uuid_full_urls():
+    path = next(iter(sorted(SYNTHEA.glob("*.json"))))
+    bundle = json.loads(path.read_text())
+    patient_entry = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    facts = facts_from_bundle(bundle, REQUIREMENTS, AS_OF)
+    assert facts["patient"]["id"] == patient_entry["fullUrl"].removeprefix("urn:uuid:")
