@@ -70,7 +70,7 @@ def test_browser__review_edit_save_approve_in_the_ehr_sidebar(chromium, sandbox_
         sidebar.locator("#allow").click(timeout=30_000)
         sidebar.locator("#patient-name").wait_for(timeout=30_000)
         frame = page.frame(name="carepath")
-        frame.goto(frame.url.split("/p/")[0] + "/p/" + frame.url.split("/p/")[1].split("/")[0] + "/plan")
+        sidebar.locator("#open-plan").click()  # the clinician's way from the patient page to the plan
         sidebar.locator("#save").wait_for(timeout=60_000)
         # The EHR's smart_style_url colours, fetched server-side and served as carepath's own stylesheet.
         accent = frame.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--accent')")
