@@ -21,7 +21,7 @@ export CAREPATH_TEST_HAPI_URL="http://127.0.0.1:$HAPI_PORT/fhir"
 export CAREPATH_REQUIRE_INTEGRATION=1
 
 echo "==> ruff"
-.venv/bin/ruff check app tests sandbox benchmarks scripts 2>/dev/null || .venv/bin/ruff check .
+.venv/bin/ruff check .
 echo "==> hadolint Dockerfile"
 .venv/bin/hadolint Dockerfile
 echo "==> pytest"

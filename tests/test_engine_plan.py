@@ -124,7 +124,9 @@ def test_add_duration__calendar_arithmetic(start, value, unit, expected):
 
 
 @pytest.mark.parametrize(("path", "value"), [
-    (("measures", "hba1c", "value"), "seven"), (("patient", "ageYears"), "fifty"), (("measures", "ldl", "value"), "high"),
+    (("measures", "hba1c", "value"), "seven"),
+    (("patient", "ageYears"), "fifty"),
+    (("measures", "ldl", "value"), "high"),
 ])
 def test_plan__unexpected_fact_values_become_warnings_not_crashes(pack_set, path, value):
     facts = make_facts(as_of="2025-06-01", **COMPLEX)
