@@ -14,14 +14,20 @@ DOCTOR = "Practitioner/dr1"
 
 def test_areas__groups_goals_activities_and_not_recommended():
     plan = sample_plan()
-    plan["activities"].append({**plan["activities"][1], "id": "a-walk", "area": "Lifestyle"})
+    plan["activities"].append({**plan["activities"][1], "id": "a-walk", "area": "Lifestyle", "area_id": "lifestyle"})
     plan["not_recommended"].append({"rule_id": "zz.other", "title": "x", "reason": "y"})
     grouped = areas(plan)
     assert [(a.id, a.title, len(a.goals), len(a.activities), len(a.not_recommended)) for a in grouped] == [
-        ("type-2-diabetes", "Type 2 diabetes", 2, 2, 1), ("lifestyle", "Lifestyle", 0, 1, 0),
+        ("t2d", "Type 2 diabetes", 2, 2, 1), ("lifestyle", "Lifestyle", 0, 1, 0),
         ("other-considerations", "Other considerations", 0, 0, 1)]
     assert grouped[0].goals[0]["bounds"] == {"low": 6.5, "high": 8.0, "unit": "%"}
     assert grouped[0].goals[1]["bounds"] is None
+
+
+def test_areas__an_item_without_area_id_is_grouped_by_its_title():
+    plan = sample_plan()
+    plan["activities"].append({**plan["activities"][1], "id": "a-walk", "area": "Lifestyle", "area_id": None})
+    assert [a.id for a in areas(plan)] == ["t2d", "lifestyle"]
 
 
 def test_areas__uses_the_engines_area_titles_in_order():

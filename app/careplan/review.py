@@ -39,27 +39,32 @@ def plan_for_patient(client: FhirClient, patient_id: str, pack_set: Any, as_of: 
 def areas(plan: Mapping[str, Any]) -> list[Area]:
     """The plan's items grouped by guideline area, in the order the packs list them.
 
-    Items name their area by title (the engine's ``area``); each goal also gets ``bounds``, the
+    Items are grouped by ``area_id`` (else by their ``area`` title); each goal also gets ``bounds``, the
     (low, high, unit) its target may be set to, for the form.
     """
     grouped: dict[str, Area] = {}
+
+    def area_of(item: Mapping[str, Any], default_title: str) -> Area:
+        title = item.get("area") or default_title
+        key = item.get("area_id") or _slug(title)
+        return grouped.setdefault(key, Area(key, title))
+
     for summary in plan.get("area_summaries", []):
-        title = summary.get("area") or summary.get("area_id") or "Other"
-        grouped[title] = Area(summary.get("area_id") or _slug(title), title, summary=summary.get("text", ""))
-    prefixes: dict[str, str] = {}
+        area_of(summary, summary.get("area_id") or "Other").summary = summary.get("text", "")
+    prefixes: dict[str, Mapping[str, Any]] = {}
     for kind in ("goals", "activities"):
         for item in plan.get(kind, []):
-            title = item.get("area") or "Other"
-            area = grouped.setdefault(title, Area(_slug(title), title))
+            area = area_of(item, "Other")
+            rule_id = (item.get("rationale") or {}).get("rule_id") or item.get("id", "")
+            prefixes.setdefault(rule_id.split(".")[0], {"area_id": area.id, "area": area.title})
             if kind == "goals":
                 bounds = goal_bounds(item)
                 item = {**item, "bounds": dict(zip(("low", "high", "unit"), bounds, strict=True)) if bounds else None}
             getattr(area, kind).append(item)
-            rule_id = (item.get("rationale") or {}).get("rule_id") or item.get("id", "")
-            prefixes.setdefault(rule_id.split(".")[0], title)
     for item in plan.get("not_recommended", []):
-        title = item.get("area") or prefixes.get(str(item.get("rule_id", "")).split(".")[0], "Other considerations")
-        grouped.setdefault(title, Area(_slug(title), title)).not_recommended.append(item)
+        owner = item if item.get("area") or item.get("area_id") else prefixes.get(
+            str(item.get("rule_id", "")).split(".")[0], {"area": "Other considerations"})
+        area_of(owner, "Other considerations").not_recommended.append(item)
     return [area for area in grouped.values() if area.goals or area.activities or area.not_recommended]
 
 
