@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,12 +72,28 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record, not the one seen at start-up
+    (test runners and servers replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     """Install carepath's formatter on the root logger (idempotent)."""
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_carepath", False)), None)
     if handler is None:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler._carepath = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

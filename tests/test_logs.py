@@ -34,3 +34,16 @@ def test_formatters__extra_fields_are_redacted(formatter):
     line = formatter.format(record)
     assert JWT not in line and "opaque-1" not in line
     assert "p-7" in line
+
+
+def test_configure__follows_a_replaced_stderr(monkeypatch, capsys):
+    import io
+    import sys
+
+    from app.logs import configure
+
+    configure("INFO", "json")
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", replaced)
+    logging.getLogger("carepath.test").info("written after stderr was replaced")
+    assert "written after stderr was replaced" in replaced.getvalue()
