@@ -12,6 +12,8 @@ FHIR="http://127.0.0.1:$HAPI_PORT/fhir"
 APP_PORT="${CAREPATH_PORT:-8000}"
 EHR_PORT="${SANDBOX_PORT:-8001}"
 mkdir -p var
+# The sample patients' records end in 2019-2021: the demo evaluates plans as of a date that fits them.
+export CAREPATH_REVIEW_AS_OF="${CAREPATH_REVIEW_AS_OF-2021-04-01}"
 
 pids=()
 cleanup() {
@@ -25,7 +27,8 @@ echo "==> loading the sample patients into $FHIR (idempotent)"
 .venv/bin/carepath load --fhir-base "$FHIR" || echo "some bundles failed to load: see above" >&2
 
 echo "==> starting the sandbox EHR on http://127.0.0.1:$EHR_PORT"
-SANDBOX_FHIR_UPSTREAM="$FHIR" SANDBOX_PORT="$EHR_PORT" .venv/bin/python -m sandbox > var/sandbox.log 2>&1 &
+SANDBOX_FHIR_UPSTREAM="$FHIR" SANDBOX_PORT="$EHR_PORT" SANDBOX_APP_URL="http://localhost:$APP_PORT" \
+  .venv/bin/python -m sandbox > var/sandbox.log 2>&1 &
 pids+=($!)
 
 echo "==> starting carepath on http://localhost:$APP_PORT"
@@ -48,6 +51,7 @@ cat <<MSG
 
     carepath itself:        http://localhost:$APP_PORT/   (health: /health)
     local HAPI FHIR server: $FHIR
+    plans are evaluated as of ${CAREPATH_REVIEW_AS_OF:-today} (CAREPATH_REVIEW_AS_OF; empty = today)
 
   Logs in var/. Press Ctrl-C to stop.
 MSG
