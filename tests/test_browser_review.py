@@ -7,30 +7,15 @@ in local HAPI, the write through the sandbox's scope-checking FHIR proxy. Screen
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from app.careplan.model import TAG
 from tests.careplan_sample import remove_carepath_plans
-from tests.test_browser_launch import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's chromium driven by Playwright (never a downloaded browser)."""
-    if not shutil.which(CHROMIUM):
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium); the browser test needs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

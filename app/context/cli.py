@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.context import default_requirements, facts_from_bundle, requirements_from_library
 from app.context.requirements import DEFAULT_LIBRARY, Requirement
 from app.errors import PackError
@@ -21,7 +21,7 @@ def add_facts_command(commands: Any) -> None:
     """Register the ``facts`` subcommand on an argparse subparsers object."""
     facts = commands.add_parser("facts", help="print the facts of a patient Bundle as JSON (offline)")
     facts.add_argument("bundle", type=Path, help="a FHIR Bundle file (Synthea transaction, searchset, export)")
-    facts.add_argument("--as-of", required=True, type=_date, help="evaluation date, YYYY-MM-DD")
+    facts.add_argument("--as-of", required=True, type=iso_date, help="evaluation date, YYYY-MM-DD")
     facts.add_argument("--library", type=Path, action="append",
                        help="a data-requirements Library file (repeatable; default: every Library under packs/, "
                             "else carepath's own requirement set)")
@@ -31,11 +31,9 @@ def add_facts_command(commands: Any) -> None:
 def run_facts(args: argparse.Namespace) -> int:
     """Print the facts; a clear message and exit status 2 for input carepath cannot read."""
     try:
-        bundle = json.loads(args.bundle.read_text(encoding="utf-8"))
-    except OSError as exc:
-        return _fail(f"cannot read {args.bundle}: {exc.strerror or exc}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _fail(f"{args.bundle} is not JSON: {exc}")
+        bundle = read_bundle(args.bundle)
+    except BundleFileError as exc:
+        return _fail(str(exc))
     try:
         requirements, source = requirements_for(args.library)
         facts = facts_from_bundle(bundle, requirements, args.as_of)
@@ -86,13 +84,5 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
-
-
 def _fail(message: str) -> int:
-    print(f"carepath facts: {message}", file=sys.stderr)
-    return 2
+    return fail("carepath facts", message)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.engine.explain import explain, plan_text
 from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server
 from app.errors import CarepathError, PackError
@@ -25,7 +25,7 @@ def add_engine_commands(commands: Any) -> None:
                             ("explain", "print the plan of a patient Bundle as a clinician reads it (offline)")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("bundle", type=Path, help="a FHIR Bundle file (Synthea transaction, searchset, export)")
-        command.add_argument("--as-of", required=True, type=_date, help="evaluation date, YYYY-MM-DD")
+        command.add_argument("--as-of", required=True, type=iso_date, help="evaluation date, YYYY-MM-DD")
         command.add_argument("--packs", type=Path, default=None, help=f"pack folder (default: {DEFAULT_PACK_DIR.name})")
         if name == "plan":
             command.add_argument("--format", choices=("json", "text", "fhir"), default="json",
@@ -52,11 +52,9 @@ def run_plan(args: argparse.Namespace) -> int:
     from app.context import facts_from_bundle, requirements_from_library
 
     try:
-        bundle = json.loads(args.bundle.read_text(encoding="utf-8"))
-    except OSError as exc:
-        return _fail(f"cannot read {args.bundle}: {exc.strerror or exc}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _fail(f"{args.bundle} is not JSON: {exc}")
+        bundle = read_bundle(args.bundle)
+    except BundleFileError as exc:
+        return _fail(str(exc))
     try:
         pack_set = load_pack_set(args.packs)
         facts = facts_from_bundle(bundle, requirements_from_library(pack_set.library), args.as_of)
@@ -138,13 +136,5 @@ def summary(pack_set: PackSet) -> str:
     return "\n".join(lines)
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    return fail("error", message)
