@@ -44,7 +44,10 @@ def _register_optional_blueprints(app: Flask) -> None:
 
 
 def _check_config(app: Flask) -> None:
-    """Refuse to start, with a clear message, when production would run with a development secret."""
+    """Refuse to start, with a clear message, on a development secret in production or a malformed setting."""
+    from app.careplan.organization import configured_organization
+
+    configured_organization(app.config.get("ORGANIZATION_REFERENCE"), app.config.get("ORGANIZATION_DISPLAY"))
     if app.config["ENV"] == "production" and app.config["SECRET_KEY"] in ("", None, default_config.SECRET_KEY):
         raise ConfigError(
             "CAREPATH_SECRET_KEY must be set to a long random value in production "

@@ -116,6 +116,13 @@ PACK_LIBRARY = ""
 PACK_FHIR_BASE_URL = ""
 
 # -- review, drafts and audit ----------------------------------------------------------------------
+#: The organization carepath acts for, as a FHIR reference (``Organization/123``): written as
+#: ``Provenance.agent.onBehalfOf``, which US Core requires for carepath (a Device) and for Practitioners.
+#: Empty = the organization of the launching user's PractitionerRole, if the launch gives one; otherwise
+#: ``onBehalfOf`` is left out and the Provenance does not meet US Core ``provenance-1``.
+ORGANIZATION_REFERENCE = ""
+#: The organization's name, written as the display of ORGANIZATION_REFERENCE.
+ORGANIZATION_DISPLAY = ""
 #: Evaluation date of the review page's plan (``YYYY-MM-DD``); empty = today. For demos on old sample data.
 REVIEW_AS_OF = ""
 #: The append-only audit log (SQLite file) of generated, saved, approved and rejected plans; empty =

@@ -13,6 +13,11 @@ from app.careplan.writer import find_open_draft, save_draft
 from app.errors import FhirStatusError
 from app.fhir import FhirClient
 from tests.careplan_sample import sample_plan
+from tests.test_careplan_us_core import (
+    check_us_core_careplan,
+    check_us_core_goal,
+    check_us_core_provenance,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +29,7 @@ class Record:
     condition: str
     hba1c: str
     hba1c_version: str
+    organization: dict
 
     def plan(self) -> dict:
         return sample_plan(self.patient, condition_id=self.condition, hba1c_id=self.hba1c,
@@ -43,12 +49,14 @@ def record(hapi: FhirClient) -> Record:
     key = f"cpt-{uuid.uuid4().hex[:10]}"
     hapi.update({"resourceType": "Patient", "id": key, "gender": "female", "birthDate": "1960-01-01"})
     hapi.update({"resourceType": "Practitioner", "id": f"{key}-dr", "active": True})
+    hapi.update({"resourceType": "Organization", "id": f"{key}-org", "active": True, "name": "Test clinic"})
     hapi.update({"resourceType": "Condition", "id": f"{key}-dm", "subject": {"reference": f"Patient/{key}"},
                  "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
                  "clinicalStatus": {"coding": [{
                      "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}})
     observation = hapi.update(_hba1c(key, f"{key}-a1c", 8.1)).json()
-    return Record(key, f"Practitioner/{key}-dr", f"{key}-dm", f"{key}-a1c", observation["meta"]["versionId"])
+    return Record(key, f"Practitioner/{key}-dr", f"{key}-dm", f"{key}-a1c", observation["meta"]["versionId"],
+                  {"reference": f"Organization/{key}-org", "display": "Test clinic"})
 
 
 def _errors(hapi: FhirClient, resource: dict) -> list[str]:
@@ -64,7 +72,7 @@ def _count(hapi: FhirClient, resource_type: str, params: dict) -> int:
 def test_save_draft__written_read_back_and_valid(hapi, record):
     edits = Edits(deselected=frozenset({"a-dsmes"}), goal_targets={"g-hba1c": 7.5}, note="diet first",
                   author=record.doctor)
-    result = save_draft(hapi, draft_bundle(record.plan(), edits))
+    result = save_draft(hapi, draft_bundle(record.plan(), edits, organization=record.organization))
     careplan = result.careplan
     assert result.created and careplan["status"] == "draft" and careplan["intent"] == "plan"
     assert [a["detail"]["status"] for a in careplan["activity"]] == ["not-started", "cancelled"]
@@ -78,6 +86,12 @@ def test_save_draft__written_read_back_and_valid(hapi, record):
     assert f"Observation/{record.hba1c}/_history/{record.hba1c_version}" in sources  # exact version kept
     for resource in [careplan, *goals, *provenance]:
         assert _errors(hapi, resource) == [], resource["resourceType"]
+    # Read back from the server, the US Core checks still hold (references resolved, onBehalfOf kept).
+    check_us_core_careplan(careplan)
+    for goal in goals:
+        check_us_core_goal(goal)
+    check_us_core_provenance(provenance[0])
+    assert {agent["onBehalfOf"]["reference"] for agent in provenance[0]["agent"]} == {record.organization["reference"]}
 
 
 @pytest.mark.parametrize("transaction", [True, False])
@@ -130,7 +144,8 @@ def test_decide__concurrent_update_gives_412_and_nothing_is_lost(hapi, record):
     current = hapi.read("CarePlan", saved.careplan["id"])
     assert current["status"] == "draft" and current["note"] == [{"text": "called the patient"}]
     # The clinician's decision is intact and applies to the version they now see.
-    approved = decide(hapi, saved.careplan["id"], current["meta"]["versionId"], decision, now=now_instant())
+    approved = decide(hapi, saved.careplan["id"], current["meta"]["versionId"], decision, now=now_instant(),
+                      organization=record.organization)
     assert approved["status"] == "active"
     assert [a["detail"]["status"] for a in approved["activity"]] == ["not-started", "cancelled"]
     assert approved["activity"][1]["detail"]["statusReason"] == {"text": "already attended DSMES"}
@@ -140,7 +155,11 @@ def test_decide__concurrent_update_gives_412_and_nothing_is_lost(hapi, record):
     verifications = [p for p in hapi.search("Provenance", {"target": f"CarePlan/{saved.careplan['id']}"})
                      if p["agent"][0]["type"]["coding"][0]["code"] == "verifier"]
     assert [p["agent"][0]["who"]["reference"] for p in verifications] == [record.doctor]
-    assert _errors(hapi, approved) == []
+    assert verifications[0]["agent"][0]["onBehalfOf"]["reference"] == record.organization["reference"]
+    check_us_core_careplan(approved)
+    check_us_core_provenance(verifications[0])
+    for resource in [approved, *verifications]:
+        assert _errors(hapi, resource) == [], resource["resourceType"]
 
 
 def test_decide__reject_whole_plan_revokes_with_reason(hapi, record):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.careplan import narrative
+from app.careplan import narrative, resources
 from app.careplan.model import CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
 from app.errors import CarepathError, FhirConflict, FhirPreconditionFailed
 from app.fhir import FhirClient
@@ -57,8 +57,11 @@ def item_id(activity: Mapping[str, Any]) -> str | None:
 
 
 def decide(client: FhirClient, careplan_id: str, version: str, decision: Decision, *, now: str,
-           transaction: bool = True) -> dict[str, Any]:
-    """Approve (or reject) the version the clinician read; a 412 raises :class:`PlanChanged`."""
+           transaction: bool = True, organization: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Approve (or reject) the version the clinician read; a 412 raises :class:`PlanChanged`.
+
+    ``organization`` is the Reference the clinician acts for (``Provenance.agent.onBehalfOf``), or None.
+    """
     verifier = check_approver(decision.verifier)
     seen = client.get_json(f"CarePlan/{careplan_id}/_history/{version}")
     if not _has_tag(seen):
@@ -69,7 +72,7 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     decided_goals = [_decided_goal(goal, goal_status, decision, now) for goal in goals]
     updated["text"] = {"status": "generated", "div": narrative.decided_div(updated, decided_goals, verifier, now)}
     entries = [_put(updated, version)] + [_put(goal, goal["meta"]["versionId"]) for goal in decided_goals]
-    entries.append({"resource": _verification(careplan_id, goals, verifier, decision, now),
+    entries.append({"resource": _verification(careplan_id, goals, verifier, decision, now, organization),
                     "request": {"method": "POST", "url": "Provenance"}})
     try:
         if transaction:
@@ -145,7 +148,7 @@ def _decided_goal(goal: Mapping[str, Any], status: str, decision: Decision, now:
 
 
 def _verification(careplan_id: str, goals: list[dict[str, Any]], verifier: str, decision: Decision,
-                  now: str) -> dict[str, Any]:
+                  now: str, organization: Mapping[str, Any] | None) -> dict[str, Any]:
     provenance: dict[str, Any] = {
         "resourceType": "Provenance",
         "meta": {"tag": [TAG]},
@@ -153,9 +156,9 @@ def _verification(careplan_id: str, goals: list[dict[str, Any]], verifier: str, 
         "recorded": now,
         "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
                                  "code": "UPDATE", "display": "revise"}]},
-        "agent": [{"type": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-            "code": "verifier", "display": "Verifier"}]}, "who": {"reference": verifier}}],
+        # US Core Provenance provenance-1: a Practitioner agent needs onBehalfOf (left out when none is known).
+        "agent": [resources.agent(resources.participant("verifier", "Verifier"), {"reference": verifier},
+                                  organization)],
     }
     if decision.reject_plan_reason:
         provenance["reason"] = [{"text": f"rejected: {decision.reject_plan_reason}"}]

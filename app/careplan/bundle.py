@@ -35,8 +35,12 @@ def now_instant() -> str:
 
 
 def draft_bundle(plan: Mapping[str, Any], edits: Edits | None = None, *, now: str | None = None,
-                 replaces: Replacement | None = None) -> dict[str, Any]:
-    """The transaction Bundle that saving ``plan`` sends; the same input gives the same bundle."""
+                 replaces: Replacement | None = None,
+                 organization: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The transaction Bundle that saving ``plan`` sends; the same input gives the same bundle.
+
+    ``organization`` is the Reference carepath acts for (``Provenance.agent.onBehalfOf``), or None.
+    """
     edits = edits or Edits()
     validate_edits(plan, edits)
     now = now or now_instant()
@@ -62,7 +66,7 @@ def draft_bundle(plan: Mapping[str, Any], edits: Edits | None = None, *, now: st
     entries.append(_conditional(
         urn(PROVENANCE_KEY_SYSTEM, identifier),
         resources.provenance(plan, key=identifier, targets=[careplan_urn, *goal_urns.values()],
-                             edits=edits, now=now),
+                             edits=edits, now=now, organization=organization),
         f"_tag={token(PROVENANCE_KEY_SYSTEM, identifier)}",
     ))
     if replaces:

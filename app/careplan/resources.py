@@ -108,12 +108,16 @@ def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str
     return _prune(resource)
 
 
-def provenance(plan: Mapping[str, Any], *, key: str, targets: list[str], edits: Edits,
-               now: str) -> dict[str, Any]:
-    """The Provenance of a draft: carepath as author, exact source versions, the citations as policy."""
-    agents = [{"type": _participant("author", "Author"), "who": carepath_reference()}]
+def provenance(plan: Mapping[str, Any], *, key: str, targets: list[str], edits: Edits, now: str,
+               organization: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The Provenance of a draft: carepath as author, exact source versions, the citations as policy.
+
+    ``organization`` (see :mod:`app.careplan.organization`) is written as each agent's ``onBehalfOf``: US Core
+    Provenance ``provenance-1`` requires it when ``agent.who`` is a Device or a Practitioner.
+    """
+    agents = [agent(_participant("author", "Author"), carepath_reference(), organization)]
     if edits.author and not edits.empty:
-        agents.append({"type": _participant("enterer", "Enterer"), "who": {"reference": edits.author},
+        agents.append({**agent(_participant("enterer", "Enterer"), {"reference": edits.author}, organization),
                        "role": [{"text": "clinician edits before saving (marked with the clinician-edit extension)"}]})
     return _prune({
         "resourceType": "Provenance",
@@ -127,6 +131,20 @@ def provenance(plan: Mapping[str, Any], *, key: str, targets: list[str], edits: 
         "entity": [{"role": "source", "what": {"reference": ref_string(ref, versioned=True)}}
                    for ref in input_refs(plan)],
     })
+
+
+def agent(participant: Mapping[str, Any], who: Mapping[str, Any],
+          organization: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A Provenance agent; ``onBehalfOf`` the organization when one is known (never made up)."""
+    result: dict[str, Any] = {"type": dict(participant), "who": dict(who)}
+    if organization:
+        result["onBehalfOf"] = dict(organization)
+    return result
+
+
+def participant(code: str, display: str) -> dict[str, Any]:
+    """An agent type from http://terminology.hl7.org/CodeSystem/provenance-participant-type."""
+    return _participant(code, display)
 
 
 def policies(plan: Mapping[str, Any]) -> list[str]:
@@ -220,6 +238,9 @@ def _rationale_refs(rationale: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _concept(code: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not code:
         return None
+    if not (code.get("system") and code.get("code")):
+        # A pack concept with only a name: a Coding without system and code has no defined meaning.
+        return {"text": code.get("display") or code.get("code")}
     coding = {key: code.get(key) for key in ("system", "code", "display")}
     return {"coding": [coding], "text": code.get("display")}
 

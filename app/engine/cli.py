@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,13 @@ def run_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(plan_text(plan))
     elif args.format == "fhir":
         from app.careplan.export import fhir_json
+        from app.careplan.organization import configured_organization
 
         try:
-            sys.stdout.write(fhir_json(plan.to_dict()))
+            # The same setting the web app uses; the dry run never reads a PractitionerRole (it is offline).
+            organization = configured_organization(os.environ.get("CAREPATH_ORGANIZATION_REFERENCE"),
+                                                   os.environ.get("CAREPATH_ORGANIZATION_DISPLAY"))
+            sys.stdout.write(fhir_json(plan.to_dict(), organization=organization))
         except CarepathError as exc:
             return _fail(f"{args.bundle}: {exc.message}")
     else:

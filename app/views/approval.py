@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.audit import audit_log
 from app.careplan import now_instant
 from app.careplan.approval import Decision, NotAllowedToApprove, PlanChanged, check_approver, decide, item_id
 from app.careplan.model import TAG
+from app.careplan.organization import acting_organization
 from app.smart import launch_required
 from app.views.patient import patient_name
 
@@ -60,7 +61,8 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
                 for key in form.getlist("reject") if _ID.match(key)}
     chosen = Decision(verifier, rejected=rejected, reject_plan_reason=plan_reason if action == "reject" else None)
     try:
-        result = decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant())
+        result = decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant(),
+                        organization=acting_organization(current_app.config, g.launch.fhir, g.launch.fhir_user))
     except PlanChanged as exc:
         audit_log().record("conflict", actor=verifier, patient_id=g.launch.patient_id, packs=_packs(careplan),
                            careplan_id=careplan_id, careplan_version=version)

@@ -24,6 +24,7 @@ from flask.typing import ResponseReturnValue
 from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
 from app.careplan.charts import charts_for
+from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
 from app.careplan.writer import (
     find_open_draft,
@@ -74,7 +75,7 @@ def save(launch_id: str) -> ResponseReturnValue:
             raise PlanEditError("the patient's record changed since you opened this page: the plan below is "
                                 "rebuilt from the new data; your entries are kept, check them and save again")
         open_draft = find_open_draft(g.launch.fhir, g.launch.patient_id)
-        bundle = draft_bundle(plan, edits, replaces=open_draft)
+        bundle = draft_bundle(plan, edits, replaces=open_draft, organization=_organization())
     except PlanEditError as exc:
         return _render(plan, facts, error=exc.message, form=request.form), 400
     try:
@@ -93,7 +94,7 @@ def save(launch_id: str) -> ResponseReturnValue:
 def download(launch_id: str) -> ResponseReturnValue:
     """The plan as the FHIR transaction Bundle saving would send, as a download."""
     plan, _facts = _plan()
-    body = json.dumps(draft_bundle(plan, Edits()), indent=2)
+    body = json.dumps(draft_bundle(plan, Edits(), organization=_organization()), indent=2)
     return Response(body, mimetype="application/fhir+json", headers={
         "Content-Disposition": f'attachment; filename="carepath-plan-{plan_key(plan)[:12]}.json"'})
 
@@ -125,6 +126,11 @@ def ehr_style(launch_id: str) -> ResponseReturnValue:
     """The EHR's style (``smart_style_url``), fetched server-side from the launch's own server only."""
     css = style_css(_fetch_style(g.launch.smart_style_url, g.launch.iss))
     return Response(css, mimetype="text/css", headers={"Cache-Control": "private, max-age=300"})
+
+
+def _organization() -> dict[str, Any] | None:
+    """The organization this launch writes on behalf of (Provenance.agent.onBehalfOf), or None."""
+    return acting_organization(current_app.config, g.launch.fhir, g.launch.fhir_user)
 
 
 def style_css(style: dict[str, Any]) -> str:
