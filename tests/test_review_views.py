@@ -269,3 +269,42 @@ def test_review__record_changed_since_the_page_was_opened_keeps_entries_and_save
     assert response.status_code == 400 and "record changed since you opened this page" in body
     assert "my words</textarea>" in body
     assert hapi.search("CarePlan", {"subject": f"Patient/{record}"}) == []
+
+
+def _provenances(hapi, careplan_id):
+    return {p["agent"][0]["type"]["coding"][0]["code"]: p
+            for p in hapi.search("Provenance", {"target": f"CarePlan/{careplan_id}"})}
+
+
+def test_save_and_approve__as_a_practitioner_role_act_on_behalf_of_its_organization(review_app, hapi, hapi_url,
+                                                                                   record):
+    """No ORGANIZATION_REFERENCE: the launching PractitionerRole's organization is the agents' onBehalfOf."""
+    hapi.update({"resourceType": "Organization", "id": f"{record}-org", "active": True, "name": "Role clinic"})
+    hapi.update({"resourceType": "PractitionerRole", "id": f"{record}-role", "active": True,
+                 "practitioner": {"reference": f"Practitioner/{record}-dr"},
+                 "organization": {"reference": f"Organization/{record}-org", "display": "Role clinic"}})
+    doctor = review_app.test_client()
+    launch_id = _launch(doctor, review_app, hapi_url, record, fhir_user=f"PractitionerRole/{record}-role")
+    page = doctor.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    assert doctor.post(f"https://localhost/p/{launch_id}/plan", data=_form(page, note="seen")).status_code == 303
+    careplan = hapi.search("CarePlan", {"subject": f"Patient/{record}"})[0]
+    screen = doctor.get(f"https://localhost/p/{launch_id}/careplans/{careplan['id']}").get_data(as_text=True)
+    response = doctor.post(f"https://localhost/p/{launch_id}/careplans/{careplan['id']}/decision", data={
+        "csrf_token": _csrf(screen), "version": careplan["meta"]["versionId"], "action": "approve", "confirm": "yes"})
+    assert response.status_code == 303
+    provenances = _provenances(hapi, careplan["id"])
+    assert set(provenances) == {"author", "verifier"}
+    for provenance in provenances.values():
+        assert {a["onBehalfOf"]["reference"] for a in provenance["agent"]} == {f"Organization/{record}-org"}
+
+
+def test_save__the_organization_setting_wins(review_app, hapi, hapi_url, record):
+    hapi.update({"resourceType": "Organization", "id": f"{record}-set", "active": True, "name": "Set clinic"})
+    review_app.config.update(ORGANIZATION_REFERENCE=f"Organization/{record}-set", ORGANIZATION_DISPLAY="Set clinic")
+    doctor = review_app.test_client()
+    launch_id = _launch(doctor, review_app, hapi_url, record, fhir_user=f"Practitioner/{record}-dr")
+    page = doctor.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    assert doctor.post(f"https://localhost/p/{launch_id}/plan", data=_form(page)).status_code == 303
+    careplan = hapi.search("CarePlan", {"subject": f"Patient/{record}"})[0]
+    (author,) = _provenances(hapi, careplan["id"])["author"]["agent"]
+    assert author["onBehalfOf"] == {"reference": f"Organization/{record}-set", "display": "Set clinic"}
