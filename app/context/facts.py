@@ -78,15 +78,17 @@ def _observation_readings(observations: list[dict[str, Any]], keys: dict[str, Re
             when = None
         if when is not None and when.day > as_of:
             continue  # after the evaluation date
-        dated.append((when.instant.timestamp() if when else None, observation))
-    dated.sort(key=lambda pair: (pair[0] is None, -(pair[0] or 0.0)))
+        dated.append((when.instant.timestamp() if when else None, when, observation))
+    dated.sort(key=lambda triple: (triple[0] is None, -(triple[0] or 0.0)))
     found: dict[str, list[Reading]] = {}
-    for _instant, observation in dated:
+    for _instant, when, observation in dated:
         status = observation.get("status")
         if isinstance(status, str) and status not in USABLE_STATUSES:
             continue  # preliminary, cancelled, entered-in-error...: ignored without further checks
+        codes = None
         try:
-            fed = {key for key, _code in keys_fed(observation, keys)}
+            codes = keys_fed(observation, keys)
+            fed = {key for key, _code in codes}
         except (AttributeError, TypeError):
             fed = None  # too malformed to read its code: validation will say why
         if fed is not None:
@@ -100,7 +102,7 @@ def _observation_readings(observations: list[dict[str, Any]], keys: dict[str, Re
         if error:
             quality.append(problem(observation, error))
             continue
-        for reading in readings(observation, keys, as_of, quality):
+        for reading in readings(observation, keys, as_of, quality, fed=codes, when=when):
             found.setdefault(reading.key, []).append(reading)
     for series in found.values():
         series.sort(key=lambda r: r.when.instant, reverse=True)

@@ -35,16 +35,23 @@ class Reading:
 
 
 def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: date,
-             quality: list[dict[str, Any]]) -> list[Reading]:
-    """The readings one Observation gives the requested keys; problems go to ``quality``."""
-    fed = keys_fed(observation, keys)
+             quality: list[dict[str, Any]], *, fed: list[tuple[str, str]] | None = None,
+             when: When | None = None) -> list[Reading]:
+    """The readings one Observation gives the requested keys; problems go to ``quality``.
+
+    ``fed`` (its :func:`keys_fed`) and ``when`` (its effective date) spare reading them again when the caller
+    already has them.
+    """
+    if fed is None:
+        fed = keys_fed(observation, keys)
     if not fed or observation.get("status") not in USABLE_STATUSES:
         return []  # not asked for, or preliminary / cancelled / entered-in-error / unknown: ignored
-    try:
-        when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
-    except ValueError as exc:
-        quality.append(problem(observation, f"date not understood ({exc}): not used"))
-        return []
+    if when is None:
+        try:
+            when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+        except ValueError as exc:
+            quality.append(problem(observation, f"date not understood ({exc}): not used"))
+            return []
     if when is None:
         quality.append(problem(observation, "no effective date: not used"))
         return []
