@@ -11,8 +11,9 @@ others. Paging and a client-side sort complete what a server does not do itself.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,6 +23,10 @@ from app.fhir.client import FhirClient, next_link
 
 #: Parallel GETs at once when the server has no batch: enough to hide latency, few enough to be polite.
 MAX_PARALLEL = 4
+#: Threads of the pool that sends batch Bundles, shared by every fetch of the process (several launches at once).
+BATCH_THREADS = 4 * MAX_PARALLEL
+_batch_pool: ThreadPoolExecutor | None = None
+_batch_pool_lock = threading.Lock()
 
 
 @dataclass
@@ -64,13 +69,29 @@ def grouped_batch_get(client: FhirClient, urls: list[str], *, groups: int = MAX_
     if groups == 1:
         return one(list(range(len(urls))))
     chunks = [list(range(first, len(urls), groups)) for first in range(groups)]
-    with ThreadPoolExecutor(max_workers=groups, thread_name_prefix="fhir-batch") as pool:
-        answers = list(pool.map(one, chunks))
+    pool = _shared_batch_pool()
+    futures = [pool.submit(one, chunk) for chunk in chunks]
+    wait(futures)  # every batch answered before an error is raised, as when each fetch had its own pool
+    answers = [future.result() for future in futures]
     outcomes: list[Outcome | None] = [None] * len(urls)
     for chunk, answer in zip(chunks, answers, strict=True):
         for index, outcome in zip(chunk, answer, strict=True):
             outcomes[index] = outcome
     return [o for o in outcomes if o is not None]
+
+
+def _shared_batch_pool() -> ThreadPoolExecutor:
+    """The process's pool for batch Bundles, made on first use.
+
+    Kept between fetches: starting the threads for every fetch delayed the last batch by a few milliseconds
+    (each new thread is waited for before the next is started). A fetch still sends at most ``groups`` batches
+    at once; ``BATCH_THREADS`` lets a few fetches (several launches) run at the same time.
+    """
+    global _batch_pool
+    with _batch_pool_lock:
+        if _batch_pool is None:
+            _batch_pool = ThreadPoolExecutor(max_workers=BATCH_THREADS, thread_name_prefix="fhir-batch")
+        return _batch_pool
 
 
 def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_PARALLEL,
