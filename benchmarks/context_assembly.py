@@ -211,8 +211,13 @@ def main() -> int:
         naive_s, naive_requests, naive_resources = naive_fetch(base, patient, args.page_count)
         assert naive_resources == total, (naive_resources, total)
         c, w, b = statistics.median(cold), statistics.median(warm), statistics.median(bare)
+        # Ratios are paired run by run (each assembly with the bare replay sent right beside it), then the median
+        # taken: load from other processes drifts over a run of minutes, and pairing cancels most of it.
+        cold_ratio = statistics.median(x / y for x, y in zip(cold, bare, strict=True))
+        warm_ratio = statistics.median(x / y for x, y in zip(warm, bare, strict=True))
         print(f"{patient:<14}{total:>7}{'/'.join(map(str, sorted(counts))):>10}{c:>9.3f}{w:>9.3f}{b:>9.3f}"
-              f"{c / b:>11.2f}{w / b:>11.2f}{statistics.median(cpu_cold):>10.3f}{statistics.median(cpu_warm):>10.3f}"
+              f"{cold_ratio:>11.2f}{warm_ratio:>11.2f}{statistics.median(cpu_cold):>10.3f}"
+              f"{statistics.median(cpu_warm):>10.3f}"
               f"{memory:>9.1f}{naive_requests:>11}{naive_s:>9.2f}")
     return 0
 

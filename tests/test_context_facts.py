@@ -302,7 +302,7 @@ def test_validate__remembers_a_server_version_not_an_unversioned_resource(monkey
     from app.context import resources
 
     calls = []
-    monkeypatch.setattr(resources, "_validate", lambda resource: calls.append(resource["id"]))
+    monkeypatch.setattr(resources, "_verdict", lambda resource: calls.append(resource["id"]))
     resources.forget_validations()
     versioned = _hba1c(1, "2020-01-01", meta={"versionId": "3", "lastUpdated": "2020-01-02T00:00:00Z"})
     for _ in range(3):

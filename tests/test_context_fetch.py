@@ -252,8 +252,8 @@ def test_fetch__results_are_validated_while_the_requests_are_in_flight(client, m
     from app.context import resources as resources_module
 
     seen = []
-    real = resources_module._validate
-    monkeypatch.setattr(resources_module, "_validate", lambda r: seen.append(r["id"]) or real(r))
+    real = resources_module._verdict
+    monkeypatch.setattr(resources_module, "_verdict", lambda r: seen.append(r["id"]) or real(r))
     resources_module.forget_validations()
     versioned = [{**r, "meta": {"versionId": "1", "lastUpdated": "2020-01-01T00:00:00Z"}} for r in units_resources()]
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:

@@ -67,6 +67,18 @@ def test_ckd_epi_2021__follows_the_published_equation(creatinine, age, sex, expe
     assert ckd_epi_2021(creatinine_mg_dl=creatinine, age=age, sex=sex) == pytest.approx(expected, rel=1e-9)
 
 
+# Worked examples published by others, each given to the whole number (no example is printed with the paper):
+# a 55-year-old woman with Scr 0.9 mg/dL, "about 76" (creatinineclearancecalculator.net, CKD-EPI 2021 page,
+# reviewed June 2026; its intermediate terms are rounded, so within 1), and a 55-year-old man with Scr 1.2 mg/dL,
+# 71, as the NKF's kidney.org calculator answers (the 2009 equation would give 68 for him).
+@pytest.mark.parametrize(("creatinine", "age", "sex", "published", "within"), [
+    (0.9, 55, "female", 76, 1.0),
+    (1.2, 55, "male", 71, 0.5),
+])
+def test_ckd_epi_2021__matches_worked_examples_published_by_others(creatinine, age, sex, published, within):
+    assert ckd_epi_2021(creatinine_mg_dl=creatinine, age=age, sex=sex) == pytest.approx(published, abs=within)
+
+
 @pytest.mark.parametrize(("low", "high", "sex"), [(0.9, 1.0, "male"), (1.0, 2.0, "female"), (0.5, 0.6, "female")])
 def test_ckd_epi_2021__falls_as_creatinine_rises(low, high, sex):
     assert ckd_epi_2021(creatinine_mg_dl=high, age=50, sex=sex) < ckd_epi_2021(creatinine_mg_dl=low, age=50, sex=sex)
