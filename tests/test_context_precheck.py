@@ -132,3 +132,12 @@ def test_validate__a_malformed_primitive_extension_is_named_not_raised():
 ])
 def test_precheck__leaves_what_it_does_not_handle_to_fhir_resources(resource):
     assert precheck.accepts(resource) is False
+
+
+def test_precheck__long_free_text_is_checked_but_not_kept_in_memory():
+    precheck.forget()
+    note = "x" * 5000
+    resource = {"resourceType": "Observation", "status": "final", "code": {"text": "a"}, "note": [{"text": note}]}
+    assert precheck.accepts(resource) is True
+    assert not any(key[2] == note for key in precheck._PRIMITIVES)
+    assert any(key[2] == "final" for key in precheck._PRIMITIVES)

@@ -48,6 +48,7 @@ _ADAPTER_INDEX: dict[Any, int] = {}
 # (adapter index, Python type, value) -> value accepted; bounded, cleared when full
 _PRIMITIVES: dict[tuple[int, type, Any], bool] = {}
 _PRIMITIVES_LIMIT = 200_000
+_REMEMBERED_LENGTH = 200  # longer strings are checked each time
 _lock = threading.Lock()
 
 
@@ -140,6 +141,10 @@ def _primitive(index: int, value: Any) -> bool:
             verdict = True
         except (ValidationError, ValueError, TypeError):
             verdict = False
+        except Exception:  # whatever else the library raises: not sure, fhir.resources will say
+            return False
+        if type(value) is str and len(value) > _REMEMBERED_LENGTH:
+            return verdict  # long free text (notes, narratives) is rarely repeated: not kept in memory
         with _lock:
             if len(_PRIMITIVES) >= _PRIMITIVES_LIMIT:
                 _PRIMITIVES.clear()
