@@ -100,7 +100,7 @@ SMART_HTTP_TIMEOUT = 10
 #: Seconds a server's ``.well-known/smart-configuration`` is cached in memory.
 SMART_DISCOVERY_TTL = 300
 #: Where launches and tokens are kept server-side: empty = SQLite file in VAR_DIR; ``sqlite:////abs/path.db``;
-#: ``redis://host:6379/0`` for several app instances (needs the ``redis`` package). Also holds the audit log.
+#: ``redis://host:6379/0`` for several app instances (needs the ``redis`` package). The audit log is apart (AUDIT_DB).
 STORE_URL = ""
 
 # -- guideline packs -------------------------------------------------------------------------------
