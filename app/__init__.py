@@ -33,7 +33,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(health.bp)
     _register_optional_blueprints(app)
+    if not app.testing:
+        _prepare_in_background()
     return app
+
+
+def _prepare_in_background() -> None:
+    """Compile validation tables in the background, so that the first launch after a start is not slower."""
+    import threading
+
+    from app.context.resources import prepare
+
+    threading.Thread(target=prepare, name="carepath-prepare", daemon=True).start()
 
 
 def _register_optional_blueprints(app: Flask) -> None:

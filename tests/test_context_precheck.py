@@ -141,3 +141,12 @@ def test_precheck__long_free_text_is_checked_but_not_kept_in_memory():
     assert precheck.accepts(resource) is True
     assert not any(key[2] == note for key in precheck._PRIMITIVES)
     assert any(key[2] == "final" for key in precheck._PRIMITIVES)
+
+
+def test_prepare__compiles_the_tables_of_every_type_facts_read():
+    from app.context import resources
+
+    precheck._resource_shape.cache_clear()
+    resources.prepare()
+    assert precheck._resource_shape.cache_info().currsize == len(USED_TYPES)
+    assert precheck.accepts({"resourceType": "Condition", "subject": {"reference": "Patient/a"}}) is True
