@@ -133,22 +133,20 @@ def forget() -> None:
 
 
 def _primitive(index: int, value: Any) -> bool:
-    key = (index, type(value), value)
-    verdict = _PRIMITIVES.get(key)
-    if verdict is None:
-        try:
-            _ADAPTERS[index].validate_python(value)
-            verdict = True
-        except (ValidationError, ValueError, TypeError):
-            verdict = False
-        except Exception:  # whatever else the library raises: not sure, fhir.resources will say
-            return False
-        if type(value) is str and len(value) > _REMEMBERED_LENGTH:
-            return verdict  # long free text (notes, narratives) is rarely repeated: not kept in memory
-        with _lock:
-            if len(_PRIMITIVES) >= _PRIMITIVES_LIMIT:
-                _PRIMITIVES.clear()
-            _PRIMITIVES[key] = verdict
+    """Check a primitive value not seen before (``_element`` looks in ``_PRIMITIVES`` first) and remember it."""
+    try:
+        _ADAPTERS[index].validate_python(value)
+        verdict = True
+    except (ValidationError, ValueError, TypeError):
+        verdict = False
+    except Exception:  # whatever else the library raises: not sure, fhir.resources will say
+        return False
+    if type(value) is str and len(value) > _REMEMBERED_LENGTH:
+        return verdict  # long free text (notes, narratives) is rarely repeated: not kept in memory
+    with _lock:
+        if len(_PRIMITIVES) >= _PRIMITIVES_LIMIT:
+            _PRIMITIVES.clear()
+        _PRIMITIVES[(index, type(value), value)] = verdict
     return verdict
 
 
