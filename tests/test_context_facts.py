@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -344,3 +345,27 @@ def test_facts_from_bundle__synthea_ids_come_from_the_urn_uuid_full_urls():
     patient_entry = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     facts = facts_from_bundle(bundle, REQUIREMENTS, AS_OF)
     assert facts["patient"]["id"] == patient_entry["fullUrl"].removeprefix("urn:uuid:")
+
+
+def test_facts__the_same_with_observations_read_ahead_by_the_fetch():
+    from app.context.facts import SERIES_LIMIT
+    from app.context.observations import ObservationReader
+    from app.context.requirements import merge
+    from app.context.resources import forget_validations, from_bundle
+
+    wanted = merge(default_requirements())
+    as_of = date(2020, 6, 1)
+    for path in sorted(SYNTHEA.glob("*.json"))[:6]:
+        resources = from_bundle(json.loads(path.read_text()))
+        forget_validations()
+        plain = facts_from_resources(resources, wanted, as_of)
+        reader = ObservationReader(wanted.of("Observation"), as_of)
+        observations = [r for r in resources if r["resourceType"] == "Observation"]
+        reader.prepare(observations, examine=SERIES_LIMIT)
+        assert reader._examined, "the read-ahead examined nothing"
+        assert facts_from_resources(resources, wanted, as_of, reader=reader) == plain
+        # a reader prepared for another evaluation date is not used
+        other = ObservationReader(wanted.of("Observation"), date(2019, 1, 1))
+        other.prepare(observations, examine=SERIES_LIMIT)
+        assert not other.serves(wanted.of("Observation"), as_of)
+        assert facts_from_resources(resources, wanted, as_of, reader=other) == plain

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.context.facts import facts_from_resources
 from app.context.fetch import FetchResult, fetch_resources
+from app.context.observations import ObservationReader
 from app.context.requirements import (
     Requirement,
     RequirementSet,
@@ -41,8 +42,9 @@ def assemble(client: FhirClient, patient_id: str, requirements: Iterable[Require
     """Fetch the patient's data and return its facts, with what could not be read named in ``missing``."""
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)
-    fetched = fetch_resources(client, patient_id, wanted, as_of=as_of)
-    facts = facts_from_resources(fetched.resources, wanted, as_of)
+    reader = ObservationReader(wanted.of("Observation"), as_of)  # reads each answer as it arrives
+    fetched = fetch_resources(client, patient_id, wanted, as_of=as_of, reader=reader)
+    facts = facts_from_resources(fetched.resources, wanted, as_of, reader=reader)
     blind = [r for r in wanted if r.type in fetched.unreadable]
     unseen = [{"key": r.key, "message": f"{r.name} unknown: {fetched.unreadable[r.type]}"} for r in blind]
     for resource_type, key in (("MedicationRequest", "medications"), ("AllergyIntolerance", "allergies"),

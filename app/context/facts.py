@@ -10,11 +10,11 @@ from datetime import date
 from typing import Any
 
 from app.context import clinical
-from app.context.dates import age_on, describe_lookback, effective, lookback_start, parse_when
+from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, scores
-from app.context.observations import GENOMIC_KEYS, USABLE_STATUSES, Reading, keys_fed, readings
+from app.context.observations import GENOMIC_KEYS, USABLE_STATUSES, ObservationReader, Reading
 from app.context.requirements import Requirement, RequirementSet, merge
-from app.context.resources import problem, ref, subject_id, usable, validate
+from app.context.resources import problem, ref, subject_id, usable
 from app.context.units import UNITS
 
 #: Most recent values kept per measure for trend charts (the fetch asks the server for twice as many).
@@ -24,8 +24,12 @@ _DEFAULT_NAMES = {"sbp": "systolic blood pressure", "dbp": "diastolic blood pres
 
 
 def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iterable[Requirement],
-                         as_of: date | str) -> dict[str, Any]:
-    """Facts for the (first) Patient among ``resources``, as of ``as_of``."""
+                         as_of: date | str, *, reader: ObservationReader | None = None) -> dict[str, Any]:
+    """Facts for the (first) Patient among ``resources``, as of ``as_of``.
+
+    ``reader`` may bring Observations already read for the same keys and date (the fetch prepares them while
+    other answers are in flight); the facts are the same without it.
+    """
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)
     keys = wanted.of("Observation")
@@ -42,7 +46,9 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     if patient is not None:
         observations = [o for o in observations if subject_id(o) in (None, patient.get("id"))]
     facts: dict[str, Any] = {"asOf": as_of.isoformat(), "patient": _patient(patient, as_of, quality)}
-    found = _observation_readings(observations, keys, as_of, quality)
+    if reader is None or not reader.serves(keys, as_of):
+        reader = ObservationReader(keys, as_of)
+    found = _observation_readings(observations, reader, quality)
 
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
     facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []))
@@ -63,7 +69,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     return facts
 
 
-def _observation_readings(observations: list[dict[str, Any]], keys: dict[str, Requirement], as_of: date,
+def _observation_readings(observations: list[dict[str, Any]], reader: ObservationReader,
                           quality: list[dict[str, Any]]) -> dict[str, list[Reading]]:
     """Readings per key, newest first, at most SERIES_LIMIT per key.
 
@@ -72,37 +78,25 @@ def _observation_readings(observations: list[dict[str, Any]], keys: dict[str, Re
     """
     dated = []
     for observation in observations:
-        try:
-            when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
-        except (ValueError, TypeError, AttributeError):
-            when = None
-        if when is not None and when.day > as_of:
+        instant, when, _codes, _fed = reader.triage(observation)
+        if when is not None and when.day > reader.as_of:
             continue  # after the evaluation date
-        dated.append((when.instant.timestamp() if when else None, when, observation))
-    dated.sort(key=lambda triple: (triple[0] is None, -(triple[0] or 0.0)))
+        dated.append((instant, observation))
+    dated.sort(key=lambda pair: (pair[0] is None, -(pair[0] or 0.0)))
     found: dict[str, list[Reading]] = {}
-    for _instant, when, observation in dated:
+    for _instant, observation in dated:
         status = observation.get("status")
         if isinstance(status, str) and status not in USABLE_STATUSES:
             continue  # preliminary, cancelled, entered-in-error...: ignored without further checks
-        codes = None
-        try:
-            codes = keys_fed(observation, keys)
-            fed = {key for key, _code in codes}
-        except (AttributeError, TypeError):
-            fed = None  # too malformed to read its code: validation will say why
+        _instant, _when, _codes, fed = reader.triage(observation)
         if fed is not None:
-            if "bp_panel" in fed:
-                fed |= {"sbp", "dbp"}
             if not fed and observation.get("code"):
                 continue  # not asked for (an Observation without a code is checked: it could be anything)
             if fed and all(len(found.get(key, [])) >= SERIES_LIMIT for key in fed):
                 continue
-        error = validate(observation)
-        if error:
-            quality.append(problem(observation, error))
-            continue
-        for reading in readings(observation, keys, as_of, quality, fed=codes, when=when):
+        taken, problems = reader.examine(observation)
+        quality += problems
+        for reading in taken:
             found.setdefault(reading.key, []).append(reading)
     for series in found.values():
         series.sort(key=lambda r: r.when.instant, reverse=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from app.context.dates import effective
 from app.context.facts import SERIES_LIMIT
+from app.context.observations import ObservationReader
 from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
 from app.errors import FhirError, FhirForbidden, FhirNotFound, FhirStatusError
@@ -96,17 +97,22 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
 
 
 def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[Requirement], *,
-                    as_of: date | None = None) -> FetchResult:
-    """Read one patient's data for ``requirements``: a batch when the server has one, else parallel GETs."""
+                    as_of: date | None = None, reader: ObservationReader | None = None) -> FetchResult:
+    """Read one patient's data for ``requirements``: a batch when the server has one, else parallel GETs.
+
+    ``reader`` (for the same keys and date as the facts to come) reads each answer's Observations as it
+    arrives.
+    """
     started = client.request_count
     caps = server_capabilities(client)
     searches = plan(patient_id, requirements, caps, as_of, client.page_count)
     result = FetchResult()
     use_batch = (caps.batch or caps.transaction) and client.base_url not in _servers_without_batch
     outcomes = None
+    read_ahead = _read_ahead(reader)
     if use_batch:
         try:
-            outcomes = get_many(client, [s.url for s in searches], batch=True, on_answer=_prevalidate)
+            outcomes = get_many(client, [s.url for s in searches], batch=True, on_answer=read_ahead)
         except FhirStatusError as error:
             if error.status in _NO_BATCH_STATUSES:
                 with _lock:
@@ -115,28 +121,35 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
                 raise
     if outcomes is None:
         result.mode = "parallel"
-        outcomes = get_many(client, [s.url for s in searches], batch=False, on_answer=_prevalidate)
+        outcomes = get_many(client, [s.url for s in searches], batch=False, on_answer=read_ahead)
     for search, outcome in zip(searches, outcomes, strict=True):
         _collect(client, search, outcome, result)
     result.requests = client.request_count - started
     return result
 
 
-def _prevalidate(outcomes: list[Outcome]) -> None:
-    """Validate the results of one answer while the other requests are still in flight.
+def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], None]:
+    """What to do with each answer while the other requests are still in flight: validate its resources and,
+    with a ``reader``, read its Observations, newest ``SERIES_LIMIT`` per search (the ones facts examine first).
 
-    Facts find the verdicts remembered per server version; the newest ``SERIES_LIMIT`` results of each
-    search are the ones facts examine first.
+    Facts then find the verdicts remembered per server version and the Observations already read.
     """
-    for outcome in outcomes:
-        resource = outcome.resource
-        if not isinstance(resource, dict):
-            continue
-        entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else [{"resource": resource}]
-        for entry in (entries or [])[:SERIES_LIMIT]:
-            found = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(found, dict) and found.get("resourceType") in USED_TYPES:
-                validate(found)
+    def read(outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            resource = outcome.resource
+            if not isinstance(resource, dict):
+                continue
+            entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else [{"resource": resource}]
+            found = [e["resource"] for e in entries or []
+                     if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+            observations = [r for r in found if r.get("resourceType") == "Observation"]
+            if reader is not None and observations:
+                reader.prepare(observations, examine=SERIES_LIMIT)
+                found = [r for r in found if r.get("resourceType") != "Observation"]
+            for other in found[:SERIES_LIMIT]:
+                if other.get("resourceType") in USED_TYPES:
+                    validate(other)
+    return read
 
 
 def _collect(client: FhirClient, search: Search, outcome: Outcome, result: FetchResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -10,7 +11,7 @@ from app.context import genomics
 from app.context.bounds import implausible
 from app.context.dates import When, effective
 from app.context.requirements import Requirement
-from app.context.resources import codings, problem, ref
+from app.context.resources import codings, problem, ref, validate
 from app.context.units import UNITS, UnitError, to_canonical, ucum_code
 
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -82,6 +83,87 @@ def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: d
                     reading.extra["comparator"] = comparator  # e.g. eGFR ">90": the value is a bound
                 found.append(reading)
     return found
+
+
+Triage = tuple[float | None, When | None, list[tuple[str, str]] | None, set[str] | None]
+Examined = tuple[list[Reading], list[dict[str, Any]]]
+
+
+class ObservationReader:
+    """What facts need from each Observation, worked out once per Observation for one evaluation (the keys
+    asked for and the evaluation date).
+
+    :meth:`triage` reads what decides whether a result is looked at (its date, its status, the keys it feeds);
+    :meth:`examine` validates it and reads its values. Both remember their answer for the Observation object,
+    so work done by :meth:`prepare` (the fetch calls it for each answer while the other requests are still in
+    flight) is not done again when facts are built; facts are the same with or without it.
+    """
+
+    def __init__(self, keys: dict[str, Requirement], as_of: date) -> None:
+        self.keys = keys
+        self.as_of = as_of
+        # id(observation) -> (observation, answer): the object is kept so that an id is never reused meanwhile
+        self._triaged: dict[int, tuple[dict[str, Any], Triage]] = {}
+        self._examined: dict[int, tuple[dict[str, Any], Examined]] = {}
+
+    def serves(self, keys: dict[str, Requirement], as_of: date) -> bool:
+        """True when this reader's answers hold for ``keys`` and ``as_of``."""
+        return self.as_of == as_of and (self.keys is keys or self.keys == keys)
+
+    def triage(self, observation: dict[str, Any]) -> Triage:
+        """(UTC seconds for ordering, effective date, :func:`keys_fed`, the keys fed with a panel's SBP/DBP).
+
+        The date is None when absent or unreadable; the codes and keys are None when the code cannot be read
+        (validation then says why).
+        """
+        memo = self._triaged.get(id(observation))
+        if memo is not None and memo[0] is observation:
+            return memo[1]
+        try:
+            when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+        except (ValueError, TypeError, AttributeError):
+            when = None
+        codes: list[tuple[str, str]] | None = None
+        fed: set[str] | None = None
+        try:
+            codes = keys_fed(observation, self.keys)
+            fed = {key for key, _code in codes}
+            if "bp_panel" in fed:
+                fed |= {"sbp", "dbp"}
+        except (AttributeError, TypeError):
+            codes = fed = None
+        answer = (when.instant.timestamp() if when else None, when, codes, fed)
+        self._triaged[id(observation)] = (observation, answer)
+        return answer
+
+    def examine(self, observation: dict[str, Any]) -> Examined:
+        """Its readings and its dataQuality entries (a validation failure gives no reading and one entry)."""
+        memo = self._examined.get(id(observation))
+        if memo is not None and memo[0] is observation:
+            return memo[1]
+        _instant, when, codes, _fed = self.triage(observation)
+        problems: list[dict[str, Any]] = []
+        error = validate(observation)
+        if error:
+            answer: Examined = ([], [problem(observation, error)])
+        else:
+            answer = (readings(observation, self.keys, self.as_of, problems, fed=codes, when=when), problems)
+        self._examined[id(observation)] = (observation, answer)
+        return answer
+
+    def prepare(self, observations: Iterable[dict[str, Any]], *, examine: int) -> None:
+        """Triage every Observation of one answer and examine the first ``examine`` a key asks for (an answer
+        sorted newest first holds the ones facts use)."""
+        examined = 0
+        for observation in observations:
+            _instant, when, _codes, fed = self.triage(observation)
+            if examined >= examine or (when is not None and when.day > self.as_of):
+                continue
+            status = observation.get("status")
+            if (isinstance(status, str) and status not in USABLE_STATUSES) or (fed is not None and not fed):
+                continue
+            self.examine(observation)
+            examined += 1
 
 
 def _coded(concept: dict[str, Any]) -> dict[str, Any]:
