@@ -78,17 +78,16 @@ def _observation_readings(observations: list[dict[str, Any]], reader: Observatio
     """
     dated = []
     for observation in observations:
-        instant, when, _codes, _fed = reader.triage(observation)
+        instant, when, _codes, fed = reader.triage(observation)
         if when is not None and when.day > reader.as_of:
             continue  # after the evaluation date
-        dated.append((instant, observation))
-    dated.sort(key=lambda pair: (pair[0] is None, -(pair[0] or 0.0)))
+        dated.append((instant, fed, observation))
+    dated.sort(key=lambda item: (item[0] is None, -(item[0] or 0.0)))
     found: dict[str, list[Reading]] = {}
-    for _instant, observation in dated:
+    for _instant, fed, observation in dated:
         status = observation.get("status")
         if isinstance(status, str) and status not in USABLE_STATUSES:
             continue  # preliminary, cancelled, entered-in-error...: ignored without further checks
-        _instant, _when, _codes, fed = reader.triage(observation)
         if fed is not None:
             if not fed and observation.get("code"):
                 continue  # not asked for (an Observation without a code is checked: it could be anything)
