@@ -12,7 +12,7 @@ from typing import Any
 from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, scores
-from app.context.observations import GENOMIC_KEYS, USABLE_STATUSES, ObservationReader, Reading
+from app.context.observations import GENOMIC_KEYS, ObservationReader, Reading
 from app.context.requirements import Requirement, RequirementSet, merge
 from app.context.resources import problem, ref, subject_id, usable
 from app.context.units import UNITS
@@ -85,14 +85,10 @@ def _observation_readings(observations: list[dict[str, Any]], reader: Observatio
     dated.sort(key=lambda item: (item[0] is None, -(item[0] or 0.0)))
     found: dict[str, list[Reading]] = {}
     for _instant, fed, observation in dated:
-        status = observation.get("status")
-        if isinstance(status, str) and status not in USABLE_STATUSES:
-            continue  # preliminary, cancelled, entered-in-error...: ignored without further checks
-        if fed is not None:
-            if not fed and observation.get("code"):
-                continue  # not asked for (an Observation without a code is checked: it could be anything)
-            if fed and all(len(found.get(key, [])) >= SERIES_LIMIT for key in fed):
-                continue
+        if not reader.asked(observation, fed):
+            continue
+        if fed and all(len(found.get(key, [])) >= SERIES_LIMIT for key in fed):
+            continue  # every key it feeds has its series full: an older result, neither used nor checked
         taken, problems = reader.examine(observation)
         quality += problems
         for reading in taken:

@@ -136,6 +136,16 @@ class ObservationReader:
         self._triaged[id(observation)] = (observation, answer)
         return answer
 
+    @staticmethod
+    def asked(observation: dict[str, Any], fed: set[str] | None) -> bool:
+        """False for a result facts never look at: an unusable status (preliminary, cancelled, entered-in-error...)
+        or codes no key asks for. A result whose code cannot be read, or that has none, is looked at: it could be
+        anything, and validation says what is wrong with it."""
+        status = observation.get("status")
+        if isinstance(status, str) and status not in USABLE_STATUSES:
+            return False
+        return fed is None or bool(fed) or not observation.get("code")
+
     def examine(self, observation: dict[str, Any]) -> Examined:
         """Its readings and its dataQuality entries (a validation failure gives no reading and one entry)."""
         memo = self._examined.get(id(observation))
@@ -157,10 +167,7 @@ class ObservationReader:
         examined = 0
         for observation in observations:
             _instant, when, _codes, fed = self.triage(observation)
-            if examined >= examine or (when is not None and when.day > self.as_of):
-                continue
-            status = observation.get("status")
-            if (isinstance(status, str) and status not in USABLE_STATUSES) or (fed is not None and not fed):
+            if examined >= examine or (when is not None and when.day > self.as_of) or not self.asked(observation, fed):
                 continue
             self.examine(observation)
             examined += 1
