@@ -209,3 +209,32 @@ def test_request__an_unreadable_retry_after_falls_back_to_backoff(client, waits)
 ])
 def test_url_for__relative_paths_stay_on_the_server_even_with_urls_in_the_query(client, relative):
     assert client.url_for(relative).startswith(BASE + "/")
+
+
+@responses.activate
+@pytest.mark.parametrize(("body", "content_type"), [
+    ('{"resourceType": "Patient", "id": "p1", "name": [{"text": "Zoë"}]}'.encode(), "application/fhir+json"),
+    ('\ufeff{"resourceType": "Patient", "id": "p1", "name": [{"text": "Zoë"}]}'.encode(), "application/fhir+json"),
+    ('{"resourceType": "Patient", "id": "p1", "name": [{"text": "Zoë"}]}'.encode("utf-16"),
+     "application/fhir+json; charset=utf-16"),
+])
+def test_request__json_in_utf8_with_a_bom_or_a_declared_charset_is_read(client, body, content_type):
+    responses.get(f"{BASE}/Patient/p1", body=body, content_type=content_type)
+    assert client.read("Patient", "p1")["name"][0]["text"] == "Zoë"
+
+
+def test_client__proxy_settings_are_read_from_the_environment_once_and_netrc_never(monkeypatch, tmp_path):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine fhir.example.org login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = FhirClient(BASE)
+    assert client.session.proxies["https"] == "http://proxy.example.org:3128"
+    assert client.session.trust_env is False  # requests no longer reads the environment on every request
+    request = client.session.prepare_request(requests.Request("GET", f"{BASE}/Patient/p1"))
+    assert "Authorization" not in request.headers  # ~/.netrc never replaces carepath's bearer token
+    monkeypatch.setenv("NO_PROXY", "fhir.example.org")
+    assert "https" not in FhirClient(BASE).session.proxies

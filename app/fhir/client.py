@@ -8,6 +8,7 @@ from :mod:`app.errors` carrying the server's OperationOutcome.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 
 from app.errors import (
@@ -65,7 +67,7 @@ class FhirClient:
         self.backoff = backoff
         self.max_retry_wait = max_retry_wait
         self.page_count = page_count
-        self.session = session or requests.Session()
+        self.session = _settled(session or requests.Session(), self.base_url)
         self._sleep = sleep
         #: How many HTTP requests this client sent (benchmarks and tests read it).
         self.request_count = 0
@@ -249,7 +251,14 @@ class FhirClient:
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
         try:
-            body = response.json()
+            # FHIR JSON is UTF-8 (R4 http 3.1.0.1.7); orjson reads it in half the time of json. Anything it refuses
+            # (another declared charset, a byte-order mark, NaN) gets requests' own decoding, as before.
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+        try:
+            if body is None:
+                body = response.json()
         except ValueError as exc:
             raise FhirMalformedResponse(
                 f"the FHIR server answered {response.status_code} with a body that is not JSON",
@@ -260,6 +269,23 @@ class FhirClient:
                 "the FHIR server answered with JSON that is not a FHIR resource", url=_loggable(response.url)
             )
         return body
+
+
+def _settled(session: requests.Session, base_url: str) -> requests.Session:
+    """``session`` with its proxy and CA-bundle settings read from the environment once, now.
+
+    With ``trust_env`` requests reads the whole environment again for every request (about a millisecond of
+    CPU each time); every request of a client goes to the one server, so once is enough. ``~/.netrc`` is not
+    read: it could replace the bearer token carepath sends.
+    """
+    if session.trust_env:
+        for scheme, proxy in requests.utils.get_environ_proxies(base_url).items():
+            session.proxies.setdefault(scheme, proxy)
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle and session.verify is True:
+            session.verify = bundle
+        session.trust_env = False
+    return session
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:
