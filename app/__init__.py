@@ -39,12 +39,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _prepare_in_background() -> None:
-    """Compile validation tables in the background, so that the first launch after a start is not slower."""
+    """Compile validation tables in the background, so that the first launch after a start is not slower, then
+    freeze what the process holds out of the garbage collector's way."""
     import threading
 
     from app.context.resources import prepare
 
-    threading.Thread(target=prepare, name="carepath-prepare", daemon=True).start()
+    threading.Thread(target=prepare, kwargs={"freeze": True}, name="carepath-prepare", daemon=True).start()
 
 
 def _register_optional_blueprints(app: Flask) -> None:

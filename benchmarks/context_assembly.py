@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.context import assemble, default_requirements  # noqa: E402
-from app.context.resources import forget_validations  # noqa: E402
+from app.context.resources import forget_validations, prepare  # noqa: E402
 from app.fhir import FhirClient  # noqa: E402
 from app.fhir.client import next_link  # noqa: E402
 from app.fhir.search import MAX_PARALLEL  # noqa: E402
@@ -189,6 +189,7 @@ def main() -> int:
     ensure_patient(loader, "cp-bench-100", 100, 50)
     ensure_patient(loader, "cp-bench-10k", 10_000, 200)
 
+    prepare(freeze=True)  # what a carepath process does once after start (app.create_app)
     print(f"\ncontext assembly as of {AS_OF}, median of {args.runs} runs after one warm-up; server {base}")
     header = (f"{'patient':<14}{'obs':>7}{'requests':>10}{'cold s':>9}{'warm s':>9}{'bare s':>9}{'cold/bare':>11}"
               f"{'warm/bare':>11}{'cpu cold':>10}{'cpu warm':>10}{'peak MB':>9}{'naive req':>11}{'naive s':>9}")

@@ -7,6 +7,7 @@ that fails validation is skipped and reported under ``dataQuality``; it never st
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Collection
@@ -64,9 +65,14 @@ def validate(resource: dict[str, Any]) -> str | None:
     return verdict
 
 
-def prepare() -> None:
+def prepare(*, freeze: bool = False) -> None:
     """Import the models and compile the pre-check's tables for every type facts read (about 0.3 s, once per
-    process), so that the first launch after a start does not pay for it. Never raises."""
+    process), so that the first launch after a start does not pay for it. Never raises.
+
+    With ``freeze``, everything the process holds by then (modules, models, compiled tables) is moved out of
+    the garbage collector's reach (:func:`gc.freeze`): those objects live as long as the process, and without
+    it every full collection walks them again, which cost a long-history assembly about 20 ms of CPU.
+    """
     try:
         for resource_type in sorted(USED_TYPES):
             _model(resource_type)
@@ -75,6 +81,9 @@ def prepare() -> None:
                           "effectiveDateTime": "2000-01-01T00:00:00Z", "valueQuantity": {"value": 1}})
     except Exception:  # a warm-up only: validation itself reports any real problem when it runs
         logging.getLogger(__name__).exception("preparing validation failed")
+    if freeze:
+        gc.collect()
+        gc.freeze()
 
 
 def forget_validations() -> None:
