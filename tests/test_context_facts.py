@@ -248,6 +248,29 @@ def test_facts__a_genotype_alone_is_not_interpreted():
         "CYP2C19 phenotype: a result without a phenotype carepath can read (genotype CYP2C19 *2/*2)")
 
 
+def test_facts__a_pharmacogenomic_result_is_examined_only_for_a_gene_asked_for():
+    import copy
+
+    bundle = json.loads((FIXTURES / "context-genomics.json").read_text())
+    genotype = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "cp-ctx-pgx-cyp2c19-genotype")
+    broken = []
+    for gene, hgnc in (("DPYD", "HGNC:3012"), ("CYP2C19", "HGNC:2621")):
+        result = copy.deepcopy(genotype)
+        result["id"] = f"cp-ctx-pgx-broken-{gene.lower()}"
+        result["effectiveDateTime"] = "2019-05-01"  # newer than the fixture's results
+        for component in result["component"]:
+            for coding in component.get("valueCodeableConcept", {}).get("coding", []):
+                coding.update(code=hgnc, display=gene)
+        result["valueCodeableConcept"] = {"text": f"{gene} *1/*2"}
+        result["issued"] = "yesterday"  # fails validation
+        broken.append(result)
+    bundle["entry"] += [{"resource": r} for r in broken]
+    facts = facts_from_bundle(bundle, REQUIREMENTS, AS_OF)
+    # DPYD is asked for by no key: never examined; the CYP2C19 one is, and is named
+    assert [q["ref"]["id"] for q in facts["dataQuality"]] == ["cp-ctx-pgx-broken-cyp2c19"]
+    assert facts["measures"]["cyp2c19"]["genotype"] == "CYP2C19 *2/*2"
+
+
 @pytest.mark.parametrize("path", sorted(SYNTHEA.glob("*.json")), ids=lambda p: p.stem.split("_")[0])
 def test_facts__every_synthea_patient_gives_json_facts(path):
     facts = facts_from_bundle(json.loads(path.read_text()), REQUIREMENTS, AS_OF)
@@ -299,6 +322,30 @@ def test_facts__only_the_kept_window_of_a_long_history_is_examined():
     assert [q["ref"]["id"] for q in facts["dataQuality"]] == ["a1c-999"]  # inside the window: named
 
 
+def _bp_panel(index: int, day: str, systolic: object = 120) -> dict:
+    def component(code: str, value: object) -> dict:
+        return {"code": {"coding": [{"system": "http://loinc.org", "code": code}]}, "valueQuantity": {
+            "value": value, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}
+
+    return {"resourceType": "Observation", "id": f"bp-{index}", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "85354-9"}]}, "effectiveDateTime": day,
+        "component": [component("8480-6", systolic), component("8462-4", 80)]}
+
+
+def test_facts__bp_panels_beyond_the_window_of_both_pressures_are_not_examined():
+    from datetime import timedelta
+
+    from app.context.facts import SERIES_LIMIT
+
+    newest = [_bp_panel(i, (date(2020, 1, 1) - timedelta(days=i)).isoformat()) for i in range(SERIES_LIMIT)]
+    broken_old = _bp_panel(999, "2001-01-01", systolic="high")
+    facts = facts_from_resources([broken_old, *newest], REQUIREMENTS, AS_OF)
+    assert len(facts["measures"]["sbp"]["series"]) == len(facts["measures"]["dbp"]["series"]) == SERIES_LIMIT
+    assert facts["dataQuality"] == []  # a panel fills sbp and dbp: once both are full, older panels are not read
+    facts = facts_from_resources([broken_old, *newest[:-1]], REQUIREMENTS, AS_OF)
+    assert [q["ref"]["id"] for q in facts["dataQuality"]] == ["bp-999"]
+
+
 def test_validate__remembers_a_server_version_not_an_unversioned_resource(monkeypatch):
     from app.context import resources
 
@@ -348,7 +395,6 @@ def test_facts_from_bundle__synthea_ids_come_from_the_urn_uuid_full_urls():
 
 
 def test_facts__the_same_with_observations_read_ahead_by_the_fetch():
-    from app.context.facts import SERIES_LIMIT
     from app.context.observations import ObservationReader
     from app.context.requirements import merge
     from app.context.resources import forget_validations, from_bundle
@@ -361,11 +407,11 @@ def test_facts__the_same_with_observations_read_ahead_by_the_fetch():
         plain = facts_from_resources(resources, wanted, as_of)
         reader = ObservationReader(wanted.of("Observation"), as_of)
         observations = [r for r in resources if r["resourceType"] == "Observation"]
-        reader.prepare(observations, examine=SERIES_LIMIT)
+        reader.prepare(observations)
         assert reader._examined, "the read-ahead examined nothing"
         assert facts_from_resources(resources, wanted, as_of, reader=reader) == plain
         # a reader prepared for another evaluation date is not used
         other = ObservationReader(wanted.of("Observation"), date(2019, 1, 1))
-        other.prepare(observations, examine=SERIES_LIMIT)
+        other.prepare(observations)
         assert not other.serves(wanted.of("Observation"), as_of)
         assert facts_from_resources(resources, wanted, as_of, reader=other) == plain

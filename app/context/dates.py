@@ -43,6 +43,10 @@ def parse_when(value: Any) -> When | None:
     return When(value)
 
 
+#: Where an Observation's date is read, in order of preference.
+EFFECTIVE_FIELDS = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+
+
 def effective(resource: dict[str, Any], *fields: str) -> When | None:
     """The first present date among ``fields`` (``effectiveDateTime``, ``effectivePeriod.start`` ...)."""
     for field in fields:

@@ -12,13 +12,11 @@ from typing import Any
 from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, scores
-from app.context.observations import GENOMIC_KEYS, ObservationReader, Reading
+from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.requirements import Requirement, RequirementSet, merge
 from app.context.resources import problem, ref, subject_id, usable
 from app.context.units import UNITS
 
-#: Most recent values kept per measure for trend charts (the fetch asks the server for twice as many).
-SERIES_LIMIT = 50
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 _DEFAULT_NAMES = {"sbp": "systolic blood pressure", "dbp": "diastolic blood pressure"}
 
@@ -71,28 +69,12 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
 
 def _observation_readings(observations: list[dict[str, Any]], reader: ObservationReader,
                           quality: list[dict[str, Any]]) -> dict[str, list[Reading]]:
-    """Readings per key, newest first, at most SERIES_LIMIT per key.
-
-    Observations are examined newest first and validated only when a key they feed still has room, so a
-    long history costs no more than the window kept; older results beyond it are neither used nor checked.
-    """
-    dated = []
-    for observation in observations:
-        instant, when, _codes, fed = reader.triage(observation)
-        if when is not None and when.day > reader.as_of:
-            continue  # after the evaluation date
-        dated.append((instant, fed, observation))
+    """Readings per key, newest first, at most SERIES_LIMIT per key (:meth:`ObservationReader.gather` over
+    every Observation, newest first)."""
+    dated = [(reader.triage(observation)[0], observation) for observation in observations]
     dated.sort(key=lambda item: (item[0] is None, -(item[0] or 0.0)))
-    found: dict[str, list[Reading]] = {}
-    for _instant, fed, observation in dated:
-        if not reader.asked(observation, fed):
-            continue
-        if fed and all(len(found.get(key, [])) >= SERIES_LIMIT for key in fed):
-            continue  # every key it feeds has its series full: an older result, neither used nor checked
-        taken, problems = reader.examine(observation)
-        quality += problems
-        for reading in taken:
-            found.setdefault(reading.key, []).append(reading)
+    found, problems = reader.gather(observation for _instant, observation in dated)
+    quality += problems
     for series in found.values():
         series.sort(key=lambda r: r.when.instant, reverse=True)
     return found

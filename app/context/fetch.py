@@ -19,9 +19,8 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from app.context.dates import effective
-from app.context.facts import SERIES_LIMIT
-from app.context.observations import ObservationReader
+from app.context.dates import EFFECTIVE_FIELDS, effective
+from app.context.observations import SERIES_LIMIT, ObservationReader
 from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
 from app.errors import FhirError, FhirForbidden, FhirNotFound, FhirStatusError
@@ -130,7 +129,7 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
 
 def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], None]:
     """What to do with each answer while the other requests are still in flight: validate its resources and,
-    with a ``reader``, read its Observations, newest ``SERIES_LIMIT`` per search (the ones facts examine first).
+    with a ``reader``, read its Observations as facts will (:meth:`ObservationReader.gather`).
 
     Facts then find the verdicts remembered per server version and the Observations already read.
     """
@@ -144,7 +143,7 @@ def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], N
                      if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
             observations = [r for r in found if r.get("resourceType") == "Observation"]
             if reader is not None and observations:
-                reader.prepare(observations, examine=SERIES_LIMIT)
+                reader.prepare(observations)
                 found = [r for r in found if r.get("resourceType") != "Observation"]
             for other in found[:SERIES_LIMIT]:
                 if other.get("resourceType") in USED_TYPES:
@@ -180,7 +179,7 @@ def _collect(client: FhirClient, search: Search, outcome: Outcome, result: Fetch
 def _instant(resource: dict[str, Any]) -> float | None:
     """When a result was taken (UTC seconds), for the client-side sort; None when it has no readable date."""
     try:
-        when = effective(resource, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+        when = effective(resource, *EFFECTIVE_FIELDS)
     except (ValueError, TypeError, AttributeError):
         return None
     return when.instant.timestamp() if when else None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from app.context import genomics
 from app.context.bounds import implausible
-from app.context.dates import When, effective
+from app.context.dates import EFFECTIVE_FIELDS, When, effective, parse_when
 from app.context.requirements import Requirement
 from app.context.resources import codings, problem, ref, validate
 from app.context.units import UNITS, UnitError, to_canonical, ucum_code
@@ -19,6 +20,8 @@ LOINC = "http://loinc.org"
 SBP_CODE, DBP_CODE = "8480-6", "8462-4"
 CODED_KEYS = frozenset({"smoking"})
 GENOMIC_KEYS = frozenset(genomics.GENES)
+#: Most recent values kept per measure for trend charts (the fetch asks the server for twice as many).
+SERIES_LIMIT = 50
 
 
 @dataclass
@@ -49,7 +52,7 @@ def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: d
         return []  # not asked for, or preliminary / cancelled / entered-in-error / unknown: ignored
     if when is None:
         try:
-            when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+            when = effective(observation, *EFFECTIVE_FIELDS)
         except ValueError as exc:
             quality.append(problem(observation, f"date not understood ({exc}): not used"))
             return []
@@ -105,14 +108,17 @@ class ObservationReader:
         # id(observation) -> (observation, answer): the object is kept so that an id is never reused meanwhile
         self._triaged: dict[int, tuple[dict[str, Any], Triage]] = {}
         self._examined: dict[int, tuple[dict[str, Any], Examined]] = {}
+        self._index = _code_index(keys)
 
     def serves(self, keys: dict[str, Requirement], as_of: date) -> bool:
         """True when this reader's answers hold for ``keys`` and ``as_of``."""
         return self.as_of == as_of and (self.keys is keys or self.keys == keys)
 
     def triage(self, observation: dict[str, Any]) -> Triage:
-        """(UTC seconds for ordering, effective date, :func:`keys_fed`, the keys fed with a panel's SBP/DBP).
+        """(UTC seconds for ordering, effective date, :func:`keys_fed`, the keys its readings can fill).
 
+        A BP panel fills ``sbp`` and ``dbp`` (its components), not ``bp_panel``; a pharmacogenomic result fills
+        the key of the gene it names, none when it names no gene asked for (the codes are shared by every gene).
         The date is None when absent or unreadable; the codes and keys are None when the code cannot be read
         (validation then says why).
         """
@@ -120,18 +126,23 @@ class ObservationReader:
         if memo is not None and memo[0] is observation:
             return memo[1]
         try:
-            when = effective(observation, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+            moment = observation.get("effectiveDateTime")  # what nearly every result has: read directly
+            when = parse_when(moment) if moment else effective(observation, *EFFECTIVE_FIELDS[1:])
         except (ValueError, TypeError, AttributeError):
             when = None
         codes: list[tuple[str, str]] | None = None
         fed: set[str] | None = None
         try:
-            codes = keys_fed(observation, self.keys)
+            codes = keys_fed(observation, self.keys, self._index)
             fed = {key for key, _code in codes}
             if "bp_panel" in fed:
-                fed |= {"sbp", "dbp"}
+                fed = (fed - {"bp_panel"}) | {"sbp", "dbp"}
         except (AttributeError, TypeError):
             codes = fed = None
+        if fed and not fed.isdisjoint(GENOMIC_KEYS):
+            # a gene that cannot be read leaves it examined for every gene key: validation says what is wrong
+            with suppress(AttributeError, TypeError):
+                fed = (fed - GENOMIC_KEYS) | ({genomics.gene_of(observation)} & fed)
         answer = (when.instant.timestamp() if when else None, when, codes, fed)
         self._triaged[id(observation)] = (observation, answer)
         return answer
@@ -161,16 +172,35 @@ class ObservationReader:
         self._examined[id(observation)] = (observation, answer)
         return answer
 
-    def prepare(self, observations: Iterable[dict[str, Any]], *, examine: int) -> None:
-        """Triage every Observation of one answer and examine the first ``examine`` a key asks for (an answer
-        sorted newest first holds the ones facts use)."""
-        examined = 0
+    def gather(self, observations: Iterable[dict[str, Any]]) -> Examined:
+        """Readings per key from ``observations`` taken in the order given (newest first), at most
+        ``SERIES_LIMIT`` per key, and the dataQuality entries of the results examined.
+
+        A result is examined (validated, read) only when a key it can fill still has room, so a long history
+        costs no more than the window kept; older results beyond it are neither used nor checked.
+        """
+        found: dict[str, list[Reading]] = {}
+        full: set[str] = set()
+        problems: list[dict[str, Any]] = []
         for observation in observations:
-            _instant, when, _codes, fed = self.triage(observation)
-            if examined >= examine or (when is not None and when.day > self.as_of) or not self.asked(observation, fed):
+            _instant, when, _codes, fills = self.triage(observation)
+            if (when is not None and when.day > self.as_of) or not self.asked(observation, fills):
                 continue
-            self.examine(observation)
-            examined += 1
+            if fills and fills <= full:
+                continue
+            taken, trouble = self.examine(observation)
+            problems += trouble
+            for reading in taken:
+                series = found.setdefault(reading.key, [])
+                series.append(reading)
+                if len(series) >= SERIES_LIMIT:
+                    full.add(reading.key)
+        return found, problems
+
+    def prepare(self, observations: Iterable[dict[str, Any]]) -> None:
+        """Examine what :meth:`gather` will want from one answer (sorted newest first, as the fetch asks): the
+        fetch calls it while the other requests are still in flight."""
+        self.gather(observations)
 
 
 def _coded(concept: dict[str, Any]) -> dict[str, Any]:
@@ -197,11 +227,15 @@ def _other_value(observation: dict[str, Any], key: str, code: str, when: When, n
     return None
 
 
-def keys_fed(observation: dict[str, Any], keys: dict[str, Requirement]) -> list[tuple[str, str]]:
-    """(key, "system|code") for every requested key one of the Observation's codes feeds."""
-    index = _code_index(keys)
+def keys_fed(observation: dict[str, Any], keys: dict[str, Requirement],
+             index: dict[tuple[str, str], list[str]] | None = None) -> list[tuple[str, str]]:
+    """(key, "system|code") for every requested key one of the Observation's codes feeds (``index``: the
+    :func:`_code_index` of ``keys``, when the caller holds it)."""
+    if index is None:
+        index = _code_index(keys)
     fed: dict[str, str] = {}
-    for coding in codings(observation.get("code")):
+    concept = observation.get("code")
+    for coding in (concept or {}).get("coding") or ():
         for key in index.get((coding.get("system"), coding.get("code")), ()):
             fed.setdefault(key, f"{coding['system']}|{coding['code']}")
     return list(fed.items())
