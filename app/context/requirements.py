@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,12 @@ def merge(requirements: Iterable[Requirement] | RequirementSet) -> RequirementSe
 
 def default_requirements() -> list[Requirement]:
     """carepath's own requirement set (``app/context/library.json``), used when no pack is available."""
-    return requirements_from_library(json.loads(DEFAULT_LIBRARY.read_text()))
+    return list(_default_requirements())
+
+
+@cache
+def _default_requirements() -> tuple[Requirement, ...]:
+    return tuple(requirements_from_library(json.loads(DEFAULT_LIBRARY.read_text())))
 
 
 def _requirement(entry: dict[str, Any], where: str) -> Requirement:

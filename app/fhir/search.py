@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from app.errors import FhirError, FhirMalformedResponse, status_error_class
 from app.fhir.client import FhirClient, next_link
@@ -139,7 +139,9 @@ def honoured_params(bundle: dict[str, Any]) -> set[str]:
     """
     for link in bundle.get("link") or []:
         if link.get("relation") == "self" and link.get("url"):
-            return {name for name, _ in parse_qsl(urlsplit(link["url"]).query, keep_blank_values=True)}
+            # only the names are decoded: the values (codes, URLs) can be long and are not needed here
+            query = urlsplit(link["url"]).query
+            return {unquote_plus(part.partition("=")[0]) for part in query.split("&") if part}
     return set()
 
 
