@@ -150,3 +150,45 @@ def test_prepare__compiles_the_tables_of_every_type_facts_read():
     resources.prepare()
     assert precheck._resource_shape.cache_info().currsize == len(USED_TYPES)
     assert precheck.accepts({"resourceType": "Condition", "subject": {"reference": "Patient/a"}}) is True
+
+
+def _date_times() -> list[str]:
+    """dateTime and instant strings, valid and broken in every part the library checks."""
+    days = ["2020-06-01", "2021-02-29", "2024-02-29", "2020-13-01", "2020-00-10", "2020-04-31", "0000-01-01",
+            "0001-01-01", "9999-12-31", "20-06-01", "2020-6-01"]
+    times = ["T10:00:00", "T23:59:59", "T24:00:00", "T10:60:00", "T23:59:60", "T10:00", "T1:00:00", ""]
+    fractions = ["", ".1", ".123456", ".1234567", ".123456789012", "."]
+    zones = ["Z", "+00:00", "-05:00", "+14:00", "+14:01", "-13:59", "+0500", "+24:00", "z", ""]
+    values = [day + time + fraction + zone for day in days for time in times for fraction in fractions
+              for zone in zones]
+    return [*values, "2020", "2020-06", "", " 2020-06-01T10:00:00Z", "2020-06-01T10:00:00Z\n", "2020-06-01 10:00:00Z"]
+
+
+@pytest.mark.parametrize(("model", "field"), [("Observation", "effectiveDateTime"), ("Observation", "issued"),
+                                              ("Quantity", "value")])
+def test_precheck__a_quick_check_never_accepts_what_the_library_rejects(model, field):
+    import math
+    import typing
+
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import TypeAdapter, ValidationError
+
+    annotation = typing.get_args(get_fhir_model_class(model).model_fields[field].annotation)[0]
+    quick = precheck._quick_check(annotation)
+    library = TypeAdapter(annotation)
+    if field == "value":
+        rng = random.Random(7)
+        values = [0, 1, -1, 10**30, 10**5000, 0.1, -0.0, 1e-7, 1e22, 1.5e300, math.inf, -math.inf, math.nan, True,
+                  False, "1.5", None, *(rng.uniform(-1e6, 1e6) for _ in range(300)), *(rng.randint(-10**9, 10**9)
+                                                                                       for _ in range(100))]
+    else:
+        values = [*_date_times(), 20200601, None]
+    accepted = 0
+    for value in values:
+        if quick(value):
+            accepted += 1
+            try:
+                library.validate_python(value)
+            except (ValidationError, ValueError) as exc:
+                pytest.fail(f"quick check accepted {value!r}, the library rejects it: {exc}")
+    assert accepted > 50  # the quick path does take the ordinary values
