@@ -93,12 +93,13 @@ def _element(data: Any, shape: _Shape, skip: str | None = None) -> bool:
         return False
     fields = shape.fields
     known = _PRIMITIVES
+    shapes = _SHAPES
     chosen: set[str] | None = None
     for key, value in data.items():
-        if key == skip:
-            continue
         field = fields.get(key)
         if field is None or value is None:
+            if key == skip:
+                continue
             return False
         kind, target, repeats, group = field
         if group is not None:
@@ -112,20 +113,30 @@ def _element(data: Any, shape: _Shape, skip: str | None = None) -> bool:
             if type(value) is not list or not value:
                 return False
             items = value
+        elif kind == _PRIMITIVE:  # the common case, checked here without a loop
+            kind_of = type(value)
+            if kind_of is not str and kind_of is not float and kind_of is not int and kind_of is not bool:
+                return False  # a list or an object where a primitive belongs
+            verdict = known.get((target, kind_of, value))
+            if verdict is None:
+                verdict = _primitive(target, value)
+            if not verdict:
+                return False
+            continue
         else:
             items = (value,)
         if kind == _PRIMITIVE:
             for item in items:
                 kind_of = type(item)
                 if kind_of is not str and kind_of is not float and kind_of is not int and kind_of is not bool:
-                    return False  # a list or an object where a primitive belongs
+                    return False
                 verdict = known.get((target, kind_of, item))
                 if verdict is None:
                     verdict = _primitive(target, item)
                 if not verdict:
                     return False
         else:
-            inner = _shape(target)
+            inner = shapes.get(target) or _shape(target)
             for item in items:
                 if not _element(item, inner):
                     return False
@@ -161,8 +172,17 @@ def _primitive(index: int, value: Any) -> bool:
     return verdict
 
 
-@cache
+_SHAPES: dict[type, _Shape] = {}  # what _shape compiled, read directly by the walk
+
+
 def _shape(model: type) -> _Shape:
+    shape = _SHAPES.get(model)
+    if shape is None:
+        shape = _SHAPES[model] = _compile_shape(model)
+    return shape
+
+
+def _compile_shape(model: type) -> _Shape:
     from fhir_core.types import FhirBase, FhirElementOrResourceBase
 
     fields: dict[str, _Field] = {}
