@@ -251,7 +251,7 @@ class FhirClient:
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
         try:
-            # FHIR JSON is UTF-8 (R4 http 3.1.0.1.7); orjson reads it in half the time of json. Anything it refuses
+            # FHIR JSON is UTF-8 (R4, JSON format page); orjson reads it in half the time of json. Anything it refuses
             # (another declared charset, a byte-order mark, NaN) gets requests' own decoding, as before.
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
