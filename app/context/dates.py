@@ -51,7 +51,7 @@ def effective(resource: dict[str, Any], *fields: str) -> When | None:
     """The first present date among ``fields`` (``effectiveDateTime``, ``effectivePeriod.start`` ...)."""
     for field in fields:
         node: Any = resource
-        for part in field.split("."):
+        for part in field.split(".") if "." in field else (field,):  # most dates are top-level: no split
             node = node.get(part) if isinstance(node, dict) else None
         if node:
             return parse_when(node)

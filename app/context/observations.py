@@ -10,7 +10,7 @@ from typing import Any
 
 from app.context import genomics
 from app.context.bounds import implausible
-from app.context.dates import EFFECTIVE_FIELDS, When, effective, parse_when
+from app.context.dates import EFFECTIVE_FIELDS, When, effective
 from app.context.requirements import Requirement
 from app.context.resources import codings, problem, ref, validate
 from app.context.units import UNITS, UnitError, to_canonical, ucum_code
@@ -108,7 +108,6 @@ class ObservationReader:
         # id(observation) -> (observation, answer): the object is kept so that an id is never reused meanwhile
         self._triaged: dict[int, tuple[dict[str, Any], Triage]] = {}
         self._examined: dict[int, tuple[dict[str, Any], Examined]] = {}
-        self._index = _code_index(keys)
 
     def serves(self, keys: dict[str, Requirement], as_of: date) -> bool:
         """True when this reader's answers hold for ``keys`` and ``as_of``."""
@@ -126,14 +125,13 @@ class ObservationReader:
         if memo is not None and memo[0] is observation:
             return memo[1]
         try:
-            moment = observation.get("effectiveDateTime")  # what nearly every result has: read directly
-            when = parse_when(moment) if moment else effective(observation, *EFFECTIVE_FIELDS[1:])
+            when = effective(observation, *EFFECTIVE_FIELDS)
         except (ValueError, TypeError, AttributeError):
             when = None
         codes: list[tuple[str, str]] | None = None
         fed: set[str] | None = None
         try:
-            codes = keys_fed(observation, self.keys, self._index)
+            codes = keys_fed(observation, self.keys)
             fed = {key for key, _code in codes}
             if "bp_panel" in fed:
                 fed = (fed - {"bp_panel"}) | {"sbp", "dbp"}
@@ -227,12 +225,9 @@ def _other_value(observation: dict[str, Any], key: str, code: str, when: When, n
     return None
 
 
-def keys_fed(observation: dict[str, Any], keys: dict[str, Requirement],
-             index: dict[tuple[str, str], list[str]] | None = None) -> list[tuple[str, str]]:
-    """(key, "system|code") for every requested key one of the Observation's codes feeds (``index``: the
-    :func:`_code_index` of ``keys``, when the caller holds it)."""
-    if index is None:
-        index = _code_index(keys)
+def keys_fed(observation: dict[str, Any], keys: dict[str, Requirement]) -> list[tuple[str, str]]:
+    """(key, "system|code") for every requested key one of the Observation's codes feeds."""
+    index = _code_index(keys)
     fed: dict[str, str] = {}
     concept = observation.get("code")
     for coding in (concept or {}).get("coding") or ():
