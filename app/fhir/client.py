@@ -255,15 +255,13 @@ class FhirClient:
             # (another declared charset, a byte-order mark, NaN) gets requests' own decoding, as before.
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            body = None
-        try:
-            if body is None:
+            try:
                 body = response.json()
-        except ValueError as exc:
-            raise FhirMalformedResponse(
-                f"the FHIR server answered {response.status_code} with a body that is not JSON",
-                url=_loggable(response.url), method=response.request.method if response.request else None,
-            ) from exc
+            except ValueError as exc:
+                raise FhirMalformedResponse(
+                    f"the FHIR server answered {response.status_code} with a body that is not JSON",
+                    url=_loggable(response.url), method=response.request.method if response.request else None,
+                ) from exc
         if not isinstance(body, dict) or "resourceType" not in body:
             raise FhirMalformedResponse(
                 "the FHIR server answered with JSON that is not a FHIR resource", url=_loggable(response.url)
