@@ -82,7 +82,7 @@ SMART_REDIRECT_URI = "http://localhost:8000/callback"
 SMART_SCOPE_VERSION = "v2"
 #: Resource types carepath reads (asked as ``.rs`` in v2; v1 asks ``patient/*.read``).
 SMART_READ_TYPES = ["Patient", "Condition", "Observation", "MedicationRequest", "AllergyIntolerance",
-                    "Procedure", "Encounter", "CarePlan", "Goal", "Provenance"]
+                    "Procedure", "Encounter", "DiagnosticReport", "CarePlan", "Goal", "Provenance"]
 #: Resource types carepath writes (asked as ``.cu`` in v2, ``.write`` in v1); without them it runs read-only.
 SMART_WRITE_TYPES = ["CarePlan", "Goal", "Provenance"]
 #: Ask ``offline_access`` (refresh tokens that outlive the session) instead of ``online_access``.
@@ -114,6 +114,11 @@ PACK_CANONICALS = []
 PACK_LIBRARY = ""
 #: With PACK_SOURCE=fhir: the FHIR server the packs are published on; empty = FHIR_BASE_URL.
 PACK_FHIR_BASE_URL = ""
+#: A FHIR terminology server that expands the value sets a pack names but does not bundle (``ValueSet/$expand``
+#: at pack load, cached per value set version); empty = bundled value sets only.
+TERMINOLOGY_URL = ""
+#: Where expansions from TERMINOLOGY_URL are cached on disk; empty = ``VAR_DIR/terminology``.
+TERMINOLOGY_CACHE_DIR = ""
 
 # -- review, drafts and audit ----------------------------------------------------------------------
 #: The organization carepath acts for, as a FHIR reference (``Organization/123``): written as

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.context import facts_from_bundle, requirements_from_library  # noqa: E402
+from app.context import facts_from_bundle  # noqa: E402
 from app.engine import build_plan, load_pack_set  # noqa: E402
 
 SYNTHEA = ROOT.parent / "shared" / "data" / "synthea"
@@ -57,7 +57,7 @@ def main() -> int:
     started = time.perf_counter()
     pack_set = load_pack_set()
     load_ms = (time.perf_counter() - started) * 1e3
-    requirements = requirements_from_library(pack_set.library)
+    requirements = pack_set.requirements
     bundles = sorted(SYNTHEA.glob("*.json"))
     started = time.perf_counter()
     facts_list = [facts_from_bundle(json.loads(p.read_text()), requirements, args.as_of) for p in bundles]

@@ -41,9 +41,10 @@ def test_requirements_from_library__reads_keys_codes_labels_and_lookbacks():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda r: r.update(type="Encounter"), "type 'Encounter'"),
+    (lambda r: r.update(type="Specimen"), "type 'Specimen'"),
     (lambda r: r.update(extension=[]), "fact-key extension"),
-    (lambda r: r.update(codeFilter=[{"path": "code", "valueSet": "http://example.org/vs"}]), "valueSet"),
+    (lambda r: r.update(codeFilter=[{"path": "code", "valueSet": "http://example.org/vs"}]),
+     "value set http://example.org/vs is not resolved"),
     (lambda r: r.update(codeFilter=[]), "no codes"),
     (lambda r: r["codeFilter"][0]["code"].append({"code": "x"}), "system and a code"),
     (lambda r: r["dateFilter"][0]["valueDuration"].update(code="h"), "a/mo/wk/d"),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.context import facts_from_bundle, requirements_from_library
+from app.context import facts_from_bundle
 from app.engine import load_pack_set
 from app.engine.cases import AS_OF, CASES
 from app.engine.fhirpath import compile_expression, is_true
@@ -39,7 +39,7 @@ def _expressions():
 def _real_facts():
     """Facts the context layer derives from the clinical fixtures and the Synthea sample."""
     pack_set = load_pack_set()
-    requirements = requirements_from_library(pack_set.library)
+    requirements = pack_set.requirements
     paths = sorted(FIXTURES.glob("clinical-*.json")) + sorted(SYNTHEA.glob("*.json"))
     return [facts_from_bundle(json.loads(p.read_text()), requirements, "2020-06-01") for p in paths]
 

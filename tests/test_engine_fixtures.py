@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.context import assemble, facts_from_bundle, requirements_from_library
+from app.context import assemble, facts_from_bundle
 from app.engine import build_plan, load_pack_set
 from app.engine.cases import AS_OF, FIXTURE_CASES, FixtureCase
 from tests.conftest import FIXTURES
@@ -47,14 +47,14 @@ def test_fixtures__are_idempotent_transactions_with_cp_ids():
 @pytest.mark.parametrize("case", FIXTURE_CASES, ids=[case.file for case in FIXTURE_CASES])
 def test_fixture__plan_from_bundle(pack_set, case: FixtureCase):
     bundle = json.loads((FIXTURES / case.file).read_text())
-    facts = facts_from_bundle(bundle, requirements_from_library(pack_set.library), AS_OF)
+    facts = facts_from_bundle(bundle, pack_set.requirements, AS_OF)
     _check(build_plan(facts, pack_set, AS_OF), case)
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("case", FIXTURE_CASES, ids=[case.file for case in FIXTURE_CASES])
 def test_fixture__plan_through_hapi_matches_offline(loaded_hapi, pack_set, case: FixtureCase):
-    requirements = requirements_from_library(pack_set.library)
+    requirements = pack_set.requirements
     facts = assemble(loaded_hapi, case.patient_id, requirements, AS_OF)
     plan = build_plan(facts, pack_set, AS_OF)
     _check(plan, case)

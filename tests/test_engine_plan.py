@@ -107,7 +107,7 @@ def test_plan__invalid_date_is_refused(pack_set, as_of):
 
 def test_plan__pack_outside_its_effective_period_warns():
     from app.engine.packs import DEFAULT_PACK_DIR
-    resources = [(p.name, json.loads(p.read_text())) for p in sorted(DEFAULT_PACK_DIR.glob("*.json"))]
+    resources = [(p.name, json.loads(p.read_text())) for p in sorted(DEFAULT_PACK_DIR.rglob("*.json"))]
     for _, resource in resources:
         if resource["resourceType"] == "PlanDefinition":
             resource["effectivePeriod"]["end"] = "2025-12-31"

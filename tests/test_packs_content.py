@@ -12,7 +12,7 @@ from app.engine.authoring.__main__ import render, resources
 
 def test_packs__committed_json_matches_the_sources():
     wanted = resources()
-    on_disk = {path.name for path in DEFAULT_PACK_DIR.glob("*.json")}
+    on_disk = {path.relative_to(DEFAULT_PACK_DIR).as_posix() for path in DEFAULT_PACK_DIR.rglob("*.json")}
     assert on_disk == set(wanted), "run python -m app.engine.authoring"
     for name, resource in wanted.items():
         assert (DEFAULT_PACK_DIR / name).read_text(encoding="utf-8") == render(resource), name
@@ -39,11 +39,33 @@ def test_packs__every_activity_definition_is_used(pack_set):
     assert defined == used
 
 
-def test_packs__library_codes_are_not_repeated_within_a_key():
+def test_packs__library_names_value_sets_not_code_lists():
     library = json.loads((DEFAULT_PACK_DIR / "Library-primary-care-data.json").read_text())
+    seen = set()
     for requirement in library["dataRequirement"]:
-        codes = [(c["system"], c["code"]) for f in requirement["codeFilter"] for c in f["code"]]
-        assert len(codes) == len(set(codes)), requirement["extension"][0]["valueCode"]
+        key = (requirement["type"], requirement["extension"][0]["valueCode"])
+        for code_filter in requirement["codeFilter"]:
+            assert "code" not in code_filter and code_filter["valueSet"], key
+            assert (key, code_filter["path"], code_filter["valueSet"]) not in seen, key
+            seen.add((key, code_filter["path"], code_filter["valueSet"]))
+
+
+def test_packs__every_value_set_is_bundled_and_pack_defined_ones_say_why(pack_set):
+    from app.terminology.resolve import library_value_sets
+
+    named = library_value_sets(pack_set.library)
+    assert set(named) == set(pack_set.value_sets)
+    for canonical, value_set in pack_set.value_sets.items():
+        assert len(value_set) > 0, canonical
+        assert value_set.source.endswith(".json"), canonical  # bundled in valuesets/, not fetched
+    for path in (DEFAULT_PACK_DIR / "valuesets").glob("ValueSet-*.json"):
+        resource = json.loads(path.read_text())
+        if resource["url"].startswith("http://carepath.dev/"):
+            assert len(resource.get("description", "")) > 40, path.name
+        else:  # a published value set: its expansion exactly as distributed
+            from app.engine.authoring.valuesets import published
+
+            assert resource["expansion"] == published(resource["url"])["expansion"], path.name
 
 
 def test_packs__facts_contract_keys_are_declared():

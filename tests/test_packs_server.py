@@ -26,6 +26,28 @@ def _resources() -> dict[tuple[str, str], dict]:
     return out
 
 
+def _value_sets() -> dict[str, dict]:
+    """url -> the pack's bundled ValueSet, as a terminology server's $expand answers it."""
+    out = {}
+    for path in (DEFAULT_PACK_DIR / "valuesets").glob("*.json"):
+        resource = json.loads(path.read_text())
+        out[resource["url"]] = resource
+    return out
+
+
+def _expand_answers(base: str = BASE) -> None:
+    """ValueSet/$expand on the fake server answers with the bundled expansions."""
+    value_sets = _value_sets()
+
+    def expand(request):
+        resource = value_sets.get(request.params["url"])
+        if resource is None:
+            return 404, {"Content-Type": "application/fhir+json"}, json.dumps({"resourceType": "OperationOutcome"})
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(resource)
+
+    responses.add_callback(responses.GET, f"{base}/ValueSet/$expand", callback=expand)
+
+
 def _searchset(resources: list[dict]) -> dict:
     return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
             "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
@@ -43,12 +65,18 @@ def test_load_from_server__by_url_and_version():
 
     for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
         responses.add_callback(responses.GET, f"{BASE}/{resource_type}", callback=answer)
+    _expand_answers()
     pack_set = load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D], LIBRARY)
     assert [area.id for area in pack_set.areas] == ["type-2-diabetes"]
-    assert all("version=2025.1.0" in call.request.url for call in responses.calls)
+    searches = [call for call in responses.calls if "$expand" not in call.request.url]
+    assert all("version=2025.1.0" in call.request.url for call in searches)
+    expansions = [call for call in responses.calls if "$expand" in call.request.url]
+    assert len(expansions) == len(pack_set.value_sets) == len(load_pack_set().value_sets)
+    assert {c: len(vs) for c, vs in pack_set.value_sets.items()} == {
+        c: len(vs) for c, vs in load_pack_set().value_sets.items()}
     facts = make_facts(age=60, conditions=["diabetes"], hba1c=7.5)
     plan = build_plan(facts, pack_set, "2025-06-01")
-    assert plan.packs[0] == {"url": T2D.split("|")[0], "version": "2025.1.0", "title": "Type 2 diabetes",
+    assert plan.packs[0] == {"url": T2D.split("|")[0], "version": "2025.1.0", "title": "Diabetes",
                              "status": "draft"}
     assert plan.activity("t2d.hba1c-test-not-at-goal")
 
@@ -72,11 +100,16 @@ def test_load_from_server__server_error_is_a_pack_error():
 @pytest.mark.integration
 def test_publish_then_load_from_hapi(hapi_url, capsys):
     assert main(["pack", "publish", "--fhir-base", hapi_url]) == 0
-    assert "published 44 resources" in capsys.readouterr().out
+    files = len(list(DEFAULT_PACK_DIR.rglob("*.json")))
+    assert f"published {files} resources" in capsys.readouterr().out
     canonicals = [f"{area.pack.url}|{area.pack.version}" for area in load_pack_set().areas]
     from_server = load_pack_set_from_server(FhirClient(hapi_url, timeout=60), canonicals, LIBRARY)
     from_files = load_pack_set()
     assert from_server.packs == from_files.packs
+    # HAPI expanded every value set the Library names (ValueSet/$expand), to the same codes as the files.
+    assert {c: vs.members for c, vs in from_server.value_sets.items()} == {
+        c: vs.members for c, vs in from_files.value_sets.items()}
+    assert all(vs.source.startswith("terminology server") for vs in from_server.value_sets.values())
     facts = make_facts(age=58, conditions=["diabetes", "ckd"], hba1c=7.4, egfr=50, uacr=45, bp=(142, 91))
     on_server, on_disk = build_plan(facts, from_server, "2025-06-01"), build_plan(facts, from_files, "2025-06-01")
     assert on_server.to_dict() == on_disk.to_dict()
@@ -119,6 +152,7 @@ def test_configured__fhir_source_uses_the_pack_server():
 
     for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
         responses.add_callback(responses.GET, f"http://packs.test/fhir/{resource_type}", callback=answer)
+    _expand_answers("http://packs.test/fhir")
     config = {"PACK_SOURCE": "fhir", "PACK_CANONICALS": T2D, "PACK_LIBRARY": LIBRARY,
               "PACK_FHIR_BASE_URL": "http://packs.test/fhir", "FHIR_RETRIES": 0}
     assert [area.id for area in load_configured_pack_set(config).areas] == ["type-2-diabetes"]

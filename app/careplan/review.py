@@ -27,10 +27,10 @@ class Area:
 
 def plan_for_patient(client: FhirClient, patient_id: str, pack_set: Any, as_of: date) -> tuple[dict, dict]:
     """Fetch the patient's facts (as the packs require) and build the plan; returns (plan, facts)."""
-    from app.context import assemble, requirements_from_library
+    from app.context import assemble
     from app.engine import build_plan
 
-    facts = assemble(client, patient_id, requirements_from_library(pack_set.library), as_of)
+    facts = assemble(client, patient_id, pack_set.requirements, as_of)
     plan = build_plan(facts, pack_set, as_of).to_dict()
     plan["patient_id"] = plan.get("patient_id") or patient_id
     return plan, facts

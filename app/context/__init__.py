@@ -42,7 +42,7 @@ def assemble(client: FhirClient, patient_id: str, requirements: Iterable[Require
     """Fetch the patient's data and return its facts, with what could not be read named in ``missing``."""
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)
-    reader = ObservationReader(wanted.of("Observation"), as_of)  # reads each answer as it arrives
+    reader = ObservationReader(wanted.measures(), as_of)  # reads each answer as it arrives
     fetched = fetch_resources(client, patient_id, wanted, as_of=as_of, reader=reader)
     facts = facts_from_resources(fetched.resources, wanted, as_of, reader=reader)
     blind = [r for r in wanted if r.type in fetched.unreadable]

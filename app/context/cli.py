@@ -12,6 +12,7 @@ from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.context import default_requirements, facts_from_bundle, requirements_from_library
 from app.context.requirements import DEFAULT_LIBRARY, Requirement
 from app.errors import PackError
+from app.terminology.resolve import library_value_sets, resolve_value_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKS = ROOT / "packs"
@@ -59,10 +60,23 @@ def requirements_for(libraries: list[Path] | None) -> tuple[list[Requirement], s
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PackError(f"{file}: not a readable JSON Library ({exc})") from exc
         try:
-            requirements += requirements_from_library(library)
+            requirements += requirements_from_library(library, _bundled_value_sets(library, file.parent))
         except PackError as exc:
             raise PackError(f"{file}: {exc}") from exc
     return requirements, ", ".join(_shown(f) for f in files)
+
+
+def _bundled_value_sets(library: dict, folder: Path) -> dict:
+    """The value sets a Library names, resolved from the ValueSet files in its folder (a pack's valuesets/)."""
+    bundled = []
+    for file in sorted(folder.rglob("*.json")):
+        try:
+            resource = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(resource, dict) and resource.get("resourceType") == "ValueSet":
+            bundled.append((str(file), resource))
+    return resolve_value_sets(library_value_sets(library), bundled)
 
 
 def _pack_libraries() -> list[Path]:

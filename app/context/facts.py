@@ -13,7 +13,8 @@ from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, scores
 from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
-from app.context.requirements import Requirement, RequirementSet, merge
+from app.context.repair import readable
+from app.context.requirements import Requirement, RequirementSet, lookback_days, merge
 from app.context.resources import problem, ref, subject_id, usable
 from app.context.units import UNITS
 
@@ -30,7 +31,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     """
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)
-    keys = wanted.of("Observation")
+    keys = wanted.measures()
     kept, quality, observations = usable(list(resources), defer={"Observation"})
     patients = [r for r in kept if r["resourceType"] == "Patient"]
     patient = patients[0] if patients else None
@@ -54,17 +55,44 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
     facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)
     facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index,
-                                                wanted.of("MedicationRequest"), as_of)
-    facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"))
-    facts["procedures"] = clinical.procedures(by_type.get("Procedure", []), wanted.of("Procedure"), as_of, quality)
+                                                wanted.of("MedicationRequest"), as_of, quality)
+    facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"),
+                                            quality)
+    event_keys = wanted.events()
+    if "Observation" in event_keys:
+        by_type["Observation"] = _event_observations(observations, event_keys["Observation"], quality)
+    facts["procedures"] = clinical.events(by_type, event_keys, as_of, quality)
     for key, entry in facts["procedures"].items():
-        _recency(entry, wanted.of("Procedure")[key], as_of)
+        _recency(entry, _event_requirement(event_keys, key), as_of)
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
     facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts
+
+
+def _event_observations(observations: list[dict[str, Any]], keys: dict[str, Requirement],
+                        quality: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Observations that may record an event key, validated (the others are validated only if read)."""
+    found = []
+    for observation in observations:
+        code = observation.get("code")
+        if not isinstance(code, dict) or not any(
+                isinstance(c, dict) and r.matches(c) for r in keys.values() for c in code.get("coding") or []):
+            continue
+        used, faults = readable(observation)
+        quality += [problem(observation, fault) for fault in faults]
+        if used is not None:
+            found.append(used)
+    return found
+
+
+def _event_requirement(event_keys: dict[str, dict[str, Requirement]], key: str) -> Requirement | None:
+    """The requirement of an event key (the shortest look-back when several types feed it)."""
+    found = [keys[key] for keys in event_keys.values() if key in keys]
+    with_lookback = [r for r in found if r.lookback]
+    return min(with_lookback, key=lambda r: lookback_days(r.lookback)) if with_lookback else (found or [None])[0]
 
 
 def _observation_readings(observations: list[dict[str, Any]], reader: ObservationReader,
@@ -160,15 +188,17 @@ def _smoking(measure: dict[str, Any] | None) -> dict[str, Any]:
 
 def _missing(facts: dict[str, Any], wanted: RequirementSet) -> list[dict[str, str]]:
     missing = []
+    seen: set[str] = set()
     for requirement in wanted:
         key = requirement.key
-        if requirement.type not in ("Observation", "Procedure"):
+        if requirement.type not in ("Observation", "Procedure", "Encounter", "DiagnosticReport") or key in seen:
             continue
+        seen.add(key)
         if key == "bp_panel":
             if not facts["bp"] and "sbp" not in wanted.of("Observation"):
                 missing.append({"key": key, "message": f"no {requirement.name} recorded"})
             continue
-        entry = (facts["measures"] if requirement.type == "Observation" else facts["procedures"]).get(key)
+        entry = (facts["procedures"] if requirement.event else facts["measures"]).get(key)
         name = requirement.name or _DEFAULT_NAMES.get(key, key)
         if entry is None:
             missing.append({"key": key, "message": f"no {name} recorded"})

@@ -3,8 +3,9 @@ the patient's history.
 
 A few batch Bundles sent at once (or, without batch, the same GETs from a small pool) hold: the Patient;
 one Observation search per fact key (its codes, usable statuses only, newest first, capped at twice the
-series kept); Conditions with the requirement codes; active MedicationRequests with their Medications;
-every AllergyIntolerance (safety needs all of them); completed Procedures with the requirement codes. A
+series kept); every Condition; active MedicationRequests with their Medications; every AllergyIntolerance
+(safety needs all of them); completed Procedures and final DiagnosticReports with the value sets' codes
+(cut into several searches where the list is long); Encounters within the look-back of the Encounter keys. A
 search the server cannot sort is paged to the end, sorted here and cut to the same cap. A search the server
 refuses (403: scope not granted) is named in the notes instead of failing the whole context.
 """
@@ -19,7 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from app.context.dates import EFFECTIVE_FIELDS, effective
+from app.context.dates import EFFECTIVE_FIELDS, effective, lookback_start
 from app.context.observations import SERIES_LIMIT, ObservationReader
 from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
@@ -32,6 +33,8 @@ FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 OBSERVATION_STATUSES = "final,amended,corrected"
 #: Newest results read per fact key: twice the series kept, so that unusable values do not shorten it.
 SEARCH_CAP = 2 * SERIES_LIMIT
+#: Characters of ``code`` values per search (a GET's URL stays within the 8 KB most servers take).
+CODE_PARAM_LIMIT = 4000
 #: Answers to a batch that send carepath to parallel GETs: the server has no batch endpoint (remembered for the
 #: server), or refused this batch as a whole (a proxy refusing a batch whose entries need a scope the token
 #: lacks: the GETs one by one then say which type could not be read).
@@ -73,18 +76,30 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
     by_codes: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for key, requirement in wanted.of("Observation").items():
         by_codes.setdefault(requirement.codes, []).append(key)
-    for codes, fed in by_codes.items():
-        params = _params(caps, "Observation", patient_id, codes, status=OBSERVATION_STATUSES)
+    for fed, chunk in ((fed, chunk) for codes, fed in by_codes.items() for chunk in _chunks(codes)):
+        params = _params(caps, "Observation", patient_id, chunk, status=OBSERVATION_STATUSES)
         if _declares(caps, "Observation", "date") and as_of is not None:
             # a day of margin: the server reads dates in its own zone; facts apply the exact day
             params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
         params += [("_sort", "-date"), ("_count", str(SEARCH_CAP))]
         searches.append(Search("Observation", _url("Observation", params), capped=True, keys=tuple(fed)))
-    for resource_type, status in (("Condition", None), ("Procedure", "completed")):
-        codes = tuple(c for r in wanted.of(resource_type).values() for c in r.codes)
-        if codes:
-            params = _params(caps, resource_type, patient_id, tuple(dict.fromkeys(codes)), status=status)
+    # Conditions whole: a patient has few, and a code search would miss subcodes newer than the value sets
+    # (an ICD-10-CM subdivision of a listed code is recognised here, by the code system's structure).
+    if wanted.of("Condition"):
+        params = _params(caps, "Condition", patient_id, ())
+        searches.append(Search("Condition", _url("Condition", [*params, ("_count", str(page_count))])))
+    for resource_type, status in (("Procedure", "completed"), ("DiagnosticReport", "final,amended,corrected,appended")):
+        codes = tuple(dict.fromkeys(c for r in wanted.of(resource_type).values() for c in r.codes))
+        for chunk in _chunks(codes):
+            params = _params(caps, resource_type, patient_id, chunk, status=status)
             searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", str(page_count))])))
+    if wanted.of("Encounter"):
+        # Encounters by date, not code: a hospice discharge disposition is not a search parameter.
+        params = _params(caps, "Encounter", patient_id, ())
+        if as_of is not None and _declares(caps, "Encounter", "date"):
+            since = min(lookback_start(as_of, *(r.lookback or (12, "mo"))) for r in wanted.of("Encounter").values())
+            params += [("date", f"ge{since.isoformat()}"), ("date", f"le{(as_of + timedelta(days=1)).isoformat()}")]
+        searches.append(Search("Encounter", _url("Encounter", [*params, ("_count", str(page_count))])))
     # Active medication requests are few whatever the history; fetched whole so that a medicationReference
     # (which a code search does not see) is classified too.
     params = _params(caps, "MedicationRequest", patient_id, (), status="active")
@@ -215,6 +230,24 @@ def _params(caps: Capabilities, resource_type: str, patient_id: str, codes: tupl
     if status and _declares(caps, resource_type, "status"):
         params.append(("status", status))
     return params
+
+
+def _chunks(codes: tuple[tuple[str, str], ...]) -> list[tuple[tuple[str, str], ...]]:
+    """The codes cut so that no search URL outgrows what servers accept (about 4 KB of codes each); the number
+    of searches depends on the pack, never on the patient's history."""
+    chunks: list[tuple[tuple[str, str], ...]] = []
+    current: list[tuple[str, str]] = []
+    size = 0
+    for system, code in codes:
+        length = len(system) + len(code) + 2
+        if current and size + length > CODE_PARAM_LIMIT:
+            chunks.append(tuple(current))
+            current, size = [], 0
+        current.append((system, code))
+        size += length
+    if current:
+        chunks.append(tuple(current))
+    return chunks
 
 
 def _url(resource_type: str, params: list[tuple[str, str]]) -> str:

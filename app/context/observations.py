@@ -11,8 +11,9 @@ from typing import Any
 from app.context import genomics
 from app.context.bounds import implausible
 from app.context.dates import EFFECTIVE_FIELDS, When, effective
+from app.context.repair import readable
 from app.context.requirements import Requirement
-from app.context.resources import codings, problem, ref, validate
+from app.context.resources import codings, problem, ref
 from app.context.units import UNITS, UnitError, to_canonical, ucum_code
 
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -156,17 +157,20 @@ class ObservationReader:
         return fed is None or bool(fed) or not observation.get("code")
 
     def examine(self, observation: dict[str, Any]) -> Examined:
-        """Its readings and its dataQuality entries (a validation failure gives no reading and one entry)."""
+        """Its readings and its dataQuality entries: benign faults are repaired and listed, a result that cannot
+        be read without guessing gives no reading and one entry (:func:`app.context.repair.readable`)."""
         memo = self._examined.get(id(observation))
         if memo is not None and memo[0] is observation:
             return memo[1]
         _instant, when, codes, _fed = self.triage(observation)
-        problems: list[dict[str, Any]] = []
-        error = validate(observation)
-        if error:
-            answer: Examined = ([], [problem(observation, error)])
+        used, faults = readable(observation)  # benign faults repaired (in a copy) and listed, the rest not used
+        problems = [problem(observation, fault) for fault in faults]
+        if used is None:
+            answer: Examined = ([], problems)
         else:
-            answer = (readings(observation, self.keys, self.as_of, problems, fed=codes, when=when), problems)
+            # A repaired copy's date is read from the copy (the date it was read as), its codes never change.
+            answer = (readings(used, self.keys, self.as_of, problems, fed=codes,
+                               when=when if used is observation else None), problems)
         self._examined[id(observation)] = (observation, answer)
         return answer
 

@@ -3,48 +3,81 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from app.errors import PackError
+from app.terminology.codes import key_of
+from app.terminology.valuesets import Concept, ValueSet
 
 FACT_KEY_URL = "http://carepath.dev/fhir/StructureDefinition/fact-key"
 FACT_LABEL_URL = "http://carepath.dev/fhir/StructureDefinition/fact-label"
-TYPES = ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure")
+#: A Condition key for which resolved or inactive conditions count too (a history of colorectal cancer).
+FACT_HISTORY_URL = "http://carepath.dev/fhir/StructureDefinition/fact-history"
+#: An Observation key that records that something was done (a dated event in ``procedures``), not a value.
+FACT_EVENT_URL = "http://carepath.dev/fhir/StructureDefinition/fact-event"
+#: A medicine or allergy key whose product codes are also recognised by ingredient (RxNorm name fallback).
+MATCH_INGREDIENT_URL = "http://carepath.dev/fhir/StructureDefinition/match-ingredient"
+TYPES = ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure", "Encounter",
+         "DiagnosticReport")
+#: The element a code filter reads when the Library names none.
+DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type"}
+#: Code filter paths carepath can read, per type.
+PATHS = {"Encounter": ("type", "hospitalization.dischargeDisposition")}
 DEFAULT_LIBRARY = Path(__file__).with_name("library.json")
 
 
 @dataclass(frozen=True)
 class Requirement:
-    """One fact key: the resource type it comes from, the codes that feed it and its look-back."""
+    """One fact key: the resource type it comes from, the concepts (value sets, codes) that feed it per element
+    path, and its look-back."""
 
     key: str
     type: str
     codes: tuple[tuple[str, str], ...]
     label: str = ""
     lookback: tuple[float, str] | None = None
+    value_sets: tuple[str, ...] = ()
+    #: (element path, Concept) for every path the key is read from.
+    concepts: tuple[tuple[str, Concept], ...] = field(default=(), compare=False)
+    history: bool = False
+    event: bool = False
 
     @property
     def name(self) -> str:
         """What to call the key in a sentence (its label, else the key)."""
         return self.label or self.key
 
-    def matches(self, coding: dict[str, Any]) -> bool:
-        """True when a Coding carries one of this requirement's codes (same system and code)."""
-        return (coding.get("system"), coding.get("code")) in self.codes
+    def matches(self, coding: dict[str, Any], name: str | None = None, path: str | None = None) -> str | None:
+        """How a Coding (read at ``path``, default the type's code element) feeds this key: ``code``,
+        ``subcode``, ``ingredient`` (see :class:`app.terminology.Concept`), or None."""
+        wanted = path or DEFAULT_PATHS.get(self.type, "code")
+        for concept_path, concept in self.concepts:
+            if concept_path == wanted:
+                found = concept.match(coding, name)
+                if found:
+                    return found
+        return None
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The element paths this key reads."""
+        return tuple(dict.fromkeys(path for path, _concept in self.concepts))
 
 
-def requirements_from_library(library: dict[str, Any]) -> list[Requirement]:
-    """The requirements a pack's Library declares; raises PackError naming the faulty entry."""
+def requirements_from_library(library: dict[str, Any], value_sets: Mapping[str, ValueSet] | None = None,
+                              ) -> list[Requirement]:
+    """The requirements a pack's Library declares, each value set it names resolved from ``value_sets``
+    (canonical ``url|version`` or ``url`` -> ValueSet); raises PackError naming the faulty entry."""
     if not isinstance(library, dict) or library.get("resourceType") != "Library":
         raise PackError("a data-requirements Library is expected (resourceType Library)")
     where = f"Library {library.get('url') or library.get('id') or '?'}"
     found = []
     for index, requirement in enumerate(library.get("dataRequirement") or []):
-        found.append(_requirement(requirement, f"{where} dataRequirement[{index}]"))
+        found.append(_requirement(requirement, f"{where} dataRequirement[{index}]", value_sets or {}))
     return found
 
 
@@ -63,15 +96,35 @@ class RequirementSet:
         if known is None:
             keys[requirement.key] = requirement
             return
-        codes = known.codes + tuple(c for c in requirement.codes if c not in known.codes)
+        codes = known.codes + tuple(c for c in requirement.codes if c not in set(known.codes))
         lookbacks = [lb for lb in (known.lookback, requirement.lookback) if lb]
-        lookback = min(lookbacks, key=_lookback_days) if lookbacks else None
-        keys[requirement.key] = Requirement(requirement.key, known.type, codes, known.label or requirement.label,
-                                            lookback)
+        lookback = min(lookbacks, key=lookback_days) if lookbacks else None
+        keys[requirement.key] = Requirement(
+            requirement.key, known.type, codes, known.label or requirement.label, lookback,
+            tuple(dict.fromkeys(known.value_sets + requirement.value_sets)),
+            _merge_concepts(known.concepts + requirement.concepts),
+            known.history or requirement.history, known.event or requirement.event)
 
     def of(self, resource_type: str) -> dict[str, Requirement]:
         """The requirements of one resource type, by key."""
         return self._by_type.get(resource_type, {})
+
+    def measures(self) -> dict[str, Requirement]:
+        """The Observation keys that are values (``measures``, ``bp``), not events."""
+        cached = self._by_type.get("Observation", {})
+        if not any(r.event for r in cached.values()):
+            return cached
+        return {key: r for key, r in cached.items() if not r.event}
+
+    def events(self) -> dict[str, dict[str, Requirement]]:
+        """Per resource type, the keys that are dated events (``procedures``): every Procedure, Encounter and
+        DiagnosticReport key, and the Observation keys marked as events."""
+        found = {}
+        for resource_type, keys in self._by_type.items():
+            chosen = {key: r for key, r in keys.items() if r.event}
+            if chosen:
+                found[resource_type] = chosen
+        return found
 
     def __iter__(self) -> Iterator[Requirement]:
         for keys in self._by_type.values():
@@ -96,7 +149,7 @@ def _default_requirements() -> tuple[Requirement, ...]:
     return tuple(requirements_from_library(json.loads(DEFAULT_LIBRARY.read_text())))
 
 
-def _requirement(entry: dict[str, Any], where: str) -> Requirement:
+def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, ValueSet]) -> Requirement:
     resource_type = entry.get("type")
     if resource_type not in TYPES:
         raise PackError(f"{where}: type {resource_type!r} is not one of {', '.join(TYPES)}")
@@ -105,16 +158,41 @@ def _requirement(entry: dict[str, Any], where: str) -> Requirement:
     if not key:
         raise PackError(f"{where}: the fact-key extension ({FACT_KEY_URL}) is missing")
     label = (extensions.get(FACT_LABEL_URL) or {}).get("valueString") or ""
+    by_ingredient = (extensions.get(MATCH_INGREDIENT_URL) or {}).get("valueBoolean") is True
+    if by_ingredient and resource_type not in ("MedicationRequest", "AllergyIntolerance"):
+        raise PackError(f"{where} ({key}): match-ingredient is for MedicationRequest and AllergyIntolerance keys")
+    concepts: list[tuple[str, Concept]] = []
     codes: list[tuple[str, str]] = []
+    canonicals: list[str] = []
     for code_filter in entry.get("codeFilter") or []:
+        path = code_filter.get("path") or DEFAULT_PATHS.get(resource_type, "code")
+        if resource_type == "MedicationRequest" and path in ("code", "medicationCodeableConcept"):
+            path = "medication"  # the same element, as the earlier Libraries named it
+        if path not in PATHS.get(resource_type, (DEFAULT_PATHS.get(resource_type, "code"),)):
+            raise PackError(f"{where} ({key}): codeFilter path {path!r} is not read for {resource_type}")
+        found: list[ValueSet] = []
         if code_filter.get("valueSet"):
-            raise PackError(f"{where} ({key}): codeFilter.valueSet is not supported; list the codes")
+            canonical = code_filter["valueSet"]
+            value_set = value_sets.get(canonical) or value_sets.get(canonical.partition("|")[0])
+            if value_set is None:
+                raise PackError(f"{where} ({key}): value set {canonical} is not resolved (not in the pack's "
+                                "valuesets/ folder and no terminology server expanded it)")
+            found.append(value_set)
+            canonicals.append(canonical)
+        listed = []
         for coding in code_filter.get("code") or []:
-            if not coding.get("system") or not coding.get("code"):
+            normalised = key_of(coding.get("system"), coding.get("code"))
+            if normalised is None:
                 raise PackError(f"{where} ({key}): every code needs a system and a code")
-            codes.append((coding["system"], coding["code"]))
-    if not codes:
-        raise PackError(f"{where} ({key}): no codes in codeFilter")
+            listed.append(normalised)
+        if listed:
+            found.append(ValueSet(url=f"{where}#{key}", version="", title=label or key,
+                                  members=frozenset(listed), source="listed codes"))
+        for value_set in found:
+            concepts.append((path, Concept([value_set], by_ingredient=by_ingredient)))
+            codes += sorted(value_set.members)
+    if not concepts or not any(len(concept.members) for _path, concept in concepts):
+        raise PackError(f"{where} ({key}): no codes in codeFilter (a value set or codes)")
     lookback = None
     for date_filter in entry.get("dateFilter") or []:
         duration = date_filter.get("valueDuration")
@@ -123,9 +201,25 @@ def _requirement(entry: dict[str, Any], where: str) -> Requirement:
             if unit not in ("a", "mo", "wk", "d") or not isinstance(duration.get("value"), int | float):
                 raise PackError(f"{where} ({key}): dateFilter.valueDuration needs a value and a unit a/mo/wk/d")
             lookback = (float(duration["value"]), unit)
-    return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, lookback)
+    event = resource_type in ("Procedure", "Encounter", "DiagnosticReport") or (
+        (extensions.get(FACT_EVENT_URL) or {}).get("valueBoolean") is True)
+    history = (extensions.get(FACT_HISTORY_URL) or {}).get("valueBoolean") is True
+    return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, lookback, tuple(canonicals),
+                       _merge_concepts(tuple(concepts)), history, event)
 
 
-def _lookback_days(lookback: tuple[float, str]) -> float:
+def _merge_concepts(concepts: tuple[tuple[str, Concept], ...]) -> tuple[tuple[str, Concept], ...]:
+    """One Concept per path, uniting the value sets (and the ingredient fallback) of every entry for it."""
+    by_path: dict[str, list[Concept]] = {}
+    for path, concept in concepts:
+        by_path.setdefault(path, []).append(concept)
+    merged = []
+    for path, found in by_path.items():
+        value_sets = {vs.canonical: vs for concept in found for vs in concept.value_sets}
+        merged.append((path, Concept(value_sets.values(), by_ingredient=any(c.by_ingredient for c in found))))
+    return tuple(merged)
+
+
+def lookback_days(lookback: tuple[float, str]) -> float:
     value, unit = lookback
     return value * {"a": 365.25, "mo": 30.44, "wk": 7, "d": 1}[unit]

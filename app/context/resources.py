@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from app.context import precheck
 
 USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest", "Medication",
-                        "AllergyIntolerance", "Procedure"})
+                        "AllergyIntolerance", "Procedure", "Encounter", "DiagnosticReport"})
 
 
 def ref(resource: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +118,14 @@ def validate_fully(resource: dict[str, Any]) -> str | None:
 
 def usable(resources: list[dict[str, Any]], *, defer: Collection[str] = ()) -> tuple[
         list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The resources of the types facts use that pass validation, the dataQuality entries of the others, and
-    (deduplicated, not yet validated) the resources of the ``defer`` types, validated later only if used."""
+    """The resources of the types facts use that can be read, the dataQuality entries of their faults, and
+    (deduplicated, not yet validated) the resources of the ``defer`` types, validated later only if used.
+
+    A resource whose only faults are benign (a dateTime without a zone, a number sent as a string...) is kept as a
+    repaired copy, each fault listed (:func:`app.context.repair.readable`); any other is dropped and listed."""
+    # Imported here: repair builds on this module's validation.
+    from app.context.repair import readable
+
     kept, problems, deferred = [], [], []
     seen: set[tuple[str, str]] = set()
     for resource in resources:
@@ -132,11 +138,10 @@ def usable(resources: list[dict[str, Any]], *, defer: Collection[str] = ()) -> t
         if resource["resourceType"] in defer:
             deferred.append(resource)
             continue
-        error = validate(resource)
-        if error:
-            problems.append(problem(resource, error))
-        else:
-            kept.append(resource)
+        used, faults = readable(resource)
+        problems += [problem(resource, fault) for fault in faults]
+        if used is not None:
+            kept.append(used)
     return kept, problems, deferred
 
 

@@ -50,7 +50,7 @@ def add_engine_commands(commands: Any) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Facts from the Bundle, then the plan, printed as JSON, text, or an explanation."""
-    from app.context import facts_from_bundle, requirements_from_library
+    from app.context import facts_from_bundle
 
     try:
         bundle = read_bundle(args.bundle)
@@ -58,7 +58,7 @@ def run_plan(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     try:
         pack_set = load_pack_set(args.packs)
-        facts = facts_from_bundle(bundle, requirements_from_library(pack_set.library), args.as_of)
+        facts = facts_from_bundle(bundle, pack_set.requirements, args.as_of)
         from app.engine.evaluate import build_plan
 
         plan = build_plan(facts, pack_set, args.as_of)
@@ -138,7 +138,15 @@ def summary(pack_set: PackSet) -> str:
              f"{len({t.url for t in pack_set.activity_definitions.values()})} ActivityDefinitions, "
              f"{len(pack_set.data_requirements)} data requirements"]
     lines += [f"  {p['url']}|{p['version']}  {p['title']}" for p in pack_set.packs]
+    lines.append(f"{len(pack_set.value_sets)} value sets (codes, title, source):")
+    lines += [f"  {len(vs):>5}  {canonical}  {vs.title}  [{_source(vs.source)}]"
+              for canonical, vs in sorted(pack_set.value_sets.items())]
     return "\n".join(lines)
+
+
+def _source(origin: str) -> str:
+    """Where an expansion came from, short: the bundled file's name or the terminology server."""
+    return Path(origin).name if origin.endswith(".json") else origin
 
 
 def _fail(message: str) -> int:

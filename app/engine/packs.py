@@ -28,6 +28,10 @@ class PackSet:
     library: dict[str, Any]
     activity_definitions: dict[str, ActivityTemplate] = field(default_factory=dict)
     fact_labels: dict[str, str] = field(default_factory=dict)
+    #: canonical -> resolved ValueSet, for every value set the Library names.
+    value_sets: dict[str, Any] = field(default_factory=dict)
+    #: The Library's data requirements with their value sets resolved (what the context layer reads).
+    requirements: list[Any] = field(default_factory=list)
 
     @property
     def packs(self) -> list[dict[str, str]]:
@@ -43,8 +47,10 @@ class PackSet:
         return list(self.library.get("dataRequirement", []))
 
 
-def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True) -> PackSet:
-    """Load and check every resource in a pack folder (default: ``packs/primary-care``)."""
+def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True,
+                  terminology: Any = None) -> PackSet:
+    """Load and check every resource in a pack folder (default: ``packs/primary-care``); value sets the pack
+    does not bundle are expanded by ``terminology`` (a :class:`app.terminology.TerminologyServer`)."""
     folder = Path(path) if path else DEFAULT_PACK_DIR
     if not folder.is_dir():
         raise PackError(f"{folder}: no such pack folder")
@@ -62,12 +68,13 @@ def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True)
         resources.append((str(file), resource))
     if problems:
         raise PackError("\n".join(problems))
-    return pack_set_from_resources(resources, use_fast_path=use_fast_path)
+    return pack_set_from_resources(resources, use_fast_path=use_fast_path, terminology=terminology)
 
 
 def load_pack_set_from_server(client: Any, canonicals: Iterable[str], library: str, *,
-                              use_fast_path: bool = True) -> PackSet:
-    """Load the PlanDefinitions named ``url|version`` (and what they use) from a FHIR server."""
+                              use_fast_path: bool = True, terminology: Any = None) -> PackSet:
+    """Load the PlanDefinitions named ``url|version`` (and what they use) from a FHIR server; its value sets are
+    expanded by ``terminology``, by default the same server (``ValueSet/$expand``)."""
     resources: list[tuple[str, dict[str, Any]]] = []
     wanted = [("Library", library)] + [("PlanDefinition", canonical) for canonical in canonicals]
     seen: set[str] = set()
@@ -80,7 +87,11 @@ def load_pack_set_from_server(client: Any, canonicals: Iterable[str], library: s
         resources.append((f"{client.base_url}/{resource_type}?url={canonical}", resource))
         if resource_type == "PlanDefinition":
             wanted.extend(("ActivityDefinition", ref) for ref in parse.activity_canonicals(resource))
-    return pack_set_from_resources(resources, use_fast_path=use_fast_path)
+    if terminology is None:
+        from app.terminology import TerminologyServer
+
+        terminology = TerminologyServer(client)
+    return pack_set_from_resources(resources, use_fast_path=use_fast_path, terminology=terminology)
 
 
 def _fetch_canonical(client: Any, resource_type: str, canonical: str) -> dict[str, Any]:
@@ -98,9 +109,15 @@ def _fetch_canonical(client: Any, resource_type: str, canonical: str) -> dict[st
 
 
 def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], *,
-                            use_fast_path: bool = True) -> PackSet:
-    """Check (FHIR R4 structure, then carepath's rules) and compile resources given as (origin, JSON)."""
+                            use_fast_path: bool = True, terminology: Any = None) -> PackSet:
+    """Check (FHIR R4 structure, then carepath's rules) and compile resources given as (origin, JSON).
+
+    ValueSet resources among them are the pack's bundled value sets; any other value set the Library names is
+    expanded by ``terminology``.
+    """
     resources = list(resources)
+    bundled = [(where, res) for where, res in resources if res.get("resourceType") == "ValueSet"]
+    resources = [(where, res) for where, res in resources if res.get("resourceType") != "ValueSet"]
     problems: list[str] = [problem for where, resource in resources for problem in _r4_problems(where, resource)]
     libraries = [(where, res) for where, res in resources if res.get("resourceType") == "Library"]
     plans = [(where, res) for where, res in resources if res.get("resourceType") == "PlanDefinition"]
@@ -132,7 +149,13 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
         areas.append(area)
     if problems:
         raise PackError("\n".join(problems))
-    return PackSet(areas=areas, library=dict(library), activity_definitions=definitions, fact_labels=labels)
+    from app.context.requirements import requirements_from_library
+    from app.terminology.resolve import library_value_sets, resolve_value_sets
+
+    value_sets = resolve_value_sets(library_value_sets(library), bundled, terminology)
+    requirements = requirements_from_library(dict(library), value_sets)
+    return PackSet(areas=areas, library=dict(library), activity_definitions=definitions, fact_labels=labels,
+                   value_sets=value_sets, requirements=requirements)
 
 
 def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
@@ -154,8 +177,15 @@ def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
 def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> PackSet:
     """The packs the app's settings name: ``PACK_SOURCE`` files (``PACK_DIR``) or fhir (published canonicals)."""
     source = config.get("PACK_SOURCE") or "files"
+    terminology = None
+    if config.get("TERMINOLOGY_URL"):
+        from app.fhir import FhirClient
+        from app.terminology import TerminologyServer
+
+        cache = config.get("TERMINOLOGY_CACHE_DIR") or str(Path(config.get("VAR_DIR") or "var") / "terminology")
+        terminology = TerminologyServer(FhirClient.from_config(config, base_url=config["TERMINOLOGY_URL"]), cache)
     if source == "files":
-        return load_pack_set(config.get("PACK_DIR") or None)
+        return load_pack_set(config.get("PACK_DIR") or None, terminology=terminology)
     if source != "fhir":
         raise PackError(f"PACK_SOURCE must be 'files' or 'fhir', not {source!r}")
     canonicals, library = config.get("PACK_CANONICALS") or [], config.get("PACK_LIBRARY") or ""
@@ -167,4 +197,4 @@ def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> P
         from app.fhir import FhirClient
 
         client = FhirClient.from_config(config, base_url=config.get("PACK_FHIR_BASE_URL") or None)
-    return load_pack_set_from_server(client, canonicals, library)
+    return load_pack_set_from_server(client, canonicals, library, terminology=terminology)

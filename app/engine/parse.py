@@ -91,11 +91,14 @@ def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) 
         if not key:
             problems.append(f"{where}: dataRequirement[{index}] has no fact-key extension")
             continue
-        if not any(f.get("code") for f in requirement.get("codeFilter", [])):
-            problems.append(f"{where}: dataRequirement[{index}] ('{key}') has no codeFilter codes")
+        if not any(f.get("code") or f.get("valueSet") for f in requirement.get("codeFilter", [])):
+            problems.append(f"{where}: dataRequirement[{index}] ('{key}') has no codeFilter value set or codes")
         label = extension_value(requirement, "fact-label") or key
         labels.setdefault(key, label)
-        labels[f"{requirement.get('type')}:{key}"] = label
+        resource_type = requirement.get("type")
+        if resource_type in ("Encounter", "DiagnosticReport") or extension_value(requirement, "fact-event"):
+            resource_type = "Procedure"  # events: dated facts in ``procedures`` whatever resource records them
+        labels.setdefault(f"{resource_type}:{key}", label)
     return labels
 
 

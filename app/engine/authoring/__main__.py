@@ -9,7 +9,7 @@ from typing import Any
 
 from app.engine.authoring.activities import activities
 from app.engine.authoring.cardiometabolic import blood_pressure, diabetes
-from app.engine.authoring.library import library
+from app.engine.authoring.library import library, value_sets
 from app.engine.authoring.lipids_kidney import cholesterol, kidney
 from app.engine.authoring.prevention import depression, obesity, pharmacogenomics, screening, tobacco
 from app.engine.packs import DEFAULT_PACK_DIR
@@ -24,6 +24,8 @@ def resources() -> dict[str, dict[str, Any]]:
         out[f"PlanDefinition-{index:02d}-{plan['action'][0]['id']}.json"] = plan
     for activity in activities():
         out[f"ActivityDefinition-{activity['url'].rsplit('/', 1)[1]}.json"] = activity
+    for url, value_set in sorted(value_sets().items()):
+        out[f"valuesets/ValueSet-{url.rstrip('/').rsplit('/', 1)[1]}.json"] = value_set
     return out
 
 
@@ -37,10 +39,11 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else DEFAULT_PACK_DIR
     folder.mkdir(parents=True, exist_ok=True)
     wanted = resources()
-    for stale in folder.glob("*.json"):
-        if stale.name not in wanted:
+    for stale in folder.rglob("*.json"):
+        if stale.relative_to(folder).as_posix() not in wanted:
             stale.unlink()
     for name, resource in wanted.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(render(resource), encoding="utf-8")
     print(f"wrote {len(wanted)} resources to {folder}")
     return 0

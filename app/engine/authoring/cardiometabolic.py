@@ -1,4 +1,4 @@
-"""Type 2 diabetes and blood pressure (ADA 2025, 2017 ACC/AHA).
+"""Diabetes (type 1 and type 2) and blood pressure (ADA 2025, 2017 ACC/AHA).
 
 Every threshold sits next to its citation (guideline, year, section). Where a guideline leaves a choice to
 the clinician, the rule proposes and says so (clinician-choice).
@@ -13,6 +13,7 @@ from app.engine.authoring import goal, guideline, plan_definition, rule
 AGE = "%facts.patient.ageYears"
 PREGNANT = "%facts.conditions.pregnancy.exists()"
 BP_MISSING = "%facts.bp.sbp.empty()"
+T1D = "%facts.conditions.type1_diabetes.exists()"
 
 ADA = guideline("ADA-2025", "ADA Standards of Care in Diabetes—2025 (Diabetes Care 2025;48 Suppl 1)", "2025",
                 "https://diabetesjournals.org/care/issue/48/Supplement_1")
@@ -35,12 +36,13 @@ HBA1C_STALE = f"{HBA1C}.withinLookback.exists().not() or {HBA1C}.withinLookback 
 
 
 def diabetes() -> dict[str, Any]:
-    """Type 2 diabetes (ADA Standards of Care 2025)."""
+    """Diabetes, type 1 and type 2 (ADA Standards of Care 2025); type-2-only recommendations say so."""
     glycemic = ("ADA-2025", "Section 6, Glycemic Goals and Hypoglycemia")
     return plan_definition(
-        "type-2-diabetes", "Type 2 diabetes",
-        description="Glycemic goal and monitoring, kidney, eye and foot surveillance, education, cardiorenal "
-                    "agents for adults with type 2 diabetes (ADA Standards of Care in Diabetes 2025).",
+        "type-2-diabetes", "Diabetes",
+        description="Glycemic goal and monitoring, kidney, eye and foot surveillance, education for adults with "
+                    "type 1 or type 2 diabetes, and cardiorenal agents in type 2 diabetes (ADA Standards of Care in "
+                    "Diabetes 2025).",
         guidelines=[ADA], when="%facts.conditions.diabetes.exists()",
         summary=[(f"{HBA1C}.value.exists()", "Latest HbA1c {{%facts.measures.hba1c.value}} % on "
                   "{{%facts.measures.hba1c.date}}"),
@@ -48,7 +50,7 @@ def diabetes() -> dict[str, Any]:
         goals=[
             goal("t2d.hba1c-goal", "HbA1c below 7 %", targets=[("4548-4", "Hemoglobin A1c/Hemoglobin.total in "
                                                                  "Blood", "<", 7.0, "%")],
-                 due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Type 2 diabetes",
+                 due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Diabetes",
                  cite=glycemic, inputs=["measures.hba1c", "patient"], editable_range=(6.5, 8.0, "%"),
                  condition=f"{PREGNANT}.not()",
                  text="ADA 2025 §6: an HbA1c goal below 7 % is appropriate for many nonpregnant adults without "
@@ -62,7 +64,7 @@ def diabetes() -> dict[str, Any]:
             goal("t2d.bp-goal", "Blood pressure below 130/80 mmHg",
                  targets=[("8480-6", "Systolic blood pressure", "<", 130, "mmHg"),
                           ("8462-4", "Diastolic blood pressure", "<", 80, "mmHg")],
-                 due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Type 2 diabetes",
+                 due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Diabetes",
                  cite=("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (blood pressure "
                                    "goals)"), inputs=["bp"],
                  condition="%facts.conditions.hypertension.empty() and %facts.medications.antihypertensive.empty()"
@@ -77,7 +79,7 @@ def diabetes() -> dict[str, Any]:
                  cite=[("ADA-2025", "Section 15, Management of Diabetes in Pregnancy")],
                  alert=("moderate", "pregnancy: glycemic goals and agents differ in pregnancy (ADA 2025 §15); the "
                                     "HbA1c goal of this pack (for nonpregnant adults) is not proposed"),
-                 text="Type 2 diabetes in pregnancy."),
+                 text="Diabetes in pregnancy."),
             rule("t2d.hba1c-test-at-goal", "HbA1c at least twice a year (at goal)",
                  when=[HBA1C_RECENT, f"{HBA1C}.value < 7"], activity="hba1c-test", goals=("t2d.hba1c-goal",),
                  repeat=(1, 6, "mo"), schedule_from=(("measures.hba1c",), 6, "mo"), inputs=["measures.hba1c"],
@@ -101,8 +103,12 @@ def diabetes() -> dict[str, Any]:
                  cite=[("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management (screening)")],
                  exclusions=(("%facts.conditions.ckd.exists()",
                               "kidney monitoring is planned by the chronic kidney disease area"),),
+                 choice=("type 1 diabetes: ADA 2025 §11 asks for yearly UACR and eGFR from 5 years after "
+                         "diagnosis (type 1 diabetes recorded since {{%facts.conditions.type1_diabetes.onset}}).",
+                         T1D),
                  text="ADA 2025 §11: assess urinary albumin (spot UACR) and eGFR at least once a year in type 2 "
-                      "diabetes. Latest UACR {{%facts.measures.uacr.value}} mg/g "
+                      "diabetes and in type 1 diabetes of 5 years or more. Latest UACR "
+                      "{{%facts.measures.uacr.value}} mg/g "
                       "({{%facts.measures.uacr.date}}), eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2."),
             rule("t2d.retinal-exam", "Dilated retinal examination",
                  when=["true"], activity="retinal-exam", repeat=(1, 1, "a"),
@@ -111,9 +117,11 @@ def diabetes() -> dict[str, Any]:
                  cite=[("ADA-2025", "Section 12, Retinopathy, Neuropathy, and Foot Care (retinopathy "
                                     "screening)")],
                  choice="with no retinopathy on one or more annual exams and glycemia well controlled, "
-                        "screening every 1 to 2 years may be considered (ADA 2025 §12).",
+                        "screening every 1 to 2 years may be considered; in type 1 diabetes the first examination "
+                        "is due within 5 years of onset (ADA 2025 §12).",
                  text="ADA 2025 §12: dilated and comprehensive eye examination by an ophthalmologist or "
-                      "optometrist in type 2 diabetes. Last recorded: {{%facts.procedures.retinal_exam.date}}."),
+                      "optometrist, at diagnosis of type 2 diabetes and within 5 years of the onset of type 1 "
+                      "diabetes, then every year. Last recorded: {{%facts.procedures.retinal_exam.date}}."),
             rule("t2d.foot-exam", "Comprehensive foot evaluation every year",
                  when=["true"], activity="foot-exam", repeat=(1, 1, "a"),
                  schedule_from=(("procedures.foot_exam",), 12, "mo"), inputs=["procedures.foot_exam"],
@@ -131,11 +139,14 @@ def diabetes() -> dict[str, Any]:
             rule("t2d.cardiorenal-agent", "GLP-1 RA or SGLT2 inhibitor with proven cardiovascular benefit",
                  when=["%facts.conditions.ascvd.exists() or %facts.conditions.heart_failure.exists()"],
                  activity="cardiorenal-agent", goals=("t2d.hba1c-goal",),
-                 inputs=["conditions.ascvd", "conditions.heart_failure", "medications.sglt2_inhibitor",
-                         "medications.glp1_ra"],
+                 inputs=["conditions.ascvd", "conditions.heart_failure", "conditions.type1_diabetes",
+                         "medications.sglt2_inhibitor", "medications.glp1_ra"],
                  cite=[("ADA-2025", "Section 9, Pharmacologic Approaches to Glycemic Treatment"),
                        ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management")],
-                 exclusions=(("%facts.medications.sglt2_inhibitor.exists() or %facts.medications.glp1_ra.exists()",
+                 exclusions=((T1D, "type 1 diabetes recorded ({{%facts.conditions.type1_diabetes.display}}): the ADA "
+                                   "2025 §9/§10 recommendation of a GLP-1 RA or SGLT2 inhibitor with proven "
+                                   "cardiovascular benefit is for type 2 diabetes"),
+                             ("%facts.medications.sglt2_inhibitor.exists() or %facts.medications.glp1_ra.exists()",
                               "already on a cardiorenal agent: {{%facts.medications.sglt2_inhibitor.display | "
                               "%facts.medications.glp1_ra.display}}"),),
                  contraindications=((PREGNANT, "pregnancy: ADA 2025 §15 prefers insulin in pregnancy; "

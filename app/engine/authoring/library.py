@@ -1,191 +1,361 @@
-"""The pack's Library: what to fetch (type + codes) and which fact key each match feeds (docs/facts.md).
+"""The pack's Library: what to fetch (type + value sets) and which fact key each match feeds (docs/facts.md).
 
-Codes come from the sample data (Synthea) or from published value sets (eCQM, HL7 IGs) checked while
-writing (cervical screening: the eCQM CMS124 value sets); medication classes list the RxNorm clinical drugs
-seen in the data plus the ingredient codes, so an allergy or an order coded at ingredient level matches too.
+Every concept is a FHIR ValueSet named by canonical URL in ``dataRequirement.codeFilter.valueSet``: published
+VSAC value sets (2021 eCQM release) wherever one fits, chosen by OID where titles repeat (the measure the
+value set serves is named beside it), and pack-defined ones only where none fits
+(:mod:`app.engine.authoring.valuesets` says the three kinds and why).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.engine.authoring import BASE, ICD10, LOINC, RXNORM, SNOMED, UCUM, VERSION, ext
+from app.engine.authoring import BASE, UCUM, VERSION, ext
+from app.engine.authoring.valuesets import (
+    ICD10CM,
+    LOINC,
+    NCQA,
+    RXNORM,
+    SNOMED,
+    by_moiety,
+    derived,
+    members,
+    own,
+    published,
+    supplement,
+    vsac,
+)
+from app.terminology import rxnorm
 
-STATIN_INGREDIENTS = ["83367", "36567", "301542", "42463", "6472", "41127", "861634"]
-ACE_INHIBITOR_INGREDIENTS = ["29046", "3827", "35296", "1998", "18867", "35208", "50166", "54552", "38454", "30131"]
-ARB_INGREDIENTS = ["52175", "69749", "83818", "214354", "321064", "73494"]
-OTHER_BP_INGREDIENTS = ["17767", "5487", "2409", "6918", "1202", "20352", "7417", "3443", "11170"]
+ENCOUNTER_DISPOSITION = "hospitalization.dischargeDisposition"
+GENE = "http://www.genenames.org/geneId"
 
-PAP_TESTS = ["10524-7", "18500-9", "19762-4", "19764-0", "19765-7", "19766-5", "19774-9", "33717-0", "47527-7",
-             "47528-5"]
-HPV_TESTS = ["21440-3", "30167-1", "38372-9", "59263-4", "59264-2", "59420-0", "69002-4", "71431-1", "75694-0",
-             "77379-6", "77399-4", "77400-0", "82354-2", "82456-5", "82675-0", "95539-3"]
-ABSENT_CERVIX = ["10738891000119107", "248911005", "37687000", "428078001", "429290001", "429763009", "473171009",
-                 "723171001"]
-HYSTERECTOMY_NO_CERVIX = [
-    "116140006", "116142003", "116143008", "116144002", "1163275000", "176697007", "236888001", "236891001",
-    "24293001", "287924009", "307771009", "35955002", "361222003", "361223008", "387626007", "414575003",
-    "41566006", "440383008", "446446002", "446679008", "46226009", "708877008", "708878003", "739671004",
-    "739672006", "739673001", "739674007", "740514001", "740515000", "767610009", "767611008", "767612001",
-    "82418001", "86477000", "88144003"]
 
-# eCQM CMS130 (colorectal), CMS125 (breast) and CMS131 (diabetic eye exam) value sets
-COLONOSCOPY = [
-    "1209098000", "1217313001", "12350003", "1304042004", "1304043009", "1304044003", "1304045002", "1304049008",
-    "1304050008", "174158000", "174173004", "174179000", "174185007", "235150006", "25732003", "302052009",
-    "367535003", "443998000", "444783004", "446521004", "446745002", "447021001", "48021000087103",
-    "48031000087101", "609197007", "709421007", "710293001", "711307001", "73761001", "771568007", "789778002",
-    "8180007"]
-FLEXIBLE_SIGMOIDOSCOPY = ["1217117008", "396226005", "44441009"]
-TOTAL_COLECTOMY = [
-    "26390003", "303401008", "307666008", "307667004", "307669001", "31130001", "36192008", "44751009", "456004",
-    "713165008", "787108001", "787109009", "787874000", "787875004", "787876003", "80294005", "858579005"]
-BILATERAL_MASTECTOMY = [
-    "136071000119101", "14693006", "14714006", "17086001", "22418005", "27865001", "428529004", "456903003",
-    "52314009", "59860000", "60633004", "726636007", "76468001"]
-RETINAL_EXAM = [
-    "6615001", "252779009", "252780007", "252781006", "252782004", "252783009", "252784003", "252788000",
-    "252789008", "252790004", "274795007", "274798009", "308110009", "314971001", "314972008", "410451008",
-    "410452001", "410453006", "410455004", "420213007", "425816006", "427478009", "722161008"]
+def _vital(name: str, title: str, codes: list[tuple[str, str]]) -> dict[str, Any]:
+    return own(name, title, "The LOINC code the FHIR R4 vital-signs profile (Observation vital signs, "
+                            "hl7.org/fhir/R4/observation-vitalsigns.html) requires; no 2021 eCQM value set holds it.",
+               [(LOINC, code, display) for code, display in codes])
 
-# (resource type, fact key, label, [(system, code)], look-back in months or None)
-REQUIREMENTS: list[tuple[str, str, str, list[tuple[str, str]], int | None]] = [
-    ("Observation", "hba1c", "HbA1c", [(LOINC, "4548-4"), (LOINC, "17856-6")], 12),
-    ("Observation", "bp_panel", "Blood pressure panel", [(LOINC, "85354-9"), (LOINC, "55284-4")], 12),
-    ("Observation", "sbp", "Systolic blood pressure", [(LOINC, "8480-6")], 12),
-    ("Observation", "dbp", "Diastolic blood pressure", [(LOINC, "8462-4")], 12),
-    ("Observation", "total_cholesterol", "Total cholesterol", [(LOINC, "2093-3")], 60),
-    ("Observation", "hdl", "HDL cholesterol", [(LOINC, "2085-9")], 60),
-    ("Observation", "ldl", "LDL cholesterol", [(LOINC, "18262-6"), (LOINC, "13457-7"), (LOINC, "2089-1")], 60),
-    ("Observation", "egfr", "eGFR", [(LOINC, "33914-3"), (LOINC, "62238-1"), (LOINC, "98979-8")], 12),
-    ("Observation", "creatinine", "Serum creatinine", [(LOINC, "2160-0"), (LOINC, "38483-4")], 12),
-    ("Observation", "uacr", "Urine albumin-to-creatinine ratio", [(LOINC, "9318-7"), (LOINC, "14959-1")], 12),
-    ("Observation", "bmi", "BMI", [(LOINC, "39156-5")], 12),
-    ("Observation", "weight", "Body weight", [(LOINC, "29463-7")], 12),
-    ("Observation", "height", "Body height", [(LOINC, "8302-2")], 60),
-    ("Observation", "smoking", "Smoking status", [(LOINC, "72166-2")], 12),
-    ("Observation", "pack_years", "Cigarette pack-years", [(SNOMED, "401201003")], None),
-    ("Observation", "phq9", "PHQ-9 total score", [(LOINC, "44261-6")], 12),
-    ("Observation", "phq2", "PHQ-2 total score", [(LOINC, "55758-7")], 12),
-    ("Observation", "fit", "Fecal immunochemical test", [(LOINC, "29771-3"), (LOINC, "57905-2")], None),
-    ("Observation", "fit_dna", "Stool DNA-FIT (sDNA-FIT)", [(LOINC, "77353-1"), (LOINC, "77354-9")], None),
-    ("Observation", "hcv_antibody", "Hepatitis C antibody", [(LOINC, "13955-0")], None),
-    # Cervical cytology and HPV tests: the eCQM CMS124 "Pap Test" and "HPV Test" value sets.
-    ("Observation", "pap_test", "Cervical cytology (Pap test)", [(LOINC, code) for code in PAP_TESTS], None),
-    ("Observation", "hpv_test", "High-risk HPV test", [(LOINC, code) for code in HPV_TESTS], None),
+
+def _ingredient(name: str, title: str, rxcui: str, ingredient: str) -> dict[str, Any]:
+    return own(name, title, f"The RxNorm ingredient {ingredient} (RxCUI {rxcui}) a rule names: no 2021 eCQM value "
+                            "set is limited to it. Products are recognised by ingredient (match-ingredient).",
+               [(RXNORM, rxcui, ingredient)])
+
+
+def _stem(suffix: str) -> Any:
+    return lambda concept: any(phrase.split()[0].endswith(suffix)
+                               for phrase in rxnorm.ingredients(concept.get("display")))
+
+
+def _ckd(concept: dict[str, Any]) -> bool:
+    display = (concept.get("display") or "").lower()
+    return (concept["system"].endswith("icd-10-cm") and concept["code"].startswith("N18")) or (
+        concept["system"] == SNOMED and ("chronic kidney disease" in display or "end stage renal" in display
+                                         or "end-stage renal" in display or "chronic renal" in display))
+
+
+VALUE_SETS: dict[str, Any] = {}
+
+
+def _with_compose(resource: dict[str, Any]) -> dict[str, Any]:
+    """A published value set distributed with its expansion only, given the enumerated compose that expansion
+    implies, so that a terminology server it is published to (``carepath pack publish``) can expand it too."""
+    by_system: dict[str, list[dict[str, str]]] = {}
+    for concept in members(resource["url"]):
+        if concept.get("system") and concept.get("code"):
+            by_system.setdefault(concept["system"], []).append(
+                {"code": concept["code"], **({"display": concept["display"]} if concept.get("display") else {})})
+    return {**resource, "compose": {"include": [{"system": system, "concept": found}
+                                                for system, found in by_system.items()]}}
+
+
+def _register(*resources: dict[str, Any] | str) -> list[dict[str, Any]]:
+    """The ValueSet resources for canonicals (published) or pack-defined resources; each kept for the pack."""
+    found = []
+    for item in resources:
+        resource = published(item) if isinstance(item, str) else item
+        if "compose" not in resource:
+            resource = _with_compose(resource)
+        VALUE_SETS[resource["url"]] = resource
+        found.append(resource)
+    return found
+
+
+ACE_INGREDIENTS = derived("ace-inhibitor-ingredients", "ACE inhibitor ingredients",
+                          vsac("2.16.840.1.113883.3.526.3.1489"),
+                          "the ingredients whose WHO INN stem is -pril (angiotensin-converting enzyme inhibitors; WHO, "
+                          "The use of stems in the selection of INN for pharmaceutical substances, 2018)",
+                          _stem("pril"))
+ARB_INGREDIENTS = derived("arb-ingredients", "Angiotensin II receptor blocker ingredients",
+                          vsac("2.16.840.1.113883.3.526.3.1489"),
+                          "the ingredients whose WHO INN stem is -sartan (angiotensin II receptor antagonists; WHO, "
+                          "The use of stems in the selection of INN for pharmaceutical substances, 2018)",
+                          _stem("sartan"))
+HYPOGLYCEMICS = vsac("2.16.840.1.113762.1.4.1179.3")
+CLOPIDOGREL = _ingredient("clopidogrel", "Clopidogrel", "32968", "clopidogrel")
+STATIN_ALLERGEN = vsac("2.16.840.1.113762.1.4.1110.42")
+
+# (resource type, fact key, label, value sets, look-back in months or None, options)
+# options: path (code filter element), history (resolved conditions count), event (an Observation that
+# records that something was done), ingredient (medicine products recognised by ingredient).
+SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
+    ("Observation", "hba1c", "HbA1c", [vsac("2.16.840.1.113883.3.464.1003.198.12.1013")], 12, {}),
+    ("Observation", "bp_panel", "Blood pressure panel",
+     [_vital("bp-panel", "Blood pressure panel", [("85354-9", "Blood pressure panel with all children optional"),
+                                                  ("55284-4", "Blood pressure systolic and diastolic")])], 12, {}),
+    ("Observation", "sbp", "Systolic blood pressure",
+     [_vital("systolic-bp", "Systolic blood pressure", [("8480-6", "Systolic blood pressure")])], 12, {}),
+    ("Observation", "dbp", "Diastolic blood pressure",
+     [_vital("diastolic-bp", "Diastolic blood pressure", [("8462-4", "Diastolic blood pressure")])], 12, {}),
+    ("Observation", "total_cholesterol", "Total cholesterol",
+     [own("total-cholesterol", "Total cholesterol", "The LOINC test the Pooled Cohort Equations take (2013 ACC/AHA "
+          "risk assessment guideline); no 2021 eCQM value set holds total cholesterol.",
+          [(LOINC, "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma")])], 60, {}),
+    ("Observation", "hdl", "HDL cholesterol",
+     [own("hdl-cholesterol", "HDL cholesterol", "The LOINC test the Pooled Cohort Equations take (2013 ACC/AHA risk "
+          "assessment guideline); no 2021 eCQM value set holds HDL cholesterol.",
+          [(LOINC, "2085-9", "Cholesterol in HDL [Mass/volume] in Serum or Plasma")])], 60, {}),
+    # Two published "LDL" value sets: 526.3.1573 (LDL Cholesterol, CMS347 statin therapy) is the one of the
+    # measure this pack's statin rules follow.
+    ("Observation", "ldl", "LDL cholesterol", [vsac("2.16.840.1.113883.3.526.3.1573")], 60, {}),
+    ("Observation", "egfr", "eGFR",
+     [own("egfr", "Estimated glomerular filtration rate", "LOINC eGFR results (MDRD, CKD-EPI with and without race, "
+          "CKD-EPI 2021); no 2021 eCQM value set holds eGFR.",
+          [(LOINC, "33914-3", "GFR/BSA.pred [Volume Rate/Area] in Serum or Plasma by Creatinine-based formula (MDRD)"),
+           (LOINC, "48642-3", "GFR/BSA.pred among non-blacks by Creatinine-based formula (MDRD)"),
+           (LOINC, "48643-1", "GFR/BSA.pred among blacks by Creatinine-based formula (MDRD)"),
+           (LOINC, "62238-1", "GFR/BSA.pred [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based "
+                              "formula (CKD-EPI)"),
+           (LOINC, "88293-6", "GFR/BSA.pred among blacks by Creatinine-based formula (CKD-EPI)"),
+           (LOINC, "88294-4", "GFR/BSA.pred among non-blacks by Creatinine-based formula (CKD-EPI)"),
+           (LOINC, "98979-8", "GFR/BSA.pred by Creatinine-based formula (CKD-EPI 2021)")])], 12, {}),
+    ("Observation", "creatinine", "Serum creatinine", [vsac("2.16.840.1.113883.3.666.5.2363")], 12, {}),
+    ("Observation", "uacr", "Urine albumin-to-creatinine ratio",
+     [own("uacr", "Urine albumin-to-creatinine ratio", "Albumin/creatinine ratio tests only: the published 'Urine "
+          "Protein Tests' (2.16.840.1.113883.3.464.1003.109.12.1024) also holds dipstick and total-protein tests "
+          "whose values are not a UACR (KDIGO 2024 grades albuminuria by UACR in mg/g).",
+          [(LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
+           (LOINC, "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine")])], 12, {}),
+    ("Observation", "bmi", "BMI", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {}),
+    # Two published weight value sets: 1045.159 (Body weight) holds measured and stated body weight only;
+    # 121.12.1015 adds newborn first weight and pre-operative weights.
+    ("Observation", "weight", "Body weight", [vsac("2.16.840.1.113762.1.4.1045.159")], 12, {}),
+    ("Observation", "height", "Body height", [vsac("2.16.840.1.113883.3.464.1003.121.12.1014")], 60, {}),
+    ("Observation", "smoking", "Smoking status", [vsac("2.16.840.1.113883.3.526.3.1278")], 12, {}),
+    ("Observation", "pack_years", "Cigarette pack-years",
+     [own("pack-years", "Cigarette pack-years", "The SNOMED CT observable for pack-years (what Synthea and many EHRs "
+          "record); no 2021 eCQM value set holds it.", [(SNOMED, "401201003", "Cigarette pack-years")])], None, {}),
+    ("Observation", "phq9", "PHQ-9 total score", [vsac("2.16.840.1.113883.3.67.1.101.1.263")], 12, {}),
+    ("Observation", "phq2", "PHQ-2 total score",
+     [own("phq2", "PHQ-2 total score", "The LOINC PHQ-2 total score; no 2021 eCQM value set holds it.",
+          [(LOINC, "55758-7", "Patient Health Questionnaire 2 item (PHQ-2) total score [Reported]")])], 12, {}),
+    ("Observation", "fit", "Stool blood test (FIT or guaiac FOBT)",
+     [vsac("2.16.840.1.113883.3.464.1003.198.12.1011")], None, {}),
+    ("Observation", "fit_dna", "Stool DNA-FIT (sDNA-FIT)", [vsac("2.16.840.1.113883.3.464.1003.108.12.1039")], None,
+     {}),
+    ("Observation", "hcv_antibody", "Hepatitis C antibody",
+     [own("hcv-antibody", "Hepatitis C virus antibody test", "The LOINC HCV antibody test USPSTF 2020 screening uses; "
+          "no 2021 eCQM value set holds it.", [(LOINC, "13955-0", "Hepatitis C virus Ab [Presence] in Serum")])],
+     None, {}),
+    ("Observation", "pap_test", "Cervical cytology (Pap test)", [vsac("2.16.840.1.113883.3.464.1003.108.12.1017")],
+     None, {}),
+    ("Observation", "hpv_test", "High-risk HPV test", [vsac("2.16.840.1.113883.3.464.1003.110.12.1059")], None, {}),
     ("Observation", "cyp2c19", "CYP2C19 phenotype",
-     [(LOINC, "53040-2"), (LOINC, "84413-4"), ("http://www.genenames.org/geneId", "HGNC:2621")], None),
+     [own("cyp2c19-result", "CYP2C19 result", "Pharmacogenomic results naming CYP2C19 (LOINC genotype and "
+          "phenotype panels, HGNC gene id); no 2021 eCQM value set holds pharmacogenomic results.",
+          [(LOINC, "53040-2", "Genetic variation(s) of interest [Identifier]"),
+           (LOINC, "84413-4", "Genotype display name"), (GENE, "HGNC:2621", "CYP2C19")])], None, {}),
     ("Observation", "slco1b1", "SLCO1B1 phenotype",
-     [(LOINC, "53040-2"), (LOINC, "51961-1"), (LOINC, "84413-4"), ("http://www.genenames.org/geneId", "HGNC:10959")],
-     None),
-    ("Procedure", "colonoscopy", "Colonoscopy", [(SNOMED, code) for code in COLONOSCOPY], None),
+     [own("slco1b1-result", "SLCO1B1 result", "Pharmacogenomic results naming SLCO1B1 (LOINC genotype and "
+          "phenotype panels, HGNC gene id); no 2021 eCQM value set holds pharmacogenomic results.",
+          [(LOINC, "53040-2", "Genetic variation(s) of interest [Identifier]"), (LOINC, "51961-1", "Genetic variation"),
+           (LOINC, "84413-4", "Genotype display name"), (GENE, "HGNC:10959", "SLCO1B1")])], None, {}),
+    # Events: dated facts in ``procedures``, from whichever resource records them.
+    ("Procedure", "colonoscopy", "Colonoscopy", [vsac("2.16.840.1.113883.3.464.1003.108.12.1020")], None, {}),
     ("Procedure", "flexible_sigmoidoscopy", "Flexible sigmoidoscopy",
-     [(SNOMED, code) for code in FLEXIBLE_SIGMOIDOSCOPY], None),
-    ("Procedure", "ct_colonography", "CT colonography", [(SNOMED, "418714002")], None),
-    ("Procedure", "stool_blood_test", "Fecal occult blood test", [(SNOMED, "1015401000000102")], None),
-    ("Procedure", "mammography", "Mammography", [(SNOMED, "71651007")], None),
-    ("Procedure", "cervical_cytology", "Cervical cytology",
-     [(SNOMED, "90226004")], None),
-    ("Procedure", "ldct", "Low-dose CT of the chest", [(SNOMED, "16334891000119106")], None),
-    ("Procedure", "hcv_test", "Hepatitis C antibody test", [(SNOMED, "104375008")], None),
-    ("Procedure", "foot_exam", "Diabetic foot examination", [(SNOMED, "401191002")], 12),
-    ("Procedure", "depression_screening", "Depression screening", [(SNOMED, "171207006")], 12),
-    ("Procedure", "total_colectomy", "Total colectomy", [(SNOMED, code) for code in TOTAL_COLECTOMY], None),
-    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [(SNOMED, c) for c in BILATERAL_MASTECTOMY], None),
-    ("Procedure", "retinal_exam", "Retinal or dilated eye exam", [(SNOMED, code) for code in RETINAL_EXAM], 12),
+     [vsac("2.16.840.1.113883.3.464.1003.198.12.1010")], None, {}),
+    ("Procedure", "ct_colonography", "CT colonography",
+     [own("ct-colonography-procedure", "CT colonography (procedure)", "The SNOMED CT procedure; the published CT "
+          "Colonography value set (2.16.840.1.113883.3.464.1003.108.12.1038) holds the LOINC report codes only.",
+          [(SNOMED, "418714002", "Computed tomography colonography")])], None, {}),
+    ("DiagnosticReport", "ct_colonography", "CT colonography", [vsac("2.16.840.1.113883.3.464.1003.108.12.1038")],
+     None, {}),
+    ("Observation", "ct_colonography", "CT colonography", [vsac("2.16.840.1.113883.3.464.1003.108.12.1038")], None,
+     {"event": True}),
+    ("Procedure", "stool_blood_test", "Fecal occult blood test", [], None, {}),
+    # Mammography as a procedure (SNOMED CT, CPT, HCPCS: NCQA's 1004.1168) and as a report or result (LOINC:
+    # VSAC's 108.12.1018, CMS125).
+    ("Procedure", "mammography", "Mammography", [NCQA + "2.16.840.1.113883.3.464.1004.1168"], None, {}),
+    ("DiagnosticReport", "mammography", "Mammography", [vsac("2.16.840.1.113883.3.464.1003.108.12.1018")], None, {}),
+    ("Observation", "mammography", "Mammography", [vsac("2.16.840.1.113883.3.464.1003.108.12.1018")], None,
+     {"event": True}),
+    ("Procedure", "cervical_cytology", "Cervical cytology", [], None, {}),
+    ("Procedure", "ldct", "Low-dose CT of the chest",
+     [own("ldct", "Low-dose CT of the chest for lung cancer screening", "The SNOMED CT procedure; no 2021 eCQM "
+          "value set covers lung cancer screening.",
+          [(SNOMED, "16334891000119106", "Low dose computed tomography of thorax")])], None, {}),
+    ("Procedure", "hcv_test", "Hepatitis C antibody test", [], None, {}),
+    ("Procedure", "foot_exam", "Diabetic foot examination",
+     [own("diabetic-foot-exam", "Diabetic foot examination", "The SNOMED CT procedure; no 2021 eCQM value set "
+          "covers the diabetic foot examination.", [(SNOMED, "401191002", "Diabetic foot examination")])], 12, {}),
+    ("Procedure", "depression_screening", "Depression screening",
+     [own("depression-screening", "Depression screening", "The SNOMED CT procedure; the published 'Encounter to "
+          "Screen for Depression' (2.16.840.1.113883.3.600.1916) lists visit types, not a screening done.",
+          [(SNOMED, "171207006", "Depression screening")])], 12, {}),
+    ("Procedure", "total_colectomy", "Total colectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1019")], None, {}),
+    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1005")],
+     None, {}),
+    ("Procedure", "retinal_exam", "Retinal or dilated eye exam", [vsac("2.16.840.1.113883.3.464.1003.115.12.1088")],
+     12, {}),
     ("Procedure", "total_hysterectomy", "Hysterectomy with no residual cervix",
-     [(SNOMED, code) for code in HYSTERECTOMY_NO_CERVIX], None),
-    ("Procedure", "pci", "Percutaneous coronary intervention", [(SNOMED, "415070008")], None),
+     [vsac("2.16.840.1.113883.3.464.1003.198.12.1014")], None, {}),
+    ("Procedure", "pci", "Percutaneous coronary intervention", [vsac("2.16.840.1.113762.1.4.1045.67")], None, {}),
     ("Procedure", "palliative_or_hospice_care", "Palliative or hospice care",
-     [(SNOMED, "103735009"), (SNOMED, "385763009"), (SNOMED, "170935008"), (SNOMED, "170936009")], 12),
-    ("Condition", "diabetes", "Type 2 diabetes",
-     [(SNOMED, "44054006"), (SNOMED, "368581000119106"), (SNOMED, "422034002"), (SNOMED, "90781000119102"),
-      (ICD10, "E11.9"), (ICD10, "E11.65"), (ICD10, "E11.21"), (ICD10, "E11.22"), (ICD10, "E11.29"),
-      (ICD10, "E11.40"), (ICD10, "E11.42"), (ICD10, "E11.319"), (ICD10, "E11.649"), (ICD10, "E11.69"),
-      (ICD10, "E11.8")], None),
-    ("Condition", "hypertension", "Hypertension", [(SNOMED, "38341003"), (SNOMED, "59621000"), (ICD10, "I10")],
-     None),
+     [vsac("2.16.840.1.113883.3.600.1.1579"), vsac("2.16.840.1.113883.3.464.1003.198.12.1135"),
+      vsac("2.16.840.1.113883.3.526.3.1584"), vsac("2.16.840.1.113762.1.4.1116.365"),
+      NCQA + "2.16.840.1.113883.3.464.1004.1762"], 12, {}),
+    ("Encounter", "palliative_or_hospice_care", "Palliative or hospice care",
+     [NCQA + "2.16.840.1.113883.3.464.1004.1761", vsac("2.16.840.1.113883.3.464.1003.101.12.1090")], 12, {}),
+    ("Encounter", "palliative_or_hospice_care", "Palliative or hospice care",
+     [vsac("2.16.840.1.113883.3.117.1.7.1.207"), vsac("2.16.840.1.113883.3.117.1.7.1.209")], 12,
+     {"path": ENCOUNTER_DISPOSITION}),
+    # Conditions
+    ("Condition", "diabetes", "Diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1001")], None, {}),
+    ("Condition", "type1_diabetes", "Type 1 diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1020")], None, {}),
+    ("Condition", "hypertension", "Hypertension",
+     [vsac("2.16.840.1.113883.3.464.1003.104.12.1011"), vsac("2.16.840.1.113883.3.600.263")], None, {}),
     ("Condition", "ckd", "Chronic kidney disease",
-     [(SNOMED, "431855005"), (SNOMED, "431856006"), (SNOMED, "433144002"), (SNOMED, "431857002"),
-      (SNOMED, "433146000"), (SNOMED, "46177005"), (SNOMED, "709044004"), (SNOMED, "127013003"),
-      (ICD10, "N18.1"), (ICD10, "N18.2"), (ICD10, "N18.3"), (ICD10, "N18.30"), (ICD10, "N18.31"),
-      (ICD10, "N18.32"), (ICD10, "N18.4"), (ICD10, "N18.5"), (ICD10, "N18.6"), (ICD10, "N18.9")], None),
+     [derived("chronic-kidney-disease", "Chronic kidney disease", vsac("2.16.840.1.113883.3.464.1003.109.12.1028"),
+              "its ICD-10-CM N18 codes and its SNOMED CT codes for chronic kidney disease and end-stage renal "
+              "disease, without the acute kidney failure codes (N17, acute renal failure) that are not CKD "
+              "(KDIGO 2024 definition: abnormal kidney structure or function present for more than 3 months)",
+              _ckd)], None, {}),
+    # Clinical ASCVD as the CMS347 statin measure (2018 ACC/AHA cholesterol guideline) defines it.
     ("Condition", "ascvd", "Clinical ASCVD",
-     [(SNOMED, "53741008"), (SNOMED, "22298006"), (SNOMED, "399211009"), (SNOMED, "401303003"),
-      (SNOMED, "401314000"), (SNOMED, "230690007"), (SNOMED, "414545008"), (ICD10, "I25.10"), (ICD10, "I25.2"),
-      (ICD10, "I21.9"), (ICD10, "I63.9"), (ICD10, "I73.9"), (ICD10, "Z86.73"), (ICD10, "G45.9")], None),
-    ("Condition", "acs", "Acute coronary syndrome / myocardial infarction",
-     [(SNOMED, "22298006"), (SNOMED, "401303003"), (SNOMED, "401314000"), (SNOMED, "399211009"),
-      (ICD10, "I21.9"), (ICD10, "I21.4"), (ICD10, "I25.2")], None),
-    ("Condition", "heart_failure", "Heart failure",
-     [(SNOMED, "84114007"), (SNOMED, "88805009"), (SNOMED, "42343007"), (ICD10, "I50.9"), (ICD10, "I50.22"),
-      (ICD10, "I50.32")], None),
-    ("Condition", "pregnancy", "Pregnancy",
-     [(SNOMED, "72892002"), (SNOMED, "77386006"), (ICD10, "Z33.1"), (ICD10, "Z34.00"), (ICD10, "Z34.90")], None),
-    ("Condition", "angioedema", "Angioedema", [(SNOMED, "41291007"), (ICD10, "T78.3XXA")], None),
-    ("Condition", "palliative_care", "Palliative or hospice care", [(ICD10, "Z51.5")], None),
-    ("Condition", "colorectal_cancer", "Colorectal cancer",
-     [(SNOMED, "363406005"), (SNOMED, "93761005"), (SNOMED, "109838007"), (ICD10, "C18.9"), (ICD10, "C19"),
-      (ICD10, "C20")], None),
-    ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)", [(ICD10, "Z90.13")],
-     None),
-    ("Condition", "no_cervix", "Absence of cervix",
-     [(ICD10, "Z90.710"), (ICD10, "Z90.712"), (ICD10, "Q51.5")] + [(SNOMED, code) for code in ABSENT_CERVIX], None),
-    ("Condition", "hepatitis_c", "Hepatitis C", [(ICD10, "B18.2"), (ICD10, "B17.10"), (ICD10, "B19.20")], None),
-    ("Condition", "depression", "Depression",
-     [(SNOMED, "35489007"), (SNOMED, "370143000"), (ICD10, "F32.9"), (ICD10, "F32.A"), (ICD10, "F33.9")], None),
-    ("MedicationRequest", "statin", "Statin",
-     [(RXNORM, "312961"), (RXNORM, "316672"), (RXNORM, "617310"), (RXNORM, "617311"), (RXNORM, "259255")]
-     + [(RXNORM, code) for code in STATIN_INGREDIENTS], None),
+     [vsac("2.16.840.1.113883.3.526.3.403"), vsac("2.16.840.1.113762.1.4.1047.44"),
+      vsac("2.16.840.1.113762.1.4.1047.46"), vsac("2.16.840.1.113762.1.4.1047.21")], None, {}),
+    ("Condition", "acs", "Acute coronary syndrome / myocardial infarction", [vsac("2.16.840.1.113883.3.526.3.403")],
+     None, {"history": True}),
+    ("Condition", "heart_failure", "Heart failure", [vsac("2.16.840.1.113883.3.526.3.376")], None, {}),
+    # A pregnancy condition with no clinicalStatus counts for 42 weeks from its onset or recording (post-term
+    # pregnancy begins at 42 0/7 weeks: ACOG Committee Opinion 579, Definition of Term Pregnancy, 2013).
+    ("Condition", "pregnancy", "Pregnancy", [vsac("2.16.840.1.113883.3.526.3.378")], None, {"lookback_weeks": 42}),
+    ("Condition", "angioedema", "Angioedema",
+     [own("angioedema", "Angioedema", "Angioedema (a contraindication to ACE inhibitors, KDIGO 2024 and product "
+          "labelling): the SNOMED CT disorder and the ICD-10-CM category T78.3 with its subdivisions; no 2021 eCQM "
+          "value set holds it.", [(SNOMED, "41291007", "Angioedema"), (ICD10CM, "T78.3", "Angioneurotic edema")])],
+     None, {"history": True}),
+    ("Condition", "palliative_care", "Palliative or hospice care", [vsac("2.16.840.1.113883.3.600.1.1575")], None, {}),
+    ("Condition", "colorectal_cancer", "Colorectal cancer", [vsac("2.16.840.1.113883.3.464.1003.108.12.1001")], None,
+     {"history": True}),
+    ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
+     [vsac("2.16.840.1.113883.3.464.1003.198.12.1068")], None, {"history": True}),
+    ("Condition", "no_cervix", "Absence of cervix", [vsac("2.16.840.1.113883.3.464.1003.111.12.1016")], None,
+     {"history": True}),
+    ("Condition", "hepatitis_c", "Hepatitis C",
+     [own("hepatitis-c", "Hepatitis C", "ICD-10-CM hepatitis C categories (acute B17.1, chronic B18.2, unspecified "
+          "B19.2) with their subdivisions; the only 2021 eCQM value set holding them is 'Liver Disease', far wider.",
+          [(ICD10CM, "B17.1", "Acute hepatitis C"), (ICD10CM, "B18.2", "Chronic viral hepatitis C"),
+           (ICD10CM, "B19.2", "Unspecified viral hepatitis C")])], None, {"history": True}),
+    ("Condition", "depression", "Depression", [vsac("2.16.840.1.113883.3.600.145")], None, {}),
+    # Medicines (and medicine allergies): products recognised by value set, then by ingredient.
+    ("MedicationRequest", "statin", "Statin", [vsac("2.16.840.1.113762.1.4.1110.19"), STATIN_ALLERGEN], None,
+     {"ingredient": True}),
     ("MedicationRequest", "simvastatin", "Simvastatin",
-     [(RXNORM, "312961"), (RXNORM, "316672"), (RXNORM, "36567")], None),
-    ("MedicationRequest", "clopidogrel", "Clopidogrel", [(RXNORM, "309362"), (RXNORM, "32968")], None),
-    ("MedicationRequest", "ace_inhibitor", "ACE inhibitor",
-     [(RXNORM, "311353"), (RXNORM, "311354"), (RXNORM, "314076"), (RXNORM, "314077")]
-     + [(RXNORM, code) for code in ACE_INHIBITOR_INGREDIENTS], None),
-    ("MedicationRequest", "arb", "Angiotensin receptor blocker", [(RXNORM, code) for code in ARB_INGREDIENTS],
-     None),
+     [_ingredient("simvastatin", "Simvastatin", "36567", "simvastatin")], None, {"ingredient": True}),
+    ("MedicationRequest", "clopidogrel", "Clopidogrel", [CLOPIDOGREL], None, {"ingredient": True}),
+    ("MedicationRequest", "ace_inhibitor", "ACE inhibitor", [ACE_INGREDIENTS], None, {"ingredient": True}),
+    ("MedicationRequest", "arb", "Angiotensin receptor blocker", [ARB_INGREDIENTS], None, {"ingredient": True}),
     ("MedicationRequest", "antihypertensive", "BP-lowering medication",
-     [(RXNORM, "197361"), (RXNORM, "316049"), (RXNORM, "316052"), (RXNORM, "311353"), (RXNORM, "311354"),
-      (RXNORM, "314076"), (RXNORM, "314077")]
-     + [(RXNORM, code) for code in ACE_INHIBITOR_INGREDIENTS + ARB_INGREDIENTS + OTHER_BP_INGREDIENTS], None),
+     [vsac("2.16.840.1.113883.3.526.1577"), vsac("2.16.840.1.113883.3.526.3.1139"),
+      vsac("2.16.840.1.113883.3.526.3.1489"), vsac("2.16.840.1.113883.3.526.3.1493")], None, {"ingredient": True}),
+    ("MedicationRequest", "glucose_lowering", "Glucose-lowering medication", [HYPOGLYCEMICS], None,
+     {"ingredient": True}),
+    ("MedicationRequest", "insulin", "Insulin",
+     [derived("insulin", "Insulin", HYPOGLYCEMICS, "the members whose ingredient is an insulin", by_moiety("insulin"))],
+     None, {"ingredient": True}),
+    ("MedicationRequest", "sulfonylurea", "Sulfonylurea",
+     [derived("sulfonylurea", "Sulfonylureas", HYPOGLYCEMICS, "the members whose ingredient is a sulfonylurea "
+              "(ADA Standards of Care 2025, section 9, table 9.2: glimepiride, glipizide, glyburide; older agents "
+              "chlorpropamide, tolazamide, tolbutamide)",
+              by_moiety("glimepiride", "glipizide", "glyburide", "chlorpropamide", "tolazamide", "tolbutamide"))],
+     None, {"ingredient": True}),
+    ("MedicationRequest", "metformin", "Metformin",
+     [derived("metformin", "Metformin", HYPOGLYCEMICS, "the members whose ingredients include metformin",
+              by_moiety("metformin"))], None, {"ingredient": True}),
     ("MedicationRequest", "sglt2_inhibitor", "SGLT2 inhibitor",
-     [(RXNORM, "1545653"), (RXNORM, "1488564"), (RXNORM, "1373458")], None),
+     [own("sglt2-inhibitors", "SGLT2 inhibitors", "The RxNorm ingredients of the SGLT2 inhibitors the ADA Standards "
+          "of Care 2025 (section 9) and KDIGO 2024 recommend; no 2021 eCQM value set is limited to the class. "
+          "Products are recognised by ingredient.",
+          [(RXNORM, "1545653", "empagliflozin"), (RXNORM, "1488564", "dapagliflozin"),
+           (RXNORM, "1373458", "canagliflozin")])], None, {"ingredient": True}),
     ("MedicationRequest", "glp1_ra", "GLP-1 receptor agonist",
-     [(RXNORM, "475968"), (RXNORM, "1991302"), (RXNORM, "1551291")], None),
+     [own("glp1-receptor-agonists", "GLP-1 receptor agonists", "The RxNorm ingredients of the GLP-1 receptor agonists "
+          "with proven cardiovascular benefit the ADA Standards of Care 2025 (section 10) name; no 2021 eCQM value "
+          "set is limited to the class. Products are recognised by ingredient.",
+          [(RXNORM, "475968", "liraglutide"), (RXNORM, "1991302", "semaglutide"), (RXNORM, "1551291", "dulaglutide")])],
+     None, {"ingredient": True}),
     ("MedicationRequest", "cessation_medication", "Tobacco cessation medication",
-     [(RXNORM, "591622"), (RXNORM, "42347"), (RXNORM, "7407")], None),
-    ("AllergyIntolerance", "statin", "Statin allergy or intolerance",
-     [(RXNORM, code) for code in STATIN_INGREDIENTS], None),
-    ("AllergyIntolerance", "ace_inhibitor", "ACE inhibitor allergy or intolerance",
-     [(RXNORM, code) for code in ACE_INHIBITOR_INGREDIENTS], None),
-    ("AllergyIntolerance", "arb", "ARB allergy or intolerance", [(RXNORM, code) for code in ARB_INGREDIENTS], None),
-    ("AllergyIntolerance", "clopidogrel", "Clopidogrel allergy or intolerance", [(RXNORM, "32968")], None),
+     [vsac("2.16.840.1.113883.3.526.3.1190")], None, {"ingredient": True}),
+    ("AllergyIntolerance", "statin", "Statin allergy or intolerance", [STATIN_ALLERGEN], None, {"ingredient": True}),
+    ("AllergyIntolerance", "ace_inhibitor", "ACE inhibitor allergy or intolerance", [ACE_INGREDIENTS], None,
+     {"ingredient": True}),
+    ("AllergyIntolerance", "arb", "ARB allergy or intolerance", [ARB_INGREDIENTS], None, {"ingredient": True}),
+    ("AllergyIntolerance", "clopidogrel", "Clopidogrel allergy or intolerance", [CLOPIDOGREL], None,
+     {"ingredient": True}),
 ]
 
 
+def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, Any], months: int | None,
+                 options: dict[str, Any]) -> dict[str, Any]:
+    extension = [ext("fact-key", valueCode=key), ext("fact-label", valueString=label)]
+    for name, flag in (("fact-history", "history"), ("fact-event", "event"), ("match-ingredient", "ingredient")):
+        if options.get(flag):
+            extension.append(ext(name, valueBoolean=True))
+    path = options.get("path") or {"MedicationRequest": "medication", "Encounter": "type"}.get(resource_type, "code")
+    canonical = f"{value_set['url']}|{value_set['version']}" if value_set.get("version") else value_set["url"]
+    requirement: dict[str, Any] = {"type": resource_type, "extension": extension,
+                                   "codeFilter": [{"path": path, "valueSet": canonical}]}
+    date_path = {"Observation": "effective", "Condition": "recorded"}.get(resource_type, "date")
+    if months:
+        requirement["dateFilter"] = [{"path": date_path, "valueDuration": {"value": months, "unit": "mo",
+                                                                           "system": UCUM, "code": "mo"}}]
+    elif options.get("lookback_weeks"):
+        requirement["dateFilter"] = [{"path": date_path, "valueDuration": {
+            "value": options["lookback_weeks"], "unit": "wk", "system": UCUM, "code": "wk"}}]
+    return requirement
+
+
 def library() -> dict[str, Any]:
-    """The Library resource (type module-definition) with one dataRequirement per (type, fact key)."""
+    """The Library resource (type module-definition): one dataRequirement per (type, fact key, value set)."""
     requirements = []
-    for resource_type, key, label, codes, months in REQUIREMENTS:
-        requirement: dict[str, Any] = {
-            "type": resource_type,
-            "extension": [ext("fact-key", valueCode=key), ext("fact-label", valueString=label)],
-            "codeFilter": [{"path": "code" if resource_type != "MedicationRequest" else "medication",
-                            "code": [{"system": system, "code": code} for system, code in codes]}],
-        }
-        if months:
-            requirement["dateFilter"] = [{"path": "effective" if resource_type == "Observation" else "date",
-                                          "valueDuration": {"value": months, "unit": "mo", "system": UCUM,
-                                                            "code": "mo"}}]
-        requirements.append(requirement)
+    for resource_type, key, label, value_sets, months, options in SPECS:
+        chosen = _register(*value_sets)
+        extra = supplement(resource_type, key, label, chosen)
+        if extra is not None:
+            chosen += _register(extra)
+        for value_set in chosen:
+            requirements.append(_requirement(resource_type, key, label, value_set, months, options))
     return {
         "resourceType": "Library", "id": "carepath-primary-care-data", "url": f"{BASE}/Library/primary-care-data",
         "version": VERSION, "name": "primary_care_data", "title": "carepath primary care: data requirements",
         "status": "draft", "date": "2025-06-01", "publisher": "carepath clinical content",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/library-type",
                              "code": "module-definition"}]},
-        "description": "What the primary-care guideline packs read: resource types, codes, and the fact key each "
-                       "match feeds (docs/facts.md). Look-back windows are this pack's data-freshness policy.",
+        "description": "What the primary-care guideline packs read: resource types, value sets, and the fact key "
+                       "each match feeds (docs/facts.md). Look-back windows are this pack's data-freshness policy. "
+                       "The value sets are bundled in valuesets/ (published VSAC expansions, 2021 eCQM release, and "
+                       "the pack's own, each saying why).",
         "dataRequirement": requirements,
     }
+
+
+def value_sets() -> dict[str, dict[str, Any]]:
+    """url -> ValueSet resource of every value set the Library names (after :func:`library` ran)."""
+    if not VALUE_SETS:
+        library()
+    return dict(VALUE_SETS)
+
+
+__all__ = ["library", "members", "value_sets"]

@@ -194,9 +194,9 @@ def kidney() -> dict[str, Any]:
                       "{{%facts.scores.egfr.value}} (15 or more): RAS inhibitor."),
             rule("ckd.sglt2-inhibitor", "SGLT2 inhibitor (CKD)",
                  when=["%facts.conditions.ckd.exists()", f"{EGFR} >= 20",
-                       f"%facts.conditions.diabetes.exists() or {UACR} >= 200 or "
-                       "%facts.conditions.heart_failure.exists()"],
-                 activity="sglt2-inhibitor", inputs=[*CKD_INPUTS, "conditions.diabetes",
+                       f"(%facts.conditions.diabetes.exists() and %facts.conditions.type1_diabetes.empty()) or "
+                       f"{UACR} >= 200 or %facts.conditions.heart_failure.exists()"],
+                 activity="sglt2-inhibitor", inputs=[*CKD_INPUTS, "conditions.diabetes", "conditions.type1_diabetes",
                                                      "conditions.heart_failure", "medications.sglt2_inhibitor"],
                  cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.7 (SGLT2 inhibitors)")],
                  exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "

@@ -137,8 +137,11 @@ def screening() -> dict[str, Any]:
                  cite=[("USPSTF-CRC-2021", "Recommendations: ages 50 to 75 (A) and 45 to 49 (B); screening "
                                            "strategies and intervals")],
                  exclusions=(PALLIATIVE,
-                             ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded "
-                              "({{%facts.conditions.colorectal_cancer.display}}): surveillance, not screening"),
+                             ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded, "
+                              "current or past ({{%facts.conditions.colorectal_cancer.display}}, "
+                              "{{%facts.conditions.colorectal_cancer.status}}): post-cancer surveillance by the "
+                              "treating team's schedule, not average-risk screening (USPSTF 2021 applies to "
+                              "average-risk adults without a history of colorectal cancer)"),
                              ("%facts.procedures.total_colectomy.exists()", "total colectomy recorded "
                               "({{%facts.procedures.total_colectomy.date}})")),
                  satisfied_by=(("procedures.colonoscopy", 10, "a", "Colonoscopy"),

@@ -94,6 +94,9 @@ public class FhirServerConfig {
 		settings.setStoreResourceInHSearchIndex(false);
 		settings.setIndexMissingFields(StorageSettings.IndexEnabledEnum.DISABLED);
 		settings.setAutoCreatePlaceholderReferenceTargets(false);
+		// ValueSet/$expand serves the guideline packs' value sets (carepath pack publish); the largest
+		// published one a pack uses (VSAC Pregnancy) holds 1,820 codes, above HAPI's default of 1,000.
+		settings.setMaximumExpansionSize(20_000);
 		return settings;
 	}
 

@@ -1,0 +1,115 @@
+"""Value sets: a FHIR ValueSet's expansion as a membership test, with the structure of the code systems.
+
+A code is a member of a value set when:
+1. the expansion lists it (system and code compared as :mod:`app.terminology.codes` normalises them); or
+2. the code system's structure makes it a subdivision of a listed code (ICD-10-CM ``E11.65`` is a kind of
+   ``E11.6``: a newer or more specific code than the expansion's release lists); or
+3. for medicines only, and only when the caller asks for it, the product's RxNorm name names an active
+   moiety that single-ingredient members of the value set name (:mod:`app.terminology.rxnorm`): a product
+   code newer than the expansion is still recognised by its ingredient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.terminology import rxnorm
+from app.terminology.codes import RXNORM, ancestors, key_of
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """One value set, resolved: its identity, where its expansion came from, and its members."""
+
+    url: str
+    version: str
+    title: str
+    members: frozenset[tuple[str, str]]
+    source: str = "pack"
+    #: Active moieties of the single-ingredient RxNorm members (the medicine fallback).
+    moieties: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def canonical(self) -> str:
+        """``url|version``."""
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet:
+    """A ValueSet resource with an expansion, or an enumerated compose (codes listed, no filters).
+
+    Raises ValueError when neither gives the members (a compose with filters or other value sets needs a
+    terminology server to expand it).
+    """
+    if not isinstance(resource, Mapping) or resource.get("resourceType") != "ValueSet":
+        raise ValueError("not a FHIR ValueSet")
+    url = resource.get("url")
+    if not isinstance(url, str) or not url:
+        raise ValueError("a ValueSet without a url")
+    expansion = resource.get("expansion")
+    if isinstance(expansion, Mapping) and expansion.get("contains"):
+        concepts = list(_contained(expansion.get("contains") or []))
+    else:
+        concepts = _enumerated(resource.get("compose"), url)
+    members = frozenset(key for key in (key_of(c.get("system"), c.get("code")) for c in concepts) if key)
+    names = {c.get("display") for c in concepts if key_of(c.get("system"), c.get("code")) and
+             key_of(c.get("system"), c.get("code"))[0] == RXNORM}
+    single = (rxnorm.moieties(name) for name in names)
+    moieties = frozenset(found[0] for found in single if len(found) == 1)
+    return ValueSet(url=url, version=str(resource.get("version") or ""),
+                    title=str(resource.get("title") or resource.get("name") or url), members=members,
+                    source=source, moieties=moieties)
+
+
+def _contained(contains: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+    for item in contains:
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("code") is not None:
+            yield item
+        yield from _contained(item.get("contains") or [])
+
+
+def _enumerated(compose: Any, url: str) -> list[Mapping[str, Any]]:
+    if not isinstance(compose, Mapping) or not compose.get("include"):
+        raise ValueError(f"{url}: no expansion and no compose to expand")
+    concepts: list[Mapping[str, Any]] = []
+    for include in compose.get("include") or []:
+        if include.get("filter") or include.get("valueSet") or not include.get("concept"):
+            raise ValueError(f"{url}: the compose needs a terminology server to expand (filters or whole systems)")
+        concepts += [{"system": include.get("system"), **concept} for concept in include["concept"]]
+    if compose.get("exclude"):
+        raise ValueError(f"{url}: the compose excludes codes; a terminology server must expand it")
+    return concepts
+
+
+class Concept:
+    """The union of the value sets that define one clinical concept (a fact key), as one membership test."""
+
+    def __init__(self, value_sets: Iterable[ValueSet], *, by_ingredient: bool = False) -> None:
+        self.value_sets = tuple(value_sets)
+        self.by_ingredient = by_ingredient
+        self.members = frozenset().union(*(vs.members for vs in self.value_sets))
+        self.moieties = frozenset().union(*(vs.moieties for vs in self.value_sets)) if by_ingredient else frozenset()
+
+    def match(self, coding: Mapping[str, Any], name: str | None = None) -> str | None:
+        """How a Coding belongs to the concept: ``"code"`` (listed), ``"subcode"`` (a subdivision of a listed
+        code), ``"ingredient"`` (medicine fallback by RxNorm name), or None."""
+        key = key_of(coding.get("system"), coding.get("code"))
+        if key is not None:
+            if key in self.members:
+                return "code"
+            system, code = key
+            if any((system, parent) in self.members for parent in ancestors(system, code)):
+                return "subcode"
+        if self.moieties and key is not None and key[0] == RXNORM:
+            # Only an RxNorm coding's name is a normalised name whose ingredients can be read.
+            label = coding.get("display") or name
+            if label and self.moieties.intersection(rxnorm.moieties(label)):
+                return "ingredient"
+        return None
