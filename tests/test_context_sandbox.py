@@ -7,6 +7,7 @@ import secrets
 import pytest
 
 from app.context import assemble, default_requirements
+from app.errors import FhirForbidden
 from app.fhir import FhirClient
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def test_assemble__a_scope_not_granted_is_named_and_the_rest_is_read(sandbox_ehr
 
 def test_assemble__another_patients_data_is_refused_by_the_proxy(sandbox_ehr):
     access = token_for(sandbox_ehr, "cp-ctx-units", EVERY_TYPE)
-    facts = assemble(FhirClient(sandbox_ehr.fhir_base, token=lambda: access), "cp-ctx-filters",
-                     default_requirements(), AS_OF)
-    assert facts["patient"]["id"] is None and not facts["measures"]
-    assert {n["type"] for n in facts["fetch"]["notes"]} >= {"Patient", "Observation"}
+    # Without the patient there is no plan: an error, never facts (or a plan) for "patient (unknown)".
+    with pytest.raises(FhirForbidden):
+        assemble(FhirClient(sandbox_ehr.fhir_base, token=lambda: access), "cp-ctx-filters",
+                 default_requirements(), AS_OF)

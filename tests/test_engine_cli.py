@@ -50,6 +50,41 @@ def test_plan__bad_input_gets_a_clear_message(tmp_path, capsys, content, message
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("patient", [
+    None,  # no Patient at all
+    {"resourceType": "Patient", "id": "p", "birthDate": 5},  # a Patient that fails validation beyond repair
+])
+def test_plan__a_patient_carepath_cannot_read_is_an_error_not_an_empty_plan(tmp_path, capsys, patient):
+    condition = {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]}}
+    entries = [{"resource": r} for r in (patient, condition) if r]
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    assert main(["plan", str(path), "--as-of", "2020-06-01"]) == 2
+    captured = capsys.readouterr()
+    assert "no Patient carepath can read" in captured.err and captured.out == ""
+    if patient:
+        assert "birthDate" in captured.err
+
+
+def test_pack_check__lists_every_value_set_with_its_size(capsys):
+    assert main(["pack", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.464.1003.103.12.1001|" in out
+    line = next(x for x in out.splitlines() if "113883.3.464.1003.103.12.1001|" in x)
+    assert line.split()[0] == "451" and "Diabetes" in line
+
+
+def test_pack_check__a_value_set_it_cannot_resolve_fails_it(tmp_path, capsys):
+    folder = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, folder)
+    (folder / "valuesets" / "ValueSet-2.16.840.1.113883.3.464.1003.103.12.1001.json").unlink()
+    assert main(["pack", "check", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "value set http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.464.1003.103.12.1001|" in err
+    assert "not bundled" in err
+
+
 def test_plan__bad_date_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["plan", str(DIABETIC), "--as-of", "June"])

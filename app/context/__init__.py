@@ -47,8 +47,7 @@ def assemble(client: FhirClient, patient_id: str, requirements: Iterable[Require
     facts = facts_from_resources(fetched.resources, wanted, as_of, reader=reader)
     blind = [r for r in wanted if r.type in fetched.unreadable]
     unseen = [{"key": r.key, "message": f"{r.name} unknown: {fetched.unreadable[r.type]}"} for r in blind]
-    for resource_type, key in (("MedicationRequest", "medications"), ("AllergyIntolerance", "allergies"),
-                               ("Patient", "patient")):
+    for resource_type, key in (("MedicationRequest", "medications"), ("AllergyIntolerance", "allergies")):
         if resource_type in fetched.unreadable:
             unseen.append({"key": key, "message": fetched.unreadable[resource_type]})
     blind_keys = {r.key for r in blind}

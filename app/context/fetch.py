@@ -24,7 +24,7 @@ from app.context.dates import EFFECTIVE_FIELDS, effective, lookback_start
 from app.context.observations import SERIES_LIMIT, ObservationReader
 from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
-from app.errors import FhirError, FhirForbidden, FhirNotFound, FhirStatusError
+from app.errors import FhirError, FhirForbidden, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
 from app.fhir.client import FhirClient
 from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
@@ -168,8 +168,8 @@ def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], N
 
 def _collect(client: FhirClient, search: Search, outcome: Outcome, result: FetchResult) -> None:
     if outcome.error is not None:
-        if search.resource_type == "Patient" and isinstance(outcome.error, FhirNotFound):
-            raise outcome.error
+        if search.resource_type == "Patient":
+            raise outcome.error  # no plan without the patient: never an empty plan for "patient (unknown)"
         _unreadable(result, search.resource_type, outcome.error)
         return
     resource = outcome.resource or {}

@@ -1,8 +1,10 @@
 """Parsing patient resources: FHIR R4 validation, references (type/id/version), and patient scoping.
 
 Resources are validated with fhir.resources' R4B models (FHIR 4.3), which match R4 for every type read here
-(Patient, Observation, Condition, MedicationRequest, Medication, AllergyIntolerance, Procedure). A resource
-that fails validation is skipped and reported under ``dataQuality``; it never stops the facts.
+(Patient, Observation, Condition, MedicationRequest, Medication, AllergyIntolerance, Procedure, Encounter,
+DiagnosticReport). A resource with only benign format faults is repaired and used (``app/context/repair.py``);
+one that cannot be read without guessing is skipped. Both are reported under ``dataQuality``; neither stops the
+facts.
 """
 
 from __future__ import annotations
@@ -150,11 +152,13 @@ def from_bundle(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
     The id given is the one carepath's loader uses when it uploads the same Bundle, so facts computed from a
     file and from the server name the same resources. Searchset Bundles nested in a batch response are
-    flattened.
+    flattened. A reference to another entry's ``urn:uuid:`` full URL (the patient, a Medication) is read as
+    that entry's ``Type/id`` when the two differ, as a server resolving the Bundle would.
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValueError("not a FHIR Bundle (resourceType must be Bundle)")
     found: list[dict[str, Any]] = []
+    aliases: dict[str, str] = {}
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
@@ -164,8 +168,26 @@ def from_bundle(bundle: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         if not resource.get("id"):
             resource = {**resource, "id": _entry_id(entry)}
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str) and full_url.startswith("urn:uuid:") and resource.get("id") and \
+                full_url[len("urn:uuid:"):] != resource["id"]:
+            aliases[full_url] = f"{resource.get('resourceType')}/{resource['id']}"
         found.append(resource)
-    return found
+    return [_resolved(resource, aliases) for resource in found] if aliases else found
+
+
+_REFERENCE_FIELDS = ("subject", "patient", "medicationReference")
+
+
+def _resolved(resource: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """``resource`` with its patient and medication references to aliased full URLs rewritten (a copy)."""
+    changed = {}
+    for field in _REFERENCE_FIELDS:
+        holder = resource.get(field)
+        target = aliases.get(holder.get("reference")) if isinstance(holder, dict) else None
+        if target:
+            changed[field] = {**holder, "reference": target}
+    return {**resource, **changed} if changed else resource
 
 
 def _entry_id(entry: dict[str, Any]) -> str | None:

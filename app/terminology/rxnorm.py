@@ -31,13 +31,14 @@ def _ingredient(component: str) -> str | None:
 
     RxNorm writes ingredients in lower case, so the phrase starts at the first word whose first letter is lower
     case; for data that capitalises ingredients (Synthea) it starts at the first word of letters only, not all
-    capitals, that a strength follows.
+    capitals, that a strength follows (or the first such word when no strength is given).
     """
     tokens = component.replace(",", " ").split()
     start = next((i for i, t in enumerate(tokens) if _first_letter_lower(t)), None)
     if start is None:
-        start = next((i for i, t in enumerate(tokens) if t.isalpha() and not t.isupper()
-                      and any(_NUMBER.match(later) for later in tokens[i + 1:])), None)
+        words = [i for i, t in enumerate(tokens) if t.isalpha() and not t.isupper()]
+        start = next((i for i in words if any(_NUMBER.match(later) for later in tokens[i + 1:])),
+                     words[0] if words else None)
     if start is None:
         return None
     end = next((i for i in range(start + 1, len(tokens)) if _NUMBER.match(tokens[i])), len(tokens))

@@ -231,10 +231,11 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
               "disease, without the acute kidney failure codes (N17, acute renal failure) that are not CKD "
               "(KDIGO 2024 definition: abnormal kidney structure or function present for more than 3 months)",
               _ckd)], None, {}),
-    # Clinical ASCVD as the CMS347 statin measure (2018 ACC/AHA cholesterol guideline) defines it.
+    # Clinical ASCVD as the CMS347 statin measure (2018 ACC/AHA cholesterol guideline) defines it: a history of
+# MI, stroke or TIA counts as much as an active diagnosis, so resolved conditions count (fact-history).
     ("Condition", "ascvd", "Clinical ASCVD",
      [vsac("2.16.840.1.113883.3.526.3.403"), vsac("2.16.840.1.113762.1.4.1047.44"),
-      vsac("2.16.840.1.113762.1.4.1047.46"), vsac("2.16.840.1.113762.1.4.1047.21")], None, {}),
+      vsac("2.16.840.1.113762.1.4.1047.46"), vsac("2.16.840.1.113762.1.4.1047.21")], None, {"history": True}),
     ("Condition", "acs", "Acute coronary syndrome / myocardial infarction", [vsac("2.16.840.1.113883.3.526.3.403")],
      None, {"history": True}),
     ("Condition", "heart_failure", "Heart failure", [vsac("2.16.840.1.113883.3.526.3.376")], None, {}),

@@ -148,7 +148,7 @@ def screening() -> dict[str, Any]:
                                ("procedures.ct_colonography", 5, "a", "CT colonography"),
                                ("procedures.flexible_sigmoidoscopy", 5, "a", "Flexible sigmoidoscopy"),
                                ("measures.fit_dna", 3, "a", "sDNA-FIT (every 1 to 3 years)"),
-                               ("measures.fit", 1, "a", "FIT"),
+                               ("measures.fit", 1, "a", "Stool blood test (FIT or guaiac FOBT)"),
                                ("procedures.stool_blood_test", 1, "a", "Fecal occult blood test")),
                  choice="test chosen with the patient: colonoscopy every 10 years, CT colonography or flexible "
                         "sigmoidoscopy every 5 years, sDNA-FIT every 1 to 3 years, FIT or high-sensitivity "
