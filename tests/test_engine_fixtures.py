@@ -8,7 +8,7 @@ import pytest
 
 from app.context import assemble, facts_from_bundle
 from app.engine import build_plan, load_pack_set
-from app.engine.cases import AS_OF, FIXTURE_CASES, FixtureCase
+from app.engine.cases import FIXTURE_CASES, RECOGNITION_CASES, FixtureCase
 from tests.conftest import FIXTURES
 
 
@@ -42,23 +42,31 @@ def test_fixtures__are_idempotent_transactions_with_cp_ids():
             assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
             assert resource["id"].startswith("cp-")
     assert {case.file for case in FIXTURE_CASES} == {p.name for p in FIXTURES.glob("clinical-*.json")}
+    assert {case.file for case in RECOGNITION_CASES} == {p.name for p in FIXTURES.glob("recognition-*.json")}
 
 
-@pytest.mark.parametrize("case", FIXTURE_CASES, ids=[case.file for case in FIXTURE_CASES])
+ALL_CASES = FIXTURE_CASES + RECOGNITION_CASES
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[case.file for case in ALL_CASES])
 def test_fixture__plan_from_bundle(pack_set, case: FixtureCase):
     bundle = json.loads((FIXTURES / case.file).read_text())
-    facts = facts_from_bundle(bundle, pack_set.requirements, AS_OF)
-    _check(build_plan(facts, pack_set, AS_OF), case)
+    facts = facts_from_bundle(bundle, pack_set.requirements, case.as_of)
+    _check(build_plan(facts, pack_set, case.as_of), case)
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("case", FIXTURE_CASES, ids=[case.file for case in FIXTURE_CASES])
+@pytest.mark.parametrize("case", ALL_CASES, ids=[case.file for case in ALL_CASES])
 def test_fixture__plan_through_hapi_matches_offline(loaded_hapi, pack_set, case: FixtureCase):
     requirements = pack_set.requirements
-    facts = assemble(loaded_hapi, case.patient_id, requirements, AS_OF)
-    plan = build_plan(facts, pack_set, AS_OF)
+    facts = assemble(loaded_hapi, case.patient_id, requirements, case.as_of)
+    plan = build_plan(facts, pack_set, case.as_of)
     _check(plan, case)
-    offline = facts_from_bundle(json.loads((FIXTURES / case.file).read_text()), requirements, AS_OF)
-    assert _ids(plan) == _ids(build_plan(offline, pack_set, AS_OF))
+    offline = facts_from_bundle(json.loads((FIXTURES / case.file).read_text()), requirements, case.as_of)
+    assert _ids(plan) == _ids(build_plan(offline, pack_set, case.as_of))
+    # The server's searches (value-set codes, or broader) lose nothing the offline reading recognises:
+    # subcodes, products matched by ingredient, encounter dispositions, reports.
+    for section in ("conditions", "medications", "allergies", "procedures", "measures"):
+        assert set(facts[section]) == set(offline[section]), section
     refs = [ref for activity in plan.activities for ref in activity.rationale.refs]
     assert all(ref["version"] for ref in refs), "the server gives every source resource a version"

@@ -278,6 +278,7 @@ class FixtureCase:
     lacks: tuple[str, ...] = ()
     not_recommended: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    as_of: str = AS_OF
 
 
 FIXTURE_CASES: list[FixtureCase] = [
@@ -329,6 +330,49 @@ FIXTURE_CASES: list[FixtureCase] = [
                 warnings=("lipid.primary-high-risk",)),
 ]
 
+
+#: The real-world coding cases (``fhir_fixtures/recognition-*.json``): codes from the value sets that are not
+#: the "usual" one, evidence in Encounter, DiagnosticReport and Observation, Condition status semantics.
+RECOGNITION_AS_OF = "2021-04-01"
+RECOGNITION_CASES: list[FixtureCase] = [FixtureCase(f"recognition-{name}.json", f"rec-{name}", summary, *expected,
+                                                    as_of=RECOGNITION_AS_OF) for name, summary, *expected in [
+    ("colonoscopy-cpt", "60 y man: colonoscopy coded in CPT (44388, through stoma) in 2016",
+     (), ("screen.colorectal",), ("screen.colorectal",)),
+    ("guaiac-fobt", "55 y woman: guaiac FOBT (LOINC 2335-8) negative 5 months ago",
+     ("screen.breast",), ("screen.colorectal",), ("screen.colorectal",)),
+    ("ct-colonography-observation", "60 y man: CT colonography recorded as an Observation (LOINC) 2 years ago",
+     (), ("screen.colorectal",), ("screen.colorectal",)),
+    ("caecum-cancer-history", "60 y man: cancer of the caecum (ICD-10-CM C18.0), resolved",
+     (), ("screen.colorectal",), ("screen.colorectal",)),
+    ("total-colectomy-cpt", "60 y man: total colectomy coded in CPT (44155)",
+     (), ("screen.colorectal",), ("screen.colorectal",)),
+    ("type1-diabetes", "45 y man: type 1 diabetes (ICD-10-CM E10.9), HbA1c 8.2 %, LDL-C 120 mg/dL",
+     ("t2d.hba1c-goal", "t2d.hba1c-test-not-at-goal", "lipid.diabetes"), ("t2d.cardiorenal-agent",)),
+    ("type1-diabetes-mi", "45 y man: type 1 diabetes and an acute non-Q-wave MI (SNOMED 307140009)",
+     ("lipid.secondary-prevention", "t2d.hba1c-goal"), ("lipid.diabetes", "t2d.cardiorenal-agent"),
+     ("t2d.cardiorenal-agent",)),
+    ("diabetes-subcode", "55 y woman: diabetes coded E11.651, a subdivision of the listed E11.65",
+     ("t2d.hba1c-goal", "t2d.hba1c-test-due", "lipid.diabetes")),
+    ("encounter-diagnosis", "55 y woman: type 2 diabetes (E11.9) as an encounter diagnosis without clinicalStatus",
+     ("t2d.hba1c-goal", "t2d.hba1c-test-due")),
+    ("statin-product", "50 y man, type 2 diabetes, on simvastatin oral suspension (RxNorm 1790679, a product)",
+     ("lipid.diabetes.instead",), ("lipid.diabetes",), ("lipid.diabetes",)),
+    ("statin-branded", "50 y man, type 2 diabetes, on Zocor 40 mg (RxNorm 152923, not in the 2021 value set)",
+     ("lipid.diabetes.instead",), ("lipid.diabetes",), ("lipid.diabetes",)),
+    ("antihypertensive-products", "55 y man, hypertension, BP 150/95, on verapamil ER (897718) and metoprolol ER "
+     "(866414), products not in the 2021 value set", ("htn.treatment-review",), ("htn.medication-stage2",)),
+    ("statin-allergy-product", "50 y woman, type 2 diabetes, statin allergy recorded with a product code (1790679)",
+     (), ("lipid.diabetes",), ("lipid.diabetes",), ("lipid.diabetes",)),
+    ("statin-allergy-atorvastatin", "50 y woman, type 2 diabetes, allergy to atorvastatin 40 mg tablets (617311)",
+     (), ("lipid.diabetes",), ("lipid.diabetes",), ("lipid.diabetes",)),
+    ("hospice-discharge", "65 y woman: discharged home for hospice care (Encounter discharge disposition) 6 months "
+     "ago", (), ("screen.colorectal", "screen.breast", "screen.cervical"),
+     ("screen.colorectal", "screen.breast", "screen.cervical")),
+    ("mammography-report", "55 y woman: screening mammogram reported as a DiagnosticReport (LOINC) last year",
+     (), ("screen.breast",), ("screen.breast",)),
+    ("negatives", "60 y man: knee X-ray (CPT), hypertension, amoxicillin: none is a colonoscopy, diabetes or statin",
+     ("screen.colorectal", "htn.bp-goal"), ("t2d.hba1c-goal", "lipid.diabetes.instead")),
+]]
 
 _NAMES = {"hba1c": ("HbA1c", "%"), "ldl": ("LDL-C", "mg/dL"), "egfr": ("eGFR", ""), "uacr": ("UACR", "mg/g"),
           "bmi": ("BMI", ""), "phq9": ("PHQ-9", ""), "ascvd10y": ("10-year ASCVD risk", "%"),
@@ -412,6 +456,18 @@ def table() -> str:
               "| fixture | patient | plan must contain | must not contain | not recommended / warnings |",
               "|---|---|---|---|---|"]
     for fixture in FIXTURE_CASES:
+        other = [*(f"not recommended: {titles.get(r, r)}" for r in fixture.not_recommended),
+                 *(f"warning: {titles.get(w, w)}" for w in fixture.warnings)]
+        lines.append(f"| {fixture.file} | {fixture.summary} | {_named(fixture.has, titles)} | "
+                     f"{_named(fixture.lacks, titles)} | {'; '.join(other) or '-'} |")
+    lines += ["", "## Real-world coding (recognition)", "",
+              "The `fhir_fixtures/recognition-*.json` patients: codes taken from the bundled value sets that are not "
+              "the usual one (CPT, ICD-10-CM subcodes, product-level RxNorm), evidence recorded in Encounter, "
+              "DiagnosticReport and Observation, and Condition status as FHIR R4 defines it; offline and through "
+              f"the local HAPI server, evaluated as of {RECOGNITION_AS_OF}.", "",
+              "| fixture | patient | plan must contain | must not contain | not recommended / warnings |",
+              "|---|---|---|---|---|"]
+    for fixture in RECOGNITION_CASES:
         other = [*(f"not recommended: {titles.get(r, r)}" for r in fixture.not_recommended),
                  *(f"warning: {titles.get(w, w)}" for w in fixture.warnings)]
         lines.append(f"| {fixture.file} | {fixture.summary} | {_named(fixture.has, titles)} | "
