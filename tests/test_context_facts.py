@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 
@@ -130,10 +131,22 @@ def test_facts__pce_not_computed_names_the_missing_input(removed, message):
 
 
 def test_facts__pce_not_computed_outside_40_to_79():
-    facts = facts_of("pce", "2044-06-01")  # 79 on 2044-01-01
-    assert "ascvd10y" in facts["scores"]
-    facts = facts_of("pce", "2045-06-01")
+    # The fixture's readings are from 2020: evaluated decades later, BP must not count as recent, so the age
+    # boundary is checked with requirements that keep any BP reading.
+    timeless = [dataclasses.replace(r, lookback=None) if r.key in ("sbp", "dbp", "bp_panel") else r
+                for r in REQUIREMENTS]
+    bundle = json.loads((FIXTURES / "context-pce.json").read_text())
+    assert "ascvd10y" in facts_from_bundle(bundle, timeless, "2044-06-01")["scores"]  # 79 on 2044-01-01
+    facts = facts_from_bundle(bundle, timeless, "2045-06-01")
     assert missing_of(facts)["scores.ascvd10y"] == "age 80 outside 40-79: ASCVD risk (PCE) not computed"
+
+
+def test_facts__blood_pressure_older_than_its_look_back_is_not_used():
+    facts = facts_of("pce", "2044-06-01")
+    assert facts["bp"] == {}
+    assert facts["measures"]["sbp"]["withinLookback"] is False  # still shown, with its date
+    assert "ascvd10y" not in facts["scores"]
+    assert missing_of(facts)["sbp"].startswith("no systolic blood pressure in the last 12 months (latest ")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,15 @@ from app.context.requirements import RequirementSet
 BP_OCCASIONS = 2
 
 
-def blood_pressure(systolic: list[Reading], diastolic: list[Reading]) -> dict[str, Any]:
-    """Average SBP/DBP of the readings on the latest ``BP_OCCASIONS`` days; {} when there is none."""
+def blood_pressure(systolic: list[Reading], diastolic: list[Reading], since: date | None = None) -> dict[str, Any]:
+    """Average SBP/DBP of the readings on the latest ``BP_OCCASIONS`` days; {} when there is none.
+
+    Readings before ``since`` (the look-back of the BP keys) never stage, set a goal or start treatment: they
+    stay visible in ``measures.sbp``/``measures.dbp`` (with ``withinLookback: false``) and in ``missing``.
+    """
+    if since is not None:
+        systolic = [r for r in systolic if r.when.day >= since]
+        diastolic = [r for r in diastolic if r.when.day >= since]
     days = sorted({r.when.day for r in systolic + diastolic}, reverse=True)[:BP_OCCASIONS]
     if not days:
         return {}

@@ -50,7 +50,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     found = _observation_readings(observations, reader, quality)
 
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
-    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []))
+    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), _bp_since(keys, as_of))
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
     facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)
@@ -70,6 +70,14 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts
+
+
+def _bp_since(keys: dict[str, Requirement], as_of: date) -> date | None:
+    """The first day a BP reading counts from: the shortest look-back of the BP keys (none: any reading)."""
+    lookbacks = [keys[k].lookback for k in ("sbp", "dbp", "bp_panel") if k in keys and keys[k].lookback]
+    if not lookbacks:
+        return None
+    return max(lookback_start(as_of, *lookback) for lookback in lookbacks)
 
 
 def _event_observations(observations: list[dict[str, Any]], keys: dict[str, Requirement],
