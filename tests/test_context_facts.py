@@ -184,7 +184,8 @@ def quality():
     ("cp-ctx-quality-weight-huge", "body weight 7000 kg implausible, not used: outside 0.2-700"),
     ("cp-ctx-quality-hdl-nodate", "no effective date: not used"),
     ("cp-ctx-quality-bp-implausible", "systolic blood pressure 400 mm[Hg] implausible, not used: outside 30-350"),
-    ("cp-ctx-quality-egfr-unit", "unit 'mL/min' unknown for eGFR: not used"),
+    ("cp-ctx-quality-egfr-unit", "eGFR: unit 'mL/min' read as mL/min/1.73m2 (an eGFR is normalised to 1.73 m2; "
+                                 "many laboratories omit it)"),
 ])
 def test_facts__data_quality_names_each_unusable_resource(quality, resource_id, problem):
     assert {"ref": {"type": "Observation", "id": resource_id, "version": None}, "problem": problem} in quality[
@@ -195,7 +196,8 @@ def test_facts__unusable_values_are_not_used(quality):
     assert quality["measures"]["weight"]["value"] == 62.5
     assert quality["measures"]["hba1c"]["date"] == "2019-05-01"
     assert quality["bp"] == {}  # the one panel had an implausible systolic value: the whole reading is dropped
-    assert quality["scores"]["egfr"]["method"] == "CKD-EPI 2021 (race-free)"
+    # the eGFR reported in 'mL/min' is read (with a note) and preferred to one computed from creatinine
+    assert quality["scores"]["egfr"]["method"] == "reported"
 
 
 MALFORMED = [

@@ -91,3 +91,50 @@ def test_ckd_epi_2021__is_for_adults_only():
 
 def test_bmi__is_weight_over_height_squared():
     assert bmi(weight_kg=81.65, height_cm=177.8) == pytest.approx(25.83, abs=0.01)
+
+
+def _egfr_bundle(egfr: tuple[float, str] | None, creatinine: float | None, day: str = "2021-01-10") -> dict:
+    def obs(i, code, value, unit):
+        return {"resource": {"resourceType": "Observation", "id": i, "status": "final",
+                             "subject": {"reference": "Patient/p"},
+                             "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                             "effectiveDateTime": day, "valueQuantity": {
+                                 "value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}}
+    entries = [{"resource": {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950-01-01"}}]
+    if egfr:
+        entries.append(obs("egfr", "33914-3", *egfr))
+    if creatinine:
+        entries.append(obs("creat", "2160-0", creatinine, "mg/dL"))
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_egfr__reported_in_ml_per_min_is_used_with_a_note():
+    from app.context import default_requirements, facts_from_bundle
+
+    facts = facts_from_bundle(_egfr_bundle((37.2, "mL/min"), None), default_requirements(), "2021-04-01")
+    assert facts["scores"]["egfr"]["value"] == 37.2 and facts["scores"]["egfr"]["method"] == "reported"
+    assert any("unit 'mL/min' read as mL/min/1.73m2" in q["problem"] for q in facts["dataQuality"])
+    assert not any(m["key"] == "egfr" for m in facts["missing"])
+
+
+@pytest.mark.parametrize(("creatinine", "conflict"), [(3.5, True), (1.0, False)])
+def test_egfr__reported_and_computed_of_the_same_day_in_other_kdigo_categories_is_shown(creatinine, conflict):
+    from app.context import default_requirements, facts_from_bundle
+
+    facts = facts_from_bundle(_egfr_bundle((75, "mL/min/{1.73_m2}"), creatinine), default_requirements(),
+                              "2021-04-01")
+    egfr = facts["scores"]["egfr"]
+    assert egfr["value"] == 75 and egfr["method"] == "reported"  # the laboratory's value is preferred
+    assert ("conflict" in egfr) is conflict
+    found = [q["problem"] for q in facts["dataQuality"] if "disagree" in q["problem"]]
+    assert bool(found) is conflict
+    if conflict:
+        assert found[0].startswith("reported eGFR 75 (G2) and eGFR 17.9 (G4) computed from the same day's")
+
+
+@pytest.mark.parametrize(("value", "category"), [(90, "G1"), (89.9, "G2"), (60, "G2"), (45, "G3a"), (44.9, "G3b"),
+                                                 (30, "G3b"), (15, "G4"), (14.9, "G5")])
+def test_gfr_category__kdigo_2024_boundaries(value, category):
+    from app.context.derived import gfr_category
+
+    assert gfr_category(value) == category

@@ -28,6 +28,7 @@ from app.context.units import UnitError, to_canonical, ucum_code
     ("height", 1.75, "m", 175.0),
     ("uacr", 3.0, "mg/mmol", 26.52),
     ("egfr", 60, "mL/min/{1.73_m2}", 60.0),
+    ("egfr", 37.2, "mL/min", 37.2),  # as many laboratories send it; facts add a data-quality note
     ("sbp", 120, "mm[Hg]", 120.0),
     ("phq9", 12, None, 12.0),
 ])
@@ -36,7 +37,7 @@ def test_to_canonical__converts_to_the_key_unit(key, value, unit, expected):
 
 
 @pytest.mark.parametrize(("key", "unit"), [
-    ("hba1c", "foo"), ("egfr", "mL/min"), ("weight", "mg/dL"), ("glucose", None), ("sbp", "kPa"),
+    ("hba1c", "foo"), ("egfr", "mL/min/m2"), ("weight", "mg/dL"), ("glucose", None), ("sbp", "kPa"),
     ("total_cholesterol", "mmol/mol"),
 ])
 def test_to_canonical__refuses_unknown_units(key, unit):

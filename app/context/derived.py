@@ -106,14 +106,39 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
         "treatedHypertension": treated, "smoker": smoker, "diabetes": diabetes}, "refs": refs}
 
 
+#: KDIGO 2024 GFR categories (Chapter 1, Figure: G1 90 or more, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29,
+#: G5 below 15 mL/min/1.73 m2): a reported and a computed eGFR of the same day that fall in different
+#: categories are a conflict the clinician must see.
+GFR_CATEGORIES = ((90.0, "G1"), (60.0, "G2"), (45.0, "G3a"), (30.0, "G3b"), (15.0, "G4"), (0.0, "G5"))
+
+
+def gfr_category(value: float) -> str:
+    """The KDIGO 2024 GFR category of an eGFR in mL/min/1.73 m2."""
+    return next(name for low, name in GFR_CATEGORIES if value >= low)
+
+
 def _egfr(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
     reported = facts["measures"].get("egfr")
     if reported:
+        # The laboratory's own eGFR is preferred; a creatinine of the same day that gives another KDIGO
+        # category is shown beside it, never silently resolved.
         score = {"value": reported["value"], "unit": "mL/min/1.73m2", "method": "reported",
                  "date": reported["date"], "refs": reported["refs"]}
         if reported.get("comparator"):
             score["comparator"] = reported["comparator"]
+        computed = _computed_egfr(facts)
+        if isinstance(computed, dict) and computed["date"] == reported["date"] and not reported.get("comparator") \
+                and gfr_category(computed["value"]) != gfr_category(reported["value"]):
+            score["conflict"] = {"value": computed["value"], "method": computed["method"],
+                                 "message": f"reported eGFR {reported['value']:g} ({gfr_category(reported['value'])}) "
+                                            f"and eGFR {computed['value']:g} ({gfr_category(computed['value'])}) "
+                                            f"computed from the same day's creatinine disagree: the reported value "
+                                            "is used; please verify", "refs": computed["refs"]}
         return score
+    return _computed_egfr(facts)
+
+
+def _computed_egfr(facts: dict[str, Any]) -> dict[str, Any] | str:
     creatinine, patient = facts["measures"].get("creatinine"), facts["patient"]
     if not creatinine:
         return "no eGFR reported and creatinine missing: eGFR not computed"

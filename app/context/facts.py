@@ -67,6 +67,9 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
+    conflict = facts["scores"].get("egfr", {}).get("conflict")
+    if conflict:
+        quality.append({"ref": facts["scores"]["egfr"]["refs"][0], "problem": conflict["message"]})
     facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts

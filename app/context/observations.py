@@ -14,7 +14,7 @@ from app.context.dates import EFFECTIVE_FIELDS, When, effective
 from app.context.repair import readable
 from app.context.requirements import Requirement
 from app.context.resources import codings, problem, ref
-from app.context.units import UNITS, UnitError, to_canonical, ucum_code
+from app.context.units import UNITS, UnitError, read_as_note, to_canonical, ucum_code
 
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
 LOINC = "http://loinc.org"
@@ -279,6 +279,9 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
     except UnitError as exc:
         quality.append(problem(owner, f"{exc} for {name}: not used"))
         return None
+    note = read_as_note(key, unit)
+    if note:
+        quality.append(problem(owner, f"{name}: {note}"))
     reason = implausible(key, value)
     if reason:
         shown = f"{raw:g} {unit or ''}".strip()

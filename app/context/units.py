@@ -42,6 +42,8 @@ class UnitSpec:
     analyte: str | None = None
     factors: Mapping[str, float | Callable[[float], float]] | None = None
     unitless: bool = False
+    #: Units read as the canonical one, with a data-quality note saying so (what many laboratories send).
+    read_as: Mapping[str, str] | None = None
 
 
 MASS_CONCENTRATION = "mg/dL"
@@ -54,7 +56,10 @@ UNITS: dict[str, UnitSpec] = {
     "creatinine": UnitSpec(MASS_CONCENTRATION, "mg/dL", analyte="creatinine"),
     "sbp": UnitSpec("mm[Hg]", "mmHg"),
     "dbp": UnitSpec("mm[Hg]", "mmHg"),
-    "egfr": UnitSpec("mL/min/{1.73_m2}", "mL/min/1.73m2", factors={"mL/min/1.73.m2": 1.0}),
+    # Many laboratories report eGFR, which equations normalise to 1.73 m2 of body surface, as "mL/min".
+    "egfr": UnitSpec("mL/min/{1.73_m2}", "mL/min/1.73m2", factors={"mL/min/1.73.m2": 1.0},
+                     read_as={"mL/min": "unit 'mL/min' read as mL/min/1.73m2 (an eGFR is normalised to 1.73 m2; "
+                                        "many laboratories omit it)"}),
     # 1 mg/mmol creatinine = 1 mg / 0.11312 g = 8.84 mg/g (creatinine 113.12 g/mol).
     "uacr": UnitSpec("mg/g", "mg/g", factors={"mg/mmol": 1000 / MOLAR_MASS["creatinine"], "ug/mg": 1.0,
                                                "mg/g{creat}": 1.0}),
@@ -91,6 +96,12 @@ def ucum_code(quantity: Mapping[str, Any]) -> str | None:
     return _ALIASES.get(str(unit).strip().lower(), str(unit).strip())
 
 
+def read_as_note(key: str, unit: str | None) -> str | None:
+    """The data-quality note for a unit :func:`to_canonical` reads as the canonical one, else None."""
+    spec = UNITS.get(key)
+    return (spec.read_as or {}).get(unit or "") if spec else None
+
+
 def to_canonical(key: str, value: float, unit: str | None) -> float:
     """``value`` in ``unit`` (a UCUM code) expressed in the canonical unit of ``key``; raises UnitError."""
     spec = UNITS.get(key)
@@ -101,6 +112,8 @@ def to_canonical(key: str, value: float, unit: str | None) -> float:
             return value
         raise UnitError(f"no unit given for {key}")
     if unit == spec.code or (spec.unitless and unit in {"{score}", "1", "{Score}"}):
+        return value
+    if spec.read_as and unit in spec.read_as:
         return value
     if spec.factors and unit in spec.factors:
         factor = spec.factors[unit]
