@@ -119,7 +119,7 @@ def test_facts__pce_worked_example_patient_gives_the_published_risk():
 
 
 @pytest.mark.parametrize(("removed", "message"), [
-    ("cp-ctx-pce-tc", "total cholesterol missing: ASCVD risk not computed"),
+    ("cp-ctx-pce-tc", "recent total cholesterol missing: ASCVD risk not computed"),
     ("cp-ctx-pce-smoking", "smoking status missing: ASCVD risk not computed"),
 ])
 def test_facts__pce_not_computed_names_the_missing_input(removed, message):
@@ -131,10 +131,9 @@ def test_facts__pce_not_computed_names_the_missing_input(removed, message):
 
 
 def test_facts__pce_not_computed_outside_40_to_79():
-    # The fixture's readings are from 2020: evaluated decades later, BP must not count as recent, so the age
-    # boundary is checked with requirements that keep any BP reading.
-    timeless = [dataclasses.replace(r, lookback=None) if r.key in ("sbp", "dbp", "bp_panel") else r
-                for r in REQUIREMENTS]
+    # The fixture's readings are from 2020: evaluated decades later, BP and lipids do not count as recent, so
+    # the age boundary is checked with requirements that keep any reading.
+    timeless = [dataclasses.replace(r, lookback=None) if r.type == "Observation" else r for r in REQUIREMENTS]
     bundle = json.loads((FIXTURES / "context-pce.json").read_text())
     assert "ascvd10y" in facts_from_bundle(bundle, timeless, "2044-06-01")["scores"]  # 79 on 2044-01-01
     facts = facts_from_bundle(bundle, timeless, "2045-06-01")

@@ -138,3 +138,14 @@ def test_gfr_category__kdigo_2024_boundaries(value, category):
     from app.context.derived import gfr_category
 
     assert gfr_category(value) == category
+
+
+def test_egfr__older_than_its_look_back_feeds_no_score():
+    from app.context import default_requirements, facts_from_bundle
+
+    facts = facts_from_bundle(_egfr_bundle((25, "mL/min/{1.73_m2}"), 3.5, day="2019-01-10"), default_requirements(),
+                              "2021-04-01")
+    assert "egfr" not in facts["scores"]  # never stages CKD or drives a referral from 2019 results
+    assert facts["measures"]["egfr"]["withinLookback"] is False  # still shown, with its date
+    assert {m["key"]: m["message"] for m in facts["missing"]}["scores.egfr"] == \
+        "no recent eGFR or creatinine: eGFR not computed"

@@ -55,9 +55,17 @@ def scores(facts: dict[str, Any], wanted: RequirementSet, missing: list[dict[str
     return found
 
 
-def _value(facts: dict[str, Any], key: str) -> tuple[float, dict[str, Any]] | None:
+def _recent(facts: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The measure of ``key`` when it has a value within its look-back (older values never feed a score)."""
     measure = facts["measures"].get(key)
-    if not measure or measure.get("value") is None:
+    if not measure or measure.get("value") is None or measure.get("withinLookback") is False:
+        return None
+    return measure
+
+
+def _value(facts: dict[str, Any], key: str) -> tuple[float, dict[str, Any]] | None:
+    measure = _recent(facts, key)
+    if measure is None:
         return None
     return measure["value"], {"value": measure["value"], "unit": measure["unit"], "date": measure["date"]}
 
@@ -67,11 +75,11 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
     total, hdl = _value(facts, "total_cholesterol"), _value(facts, "hdl")
     bp = facts["bp"]
     if total is None:
-        absent.append("total cholesterol")
+        absent.append("recent total cholesterol")
     if hdl is None:
-        absent.append("HDL cholesterol")
+        absent.append("recent HDL cholesterol")
     if not bp or bp.get("sbp") is None:
-        absent.append("systolic blood pressure")
+        absent.append("recent systolic blood pressure")
     if facts["smoking"]["status"] == "unknown":
         absent.append("smoking status")
     if patient.get("ageYears") is None:
@@ -118,7 +126,7 @@ def gfr_category(value: float) -> str:
 
 
 def _egfr(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
-    reported = facts["measures"].get("egfr")
+    reported = _recent(facts, "egfr")
     if reported:
         # The laboratory's own eGFR is preferred; a creatinine of the same day that gives another KDIGO
         # category is shown beside it, never silently resolved.
@@ -139,9 +147,9 @@ def _egfr(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str
 
 
 def _computed_egfr(facts: dict[str, Any]) -> dict[str, Any] | str:
-    creatinine, patient = facts["measures"].get("creatinine"), facts["patient"]
+    creatinine, patient = _recent(facts, "creatinine"), facts["patient"]
     if not creatinine:
-        return "no eGFR reported and creatinine missing: eGFR not computed"
+        return "no recent eGFR or creatinine: eGFR not computed"
     if not patient.get("birthDate") or patient.get("sex") not in ("female", "male"):
         return "no eGFR reported and age or sex (female or male) unknown: eGFR not computed from creatinine"
     # the equation takes the age on the day the creatinine was drawn
@@ -158,14 +166,14 @@ def _computed_egfr(facts: dict[str, Any]) -> dict[str, Any] | str:
 
 
 def _bmi(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
-    reported = facts["measures"].get("bmi")
+    reported = _recent(facts, "bmi")
     if reported:
         return {"value": reported["value"], "unit": "kg/m2", "method": "reported", "date": reported["date"],
                 "refs": reported["refs"]}
-    weight, height = facts["measures"].get("weight"), facts["measures"].get("height")
+    weight, height = _recent(facts, "weight"), _recent(facts, "height")
     if not weight or not height:
         absent = " and ".join(n for n, m in (("weight", weight), ("height", height)) if not m)
-        return f"no BMI reported and {absent} missing: BMI not computed"
+        return f"no recent BMI, and no recent {absent}: BMI not computed"
     value = formulas.bmi(weight_kg=weight["value"], height_cm=height["value"])
     return {"value": round(value, 1), "unit": "kg/m2", "method": formulas.BMI_METHOD, "date": weight["date"],
             "inputs": {"weight": {"value": weight["value"], "unit": "kg", "date": weight["date"]},
