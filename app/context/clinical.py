@@ -115,7 +115,8 @@ def conditions(resources: list[dict[str, Any]], keys: dict[str, Requirement], as
     onset shown, every source referenced).
 
     A condition with no clinicalStatus and no abatement is read as active; when its key has a look-back, only
-    if recorded within it (an undated status cannot stand for ever).
+    if recorded within it (an undated status cannot stand for ever). A past condition of a history key counts
+    within the key's look-back when it has one (a hypoglycaemia in the last 12 months).
     """
     found: dict[str, dict[str, Any]] = {}
     for condition in resources:
@@ -134,9 +135,9 @@ def conditions(resources: list[dict[str, Any]], keys: dict[str, Requirement], as
             requirement = keys[key]
             if state == "history" and not requirement.history:
                 continue
-            if not status_given and requirement.lookback and (
+            if (not status_given or state == "history") and requirement.lookback and (
                     onset is None or onset.day < lookback_start(as_of, *requirement.lookback)):
-                continue
+                continue  # an undated status, or a past condition, counts only within the key's look-back
             onset_text = onset.day.isoformat() if onset else None
             entry = found.get(key)
             if entry is None or (entry["status"] == "history" and state == "active"):

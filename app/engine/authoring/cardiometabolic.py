@@ -33,6 +33,13 @@ KDIGO = guideline("KDIGO-CKD-2024", "KDIGO 2024 Clinical Practice Guideline for 
 HBA1C = "%facts.measures.hba1c"
 HBA1C_RECENT = f"{HBA1C}.withinLookback = true"
 HBA1C_STALE = f"{HBA1C}.withinLookback.exists().not() or {HBA1C}.withinLookback = false"
+HYPO_DRUG = "(%facts.medications.insulin.exists() or %facts.medications.sulfonylurea.exists())"
+HYPO_DRUG_NAMES = "{{%facts.medications.insulin.display | %facts.medications.sulfonylurea.display}}"
+# ADA 2025 §6: a goal lower than 7 %, such as 6.5 %, only when reached safely without significant hypoglycaemia;
+# 6.5 % is also the lower end of the goal range a clinician may set here (editable_range below).
+BELOW_GOAL_RANGE = f"{HBA1C_RECENT} and {HBA1C}.value < 6.5"
+GLYCEMIC = ("ADA-2025", "Section 6, Glycemic Goals and Hypoglycemia")
+OLDER = ("ADA-2025", "Section 13, Older Adults (treatment deintensification)")
 
 
 def diabetes() -> dict[str, Any]:
@@ -67,7 +74,8 @@ def diabetes() -> dict[str, Any]:
                  due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Diabetes",
                  cite=("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (blood pressure "
                                    "goals)"), inputs=["bp"],
-                 condition="%facts.conditions.hypertension.empty() and %facts.medications.antihypertensive.empty()"
+                 condition=f"{PREGNANT}.not() and %facts.conditions.hypertension.empty() and "
+                           "%facts.medications.antihypertensive.empty()"
                            f" and ({BP_MISSING} or (%facts.bp.sbp < 130 and %facts.bp.dbp < 80))",
                  text="ADA 2025 §10: blood pressure goal below 130/80 mmHg for people with diabetes, if it can be "
                       "safely attained. (When blood pressure is raised or treated, the blood pressure area sets "
@@ -80,9 +88,37 @@ def diabetes() -> dict[str, Any]:
                  alert=("moderate", "pregnancy: glycemic goals and agents differ in pregnancy (ADA 2025 §15); the "
                                     "HbA1c goal of this pack (for nonpregnant adults) is not proposed"),
                  text="Diabetes in pregnancy."),
+            rule("t2d.hypoglycemia-low-hba1c", "Review for de-intensification (HbA1c below 6.5 % on insulin or "
+                 "a sulfonylurea)",
+                 when=[HYPO_DRUG, BELOW_GOAL_RANGE], activity="deintensification-review",
+                 inputs=["measures.hba1c", "medications.insulin", "medications.sulfonylurea", "patient"],
+                 cite=[GLYCEMIC, OLDER],
+                 alert=("high", f"HbA1c {{{{%facts.measures.hba1c.value}}}} % on {{{{%facts.measures.hba1c.date}}}} "
+                                f"with {HYPO_DRUG_NAMES}: below 6.5 %, a value this low on insulin or a sulfonylurea "
+                                "is a hypoglycaemia risk or a measurement problem; verify the result and review the "
+                                "regimen"),
+                 text=f"HbA1c {{{{%facts.measures.hba1c.value}}}} % ({{{{%facts.measures.hba1c.date}}}}) is below "
+                      f"6.5 % while on {HYPO_DRUG_NAMES}. ADA 2025 §6: goals below 7 % only when reached safely "
+                      "without significant hypoglycaemia; §13: de-intensify hypoglycaemia-causing medicines when "
+                      "the risk outweighs the benefit. Verify the HbA1c (assay or red-cell problems can lower it) "
+                      "and ask about hypoglycaemia."),
+            rule("t2d.hypoglycemia-recorded", "Review for de-intensification (hypoglycaemia recorded)",
+                 when=[HYPO_DRUG, "%facts.conditions.hypoglycemia.exists()"], activity="deintensification-review",
+                 inputs=["conditions.hypoglycemia", "medications.insulin", "medications.sulfonylurea"],
+                 cite=[GLYCEMIC, OLDER],
+                 alert=("high", f"hypoglycaemia recorded ({{{{%facts.conditions.hypoglycemia.display}}}}, "
+                                f"{{{{%facts.conditions.hypoglycemia.onset}}}}) while on {HYPO_DRUG_NAMES}: review "
+                                "for de-intensification"),
+                 text=f"Hypoglycaemia recorded ({{{{%facts.conditions.hypoglycemia.display}}}}, "
+                      f"{{{{%facts.conditions.hypoglycemia.onset}}}}) while on {HYPO_DRUG_NAMES}. ADA 2025 §6: "
+                      "re-evaluate the treatment regimen after hypoglycaemia; §13: de-intensify "
+                      "hypoglycaemia-causing medicines when the risk outweighs the benefit."),
             rule("t2d.hba1c-test-at-goal", "HbA1c at least twice a year (at goal)",
                  when=[HBA1C_RECENT, f"{HBA1C}.value < 7"], activity="hba1c-test", goals=("t2d.hba1c-goal",),
                  repeat=(1, 6, "mo"), schedule_from=(("measures.hba1c",), 6, "mo"), inputs=["measures.hba1c"],
+                 exclusions=((f"{HYPO_DRUG} and ({BELOW_GOAL_RANGE} or %facts.conditions.hypoglycemia.exists())",
+                              "not 'at goal': HbA1c {{%facts.measures.hba1c.value}} % with a hypoglycaemia-causing "
+                              "medicine is a safety finding (see the de-intensification review)"),),
                  cite=[glycemic],
                  text="Latest HbA1c {{%facts.measures.hba1c.value}} % on {{%facts.measures.hba1c.date}} meets the "
                       "goal (below 7 %): assess glycemic status at least twice a year."),
@@ -176,11 +212,16 @@ FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use o
 SINGLE_OCCASION = ("%facts.conditions.hypertension.empty() and (%facts.bp.readings < 2 or %facts.bp.occasions < 2)",
                    "blood pressure from a single occasion ({{%facts.bp.readings}} reading(s)): the guideline "
                    "classifies on the average of 2 or more readings on 2 or more occasions; confirm first")
-PREGNANCY_BP = (PREGNANT, "pregnancy: the guideline recommends methyldopa, nifedipine and/or labetalol and no ACE "
-                          "inhibitor, ARB or direct renin inhibitor; BP treatment in pregnancy is left to the "
-                          "clinician", "high")
 HTN_PREGNANCY = ("ACC-AHA-HTN-2017", "Special patient groups: pregnancy (ACE inhibitors, ARBs and direct renin "
                                      "inhibitors: class III, harm)")
+ACOG = guideline("ACOG-PB222-2020", "ACOG Practice Bulletin No. 222: Gestational Hypertension and Preeclampsia "
+                 "(Obstet Gynecol 2020;135:e237-e260)", "2020", "https://doi.org/10.1097/AOG.0000000000003891")
+ACOG_DEFINITION = ("ACOG-PB222-2020", "Definitions: hypertension in pregnancy is a systolic BP of 140 mmHg or more or "
+                                      "a diastolic BP of 90 mmHg or more; 160/110 mmHg or more is severe range")
+#: The adult, non-pregnant staging and treatment of the 2017 ACC/AHA guideline does not apply in pregnancy.
+IN_PREGNANCY = (PREGNANT, "pregnancy: blood pressure in pregnancy is assessed and treated by obstetric care (ACOG "
+                          "Practice Bulletin 222, 2020), not by the non-pregnant adult staging of the 2017 ACC/AHA "
+                          "guideline")
 
 
 def blood_pressure() -> dict[str, Any]:
@@ -189,7 +230,7 @@ def blood_pressure() -> dict[str, Any]:
         "blood-pressure", "Blood pressure",
         description="Staging, goal, lifestyle, medication thresholds by stage and ASCVD risk, and follow-up "
                     "intervals (2017 ACC/AHA high blood pressure guideline).",
-        guidelines=[HTN, ADA],
+        guidelines=[HTN, ADA, ACOG],
         when="%facts.conditions.hypertension.exists() or %facts.medications.antihypertensive.exists() or "
              "%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80",
         summary=[(STAGE2, "Stage 2 hypertension range"), (STAGE1, "Stage 1 hypertension range"),
@@ -206,15 +247,16 @@ def blood_pressure() -> dict[str, Any]:
                     due=(1, "mo"), addresses=["conditions.hypertension"], addresses_text="High blood pressure",
                     cite=("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension"),
                     inputs=BP_INPUTS,
-                    condition="%facts.conditions.hypertension.exists() or "
+                    condition=f"{PREGNANT}.not() and (%facts.conditions.hypertension.exists() or "
                               "%facts.medications.antihypertensive.exists() or "
-                              "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80",
+                              "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80)",
                     text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): goal below 130/80 mmHg. "
                          "Reassessed monthly until controlled (§8.2.1).")],
         rules=[
             rule("htn.lifestyle", "Nonpharmacological BP-lowering measures",
                  when=["%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or %facts.conditions.hypertension.exists()"],
                  activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS,
+                 exclusions=(IN_PREGNANCY,),
                  cite=[("ACC-AHA-HTN-2017", "Section 6, Nonpharmacological interventions")],
                  text="Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg: weight loss if overweight, a "
                       "heart-healthy (DASH-type) diet, less sodium, more potassium, physical activity and "
@@ -223,17 +265,20 @@ def blood_pressure() -> dict[str, Any]:
                  when=["%facts.conditions.hypertension.empty()", UNTREATED,
                        "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
                  activity="bp-out-of-office", inputs=BP_INPUTS,
+                 exclusions=(IN_PREGNANCY,),
                  cite=[("ACC-AHA-HTN-2017", "Section 4.2, Out-of-office and self-monitoring of BP")],
                  text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.readings}} reading(s)) without "
                       "a hypertension diagnosis: out-of-office readings are recommended to confirm it."),
             rule("htn.recheck-elevated", "Reassess BP in 3 to 6 months (elevated BP)",
                  when=[ELEVATED, UNTREATED], activity="bp-recheck", due_in=(3, "mo"), inputs=BP_INPUTS,
+                 exclusions=(IN_PREGNANCY,),
                  cite=[FIGURE4], choice="the guideline gives 3 to 6 months; carepath proposes 3.",
                  text="Elevated BP ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): nonpharmacological therapy and "
                       "reassessment in 3 to 6 months."),
             rule("htn.recheck-stage1-low-risk", "Reassess BP in 3 to 6 months (stage 1, lower risk)",
                  when=[STAGE1, UNTREATED, LOW_RISK], activity="bp-recheck", due_in=(3, "mo"),
-                 inputs=BP_INPUTS + RISK_INPUTS, cite=[FIGURE4],
+                 inputs=BP_INPUTS + RISK_INPUTS, exclusions=(IN_PREGNANCY,),
+                 cite=[FIGURE4],
                  choice="the guideline gives 3 to 6 months; carepath proposes 3.",
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) with 10-year ASCVD risk "
                       "{{%facts.scores.ascvd10y.value :: .1f}} % (below 10 %, PCE 2013) and no clinical CVD, "
@@ -243,7 +288,7 @@ def blood_pressure() -> dict[str, Any]:
                  inputs=BP_INPUTS + RISK_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (chronic "
                                                    "kidney disease; diabetes mellitus)"), HTN_PREGNANCY],
-                 exclusions=(SINGLE_OCCASION,), contraindications=(PREGNANCY_BP,),
+                 exclusions=(IN_PREGNANCY, SINGLE_OCCASION),
                  choice="first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
                         "blockers (§8.1.6); the agent is the clinician's choice.",
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) with clinical CVD, diabetes, CKD or "
@@ -253,7 +298,7 @@ def blood_pressure() -> dict[str, Any]:
                  when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",), inputs=BP_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "
                                                      "combination therapy)"), HTN_PREGNANCY],
-                 exclusions=(SINGLE_OCCASION,), contraindications=(PREGNANCY_BP,),
+                 exclusions=(IN_PREGNANCY, SINGLE_OCCASION),
                  choice="two first-line agents of different classes are recommended when the average BP is more "
                         "than 20/10 mmHg above goal (§8.1.6).",
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
@@ -261,10 +306,28 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.recheck-after-start", "Reassess BP in 1 month (stage 2, or stage 1 at higher risk)",
                  when=[UNTREATED, f"{STAGE2} or ({STAGE1} and {HIGH_RISK})"], activity="bp-recheck",
                  due_in=(1, "mo"), inputs=BP_INPUTS,
+                 exclusions=(IN_PREGNANCY,),
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating "
                                                      "antihypertensive drug therapy")],
                  text="Stage 2, or stage 1 at higher risk ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): repeat BP "
                       "evaluation in 1 month, then monthly until controlled once treatment starts."),
+            rule("htn.pregnancy-raised", "Raised blood pressure in pregnancy: obstetric care",
+                 when=[PREGNANT, "%facts.bp.sbp >= 140 or %facts.bp.dbp >= 90",
+                       "%facts.bp.sbp < 160 and %facts.bp.dbp < 110"],
+                 activity="obstetric-bp-care", inputs=["conditions.pregnancy", "bp"], cite=[ACOG_DEFINITION],
+                 alert=("high", "pregnancy with BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.date}}): "
+                                "140/90 or more, hypertension in pregnancy; refer to obstetric care"),
+                 text="Pregnancy with an average BP of {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg (140/90 or more, "
+                      "below the severe range): ACOG Practice Bulletin 222 defines hypertension in pregnancy at this "
+                      "level; evaluation (gestational hypertension, preeclampsia) belongs to obstetric care."),
+            rule("htn.pregnancy-severe", "Severe-range blood pressure in pregnancy: urgent obstetric care",
+                 when=[PREGNANT, "%facts.bp.sbp >= 160 or %facts.bp.dbp >= 110"],
+                 activity="obstetric-bp-care", inputs=["conditions.pregnancy", "bp"], cite=[ACOG_DEFINITION],
+                 alert=("high", "pregnancy with BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.date}}): "
+                                "severe range (160/110 or more); urgent obstetric evaluation"),
+                 text="Pregnancy with an average BP of {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg (160/110 or more): "
+                      "severe-range hypertension in pregnancy (ACOG Practice Bulletin 222); urgent obstetric "
+                      "evaluation."),
             rule("htn.raas-in-pregnancy", "ACE inhibitor or ARB active in pregnancy",
                  when=[PREGNANT, "%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()"],
                  inputs=["conditions.pregnancy", "medications.ace_inhibitor", "medications.arb"], cite=[HTN_PREGNANCY],
@@ -275,6 +338,7 @@ def blood_pressure() -> dict[str, Any]:
                  when=["%facts.medications.antihypertensive.exists()",
                        "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
                  activity="bp-treatment-review", goals=("htn.bp-goal",), due_in=(1, "mo"), inputs=BP_INPUTS,
+                 exclusions=(IN_PREGNANCY,),
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
                  text="On {{%facts.medications.antihypertensive.display}} with BP {{%facts.bp.sbp}}/"

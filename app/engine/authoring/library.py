@@ -260,6 +260,18 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(ICD10CM, "B17.1", "Acute hepatitis C"), (ICD10CM, "B18.2", "Chronic viral hepatitis C"),
            (ICD10CM, "B19.2", "Unspecified viral hepatitis C")])], None, {"history": True}),
     ("Condition", "depression", "Depression", [vsac("2.16.840.1.113883.3.600.145")], None, {}),
+    # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a
+    # review of the treatment regimen).
+    ("Condition", "hypoglycemia", "Hypoglycemia",
+     [own("hypoglycemia", "Hypoglycemia", "Hypoglycaemia diagnoses: the ICD-10-CM categories for hypoglycaemia "
+          "(E16.0 drug-induced, E16.1 other, E16.2 unspecified) and for diabetes with hypoglycaemia (E10.64, E11.64, "
+          "E13.64), with their subdivisions, and the SNOMED CT disorder; no 2021 eCQM value set holds hypoglycaemia "
+          "diagnoses (the 'Hypoglycemics' value sets are medicines).",
+          [(ICD10CM, "E16.0", "Drug-induced hypoglycemia without coma"), (ICD10CM, "E16.1", "Other hypoglycemia"),
+           (ICD10CM, "E16.2", "Hypoglycemia, unspecified"), (ICD10CM, "E10.64", "Type 1 diabetes with hypoglycemia"),
+           (ICD10CM, "E11.64", "Type 2 diabetes with hypoglycemia"),
+           (ICD10CM, "E13.64", "Other specified diabetes with hypoglycemia"),
+           (SNOMED, "302866003", "Hypoglycemia")])], 12, {"history": True}),
     # Medicines (and medicine allergies): products recognised by value set, then by ingredient.
     ("MedicationRequest", "statin", "Statin", [vsac("2.16.840.1.113762.1.4.1110.19"), STATIN_ALLERGEN], None,
      {"ingredient": True}),
@@ -318,7 +330,7 @@ def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, 
     canonical = f"{value_set['url']}|{value_set['version']}" if value_set.get("version") else value_set["url"]
     requirement: dict[str, Any] = {"type": resource_type, "extension": extension,
                                    "codeFilter": [{"path": path, "valueSet": canonical}]}
-    date_path = {"Observation": "effective", "Condition": "recorded"}.get(resource_type, "date")
+    date_path = {"Observation": "effective", "Condition": "onset"}.get(resource_type, "date")
     if months:
         requirement["dateFilter"] = [{"path": date_path, "valueDuration": {"value": months, "unit": "mo",
                                                                            "system": UCUM, "code": "mo"}}]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.authoring import plan_definition, rule
+from app.engine.authoring import guideline, plan_definition, rule
 from app.engine.authoring.cardiometabolic import ADA, AGE, CHOL, KDIGO, PCE, PREGNANT, USPSTF_STATIN
 
 ON_STATIN = "%facts.medications.statin.exists()"
@@ -134,6 +134,11 @@ def cholesterol() -> dict[str, Any]:
 EGFR = "%facts.scores.egfr.value"
 UACR = "%facts.measures.uacr.value"
 CKD_INPUTS = ["scores.egfr", "measures.uacr", "conditions.ckd"]
+FDA_METFORMIN = guideline("FDA-METFORMIN-2016", "FDA Drug Safety Communication: FDA revises warnings regarding use "
+                          "of the diabetes medicine metformin in certain patients with reduced kidney function", "2016",
+                          "https://www.fda.gov/drugs/drug-safety-and-availability/fda-drug-safety-communication-fda-"
+                          "revises-warnings-regarding-use-diabetes-medicine-metformin-certain")
+METFORMIN_INPUTS = ["medications.metformin", "scores.egfr"]
 
 
 def kidney() -> dict[str, Any]:
@@ -142,7 +147,7 @@ def kidney() -> dict[str, Any]:
         "chronic-kidney-disease", "Chronic kidney disease",
         description="Staging by eGFR (G) and albuminuria (A), monitoring, RAS inhibition, SGLT2 inhibitors and "
                     "nephrology referral (KDIGO 2024).",
-        guidelines=[KDIGO],
+        guidelines=[KDIGO, ADA, FDA_METFORMIN],
         when=f"%facts.conditions.ckd.exists() or {EGFR} < 60 or {UACR} >= 30",
         summary=[(f"{EGFR} >= 90", "G1 (eGFR {{%facts.scores.egfr.value}})"),
                  (f"{EGFR} >= 60 and {EGFR} < 90", "G2 (eGFR {{%facts.scores.egfr.value}})"),
@@ -204,6 +209,30 @@ def kidney() -> dict[str, Any]:
                  contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
                  text="CKD with eGFR {{%facts.scores.egfr.value}} (20 or more) and type 2 diabetes, UACR of 200 "
                       "mg/g or more, or heart failure: SGLT2 inhibitor."),
+            rule("ckd.metformin-contraindicated", "Stop metformin (eGFR below 30)",
+                 when=["%facts.medications.metformin.exists()", f"{EGFR} < 30"], activity="metformin-review",
+                 inputs=METFORMIN_INPUTS,
+                 cite=[("FDA-METFORMIN-2016", "Labeling: contraindicated in patients with an eGFR below 30 "
+                                              "mL/min/1.73 m2"),
+                       ("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management")],
+                 alert=("high", "{{%facts.medications.metformin.display}} with eGFR {{%facts.scores.egfr.value}} "
+                                "({{%facts.scores.egfr.date}}): metformin is contraindicated below 30 mL/min/1.73 m2"),
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 ({{%facts.scores.egfr.date}}) is below 30 "
+                      "on {{%facts.medications.metformin.display}}: the labelling contraindicates metformin at this "
+                      "kidney function."),
+            rule("ckd.metformin-review", "Review metformin (eGFR 30 to 44)",
+                 when=["%facts.medications.metformin.exists()", f"{EGFR} >= 30 and {EGFR} < 45"],
+                 activity="metformin-review", inputs=METFORMIN_INPUTS,
+                 cite=[("FDA-METFORMIN-2016", "Labeling: starting metformin with an eGFR of 30 to 45 is not "
+                                              "recommended; when the eGFR falls below 45, assess the benefits and "
+                                              "risks of continuing"),
+                       ("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management")],
+                 alert=("moderate", "{{%facts.medications.metformin.display}} with eGFR "
+                                    "{{%facts.scores.egfr.value}} ({{%facts.scores.egfr.date}}), between 30 and 45: "
+                                    "assess the benefits and risks of continuing"),
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 ({{%facts.scores.egfr.date}}) is between 30 "
+                      "and 45 on {{%facts.medications.metformin.display}}: the labelling asks to assess the "
+                      "benefits and risks of continuing, and not to start metformin at this level."),
             rule("ckd.nephrology-referral", "Referral to nephrology",
                  when=[f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral", inputs=CKD_INPUTS,
                  cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services")],
