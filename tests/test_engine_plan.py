@@ -126,7 +126,7 @@ def test_add_duration__calendar_arithmetic(start, value, unit, expected):
 @pytest.mark.parametrize(("path", "value"), [
     (("measures", "hba1c", "value"), "seven"),
     (("patient", "ageYears"), "fifty"),
-    (("measures", "ldl", "value"), "high"),
+    (("measures", "ldl", "recentValue"), "high"),  # what the lipid rules compare
 ])
 def test_plan__unexpected_fact_values_become_warnings_not_crashes(pack_set, path, value):
     facts = make_facts(as_of="2025-06-01", **COMPLEX)

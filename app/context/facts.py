@@ -180,6 +180,8 @@ def _measure(key: str, series: list[Reading], requirement: Requirement | None, a
                             **({"comparator": r.extra["comparator"]} if r.extra.get("comparator") else {})}
                            for r in reversed(recent)]
     _recency(entry, requirement, as_of)
+    if entry.get("value") is not None and entry["withinLookback"]:
+        entry["recentValue"] = entry["value"]  # what staging and treatment rules compare: never a stale value
     return entry
 
 

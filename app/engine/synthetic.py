@@ -32,9 +32,10 @@ def _measure(key: str, value: Value, as_of: date) -> dict[str, Any] | None:
     if value is None:
         return None
     amount, days_ago = value if isinstance(value, tuple) else (value, 30)
+    recent = days_ago <= LOOKBACK_DAYS.get(key, 365)
     return {"value": amount, "unit": UNITS.get(key, ""), "date": _day(as_of, days_ago), "daysAgo": days_ago,
-            "withinLookback": days_ago <= LOOKBACK_DAYS.get(key, 365), "code": f"http://loinc.org|{key}",
-            "refs": _ref("Observation", key), "series": []}
+            "withinLookback": recent, "code": f"http://loinc.org|{key}", "refs": _ref("Observation", key),
+            "series": [], **({"recentValue": amount} if recent else {})}
 
 
 def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01", patient_id: str = "cp-test",

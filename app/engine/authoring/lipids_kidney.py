@@ -13,7 +13,7 @@ from app.engine.authoring.cardiometabolic import ADA, AGE, CHOL, KDIGO, PCE, PRE
 ON_STATIN = "%facts.medications.statin.exists()"
 NO_ASCVD = "%facts.conditions.ascvd.empty()"
 PRIMARY = (f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditions.diabetes.empty() and "
-           "%facts.measures.ldl.value >= 70 and %facts.measures.ldl.value < 190")
+           "%facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190")
 RISK = "%facts.scores.ascvd10y.value"
 LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin"]
 
@@ -37,7 +37,7 @@ def cholesterol() -> dict[str, Any]:
                     "primary prevention by 10-year ASCVD risk band (2018 AHA/ACC, 2013 PCE, USPSTF 2022).",
         guidelines=[CHOL, PCE, USPSTF_STATIN, ADA],
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
-             f"%facts.measures.ldl.value >= 190 or {ON_STATIN}",
+             f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN}",
         summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013)"),
                  ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
                  ("%facts.measures.ldl.value.exists()", "LDL-C {{%facts.measures.ldl.value}} mg/dL on "
@@ -59,7 +59,7 @@ def cholesterol() -> dict[str, Any]:
                  **_statin_checks("of suitable intensity"),
                  text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}) at age {{%facts.patient.ageYears}}."),
             rule("lipid.severe-hypercholesterolemia", "High-intensity statin (LDL-C 190 mg/dL or more)",
-                 when=[NO_ASCVD, f"{AGE} >= 20 and {AGE} <= 75", "%facts.measures.ldl.value >= 190"],
+                 when=[NO_ASCVD, f"{AGE} >= 20 and {AGE} <= 75", "%facts.measures.ldl.recentValue >= 190"],
                  activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.2, Severe hypercholesterolemia (LDL-C 190 mg/dL or "
                                              "higher)")], **_statin_checks("high-intensity"),
@@ -67,7 +67,7 @@ def cholesterol() -> dict[str, Any]:
                       "age 20 to 75: maximally tolerated (high-intensity) statin without risk calculation."),
             rule("lipid.diabetes", "Moderate-intensity statin (diabetes, 40 to 75)",
                  when=[NO_ASCVD, "%facts.conditions.diabetes.exists()", f"{AGE} >= 40 and {AGE} <= 75",
-                       "%facts.measures.ldl.value.empty() or %facts.measures.ldl.value < 190"],
+                       "%facts.measures.ldl.recentValue.empty() or %facts.measures.ldl.recentValue < 190"],
                  activity="statin-moderate", inputs=["conditions.diabetes", *LIPID_INPUTS],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.3, Diabetes mellitus in adults"),
                        ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (statin "
@@ -108,7 +108,8 @@ def cholesterol() -> dict[str, Any]:
                       "lifestyle to reduce risk factors; no statin proposed."),
             rule("lipid.risk-unknown", "10-year ASCVD risk could not be computed",
                  when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
-                       f"{RISK}.empty()", "%facts.measures.ldl.value.empty() or %facts.measures.ldl.value < 190"],
+                       f"{RISK}.empty()",
+                       "%facts.measures.ldl.recentValue.empty() or %facts.measures.ldl.recentValue < 190"],
                  inputs=LIPID_INPUTS, cite=[("AHA-ACC-CHOL-2018", "Section 4.4.1, Evaluation and risk assessment"),
                        ("PCE-2013", "Pooled Cohort Equations (inputs)")],
                  gaps=(("scores.ascvd10y", "10-year ASCVD risk not computed (the Pooled Cohort Equations need "
@@ -132,7 +133,8 @@ def cholesterol() -> dict[str, Any]:
 
 
 EGFR = "%facts.scores.egfr.value"
-UACR = "%facts.measures.uacr.value"
+# Staging, treatment and referral read only results within the look-back (recentValue); texts show the value.
+UACR = "%facts.measures.uacr.recentValue"
 CKD_INPUTS = ["scores.egfr", "measures.uacr", "conditions.ckd"]
 FDA_METFORMIN = guideline("FDA-METFORMIN-2016", "FDA Drug Safety Communication: FDA revises warnings regarding use "
                           "of the diabetes medicine metformin in certain patients with reduced kidney function", "2016",
