@@ -154,3 +154,14 @@ def test_engine__is_pure():
         source = path.read_text()
         assert not re.search(r"^\s*(import|from) (flask|requests|httpx)", source, re.M), path
         assert "date.today" not in source and "datetime.now" not in source and "time.time" not in source, path
+
+
+@pytest.mark.parametrize(("conditions", "said"), [(("frailty",), True), (("advanced_illness",), True), ((), False)])
+def test_plan__frailty_or_advanced_illness_makes_colorectal_screening_the_clinicians_decision(pack_set, conditions,
+                                                                                              said):
+    plan = build_plan(make_facts(age=70, conditions=conditions), pack_set, "2025-06-01")
+    screening = plan.activity("screen.colorectal")
+    assert screening.clinician_choice
+    assert ("ACP 2023 guidance advises stopping screening" in screening.rationale.text) is said
+    cited = {c.guideline for c in screening.rationale.citations}
+    assert any("American College of Physicians" in g for g in cited)

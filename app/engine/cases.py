@@ -230,6 +230,7 @@ CASES: list[Case] = [
     c("crc-44", PREV, age=44, lacks=("screen.colorectal",)),
     c("crc-75", PREV, age=75, has=("screen.colorectal",)),
     c("crc-76", PREV, age=76, lacks=("screen.colorectal",)),
+    c("crc-70-frail", PREV, age=70, conditions=("frailty",), has=("screen.colorectal",)),
     c("crc-colonoscopy-9y", PREV, age=60, procedures={"colonoscopy": 9 * 365}, lacks=("screen.colorectal",),
       not_recommended=("screen.colorectal",)),
     c("crc-colonoscopy-day-before-10y", PREV, age=60, procedures={"colonoscopy": 3652}, lacks=("screen.colorectal",)),

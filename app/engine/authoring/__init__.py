@@ -76,9 +76,12 @@ def _citations(cite: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [{"type": "citation", "label": label, "citation": section} for label, section in cite]
 
 
-def _choice(choice: str | tuple[str, str] | None) -> list[dict[str, Any]]:
+def _choice(choice: str | tuple[str, str] | list[str | tuple[str, str]] | None) -> list[dict[str, Any]]:
+    """clinician-choice extensions: one note, or a list of notes (text, or (text, condition))."""
     if choice is None:
         return []
+    if isinstance(choice, list):
+        return [found for item in choice for found in _choice(item)]
     text, condition = (choice, None) if isinstance(choice, str) else choice
     return [complex_ext("clinician-choice", [("text", "valueString", text),
                                              ("condition", "valueExpression",
@@ -90,7 +93,7 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
          repeat: tuple[int, int, str] | None = None, schedule_from: tuple[tuple[str, ...], int, str] | None = None,
          due_in: tuple[int, str] | None = None,
          exclusions: tuple[tuple, ...] = (), contraindications: tuple[tuple, ...] = (),
-         satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | None = None,
+         satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | list | None = None,
          alert: tuple[str, str] | None = None, gaps: tuple[tuple[str, str], ...] = (),
          evidence: tuple[str, ...] = ()) -> dict[str, Any]:
     """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead]]).

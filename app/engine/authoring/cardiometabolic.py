@@ -291,9 +291,11 @@ def blood_pressure() -> dict[str, Any]:
                  exclusions=(IN_PREGNANCY, SINGLE_OCCASION),
                  choice="first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
                         "blockers (§8.1.6); the agent is the clinician's choice.",
-                 text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) with clinical CVD, diabetes, CKD or "
-                      "10-year ASCVD risk of 10 % or more ({{%facts.scores.ascvd10y.value :: .1f}} %, PCE "
-                      "2013): BP-lowering medication plus lifestyle, reassess in 1 month."),
+                 text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) at higher risk: "
+                      "{{%facts.conditions.ascvd.display | %facts.conditions.diabetes.display | "
+                      "%facts.conditions.ckd.display}}; 10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                      "(PCE 2013). The guideline starts medication at stage 1 with clinical CVD, diabetes, CKD, or a "
+                      "10-year risk of 10 % or more: BP-lowering medication plus lifestyle, reassess in 1 month."),
             rule("htn.medication-stage2", "Start BP-lowering medication (stage 2)",
                  when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",), inputs=BP_INPUTS,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "

@@ -260,6 +260,12 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(ICD10CM, "B17.1", "Acute hepatitis C"), (ICD10CM, "B18.2", "Chronic viral hepatitis C"),
            (ICD10CM, "B19.2", "Unspecified viral hepatitis C")])], None, {"history": True}),
     ("Condition", "depression", "Depression", [vsac("2.16.840.1.113883.3.600.145")], None, {}),
+    # Frailty (diagnoses and symptoms) and advanced illness: the value sets of the eCQM exclusions for older adults
+    # (CMS130, CMS125).
+    ("Condition", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.113.12.1074"),
+                                         vsac("2.16.840.1.113883.3.464.1003.113.12.1075")], None, {}),
+    ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082")], None,
+     {}),
     # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a
     # review of the treatment regimen).
     ("Condition", "hypoglycemia", "Hypoglycemia",

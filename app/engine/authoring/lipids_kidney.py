@@ -209,8 +209,11 @@ def kidney() -> dict[str, Any]:
                  exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "
                               "{{%facts.medications.sglt2_inhibitor.display}}"),),
                  contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
-                 text="CKD with eGFR {{%facts.scores.egfr.value}} (20 or more) and type 2 diabetes, UACR of 200 "
-                      "mg/g or more, or heart failure: SGLT2 inhibitor."),
+                 text="CKD with eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 (20 or more). KDIGO 2024 §3.7 "
+                      "recommends an SGLT2 inhibitor with type 2 diabetes, with UACR of 200 mg/g or more, or with "
+                      "heart failure. Recorded: diabetes: {{%facts.conditions.diabetes.display}}; UACR: "
+                      "{{%facts.measures.uacr.recentValue}} mg/g; heart failure: "
+                      "{{%facts.conditions.heart_failure.display}}."),
             rule("ckd.metformin-contraindicated", "Stop metformin (eGFR below 30)",
                  when=["%facts.medications.metformin.exists()", f"{EGFR} < 30"], activity="metformin-review",
                  inputs=METFORMIN_INPUTS,

@@ -13,6 +13,8 @@ PALLIATIVE = ("%facts.conditions.palliative_care.exists() or "
               "%facts.procedures.palliative_or_hospice_care.withinLookback = true",
               "palliative or hospice care recorded: screening not proposed")
 PALLIATIVE_INPUTS = ["conditions.palliative_care", "procedures.palliative_or_hospice_care"]
+FRAIL = "%facts.conditions.frailty.exists() or %facts.conditions.advanced_illness.exists()"
+FRAILTY_INPUTS = ["conditions.frailty", "conditions.advanced_illness"]
 USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
 
 OBESITY = guideline("USPSTF-OBESITY-2018", "USPSTF: Weight Loss to Prevent Obesity-Related Morbidity and "
@@ -32,6 +34,9 @@ BREAST = guideline("USPSTF-BREAST-2024", "USPSTF: Breast Cancer: Screening", "20
                    USPSTF + "breast-cancer-screening")
 CERVICAL = guideline("USPSTF-CERVICAL-2018", "USPSTF: Cervical Cancer: Screening", "2018",
                      USPSTF + "cervical-cancer-screening")
+ACP_CRC = guideline("ACP-CRC-2023", "Qaseem A et al. Screening for Colorectal Cancer in Asymptomatic Average-Risk "
+                    "Adults: A Guidance Statement From the American College of Physicians (Version 2). Ann Intern Med "
+                    "2023;176:1092-1100", "2023", "https://doi.org/10.7326/M23-0779")
 LUNG = guideline("USPSTF-LUNG-2021", "USPSTF: Lung Cancer: Screening", "2021", USPSTF + "lung-cancer-screening")
 HCV = guideline("USPSTF-HCV-2020", "USPSTF: Hepatitis C Virus Infection in Adolescents and Adults: Screening",
                 "2020", USPSTF + "hepatitis-c-screening")
@@ -124,7 +129,7 @@ def screening() -> dict[str, Any]:
     """Preventive screening (USPSTF): colorectal, breast, cervical, lung, hepatitis C."""
     return plan_definition(
         "preventive-screening", "Preventive screening",
-        guidelines=[COLORECTAL, BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
+        guidelines=[COLORECTAL, ACP_CRC, BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
         description="Cancer and hepatitis C screening for adults by age, sex and risk, with test-specific "
                     "intervals and the recognised exclusions (USPSTF).",
         rules=[
@@ -133,9 +138,12 @@ def screening() -> dict[str, Any]:
                  inputs=["procedures.colonoscopy", "procedures.ct_colonography",
                          "procedures.flexible_sigmoidoscopy", "measures.fit", "procedures.stool_blood_test",
                          "measures.fit_dna", "conditions.colorectal_cancer", "procedures.total_colectomy",
-                         *PALLIATIVE_INPUTS],
+                         *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
+                 evidence=tuple(FRAILTY_INPUTS),
                  cite=[("USPSTF-CRC-2021", "Recommendations: ages 50 to 75 (A) and 45 to 49 (B); screening "
-                                           "strategies and intervals")],
+                                           "strategies and intervals"),
+                       ("ACP-CRC-2023", "Guidance statement 4: discontinue screening in adults older than 75 or "
+                                        "with a life expectancy of 10 years or less")],
                  exclusions=(PALLIATIVE,
                              ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded, "
                               "current or past ({{%facts.conditions.colorectal_cancer.display}}, "
@@ -150,9 +158,13 @@ def screening() -> dict[str, Any]:
                                ("measures.fit_dna", 3, "a", "sDNA-FIT (every 1 to 3 years)"),
                                ("measures.fit", 1, "a", "Stool blood test (FIT or guaiac FOBT)"),
                                ("procedures.stool_blood_test", 1, "a", "Fecal occult blood test")),
-                 choice="test chosen with the patient: colonoscopy every 10 years, CT colonography or flexible "
-                        "sigmoidoscopy every 5 years, sDNA-FIT every 1 to 3 years, FIT or high-sensitivity "
-                        "gFOBT every year.",
+                 choice=["test chosen with the patient: colonoscopy every 10 years, CT colonography or flexible "
+                         "sigmoidoscopy every 5 years, sDNA-FIT every 1 to 3 years, FIT or high-sensitivity "
+                         "gFOBT every year.",
+                         ("frailty or advanced illness recorded ({{%facts.conditions.frailty.display | "
+                          "%facts.conditions.advanced_illness.display}}): ACP 2023 guidance advises stopping "
+                          "screening when life expectancy is 10 years or less; whether to screen is the "
+                          "clinician's decision with the patient.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}: colorectal cancer screening, no test within its "
                       "interval on record."),
             rule("screen.breast", "Screening mammography every 2 years (40 to 74)",
@@ -187,13 +199,18 @@ def screening() -> dict[str, Any]:
                  when=[f"{AGE} >= 50 and {AGE} <= 80", "%facts.measures.pack_years.value >= 20",
                        "%facts.smoking.status = 'current' or %facts.smoking.status = 'former'"],
                  activity="lung-ldct", repeat=(1, 1, "a"),
-                 inputs=["smoking", "measures.pack_years", "procedures.ldct", *PALLIATIVE_INPUTS],
+                 inputs=["smoking", "measures.pack_years", "procedures.ldct", *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
+                 evidence=tuple(FRAILTY_INPUTS),
                  cite=[("USPSTF-LUNG-2021", "Recommendation (B): adults 50 to 80 with a 20 pack-year history "
                                             "who smoke now or quit within the past 15 years")],
                  exclusions=(PALLIATIVE,),
                  satisfied_by=(("procedures.ldct", 1, "a", "Low-dose CT"),),
-                 choice=("former smoker: eligible only if quit within the past 15 years; the quit date is not "
-                         "in the data carepath reads.", "%facts.smoking.status = 'former'"),
+                 choice=[("former smoker: eligible only if quit within the past 15 years; the quit date is not "
+                          "in the data carepath reads.", "%facts.smoking.status = 'former'"),
+                         ("frailty or advanced illness recorded ({{%facts.conditions.frailty.display | "
+                          "%facts.conditions.advanced_illness.display}}): USPSTF 2021 stops screening once a health "
+                          "problem substantially limits life expectancy or the ability or willingness to have "
+                          "curative lung surgery; the clinician decides.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}, {{%facts.measures.pack_years.value}} pack-years, "
                       "{{%facts.smoking.status}} smoker: annual low-dose CT."),
             rule("screen.lung-pack-years-unknown", "Pack-years unknown",
