@@ -490,30 +490,31 @@ def table() -> str:
                      f"{_named(case.lacks, titles)} | {'; '.join(other) or '-'} |")
         if index == len(CASES) - 1 or CASES[index + 1].area != area:
             lines.append("")
-    lines += ["## FHIR fixtures through the context layer", "",
-              "The `fhir_fixtures/clinical-*.json` patients, read by `facts_from_bundle` offline and by `assemble` "
-              "from the local HAPI server (integration test), evaluated as of " + AS_OF + ".", "",
-              "| fixture | patient | plan must contain | must not contain | not recommended / warnings |",
-              "|---|---|---|---|---|"]
-    for fixture in FIXTURE_CASES:
-        other = [*(f"not recommended: {titles.get(r, r)}" for r in fixture.not_recommended),
-                 *(f"warning: {titles.get(w, w)}" for w in fixture.warnings)]
-        lines.append(f"| {fixture.file} | {fixture.summary} | {_named(fixture.has, titles)} | "
-                     f"{_named(fixture.lacks, titles)} | {'; '.join(other) or '-'} |")
-    lines += ["", "## Real-world coding (recognition)", "",
-              "The `fhir_fixtures/recognition-*.json` patients: codes taken from the bundled value sets that are not "
-              "the usual one (CPT, ICD-10-CM subcodes, product-level RxNorm), evidence recorded in Encounter, "
-              "DiagnosticReport and Observation, and Condition status as FHIR R4 defines it; offline and through "
-              f"the local HAPI server, evaluated as of {RECOGNITION_AS_OF}.", "",
-              "| fixture | patient | plan must contain | must not contain | not recommended / warnings |",
-              "|---|---|---|---|---|"]
-    for fixture in RECOGNITION_CASES:
-        other = [*(f"not recommended: {titles.get(r, r)}" for r in fixture.not_recommended),
-                 *(f"warning: {titles.get(w, w)}" for w in fixture.warnings)]
-        lines.append(f"| {fixture.file} | {fixture.summary} | {_named(fixture.has, titles)} | "
-                     f"{_named(fixture.lacks, titles)} | {'; '.join(other) or '-'} |")
+    lines += _fixture_table(
+        "FHIR fixtures through the context layer", FIXTURE_CASES, titles,
+        "The `fhir_fixtures/clinical-*.json` patients, read by `facts_from_bundle` offline and by `assemble` from the "
+        f"local HAPI server (integration test), evaluated as of {AS_OF}.")
+    lines.append("")
+    lines += _fixture_table(
+        "Real-world coding (recognition)", RECOGNITION_CASES, titles,
+        "The `fhir_fixtures/recognition-*.json` patients: codes taken from the bundled value sets that are not the "
+        "usual one (CPT, ICD-10-CM subcodes, product-level RxNorm), evidence recorded in Encounter, DiagnosticReport "
+        "and Observation, and Condition status as FHIR R4 defines it; offline and through the local HAPI server, "
+        f"evaluated as of {RECOGNITION_AS_OF}.")
     lines.append("")
     return "\n".join(lines)
+
+
+def _fixture_table(title: str, fixtures: list[FixtureCase], titles: dict[str, str], intro: str) -> list[str]:
+    lines = [f"## {title}", "", intro, "",
+             "| fixture | patient | plan must contain | must not contain | not recommended / warnings |",
+             "|---|---|---|---|---|"]
+    for fixture in fixtures:
+        other = [*(f"not recommended: {titles.get(r, r)}" for r in fixture.not_recommended),
+                 *(f"warning: {titles.get(w, w)}" for w in fixture.warnings)]
+        lines.append(f"| {fixture.file} | {fixture.summary} | {_named(fixture.has, titles)} | "
+                     f"{_named(fixture.lacks, titles)} | {'; '.join(other) or '-'} |")
+    return lines
 
 
 if __name__ == "__main__":
