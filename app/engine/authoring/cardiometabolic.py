@@ -166,7 +166,7 @@ def diabetes() -> dict[str, Any]:
                  text="ADA 2025 §12: comprehensive foot evaluation at least annually. Last recorded: "
                       "{{%facts.procedures.foot_exam.date}}."),
             rule("t2d.dsmes", "Diabetes self-management education and support",
-                 when=["true"], activity="dsmes", inputs=["conditions.diabetes", "measures.hba1c"],
+                 when=["true"], activity="dsmes", inputs=["conditions.diabetes"],
                  cite=[("ADA-2025", "Section 5, Facilitating Positive Health Behaviors and Well-being "
                                     "(DSMES)")],
                  text="ADA 2025 §5: all people with diabetes should take part in DSMES, at diagnosis, every year "
@@ -311,8 +311,9 @@ def blood_pressure() -> dict[str, Any]:
                  exclusions=(IN_PREGNANCY,),
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating "
                                                      "antihypertensive drug therapy")],
-                 text="Stage 2, or stage 1 at higher risk ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): repeat BP "
-                      "evaluation in 1 month, then monthly until controlled once treatment starts."),
+                 text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg, in the stage 2 range or in the stage 1 range at "
+                      "higher risk: repeat BP evaluation in 1 month, then monthly until controlled once treatment "
+                      "starts."),
             rule("htn.pregnancy-raised", "Raised blood pressure in pregnancy: obstetric care",
                  when=[PREGNANT, "%facts.bp.sbp >= 140 or %facts.bp.dbp >= 90",
                        "%facts.bp.sbp < 160 and %facts.bp.dbp < 110"],

@@ -241,8 +241,9 @@ def kidney() -> dict[str, Any]:
             rule("ckd.nephrology-referral", "Referral to nephrology",
                  when=[f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral", inputs=CKD_INPUTS,
                  cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services")],
-                 text="eGFR {{%facts.scores.egfr.value}} (below 30) or UACR {{%facts.measures.uacr.value}} mg/g "
-                      "(300 or more): refer to specialist kidney care. (The 5-year kidney failure risk, "
-                      "Practice Point 2.2.1, is not computed by carepath.)"),
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2, UACR {{%facts.measures.uacr.recentValue}} "
+                      "mg/g: KDIGO 2024 refers to specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g "
+                      "or more. (The 5-year kidney failure risk, Practice Point 2.2.1, is not computed by "
+                      "carepath.)"),
         ],
     )

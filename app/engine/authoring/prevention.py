@@ -110,7 +110,7 @@ def depression() -> dict[str, Any]:
                  activity="depression-assessment", inputs=["measures.phq9", "conditions.depression"],
                  cite=[("PHQ9-2001", "PHQ-9 score of 10 or more (moderate or worse; cut-off validated)"),
                        ("USPSTF-DEPRESSION-2023", "Practice considerations: positive screening results")],
-                 text="PHQ-9 {{%facts.measures.phq9.value}} on {{%facts.measures.phq9.date}} (10 or more): "
+                 text="PHQ-9 {{%facts.measures.phq9.value}} (10 or more) on {{%facts.measures.phq9.date}}: "
                       "further diagnostic assessment and follow-up."),
             rule("depression.screening", "Depression screening (PHQ)",
                  when=["%facts.conditions.depression.empty()"], activity="depression-screening",
