@@ -180,15 +180,22 @@ def quality():
 @pytest.mark.parametrize(("resource_id", "problem"), [
     ("cp-ctx-quality-a1c-unit", "unit 'foo' unknown for HbA1c: not used"),
     ("cp-ctx-quality-weight-novalue", "no value for body weight (not-performed): not used"),
-    ("cp-ctx-quality-weight-huge", "body weight 7000 kg implausible, not used: outside 0.2-700"),
+    ("cp-ctx-quality-weight-huge", "body weight 7000 kg implausible, please verify: outside 0.2-700; not used"),
     ("cp-ctx-quality-hdl-nodate", "no effective date: not used"),
-    ("cp-ctx-quality-bp-implausible", "systolic blood pressure 400 mm[Hg] implausible, not used: outside 30-350"),
+    ("cp-ctx-quality-bp-implausible",
+     "systolic blood pressure 400 mm[Hg] implausible, please verify: outside 30-350; not used"),
     ("cp-ctx-quality-egfr-unit", "eGFR: unit 'mL/min' read as mL/min/1.73m2 (an eGFR is normalised to 1.73 m2; "
                                  "many laboratories omit it)"),
 ])
 def test_facts__data_quality_names_each_unusable_resource(quality, resource_id, problem):
-    assert {"ref": {"type": "Observation", "id": resource_id, "version": None}, "problem": problem} in quality[
-        "dataQuality"]
+    found = [{"ref": q["ref"], "problem": q["problem"]} for q in quality["dataQuality"]]
+    assert {"ref": {"type": "Observation", "id": resource_id, "version": None}, "problem": problem} in found
+
+
+def test_facts__an_implausible_result_is_kept_apart_with_its_key_and_date(quality):
+    implausible = {q["ref"]["id"]: q for q in quality["dataQuality"] if q.get("kind") == "implausible"}
+    assert implausible["cp-ctx-quality-weight-huge"]["key"] == "weight"
+    assert implausible["cp-ctx-quality-weight-huge"]["date"]
 
 
 def test_facts__unusable_values_are_not_used(quality):

@@ -165,3 +165,36 @@ def test_plan__frailty_or_advanced_illness_makes_colorectal_screening_the_clinic
     assert ("ACP 2023 guidance advises stopping screening" in screening.rationale.text) is said
     cited = {c.guideline for c in screening.rationale.citations}
     assert any("American College of Physicians" in g for g in cited)
+
+
+def _hba1c_bundle(*results: tuple[str, float, str]) -> dict:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1960-01-01"}},
+               {"resource": {"resourceType": "Condition", "id": "dm", "subject": {"reference": "Patient/p"},
+                             "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]}}}]
+    for rid, value, day in results:
+        entries.append({"resource": {
+            "resourceType": "Observation", "id": rid, "status": "final", "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}, "effectiveDateTime": day,
+            "valueQuantity": {"value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_plan__latest_result_implausible_asks_to_verify_and_measure_again(pack_set):
+    from app.context import facts_from_bundle
+
+    bundle = _hba1c_bundle(("a1c-old", 7.2, "2025-03-01"), ("a1c-typo", 72.0, "2025-05-20"))
+    facts = facts_from_bundle(bundle, pack_set.requirements, "2025-06-01")
+    assert facts["measures"]["hba1c"]["value"] == 7.2  # the implausible one is used for nothing
+    plan = build_plan(facts, pack_set, "2025-06-01")
+    [warning] = [w for w in plan.warnings if w["rule_id"] == "data-implausible"]
+    assert warning["refs"] == [{"type": "Observation", "id": "a1c-typo", "version": None}]
+    assert "HbA1c 72 % implausible, please verify" in warning["message"]
+    assert "measure again; the plan uses the earlier result of 2025-03-01" in warning["message"]
+
+
+def test_plan__an_implausible_result_followed_by_a_plausible_one_needs_no_warning(pack_set):
+    from app.context import facts_from_bundle
+
+    bundle = _hba1c_bundle(("a1c-typo", 72.0, "2025-03-01"), ("a1c-new", 7.2, "2025-05-20"))
+    plan = build_plan(facts_from_bundle(bundle, pack_set.requirements, "2025-06-01"), pack_set, "2025-06-01")
+    assert not [w for w in plan.warnings if w["rule_id"] == "data-implausible"]

@@ -1,4 +1,4 @@
-"""Physiological bounds: values outside them are flagged "implausible, not used".
+"""Physiological bounds: values outside them are flagged "implausible, please verify" and not used.
 
 These are data-quality guards, not clinical rules: they catch unit slips (a weight typed in grams, a
 creatinine in umol/L labelled mg/dL) and typing errors, and stay far outside anything a living patient
@@ -16,6 +16,11 @@ shows so that no real value is ever dropped. Each bound is the widest documented
   cholestatic lipoprotein X reach ~1000-2000 mg/dL; HDL above 300 has not been reported.
 - creatinine 0.05-40 mg/dL; eGFR 1-300 mL/min/1.73m2; UACR 0-50000 mg/g (nephrotic range tops ~30000).
 - PHQ-9 0-27: the instrument's own scale (Kroenke et al., J Gen Intern Med 2001).
+- PHQ-2 0-6: the instrument's own scale (Kroenke et al., Med Care 2003;41:1284-1292).
+
+A value outside its bound is not used for goals, staging or scores; it is named in ``dataQuality`` as
+"implausible, please verify" with its record, and when it is the latest result of its key the plan asks for it
+to be verified and measured again.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "egfr": (1.0, 300.0),
     "uacr": (0.0, 50000.0),
     "phq9": (0.0, 27.0),
+    "phq2": (0.0, 6.0),
 }
 
 
@@ -45,5 +51,5 @@ def implausible(key: str, value: float) -> str | None:
         return None
     low, high = bounds
     if value < low or value > high:
-        return f"implausible, not used: outside {low:g}-{high:g}"
+        return f"implausible, please verify: outside {low:g}-{high:g}; not used"
     return None

@@ -285,7 +285,12 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
     reason = implausible(key, value)
     if reason:
         shown = f"{raw:g} {unit or ''}".strip()
-        quality.append(problem(owner, f"{name} {shown} {reason}"))
+        entry = problem(owner, f"{name} {shown} {reason}")
+        with suppress(ValueError, TypeError, AttributeError):
+            when = effective(owner, *EFFECTIVE_FIELDS)
+            # kept apart so that the plan can ask to verify and re-measure when this is the latest result
+            entry.update(kind="implausible", key=key, date=when.day.isoformat() if when else None)
+        quality.append(entry)
         return None
     return round(value, 2)
 

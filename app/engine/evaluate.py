@@ -65,9 +65,29 @@ class _Evaluation:
                 "message": f"the plan date {self.as_of.isoformat()} is outside the effective period of "
                            + "; ".join(f"{a.pack.title} {a.pack.version} ({a.pack.effective_start} to "
                                        f"{a.pack.effective_end or 'open'})" for a in outside)})
+        self._implausible_latest()
         for area in self.pack_set.areas:
             self._guarded(area.id, area.title, self._area, area)
         return self.plan
+
+    def _implausible_latest(self) -> None:
+        """A warning for each key whose latest result is implausible (app/context/bounds.py): verify the record
+        and measure again; the value is used for nothing, and an older plausible one may stand in for it."""
+        latest: dict[str, dict[str, Any]] = {}
+        for entry in self.facts.get("dataQuality") or []:
+            if entry.get("kind") == "implausible" and entry.get("date"):
+                known = latest.get(entry["key"])
+                if known is None or entry["date"] > known["date"]:
+                    latest[entry["key"]] = entry
+        for key, entry in sorted(latest.items()):
+            measure = (self.facts.get("measures") or {}).get(key) or {}
+            if measure.get("date") and measure["date"] > entry["date"]:
+                continue  # a newer plausible result supersedes it
+            self.plan.warnings.append({
+                "rule_id": "data-implausible", "severity": "moderate", "refs": [entry["ref"]],
+                "message": f"{entry['problem']} ({entry['date']}): please verify the record and measure again"
+                           + (f"; the plan uses the earlier result of {measure['date']}" if measure.get("date")
+                              else "")})
 
     def _area(self, area: Area) -> bool:
         if not is_true(area.condition(self.env)):
