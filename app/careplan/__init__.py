@@ -21,6 +21,11 @@ What carepath writes (the contract for integrators; ``carepath plan BUNDLE --as-
 - Approval (``If-Match`` on the version reviewed): CarePlan ``active``, Goals ``active``, rejected activities
   ``cancelled`` with ``statusReason``, and a Provenance naming the clinician as verifier. Rejecting the whole
   plan: ``revoked`` with the reason in a note and in the Provenance, Goals ``rejected``.
+- Goals already in the record (any author; :mod:`app.careplan.existing`) for a measure a carepath goal also sets
+  are shown at review and offered at approval: "keep both" (the default) changes nothing; "mark superseded" sets
+  that Goal ``lifecycleStatus=cancelled`` with ``statusReason`` ``superseded by carepath plan CarePlan/<id>``
+  (If-Match on the version the clinician read) in the approval's transaction, and the verifier Provenance
+  targets it. The approval note says which goals were marked and which kept.
 """
 
 from app.careplan.bundle import Replacement, draft_bundle, now_instant

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.careplan import narrative, resources
+from app.careplan.existing import superseded_reason
 from app.careplan.model import CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
 from app.errors import CarepathError, FhirConflict, FhirPreconditionFailed
 from app.fhir import FhirClient
@@ -41,6 +42,10 @@ class Decision:
     rejected: Mapping[str, str] = field(default_factory=dict)
     #: Set to reject the whole plan (status ``revoked``) with this reason.
     reject_plan_reason: str | None = None
+    #: Goals already in the record to mark superseded by this plan: Goal id -> the version the clinician read.
+    supersede: Mapping[str, str] = field(default_factory=dict)
+    #: Record goals the clinician chose to keep beside the plan (one-line labels, for the approval note).
+    kept: tuple[str, ...] = ()
 
 
 def check_approver(fhir_user: str | None) -> str:
@@ -66,13 +71,18 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     seen = client.get_json(f"CarePlan/{careplan_id}/_history/{version}")
     if not _has_tag(seen):
         raise NotAllowedToApprove("carepath only approves the drafts it wrote")
-    updated = _decided_careplan(seen, decision, verifier, now)
     goals = [client.read("Goal", ref["reference"].split("/")[-1]) for ref in seen.get("goal", [])]
+    # Rejecting the plan leaves the record's goals as they are, whatever was chosen for them.
+    superseded = [] if decision.reject_plan_reason else _superseded_goals(client, seen, decision, now)
+    updated = _decided_careplan(seen, decision, verifier, now, superseded)
     goal_status = "rejected" if decision.reject_plan_reason else "active"
     decided_goals = [_decided_goal(goal, goal_status, decision, now) for goal in goals]
     updated["text"] = {"status": "generated", "div": narrative.decided_div(updated, decided_goals, verifier, now)}
     entries = [_put(updated, version)] + [_put(goal, goal["meta"]["versionId"]) for goal in decided_goals]
-    entries.append({"resource": _verification(careplan_id, goals, verifier, decision, now, organization),
+    # In the same transaction as the approval: the record goal is marked superseded only if the plan is approved.
+    entries += [_put(goal, decision.supersede[goal["id"]]) for goal in superseded]
+    entries.append({"resource": _verification(careplan_id, goals + superseded, verifier, decision, now,
+                                              organization),
                     "request": {"method": "POST", "url": "Provenance"}})
     try:
         if transaction:
@@ -85,11 +95,52 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
                     client.create(entry["resource"])
     except (FhirPreconditionFailed, FhirConflict) as exc:
         current = client.read("CarePlan", careplan_id)
-        raise PlanChanged(
-            f"the plan is now at version {current.get('meta', {}).get('versionId')}, you reviewed version {version}",
-            changes=describe_changes(seen, current), current=current,
-        ) from exc
+        now_at = str(current.get("meta", {}).get("versionId"))
+        changed_goals = _changed_record_goals(client, superseded, decision)
+        if now_at == version and changed_goals:
+            message = "a goal in the record you chose to mark superseded changed since you read it"
+            changes = changed_goals
+        else:
+            message = f"the plan is now at version {now_at}, you reviewed version {version}"
+            changes = describe_changes(seen, current) + changed_goals
+        raise PlanChanged(message, changes=changes, current=current) from exc
     return client.read("CarePlan", careplan_id)
+
+
+def _superseded_goals(client: FhirClient, careplan: Mapping[str, Any], decision: Decision,
+                      now: str) -> list[dict[str, Any]]:
+    """The record goals to mark superseded, as read at the version the clinician saw, updated; refuse others."""
+    own = {ref.get("reference") for ref in careplan.get("goal", [])}
+    subject = (careplan.get("subject") or {}).get("reference")
+    result = []
+    for goal_id, goal_version in decision.supersede.items():
+        if f"Goal/{goal_id}" in own:
+            raise NotAllowedToApprove("a goal of the plan itself cannot be marked superseded by it")
+        seen = client.get_json(f"Goal/{goal_id}/_history/{goal_version}")
+        if (seen.get("subject") or {}).get("reference") != subject:
+            raise NotAllowedToApprove("only goals of the plan's patient can be marked superseded")
+        result.append(_superseding(seen, careplan["id"], now))
+    return result
+
+
+def _superseding(goal: Mapping[str, Any], careplan_id: str, now: str) -> dict[str, Any]:
+    """The record goal cancelled, saying which carepath plan supersedes it (R4 ``Goal.statusReason`` is a string)."""
+    updated = copy.deepcopy(dict(goal))
+    updated["lifecycleStatus"] = "cancelled"
+    updated["statusDate"] = now[:10]
+    updated["statusReason"] = superseded_reason(careplan_id)
+    return updated
+
+
+def _changed_record_goals(client: FhirClient, superseded: list[dict[str, Any]], decision: Decision) -> list[str]:
+    """Sentences for the record goals whose version moved since the clinician read them."""
+    changes = []
+    for goal in superseded:
+        current = client.read("Goal", goal["id"])
+        if str(current.get("meta", {}).get("versionId")) != decision.supersede[goal["id"]]:
+            text = (current.get("description") or {}).get("text") or "a goal"
+            changes.append(f"the goal in the record '{text}' was changed (now {current.get('lifecycleStatus')})")
+    return changes
 
 
 def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
@@ -117,7 +168,8 @@ def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
     return changes
 
 
-def _decided_careplan(seen: Mapping[str, Any], decision: Decision, verifier: str, now: str) -> dict[str, Any]:
+def _decided_careplan(seen: Mapping[str, Any], decision: Decision, verifier: str, now: str,
+                      superseded: list[dict[str, Any]]) -> dict[str, Any]:
     careplan = copy.deepcopy(dict(seen))
     careplan.pop("meta", None)
     careplan["meta"] = {"tag": seen.get("meta", {}).get("tag", [])}
@@ -130,6 +182,13 @@ def _decided_careplan(seen: Mapping[str, Any], decision: Decision, verifier: str
             activity.setdefault("extension", []).append(_edit(verifier, "rejected at approval"))
     text = (f"Plan rejected: {decision.reject_plan_reason}" if decision.reject_plan_reason
             else "Plan approved")
+    if not decision.reject_plan_reason:
+        # What became of the record's goals for the same measures, said where the chart's readers look.
+        marked = [(g.get("description") or {}).get("text") or "a goal" for g in superseded]
+        if marked:
+            text += ". Goals in the record marked superseded: " + "; ".join(marked)
+        if decision.kept:
+            text += ". Goals in the record kept beside this plan: " + "; ".join(decision.kept)
     careplan.setdefault("note", []).append({"authorReference": {"reference": verifier}, "time": now, "text": text})
     contributors = careplan.setdefault("contributor", [])
     if {"reference": verifier} not in contributors:

@@ -1,4 +1,5 @@
-"""Approval of a saved draft: an explicit confirmation by a Practitioner, per-item rejection, the 412 path.
+"""Approval of a saved draft: an explicit confirmation by a Practitioner, per-item rejection, the 412 path,
+and for each goal already in the record for the same measure: keep both, or mark it superseded.
 
 ``GET  /p/<launch_id>/careplans/<careplan_id>``           the draft as saved, with the decision form
 ``POST /p/<launch_id>/careplans/<careplan_id>/decision``  approve or reject (CSRF-protected, confirmed)
@@ -6,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -15,14 +17,18 @@ from flask.typing import ResponseReturnValue
 from app.audit import audit_log
 from app.careplan import now_instant
 from app.careplan.approval import Decision, NotAllowedToApprove, PlanChanged, check_approver, decide, item_id
+from app.careplan.existing import Existing, Own, choices_from_form, read_existing, superseded_by
 from app.careplan.model import TAG
 from app.careplan.organization import acting_organization
 from app.smart import launch_required
 from app.views.patient import patient_name
 
+log = logging.getLogger(__name__)
 bp = Blueprint("approval", __name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 REASON_LIMIT = 500
+#: Goal ids the confirmation reads back after an approval (the choices of one plan are few).
+MARKED_LIMIT = 20
 
 
 @bp.get("/p/<launch_id>/careplans/<careplan_id>")
@@ -59,7 +65,14 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
         return _render(careplan, error="Give a reason for rejecting the whole plan.", form=form), 400
     rejected = {key: form.get(f"reason-{key}", "").strip()[:REASON_LIMIT]
                 for key in form.getlist("reject") if _ID.match(key)}
-    chosen = Decision(verifier, rejected=rejected, reject_plan_reason=plan_reason if action == "reject" else None)
+    supersede: dict[str, str] = {}
+    kept: tuple[str, ...] = ()
+    if action == "approve":
+        # Only the record goals this plan conflicts with, as read now, can be marked superseded.
+        choices = _existing(careplan).choices(_goals(careplan))
+        supersede, kept = choices_from_form(choices, form, _ID.match)
+    chosen = Decision(verifier, rejected=rejected, reject_plan_reason=plan_reason if action == "reject" else None,
+                      supersede=supersede, kept=kept)
     try:
         result = decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant(),
                         organization=acting_organization(current_app.config, g.launch.fhir, g.launch.fhir_user))
@@ -70,7 +83,13 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     audit_log().record("approved" if action == "approve" else "rejected", actor=verifier,
                        patient_id=g.launch.patient_id, packs=_packs(result), careplan_id=careplan_id,
                        careplan_version=str(result.get("meta", {}).get("versionId", "")))
-    return redirect(url_for("approval.show", launch_id=launch_id, careplan_id=careplan_id, done=1), code=303)
+    if supersede or kept:
+        log.info("record goals decided at approval", extra={"careplan_id": careplan_id,
+                                                            "superseded": sorted(supersede), "kept": len(kept)})
+    # The confirmation names the goals it marked; it reads them back and shows only those the record confirms.
+    marked = {"superseded": ",".join(sorted(supersede))} if supersede else {}
+    return redirect(url_for("approval.show", launch_id=launch_id, careplan_id=careplan_id, done=1, **marked),
+                    code=303)
 
 
 def _careplan(careplan_id: str) -> dict[str, Any]:
@@ -86,18 +105,33 @@ def _careplan(careplan_id: str) -> dict[str, Any]:
     return careplan
 
 
+def _goals(careplan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Goals the CarePlan references."""
+    return [g.launch.fhir.read("Goal", ref["reference"].split("/")[-1])
+            for ref in careplan.get("goal", []) if ref.get("reference", "").startswith("Goal/")]
+
+
+def _existing(careplan: dict[str, Any], marked: list[str] | None = None) -> Existing:
+    """The record's active plans and standing goals, this CarePlan and its Goals left out (one batch)."""
+    return read_existing(g.launch.fhir, g.launch.patient_id, own=Own.of_careplan(careplan), extra_goal_ids=marked or [],
+                         types=[name for name in ("CarePlan", "Goal") if g.launch.can_read(name)])
+
+
 def _render(careplan: dict[str, Any], *, error: str | None = None, changes: list[str] | None = None,
             form: Any = None) -> str:
     launch = g.launch
     patient = launch.fhir.read("Patient", launch.patient_id)
-    goals = [launch.fhir.read("Goal", ref["reference"].split("/")[-1])
-             for ref in careplan.get("goal", []) if ref.get("reference", "").startswith("Goal/")]
+    goals = _goals(careplan)
     activities = [{"key": item_id(a) or str(i), "activity": a} for i, a in enumerate(careplan.get("activity", []))]
+    marked = [goal_id for goal_id in request.args.get("superseded", "").split(",")[:MARKED_LIMIT]
+              if _ID.match(goal_id)]
+    existing = _existing(careplan, marked)
     return render_template(
         "review/approve.html", launch=launch, patient=patient, patient_name=patient_name(patient),
         careplan=careplan, goals=goals, activities=activities, error=error, changes=changes or [], form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole") and careplan["status"] == "draft",
-        can_write=not launch.unwritable,
+        can_write=not launch.unwritable, existing=existing, choices=existing.choices(goals),
+        superseded=superseded_by(existing, careplan["id"]),
     )
 
 

@@ -24,6 +24,7 @@ from flask.typing import ResponseReturnValue
 from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
 from app.careplan.charts import charts_for
+from app.careplan.existing import Own, read_existing
 from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
 from app.careplan.writer import (
@@ -207,11 +208,14 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
         same = find_same_plan(launch.fhir, launch.patient_id, key)
     resumed = draft if draft and identifier_of(draft.careplan) == key else None
     decided = same if same and same.get("status") != "draft" else None
+    # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
+    existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
+                             types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
     return render_template(
         "review/print.html" if printable else "review/plan.html",
         launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
         areas=areas(plan), charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
-        decided=decided,
+        decided=decided, existing=existing, conflicts=existing.plan_conflicts(plan),
         read_only=bool(problems), problems=problems, error=error, form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
     )
