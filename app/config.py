@@ -82,7 +82,8 @@ SMART_REDIRECT_URI = "http://localhost:8000/callback"
 SMART_SCOPE_VERSION = "v2"
 #: Resource types carepath reads (asked as ``.rs`` in v2; v1 asks ``patient/*.read``).
 SMART_READ_TYPES = ["Patient", "Condition", "Observation", "MedicationRequest", "AllergyIntolerance",
-                    "Procedure", "Encounter", "DiagnosticReport", "CarePlan", "Goal", "Provenance"]
+                    "Procedure", "Encounter", "DiagnosticReport", "ServiceRequest", "Device", "CarePlan", "Goal",
+                    "Provenance"]
 #: Resource types carepath writes (asked as ``.cu`` in v2, ``.write`` in v1); without them it runs read-only.
 SMART_WRITE_TYPES = ["CarePlan", "Goal", "Provenance"]
 #: Ask ``offline_access`` (refresh tokens that outlive the session) instead of ``online_access``.

@@ -21,12 +21,14 @@ EVENT_STATUSES = {
     "DiagnosticReport": frozenset({"final", "amended", "corrected", "appended"}),
     "Encounter": frozenset({"finished", "in-progress", "onleave", "arrived"}),
     "Observation": frozenset({"final", "amended", "corrected"}),
+    "ServiceRequest": frozenset({"active", "completed"}),
 }
 EVENT_DATES = {
     "Procedure": ("performedDateTime", "performedPeriod.start"),
     "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
     "Encounter": ("period.start", "period.end"),
     "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+    "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
 }
 
 
@@ -271,6 +273,20 @@ def events(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str,
                                   "refs": [ref(resource)]}
     for entry in found.values():
         entry.pop("_instant")
+    return found
+
+
+def devices(resources: list[dict[str, Any]], keys: dict[str, Requirement]) -> dict[str, dict[str, Any]]:
+    """Active Devices per key (a wheelchair or hospital bed in use is evidence of frailty), shaped as conditions."""
+    found: dict[str, dict[str, Any]] = {}
+    for device in resources:
+        if device.get("status") not in ("active", None):
+            continue
+        for key, coding, _how in _match(device, keys):
+            entry = found.setdefault(key, {"code": coding.get("code"), "system": coding.get("system"),
+                                           "display": _display(coding, device.get("type")), "onset": None,
+                                           "status": "active", "source": "Device", "refs": []})
+            entry["refs"].append(ref(device))
     return found
 
 

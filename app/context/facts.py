@@ -54,6 +54,8 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
     facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)
+    for key, entry in clinical.devices(by_type.get("Device", []), wanted.of("Device")).items():
+        facts["conditions"].setdefault(key, entry)
     facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index,
                                                 wanted.of("MedicationRequest"), as_of, quality)
     facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"),

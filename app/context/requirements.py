@@ -22,9 +22,9 @@ FACT_EVENT_URL = "http://carepath.dev/fhir/StructureDefinition/fact-event"
 #: A medicine or allergy key whose product codes are also recognised by ingredient (RxNorm name fallback).
 MATCH_INGREDIENT_URL = "http://carepath.dev/fhir/StructureDefinition/match-ingredient"
 TYPES = ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure", "Encounter",
-         "DiagnosticReport")
+         "DiagnosticReport", "ServiceRequest", "Device")
 #: The element a code filter reads when the Library names none.
-DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type"}
+DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type"}
 #: Code filter paths carepath can read, per type.
 PATHS = {"Encounter": ("type", "hospitalization.dischargeDisposition")}
 DEFAULT_LIBRARY = Path(__file__).with_name("library.json")
@@ -201,7 +201,7 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
             if unit not in ("a", "mo", "wk", "d") or not isinstance(duration.get("value"), int | float):
                 raise PackError(f"{where} ({key}): dateFilter.valueDuration needs a value and a unit a/mo/wk/d")
             lookback = (float(duration["value"]), unit)
-    event = resource_type in ("Procedure", "Encounter", "DiagnosticReport") or (
+    event = resource_type in ("Procedure", "Encounter", "DiagnosticReport", "ServiceRequest") or (
         (extensions.get(FACT_EVENT_URL) or {}).get("valueBoolean") is True)
     history = (extensions.get(FACT_HISTORY_URL) or {}).get("valueBoolean") is True
     return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, lookback, tuple(canonicals),

@@ -2,9 +2,9 @@
 
 Resources are validated with fhir.resources' R4B models (FHIR 4.3), which match R4 for every type read here
 (Patient, Observation, Condition, MedicationRequest, Medication, AllergyIntolerance, Procedure, Encounter,
-DiagnosticReport). A resource with only benign format faults is repaired and used (``app/context/repair.py``);
-one that cannot be read without guessing is skipped. Both are reported under ``dataQuality``; neither stops the
-facts.
+DiagnosticReport, ServiceRequest, Device). A resource with only benign format faults is repaired and used
+(``app/context/repair.py``); one that cannot be read without guessing is skipped. Both are reported under
+``dataQuality``; neither stops the facts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from app.context import precheck
 
 USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest", "Medication",
-                        "AllergyIntolerance", "Procedure", "Encounter", "DiagnosticReport"})
+                        "AllergyIntolerance", "Procedure", "Encounter", "DiagnosticReport", "ServiceRequest",
+                        "Device"})
 
 
 def ref(resource: dict[str, Any]) -> dict[str, Any]:

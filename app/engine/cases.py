@@ -410,6 +410,10 @@ RECOGNITION_CASES: list[FixtureCase] = [FixtureCase(f"recognition-{name}.json", 
      ("screen.colorectal", "screen.breast", "screen.cervical")),
     ("mammography-report", "55 y woman: screening mammogram reported as a DiagnosticReport (LOINC) last year",
      (), ("screen.breast",), ("screen.breast",)),
+    ("hospice-referral", "67 y woman: referral to hospice recorded as a ServiceRequest 2.5 months ago", (),
+     ("screen.colorectal", "screen.breast"), ("screen.colorectal", "screen.breast")),
+    ("frailty-device", "70 y man using a self-propelled wheelchair (Device, Frailty Device value set): colorectal "
+     "screening stays proposed as the clinician's decision", ("screen.colorectal",)),
     ("negatives", "60 y man: knee X-ray (CPT), hypertension, amoxicillin: none is a colonoscopy, diabetes or statin",
      ("screen.colorectal", "htn.bp-goal"), ("t2d.hba1c-goal", "lipid.diabetes.instead")),
 ]]

@@ -96,8 +96,11 @@ def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) 
         label = extension_value(requirement, "fact-label") or key
         labels.setdefault(key, label)
         resource_type = requirement.get("type")
-        if resource_type in ("Encounter", "DiagnosticReport") or extension_value(requirement, "fact-event"):
+        if resource_type in ("Encounter", "DiagnosticReport", "ServiceRequest") or extension_value(requirement,
+                                                                                                 "fact-event"):
             resource_type = "Procedure"  # events: dated facts in ``procedures`` whatever resource records them
+        elif resource_type == "Device":
+            resource_type = "Condition"  # a device in use (a wheelchair) is evidence of a state, like a condition
         labels.setdefault(f"{resource_type}:{key}", label)
     return labels
 

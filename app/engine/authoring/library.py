@@ -220,6 +220,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Encounter", "palliative_or_hospice_care", "Palliative or hospice care",
      [vsac("2.16.840.1.113883.3.117.1.7.1.207"), vsac("2.16.840.1.113883.3.117.1.7.1.209")], 12,
      {"path": ENCOUNTER_DISPOSITION}),
+    ("ServiceRequest", "palliative_or_hospice_care", "Palliative or hospice care",
+     [vsac("2.16.840.1.113762.1.4.1116.365"), vsac("2.16.840.1.113883.3.464.1003.198.12.1135")], 12, {}),
     # Conditions
     ("Condition", "diabetes", "Diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1001")], None, {}),
     ("Condition", "type1_diabetes", "Type 1 diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1020")], None, {}),
@@ -264,6 +266,7 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     # (CMS130, CMS125).
     ("Condition", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.113.12.1074"),
                                          vsac("2.16.840.1.113883.3.464.1003.113.12.1075")], None, {}),
+    ("Device", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.118.12.1300")], None, {}),
     ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082")], None,
      {}),
     # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a
@@ -332,11 +335,13 @@ def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, 
     for name, flag in (("fact-history", "history"), ("fact-event", "event"), ("match-ingredient", "ingredient")):
         if options.get(flag):
             extension.append(ext(name, valueBoolean=True))
-    path = options.get("path") or {"MedicationRequest": "medication", "Encounter": "type"}.get(resource_type, "code")
+    path = options.get("path") or {"MedicationRequest": "medication", "Encounter": "type",
+                                   "Device": "type"}.get(resource_type, "code")
     canonical = f"{value_set['url']}|{value_set['version']}" if value_set.get("version") else value_set["url"]
     requirement: dict[str, Any] = {"type": resource_type, "extension": extension,
                                    "codeFilter": [{"path": path, "valueSet": canonical}]}
-    date_path = {"Observation": "effective", "Condition": "onset"}.get(resource_type, "date")
+    date_path = {"Observation": "effective", "Condition": "onset", "ServiceRequest": "authoredOn"}.get(resource_type,
+                                                                                                      "date")
     if months:
         requirement["dateFilter"] = [{"path": date_path, "valueDuration": {"value": months, "unit": "mo",
                                                                            "system": UCUM, "code": "mo"}}]
