@@ -60,6 +60,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
                                                 wanted.of("MedicationRequest"), as_of, quality)
     facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"),
                                             quality)
+    facts["prescribed"] = prescriptions(facts["medications"], as_of)
     event_keys = wanted.events()
     if "Observation" in event_keys:
         by_type["Observation"] = _event_observations(observations, event_keys["Observation"], quality)
@@ -75,6 +76,24 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts
+
+
+def prescriptions(medications: dict[str, list[dict[str, Any]]], as_of: date) -> dict[str, dict[str, Any]]:
+    """Per medicine class, the latest prescription date of its active orders (a start, a dose change or a renewal:
+    the record does not say which) and how many days before the evaluation date it was."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, entries in medications.items():
+        dated = [e for e in entries if e.get("authoredOn")]
+        if key == "other" or not dated:
+            continue
+        latest = max(dated, key=lambda e: e["authoredOn"])
+        try:
+            days = (as_of - date.fromisoformat(latest["authoredOn"])).days
+        except ValueError:
+            continue
+        found[key] = {"date": latest["authoredOn"], "daysAgo": days, "display": latest.get("display"),
+                      "refs": latest["refs"]}
+    return found
 
 
 def _bp_since(keys: dict[str, Requirement], as_of: date) -> date | None:

@@ -43,8 +43,10 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                ascvd10y: float | None = None, egfr: Value = None, bmi: Value = None,
                conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
-               cyp2c19: str | None = None, slco1b1: str | None = None, **measures: Value) -> dict[str, Any]:
-    """Facts for one patient; procedures map a key to how many days ago it was done."""
+               cyp2c19: str | None = None, slco1b1: str | None = None,
+               prescribed_days_ago: Mapping[str, int] | None = None, **measures: Value) -> dict[str, Any]:
+    """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
+    200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key."""
     day = date.fromisoformat(as_of)
     facts: dict[str, Any] = {
         "asOf": as_of,
@@ -82,9 +84,13 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                                     "refs": _ref("Condition", key)}
     for key, display in (medications or {}).items():
         facts["medications"][key] = [{"code": key, "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                                      "display": item, "authoredOn": _day(day, 200),
+                                      "display": item,
+                                      "authoredOn": _day(day, (prescribed_days_ago or {}).get(key, 200)),
                                       "refs": _ref("MedicationRequest", f"{key}-{index}")}
                                      for index, item in enumerate(display.split(" + "))]
+    from app.context.facts import prescriptions  # the same derivation as facts from FHIR
+
+    facts["prescribed"] = prescriptions(facts["medications"], day)
     for key, display in (allergies or {}).items():
         facts["allergies"][key] = [{"code": key, "display": display, "criticality": "high",
                                     "refs": _ref("AllergyIntolerance", key)}]

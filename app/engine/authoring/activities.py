@@ -24,6 +24,9 @@ def activities() -> list[dict[str, Any]]:
           (SNOMED, "401191002", "Diabetic foot examination")),
         a("deintensification-review", "Review glucose-lowering treatment for de-intensification", "medication",
           "Verify the HbA1c, ask about hypoglycaemia, and consider reducing or stopping insulin or a sulfonylurea."),
+        a("ras-monitoring", "BP, creatinine and potassium after a RAS inhibitor start or dose change", "lab-order",
+          "Blood pressure, serum creatinine and potassium 2 to 4 weeks after starting or increasing an ACE "
+          "inhibitor or ARB."),
         a("metformin-review", "Review metformin for kidney function", "medication",
           "Check the eGFR and adjust or stop metformin as its labelling asks at this kidney function."),
         a("obstetric-bp-care", "Blood pressure in pregnancy: obstetric care", "referral",

@@ -289,6 +289,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("MedicationRequest", "clopidogrel", "Clopidogrel", [CLOPIDOGREL], None, {"ingredient": True}),
     ("MedicationRequest", "ace_inhibitor", "ACE inhibitor", [ACE_INGREDIENTS], None, {"ingredient": True}),
     ("MedicationRequest", "arb", "Angiotensin receptor blocker", [ARB_INGREDIENTS], None, {"ingredient": True}),
+    ("MedicationRequest", "ras_inhibitor", "ACE inhibitor, ARB or ARNI",
+     [vsac("2.16.840.1.113883.3.526.3.1139"), vsac("2.16.840.1.113883.3.526.3.1489")], None, {"ingredient": True}),
     ("MedicationRequest", "antihypertensive", "BP-lowering medication",
      [vsac("2.16.840.1.113883.3.526.1577"), vsac("2.16.840.1.113883.3.526.3.1139"),
       vsac("2.16.840.1.113883.3.526.3.1489"), vsac("2.16.840.1.113883.3.526.3.1493")], None, {"ingredient": True}),

@@ -199,6 +199,23 @@ def kidney() -> dict[str, Any]:
                         "a recommendation; titrate to the highest approved dose tolerated.",
                  text="UACR {{%facts.measures.uacr.value}} mg/g (30 or more) with eGFR "
                       "{{%facts.scores.egfr.value}} (15 or more): RAS inhibitor."),
+            rule("ckd.ras-monitoring", "Check BP, creatinine and potassium (RAS inhibitor prescribed recently)",
+                 when=["%facts.prescribed.ras_inhibitor.daysAgo <= 28",
+                       "%facts.measures.creatinine.empty() or "
+                       "%facts.measures.creatinine.daysAgo >= %facts.prescribed.ras_inhibitor.daysAgo"],
+                 activity="ras-monitoring", due_in=(2, "wk"),
+                 inputs=["medications.ras_inhibitor", "measures.creatinine", "scores.egfr"],
+                 evidence=("measures.creatinine",),
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.6 (practice points: monitor blood pressure, serum "
+                                          "creatinine and serum potassium within 2-4 weeks of starting a RAS "
+                                          "inhibitor or increasing its dose)")],
+                 choice="the record cannot tell a start or dose increase from a renewal: if "
+                        "{{%facts.prescribed.ras_inhibitor.display}} is a renewal at an unchanged dose, this "
+                        "check is not needed.",
+                 text="{{%facts.prescribed.ras_inhibitor.display}} prescribed on "
+                      "{{%facts.prescribed.ras_inhibitor.date}} and no creatinine since: KDIGO 2024 monitors blood "
+                      "pressure, creatinine and potassium 2 to 4 weeks after a RAS inhibitor is started or its dose "
+                      "increased."),
             rule("ckd.sglt2-inhibitor", "SGLT2 inhibitor (CKD)",
                  when=["%facts.conditions.ckd.exists()", f"{EGFR} >= 20",
                        f"(%facts.conditions.diabetes.exists() and %facts.conditions.type1_diabetes.empty()) or "
