@@ -149,3 +149,26 @@ def test_egfr__older_than_its_look_back_feeds_no_score():
     assert facts["measures"]["egfr"]["withinLookback"] is False  # still shown, with its date
     assert {m["key"]: m["message"] for m in facts["missing"]}["scores.egfr"] == \
         "no recent eGFR or creatinine: eGFR not computed"
+
+
+@pytest.mark.parametrize(("values", "conflict"), [((7.2, 8.4), True), ((7.2, 7.2), False)])
+def test_same_day__two_results_that_disagree_are_shown_and_the_latest_used(values, conflict):
+    from app.context import default_requirements, facts_from_bundle
+
+    def obs(i, value, moment):
+        return {"resource": {"resourceType": "Observation", "id": i, "status": "final",
+                             "subject": {"reference": "Patient/p"},
+                             "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+                             "effectiveDateTime": moment, "valueQuantity": {
+                                 "value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950-01-01"}},
+        obs("morning", values[0], "2021-01-10T08:00:00Z"), obs("afternoon", values[1], "2021-01-10T15:00:00Z")]}
+    facts = facts_from_bundle(bundle, default_requirements(), "2021-04-01")
+    assert facts["measures"]["hba1c"]["value"] == values[1]
+    found = [q for q in facts["dataQuality"] if "disagree" in q["problem"]]
+    assert bool(found) is conflict
+    if conflict:
+        assert found[0]["problem"] == ("HbA1c: 2 results on 2021-01-10 disagree (7.2, 8.4 %); the latest (8.4) is "
+                                       "used; please verify")
+        assert found[0]["ref"]["id"] == "afternoon"

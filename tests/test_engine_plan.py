@@ -198,3 +198,10 @@ def test_plan__an_implausible_result_followed_by_a_plausible_one_needs_no_warnin
     bundle = _hba1c_bundle(("a1c-typo", 72.0, "2025-03-01"), ("a1c-new", 7.2, "2025-05-20"))
     plan = build_plan(facts_from_bundle(bundle, pack_set.requirements, "2025-06-01"), pack_set, "2025-06-01")
     assert not [w for w in plan.warnings if w["rule_id"] == "data-implausible"]
+
+
+def test_plan__a_recent_frailty_finding_observation_also_makes_screening_the_clinicians_decision(pack_set):
+    plan = build_plan(make_facts(age=70, procedures={"frailty_finding": 60}), pack_set, "2025-06-01")
+    assert "ACP 2023 guidance advises stopping screening" in plan.activity("screen.colorectal").rationale.text
+    old = build_plan(make_facts(age=70, procedures={"frailty_finding": 800}), pack_set, "2025-06-01")
+    assert "ACP 2023 guidance advises stopping screening" not in old.activity("screen.colorectal").rationale.text

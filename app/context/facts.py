@@ -50,6 +50,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     found = _observation_readings(observations, reader, quality)
 
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
+    quality += _same_day_conflicts(found, keys)
     facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), _bp_since(keys, as_of))
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
@@ -76,6 +77,30 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["missing"] = _missing(facts, wanted) + missing
     facts["dataQuality"] = sorted(quality, key=lambda q: (q["ref"]["type"] or "", str(q["ref"]["id"]), q["problem"]))
     return facts
+
+
+#: Keys measured several times a day by design (the guideline averages them): not a conflict.
+_REPEATED_BY_DESIGN = frozenset({"sbp", "dbp"})
+
+
+def _same_day_conflicts(found: dict[str, list[Reading]], keys: dict[str, Requirement]) -> list[dict[str, Any]]:
+    """A data-quality entry when the results of a key on the day its latest result comes from disagree (two labs,
+    or units that do not convert to the same value): shown, never resolved silently. The latest is used."""
+    problems = []
+    for key, series in found.items():
+        if key in _REPEATED_BY_DESIGN or not series or series[0].value is None:
+            continue
+        day = series[0].when.day
+        same_day = [r for r in series if r.when.day == day and r.value is not None]
+        if len({round(r.value, 2) for r in same_day}) < 2:
+            continue
+        unit = UNITS[key].display if key in UNITS else (series[0].unit or "")
+        name = keys[key].name if key in keys else key
+        values = ", ".join(f"{r.value:g}" for r in sorted(same_day, key=lambda r: r.when.instant))
+        problems.append({"ref": series[0].ref, "problem": f"{name}: {len(same_day)} results on {day.isoformat()} "
+                                                          f"disagree ({values} {unit}); the latest "
+                                                          f"({series[0].value:g}) is used; please verify"})
+    return problems
 
 
 def prescriptions(medications: dict[str, list[dict[str, Any]]], as_of: date) -> dict[str, dict[str, Any]]:

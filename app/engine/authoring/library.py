@@ -267,6 +267,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Condition", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.113.12.1074"),
                                          vsac("2.16.840.1.113883.3.464.1003.113.12.1075")], None, {}),
     ("Device", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.118.12.1300")], None, {}),
+    ("Observation", "frailty_finding", "Frailty finding", [vsac("2.16.840.1.113883.3.464.1003.113.12.1075")], 12,
+     {"event": True}),
     ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082")], None,
      {}),
     # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a

@@ -13,8 +13,11 @@ PALLIATIVE = ("%facts.conditions.palliative_care.exists() or "
               "%facts.procedures.palliative_or_hospice_care.withinLookback = true",
               "palliative or hospice care recorded: screening not proposed")
 PALLIATIVE_INPUTS = ["conditions.palliative_care", "procedures.palliative_or_hospice_care"]
-FRAIL = "%facts.conditions.frailty.exists() or %facts.conditions.advanced_illness.exists()"
-FRAILTY_INPUTS = ["conditions.frailty", "conditions.advanced_illness"]
+FRAILTY_SHOWN = ("{{%facts.conditions.frailty.display | %facts.conditions.advanced_illness.display | "
+                 "%facts.procedures.frailty_finding.display}}")
+FRAIL = ("%facts.conditions.frailty.exists() or %facts.conditions.advanced_illness.exists() or "
+         "%facts.procedures.frailty_finding.withinLookback = true")
+FRAILTY_INPUTS = ["conditions.frailty", "conditions.advanced_illness", "procedures.frailty_finding"]
 USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
 
 OBESITY = guideline("USPSTF-OBESITY-2018", "USPSTF: Weight Loss to Prevent Obesity-Related Morbidity and "
@@ -161,8 +164,7 @@ def screening() -> dict[str, Any]:
                  choice=["test chosen with the patient: colonoscopy every 10 years, CT colonography or flexible "
                          "sigmoidoscopy every 5 years, sDNA-FIT every 1 to 3 years, FIT or high-sensitivity "
                          "gFOBT every year.",
-                         ("frailty or advanced illness recorded ({{%facts.conditions.frailty.display | "
-                          "%facts.conditions.advanced_illness.display}}): ACP 2023 guidance advises stopping "
+                         (f"frailty or advanced illness recorded ({FRAILTY_SHOWN}): ACP 2023 guidance advises stopping "
                           "screening when life expectancy is 10 years or less; whether to screen is the "
                           "clinician's decision with the patient.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}: colorectal cancer screening, no test within its "
@@ -207,10 +209,9 @@ def screening() -> dict[str, Any]:
                  satisfied_by=(("procedures.ldct", 1, "a", "Low-dose CT"),),
                  choice=[("former smoker: eligible only if quit within the past 15 years; the quit date is not "
                           "in the data carepath reads.", "%facts.smoking.status = 'former'"),
-                         ("frailty or advanced illness recorded ({{%facts.conditions.frailty.display | "
-                          "%facts.conditions.advanced_illness.display}}): USPSTF 2021 stops screening once a health "
-                          "problem substantially limits life expectancy or the ability or willingness to have "
-                          "curative lung surgery; the clinician decides.", FRAIL)],
+                         (f"frailty or advanced illness recorded ({FRAILTY_SHOWN}): USPSTF 2021 stops screening "
+                          "once a health problem substantially limits life expectancy or the ability or "
+                          "willingness to have curative lung surgery; the clinician decides.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}, {{%facts.measures.pack_years.value}} pack-years, "
                       "{{%facts.smoking.status}} smoker: annual low-dose CT."),
             rule("screen.lung-pack-years-unknown", "Pack-years unknown",
