@@ -172,3 +172,43 @@ def test_same_day__two_results_that_disagree_are_shown_and_the_latest_used(value
         assert found[0]["problem"] == ("HbA1c: 2 results on 2021-01-10 disagree (7.2, 8.4 %); the latest (8.4) is "
                                        "used; please verify")
         assert found[0]["ref"]["id"] == "afternoon"
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([("2020-01-01", 55), ("2020-06-01", 50)], ("2020-01-01", 152)),
+    ([("2020-01-01", 55), ("2020-03-01", 70), ("2020-06-01", 50)], ("2020-06-01", 0)),
+    ([("2020-01-01", 55), ("2020-06-01", 65)], None),
+    ([], None),
+])
+def test_abnormal_run__the_run_of_abnormal_results_ending_with_the_latest(values, expected):
+    from app.context.derived import abnormal_run
+
+    series = [{"date": day, "value": value} for day, value in values]
+    assert abnormal_run(series, lambda value: value < 60) == expected
+
+
+def _egfr_series_bundle(values: list[tuple[str, float]]) -> dict:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950-01-01"}}]
+    for index, (day, value) in enumerate(values):
+        entries.append({"resource": {
+            "resourceType": "Observation", "id": f"egfr-{index}", "status": "final",
+            "subject": {"reference": "Patient/p"}, "code": {"coding": [{"system": "http://loinc.org",
+                                                                        "code": "33914-3"}]},
+            "effectiveDateTime": day, "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}",
+                                                        "system": "http://unitsofmeasure.org",
+                                                        "code": "mL/min/{1.73_m2}"}}})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+@pytest.mark.parametrize(("values", "chronic"), [
+    ([("2020-09-01", 52), ("2021-02-01", 48)], True),   # 153 days below 60: CKD by KDIGO's definition
+    ([("2021-01-01", 52), ("2021-02-01", 48)], False),  # 31 days: not yet
+])
+def test_chronicity__low_egfr_for_more_than_3_months_is_ckd_by_results(values, chronic):
+    from app.context import default_requirements, facts_from_bundle
+
+    facts = facts_from_bundle(_egfr_series_bundle(values), default_requirements(), "2021-04-01")
+    assert facts["scores"]["egfr"]["lowSince"] == values[0][0]
+    assert ("ckd_by_results" in facts["conditions"]) is chronic
+    if chronic:
+        assert facts["conditions"]["ckd_by_results"]["display"] == "eGFR below 60 since 2020-09-01 (153 days)"

@@ -205,3 +205,18 @@ def test_plan__a_recent_frailty_finding_observation_also_makes_screening_the_cli
     assert "ACP 2023 guidance advises stopping screening" in plan.activity("screen.colorectal").rationale.text
     old = build_plan(make_facts(age=70, procedures={"frailty_finding": 800}), pack_set, "2025-06-01")
     assert "ACP 2023 guidance advises stopping screening" not in old.activity("screen.colorectal").rationale.text
+
+
+@pytest.mark.parametrize(("values", "has", "lacks"), [
+    ([("2020-09-01", 52), ("2021-02-01", 48)], "ckd.monitoring", "ckd.confirm"),
+    ([("2021-01-01", 52), ("2021-02-01", 48)], "ckd.confirm", "ckd.monitoring"),
+])
+def test_plan__ckd_needs_more_than_3_months_of_low_egfr_worded_from_the_dates(pack_set, values, has, lacks):
+    from app.context import facts_from_bundle
+    from tests.test_context_scores import _egfr_series_bundle
+
+    facts = facts_from_bundle(_egfr_series_bundle(values), pack_set.requirements, "2021-04-01")
+    plan = build_plan(facts, pack_set, "2021-04-01")
+    ids = {a.id for a in plan.activities}
+    assert has in ids and lacks not in ids
+    assert values[0][0] in plan.activity(has).rationale.text  # since when, from the record

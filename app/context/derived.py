@@ -120,6 +120,51 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
 GFR_CATEGORIES = ((90.0, "G1"), (60.0, "G2"), (45.0, "G3a"), (30.0, "G3b"), (15.0, "G4"), (0.0, "G5"))
 
 
+#: KDIGO 2024 Chapter 1 definition of CKD: GFR below 60 mL/min/1.73 m2 or albuminuria (UACR 30 mg/g or more)
+#: present for more than 3 months. ``lowSince`` / ``highSince`` is the first result of the uninterrupted run of
+#: abnormal results that ends with the latest one; ``...Days`` how long that run lasts (latest minus first).
+CKD_GFR_BELOW, CKD_UACR_FROM, CKD_MORE_THAN_DAYS = 60.0, 30.0, 90
+
+
+def abnormal_run(series: list[dict[str, Any]], abnormal: Any) -> tuple[str, int] | None:
+    """(first date, days) of the run of abnormal values (oldest first ``series``) that ends with the latest one."""
+    dated = [point for point in series if point.get("value") is not None and point.get("date")]
+    if not dated or not abnormal(dated[-1]["value"]):
+        return None
+    first = dated[-1]["date"]
+    for point in reversed(dated):
+        if not abnormal(point["value"]):
+            break
+        first = point["date"]
+    return first, (date.fromisoformat(dated[-1]["date"]) - date.fromisoformat(first)).days
+
+
+def chronicity(facts: dict[str, Any]) -> None:
+    """Add the KDIGO persistence of a low eGFR (``scores.egfr.lowSince/lowDays``) and of albuminuria
+    (``measures.uacr.highSince/highDays``) to the facts; when one lasts more than 3 months, the condition
+    ``ckd_by_results`` says so (CKD by its definition, with or without a diagnosis on record)."""
+    found = []
+    egfr = facts["scores"].get("egfr")
+    if egfr and egfr.get("series"):
+        run = abnormal_run(egfr["series"], lambda value: value < CKD_GFR_BELOW)
+        if run:
+            egfr["lowSince"], egfr["lowDays"] = run
+            if run[1] > CKD_MORE_THAN_DAYS:
+                found.append((f"eGFR below 60 since {run[0]} ({run[1]} days)", egfr["refs"]))
+    uacr = facts["measures"].get("uacr")
+    if uacr and uacr.get("recentValue") is not None and uacr.get("series"):
+        run = abnormal_run(uacr["series"], lambda value: value >= CKD_UACR_FROM)
+        if run:
+            uacr["highSince"], uacr["highDays"] = run
+            if run[1] > CKD_MORE_THAN_DAYS:
+                found.append((f"UACR 30 mg/g or more since {run[0]} ({run[1]} days)", uacr["refs"]))
+    if found:
+        facts["conditions"]["ckd_by_results"] = {
+            "display": "; ".join(text for text, _refs in found), "status": "active", "source": "results",
+            "onset": min(text.split(" since ")[1][:10] for text, _refs in found),
+            "refs": [ref for _text, refs in found for ref in refs]}
+
+
 def gfr_category(value: float) -> str:
     """The KDIGO 2024 GFR category of an eGFR in mL/min/1.73 m2."""
     return next(name for low, name in GFR_CATEGORIES if value >= low)
@@ -131,7 +176,8 @@ def _egfr(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str
         # The laboratory's own eGFR is preferred; a creatinine of the same day that gives another KDIGO
         # category is shown beside it, never silently resolved.
         score = {"value": reported["value"], "unit": "mL/min/1.73m2", "method": "reported",
-                 "date": reported["date"], "refs": reported["refs"]}
+                 "date": reported["date"], "refs": reported["refs"],
+                 "series": [{"date": p["date"], "value": p["value"]} for p in reported.get("series") or []]}
         if reported.get("comparator"):
             score["comparator"] = reported["comparator"]
         computed = _computed_egfr(facts)
@@ -162,7 +208,23 @@ def _computed_egfr(facts: dict[str, Any]) -> dict[str, Any] | str:
             "date": creatinine["date"], "inputs": {
                 "creatinine": {"value": creatinine["value"], "unit": "mg/dL", "date": creatinine["date"]},
                 "ageYears": age, "sex": patient["sex"]},
-            "refs": [*patient["refs"], *creatinine["refs"]]}
+            "refs": [*patient["refs"], *creatinine["refs"]],
+            "series": _computed_series(creatinine.get("series") or [], patient)}
+
+
+def _computed_series(creatinine: list[dict[str, Any]], patient: dict[str, Any]) -> list[dict[str, Any]]:
+    """CKD-EPI 2021 for each creatinine result (the age on its day), oldest first, for chronicity."""
+    born, found = date.fromisoformat(patient["birthDate"]), []
+    for point in creatinine:
+        if point.get("comparator"):
+            continue
+        try:
+            value = formulas.ckd_epi_2021(creatinine_mg_dl=point["value"],
+                                          age=age_on(born, date.fromisoformat(point["date"])), sex=patient["sex"])
+        except ValueError:
+            continue
+        found.append({"date": point["date"], "value": round(value, 1)})
+    return found
 
 
 def _bmi(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:

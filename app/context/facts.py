@@ -11,7 +11,7 @@ from typing import Any
 
 from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
-from app.context.derived import blood_pressure, scores
+from app.context.derived import blood_pressure, chronicity, scores
 from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.repair import readable
 from app.context.requirements import Requirement, RequirementSet, lookback_days, merge
@@ -71,6 +71,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
+    chronicity(facts)
     conflict = facts["scores"].get("egfr", {}).get("conflict")
     if conflict:
         quality.append({"ref": facts["scores"]["egfr"]["refs"][0], "problem": conflict["message"]})

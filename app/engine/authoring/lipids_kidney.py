@@ -136,6 +136,9 @@ EGFR = "%facts.scores.egfr.value"
 # Staging, treatment and referral read only results within the look-back (recentValue); texts show the value.
 UACR = "%facts.measures.uacr.recentValue"
 CKD_INPUTS = ["scores.egfr", "measures.uacr", "conditions.ckd"]
+# KDIGO 2024 Chapter 1: CKD is a diagnosis on record, or a GFR below 60 or albuminuria (UACR 30 mg/g or more)
+# present for more than 3 months (a run of abnormal results spanning more than 90 days).
+CKD_PRESENT = "(%facts.conditions.ckd.exists() or %facts.conditions.ckd_by_results.exists())"
 FDA_METFORMIN = guideline("FDA-METFORMIN-2016", "FDA Drug Safety Communication: FDA revises warnings regarding use "
                           "of the diabetes medicine metformin in certain patients with reduced kidney function", "2016",
                           "https://www.fda.gov/drugs/drug-safety-and-availability/fda-drug-safety-communication-fda-"
@@ -165,22 +168,28 @@ def kidney() -> dict[str, Any]:
                  ("true", "KDIGO 2024 G and A categories")],
         rules=[
             rule("ckd.confirm", "Repeat eGFR and UACR to confirm chronicity",
-                 when=["%facts.conditions.ckd.empty()"], activity="ckd-confirm",
+                 when=[f"{CKD_PRESENT}.not()"], activity="ckd-confirm",
                  schedule_from=(("measures.egfr", "measures.creatinine", "measures.uacr"), 3, "mo"),
                  inputs=CKD_INPUTS, cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present "
                                                             "for more than 3 months)")],
-                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 and UACR {{%facts.measures.uacr.value}} "
-                      "mg/g without a CKD diagnosis: CKD requires the abnormality to last more than 3 months."),
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 on {{%facts.scores.egfr.date}} and UACR "
+                      "{{%facts.measures.uacr.recentValue}} mg/g, with no CKD diagnosis and no abnormal result "
+                      "lasting more than 3 months yet (low eGFR since {{%facts.scores.egfr.lowSince}}; "
+                      "albuminuria since {{%facts.measures.uacr.highSince}}): KDIGO 2024 defines CKD by an "
+                      "abnormality lasting more than 3 months; repeat the tests 3 months after the first abnormal "
+                      "one."),
             rule("ckd.monitoring", "eGFR and albuminuria at least every year",
-                 when=["%facts.conditions.ckd.exists()"], activity="uacr-egfr-test", repeat=(1, 1, "a"),
+                 when=[CKD_PRESENT], activity="uacr-egfr-test", repeat=(1, 1, "a"),
                  schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
                  inputs=CKD_INPUTS,
                  cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)")],
                  choice="more often when the risk of progression is higher and the result changes treatment "
                         "(Practice Point 2.1.2).",
-                 text="CKD: assess albuminuria and GFR at least annually."),
+                 text="CKD ({{%facts.conditions.ckd.display}}; eGFR below 60 since {{%facts.scores.egfr.lowSince}}, "
+                      "UACR 30 mg/g or more since {{%facts.measures.uacr.highSince}}): assess albuminuria and GFR at "
+                      "least annually."),
             rule("ckd.ras-inhibitor", "ACE inhibitor or ARB (albuminuria)",
-                 when=["%facts.conditions.ckd.exists()", f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
+                 when=[CKD_PRESENT, f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
                  inputs=[
                      *CKD_INPUTS, "conditions.diabetes", "medications.ace_inhibitor", "medications.arb",
                      "allergies.ace_inhibitor", "conditions.angioedema"],
@@ -217,7 +226,7 @@ def kidney() -> dict[str, Any]:
                       "pressure, creatinine and potassium 2 to 4 weeks after a RAS inhibitor is started or its dose "
                       "increased."),
             rule("ckd.sglt2-inhibitor", "SGLT2 inhibitor (CKD)",
-                 when=["%facts.conditions.ckd.exists()", f"{EGFR} >= 20",
+                 when=[CKD_PRESENT, f"{EGFR} >= 20",
                        f"(%facts.conditions.diabetes.exists() and %facts.conditions.type1_diabetes.empty()) or "
                        f"{UACR} >= 200 or %facts.conditions.heart_failure.exists()"],
                  activity="sglt2-inhibitor", inputs=[*CKD_INPUTS, "conditions.diabetes", "conditions.type1_diabetes",
@@ -256,7 +265,8 @@ def kidney() -> dict[str, Any]:
                       "and 45 on {{%facts.medications.metformin.display}}: the labelling asks to assess the "
                       "benefits and risks of continuing, and not to start metformin at this level."),
             rule("ckd.nephrology-referral", "Referral to nephrology",
-                 when=[f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral", inputs=CKD_INPUTS,
+                 when=[CKD_PRESENT, f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral",
+                 inputs=CKD_INPUTS,
                  cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services")],
                  text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2, UACR {{%facts.measures.uacr.recentValue}} "
                       "mg/g: KDIGO 2024 refers to specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g "
