@@ -24,7 +24,8 @@ from urllib.parse import urlencode
 
 from app.careplan import resources
 from app.careplan.model import CAREPLAN_ID_SYSTEM, GOAL_ID_SYSTEM, TAG, Edits, goal_key, plan_key
-from app.errors import FhirError, FhirForbidden, FhirStatusError
+from app.context.fetch import unreadable_message
+from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
 from app.fhir.capabilities import server_capabilities
 from app.fhir.search import Outcome, get_many, pages_after
@@ -354,14 +355,8 @@ def _collect(client: FhirClient, kind: str, outcome: Outcome, notes: list[str]) 
 
 
 def _unreadable(resource_type: str, error: FhirError, *, partial: bool = False) -> str:
-    if isinstance(error, FhirForbidden):
-        reason = "scope not granted"
-    elif isinstance(error, FhirStatusError):
-        reason = f"{error.title.lower()} ({error.status})"
-    else:
-        reason = error.title.lower()
     log.warning("existing plans not read", extra={"resource_type": resource_type, "error_type": type(error).__name__})
-    return f"could {'only partly ' if partial else 'not '}see {resource_type}: {reason}"
+    return unreadable_message(resource_type, error, partial=partial)
 
 
 def _record_plan(plan: Mapping[str, Any]) -> RecordPlan:

@@ -205,14 +205,19 @@ def _instant(resource: dict[str, Any]) -> float | None:
     return when.instant.timestamp() if when else None
 
 
-def _unreadable(result: FetchResult, resource_type: str, error: FhirError, *, partial: bool = False) -> None:
+def unreadable_message(resource_type: str, error: FhirError, *, partial: bool = False) -> str:
+    """What a reader is told about a search that failed: "could not see Goal: scope not granted"."""
     if isinstance(error, FhirForbidden):
         reason = "scope not granted"
     elif isinstance(error, FhirStatusError):
         reason = f"{error.title.lower()} ({error.status})"
     else:
         reason = error.title.lower()
-    message = f"could {'only partly ' if partial else 'not '}see {resource_type}: {reason}"
+    return f"could {'only partly ' if partial else 'not '}see {resource_type}: {reason}"
+
+
+def _unreadable(result: FetchResult, resource_type: str, error: FhirError, *, partial: bool = False) -> None:
+    message = unreadable_message(resource_type, error, partial=partial)
     if resource_type not in result.unreadable:
         result.unreadable[resource_type] = message
         result.notes.append({"type": resource_type, "message": message})
