@@ -253,6 +253,16 @@ def blood_pressure() -> dict[str, Any]:
                     text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): goal below 130/80 mmHg. "
                          "Reassessed monthly until controlled (§8.2.1).")],
         rules=[
+            rule("htn.measure-bp", "Measure blood pressure (none in the last 12 months)",
+                 when=[BP_MISSING, "%facts.conditions.hypertension.exists() or "
+                                   "%facts.medications.antihypertensive.exists()"],
+                 activity="bp-recheck", inputs=["conditions.hypertension", "medications.antihypertensive"],
+                 cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
+                                            "therapy")],
+                 text="Hypertension or BP-lowering treatment ({{%facts.conditions.hypertension.display | "
+                      "%facts.medications.antihypertensive.display}}) with no blood pressure reading in the last 12 "
+                      "months (latest {{%facts.measures.sbp.date}}): measure it; older readings are not used for "
+                      "staging or goals."),
             rule("htn.lifestyle", "Nonpharmacological BP-lowering measures",
                  when=["%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or %facts.conditions.hypertension.exists()"],
                  activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS,
