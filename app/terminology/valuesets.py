@@ -56,10 +56,10 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
         concepts = list(_contained(expansion.get("contains") or []))
     else:
         concepts = _enumerated(resource.get("compose"), url)
-    members = frozenset(key for key in (key_of(c.get("system"), c.get("code")) for c in concepts) if key)
-    names = {c.get("display") for c in concepts if key_of(c.get("system"), c.get("code")) and
-             key_of(c.get("system"), c.get("code"))[0] == RXNORM}
-    single = (rxnorm.moieties(name) for name in names)
+    keyed = [(key_of(c.get("system"), c.get("code")), c.get("display")) for c in concepts]
+    members = frozenset(key for key, _display in keyed if key)
+    # only single-ingredient members teach a moiety: a combination would make its partner a member of the class
+    single = (rxnorm.moieties(display) for key, display in keyed if key and key[0] == RXNORM)
     moieties = frozenset(found[0] for found in single if len(found) == 1)
     return ValueSet(url=url, version=str(resource.get("version") or ""),
                     title=str(resource.get("title") or resource.get("name") or url), members=members,
