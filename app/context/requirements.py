@@ -87,10 +87,12 @@ class RequirementSet:
 
     def __init__(self, requirements: Iterable[Requirement] = ()) -> None:
         self._by_type: dict[str, dict[str, Requirement]] = {}
+        self._measures: dict[str, Requirement] | None = None
         for requirement in requirements:
             self._add(requirement)
 
     def _add(self, requirement: Requirement) -> None:
+        self._measures = None
         keys = self._by_type.setdefault(requirement.type, {})
         known = keys.get(requirement.key)
         if known is None:
@@ -110,11 +112,11 @@ class RequirementSet:
         return self._by_type.get(resource_type, {})
 
     def measures(self) -> dict[str, Requirement]:
-        """The Observation keys that are values (``measures``, ``bp``), not events."""
-        cached = self._by_type.get("Observation", {})
-        if not any(r.event for r in cached.values()):
-            return cached
-        return {key: r for key, r in cached.items() if not r.event}
+        """The Observation keys that are values (``measures``, ``bp``), not events (one dict per set: readers and
+        code indexes are kept per dict)."""
+        if self._measures is None:
+            self._measures = {key: r for key, r in self._by_type.get("Observation", {}).items() if not r.event}
+        return self._measures
 
     def events(self) -> dict[str, dict[str, Requirement]]:
         """Per resource type, the keys that are dated events (``procedures``): every Procedure, Encounter and
