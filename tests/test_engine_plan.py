@@ -220,3 +220,11 @@ def test_plan__ckd_needs_more_than_3_months_of_low_egfr_worded_from_the_dates(pa
     ids = {a.id for a in plan.activities}
     assert has in ids and lacks not in ids
     assert values[0][0] in plan.activity(has).rationale.text  # since when, from the record
+
+
+def test_unique_refs__first_seen_order_each_once():
+    from app.refs import unique_refs
+
+    a, b = {"type": "Condition", "id": "1", "version": None}, {"type": "Condition", "id": "2", "version": "3"}
+    assert unique_refs([a, b, dict(a), b, {"type": "Condition", "id": "2", "version": None}]) == [
+        a, b, {"type": "Condition", "id": "2", "version": None}]

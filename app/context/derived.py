@@ -9,6 +9,7 @@ from app.context import scores as formulas
 from app.context.dates import age_on
 from app.context.observations import Reading
 from app.context.requirements import RequirementSet
+from app.refs import unique_refs
 
 # 2017 ACC/AHA High Blood Pressure guideline (Whelton PK et al.), Table 8 "Checklist for accurate
 # measurement of BP", step 6: use an average of >=2 readings obtained on >=2 occasions to estimate the
@@ -30,10 +31,7 @@ def blood_pressure(systolic: list[Reading], diastolic: list[Reading], since: dat
         return {}
     used_sbp = [r for r in systolic if r.when.day in days]
     used_dbp = [r for r in diastolic if r.when.day in days]
-    refs: list[dict[str, Any]] = []
-    for reading in used_sbp + used_dbp:
-        if reading.ref not in refs:
-            refs.append(reading.ref)
+    refs = unique_refs(reading.ref for reading in used_sbp + used_dbp)
     instants = {r.when.instant for r in used_sbp + used_dbp}
 
     def mean(values: list[Reading]) -> float | None:
@@ -102,11 +100,10 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
     sex, race = formulas.pce_group(patient["sex"], patient["race"])
     value = formulas.pce_risk(age=age, sex=sex, race=patient["race"], total_cholesterol=total[0], hdl=hdl[0],
                               sbp=bp["sbp"], treated=treated, smoker=smoker, diabetes=diabetes)
-    refs = [*patient["refs"]]
-    for part in (facts["measures"]["total_cholesterol"]["refs"], facts["measures"]["hdl"]["refs"], bp["refs"],
-                 facts["smoking"]["refs"], *(c["refs"] for c in facts["medications"].get("antihypertensive", [])),
-                 facts["conditions"].get("diabetes", {}).get("refs", [])):
-        refs += [r for r in part if r not in refs]
+    refs = unique_refs(ref for part in (
+        patient["refs"], facts["measures"]["total_cholesterol"]["refs"], facts["measures"]["hdl"]["refs"], bp["refs"],
+        facts["smoking"]["refs"], *(c["refs"] for c in facts["medications"].get("antihypertensive", [])),
+        facts["conditions"].get("diabetes", {}).get("refs", [])) for ref in part)
     return {"value": round(value, 1), "unit": "%", "method": formulas.PCE_METHOD, "inputs": {
         "ageYears": age, "sex": sex, "equations": "African American" if race == "black" else "white",
         "totalCholesterol": total[1], "hdl": hdl[1],

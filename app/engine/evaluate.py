@@ -12,6 +12,7 @@ from app.engine.fhirpath import PATH_CACHE, is_true
 from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
 from app.engine.packs import PackSet
 from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, format_value
+from app.refs import unique_refs
 
 
 def build_plan(facts: Mapping[str, Any], pack_set: PackSet, as_of: date | str) -> Plan:
@@ -232,11 +233,7 @@ class _Evaluation:
 
     def _rationale(self, item: Rule | GoalRule, choices: list) -> tuple[Rationale, bool]:
         used = [fact for fact in (self._fact_used(path) for path in item.inputs) if fact is not None]
-        refs: list[dict[str, Any]] = []
-        for fact in used:
-            for ref in fact.refs:
-                if ref not in refs:
-                    refs.append(ref)
+        refs = unique_refs(ref for fact in used for ref in fact.refs)
         text = item.rationale.render(self.env)
         choice = False
         for note in choices:
@@ -263,13 +260,8 @@ class _Evaluation:
                                    "area": rule.area, "area_id": rule.area_id, "refs": self._refs(rule)})
 
     def _refs(self, rule: Rule) -> list[dict[str, Any]]:
-        refs: list[dict[str, Any]] = []
-        for path in rule.inputs:
-            used = self._fact_used(path)
-            for ref in used.refs if used else []:
-                if ref not in refs:
-                    refs.append(ref)
-        return refs
+        return unique_refs(ref for used in (self._fact_used(path) for path in rule.inputs) if used
+                           for ref in used.refs)
 
 
 def _missing_keys(fact: FactPath) -> tuple[str, ...]:
