@@ -308,3 +308,39 @@ def test_save__the_organization_setting_wins(review_app, hapi, hapi_url, record)
     careplan = hapi.search("CarePlan", {"subject": f"Patient/{record}"})[0]
     (author,) = _provenances(hapi, careplan["id"])["author"]["agent"]
     assert author["onBehalfOf"] == {"reference": f"Organization/{record}-set", "display": "Set clinic"}
+
+
+def test_review__edited_target_is_the_same_in_the_goal_the_approve_page_and_after_relaunch(review_app, hapi,
+                                                                                           hapi_url, record):
+    doctor = review_app.test_client()
+    launch_id = _launch(doctor, review_app, hapi_url, record, fhir_user=f"Practitioner/{record}-dr")
+    page = doctor.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
+    assert doctor.post(f"https://localhost/p/{launch_id}/plan",
+                       data=_form(page, **{"target-g-hba1c": "8.0"})).status_code == 303
+    careplan = hapi.search("CarePlan", {"subject": f"Patient/{record}"})[0]
+    goal = next(hapi.read("Goal", ref["reference"].split("/")[1]) for ref in careplan["goal"]
+                if hapi.read("Goal", ref["reference"].split("/")[1])["target"][0]["measure"]["coding"][0]["code"]
+                == "4548-4")
+    assert goal["description"]["text"] == "HbA1c below 8 %"
+    assert goal["target"][0]["detailQuantity"]["value"] == 8.0
+
+    screen = doctor.get(f"https://localhost/p/{launch_id}/careplans/{careplan['id']}").get_data(as_text=True)
+    assert "HbA1c below 8 %" in screen and "HbA1c below 7 %" not in screen
+
+    relaunch = review_app.test_client()
+    relaunched = _launch(relaunch, review_app, hapi_url, record, fhir_user=f"Practitioner/{record}-dr")
+    again = relaunch.get(f"https://localhost/p/{relaunched}/plan")
+    text = again.get_data(as_text=True)
+    assert "HbA1c below 8 %" in text and "HbA1c below 7 %" not in text
+    assert 'id="resumed"' in text and "target &lt; 8.0 %" in text and "target &lt; 7.0 %" not in text
+
+    response = doctor.post(f"https://localhost/p/{launch_id}/careplans/{careplan['id']}/decision",
+                           data={"csrf_token": _csrf(screen), "version": careplan["meta"]["versionId"],
+                                 "action": "approve", "confirm": "yes"})
+    assert response.status_code == 303
+    assert hapi.read("Goal", goal["id"])["description"]["text"] == "HbA1c below 8 %"
+    after = review_app.test_client()
+    decided = after.get(f"https://localhost/p/{_launch(after, review_app, hapi_url, record)}/plan")
+    text = decided.get_data(as_text=True)
+    assert 'id="decided"' in text and "HbA1c below 8 %" in text and "HbA1c below 7 %" not in text
+    assert "target &lt; 8.0 %" in text

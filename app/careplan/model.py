@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -157,3 +159,49 @@ def unique(values: Iterable[str]) -> list[str]:
 def _digest(material: Mapping[str, Any]) -> str:
     encoded = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:40]
+
+
+def edited_description(description: str, original: Any, value: float, unit: str | None) -> str:
+    """A goal's description with its target changed by a clinician: the original value replaced where the text
+    states it ("HbA1c below 7 %" -> "HbA1c below 8 %"), else the new target added, so that the description never
+    contradicts the target."""
+    if isinstance(original, int | float):
+        pattern = re.compile(rf"(?<![\d.]){re.escape(f'{original:g}')}(?:\.0+)?(?![\d.])")
+        if pattern.search(description):
+            return pattern.sub(f"{value:g}", description, count=1)
+    return f"{description} (target changed to {value:g}{f' {unit}' if unit else ''})"
+
+
+def with_saved_targets(plan: Mapping[str, Any], targets: Mapping[str, float]) -> dict[str, Any]:
+    """The plan as a clinician saved it: goal id -> target value replaced in the goal's target and description
+    (what the review page shows after a relaunch)."""
+    shown = copy.deepcopy(dict(plan))
+    for goal in shown.get("goals", []):
+        value = targets.get(goal["id"])
+        if value is None:
+            continue
+        listed = goal.get("targets") or ([goal["target"]] if goal.get("target") else [])
+        if len(listed) != 1 or listed[0].get("value") == value:
+            continue
+        original = listed[0].get("value")
+        listed[0]["value"] = value
+        if goal.get("target"):
+            goal["target"] = listed[0]
+        goal["description"] = edited_description(goal["description"], original, value, listed[0].get("unit"))
+    return shown
+
+
+def saved_targets(plan: Mapping[str, Any], identifier: str, goals: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """goal id -> the target value of the saved Goal of this plan (matched by its deterministic identifier)."""
+    by_key = {}
+    for resource in goals:
+        for ident in resource.get("identifier") or []:
+            if ident.get("system") == GOAL_ID_SYSTEM:
+                by_key[ident.get("value")] = resource
+    found = {}
+    for goal in plan.get("goals", []):
+        resource = by_key.get(goal_key(identifier, goal["id"]))
+        quantities = [t.get("detailQuantity") for t in (resource or {}).get("target") or []]
+        if len(quantities) == 1 and isinstance((quantities[0] or {}).get("value"), int | float):
+            found[goal["id"]] = float(quantities[0]["value"])
+    return found

@@ -17,6 +17,7 @@ from app.careplan.model import (
     UCUM,
     US_CORE_CAREPLAN_CATEGORY,
     Edits,
+    edited_description,
     goal_bounds,
     input_refs,
     pack_canonicals,
@@ -58,7 +59,9 @@ def goal(plan: Mapping[str, Any], item: Mapping[str, Any], identifier: str, edit
         "identifier": [{"system": GOAL_ID_SYSTEM, "value": identifier}],
         "lifecycleStatus": "proposed",
         "category": [{"text": item["area"]}] if item.get("area") else [],
-        "description": {"text": item["description"]},
+        "description": {"text": edited_description(item["description"], targets[0].get("value"),
+                                                   edits.goal_targets[item["id"]], targets[0].get("unit"))
+                        if edited and len(targets) == 1 else item["description"]},
         "subject": {"reference": f"Patient/{plan['patient_id']}"},
         "startDate": plan["as_of"],
         "target": [_target(item, target, edits if edited else None) for target in targets if target],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextlib import suppress
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
 from app.careplan.charts import charts_for
 from app.careplan.existing import Own, read_existing
+from app.careplan.model import saved_targets, with_saved_targets
 from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
 from app.careplan.writer import (
@@ -34,7 +36,7 @@ from app.careplan.writer import (
     save_draft,
     supports_transaction,
 )
-from app.errors import FhirStatusError
+from app.errors import FhirError, FhirStatusError
 from app.smart import launch_required
 from app.views.patient import patient_name
 
@@ -208,6 +210,9 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
         same = find_same_plan(launch.fhir, launch.patient_id, key)
     resumed = draft if draft and identifier_of(draft.careplan) == key else None
     decided = same if same and same.get("status") != "draft" else None
+    # What the clinician saved (an edited target) is what the page shows again after a relaunch.
+    saved_goals = list(resumed.goals) if resumed else _decided_goals(decided)
+    plan = with_saved_targets(plan, saved_targets(plan, key, saved_goals)) if saved_goals and not form else plan
     # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
     existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
                              types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
@@ -219,6 +224,19 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
         read_only=bool(problems), problems=problems, error=error, form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
     )
+
+
+def _decided_goals(careplan: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The Goals of an approved (or rejected) carepath plan for the same data, read one by one (a plan has few)."""
+    if not careplan or not g.launch.can_read("Goal"):
+        return []
+    goals = []
+    for reference in careplan.get("goal", []):
+        target = reference.get("reference", "")
+        if target.startswith("Goal/") and _ID.match(target[5:]):
+            with suppress(FhirError):
+                goals.append(g.launch.fhir.read("Goal", target[5:]))
+    return goals
 
 
 def _audit(event: str, plan: dict[str, Any], careplan_id: str | None = None, version: str | None = None) -> None:
