@@ -1,18 +1,23 @@
 """The append-only audit log of plans generated, saved, approved and rejected (SQLite by default).
 
 One row says who (a ``Practitioner/123``-style reference, never a name), when, which patient (id only),
-which CarePlan id and version, and which pack versions. The database refuses UPDATE and DELETE by trigger,
-so a row once written stays as written.
+which CarePlan id and version, and which pack versions. The database refuses UPDATE, DELETE and an INSERT
+that would replace a row (``INSERT OR REPLACE`` fires no delete trigger) by trigger, so a row once written stays
+as written; and each row carries a SHA-256 hash chained to the previous row's, so that a row rewritten by
+other means (the file edited, the triggers dropped) is found by ``carepath audit verify``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -21,6 +26,7 @@ from app.errors import CarepathError
 #: The actor recorded when the launch named no user (an open FHIR server).
 UNKNOWN_ACTOR = "unknown"
 EVENTS = ("generated", "saved", "approved", "rejected", "conflict")
+# The only value put into this SQL is EVENTS, constants of this module.
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -30,13 +36,17 @@ CREATE TABLE IF NOT EXISTS audit (
     patient_id TEXT NOT NULL,
     careplan_id TEXT,
     careplan_version TEXT,
-    packs TEXT NOT NULL
+    packs TEXT NOT NULL,
+    hash TEXT
 );
+CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON audit
+WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""
+"""  # noqa: S608
 
 
 class AuditError(CarepathError):
@@ -68,6 +78,9 @@ class AuditLog:
         connection = self._connect()
         try:
             connection.executescript(_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
+            if "hash" not in columns:  # a log written before the chain: its rows are reported as unchained
+                connection.execute("ALTER TABLE audit ADD COLUMN hash TEXT")
         finally:
             connection.close()
 
@@ -84,17 +97,50 @@ class AuditLog:
             raise AuditError("the audit actor must be a FHIR reference (Type/id), not a name")
         actor = "/".join(actor.rstrip("/").split("/")[-2:])  # an absolute fhirUser URL keeps Type/id only
         at = at or datetime.now(UTC).isoformat(timespec="seconds")
+        packs_text = json.dumps(sorted(packs))
         connection = self._connect()
         try:
+            # One writer at a time: the next sequence number and the previous hash are read in the transaction
+            # that writes the row.
+            connection.execute("BEGIN IMMEDIATE")
+            last = connection.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq = (last[0] + 1) if last else 1
+            digest = entry_hash(last[1] if last else None,
+                                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text))
             connection.execute(
-                "INSERT INTO audit (at, event, actor, patient_id, careplan_id, careplan_version, packs) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (at, event, actor, patient_id, careplan_id, careplan_version, json.dumps(sorted(packs))),
+                "INSERT INTO audit (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text, digest),
             )
+            connection.execute("COMMIT")
         except sqlite3.Error as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise AuditError(f"audit entry not written: {exc}") from exc
         finally:
             connection.close()
+
+    def verify(self) -> tuple[int, int, str | None]:
+        """(rows checked, rows written before the chain, first problem or None): recomputes the hash chain."""
+        connection = self._connect()
+        try:
+            rows = connection.execute("SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, "
+                                      "packs, hash FROM audit ORDER BY seq").fetchall()
+        finally:
+            connection.close()
+        previous, unchained, expected_seq = None, 0, None
+        for row in rows:
+            *fields, stored = row
+            if stored is None and previous is None:
+                unchained += 1  # written before this version kept a chain
+                continue
+            if expected_seq is not None and fields[0] != expected_seq:
+                return len(rows), unchained, f"entry {expected_seq} is missing (next entry is {fields[0]})"
+            if stored != entry_hash(previous, tuple(fields)):
+                return len(rows), unchained, (f"entry {fields[0]} ({fields[1]}, {fields[2]}) does not match its "
+                                              "hash: it or an earlier entry was changed")
+            previous, expected_seq = stored, fields[0] + 1
+        return len(rows), unchained, None
 
     def entries(self, patient_id: str | None = None) -> list[Entry]:
         """Every entry (or one patient's), oldest first."""
@@ -108,6 +154,40 @@ class AuditLog:
         finally:
             connection.close()
         return [Entry(*row[:7], tuple(json.loads(row[7]))) for row in rows]
+
+
+def entry_hash(previous: str | None, fields: tuple) -> str:
+    """SHA-256 of the previous row's hash and this row's fields (canonical JSON)."""
+    material = json.dumps([previous or "", *fields], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def verify_command(args: Any) -> int:
+    """``carepath audit verify``: check the hash chain, naming the first broken entry."""
+    path = Path(args.db) if args.db else None
+    if path is None:
+        from app import config
+
+        path = Path(config.AUDIT_DB or Path(config.VAR_DIR) / "audit.sqlite3")
+    if not path.is_file():
+        print(f"error: no audit log at {path}", file=sys.stderr)
+        return 2
+    checked, unchained, problem = AuditLog(path).verify()
+    if problem:
+        print(f"audit log {path}: BROKEN: {problem}", file=sys.stderr)
+        return 1
+    before = f" ({unchained} written before the chain began)" if unchained else ""
+    print(f"audit log {path}: {checked} entries, hash chain intact{before}")
+    return 0
+
+
+def add_audit_command(commands: Any) -> None:
+    """Register ``carepath audit verify``."""
+    audit = commands.add_parser("audit", help="check the audit log")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    verify = actions.add_parser("verify", help="recompute the hash chain and name the first broken entry")
+    verify.add_argument("--db", help="the audit SQLite file (default: CAREPATH_AUDIT_DB or VAR_DIR/audit.sqlite3)")
+    verify.set_defaults(func=verify_command)
 
 
 def init_app(app: Flask) -> None:

@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_engine_commands(commands)
 
+    from app.audit import add_audit_command
+
+    add_audit_command(commands)
+
     return parser
 
 

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from app.audit import AuditError, AuditLog, audit_log
+from app.cli import main
 
 PACKS = ["http://carepath.dev/fhir/PlanDefinition/diabetes|2025.1"]
 
@@ -78,3 +79,63 @@ def test_audit_log__lives_under_var_dir(app, tmp_path):
 def test_audit__actor_is_kept_as_a_relative_reference(log, actor, stored):
     log.record("generated", actor=actor, patient_id="p1", packs=PACKS)
     assert log.entries()[0].actor == stored
+
+
+def _write_three(log):
+    for event in ("generated", "saved", "approved"):
+        log.record(event, actor="Practitioner/1", patient_id="p1", packs=["pack|1"], careplan_id="cp1")
+
+
+def test_audit__insert_or_replace_of_a_written_row_is_refused(log):
+    _write_three(log)
+    connection = sqlite3.connect(log.path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        connection.execute("INSERT OR REPLACE INTO audit (seq, at, event, actor, patient_id, packs) "
+                           "VALUES (2, '2020-01-01T00:00:00+00:00', 'rejected', 'Practitioner/9', 'p1', '[]')")
+    connection.close()
+    assert [e.event for e in log.entries()] == ["generated", "saved", "approved"]
+
+
+def test_audit_verify__an_intact_chain_passes(log, capsys):
+    _write_three(log)
+    assert log.verify() == (3, 0, None)
+    assert main(["audit", "verify", "--db", str(log.path)]) == 0
+    assert "3 entries, hash chain intact" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("forgery", "named"), [
+    # someone with the file drops the triggers, then rewrites, removes or replaces a row
+    ("INSERT OR REPLACE INTO audit (seq, at, event, actor, patient_id, careplan_id, packs, hash) "
+     "SELECT seq, at, 'rejected', actor, patient_id, careplan_id, packs, hash FROM audit WHERE seq = 2",
+     "entry 2 "),
+    ("UPDATE audit SET actor = 'Practitioner/9' WHERE seq = 3", "entry 3 "),
+    ("DELETE FROM audit WHERE seq = 2", "entry 2 is missing"),
+])
+def test_audit_verify__names_the_first_broken_entry(log, capsys, forgery, named):
+    _write_three(log)
+    connection = sqlite3.connect(log.path, isolation_level=None)
+    for trigger in ("audit_no_replace", "audit_no_update", "audit_no_delete"):
+        connection.execute(f"DROP TRIGGER {trigger}")
+    connection.execute(forgery)
+    connection.close()
+    problem = log.verify()[2]
+    assert problem is not None and problem.startswith(named)
+    assert main(["audit", "verify", "--db", str(log.path)]) == 1
+    assert "BROKEN: " + named in capsys.readouterr().err
+
+
+def test_audit__a_log_written_before_the_chain_is_kept_and_reported(tmp_path, capsys):
+    path = tmp_path / "old.sqlite3"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.executescript("""
+        CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, event TEXT NOT NULL,
+            actor TEXT NOT NULL, patient_id TEXT NOT NULL, careplan_id TEXT, careplan_version TEXT,
+            packs TEXT NOT NULL);
+        INSERT INTO audit (at, event, actor, patient_id, packs) VALUES ('2020-01-01', 'saved', 'Practitioner/1',
+            'p1', '[]');""")
+    connection.close()
+    log = AuditLog(path)
+    log.record("approved", actor="Practitioner/1", patient_id="p1", packs=[])
+    assert log.verify() == (2, 1, None)
+    assert main(["audit", "verify", "--db", str(path)]) == 0
+    assert "(1 written before the chain began)" in capsys.readouterr().out
