@@ -58,6 +58,10 @@ def test_discover__reads_and_caches_the_configuration():
     (200, {**GOOD, "authorization_endpoint": "javascript:alert(1)"}, "no usable authorization_endpoint"),
     (200, {**GOOD, "token_endpoint": "http://ehr.example/token"}, "not HTTPS"),
     (200, {**GOOD, "code_challenge_methods_supported": ["plain"]}, "never falls back to 'plain'"),
+    (200, {**GOOD, "code_challenge_methods_supported": 5}, "code_challenge_methods_supported must be a list"),
+    (200, {**GOOD, "code_challenge_methods_supported": "S256"}, "must be a list of strings"),
+    (200, {**GOOD, "capabilities": [1, 2]}, "capabilities must be a list of strings"),
+    (200, {**GOOD, "token_endpoint_auth_methods_supported": {"a": 1}}, "token_endpoint_auth_methods_supported"),
 ])
 @responses.activate
 def test_discover__explains_an_unusable_configuration(status, body, message):

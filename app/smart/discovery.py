@@ -75,7 +75,7 @@ class SmartConfiguration:
             if urlsplit(value).scheme != "https" and not is_loopback(value):
                 raise DiscoveryFailed(f"The EHR's {name} is not HTTPS; carepath refuses to send credentials "
                                       "over plain HTTP off this machine.")
-        methods = tuple(document.get("code_challenge_methods_supported") or ())
+        methods = _strings(document, "code_challenge_methods_supported")
         if methods and "S256" not in methods:
             raise DiscoveryFailed("The EHR does not support PKCE with S256, which SMART App Launch 2 requires; "
                                   "carepath never falls back to 'plain'.")
@@ -86,10 +86,9 @@ class SmartConfiguration:
             issuer=document.get("issuer"),
             jwks_uri=document.get("jwks_uri"),
             revocation_endpoint=document.get("revocation_endpoint"),
-            capabilities=tuple(document.get("capabilities") or ()),
+            capabilities=_strings(document, "capabilities"),
             code_challenge_methods_supported=methods,
-            token_endpoint_auth_methods_supported=tuple(document.get("token_endpoint_auth_methods_supported")
-                                                        or ()),
+            token_endpoint_auth_methods_supported=_strings(document, "token_endpoint_auth_methods_supported"),
             raw=document,
         )
 
@@ -133,3 +132,13 @@ def forget(iss: str | None = None) -> None:
             _cache.clear()
         else:
             _cache.pop(iss, None)
+
+
+def _strings(document: dict[str, Any], name: str) -> tuple[str, ...]:
+    """A discovery field that must be a list of strings; anything else is a clear refusal, never a crash."""
+    value = document.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DiscoveryFailed(f"The EHR's discovery document is malformed: {name} must be a list of strings.")
+    return tuple(value)
