@@ -57,9 +57,10 @@ def test_browser__review_edit_save_approve_in_the_ehr_sidebar(chromium, sandbox_
         frame = page.frame(name="carepath")
         sidebar.locator("#open-plan").click()  # the clinician's way from the patient page to the plan
         sidebar.locator("#save").wait_for(timeout=60_000)
-        # The EHR's smart_style_url colours, fetched server-side and served as carepath's own stylesheet.
-        accent = frame.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--accent')")
-        assert accent.strip() == "#23395d"
+        # The EHR's smart_style_url colours, fetched server-side and served as carepath's own stylesheet: waited for
+        # (the stylesheet may still be loading under load), and a failure if it never applies.
+        frame.wait_for_function("getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() "
+                                "=== '#23395d'", timeout=30_000)
 
         # Review: open a goal's rationale, change its target within bounds, untick an activity, add a note.
         goal = sidebar.locator("li.goal").filter(has=sidebar.locator("input[type=number]")).first
