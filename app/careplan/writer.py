@@ -10,6 +10,7 @@ from typing import Any
 
 from app.careplan.bundle import Replacement
 from app.careplan.model import CAREPLAN_ID_SYSTEM, TAG, token
+from app.context.fetch import FHIR_ID
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
 
@@ -86,6 +87,26 @@ def find_open_draft(client: FhirClient, patient_id: str) -> Replacement | None:
     newest = max(careplans, key=lambda plan: (plan.get("meta", {}).get("lastUpdated", ""), plan["id"]))
     own_goals = tuple(goals[ref["reference"]] for ref in newest.get("goal", []) if ref.get("reference") in goals)
     return Replacement(careplan=newest, goals=own_goals)
+
+
+def careplan_goals(client: FhirClient, careplan: Mapping[str, Any], *, skip_unreadable: bool = False,
+                   ) -> list[dict[str, Any]]:
+    """The Goals a CarePlan references, read one by one (a plan has few). With ``skip_unreadable``, a reference
+    that is not a FHIR id, or a Goal the server will not give, is left out instead of raising FhirError."""
+    goals = []
+    for reference in careplan.get("goal", []):
+        target = reference.get("reference", "")
+        if not target.startswith("Goal/"):
+            continue
+        goal_id = target.split("/")[-1]
+        if skip_unreadable and not FHIR_ID.match(goal_id):
+            continue
+        try:
+            goals.append(client.read("Goal", goal_id))
+        except FhirError:
+            if not skip_unreadable:
+                raise
+    return goals
 
 
 def find_same_plan(client: FhirClient, patient_id: str, identifier: str) -> dict[str, Any] | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from app.context.dates import effective, lookback_start
+from app.context.dates import EFFECTIVE_FIELDS, effective, lookback_start
 from app.context.requirements import Requirement
-from app.context.resources import codings, problem, ref
+from app.context.resources import codings, problem, ref, value_at
 from app.terminology import rxnorm
 from app.terminology.codes import RXNORM, system_of
 
@@ -27,20 +27,13 @@ EVENT_DATES = {
     "Procedure": ("performedDateTime", "performedPeriod.start"),
     "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
     "Encounter": ("period.start", "period.end"),
-    "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+    "Observation": EFFECTIVE_FIELDS,
     "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
 }
 
 
 def _status(resource: dict[str, Any], field: str) -> str | None:
     return next((c.get("code") for c in codings(resource.get(field))), None)
-
-
-def _at(resource: dict[str, Any], path: str) -> Any:
-    node: Any = resource
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def _match(resource: dict[str, Any], keys: dict[str, Requirement], *, name: str | None = None,
@@ -53,7 +46,7 @@ def _match(resource: dict[str, Any], keys: dict[str, Requirement], *, name: str 
     found: dict[str, tuple[dict[str, Any], str]] = {}
     for key, requirement in keys.items():
         for path in requirement.paths:
-            held = concept if concept is not None else _at(resource, path)
+            held = concept if concept is not None else value_at(resource, path)
             for coding in codings(held) if isinstance(held, dict) else ():
                 if not isinstance(coding, dict):
                     continue
@@ -266,7 +259,7 @@ def events(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str,
             for key, coding, _how in matches:
                 known = found.get(key)
                 if known is None or when.instant > known["_instant"]:
-                    concept = _at(resource, "code") if resource_type != "Encounter" else None
+                    concept = value_at(resource, "code") if resource_type != "Encounter" else None
                     found[key] = {"code": coding.get("code"), "system": coding.get("system"),
                                   "display": _display(coding, concept if isinstance(concept, dict) else None),
                                   "date": when.day.isoformat(), "_instant": when.instant, "source": resource_type,
@@ -288,12 +281,6 @@ def devices(resources: list[dict[str, Any]], keys: dict[str, Requirement]) -> di
                                            "status": "active", "source": "Device", "refs": []})
             entry["refs"].append(ref(device))
     return found
-
-
-def procedures(resources: list[dict[str, Any]], keys: dict[str, Requirement], as_of: date,
-               quality: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The latest completed Procedure per key, on or before the evaluation date (:func:`events` of one type)."""
-    return events({"Procedure": resources}, {"Procedure": keys}, as_of, quality)
 
 
 def _contained(resource: dict[str, Any], reference: str) -> dict[str, Any] | None:

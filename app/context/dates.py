@@ -11,6 +11,8 @@ import calendar
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from app.context.resources import value_at
+
 
 class When:
     """A point in time from FHIR: the local calendar day and a UTC instant for ordering."""
@@ -50,9 +52,7 @@ EFFECTIVE_FIELDS = ("effectiveDateTime", "effectivePeriod.start", "effectiveInst
 def effective(resource: dict[str, Any], *fields: str) -> When | None:
     """The first present date among ``fields`` (``effectiveDateTime``, ``effectivePeriod.start`` ...)."""
     for field in fields:
-        node: Any = resource
-        for part in field.split(".") if "." in field else (field,):  # most dates are top-level: no split
-            node = node.get(part) if isinstance(node, dict) else None
+        node = value_at(resource, field)
         if node:
             return parse_when(node)
     return None

@@ -147,19 +147,19 @@ def chronicity(facts: dict[str, Any]) -> None:
         if run:
             egfr["lowSince"], egfr["lowDays"] = run
             if run[1] > CKD_MORE_THAN_DAYS:
-                found.append((f"eGFR below 60 since {run[0]} ({run[1]} days)", egfr["refs"]))
+                found.append((f"eGFR below 60 since {run[0]} ({run[1]} days)", run[0], egfr["refs"]))
     uacr = facts["measures"].get("uacr")
     if uacr and uacr.get("recentValue") is not None and uacr.get("series"):
         run = abnormal_run(uacr["series"], lambda value: value >= CKD_UACR_FROM)
         if run:
             uacr["highSince"], uacr["highDays"] = run
             if run[1] > CKD_MORE_THAN_DAYS:
-                found.append((f"UACR 30 mg/g or more since {run[0]} ({run[1]} days)", uacr["refs"]))
+                found.append((f"UACR 30 mg/g or more since {run[0]} ({run[1]} days)", run[0], uacr["refs"]))
     if found:
         facts["conditions"]["ckd_by_results"] = {
-            "display": "; ".join(text for text, _refs in found), "status": "active", "source": "results",
-            "onset": min(text.split(" since ")[1][:10] for text, _refs in found),
-            "refs": [ref for _text, refs in found for ref in refs]}
+            "display": "; ".join(text for text, _since, _refs in found), "status": "active", "source": "results",
+            "onset": min(since for _text, since, _refs in found),
+            "refs": [ref for _text, _since, refs in found for ref in refs]}
 
 
 def gfr_category(value: float) -> str:

@@ -83,21 +83,19 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
             params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
         params += [("_sort", "-date"), ("_count", str(SEARCH_CAP))]
         searches.append(Search("Observation", _url("Observation", params), capped=True, keys=tuple(fed)))
-    # Conditions whole: a patient has few, and a code search would miss subcodes newer than the value sets
-    # (an ICD-10-CM subdivision of a listed code is recognised here, by the code system's structure).
-    if wanted.of("Condition"):
-        params = _params(caps, "Condition", patient_id, ())
-        searches.append(Search("Condition", _url("Condition", [*params, ("_count", str(page_count))])))
+    # Conditions and Devices whole: a patient has few; a code search would miss subcodes newer than the value
+    # sets (an ICD-10-CM subdivision of a listed code is recognised here, by the code system's structure), and
+    # device types are not always searchable.
+    for resource_type in ("Condition", "Device"):
+        if wanted.of(resource_type):
+            params = _params(caps, resource_type, patient_id, ())
+            searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", str(page_count))])))
     for resource_type, status in (("Procedure", "completed"), ("DiagnosticReport", "final,amended,corrected,appended"),
                                   ("ServiceRequest", "active,completed")):
         codes = tuple(dict.fromkeys(c for r in wanted.of(resource_type).values() for c in r.codes))
         for chunk in _chunks(codes):
             params = _params(caps, resource_type, patient_id, chunk, status=status)
             searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", str(page_count))])))
-    if wanted.of("Device"):
-        # Devices whole: a patient has few, and their types are not always searchable.
-        params = _params(caps, "Device", patient_id, ())
-        searches.append(Search("Device", _url("Device", [*params, ("_count", str(page_count))])))
     if wanted.of("Encounter"):
         # Encounters by date, not code: a hospice discharge disposition is not a search parameter.
         params = _params(caps, "Encounter", patient_id, ())

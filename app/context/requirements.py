@@ -98,7 +98,8 @@ class RequirementSet:
         if known is None:
             keys[requirement.key] = requirement
             return
-        codes = known.codes + tuple(c for c in requirement.codes if c not in set(known.codes))
+        present = set(known.codes)
+        codes = known.codes + tuple(c for c in requirement.codes if c not in present)
         lookbacks = [lb for lb in (known.lookback, requirement.lookback) if lb]
         lookback = min(lookbacks, key=lookback_days) if lookbacks else None
         keys[requirement.key] = Requirement(

@@ -216,6 +216,14 @@ def subject_id(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def value_at(resource: Any, path: str) -> Any:
+    """The element at a dotted ``path`` (``period.start``), or None where any step is missing or not an object."""
+    node = resource
+    for part in path.split(".") if "." in path else (path,):  # most paths are top-level: no split
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def codings(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The codings of a CodeableConcept (empty when absent)."""
     return list((concept or {}).get("coding") or [])

@@ -20,6 +20,7 @@ from app.careplan.approval import Decision, NotAllowedToApprove, PlanChanged, ch
 from app.careplan.existing import Existing, Own, choices_from_form, read_existing, superseded_by
 from app.careplan.model import TAG
 from app.careplan.organization import acting_organization
+from app.careplan.writer import careplan_goals
 from app.smart import launch_required
 from app.views.patient import patient_name
 
@@ -107,8 +108,7 @@ def _careplan(careplan_id: str) -> dict[str, Any]:
 
 def _goals(careplan: dict[str, Any]) -> list[dict[str, Any]]:
     """The Goals the CarePlan references."""
-    return [g.launch.fhir.read("Goal", ref["reference"].split("/")[-1])
-            for ref in careplan.get("goal", []) if ref.get("reference", "").startswith("Goal/")]
+    return careplan_goals(g.launch.fhir, careplan)
 
 
 def _existing(careplan: dict[str, Any], marked: list[str] | None = None) -> Existing:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from contextlib import suppress
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,13 +29,14 @@ from app.careplan.model import saved_targets, with_saved_targets
 from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
 from app.careplan.writer import (
+    careplan_goals,
     find_open_draft,
     find_same_plan,
     missing_write_support,
     save_draft,
     supports_transaction,
 )
-from app.errors import FhirError, FhirStatusError
+from app.errors import FhirStatusError
 from app.smart import launch_required
 from app.views.patient import patient_name
 
@@ -230,13 +230,7 @@ def _decided_goals(careplan: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The Goals of an approved (or rejected) carepath plan for the same data, read one by one (a plan has few)."""
     if not careplan or not g.launch.can_read("Goal"):
         return []
-    goals = []
-    for reference in careplan.get("goal", []):
-        target = reference.get("reference", "")
-        if target.startswith("Goal/") and _ID.match(target[5:]):
-            with suppress(FhirError):
-                goals.append(g.launch.fhir.read("Goal", target[5:]))
-    return goals
+    return careplan_goals(g.launch.fhir, careplan, skip_unreadable=True)
 
 
 def _audit(event: str, plan: dict[str, Any], careplan_id: str | None = None, version: str | None = None) -> None:

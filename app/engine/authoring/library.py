@@ -386,4 +386,4 @@ def value_sets() -> dict[str, dict[str, Any]]:
     return dict(VALUE_SETS)
 
 
-__all__ = ["library", "members", "value_sets"]
+__all__ = ["library", "value_sets"]
