@@ -84,6 +84,9 @@ SMART_SCOPE_VERSION = "v2"
 SMART_READ_TYPES = ["Patient", "Condition", "Observation", "MedicationRequest", "AllergyIntolerance",
                     "Procedure", "Encounter", "DiagnosticReport", "ServiceRequest", "Device", "CarePlan", "Goal",
                     "Provenance"]
+#: Resource types read at user level (``user/Practitioner.rs``, v1 ``.read``), to name the signed-in clinician and the
+#: authors of goals and notes; when the EHR does not grant it, people are named by their role, never by an id.
+SMART_USER_READ_TYPES = ["Practitioner"]
 #: Resource types carepath writes (asked as ``.cu`` in v2, ``.write`` in v1); without them it runs read-only.
 SMART_WRITE_TYPES = ["CarePlan", "Goal", "Provenance"]
 #: Ask ``offline_access`` (refresh tokens that outlive the session) instead of ``online_access``.

@@ -113,25 +113,27 @@ def fhir(path: str) -> Response:
     if refused:
         return outcome(403, "forbidden", refused)
     response = _forward(sandbox, path)
-    if request.method == "GET" and (path.count("/") >= 1 or path == "") and response.status_code == 200 \
-            and _patient_only(token):
+    if request.method == "GET" and (path.count("/") >= 1 or path == "") and response.status_code == 200:
         # Reads by id and next pages: the answer itself must belong to the token's patient.
         resource = json.loads(response.get_data() or b"{}")
         found = [entry.get("resource") or {} for entry in resource.get("entry", [])] if path == "" else [resource]
-        if any(_patient_of(item) not in (None, token.context.patient) for item in found if isinstance(item, dict)):
+        if any(_patient_of(item) not in (None, token.context.patient) for item in found
+               if isinstance(item, dict) and not _user_level(token, str(item.get("resourceType")))):
             return outcome(403, "forbidden", "A patient-scoped token may only read resources of its patient.")
     return response
 
 
-def _patient_only(token: Any) -> bool:
-    return not any(scope.startswith("user/") for scope in token.get_scope().split())
+def _user_level(token: Any, resource_type: str) -> bool:
+    """True when a ``user/`` scope grants this type: the user's own access bounds it, not the token's patient.
+    ``patient/`` scopes of the same token still keep every other type to the patient."""
+    matches = (_SCOPE.match(scope) for scope in token.get_scope().split())
+    return any(match and match[1] == "user" and match[2] in (resource_type, "*") for match in matches)
 
 
 def check(method: str, path: str, args: Any, body: Any, token: Any) -> str | None:
     """Why the token may not do this interaction, or None when it may."""
     granted = Granted(token.get_scope())
     patient = token.context.patient
-    patient_only = _patient_only(token)
     if path == "" and method == "POST":
         if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
             return "Only batch or transaction Bundles may be posted to the base URL."
@@ -149,6 +151,7 @@ def check(method: str, path: str, args: Any, body: Any, token: Any) -> str | Non
         return "System-level interactions are not allowed with a SMART app token."
     parts = [part for part in path.split("/") if part]
     resource_type = parts[0] if parts else ""
+    patient_only = not _user_level(token, resource_type)
     if not resource_type[:1].isupper():
         return "System-level interactions are not allowed with a SMART app token."
     if (len(parts) >= 2 and parts[1].startswith("$")) or (len(parts) >= 3 and parts[2].startswith("$")):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from app.careplan.present import human_name
+
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
-def test_browser__ehr_sidebar_launch_reaches_the_patient_page(chromium, sandbox_ehr, carepath_servers,
-                                                               sample_patients, sample_practitioner,
-                                                               assert_no_secret_logged):
+def test_browser__ehr_sidebar_launch_lands_on_the_plan(chromium, sandbox_ehr, carepath_servers, sample_patients,
+                                                       sample_practitioner, loaded_hapi, assert_no_secret_logged):
     carepath = carepath_servers("public")
     sandbox_ehr.app_url = carepath.url  # the EHR frames this carepath (localhost: another site)
     patient = sample_patients[1]
@@ -33,7 +34,10 @@ def test_browser__ehr_sidebar_launch_reaches_the_patient_page(chromium, sandbox_
         name = frame.locator("#patient-name")
         name.wait_for(timeout=30_000)
         assert patient["family"] in name.inner_text()
-        assert f"Practitioner/{sample_practitioner}" in frame.locator("#fhir-user").inner_text()
+        # The plan itself, with no page of carepath's own in between; the user named, not numbered.
+        frame.locator("#actions").wait_for(timeout=30_000)
+        user = human_name(loaded_hapi.read("Practitioner", sample_practitioner))
+        assert frame.locator("#fhir-user").inner_text() == user and sample_practitioner not in user
         cookies = [c for c in context.cookies() if c["name"] == "carepath_session"]
         assert cookies and cookies[0]["secure"] and cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "None"
     finally:

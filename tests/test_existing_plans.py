@@ -124,13 +124,13 @@ def test_read_existing__one_batch_of_two_searches(fhir):
     assert goals == {"type": "Goal", "patient": "p1", "lifecycle-status": "planned,accepted,active,on-hold",
                      "_count": "200"}
     (plan,) = existing.plans
-    assert (plan.title, plan.author, plan.period, plan.status) == ("Hypertension plan", "Dr X", "from 2020-01-02",
+    assert (plan.title, plan.author, plan.period, plan.status) == ("Hypertension plan", "Dr X", "from 2 Jan 2020",
                                                                    "active")
     assert plan.ref == {"type": "CarePlan", "id": "cp-ehr", "version": "1"} and not plan.from_carepath
     (goal,) = existing.goals
     assert goal.target == "< 140/90 mmHg" and goal.due == "2021-01-02" and goal.set_on == "2020-01-02"
     assert goal.author == "Dr X" and goal.plan == "Hypertension plan" and goal.status_phrase == "an active"
-    assert goal.label == "Blood pressure below 140/90 (target < 140/90 mmHg), set by Dr X on 2020-01-02"
+    assert goal.label == "Blood pressure below 140/90 (target < 140/90 mmHg), set by Dr X on 2 Jan 2020"
     assert existing.notes == []
 
 
@@ -289,15 +289,19 @@ def test_existing_section__escaped_collapsed_when_empty_and_linked_to_the_source
     hostile = _bp_goal(description="<script>alert(1)</script>", author={"display": "Dr <b>X</b>"})
     existing = Existing(plans=[], goals=_goals_of(hostile))
     with app.test_request_context("/"):
-        html = render_template("review/_existing.html", existing=existing, launch=launch)
+        html = render_template("review/_existing.html", existing=existing, launch=launch,
+                               conflicts={"g-bp": ["differs"]})
+        quiet = render_template("review/_existing.html", existing=existing, launch=launch, conflicts={})
         empty = render_template("review/_existing.html", existing=Existing(), launch=launch)
         conflict = existing.plan_conflicts(sample_plan("p1"))["g-bp"][0]
         warning = str(app.jinja_env.get_template("review/_macros.html").module.conflict(conflict, launch))
     assert "<script>" not in html and "&lt;script&gt;" in html and "Dr &lt;b&gt;X&lt;/b&gt;" in html
+    # Open when a goal of the plan differs from one in the record; collapsed (with its count) otherwise.
     assert '<details id="existing" open>' in html and 'href="/p/l1/source/Goal/g140?v=3"' in html
+    assert '<details id="existing">' in quiet and "1 goal" in quiet
     assert '<details id="existing">' in empty and "none found" in empty
     assert "<script>" not in warning and "Differs from an active goal in the record: &lt;script&gt;" in warning
-    assert "set by Dr &lt;b&gt;X&lt;/b&gt; on 2020-01-02, due 2021-01-02" in warning
+    assert "set by Dr &lt;b&gt;X&lt;/b&gt; on 2 Jan 2020, due 2 Jan 2021" in warning
 
 
 # -- approving -----------------------------------------------------------------------------------

@@ -97,13 +97,13 @@ def test_review__lists_the_records_plan_and_flags_the_bp_goal(review_app, hapi_u
     page = client.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
     section = _existing_section(page)
     assert "Existing plans and goals in the record" in page and "(1 active plan, 1 goal)" in page
-    assert "Hypertension plan (EHR)" in section and "Author: Dr Grace Hopper · from 2024-01-02" in section
-    assert "Target &lt; 140/90 mmHg, by 2025-01-02 · Set by Dr Grace Hopper on 2024-01-02" in section
+    assert "Hypertension plan (EHR)" in section and "Author: Dr Grace Hopper · from 2 Jan 2024" in section
+    assert "Target &lt; 140/90 mmHg, by 2 Jan 2025 · Set by Dr Grace Hopper on 2 Jan 2024" in section
     assert f'href="/p/{launch_id}/source/Goal/{record}-ehr-bp?v=1"' in section
     assert f'href="/p/{launch_id}/source/CarePlan/{record}-ehr-plan?v=1"' in section
     bp_goal = page.split('id="goal-htn.bp-goal"', 1)[1].split("</li>", 1)[0]
     assert ('Differs from an active goal in the record: Blood pressure below 140/90 mmHg (&lt; 140/90 mmHg) set by '
-            'Dr Grace Hopper on 2024-01-02, due 2025-01-02') in bp_goal
+            'Dr Grace Hopper on 2 Jan 2024, due 2 Jan 2025') in bp_goal
     assert "differs in target and due date" in bp_goal
     assert page.count('class="goal-conflict"') == 1  # only the BP goal shares a measure with the record
 

@@ -89,7 +89,7 @@ def test_review__shows_goals_activities_rationale_gaps_and_charts(review_app, ha
     assert 'href="https://diabetesjournals.org/care/issue/48/Supplement_1"' in page
     assert f"/p/{launch_id}/source/Observation/{record}-a1c?v=1" in page
     assert "no UACR in the last 12 months" in page
-    assert "<details>" in page and '<svg class="trend"' in page and "target &lt; 7 %" in page
+    assert '<details class="why">' in page and '<svg class="trend"' in page and "target &lt; 7 %" in page
     assert "Considered, not recommended" in page and "active atorvastatin" in page
     assert "<script" not in page and "style=" not in page
     with review_app.app_context():
@@ -113,7 +113,9 @@ def test_review__save_edits_then_relaunch_resumes_the_draft(review_app, hapi, ha
     second = review_app.test_client()
     relaunch = _launch(second, review_app, hapi_url, record)
     page = second.get(f"https://localhost/p/{relaunch}/plan").get_data(as_text=True)
-    assert 'id="resumed"' in page and f"CarePlan/{careplan['id']}" in page
+    # Named by what it is and when it was saved; the id stays in the link, not in the words.
+    assert 'id="resumed"' in page and f"/careplans/{careplan['id']}\"" in page
+    assert "Draft in the record, last saved" in page and f"CarePlan/{careplan['id']}" not in page
     with review_app.app_context():
         events = [(e.event, e.actor, e.careplan_id) for e in audit_log().entries(record)]
     assert ("saved", f"Practitioner/{record}-dr", careplan["id"]) in events
@@ -249,7 +251,7 @@ def test_review__new_data_offers_a_new_draft_that_replaces_the_old_one(review_ap
     observation = hapi.read("Observation", f"{record}-a1c")
     hapi.update({**observation, "valueQuantity": {"value": 8.4, "unit": "%"}})  # a corrected result arrives
     page = client.get(f"https://localhost/p/{launch_id}/plan").get_data(as_text=True)
-    assert 'id="older-draft"' in page and f"CarePlan/{old['id']}" in page and 'id="save"' in page
+    assert 'id="older-draft"' in page and "earlier draft from older data" in page and 'id="save"' in page
     assert client.post(f"https://localhost/p/{launch_id}/plan", data=_form(page)).status_code == 303
     careplans = {c["id"]: c for c in hapi.search("CarePlan", {"subject": f"Patient/{record}"})}
     new = next(c for key, c in careplans.items() if key != old["id"])

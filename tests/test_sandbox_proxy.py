@@ -33,6 +33,10 @@ V2 = "launch patient/*.rs patient/CarePlan.cu"
     ("GET", "Patient/p1", {}, None, READ_ALL, True),
     ("GET", "Patient/p2", {}, None, READ_ALL, False),  # another patient
     ("GET", "Patient/p2", {}, None, "user/*.read", True),  # a user scope reaches beyond one patient
+    # ...but only for the types it names: user/Practitioner.rs beside patient/ scopes keeps the rest to p1.
+    ("GET", "Patient/p2", {}, None, READ_ALL + " user/Practitioner.rs", False),
+    ("GET", "Observation", {"patient": "p2"}, None, READ_ALL + " user/Practitioner.rs", False),
+    ("GET", "Practitioner/d1", {}, None, READ_ALL + " user/Practitioner.rs", True),
     ("GET", "Observation", {"patient": "p1", "code": "4548-4"}, None, READ_ALL, True),
     ("GET", "Observation", {"subject": "Patient/p1"}, None, READ_ALL, True),
     ("GET", "Observation", {"patient": "p2"}, None, READ_ALL, False),

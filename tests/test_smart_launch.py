@@ -6,27 +6,32 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from markupsafe import escape
 
+from app.careplan.present import human_name
 from tests.plugins.sandbox import CLIENT_TYPES, form_action, form_fields
 
 pytestmark = pytest.mark.integration
 
 
 def launch_id_of(response) -> str:
-    match = re.search(r"/p/([A-Za-z0-9_-]+)/$", response.url)
-    assert match, f"not on a patient page: {response.url} {response.status_code} {response.text[:300]}"
+    match = re.search(r"/p/([A-Za-z0-9_-]+)/plan$", response.url)
+    assert match, f"not on the plan page: {response.url} {response.status_code} {response.text[:300]}"
     return match.group(1)
 
 
 @pytest.mark.parametrize("client_type", CLIENT_TYPES)
-def test_ehr_launch__reaches_the_patient_page_with_each_client_type(
-        carepath_servers, browser, sample_patients, sample_practitioner, client_type, assert_no_secret_logged):
+def test_ehr_launch__lands_on_the_plan_with_each_client_type(
+        carepath_servers, browser, sample_patients, sample_practitioner, loaded_hapi, client_type,
+        assert_no_secret_logged):
     carepath = carepath_servers(client_type)
     patient = sample_patients[0]
     page = browser.launch(carepath, patient["id"], practitioner=sample_practitioner)
     assert page.status_code == 200, page.text[:500]
     assert patient["family"] in page.text
-    assert f"Practitioner/{sample_practitioner}" in page.text
+    # The user is named (read with user/Practitioner.rs), never shown as an id.
+    assert escape(human_name(loaded_hapi.read("Practitioner", sample_practitioner))) in page.text
+    assert sample_practitioner not in page.text and 'id="actions"' in page.text
     assert 'id="read-only"' not in page.text
     record = carepath.store.get("launch", launch_id_of(page))
     assert record["patient_id"] == patient["id"]

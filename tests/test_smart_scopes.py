@@ -16,6 +16,14 @@ def test_requested_scope__v2_ehr_launch():
     ]
 
 
+def test_requested_scope__user_level_read_of_practitioners_to_name_people():
+    v2 = requested_scope({**SETTINGS, "USER_READ_TYPES": ["Practitioner"]}, standalone=False).split()
+    v1 = requested_scope({**SETTINGS, "USER_READ_TYPES": ["Practitioner"], "SCOPE_VERSION": "v1"},
+                         standalone=False).split()
+    assert v2[-1] == "user/Practitioner.rs" and v1[-1] == "user/Practitioner.read"
+    assert GrantedScopes(" ".join(v2)).can_read("Practitioner")
+
+
 def test_requested_scope__standalone_asks_launch_patient_and_offline_access_when_configured():
     scopes = requested_scope({**SETTINGS, "OFFLINE_ACCESS": True}, standalone=True).split()
     assert "launch/patient" in scopes and "launch" not in scopes

@@ -7,6 +7,7 @@ carepath never draws a threshold the guideline pack did not give.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -15,8 +16,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 320, 150
-LEFT, RIGHT, TOP, BOTTOM = 38, 10, 12, 24
+from app.careplan.present import human_date, human_unit
+
+WIDTH, HEIGHT = 320, 176
+LEFT, RIGHT, TOP, BOTTOM = 40, 12, 26, 30
+SERIES_LIMIT = 60  # points drawn per series: the latest ones (the text alternative lists them all)
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ class Chart:
     def svg(self) -> Markup:
         """The chart as an accessible inline SVG."""
         return Markup(render(self))  # noqa: S704 - render() escapes every text it writes
+
+    @property
+    def latest_text(self) -> str:
+        """``latest 7.6 % on 25 Jun 2019`` (``systolic 150, diastolic 90 mmHg on ...`` for two series)."""
+        return latest_text(self)
 
 
 #: (fact key(s), title, LOINC codes of goal targets that belong on the chart)
@@ -77,46 +86,111 @@ def _targets(plan: Mapping[str, Any], codes: tuple[str, ...]) -> list[tuple[str,
     return found
 
 
+def latest_text(chart: Chart) -> str:
+    """The latest value of each series, with unit and date, in words."""
+    unit = human_unit(chart.unit)
+    lasts = [(name, series[-1]) for name, series in chart.series.items() if series]
+    same_day = len({day for _, (day, _) in lasts}) == 1
+    if same_day and len(lasts) > 1:
+        values = "/".join(f"{value:g}" for _, (_, value) in lasts)
+        return f"latest {values} {unit} on {human_date(lasts[0][1][0])}".replace("  ", " ")
+    return "; ".join(f"latest{'' if len(lasts) == 1 else ' ' + name} {value:g} {unit} on {human_date(day)}"
+                     .replace("  ", " ") for name, (day, value) in lasts)
+
+
 def render(chart: Chart) -> str:
-    """SVG markup for a chart; dates on x, values on y, dashed target lines."""
-    points = [point for series in chart.series.values() for point in series]
+    """SVG markup: a legend row, labelled value and date axes, target zones behind the points, the latest
+    value printed beside its point, and a text alternative (title and desc) listing every value."""
+    series = {name: points[-SERIES_LIMIT:] for name, points in chart.series.items()}
+    points = [point for values in series.values() for point in values]
     days = [_day(day) for day, _ in points]
     values = [value for _, value in points] + [value for _, value, _ in chart.targets]
     low, high = min(values), max(values)
-    pad = (high - low) * 0.15 or max(abs(high) * 0.1, 1.0)
+    pad = (high - low) * 0.12 or max(abs(high) * 0.1, 1.0)
     low, high = low - pad, high + pad
     first, last = min(days), max(days)
+    plot_right, plot_bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
+    unit = human_unit(chart.unit)
 
     def x(day: str) -> float:
-        return LEFT + (WIDTH - LEFT - RIGHT) * ((_day(day) - first) / (last - first) if last > first else 0.5)
+        return LEFT + (plot_right - LEFT) * ((_day(day) - first) / (last - first) if last > first else 0.5)
 
     def y(value: float) -> float:
-        return TOP + (HEIGHT - TOP - BOTTOM) * (1 - (value - low) / (high - low))
+        return TOP + (plot_bottom - TOP) * (1 - (value - low) / (high - low))
 
-    title_id = f"chart-{chart.key}-title"
-    latest = ", ".join(f"{name} {series[-1][1]:g} {chart.unit} on {series[-1][0]}"
-                       for name, series in chart.series.items())
-    parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{title_id}" '
-             f'xmlns="http://www.w3.org/2000/svg">',
-             f'<title id="{title_id}">{escape(chart.title)} ({escape(chart.unit)}): latest {escape(latest)}</title>',
-             f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}"/>',
-             f'<text class="tick" x="{LEFT - 4}" y="{y(high - pad) + 4:.1f}" text-anchor="end">{high - pad:.3g}</text>',
-             f'<text class="tick" x="{LEFT - 4}" y="{y(low + pad) + 4:.1f}" text-anchor="end">{low + pad:.3g}</text>',
-             f'<text class="tick" x="{LEFT}" y="{HEIGHT - 6}">{escape(min(points)[0])}</text>',
-             f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
-             f'{escape(max(points)[0])}</text>']
-    for _comparator, value, label in chart.targets:
-        parts.append(f'<line class="target" x1="{LEFT}" y1="{y(value):.1f}" x2="{WIDTH - RIGHT}" y2="{y(value):.1f}"/>')
-        parts.append(f'<text class="target-label" x="{LEFT + 4}" y="{y(value) - 3:.1f}">{escape(label)}</text>')
-    for index, (name, series) in enumerate(chart.series.items()):
+    title_id, desc_id = f"chart-{chart.key}-title", f"chart-{chart.key}-desc"
+    every = "; ".join(f"{name}: " + ", ".join(f"{value:g} on {human_date(day)}" for day, value in values_)
+                      for name, values_ in chart.series.items())
+    targets = "; ".join(label for _, _, label in chart.targets) or "no target in this plan"
+    parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+             f'aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg">',
+             f'<title id="{title_id}">{escape(chart.title)} ({escape(unit)}), {escape(latest_text(chart))}</title>',
+             f'<desc id="{desc_id}">Values {escape(every)}. Target: {escape(targets)}.</desc>']
+    # Target zones first, so that points are drawn over them.
+    for comparator, value, _label in chart.targets:
+        top, bottom = (y(value), plot_bottom) if comparator.startswith("<") else (TOP, y(value))
+        if comparator and bottom > top:
+            parts.append(f'<rect class="target-zone" x="{LEFT}" y="{top:.1f}" width="{plot_right - LEFT}" '
+                         f'height="{bottom - top:.1f}"/>')
+        parts.append(f'<line class="target" x1="{LEFT}" y1="{y(value):.1f}" x2="{plot_right}" y2="{y(value):.1f}"/>')
+    # Value axis: round-numbered gridlines, the unit along the axis.
+    for tick in nice_ticks(low, high):
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y(tick):.1f}" x2="{plot_right}" y2="{y(tick):.1f}"/>')
+        parts.append(f'<text class="tick" x="{LEFT - 4}" y="{y(tick) + 3:.1f}" text-anchor="end">{tick:g}</text>')
+    middle_y = (TOP + plot_bottom) / 2
+    parts.append(f'<text class="axis-label" x="9" y="{middle_y:.0f}" text-anchor="middle" '
+                 f'transform="rotate(-90 9 {middle_y:.0f})">{escape(unit)}</text>')
+    # Date axis: first, middle and last date.
+    parts.append(f'<line class="axis" x1="{LEFT}" y1="{plot_bottom}" x2="{plot_right}" y2="{plot_bottom}"/>')
+    middle = date.fromordinal((first + last) // 2).isoformat()
+    for day, anchor in ((min(points)[0], "start"), (middle, "middle"), (max(points)[0], "end")):
+        if anchor == "middle" and last - first < 60:
+            continue
+        at = {"start": LEFT, "middle": x(day), "end": plot_right}[anchor]
+        parts.append(f'<text class="tick" x="{at:.1f}" y="{HEIGHT - 14}" text-anchor="{anchor}">'
+                     f'{escape(_month(day))}</text>')
+    parts.append(f'<text class="axis-label" x="{(LEFT + plot_right) / 2:.0f}" y="{HEIGHT - 2}" '
+                 f'text-anchor="middle">date</text>')
+    # Legend: each series, then the target.
+    legend_x = LEFT
+    for index, name in enumerate(series):
+        parts.append(f'<circle class="series series-{index} legend-key" cx="{legend_x + 4}" cy="{TOP - 17}" r="3.5"/>')
+        parts.append(f'<text class="legend" x="{legend_x + 11}" y="{TOP - 13}">{escape(name)}</text>')
+        legend_x += 16 + 6 * len(name)
+    for _, _, label in chart.targets[:1]:
+        parts.append(f'<line class="target legend-key" x1="{legend_x}" y1="{TOP - 17}" x2="{legend_x + 14}" '
+                     f'y2="{TOP - 17}"/>')
+        parts.append(f'<text class="legend" x="{legend_x + 18}" y="{TOP - 13}">{escape(label)}</text>')
+    for index, (name, values_) in enumerate(series.items()):
         css = f"series series-{index}"
-        coords = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in series)
+        coords = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in values_)
         parts.append(f'<polyline class="{css}" points="{coords}"/>')
-        for day, value in series:
+        for day, value in values_:
+            point = f"{name} {value:g} {unit} on {human_date(day)}"
             parts.append(f'<circle class="{css}" cx="{x(day):.1f}" cy="{y(value):.1f}" r="3">'
-                         f'<title>{escape(name)} {value:g} {escape(chart.unit)} on {escape(day)}</title></circle>')
+                         f'<title>{escape(point)}</title></circle>')
+        day, value = values_[-1]
+        parts.append(f'<text class="latest-value" x="{min(x(day), plot_right - 2):.1f}" '
+                     f'y="{y(value) + (-6 if index == 0 else 13):.1f}" text-anchor="end">{value:g}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def nice_ticks(low: float, high: float, most: int = 4) -> list[float]:
+    """Round values (steps of 1, 2 or 5 times a power of ten) inside [low, high], at most ``most`` of them."""
+    span = high - low
+    if span <= 0:
+        return [low]
+    magnitude = 10 ** math.floor(math.log10(span / most))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if span / (m * magnitude) <= most)
+    first = math.ceil(low / step) * step
+    count = int((high - first) / step + 1e-9) + 1
+    return [round(first + i * step, 10) for i in range(count)]
+
+
+def _month(day: str) -> str:
+    """``Jun 2019`` for an axis label."""
+    return human_date(day[:7])
 
 
 def _day(value: str) -> int:

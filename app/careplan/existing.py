@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from app.careplan import resources
 from app.careplan.model import CAREPLAN_ID_SYSTEM, GOAL_ID_SYSTEM, TAG, Edits, goal_key, plan_key
+from app.careplan.present import human_date
 from app.context.fetch import unreadable_message
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
@@ -135,9 +136,9 @@ class RecordGoal:
 
     @property
     def label(self) -> str:
-        """``BP below 140/90 (target < 140/90 mmHg), set by Dr X on 2024-01-02``: one line, no ids."""
+        """``BP below 140/90 (target < 140/90 mmHg), set by Dr X on 2 Jan 2024``: one line, no ids."""
         text = self.description + (f" (target {self.target})" if self.target else "")
-        text += f", set by {self.author}" + (f" on {self.set_on}" if self.set_on else "")
+        text += f", set by {self.author}" + (f" on {human_date(self.set_on)}" if self.set_on else "")
         return text
 
 
@@ -362,8 +363,8 @@ def _unreadable(resource_type: str, error: FhirError, *, partial: bool = False) 
 def _record_plan(plan: Mapping[str, Any]) -> RecordPlan:
     period = plan.get("period") or {}
     start, end = period.get("start"), period.get("end")
-    shown = f"{_day(start)} to {_day(end)}" if start and end else (f"from {_day(start)}" if start else
-                                                                    (f"until {_day(end)}" if end else ""))
+    start, end = human_date(_day(start)), human_date(_day(end))
+    shown = f"{start} to {end}" if start and end else (f"from {start}" if start else (f"until {end}" if end else ""))
     author = _who(plan.get("author")) or next((_who(c) for c in plan.get("contributor") or [] if _who(c)), "")
     return RecordPlan(ref=_ref(plan), title=_plan_title(plan), author=author or "author not recorded",
                       period=shown, status=str(plan.get("status", "")), from_carepath=_from_carepath(plan))

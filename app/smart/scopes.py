@@ -27,14 +27,17 @@ def requested_scope(settings: Mapping[str, Any], *, standalone: bool) -> str:
     scopes.append("offline_access" if settings.get("OFFLINE_ACCESS") else "online_access")
     read_types = list(settings.get("READ_TYPES") or [])
     write_types = list(settings.get("WRITE_TYPES") or [])
+    user_types = list(settings.get("USER_READ_TYPES") or [])
     if str(settings.get("SCOPE_VERSION", "v2")).lower() == "v1":
         scopes.append("patient/*.read")
         scopes += [f"patient/{name}.write" for name in write_types]
+        scopes += [f"user/{name}.read" for name in user_types]
     else:
         for name in _unique(read_types + write_types):
             perms = ("c" if name in write_types else "") + ("rs" if name in read_types else "") + (
                 "u" if name in write_types else "")
             scopes.append(f"patient/{name}.{_ordered(perms)}")
+        scopes += [f"user/{name}.rs" for name in user_types]
     scopes += str(settings.get("EXTRA_SCOPES") or "").split()
     return " ".join(_unique(scopes))
 

@@ -7,7 +7,9 @@ from flask import Flask
 
 def register_all(app: Flask) -> None:
     """Register every feature blueprint (health is registered by the factory itself)."""
-    from app.views import approval, launch, patient, review
+    from app.views import approval, launch, names, patient, review
+
+    names.init_app(app)
 
     app.register_blueprint(launch.bp)  # SMART launch, callback, JWKS, error pages
     app.register_blueprint(patient.bp)  # /p/<launch_id>/: the launch's landing page

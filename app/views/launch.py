@@ -3,7 +3,7 @@
 ``GET /launch?iss=...&launch=...``    EHR launch (SMART App Launch 2)
 ``GET /launch?iss=...&patient=...``   open-server mode (a FHIR server without authorization)
 ``GET /launch/standalone``            pick a configured server; ``POST`` starts a standalone launch
-``GET /callback``                     the redirect URI: checks state, exchanges the code, opens the patient page
+``GET /callback``                     the redirect URI: checks state, exchanges the code, opens the plan
 ``GET /.well-known/jwks.json``        public key for ``private_key_jwt`` (empty for other client types)
 """
 
@@ -49,7 +49,7 @@ def launch() -> ResponseReturnValue:
     if not launch_token:
         if request.args.get("patient") is not None or smart.is_open_server(iss):
             launch_id = smart.open_server_launch(iss, request.args.get("patient"), browser_id=browser_id())
-            return redirect(url_for("patient.patient", launch_id=launch_id))
+            return redirect(url_for("review.review", launch_id=launch_id))
         raise LaunchRequestInvalid("The EHR opened carepath without a 'launch' parameter. Open carepath from "
                                    "the EHR again, or use the standalone launch page.")
     if len(launch_token) > 2048:
@@ -75,9 +75,9 @@ def standalone_start() -> ResponseReturnValue:
 
 @bp.get("/callback")
 def callback() -> ResponseReturnValue:
-    """Finish the authorization: state, code exchange, id_token; then open the patient page."""
+    """Finish the authorization: state, code exchange, id_token; then open the plan."""
     launch_id = get_smart().handle_callback(request.args, browser_id=browser_id())
-    return redirect(url_for("patient.patient", launch_id=launch_id))
+    return redirect(url_for("review.review", launch_id=launch_id))
 
 
 @bp.get("/.well-known/jwks.json")

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from flask.typing import ResponseReturnValue
 
 from app.audit import audit_log
-from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
+from app.careplan import Edits, PlanEditError, draft_bundle, plan_key, present
 from app.careplan.charts import charts_for
 from app.careplan.existing import Own, read_existing
 from app.careplan.model import saved_targets, with_saved_targets
@@ -38,6 +38,7 @@ from app.careplan.writer import (
 )
 from app.errors import FhirStatusError
 from app.smart import launch_required
+from app.views.names import person_name
 from app.views.patient import patient_name
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ bp = Blueprint("review", __name__)
 VIEW_ONLY_USERS = ("Patient", "RelatedPerson")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.]+%?(\s*,\s*[0-9.]+%?){2,3}\s*\))$")
+_AREA = re.compile(r"^[a-z0-9-]{1,64}$")
 _FONT = re.compile(r"^[A-Za-z0-9 ,\-]{1,120}$")
 #: SMART style property -> (CSS rule, validator).
 _STYLE_RULES = {
@@ -216,14 +218,38 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
     # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
     existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
                              types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
+    plan_areas = areas(plan)
     return render_template(
         "review/print.html" if printable else "review/plan.html",
         launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
-        areas=areas(plan), charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
+        areas=plan_areas, charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
         decided=decided, existing=existing, conflicts=existing.plan_conflicts(plan),
         read_only=bool(problems), problems=problems, error=error, form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
+        **_page_parts(plan, facts, plan_areas, resumed),
     )
+
+
+def _page_parts(plan: dict[str, Any], facts: dict[str, Any], plan_areas: list[Any], resumed: Any) -> dict[str, Any]:
+    """The plan page's parts in reading order: actions (the EHR's area first when a card named one), goals..."""
+    rows = present.actions(plan)
+    focus = request.args.get("area", "")
+    if _AREA.match(focus) and any(row.item.get("area_id") == focus for row in rows):
+        rows.sort(key=lambda row: row.item.get("area_id") != focus)  # stable: the order within stays
+    else:
+        focus = ""
+    first_of_area: dict[str, str] = {}
+    for row in rows:
+        first_of_area.setdefault(str(row.item.get("area_id")), row.item["id"])
+    authors = [c.get("reference") for c in (resumed.careplan.get("contributor") or [])[1:]] if resumed else []
+    return {
+        "actions": rows, "focus_area": focus, "first_of_area": first_of_area,
+        "goals": [goal for area in plan_areas for goal in area.goals],
+        "not_recommended": [item for area in plan_areas for item in area.not_recommended],
+        "gaps": present.open_gaps(plan), "summaries": plan.get("area_summaries") or [],
+        "key_conditions": present.key_conditions(facts),
+        "saved_by": person_name(authors[-1]) if authors and authors[-1] else "",
+    }
 
 
 def _decided_goals(careplan: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -1,0 +1,218 @@
+"""How the plan reads to a clinician, without Flask: dates, units, names, record references, the ordered actions.
+
+Everything here formats what the plan and the record already hold; nothing clinical is decided here. Ids stay in
+the FHIR and in the source view; the pages show names, dates and values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+#: Bidirectional control characters: a name may not reorder the text around it (U+202A-202E, U+2066-2069,
+#: U+200E/200F, U+061C).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: UCUM codes as a clinician writes them (the FHIR keeps the UCUM code).
+_UNITS = {"mm[Hg]": "mmHg", "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "mL/min/1.73m2": "mL/min/1.73 m²",
+          "mL/min/1.73_m2": "mL/min/1.73 m²", "[lb_av]": "lb", "[in_i]": "in", "/min": "/min", "{score}": "points",
+          "{beats}/min": "/min", "mg/g{creat}": "mg/g", "a": "years", "mo": "months", "wk": "weeks", "d": "days"}
+#: What a clinician calls each kind of record carepath cites.
+_RECORD_KINDS = {
+    "Observation": "result", "Condition": "problem list", "MedicationRequest": "prescription",
+    "MedicationStatement": "medication list", "Procedure": "procedure", "Encounter": "visit",
+    "DiagnosticReport": "report", "AllergyIntolerance": "allergy list", "Immunization": "immunization",
+    "ServiceRequest": "order", "Device": "device", "Patient": "demographics", "Goal": "goal",
+    "CarePlan": "care plan", "FamilyMemberHistory": "family history", "Coverage": "coverage",
+}
+#: Observation categories (FHIR observation-category) as the clinician reads them.
+_OBSERVATION_KINDS = {"laboratory": "lab", "vital-signs": "vital sign", "survey": "questionnaire",
+                      "social-history": "social history", "exam": "exam", "imaging": "imaging",
+                      "procedure": "procedure"}
+
+
+def human_date(value: Any) -> str:
+    """``25 Jun 2019`` from a FHIR date or dateTime (``Jun 2019``, ``2019`` for partial dates); other text as is."""
+    text = str(value or "")
+    match = re.match(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text)
+    if not match:
+        return text
+    year, month, day = match.groups()
+    if month and not 1 <= int(month) <= 12:
+        return text
+    if day:
+        return f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
+    return f"{_MONTHS[int(month) - 1]} {year}" if month else year
+
+
+def human_datetime(value: Any) -> str:
+    """``2 Dec 2026, 01:24 UTC`` from a FHIR instant; a date alone as :func:`human_date`."""
+    text = str(value or "")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return human_date(text)
+    if moment.tzinfo is None or "T" not in text:
+        return human_date(text)
+    try:
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return human_date(text)
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
+
+
+def human_unit(unit: Any) -> str:
+    """One spelling per unit: ``mmHg`` for ``mm[Hg]``, ``kg/m²`` for ``kg/m2``, annotations dropped."""
+    text = str(unit or "").strip()
+    if text in _UNITS:
+        return _UNITS[text]
+    return re.sub(r"\{[^}]*\}", "", text).replace("[", "").replace("]", "")
+
+
+def human_value(value: Any, unit: Any = None) -> str:
+    """``7.6 %``, ``177.5/94.9 mmHg``: a value with its unit as written."""
+    if isinstance(value, float):
+        value = f"{value:g}"
+    shown = human_unit(unit)
+    return f"{value} {shown}".strip() if shown else str(value if value is not None else "")
+
+
+def clean_text(value: Any) -> str:
+    """Text from the record with bidirectional controls removed, so it cannot reorder what surrounds it."""
+    return _BIDI.sub("", str(value or ""))
+
+
+def human_name(resource: Mapping[str, Any] | None, *, default: str = "(no name recorded)") -> str:
+    """A person's name: the official (else first usable) HumanName, as text or prefix + given + family."""
+    names = [name for name in (resource or {}).get("name") or [] if isinstance(name, dict)]
+    if not names:
+        return default
+    chosen = next((name for name in names if name.get("use") == "official"), names[0])
+    if isinstance(chosen.get("text"), str) and chosen["text"].strip():
+        return clean_text(chosen["text"]).strip() or default
+
+    def words(key: str) -> list[str]:
+        value = chosen.get(key)
+        items = value if isinstance(value, list) else [value]
+        return [str(item) for item in items if isinstance(item, str | int) and str(item).strip()]
+
+    parts = [*words("prefix"), *words("given"), *words("family")]
+    return clean_text(" ".join(parts)).strip() or default
+
+
+def age_on(birth_date: Any, as_of: date) -> int | None:
+    """Age in whole years on ``as_of``, or None when the birth date cannot be read."""
+    try:
+        born = date.fromisoformat(str(birth_date)[:10])
+    except ValueError:
+        return None
+    return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+
+
+def record_kind(ref: Mapping[str, Any], categories: Mapping[str, str] | None = None) -> str:
+    """``lab``, ``vital sign``, ``problem list``...: what kind of record a reference points to."""
+    kind = (categories or {}).get(f"{ref.get('type')}/{ref.get('id')}")
+    return kind or _RECORD_KINDS.get(str(ref.get("type")), "record")
+
+
+def observation_categories(facts: Mapping[str, Any]) -> dict[str, str]:
+    """``Observation/id`` -> ``lab``/``vital sign`` for the Observations behind the facts, where the fact knows."""
+    found: dict[str, str] = {}
+    for measure in (facts.get("measures") or {}).values():
+        if not isinstance(measure, Mapping):
+            continue
+        kind = _OBSERVATION_KINDS.get(str(measure.get("category") or ""))
+        for point in [measure, *(measure.get("series") or [])]:
+            ref = point.get("ref") if isinstance(point, Mapping) else None
+            if kind and isinstance(ref, Mapping):
+                found[f"{ref.get('type')}/{ref.get('id')}"] = kind
+    return found
+
+
+@dataclass
+class Action:
+    """One proposed activity as a line: what to do, why (one phrase), when, and the full item behind it."""
+
+    item: dict[str, Any]
+    reason: str
+    due: str
+    rank: int
+    safety: bool = False
+    gaps: list[str] = field(default_factory=list)
+
+
+def actions(plan: Mapping[str, Any]) -> list[Action]:
+    """The plan's activities in the order a clinician acts on them.
+
+    First the activities of a rule that also raised a safety warning, then those due now (on or before the plan
+    date), then the rest by due date; within a rank, the packs' order.
+    """
+    as_of = str(plan.get("as_of") or "")
+    warned = {w.get("rule_id") for w in plan.get("warnings", []) if w.get("severity") not in (None, "low")}
+    gaps = list(plan.get("gaps", []))
+    rows = []
+    for index, item in enumerate(plan.get("activities", [])):
+        due = str((item.get("timing") or {}).get("due") or "")
+        safety = item.get("id") in warned
+        rank = 0 if safety else 1 if due and due <= as_of else 2
+        rows.append((rank, due or "9999", index, Action(
+            item=item, reason=_reason(item), due=due, rank=rank, safety=safety,
+            gaps=[g.get("message", "") for g in gaps if _answers(item, g)])))
+    return [action for *_, action in sorted(rows, key=lambda row: row[:3])]
+
+
+def open_gaps(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The missing data that no proposed activity answers (an activity ordering the test answers its gap)."""
+    return [gap for gap in plan.get("gaps", []) if not any(_answers(a, gap) for a in plan.get("activities", []))]
+
+
+def key_conditions(facts: Mapping[str, Any], limit: int = 4) -> list[str]:
+    """The patient's main conditions as the packs recognise them (the banner's summary), in the facts' order."""
+    shown: list[str] = []
+    for entry in (facts.get("conditions") or {}).values():
+        if not isinstance(entry, Mapping):
+            continue
+        # SNOMED's semantic tag ("(disorder)") is for terminologists, not for a banner.
+        label = re.sub(r"\s*\((disorder|finding|situation)\)$", "", clean_text(entry.get("display") or "")).strip()
+        if label and label not in shown:
+            shown.append(label)
+    return shown[:limit]
+
+
+def fact_line(fact: Mapping[str, Any]) -> str:
+    """``HbA1c 7.6 % on 25 Jun 2019``: one value used by a rule, in words."""
+    label = clean_text(fact.get("label") or fact.get("key") or "")
+    value = human_value(fact.get("value"), fact.get("unit")) if fact.get("value") not in (None, "") else ""
+    shown = value if value and value != label else ""
+    # A condition's date is its onset: it holds since then; a result's date is when it was taken.
+    since = any(isinstance(r, Mapping) and r.get("type") == "Condition" for r in fact.get("refs") or [])
+    when = f" {'since' if since else 'on'} {human_date(fact['date'])}" if fact.get("date") else ""
+    return " ".join(part for part in (label, shown) if part) + when
+
+
+def _reason(item: Mapping[str, Any]) -> str:
+    """The first measured value the rule used (``HbA1c 7.38 % on 10 Jul 2020``), else its first fact."""
+    facts = [f for f in (item.get("rationale") or {}).get("facts_used") or [] if isinstance(f, Mapping)]
+    measured = [f for f in facts if f.get("unit") or isinstance(f.get("value"), int | float)]
+    chosen = (measured or facts)[:1]
+    return fact_line(chosen[0]) if chosen else ""
+
+
+def _answers(activity: Mapping[str, Any], gap: Mapping[str, Any]) -> bool:
+    """True when the activity acts on the missing fact: its rule read the fact, or it orders the same test."""
+    key = str(gap.get("key") or "").removeprefix("scores.")
+    if not key:
+        return False
+    if gap.get("rule_id") and gap.get("rule_id") == activity.get("id"):
+        return True
+    used = {str(f.get("key")) for f in (activity.get("rationale") or {}).get("facts_used") or []
+            if isinstance(f, Mapping)}
+    return key in used or (key in ("sbp", "dbp") and "bp" in used)
+
+
+def unique_lines(lines: Iterable[str]) -> list[str]:
+    """Lines in order without repeats."""
+    return list(dict.fromkeys(line for line in lines if line))
