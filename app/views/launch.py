@@ -17,7 +17,7 @@ from app.errors import CarepathError, FhirError, FhirStatusError, FhirUnauthoriz
 from app.smart import SmartClient, SmartError, browser_id, get_smart
 from app.smart.discovery import normalize_base
 from app.smart.errors import LaunchRequestInvalid
-from app.smart.launch import _EXTENSION
+from app.smart.launch import _EXTENSION, app_context_area_of
 from app.store import get_store
 
 bp = Blueprint("launch", __name__)
@@ -76,7 +76,11 @@ def standalone_start() -> ResponseReturnValue:
 @bp.get("/callback")
 def callback() -> ResponseReturnValue:
     """Finish the authorization: state, code exchange, id_token; then open the patient page."""
-    launch_id = get_smart().handle_callback(request.args, browser_id=browser_id())
+    smart = get_smart()
+    launch_id = smart.handle_callback(request.args, browser_id=browser_id())
+    area = app_context_area_of(smart.load(launch_id) or {})
+    if area:  # a CDS Hooks card link: straight to that area of the plan
+        return redirect(url_for("review.review", launch_id=launch_id, area=area, _anchor=f"area-{area}"))
     return redirect(url_for("patient.patient", launch_id=launch_id))
 
 
