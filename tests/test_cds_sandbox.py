@@ -163,3 +163,12 @@ def test_cds_http__the_chart_shows_cards_and_a_card_link_launches_carepath_on_it
     assert 'class="area area-focus" aria-labelledby="area-type-2-diabetes"' in page.text
     assert json.loads(card["links"][0]["appContext"]) == {"area": "type-2-diabetes"}
     assert any(r.headers.get("Location", "").endswith("#area-type-2-diabetes") for r in page.history)
+
+
+def test_sandbox_picker__shows_age_sex_and_main_conditions_read_from_the_server(sandbox_ehr):
+    import re
+
+    page = requests.get(f"{sandbox_ehr.base_url}/", timeout=60).text
+    option = re.search(rf'<option value="{PATIENT}">([^<]*)</option>', page)
+    assert option, "the fixture patient is not in the picker"
+    assert re.search(r"\(\d+ y, female: .*diabetes.*chronic kidney disease", option.group(1)), option.group(1)
