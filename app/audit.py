@@ -13,7 +13,7 @@ import hashlib
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +25,9 @@ from app.errors import CarepathError
 
 #: The actor recorded when the launch named no user (an open FHIR server).
 UNKNOWN_ACTOR = "unknown"
-EVENTS = ("generated", "saved", "approved", "rejected", "conflict")
+EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden")
 # The only value put into this SQL is EVENTS, constants of this module.
-_SCHEMA = f"""
+_TABLE = f"""
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -37,8 +37,11 @@ CREATE TABLE IF NOT EXISTS audit (
     careplan_id TEXT,
     careplan_version TEXT,
     packs TEXT NOT NULL,
-    hash TEXT
+    hash TEXT,
+    detail TEXT
 );
+"""
+_TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON audit
 WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -46,7 +49,8 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""  # noqa: S608
+"""
+_COLUMNS = "seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, hash, detail"
 
 
 class AuditError(CarepathError):
@@ -67,6 +71,7 @@ class Entry:
     careplan_id: str | None
     careplan_version: str | None
     packs: tuple[str, ...]
+    detail: dict[str, Any] | None = None
 
 
 class AuditLog:
@@ -77,10 +82,13 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = self._connect()
         try:
-            connection.executescript(_SCHEMA)
+            connection.executescript(_TABLE + _TRIGGERS)
             columns = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
             if "hash" not in columns:  # a log written before the chain: its rows are reported as unchained
                 connection.execute("ALTER TABLE audit ADD COLUMN hash TEXT")
+            if "detail" not in columns:
+                connection.execute("ALTER TABLE audit ADD COLUMN detail TEXT")
+            _allow_new_events(connection)
         finally:
             connection.close()
 
@@ -89,8 +97,9 @@ class AuditLog:
 
     def record(self, event: str, *, actor: str, patient_id: str, packs: Iterable[str],
                careplan_id: str | None = None, careplan_version: str | None = None,
-               at: str | None = None) -> None:
-        """Append one entry; ``actor`` is a FHIR reference such as ``Practitioner/123``, never a name."""
+               at: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        """Append one entry; ``actor`` is a FHIR reference such as ``Practitioner/123``, never a name; ``detail``
+        (codes and ids only, e.g. a CDS card's override reason) is kept as JSON and covered by the hash."""
         if event not in EVENTS:
             raise AuditError(f"unknown audit event {event!r}")
         if actor != UNKNOWN_ACTOR and (actor.count("/") < 1 or " " in actor):
@@ -98,6 +107,7 @@ class AuditLog:
         actor = "/".join(actor.rstrip("/").split("/")[-2:])  # an absolute fhirUser URL keeps Type/id only
         at = at or datetime.now(UTC).isoformat(timespec="seconds")
         packs_text = json.dumps(sorted(packs))
+        detail_text = json.dumps(dict(detail), sort_keys=True, separators=(",", ":")) if detail is not None else None
         connection = self._connect()
         try:
             # One writer at a time: the next sequence number and the previous hash are read in the transaction
@@ -105,12 +115,11 @@ class AuditLog:
             connection.execute("BEGIN IMMEDIATE")
             last = connection.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq = (last[0] + 1) if last else 1
-            digest = entry_hash(last[1] if last else None,
-                                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text))
+            fields = (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text)
+            digest = entry_hash(last[1] if last else None, _hashed(fields, detail_text))
             connection.execute(
-                "INSERT INTO audit (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text, digest),
+                f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constants
+                (*fields, digest, detail_text),
             )
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -125,18 +134,18 @@ class AuditLog:
         connection = self._connect()
         try:
             rows = connection.execute("SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, "
-                                      "packs, hash FROM audit ORDER BY seq").fetchall()
+                                      "packs, hash, detail FROM audit ORDER BY seq").fetchall()
         finally:
             connection.close()
         previous, unchained, expected_seq = None, 0, None
         for row in rows:
-            *fields, stored = row
+            *fields, stored, detail = row
             if stored is None and previous is None:
                 unchained += 1  # written before this version kept a chain
                 continue
             if expected_seq is not None and fields[0] != expected_seq:
                 return len(rows), unchained, f"entry {expected_seq} is missing (next entry is {fields[0]})"
-            if stored != entry_hash(previous, tuple(fields)):
+            if stored != entry_hash(previous, _hashed(tuple(fields), detail)):
                 return len(rows), unchained, (f"entry {fields[0]} ({fields[1]}, {fields[2]}) does not match its "
                                               "hash: it or an earlier entry was changed")
             previous, expected_seq = stored, fields[0] + 1
@@ -144,7 +153,7 @@ class AuditLog:
 
     def entries(self, patient_id: str | None = None) -> list[Entry]:
         """Every entry (or one patient's), oldest first."""
-        query = "SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, packs FROM audit"
+        query = "SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, detail FROM audit"
         args: tuple[str, ...] = ()
         if patient_id is not None:
             query, args = query + " WHERE patient_id = ?", (patient_id,)
@@ -153,7 +162,31 @@ class AuditLog:
             rows = connection.execute(query + " ORDER BY seq", args).fetchall()
         finally:
             connection.close()
-        return [Entry(*row[:7], tuple(json.loads(row[7]))) for row in rows]
+        return [Entry(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]) if row[8] else None) for row in rows]
+
+
+def _hashed(fields: tuple, detail: str | None) -> tuple:
+    """The fields a row's hash covers: ``detail`` only when present, so rows written before it keep their hash."""
+    return fields if detail is None else (*fields, detail)
+
+
+def _allow_new_events(connection: sqlite3.Connection) -> None:
+    """Rebuild a log whose CHECK constraint predates an event of EVENTS (SQLite cannot alter a constraint): rows,
+    sequence numbers and hashes are copied as they are, in one transaction."""
+    row = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone()
+    sql = row[0] if row else ""
+    if "CHECK" not in sql or all(repr(event) in sql for event in EVENTS):
+        return
+    connection.executescript(f"""
+        BEGIN IMMEDIATE;
+        DROP TRIGGER IF EXISTS audit_no_replace; DROP TRIGGER IF EXISTS audit_no_update;
+        DROP TRIGGER IF EXISTS audit_no_delete;
+        ALTER TABLE audit RENAME TO audit_before_upgrade;
+        {_TABLE}
+        INSERT INTO audit ({_COLUMNS}) SELECT {_COLUMNS} FROM audit_before_upgrade;
+        DROP TABLE audit_before_upgrade;
+        {_TRIGGERS}
+        COMMIT;""")  # noqa: S608 - only this module's constants
 
 
 def entry_hash(previous: str | None, fields: tuple) -> str:

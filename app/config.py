@@ -107,6 +107,23 @@ SMART_DISCOVERY_TTL = 300
 #: ``redis://host:6379/0`` for several app instances (needs the ``redis`` package). The audit log is apart (AUDIT_DB).
 STORE_URL = ""
 
+# -- CDS Hooks ----------------------------------------------------------------------------------------
+#: The CDS clients (EHRs) whose signed requests carepath's CDS Hooks service accepts: a JSON list of
+#: ``{"iss": ..., "jwks_url": ...}`` (optionally ``"jku": [...]``, more key-set URLs the client may name in its
+#: JWT header). Keys are fetched only from these URLs. Default: the sandbox EHR.
+CDS_CLIENTS = [{"iss": "http://127.0.0.1:8001", "jwks_url": "http://127.0.0.1:8001/cds/jwks"}]
+#: Require the CDS client's signed JWT on every CDS Hooks request. ``false`` is for development only and is
+#: refused when ``ENV`` is ``production``.
+CDS_REQUIRE_JWT = True
+#: carepath's public URL as the EHR calls it (e.g. ``https://carepath.example.org``): the JWT ``aud`` is checked
+#: against ``<it>/cds-services/<id>`` and cards link to ``<it>/launch``. Empty = the URL of each request.
+CDS_BASE_URL = ""
+#: Seconds a CDS client's key set is cached (a JWT signed with an unknown ``kid`` refreshes it at most once a
+#: minute).
+CDS_JWKS_TTL = 300
+#: Seconds the cards of one answer are remembered for their feedback (its area, patient and pack versions).
+CDS_CARD_TTL = 7 * 24 * 3600
+
 # -- guideline packs -------------------------------------------------------------------------------
 #: Where guideline packs come from: ``files`` (PACK_DIR) or ``fhir`` (published on a FHIR server).
 PACK_SOURCE = "files"

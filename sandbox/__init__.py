@@ -12,6 +12,8 @@ variables, or a mapping given to :func:`create_sandbox`):
 ``APP_URL``        carepath's URL (default ``http://localhost:8000``): launch URL, JWKS, redirect URIs
 ``CLIENTS``        client registrations (default: :func:`default_clients` for ``APP_URL``)
 ``TOKEN_TTL``      access-token lifetime in seconds (default 3600)
+``CDS``            call the app's CDS Hooks service when a chart opens (default true)
+``CDS_PREFETCH``   default prefetch of those calls: ``full``, ``partial`` or ``none`` (default full)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import requests
 from flask import Flask
 from joserfc.jwk import RSAKey
 
+from sandbox.cds_client import PREFETCH_MODES, CdsHooksClient
 from sandbox.models import Client, Registry
 
 __all__ = ["Sandbox", "create_sandbox", "default_clients"]
@@ -60,6 +63,11 @@ class Sandbox:
         self.signing_key = RSAKey.generate_key(2048, parameters={"use": "sig"})
         self.secret = secrets.token_bytes(32)
         self.http = requests.Session()
+        self.cds_enabled = str(settings.get("CDS", "true")).lower() not in {"false", "0", "off", "no"}
+        self.cds_prefetch = str(settings.get("CDS_PREFETCH") or "full")
+        if self.cds_prefetch not in PREFETCH_MODES:
+            raise ValueError(f"SANDBOX_CDS_PREFETCH must be one of {', '.join(PREFETCH_MODES)}")
+        self.cds = CdsHooksClient(self)
 
 
 def create_sandbox(config: Mapping[str, Any] | None = None) -> Flask:
@@ -67,7 +75,8 @@ def create_sandbox(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
     app.config.from_prefixed_env("SANDBOX")
     app.config.from_mapping(config or {})
-    settings = {key: app.config.get(key) for key in ("FHIR_UPSTREAM", "BASE_URL", "APP_URL", "CLIENTS")}
+    settings = {key: app.config.get(key) for key in ("FHIR_UPSTREAM", "BASE_URL", "APP_URL", "CLIENTS", "CDS",
+                                                     "CDS_PREFETCH")}
     sandbox = Sandbox(settings)
     app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"authorization_code": int(app.config.get("TOKEN_TTL", 3600)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import date
 from typing import Any
 
 import requests
@@ -32,14 +34,58 @@ def human_name(resource: dict[str, Any]) -> str:
     return " ".join([*name.get("prefix", []), *name.get("given", []), name.get("family", "")]).strip()
 
 
-def patients(sandbox: Any, count: int = 100) -> list[dict[str, str]]:
-    """Patients for the picker: id, name, birth date, gender."""
-    bundle = _get(sandbox, "Patient", {"_count": count, "_sort": "family", "_elements": "name,birthDate,gender"})
-    return [
-        {"id": entry["resource"]["id"], "name": human_name(entry["resource"]),
-         "birthDate": entry["resource"].get("birthDate", ""), "gender": entry["resource"].get("gender", "")}
-        for entry in bundle.get("entry", []) if entry.get("resource", {}).get("resourceType") == "Patient"
-    ]
+def patients(sandbox: Any, count: int = 100) -> list[dict[str, Any]]:
+    """Patients for the picker: id, name, birth date, gender, age and main conditions (read from the server)."""
+    bundle = _get(sandbox, "Patient", {"_count": count, "_sort": "family",
+                                       "_elements": "name,birthDate,gender,deceasedDateTime,deceasedBoolean"})
+    found = [entry["resource"] for entry in bundle.get("entry", [])
+             if entry.get("resource", {}).get("resourceType") == "Patient"]
+    conditions = main_conditions(sandbox)
+    return [{"id": patient["id"], "name": human_name(patient), "birthDate": patient.get("birthDate", ""),
+             "gender": patient.get("gender", ""), "age": _age(patient),
+             "conditions": conditions.get(patient["id"], [])} for patient in found]
+
+
+def main_conditions(sandbox: Any, limit: int = 2000) -> dict[str, list[str]]:
+    """Per patient id, the labels of the active chronic conditions carepath's data requirements name
+    (diabetes, hypertension, kidney disease...), recognised by their value sets; {} when unreadable."""
+    from app.context import default_requirements
+
+    wanted = [r for r in default_requirements() if r.type == "Condition" and not r.history]
+    found: dict[str, list[str]] = {}
+    params: dict[str, Any] | None = {"clinical-status": "active", "_elements": "subject,code", "_count": 1000}
+    path, read = "Condition", 0
+    try:
+        while path and read < limit:
+            page = _get(sandbox, path, params)
+            for entry in page.get("entry", []):
+                read += 1
+                condition = entry.get("resource") or {}
+                owner = ((condition.get("subject") or {}).get("reference") or "").split("/")[-1]
+                for coding in (condition.get("code") or {}).get("coding") or []:
+                    for requirement in wanted:
+                        label = requirement.name
+                        if requirement.matches(coding) and label not in found.setdefault(owner, []):
+                            found[owner].append(label)
+            following = next((link["url"] for link in page.get("link", []) if link.get("relation") == "next"), "")
+            path = following[len(sandbox.upstream) + 1:] if following.startswith(sandbox.upstream + "/") else ""
+            params = None
+    except UpstreamError:
+        return {}
+    return found
+
+
+def _age(patient: dict[str, Any]) -> int | None:
+    """Whole years from the birth date to today (or to the date of death)."""
+    try:
+        born = date.fromisoformat(str(patient.get("birthDate", ""))[:10])
+    except ValueError:
+        return None
+    until = date.today()
+    if isinstance(patient.get("deceasedDateTime"), str):
+        with contextlib.suppress(ValueError):
+            until = date.fromisoformat(patient["deceasedDateTime"][:10])
+    return until.year - born.year - ((until.month, until.day) < (born.month, born.day))
 
 
 def practitioners(sandbox: Any, count: int = 50) -> list[dict[str, str]]:

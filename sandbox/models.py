@@ -75,6 +75,13 @@ class LaunchContext:
     smart_style_url: str | None = None
     intent: str | None = None
     simulate: str = ""
+    #: CDS Hooks: the ``appContext`` of the card link that launched the app (passed in the token response).
+    app_context: str | None = None
+    #: CDS Hooks prefetch for this chart: full, partial, none, or off (no hook call).
+    cds_prefetch: str = "full"
+    #: The cards shown on this chart, by uuid (their links and feedback are taken from here, never from a form).
+    cds_cards: dict[str, Any] = field(default_factory=dict)
+    cds_service: str | None = None
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     created: float = field(default_factory=time.time)
 

@@ -104,6 +104,8 @@ class SmartContext:
             token["smart_style_url"] = context.smart_style_url
         if context.intent:
             token["intent"] = context.intent
+        if context.app_context:
+            token["appContext"] = context.app_context  # CDS Hooks: the card link's appContext, as given
         if token.get("id_token"):
             grant.server.registry.note_issued(token["id_token"])
 

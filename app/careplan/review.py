@@ -28,12 +28,18 @@ class Area:
 def plan_for_patient(client: FhirClient, patient_id: str, pack_set: Any, as_of: date) -> tuple[dict, dict]:
     """Fetch the patient's facts (as the packs require) and build the plan; returns (plan, facts)."""
     from app.context import assemble
-    from app.engine import build_plan
 
     facts = assemble(client, patient_id, pack_set.requirements, as_of)
+    return plan_from_facts(facts, pack_set, as_of, patient_id), facts
+
+
+def plan_from_facts(facts: dict[str, Any], pack_set: Any, as_of: date, patient_id: str) -> dict[str, Any]:
+    """The plan (``Plan.to_dict()``) the engine builds from facts: the sidebar's and CDS Hooks' one step."""
+    from app.engine import build_plan
+
     plan = build_plan(facts, pack_set, as_of).to_dict()
     plan["patient_id"] = plan.get("patient_id") or patient_id
-    return plan, facts
+    return plan
 
 
 def areas(plan: Mapping[str, Any]) -> list[Area]:

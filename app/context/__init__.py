@@ -26,6 +26,7 @@ __all__ = [
     "assemble",
     "default_requirements",
     "facts_from_bundle",
+    "facts_from_fetch",
     "facts_from_resources",
     "fetch_resources",
     "requirements_from_library",
@@ -44,6 +45,18 @@ def assemble(client: FhirClient, patient_id: str, requirements: Iterable[Require
     wanted = merge(requirements)
     reader = ObservationReader(wanted.measures(), as_of)  # reads each answer as it arrives
     fetched = fetch_resources(client, patient_id, wanted, as_of=as_of, reader=reader)
+    return facts_from_fetch(fetched, wanted, as_of, reader=reader)
+
+
+def facts_from_fetch(fetched: FetchResult, requirements: Iterable[Requirement], as_of: date | str, *,
+                     reader: ObservationReader | None = None) -> dict[str, Any]:
+    """Facts from resources already fetched (by :func:`assemble`, or a CDS Hooks prefetch completed by
+    :func:`app.context.fetch.complete_searches`), with what could not be read named in ``missing``.
+
+    The one way from FHIR JSON to facts: recognition by value set happens here, whatever the server filtered.
+    """
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    wanted = merge(requirements)
     facts = facts_from_resources(fetched.resources, wanted, as_of, reader=reader)
     blind = [r for r in wanted if r.type in fetched.unreadable]
     unseen = [{"key": r.key, "message": f"{r.name} unknown: {fetched.unreadable[r.type]}"} for r in blind]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
 from app.errors import FhirError, FhirForbidden, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
-from app.fhir.client import FhirClient
+from app.fhir.client import FhirClient, next_link
 from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -42,6 +42,12 @@ _NO_BATCH_STATUSES = frozenset({404, 405, 501})
 _BATCH_REFUSED_STATUSES = frozenset({400, 403, 422})
 _servers_without_batch: set[str] = set()
 _lock = threading.Lock()
+
+
+class NotAnswered(FhirError):
+    """A search neither prefetched (CDS Hooks) nor fetchable: no FHIR server was given to ask."""
+
+    title = "Not prefetched, and no FHIR server to ask"
 
 
 @dataclass
@@ -66,8 +72,12 @@ class FetchResult:
 
 
 def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Capabilities | None = None,
-         as_of: date | None = None, page_count: int = 200) -> list[Search]:
-    """The searches that fetch one patient's data for ``requirements`` (no network)."""
+         as_of: date | None = None, page_count: int = 200, *, until: bool = True) -> list[Search]:
+    """The searches that fetch one patient's data for ``requirements`` (no network).
+
+    ``until=False`` leaves out the upper date bounds (a CDS Hooks prefetch template: it is run on later days
+    than the one it was written on, and a stale lower bound only brings more data, which facts filter).
+    """
     if not FHIR_ID.match(patient_id or ""):
         raise ValueError("a FHIR patient id is 1-64 letters, digits, '-' or '.'")
     wanted = merge(requirements)
@@ -78,7 +88,7 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
         by_codes.setdefault(requirement.codes, []).append(key)
     for fed, chunk in ((fed, chunk) for codes, fed in by_codes.items() for chunk in _chunks(codes)):
         params = _params(caps, "Observation", patient_id, chunk, status=OBSERVATION_STATUSES)
-        if _declares(caps, "Observation", "date") and as_of is not None:
+        if _declares(caps, "Observation", "date") and as_of is not None and until:
             # a day of margin: the server reads dates in its own zone; facts apply the exact day
             params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
         params += [("_sort", "-date"), ("_count", str(SEARCH_CAP))]
@@ -101,7 +111,9 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
         params = _params(caps, "Encounter", patient_id, ())
         if as_of is not None and _declares(caps, "Encounter", "date"):
             since = min(lookback_start(as_of, *(r.lookback or (12, "mo"))) for r in wanted.of("Encounter").values())
-            params += [("date", f"ge{since.isoformat()}"), ("date", f"le{(as_of + timedelta(days=1)).isoformat()}")]
+            params.append(("date", f"ge{since.isoformat()}"))
+            if until:
+                params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
         searches.append(Search("Encounter", _url("Encounter", [*params, ("_count", str(page_count))])))
     # Active medication requests are few whatever the history; fetched whole so that a medicationReference
     # (which a code search does not see) is classified too.
@@ -122,27 +134,52 @@ def fetch_resources(client: FhirClient, patient_id: str, requirements: Iterable[
     """
     started = client.request_count
     caps = server_capabilities(client)
-    searches = plan(patient_id, requirements, caps, as_of, client.page_count)
-    result = FetchResult()
-    use_batch = (caps.batch or caps.transaction) and client.base_url not in _servers_without_batch
-    outcomes = None
+    result = complete_searches(client, plan(patient_id, requirements, caps, as_of, client.page_count), {},
+                               reader=reader, capabilities=caps)
+    result.requests = client.request_count - started
+    return result
+
+
+def complete_searches(client: FhirClient | None, searches: list[Search], answered: Mapping[int, dict[str, Any]],
+                      *, reader: ObservationReader | None = None,
+                      capabilities: Capabilities | None = None) -> FetchResult:
+    """The resources of ``searches``: those ``answered`` already (index -> resource or searchset Bundle, e.g. a
+    CDS Hooks prefetch) are read as given, the others are fetched from ``client`` (None: no server to ask,
+    they are named unreadable)."""
+    result = FetchResult(mode="prefetch" if answered else "batch")
+    started = client.request_count if client is not None else 0
+    missing = [index for index in range(len(searches)) if index not in answered]
+    outcomes = {index: Outcome(searches[index].url, resource=dict(resource)) for index, resource in answered.items()}
     read_ahead = _read_ahead(reader)
+    read_ahead(list(outcomes.values()))
+    if missing and client is not None:
+        caps = capabilities or server_capabilities(client)
+        mode, fetched = _get_searches(client, caps, [searches[index].url for index in missing], read_ahead)
+        result.mode = mode if not answered else f"prefetch+{mode}"
+        outcomes.update(zip(missing, fetched, strict=True))
+    for index, search in enumerate(searches):
+        if index in outcomes:
+            _collect(client, search, outcomes[index], result)
+        else:
+            _unreadable(result, search.resource_type, NotAnswered("not prefetched and no FHIR server to ask"))
+    result.requests = (client.request_count - started) if client is not None else 0
+    return result
+
+
+def _get_searches(client: FhirClient, caps: Capabilities, urls: list[str],
+                  read_ahead: Callable[[list[Outcome]], None]) -> tuple[str, list[Outcome]]:
+    """("batch" or "parallel", one outcome per URL)."""
+    use_batch = (caps.batch or caps.transaction) and client.base_url not in _servers_without_batch
     if use_batch:
         try:
-            outcomes = get_many(client, [s.url for s in searches], batch=True, on_answer=read_ahead)
+            return "batch", get_many(client, urls, batch=True, on_answer=read_ahead)
         except FhirStatusError as error:
             if error.status in _NO_BATCH_STATUSES:
                 with _lock:
                     _servers_without_batch.add(client.base_url)
             elif error.status not in _BATCH_REFUSED_STATUSES:
                 raise
-    if outcomes is None:
-        result.mode = "parallel"
-        outcomes = get_many(client, [s.url for s in searches], batch=False, on_answer=read_ahead)
-    for search, outcome in zip(searches, outcomes, strict=True):
-        _collect(client, search, outcome, result)
-    result.requests = client.request_count - started
-    return result
+    return "parallel", get_many(client, urls, batch=False, on_answer=read_ahead)
 
 
 def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], None]:
@@ -169,7 +206,7 @@ def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], N
     return read
 
 
-def _collect(client: FhirClient, search: Search, outcome: Outcome, result: FetchResult) -> None:
+def _collect(client: FhirClient | None, search: Search, outcome: Outcome, result: FetchResult) -> None:
     if outcome.error is not None:
         if search.resource_type == "Patient":
             raise outcome.error  # no plan without the patient: never an empty plan for "patient (unknown)"
@@ -183,8 +220,10 @@ def _collect(client: FhirClient, search: Search, outcome: Outcome, result: Fetch
     # A capped search is complete on its first page only when the server applied _sort (it says so in
     # the self link); otherwise every page is read, sorted here and cut to the same cap.
     sorted_by_server = "_sort" in honoured_params(resource)
-    if not search.capped or not sorted_by_server:
+    if (not search.capped or not sorted_by_server) and next_link(resource):
         try:
+            if client is None:
+                raise NotAnswered("a prefetched search has more pages and there is no FHIR server to ask")
             pages += list(pages_after(client, resource))
         except FhirError as error:
             _unreadable(result, search.resource_type, error, partial=True)

@@ -165,6 +165,8 @@ class SmartClient:
 
     def _launch_from_token(self, token: Mapping[str, Any], pending: Mapping[str, Any],
                            configuration: SmartConfiguration) -> dict[str, Any]:
+        from app.smart.launch import app_context_area  # launch.py builds on this module
+
         if not isinstance(token.get("access_token"), str) or not token["access_token"]:
             raise TokenInvalid("The EHR's token response has no access_token.")
         if str(token.get("token_type", "")).lower() != "bearer":
@@ -189,6 +191,7 @@ class SmartClient:
             else None,
             "intent": token.get("intent") if isinstance(token.get("intent"), str) else None,
             "tenant": token.get("tenant") if isinstance(token.get("tenant"), str) else None,
+            "app_context_area": app_context_area(token.get("appContext")),
             "scope": str(granted),
             "access_token": token["access_token"],
             "refresh_token": token.get("refresh_token"),

@@ -19,6 +19,8 @@ on a 401; a failed refresh raises :class:`RelaunchRequired`, rendered as a page 
 from __future__ import annotations
 
 import functools
+import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +33,29 @@ from app.smart.client import SmartClient, browser_hash
 from app.smart.errors import RelaunchRequired
 from app.smart.scopes import GrantedScopes
 
-__all__ = ["Launch", "browser_id", "get_smart", "launch_required"]
+__all__ = ["Launch", "app_context_area", "browser_id", "get_smart", "launch_required"]
 
 _EXTENSION = "carepath_smart"
 _SESSION_KEY = "browser"
 F = TypeVar("F", bound=Callable[..., Any])
+#: The longest ``appContext`` read from a token response (a CDS Hooks card link's context is a few bytes).
+APP_CONTEXT_LIMIT = 1024
+_AREA_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+
+
+def app_context_area(app_context: Any) -> str | None:
+    """The plan area a CDS Hooks card link opened carepath on: ``appContext`` (a JSON string of at most 1 KB)
+    holding exactly ``{"area": "<id>"}``; None for anything else, which is ignored."""
+    if not isinstance(app_context, str) or len(app_context) > APP_CONTEXT_LIMIT:
+        return None
+    try:
+        parsed = json.loads(app_context)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or set(parsed) != {"area"}:
+        return None
+    area = parsed["area"]
+    return area if isinstance(area, str) and _AREA_ID.match(area) else None
 
 
 def get_smart() -> SmartClient:
@@ -65,6 +85,8 @@ class Launch:
     intent: str | None
     scopes: GrantedScopes
     open_server: bool
+    #: The plan area a CDS Hooks card link asked for (``appContext``), or None.
+    app_context_area: str | None = None
     read_types: list[str] = field(default_factory=list)
     write_types: list[str] = field(default_factory=list)
     _smart: SmartClient | None = field(default=None, repr=False)
@@ -135,9 +157,16 @@ class Launch:
             need_patient_banner=bool(record.get("need_patient_banner", True)),
             smart_style_url=record.get("smart_style_url"), intent=record.get("intent"),
             scopes=GrantedScopes(record.get("scope") or ""), open_server=bool(record.get("open_server")),
+            app_context_area=app_context_area_of(record),
             read_types=list(settings.get("READ_TYPES") or []), write_types=list(settings.get("WRITE_TYPES") or []),
             _smart=smart,
         )
+
+
+def app_context_area_of(record: dict[str, Any]) -> str | None:
+    """The stored launch's CDS Hooks area (checked again: the record may predate the check)."""
+    area = record.get("app_context_area")
+    return area if isinstance(area, str) and _AREA_ID.match(area) else None
 
 
 def load_launch(launch_id: str) -> Launch:

@@ -17,7 +17,7 @@ from app.errors import CarepathError, FhirError, FhirStatusError, FhirUnauthoriz
 from app.smart import SmartClient, SmartError, browser_id, get_smart
 from app.smart.discovery import normalize_base
 from app.smart.errors import LaunchRequestInvalid
-from app.smart.launch import _EXTENSION
+from app.smart.launch import _EXTENSION, app_context_area_of
 from app.store import get_store
 
 bp = Blueprint("launch", __name__)
@@ -75,8 +75,13 @@ def standalone_start() -> ResponseReturnValue:
 
 @bp.get("/callback")
 def callback() -> ResponseReturnValue:
-    """Finish the authorization: state, code exchange, id_token; then open the plan."""
-    launch_id = get_smart().handle_callback(request.args, browser_id=browser_id())
+    """Finish the authorization: state, code exchange, id_token; then open the plan (at the area a CDS Hooks card
+    named, when the EHR passed its appContext)."""
+    smart = get_smart()
+    launch_id = smart.handle_callback(request.args, browser_id=browser_id())
+    area = app_context_area_of(smart.load(launch_id) or {})
+    if area:
+        return redirect(url_for("review.review", launch_id=launch_id, area=area, _anchor=f"area-{area}"))
     return redirect(url_for("review.review", launch_id=launch_id))
 
 

@@ -120,6 +120,8 @@ def carepath_servers(sandbox_ehr, hapi_url, tmp_path_factory) -> Iterator[Callab
             "SMART_STANDALONE_SERVERS": [{"name": "sandbox", "iss": sandbox_ehr.fhir_base}],
             "SMART_CLIENT_ID": client_id, "SMART_REDIRECT_URI": f"{served.url}/callback",
             "FHIR_BASE_URL": hapi_url, "FRAME_ANCESTORS": f"'self' {sandbox_ehr.base_url}",
+            # the sandbox calls carepath's CDS Hooks service when a chart opens, signed with its own key
+            "CDS_CLIENTS": [{"iss": sandbox_ehr.base_url, "jwks_url": sandbox_ehr.cds.jwks_url}],
         }
         registration = Client(client_id, [f"{served.url}/callback"], name=f"carepath test ({client_type})")
         if client_type == "confidential-symmetric":

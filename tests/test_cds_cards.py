@@ -1,0 +1,115 @@
+"""Cards from a plan (unit), feedback records, the appContext a card link carries back, the audit log upgrade."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from app.audit import AuditLog
+from app.cds.cards import MAX_CARDS, SUMMARY_LIMIT, _md, _summary, cards_for_plan
+from app.cds.feedback import record_feedback, remember_cards
+from app.cds.service import CdsRequestError
+from app.smart.launch import app_context_area
+from app.store import SqliteStore
+from tests.cds_helpers import bundle_resources
+
+
+def _plan(name: str, as_of: str = "2026-06-01") -> dict:
+    from app.context import facts_from_resources
+    from app.engine import build_plan, load_pack_set
+
+    packs = load_pack_set()
+    return build_plan(facts_from_resources(bundle_resources(name), packs.requirements, as_of), packs, as_of).to_dict()
+
+
+def test_cds_cards__one_card_per_area_with_what_is_due(tmp_path):
+    plan = _plan("clinical-t2d-ckd.json")
+    cards, metas = cards_for_plan(plan, launch_url="https://carepath.example/launch")
+    assert 1 <= len(cards) <= MAX_CARDS and len(metas) == len(cards)
+    diabetes = next(card for card in cards if card["summary"].startswith("Diabetes: "))
+    due = [a for a in plan["activities"] if a["area_id"] == "type-2-diabetes" and a["timing"]["due"] <= plan["as_of"]]
+    assert due[0]["title"] in diabetes["summary"]
+    for item in due:  # the plan's own words, escaped for Markdown
+        assert _md(item["title"]) in diabetes["detail"]
+    meta = next(m for m in metas if m.uuid == diabetes["uuid"])
+    assert meta.area_id == "type-2-diabetes" and any("|2025.1.0" in pack for pack in meta.packs)
+
+
+def test_cds_cards__summary_fits_140_characters_and_counts_the_rest():
+    text = _summary("Diabetes: ", ["a" * 60, "b" * 60, "c" * 60, "d" * 60])
+    assert len(text) <= SUMMARY_LIMIT and text.endswith("; +3 more")
+    assert len(_summary("", ["x" * 300])) == SUMMARY_LIMIT
+
+
+def test_cds_cards__record_text_cannot_become_markdown():
+    assert _md("[click](javascript:alert(1)) *x* <b>") == r"\[click\]\(javascript:alert\(1\)\) \*x\* \<b\>"
+
+
+def test_cds_cards__no_plan_items_no_card():
+    plan = {"as_of": "2026-06-01", "packs": [], "goals": [], "activities": [], "warnings": [
+        {"rule_id": "pack-effective-period", "severity": "low", "message": "outside", "refs": []}]}
+    assert cards_for_plan(plan, launch_url="x") == ([], [])
+
+
+@pytest.mark.parametrize(("value", "area"), [
+    ('{"area":"type-2-diabetes"}', "type-2-diabetes"),
+    ('{"area":"Type-2"}', None), ('{"area":"a","x":1}', None), ('["area"]', None), ("not json", None),
+    ('{"area":"' + "a" * 65 + '"}', None), ('{"area":"a"}' + " " * 1100, None), (None, None), ({"area": "a"}, None),
+    ('{"area":"../x"}', None),
+])
+def test_cds_app_context__only_an_area_id_is_taken(value, area):
+    assert app_context_area(value) == area
+
+
+def test_cds_feedback__recorded_with_the_cards_area_and_packs_never_the_comment(tmp_path):
+    store, audit = SqliteStore(tmp_path / "s.sqlite3", "k"), AuditLog(tmp_path / "audit.sqlite3")
+    plan = _plan("clinical-t2d-ckd.json")
+    cards, metas = cards_for_plan(plan, launch_url="x")
+    remember_cards(store, metas, patient_id="cp-clin-t2d-ckd", user="Practitioner/7", client="ehr", ttl=60)
+    reason = cards[0]["overrideReasons"][0]
+    recorded = record_feedback({"feedback": [
+        {"card": cards[0]["uuid"], "outcome": "overridden",
+         "overrideReason": {"reason": reason, "userComment": "Mrs Smith said no"}},
+        {"card": cards[-1]["uuid"], "outcome": "accepted"},
+        {"card": "unknown-card", "outcome": "accepted"}]}, store, audit)
+    assert recorded == (2, 1)
+    entries = audit.entries("cp-clin-t2d-ckd")
+    assert [e.event for e in entries] == ["cds-overridden", "cds-accepted"]
+    assert entries[0].detail["overrideReason"]["code"] == reason["code"] and entries[0].actor == "Practitioner/7"
+    assert "Mrs Smith" not in json.dumps([e.detail for e in entries])
+    assert audit.verify() == (2, 0, None)
+
+
+@pytest.mark.parametrize("body", [None, {}, {"feedback": []}, {"feedback": [{"card": "x", "outcome": "maybe"}]},
+                                  {"feedback": [{"outcome": "accepted"}]}])
+def test_cds_feedback__malformed_is_refused(tmp_path, body):
+    with pytest.raises(CdsRequestError):
+        record_feedback(body, SqliteStore(tmp_path / "s.sqlite3", "k"), AuditLog(tmp_path / "a.sqlite3"))
+
+
+def test_audit__a_log_with_the_earlier_event_list_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "audit.sqlite3"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.executescript("""
+        CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+            event TEXT NOT NULL CHECK (event IN ('generated', 'saved', 'approved', 'rejected', 'conflict')),
+            actor TEXT NOT NULL, patient_id TEXT NOT NULL, careplan_id TEXT, careplan_version TEXT,
+            packs TEXT NOT NULL, hash TEXT);""")
+    connection.close()
+    from app.audit import entry_hash
+
+    digest = entry_hash(None, (1, "2026-01-01T00:00:00+00:00", "saved", "Practitioner/1", "p1", None, None, "[]"))
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("INSERT INTO audit VALUES (1, '2026-01-01T00:00:00+00:00', 'saved', 'Practitioner/1', 'p1', "
+                       "NULL, NULL, '[]', ?)", (digest,))
+    connection.close()
+    log = AuditLog(path)
+    log.record("cds-accepted", actor="Practitioner/1", patient_id="p1", packs=["u|1"], detail={"card": "c"})
+    assert [e.event for e in log.entries()] == ["saved", "cds-accepted"]
+    assert log.verify() == (2, 0, None)
+    connection = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        connection.execute("DELETE FROM audit WHERE seq = 1")
+    connection.close()
