@@ -5,6 +5,11 @@ which CarePlan id and version, and which pack versions. The database refuses UPD
 that would replace a row (``INSERT OR REPLACE`` fires no delete trigger) by trigger, so a row once written stays
 as written; and each row carries a SHA-256 hash chained to the previous row's, so that a row rewritten by
 other means (the file edited, the triggers dropped) is found by ``carepath audit verify``.
+
+A write a clinician asks for (a save, an approval, a rejection) leaves two rows under the same event name: an
+*intent* row before anything is sent to the FHIR server and an *outcome* row once carepath knows what the record
+holds (``committed``, ``not committed``, ``conflict`` or ``unknown``, and whether a read-back settled it). Both
+carry the request id stamped on the CarePlan (see :mod:`app.careplan.marker`), in the ``detail`` column.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import hashlib
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,8 @@ CREATE TABLE IF NOT EXISTS audit (
     careplan_id TEXT,
     careplan_version TEXT,
     packs TEXT NOT NULL,
-    hash TEXT
+    hash TEXT,
+    detail TEXT
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON audit
 WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)
@@ -67,6 +73,18 @@ class Entry:
     careplan_id: str | None
     careplan_version: str | None
     packs: tuple[str, ...]
+    #: For the intent and outcome rows of a write: ``phase``, ``request``, ``result``, ``read_back``.
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def phase(self) -> str | None:
+        """``intent`` or ``outcome`` for the rows of a write, else None."""
+        return self.detail.get("phase")
+
+    @property
+    def result(self) -> str | None:
+        """What an outcome row says became of the write (``committed``, ``not committed``...)."""
+        return self.detail.get("result")
 
 
 class AuditLog:
@@ -81,6 +99,8 @@ class AuditLog:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
             if "hash" not in columns:  # a log written before the chain: its rows are reported as unchained
                 connection.execute("ALTER TABLE audit ADD COLUMN hash TEXT")
+            if "detail" not in columns:  # a log written before intent and outcome rows
+                connection.execute("ALTER TABLE audit ADD COLUMN detail TEXT")
         finally:
             connection.close()
 
@@ -89,7 +109,7 @@ class AuditLog:
 
     def record(self, event: str, *, actor: str, patient_id: str, packs: Iterable[str],
                careplan_id: str | None = None, careplan_version: str | None = None,
-               at: str | None = None) -> None:
+               at: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
         """Append one entry; ``actor`` is a FHIR reference such as ``Practitioner/123``, never a name."""
         if event not in EVENTS:
             raise AuditError(f"unknown audit event {event!r}")
@@ -98,6 +118,7 @@ class AuditLog:
         actor = "/".join(actor.rstrip("/").split("/")[-2:])  # an absolute fhirUser URL keeps Type/id only
         at = at or datetime.now(UTC).isoformat(timespec="seconds")
         packs_text = json.dumps(sorted(packs))
+        detail_text = json.dumps(dict(detail), sort_keys=True) if detail else None
         connection = self._connect()
         try:
             # One writer at a time: the next sequence number and the previous hash are read in the transaction
@@ -105,12 +126,13 @@ class AuditLog:
             connection.execute("BEGIN IMMEDIATE")
             last = connection.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq = (last[0] + 1) if last else 1
-            digest = entry_hash(last[1] if last else None,
-                                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text))
+            row = (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text)
+            fields = _hashed(row, detail_text)
+            digest = entry_hash(last[1] if last else None, fields)
             connection.execute(
-                "INSERT INTO audit (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text, digest),
+                "INSERT INTO audit (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, hash, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, at, event, actor, patient_id, careplan_id, careplan_version, packs_text, digest, detail_text),
             )
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -125,12 +147,13 @@ class AuditLog:
         connection = self._connect()
         try:
             rows = connection.execute("SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, "
-                                      "packs, hash FROM audit ORDER BY seq").fetchall()
+                                      "packs, hash, detail FROM audit ORDER BY seq").fetchall()
         finally:
             connection.close()
         previous, unchained, expected_seq = None, 0, None
         for row in rows:
-            *fields, stored = row
+            *base, stored, detail = row
+            fields = _hashed(tuple(base), detail)
             if stored is None and previous is None:
                 unchained += 1  # written before this version kept a chain
                 continue
@@ -144,7 +167,7 @@ class AuditLog:
 
     def entries(self, patient_id: str | None = None) -> list[Entry]:
         """Every entry (or one patient's), oldest first."""
-        query = "SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, packs FROM audit"
+        query = "SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, detail FROM audit"
         args: tuple[str, ...] = ()
         if patient_id is not None:
             query, args = query + " WHERE patient_id = ?", (patient_id,)
@@ -153,7 +176,38 @@ class AuditLog:
             rows = connection.execute(query + " ORDER BY seq", args).fetchall()
         finally:
             connection.close()
-        return [Entry(*row[:7], tuple(json.loads(row[7]))) for row in rows]
+        return [Entry(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]) if row[8] else {}) for row in rows]
+
+
+@dataclass(frozen=True)
+class Journal:
+    """The intent and outcome rows of one write a clinician asked for, under one event and one request id."""
+
+    log: AuditLog
+    event: str
+    actor: str
+    patient_id: str
+    packs: tuple[str, ...]
+    request_id: str
+
+    def intent(self, careplan_id: str | None = None, version: str | None = None) -> None:
+        """Record that the write is about to be sent (raises :class:`AuditError`: then nothing is sent)."""
+        self._record(careplan_id, version, {"phase": "intent", "request": self.request_id})
+
+    def outcome(self, result: str, careplan_id: str | None = None, version: str | None = None, *,
+                read_back: bool = False) -> None:
+        """Record what became of the write; ``read_back`` when a read of the record settled it."""
+        self._record(careplan_id, version, {"phase": "outcome", "request": self.request_id, "result": result,
+                                            "read_back": read_back})
+
+    def _record(self, careplan_id: str | None, version: str | None, detail: dict[str, Any]) -> None:
+        self.log.record(self.event, actor=self.actor, patient_id=self.patient_id, packs=self.packs,
+                        careplan_id=careplan_id, careplan_version=version, detail=detail)
+
+
+def _hashed(fields: tuple, detail: str | None) -> tuple:
+    """The fields a row's hash covers: ``detail`` only when set, so rows written before it verify as before."""
+    return (*fields, detail) if detail is not None else fields
 
 
 def entry_hash(previous: str | None, fields: tuple) -> str:

@@ -15,12 +15,14 @@ from app.careplan.approval import (
     decide,
     describe_changes,
 )
+from app.careplan.marker import mark
 from app.careplan.model import TAG
 from app.fhir import FhirClient
 
 BASE = "http://fhir.test/r4"
 NOW = "2020-06-02T09:00:00Z"
 ITEM = "http://carepath.dev/fhir/StructureDefinition/rationale-item"
+REQUEST_ID = "7" * 32
 
 
 @pytest.fixture
@@ -39,6 +41,11 @@ def _careplan(version="1", status="draft", activities=None, notes=()):
             "goal": [{"reference": "Goal/2"}],
             "activity": activities if activities is not None else [_activity("a-hba1c"), _activity("a-dsmes")],
             "note": list(notes)}
+
+
+def _recorded(**kwargs):
+    """The CarePlan as the server holds it after this test's decision (stamped with its request id)."""
+    return mark(_careplan(**kwargs), REQUEST_ID, author="Practitioner/dr1", now=NOW)
 
 
 def _goal():
@@ -66,14 +73,15 @@ def test_decide__approve_puts_with_if_match_and_adds_a_verifier_provenance(fhir)
     responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
     responses.get(f"{BASE}/Goal/2", json=_goal())
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-    responses.get(f"{BASE}/CarePlan/30", json=_careplan(version="2", status="active"))
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
     result = decide(fhir, "30", "1", Decision("Practitioner/dr1", rejected={"a-dsmes": "patient declined"}),
-                    now=NOW)
+                    now=NOW, request_id=REQUEST_ID)
     assert result["status"] == "active"
     sent = json.loads(responses.calls[2].request.body)["entry"]
-    careplan, goal, provenance = (entry["resource"] for entry in sent)
-    assert sent[0]["request"] == {"method": "PUT", "url": "CarePlan/30", "ifMatch": 'W/"1"'}
-    assert sent[1]["request"]["ifMatch"] == 'W/"4"'
+    goal, provenance, careplan = (entry["resource"] for entry in sent)
+    assert sent[-1]["request"] == {"method": "PUT", "url": "CarePlan/30", "ifMatch": 'W/"1"'}
+    assert sent[0]["request"]["ifMatch"] == 'W/"4"'
+    assert careplan["extension"][-1]["extension"][0] == {"url": "id", "valueString": REQUEST_ID}
     assert careplan["status"] == "active"
     assert [a["detail"]["status"] for a in careplan["activity"]] == ["not-started", "cancelled"]
     assert careplan["activity"][1]["detail"]["statusReason"] == {"text": "patient declined"}
@@ -90,9 +98,10 @@ def test_decide__reject_the_whole_plan_revokes_it_with_the_reason(fhir):
     responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
     responses.get(f"{BASE}/Goal/2", json=_goal())
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-    responses.get(f"{BASE}/CarePlan/30", json=_careplan(version="2", status="revoked"))
-    decide(fhir, "30", "1", Decision("Practitioner/dr1", reject_plan_reason="wrong patient context"), now=NOW)
-    careplan, goal, provenance = (e["resource"] for e in json.loads(responses.calls[2].request.body)["entry"])
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="revoked"))
+    decide(fhir, "30", "1", Decision("Practitioner/dr1", reject_plan_reason="wrong patient context"), now=NOW,
+           request_id=REQUEST_ID)
+    goal, provenance, careplan = (e["resource"] for e in json.loads(responses.calls[2].request.body)["entry"])
     assert careplan["status"] == "revoked"
     assert careplan["note"][-1] == {"authorReference": {"reference": "Practitioner/dr1"}, "time": NOW,
                                     "text": "Plan rejected: wrong patient context"}
@@ -109,6 +118,7 @@ def test_decide__412_reports_what_changed(fhir):
     responses.get(f"{BASE}/CarePlan/30", json=_careplan(
         version="2", activities=[_activity("a-hba1c", "cancelled", "Repeat HbA1c"), _activity("a-dsmes")],
         notes=[{"text": "seen"}]))
+    responses.get(f"{BASE}/CarePlan/30/_history", json={"resourceType": "Bundle", "type": "history", "entry": []})
     with pytest.raises(PlanChanged) as raised:
         decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW)
     assert raised.value.changes == ["activity 'Repeat HbA1c': not-started -> cancelled",

@@ -74,6 +74,10 @@ def _csrf(page: str) -> str:
 def _form(page: str, **extra):
     form = {"csrf_token": _csrf(page), "plan_key": re.search(r'name="plan_key" value="([^"]+)"', page).group(1),
             "keep": ["a-hba1c", "a-dsmes"], "target-g-hba1c": "7.0", "note": ""}
+    for hidden in ("request_id", "based_on"):  # the write's request id, the draft version the page shows
+        found = re.search(rf'name="{hidden}" value="([^"]+)"', page)
+        if found:
+            form[hidden] = found.group(1)
     form.update(extra)
     return form
 
