@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 import responses
 
 from app.careplan.approval import (
     Decision,
+    DecisionNotRecorded,
     NotAllowedToApprove,
     PlanChanged,
     check_approver,
@@ -146,3 +148,64 @@ def test_decide__refuses_a_careplan_carepath_did_not_write(fhir):
 ])
 def test_describe_changes__plain_sentences(after, expected):
     assert describe_changes(_careplan(), after) == expected
+
+
+class _Journal:
+    def __init__(self):
+        self.rows = []
+
+    def intent(self, careplan_id=None, version=None):
+        self.rows.append(("intent", careplan_id, version))
+
+    def outcome(self, result, careplan_id=None, version=None, *, read_back=False):
+        self.rows.append(("outcome", result, careplan_id, version, read_back))
+
+
+def _decision_setup():
+    responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
+    responses.get(f"{BASE}/Goal/2", json=_goal())
+
+
+@responses.activate
+def test_decide__an_answer_lost_after_the_commit_is_recorded_by_reading_back(fhir):
+    _decision_setup()
+    responses.post(BASE, status=502)
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
+    journal = _Journal()
+    result = decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW, request_id=REQUEST_ID, journal=journal)
+    assert result["status"] == "active"
+    assert journal.rows == [("intent", "30", "1"), ("outcome", "committed", "30", "2", True)]
+    assert sum(call.request.method == "POST" for call in responses.calls) == 1
+
+
+@responses.activate
+def test_decide__a_retry_refused_because_its_first_attempt_committed_is_recorded(fhir):
+    _decision_setup()
+    responses.post(BASE, body=requests.ConnectionError("dropped"))      # committed, answer lost
+    responses.post(BASE, status=412)                                     # the retry meets its own commit
+    responses.get(f"{BASE}/CarePlan/30", json=_careplan())               # read back after the drop: not yet
+    responses.get(f"{BASE}/CarePlan/30/_history", json={"resourceType": "Bundle", "type": "history"})
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
+    result = decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW, request_id=REQUEST_ID,
+                    sleep=lambda _s: None)
+    assert result["status"] == "active"
+
+
+@pytest.mark.parametrize(("answer", "unknown"), [(503, False), (None, True)])
+@responses.activate
+def test_decide__not_recorded_or_unknown_is_said_and_audited(fhir, answer, unknown):
+    _decision_setup()
+    responses.post(BASE, status=answer or 504)
+    if unknown:
+        responses.get(f"{BASE}/CarePlan/30", status=500)
+    else:
+        responses.get(f"{BASE}/CarePlan/30", json=_careplan())
+        responses.get(f"{BASE}/CarePlan/30/_history", json={"resourceType": "Bundle", "type": "history"})
+    journal = _Journal()
+    with pytest.raises(DecisionNotRecorded) as raised:
+        decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW, request_id=REQUEST_ID, journal=journal,
+               sleep=lambda _s: None)
+    assert raised.value.unknown is unknown
+    assert journal.rows[-1][:2] == ("outcome", "unknown" if unknown else "not committed")
+    message = raised.value.message
+    assert ("could not confirm" in message) if unknown else message.startswith("Nothing was recorded")
