@@ -20,11 +20,9 @@ from urllib.parse import urlsplit
 import requests
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from werkzeug.datastructures import MultiDict
 
-from app.audit import Journal, audit_log
+from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key
-from app.careplan.approval import item_id
 from app.careplan.charts import charts_for
 from app.careplan.existing import Own, read_existing
 from app.careplan.marker import new_request_id, valid_request_id
@@ -32,7 +30,7 @@ from app.careplan.model import saved_targets, with_saved_targets
 from app.careplan.notices import Notice, save_notice
 from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
-from app.careplan.saving import DIFFERS, NOT_SAVED, SAVED, UNKNOWN_OUTCOME, BasedOn, SaveOutcome
+from app.careplan.saving import SAVED, BasedOn
 from app.careplan.saving import save as save_plan
 from app.careplan.writer import (
     careplan_goals,
@@ -41,9 +39,9 @@ from app.careplan.writer import (
     missing_write_support,
     supports_transaction,
 )
-from app.errors import FhirError, FhirServerError, FhirTransportError
 from app.smart import launch_required
 from app.views.patient import patient_name
+from app.views.saving import author_name, draft_form, save_status, write_journal
 
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__)
@@ -87,7 +85,7 @@ def save(launch_id: str) -> ResponseReturnValue:
                                 "rebuilt from the new data; your entries are kept, check them and save again")
         outcome = save_plan(g.launch.fhir, plan, edits, request_id=request_id,
                             based_on=BasedOn.parse(request.form.get("based_on")),
-                            journal=_journal("saved", plan, request_id),
+                            journal=write_journal("saved", plan, request_id),
                             transaction=supports_transaction(_capabilities()), organization=_organization())
     except PlanEditError as exc:
         return _render(plan, facts, error=exc.message, form=request.form, request_id=request_id), 400
@@ -96,8 +94,8 @@ def save(launch_id: str) -> ResponseReturnValue:
     # The same request id again only while this save may be missing from the record: a late commit is then
     # recognised as this save instead of being taken for someone else's.
     keep = request_id if outcome.committed is not True else None
-    notice = save_notice(outcome, _author_name(outcome.written_by[0]))
-    return _render(plan, facts, form=request.form, outcome=notice, request_id=keep), _save_status(outcome)
+    notice = save_notice(outcome, author_name(outcome.written_by[0]))
+    return _render(plan, facts, form=request.form, outcome=notice, request_id=keep), save_status(outcome)
 
 
 @bp.get("/p/<launch_id>/plan/bundle.json")
@@ -222,7 +220,7 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
     saved_goals = list(resumed.goals) if resumed else _decided_goals(decided)
     plan = with_saved_targets(plan, saved_targets(plan, key, saved_goals)) if saved_goals and not form else plan
     if resumed and form is None and not printable:
-        form = _draft_form(plan, resumed.careplan)  # the saved draft's choices, to edit
+        form = draft_form(plan, resumed.careplan)  # the saved draft's choices, to edit
     # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
     existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
                              types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
@@ -242,47 +240,6 @@ def _decided_goals(careplan: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not careplan or not g.launch.can_read("Goal"):
         return []
     return careplan_goals(g.launch.fhir, careplan, skip_unreadable=True)
-
-
-def _draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
-    """The review form as the saved draft fills it: the activities it keeps, its goal targets, no new note."""
-    statuses = {item_id(activity): (activity.get("detail") or {}).get("status")
-                for activity in careplan.get("activity") or []}
-    form = MultiDict([("keep", activity["id"]) for activity in plan.get("activities", [])
-                      if statuses.get(activity["id"]) != "cancelled"])
-    for goal in plan.get("goals", []):
-        listed = goal.get("targets") or ([goal["target"]] if goal.get("target") else [])
-        if len(listed) == 1 and listed[0].get("value") is not None:
-            form.add(f"target-{goal['id']}", f"{listed[0]['value']:g}")
-    return form
-
-
-def _journal(event: str, plan: dict[str, Any], request_id: str) -> Journal:
-    """The audit rows (intent, then outcome) of one write by this launch's user."""
-    return Journal(audit_log(), event, g.launch.fhir_user or "unknown", g.launch.patient_id,
-                   tuple(f"{p['url']}|{p['version']}" for p in plan.get("packs", [])), request_id)
-
-
-def _author_name(reference: str | None) -> str | None:
-    """Who wrote a version of the draft, for people: 'you', a Practitioner's name, else the reference."""
-    if not reference:
-        return None
-    if reference == g.launch.fhir_user:
-        return "You (in another window or an earlier save)"
-    if reference.startswith("Practitioner/") and g.launch.can_read("Practitioner"):
-        try:
-            name = patient_name(g.launch.fhir.read("Practitioner", reference.split("/", 1)[1]))
-        except FhirError:
-            return reference
-        return reference if name.startswith("(") else f"{name} ({reference})"
-    return reference
-
-
-def _save_status(outcome: SaveOutcome) -> int:
-    """HTTP status of a save page that is not a plain success."""
-    if outcome.status == NOT_SAVED:
-        return 502 if isinstance(outcome.error, FhirServerError | FhirTransportError) else 409
-    return {DIFFERS: 200, UNKNOWN_OUTCOME: 502}.get(outcome.status, 409)
 
 
 def _audit(event: str, plan: dict[str, Any], careplan_id: str | None = None, version: str | None = None) -> None:
