@@ -5,6 +5,11 @@ which CarePlan id and version, and which pack versions. The database refuses UPD
 that would replace a row (``INSERT OR REPLACE`` fires no delete trigger) by trigger, so a row once written stays
 as written; and each row carries a SHA-256 hash chained to the previous row's, so that a row rewritten by
 other means (the file edited, the triggers dropped) is found by ``carepath audit verify``.
+
+A write a clinician asks for (a save, an approval, a rejection) leaves two rows under the same event name: an
+*intent* row before anything is sent to the FHIR server and an *outcome* row once carepath knows what the record
+holds (``committed``, ``not committed``, ``conflict`` or ``unknown``, and whether a read-back settled it). Both
+carry the request id stamped on the CarePlan (see :mod:`app.careplan.marker`), in the ``detail`` column.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,7 +76,19 @@ class Entry:
     careplan_id: str | None
     careplan_version: str | None
     packs: tuple[str, ...]
-    detail: dict[str, Any] | None = None
+    #: For the intent and outcome rows of a write: ``phase``, ``request``, ``result``, ``read_back``; for CDS Hooks
+    #: feedback: the card, its area and the override reason's code.
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def phase(self) -> str | None:
+        """``intent`` or ``outcome`` for the rows of a write, else None."""
+        return self.detail.get("phase")
+
+    @property
+    def result(self) -> str | None:
+        """What an outcome row says became of the write (``committed``, ``not committed``...)."""
+        return self.detail.get("result")
 
 
 class AuditLog:
@@ -162,7 +179,33 @@ class AuditLog:
             rows = connection.execute(query + " ORDER BY seq", args).fetchall()
         finally:
             connection.close()
-        return [Entry(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]) if row[8] else None) for row in rows]
+        return [Entry(*row[:7], tuple(json.loads(row[7])), json.loads(row[8]) if row[8] else {}) for row in rows]
+
+
+@dataclass(frozen=True)
+class Journal:
+    """The intent and outcome rows of one write a clinician asked for, under one event and one request id."""
+
+    log: AuditLog
+    event: str
+    actor: str
+    patient_id: str
+    packs: tuple[str, ...]
+    request_id: str
+
+    def intent(self, careplan_id: str | None = None, version: str | None = None) -> None:
+        """Record that the write is about to be sent (raises :class:`AuditError`: then nothing is sent)."""
+        self._record(careplan_id, version, {"phase": "intent", "request": self.request_id})
+
+    def outcome(self, result: str, careplan_id: str | None = None, version: str | None = None, *,
+                read_back: bool = False) -> None:
+        """Record what became of the write; ``read_back`` when a read of the record settled it."""
+        self._record(careplan_id, version, {"phase": "outcome", "request": self.request_id, "result": result,
+                                            "read_back": read_back})
+
+    def _record(self, careplan_id: str | None, version: str | None, detail: dict[str, Any]) -> None:
+        self.log.record(self.event, actor=self.actor, patient_id=self.patient_id, packs=self.packs,
+                        careplan_id=careplan_id, careplan_version=version, detail=detail)
 
 
 def _hashed(fields: tuple, detail: str | None) -> tuple:

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from app.audit import AuditError, AuditLog, audit_log
+from app.audit import AuditError, AuditLog, Journal, audit_log
 from app.cli import main
 
 PACKS = ["http://carepath.dev/fhir/PlanDefinition/diabetes|2025.1"]
@@ -139,3 +139,33 @@ def test_audit__a_log_written_before_the_chain_is_kept_and_reported(tmp_path, ca
     assert log.verify() == (2, 1, None)
     assert main(["audit", "verify", "--db", str(path)]) == 0
     assert "(1 written before the chain began)" in capsys.readouterr().out
+
+
+def test_journal__intent_then_outcome_in_the_chain_and_a_changed_outcome_is_found(log):
+    journal = Journal(log, "saved", "Practitioner/dr1", "p1", tuple(PACKS), "f" * 32)
+    journal.intent("30", "1")
+    journal.outcome("committed", "30", "2", read_back=True)
+    intent, outcome = log.entries()
+    assert (intent.phase, outcome.phase, outcome.result) == ("intent", "outcome", "committed")
+    assert intent.detail["request"] == outcome.detail["request"] == "f" * 32 and outcome.detail["read_back"]
+    assert log.verify() == (2, 0, None)
+    connection = sqlite3.connect(log.path, isolation_level=None)
+    connection.execute("DROP TRIGGER audit_no_update")
+    connection.execute("""UPDATE audit SET detail = replace(detail, '"committed"', '"not committed"') WHERE seq = 2""")
+    connection.close()
+    assert log.verify()[2].startswith("entry 2 ")
+
+
+def test_journal__a_log_from_before_intent_rows_gains_them_and_still_verifies(tmp_path):
+    path = tmp_path / "before.sqlite3"
+    AuditLog(path).record("saved", actor="Practitioner/1", patient_id="p1", packs=[])
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("DROP TRIGGER audit_no_replace")  # a log as the previous version wrote it: no detail column
+    connection.executescript("""
+        CREATE TABLE old AS SELECT seq, at, event, actor, patient_id, careplan_id, careplan_version, packs, hash
+            FROM audit;
+        DROP TABLE audit; ALTER TABLE old RENAME TO audit;""")
+    connection.close()
+    log = AuditLog(path)
+    Journal(log, "approved", "Practitioner/1", "p1", (), "e" * 32).intent("30", "1")
+    assert log.verify() == (2, 0, None) and [e.phase for e in log.entries()] == [None, "intent"]

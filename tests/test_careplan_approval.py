@@ -5,22 +5,26 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 import responses
 
 from app.careplan.approval import (
     Decision,
+    DecisionNotRecorded,
     NotAllowedToApprove,
     PlanChanged,
     check_approver,
     decide,
     describe_changes,
 )
+from app.careplan.marker import mark
 from app.careplan.model import TAG
 from app.fhir import FhirClient
 
 BASE = "http://fhir.test/r4"
 NOW = "2020-06-02T09:00:00Z"
 ITEM = "http://carepath.dev/fhir/StructureDefinition/rationale-item"
+REQUEST_ID = "7" * 32
 
 
 @pytest.fixture
@@ -39,6 +43,11 @@ def _careplan(version="1", status="draft", activities=None, notes=()):
             "goal": [{"reference": "Goal/2"}],
             "activity": activities if activities is not None else [_activity("a-hba1c"), _activity("a-dsmes")],
             "note": list(notes)}
+
+
+def _recorded(**kwargs):
+    """The CarePlan as the server holds it after this test's decision (stamped with its request id)."""
+    return mark(_careplan(**kwargs), REQUEST_ID, author="Practitioner/dr1", now=NOW)
 
 
 def _goal():
@@ -66,14 +75,15 @@ def test_decide__approve_puts_with_if_match_and_adds_a_verifier_provenance(fhir)
     responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
     responses.get(f"{BASE}/Goal/2", json=_goal())
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-    responses.get(f"{BASE}/CarePlan/30", json=_careplan(version="2", status="active"))
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
     result = decide(fhir, "30", "1", Decision("Practitioner/dr1", rejected={"a-dsmes": "patient declined"}),
-                    now=NOW)
+                    now=NOW, request_id=REQUEST_ID)
     assert result["status"] == "active"
     sent = json.loads(responses.calls[2].request.body)["entry"]
-    careplan, goal, provenance = (entry["resource"] for entry in sent)
-    assert sent[0]["request"] == {"method": "PUT", "url": "CarePlan/30", "ifMatch": 'W/"1"'}
-    assert sent[1]["request"]["ifMatch"] == 'W/"4"'
+    goal, provenance, careplan = (entry["resource"] for entry in sent)
+    assert sent[-1]["request"] == {"method": "PUT", "url": "CarePlan/30", "ifMatch": 'W/"1"'}
+    assert sent[0]["request"]["ifMatch"] == 'W/"4"'
+    assert careplan["extension"][-1]["extension"][0] == {"url": "id", "valueString": REQUEST_ID}
     assert careplan["status"] == "active"
     assert [a["detail"]["status"] for a in careplan["activity"]] == ["not-started", "cancelled"]
     assert careplan["activity"][1]["detail"]["statusReason"] == {"text": "patient declined"}
@@ -90,9 +100,10 @@ def test_decide__reject_the_whole_plan_revokes_it_with_the_reason(fhir):
     responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
     responses.get(f"{BASE}/Goal/2", json=_goal())
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-    responses.get(f"{BASE}/CarePlan/30", json=_careplan(version="2", status="revoked"))
-    decide(fhir, "30", "1", Decision("Practitioner/dr1", reject_plan_reason="wrong patient context"), now=NOW)
-    careplan, goal, provenance = (e["resource"] for e in json.loads(responses.calls[2].request.body)["entry"])
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="revoked"))
+    decide(fhir, "30", "1", Decision("Practitioner/dr1", reject_plan_reason="wrong patient context"), now=NOW,
+           request_id=REQUEST_ID)
+    goal, provenance, careplan = (e["resource"] for e in json.loads(responses.calls[2].request.body)["entry"])
     assert careplan["status"] == "revoked"
     assert careplan["note"][-1] == {"authorReference": {"reference": "Practitioner/dr1"}, "time": NOW,
                                     "text": "Plan rejected: wrong patient context"}
@@ -109,6 +120,7 @@ def test_decide__412_reports_what_changed(fhir):
     responses.get(f"{BASE}/CarePlan/30", json=_careplan(
         version="2", activities=[_activity("a-hba1c", "cancelled", "Repeat HbA1c"), _activity("a-dsmes")],
         notes=[{"text": "seen"}]))
+    responses.get(f"{BASE}/CarePlan/30/_history", json={"resourceType": "Bundle", "type": "history", "entry": []})
     with pytest.raises(PlanChanged) as raised:
         decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW)
     assert raised.value.changes == ["activity 'Repeat HbA1c': not-started -> cancelled",
@@ -136,3 +148,64 @@ def test_decide__refuses_a_careplan_carepath_did_not_write(fhir):
 ])
 def test_describe_changes__plain_sentences(after, expected):
     assert describe_changes(_careplan(), after) == expected
+
+
+class _Journal:
+    def __init__(self):
+        self.rows = []
+
+    def intent(self, careplan_id=None, version=None):
+        self.rows.append(("intent", careplan_id, version))
+
+    def outcome(self, result, careplan_id=None, version=None, *, read_back=False):
+        self.rows.append(("outcome", result, careplan_id, version, read_back))
+
+
+def _decision_setup():
+    responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
+    responses.get(f"{BASE}/Goal/2", json=_goal())
+
+
+@responses.activate
+def test_decide__an_answer_lost_after_the_commit_is_recorded_by_reading_back(fhir):
+    _decision_setup()
+    responses.post(BASE, status=502)
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
+    journal = _Journal()
+    result = decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW, request_id=REQUEST_ID, journal=journal)
+    assert result["status"] == "active"
+    assert journal.rows == [("intent", "30", "1"), ("outcome", "committed", "30", "2", True)]
+    assert sum(call.request.method == "POST" for call in responses.calls) == 1
+
+
+@responses.activate
+def test_decide__a_retry_refused_because_its_first_attempt_committed_is_recorded(fhir):
+    _decision_setup()
+    responses.post(BASE, body=requests.ConnectionError("dropped"))      # committed, answer lost
+    responses.post(BASE, status=412)                                     # the retry meets its own commit
+    responses.get(f"{BASE}/CarePlan/30", json=_careplan())               # read back after the drop: not yet
+    responses.get(f"{BASE}/CarePlan/30/_history", json={"resourceType": "Bundle", "type": "history"})
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
+    result = decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW, request_id=REQUEST_ID,
+                    sleep=lambda _s: None)
+    assert result["status"] == "active"
+
+
+@pytest.mark.parametrize(("answer", "unknown"), [(503, False), (None, True)])
+@responses.activate
+def test_decide__not_recorded_or_unknown_is_said_and_audited(fhir, answer, unknown):
+    _decision_setup()
+    responses.post(BASE, status=answer or 504)
+    if unknown:
+        responses.get(f"{BASE}/CarePlan/30", status=500)
+    else:
+        responses.get(f"{BASE}/CarePlan/30", json=_careplan())
+        responses.get(f"{BASE}/CarePlan/30/_history", json={"resourceType": "Bundle", "type": "history"})
+    journal = _Journal()
+    with pytest.raises(DecisionNotRecorded) as raised:
+        decide(fhir, "30", "1", Decision("Practitioner/dr1"), now=NOW, request_id=REQUEST_ID, journal=journal,
+               sleep=lambda _s: None)
+    assert raised.value.unknown is unknown
+    assert journal.rows[-1][:2] == ("outcome", "unknown" if unknown else "not committed")
+    message = raised.value.message
+    assert ("could not confirm" in message) if unknown else message.startswith("Nothing was recorded")

@@ -25,6 +25,7 @@ from app import create_app
 from app.careplan import Edits, draft_bundle
 from app.careplan.approval import Decision, decide
 from app.careplan.export import fhir_json
+from app.careplan.marker import mark
 from app.careplan.organization import acting_organization, configured_organization, organization_of_role
 from app.cli import main
 from app.errors import ConfigError
@@ -234,6 +235,9 @@ def _saved(bundle: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
     return careplan, goals
 
 
+REQUEST_ID = "5" * 32
+
+
 def _decide(decision: Decision, organization: dict[str, Any] | None) -> list[dict[str, Any]]:
     careplan, goals = _saved(draft_bundle(_plan_with_a_named_only_activity(), now=NOW,
                                           organization=organization))
@@ -243,8 +247,9 @@ def _decide(decision: Decision, organization: dict[str, Any] | None) -> list[dic
         for goal in goals:
             mock.get(f"{BASE}/Goal/{goal['id']}", json=goal)
         mock.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-        mock.get(f"{BASE}/CarePlan/30", json=careplan)
-        decide(fhir, "30", "1", decision, now="2020-06-02T09:00:00Z", organization=organization)
+        mock.get(f"{BASE}/CarePlan/30", json=mark(careplan, REQUEST_ID, author=CLINICIAN, now=NOW))
+        decide(fhir, "30", "1", decision, now="2020-06-02T09:00:00Z", organization=organization,
+               request_id=REQUEST_ID)
         sent = next(call for call in mock.calls if call.request.method == "POST")
     return [entry["resource"] for entry in json.loads(sent.request.body)["entry"]]
 

@@ -26,6 +26,7 @@ from app.careplan.existing import (
     superseded_by,
     superseded_reason,
 )
+from app.careplan.marker import mark
 from app.careplan.model import CAREPLAN_ID_SYSTEM, GOAL_ID_SYSTEM, TAG, goal_key, plan_key
 from app.fhir import FhirClient
 from app.fhir.capabilities import forget
@@ -33,6 +34,8 @@ from tests.careplan_sample import sample_plan
 
 BASE = "http://fhir.test/r4"
 NOW = "2020-06-02T09:00:00Z"
+REQUEST_ID = "c" * 32
+HISTORY = {"resourceType": "Bundle", "type": "history", "entry": []}
 LOINC = "http://loinc.org"
 SBP, DBP = "8480-6", "8462-4"
 
@@ -323,13 +326,14 @@ def test_decide__superseded_record_goal_is_cancelled_in_the_same_transaction(fhi
     responses.get(f"{BASE}/Goal/2", json=_own_goal())
     responses.get(f"{BASE}/Goal/g140/_history/3", json=_bp_goal())
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-    responses.get(f"{BASE}/CarePlan/30", json={**_careplan("2"), "status": "active"})
+    responses.get(f"{BASE}/CarePlan/30", json=mark({**_careplan("2"), "status": "active"}, REQUEST_ID,
+                                                    author="Practitioner/dr1", now=NOW))
     decide(fhir, "30", "1", Decision("Practitioner/dr1", supersede={"g140": "3"}, kept=("BP goal by Dr Y",)),
-           now=NOW)
+           now=NOW, request_id=REQUEST_ID)
     (transaction,) = [c for c in responses.calls if c.request.method == "POST"]
     bundle = json.loads(transaction.request.body)
     assert bundle["type"] == "transaction"
-    careplan, own, record, provenance = bundle["entry"]
+    own, record, provenance, careplan = bundle["entry"]
     assert record["request"] == {"method": "PUT", "url": "Goal/g140", "ifMatch": 'W/"3"'}
     assert record["resource"]["lifecycleStatus"] == "cancelled" and record["resource"]["statusDate"] == "2020-06-02"
     assert record["resource"]["statusReason"] == "superseded by carepath plan CarePlan/30"
@@ -346,10 +350,11 @@ def test_decide__rejecting_the_plan_leaves_the_record_goals_alone(fhir):
     responses.get(f"{BASE}/CarePlan/30/_history/1", json=_careplan())
     responses.get(f"{BASE}/Goal/2", json=_own_goal())
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
-    responses.get(f"{BASE}/CarePlan/30", json=_careplan("2"))
-    decide(fhir, "30", "1", Decision("Practitioner/dr1", reject_plan_reason="no", supersede={"g140": "3"}), now=NOW)
+    responses.get(f"{BASE}/CarePlan/30", json=mark(_careplan("2"), REQUEST_ID, author="Practitioner/dr1", now=NOW))
+    decide(fhir, "30", "1", Decision("Practitioner/dr1", reject_plan_reason="no", supersede={"g140": "3"}), now=NOW,
+           request_id=REQUEST_ID)
     bundle = json.loads(next(c for c in responses.calls if c.request.method == "POST").request.body)
-    assert [e["request"]["url"] for e in bundle["entry"]] == ["CarePlan/30", "Goal/2", "Provenance"]
+    assert [e["request"]["url"] for e in bundle["entry"]] == ["Goal/2", "Provenance", "CarePlan/30"]
 
 
 @responses.activate
@@ -359,6 +364,7 @@ def test_decide__a_record_goal_changed_meanwhile_gives_412_and_names_it(fhir):
     responses.get(f"{BASE}/Goal/g140/_history/3", json=_bp_goal())
     responses.post(BASE, status=412, json={"resourceType": "OperationOutcome", "issue": []})
     responses.get(f"{BASE}/CarePlan/30", json=_careplan())
+    responses.get(f"{BASE}/CarePlan/30/_history", json=HISTORY)  # the read-back: not this decision's write
     responses.get(f"{BASE}/Goal/g140", json=_bp_goal(version="4", status="completed"))
     with pytest.raises(PlanChanged) as raised:
         decide(fhir, "30", "1", Decision("Practitioner/dr1", supersede={"g140": "3"}), now=NOW)

@@ -16,6 +16,15 @@ What carepath writes (the contract for integrators; ``carepath plan BUNDLE --as-
   activities also carry ``.../rationale-item`` (the plan item id) and ``reasonReference`` to the sources.
 - Clinician edits are marked with ``.../StructureDefinition/clinician-edit`` (author + what changed); the
   clinician's note is an Annotation with ``authorReference``; the Provenance names the clinician as enterer.
+- Editing a saved draft of the same plan: PUTs with ``If-Match`` on the version the clinician's page showed (the
+  draft keeps its notes and contributors; a Provenance with activity UPDATE names the clinician). A draft the page
+  did not show (someone saved meanwhile) is never overwritten: the clinician is shown who saved it and how it
+  differs, with their entries kept (:mod:`app.careplan.saving`).
+- Every save and decision stamps the CarePlan with the extension ``.../StructureDefinition/write-request`` (a
+  request id, the author, the time; :mod:`app.careplan.marker`). carepath reads the record back after every write
+  (:mod:`app.careplan.delivery`): the id tells "this write committed" (its answer lost, or a retry refused because
+  the first attempt committed) from another clinician's write; "Saved" is said only when the record holds what
+  was submitted.
 - Regenerated after new data: the new CarePlan ``replaces`` the open draft, which is ``revoked`` (its proposed
   Goals ``cancelled``) in the same transaction, with ``If-Match``.
 - Approval (``If-Match`` on the version reviewed): CarePlan ``active``, Goals ``active``, rejected activities

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.careplan import narrative, resources
+from app.careplan.delivery import COMMITTED, UNKNOWN, Delivery, Journal, deliver
 from app.careplan.existing import superseded_reason
+from app.careplan.marker import committed_version, mark, new_request_id
 from app.careplan.model import CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
-from app.errors import CarepathError, FhirConflict, FhirPreconditionFailed
+from app.errors import CarepathError, FhirConflict, FhirError, FhirPreconditionFailed
 from app.fhir import FhirClient
 
 APPROVER_TYPES = ("Practitioner", "PractitionerRole")
@@ -32,6 +35,18 @@ class PlanChanged(CarepathError):
         super().__init__(message)
         self.changes = changes
         self.current = current
+
+
+class DecisionNotRecorded(CarepathError):
+    """The decision was not recorded: the server refused or kept failing, and a read-back shows no trace of it."""
+
+    title = "Your decision was not recorded"
+
+    def __init__(self, message: str, *, error: FhirError | None = None, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.error = error
+        #: True when carepath could not read the plan back to find out (the decision may have been recorded).
+        self.unknown = unknown
 
 
 @dataclass(frozen=True)
@@ -62,11 +77,17 @@ def item_id(activity: Mapping[str, Any]) -> str | None:
 
 
 def decide(client: FhirClient, careplan_id: str, version: str, decision: Decision, *, now: str,
-           transaction: bool = True, organization: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Approve (or reject) the version the clinician read; a 412 raises :class:`PlanChanged`.
+           transaction: bool = True, organization: Mapping[str, Any] | None = None, request_id: str | None = None,
+           journal: Journal | None = None, attempts: int = 3,
+           sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Approve (or reject) the version the clinician read and return the CarePlan as recorded.
 
-    ``organization`` is the Reference the clinician acts for (``Provenance.agent.onBehalfOf``), or None.
+    Someone else's change raises :class:`PlanChanged`; a decision the record does not hold after read-back raises
+    :class:`DecisionNotRecorded`. ``organization`` is the Reference the clinician acts for
+    (``Provenance.agent.onBehalfOf``), or None; ``request_id`` is stamped on the CarePlan so that a lost answer or
+    a retry is settled by reading the plan back (:mod:`app.careplan.delivery`).
     """
+    request_id = request_id or new_request_id()
     verifier = check_approver(decision.verifier)
     seen = client.get_json(f"CarePlan/{careplan_id}/_history/{version}")
     if not _has_tag(seen):
@@ -78,33 +99,65 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     goal_status = "rejected" if decision.reject_plan_reason else "active"
     decided_goals = [_decided_goal(goal, goal_status, decision, now) for goal in goals]
     updated["text"] = {"status": "generated", "div": narrative.decided_div(updated, decided_goals, verifier, now)}
-    entries = [_put(updated, version)] + [_put(goal, goal["meta"]["versionId"]) for goal in decided_goals]
+    updated = mark(updated, request_id, author=verifier, now=now)
+    entries = [_put(goal, goal["meta"]["versionId"]) for goal in decided_goals]
     # In the same transaction as the approval: the record goal is marked superseded only if the plan is approved.
     entries += [_put(goal, decision.supersede[goal["id"]]) for goal in superseded]
     entries.append({"resource": _verification(careplan_id, goals + superseded, verifier, decision, now,
                                               organization),
                     "request": {"method": "POST", "url": "Provenance"}})
-    try:
-        if transaction:
-            client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    # The CarePlan, which carries the request id, goes last: without a transaction, finding the id on it means the
+    # rest was written too.
+    entries.append(_put(updated, version))
+    if journal:
+        journal.intent(careplan_id, version)
+    delivery = deliver(lambda: _send(client, entries, transaction),
+                       lambda: committed_version(client, careplan_id, request_id), attempts=attempts,
+                       backoff=client.backoff, sleep=sleep)
+    if delivery.committed and delivery.version is not None:
+        if journal:
+            journal.outcome(COMMITTED, careplan_id, str(delivery.version["meta"].get("versionId", "")),
+                            read_back=delivery.read_back)
+        return delivery.version
+    if not isinstance(delivery.error, FhirPreconditionFailed | FhirConflict) or delivery.result == UNKNOWN:
+        if journal:
+            journal.outcome(delivery.result, careplan_id, version, read_back=delivery.read_back)
+        raise DecisionNotRecorded(_not_recorded(delivery), error=delivery.error, unknown=delivery.result == UNKNOWN)
+    if journal:
+        journal.outcome("conflict", careplan_id, version, read_back=delivery.read_back)
+    current = client.read("CarePlan", careplan_id)
+    now_at = str(current.get("meta", {}).get("versionId"))
+    changed_goals = _changed_record_goals(client, superseded, decision)
+    if now_at == version and changed_goals:
+        message = "a goal in the record you chose to mark superseded changed since you read it"
+        changes = changed_goals
+    else:
+        message = f"the plan is now at version {now_at}, you reviewed version {version}"
+        changes = describe_changes(seen, current) + changed_goals
+    raise PlanChanged(message, changes=changes, current=current) from delivery.error
+
+
+def _send(client: FhirClient, entries: list[dict[str, Any]], transaction: bool) -> None:
+    """The decision's writes: one transaction, or one by one (PUTs with If-Match, then the Provenance)."""
+    if transaction:
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        return
+    for entry in entries:
+        if entry["request"]["method"] == "PUT":
+            client.update(entry["resource"], if_match=entry["request"]["ifMatch"])
         else:
-            for entry in entries:
-                if entry["request"]["method"] == "PUT":
-                    client.update(entry["resource"], if_match=entry["request"]["ifMatch"])
-                else:
-                    client.create(entry["resource"])
-    except (FhirPreconditionFailed, FhirConflict) as exc:
-        current = client.read("CarePlan", careplan_id)
-        now_at = str(current.get("meta", {}).get("versionId"))
-        changed_goals = _changed_record_goals(client, superseded, decision)
-        if now_at == version and changed_goals:
-            message = "a goal in the record you chose to mark superseded changed since you read it"
-            changes = changed_goals
-        else:
-            message = f"the plan is now at version {now_at}, you reviewed version {version}"
-            changes = describe_changes(seen, current) + changed_goals
-        raise PlanChanged(message, changes=changes, current=current) from exc
-    return client.read("CarePlan", careplan_id)
+            client.create(entry["resource"])
+
+
+def _not_recorded(delivery: Delivery) -> str:
+    """Why a decision is not recorded (or not known to be), for the clinician."""
+    reason = delivery.error.message if delivery.error else "the server kept someone else's version"
+    if delivery.result == UNKNOWN:
+        return (f"carepath could not confirm whether your decision was recorded ({reason}) and could not read the "
+                "plan back to check. Open the plan again before deciding: deciding twice is refused, never applied.")
+    issues = "; ".join(getattr(delivery.error, "issues", []) or [])
+    checked = " The plan was read back: it does not hold your decision." if delivery.read_back else ""
+    return f"Nothing was recorded: {reason}{f' ({issues})' if issues else ''}.{checked} Your choices are kept below."
 
 
 def _superseded_goals(client: FhirClient, careplan: Mapping[str, Any], decision: Decision,

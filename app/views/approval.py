@@ -14,13 +14,24 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app.audit import audit_log
+from app.audit import Journal, audit_log
 from app.careplan import now_instant
-from app.careplan.approval import Decision, NotAllowedToApprove, PlanChanged, check_approver, decide, item_id
+from app.careplan.approval import (
+    Decision,
+    DecisionNotRecorded,
+    NotAllowedToApprove,
+    PlanChanged,
+    check_approver,
+    decide,
+    item_id,
+)
 from app.careplan.existing import Existing, Own, choices_from_form, read_existing, superseded_by
+from app.careplan.marker import new_request_id, request_of, valid_request_id
 from app.careplan.model import TAG
+from app.careplan.notices import Notice, decision_notice
 from app.careplan.organization import acting_organization
 from app.careplan.writer import careplan_goals
+from app.errors import FhirStatusError
 from app.smart import launch_required
 from app.views.patient import patient_name
 
@@ -52,11 +63,14 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     if g.launch.unwritable:
         return _render(careplan, error="carepath may not write to this record: "
                        + ", ".join(g.launch.unwritable) + " not granted."), 403
+    form = request.form
+    request_id = form.get("request_id", "") if valid_request_id(form.get("request_id")) else new_request_id()
     if careplan.get("status") != "draft":
+        if request_of(careplan) == request_id:  # a resubmission of the decision that made it so
+            return redirect(url_for("approval.show", launch_id=launch_id, careplan_id=careplan_id, done=1), code=303)
         return _render(careplan, error=f"This plan is already {careplan.get('status')}: nothing was changed."), 409
     version = request.form.get("version", "")
     action = request.form.get("action")
-    form = request.form
     if not _ID.match(version) or action not in ("approve", "reject"):
         return _render(careplan, error="The form was incomplete: choose approve or reject.", form=form), 400
     if form.get("confirm") != "yes":
@@ -74,16 +88,19 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
         supersede, kept = choices_from_form(choices, form, _ID.match)
     chosen = Decision(verifier, rejected=rejected, reject_plan_reason=plan_reason if action == "reject" else None,
                       supersede=supersede, kept=kept)
+    # The audit log gets the intent before the decision is sent and its outcome (as read back) after.
+    journal = Journal(audit_log(), "approved" if action == "approve" else "rejected", verifier,
+                      g.launch.patient_id, tuple(_packs(careplan)), request_id)
     try:
-        result = decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant(),
-                        organization=acting_organization(current_app.config, g.launch.fhir, g.launch.fhir_user))
+        decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant(), request_id=request_id,
+               journal=journal,
+               organization=acting_organization(current_app.config, g.launch.fhir, g.launch.fhir_user))
     except PlanChanged as exc:
-        audit_log().record("conflict", actor=verifier, patient_id=g.launch.patient_id, packs=_packs(careplan),
-                           careplan_id=careplan_id, careplan_version=version)
-        return _render(exc.current, error=exc.message, changes=exc.changes, form=form), 409
-    audit_log().record("approved" if action == "approve" else "rejected", actor=verifier,
-                       patient_id=g.launch.patient_id, packs=_packs(result), careplan_id=careplan_id,
-                       careplan_version=str(result.get("meta", {}).get("versionId", "")))
+        return _render(exc.current, error=exc.message, changes=exc.changes, form=form, request_id=request_id), 409
+    except DecisionNotRecorded as exc:
+        # The same request id on the page: if the decision reached the record after all, resubmitting finds it.
+        return _render(_careplan(careplan_id), outcome=decision_notice(exc), form=form, request_id=request_id), (
+            409 if isinstance(exc.error, FhirStatusError) and exc.error.status < 500 else 502)
     if supersede or kept:
         log.info("record goals decided at approval", extra={"careplan_id": careplan_id,
                                                             "superseded": sorted(supersede), "kept": len(kept)})
@@ -118,7 +135,7 @@ def _existing(careplan: dict[str, Any], marked: list[str] | None = None) -> Exis
 
 
 def _render(careplan: dict[str, Any], *, error: str | None = None, changes: list[str] | None = None,
-            form: Any = None) -> str:
+            form: Any = None, outcome: Notice | None = None, request_id: str | None = None) -> str:
     launch = g.launch
     patient = launch.fhir.read("Patient", launch.patient_id)
     goals = _goals(careplan)
@@ -131,7 +148,8 @@ def _render(careplan: dict[str, Any], *, error: str | None = None, changes: list
         careplan=careplan, goals=goals, activities=activities, error=error, changes=changes or [], form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole") and careplan["status"] == "draft",
         can_write=not launch.unwritable, existing=existing, choices=existing.choices(goals),
-        superseded=superseded_by(existing, careplan["id"]),
+        superseded=superseded_by(existing, careplan["id"]), outcome=outcome,
+        request_id=request_id or new_request_id(),
     )
 
 

@@ -25,21 +25,24 @@ from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key, present
 from app.careplan.charts import charts_for
 from app.careplan.existing import Own, read_existing
+from app.careplan.marker import new_request_id, valid_request_id
 from app.careplan.model import saved_targets, with_saved_targets
+from app.careplan.notices import Notice, save_notice
 from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
+from app.careplan.saving import SAVED, BasedOn
+from app.careplan.saving import save as save_plan
 from app.careplan.writer import (
     careplan_goals,
     find_open_draft,
     find_same_plan,
     missing_write_support,
-    save_draft,
     supports_transaction,
 )
-from app.errors import FhirStatusError
 from app.smart import launch_required
 from app.views.names import person_name
 from app.views.patient import patient_name
+from app.views.saving import author_name, draft_form, save_status, write_journal
 
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__)
@@ -69,29 +72,32 @@ def review(launch_id: str) -> ResponseReturnValue:
 @bp.post("/p/<launch_id>/plan")
 @launch_required
 def save(launch_id: str) -> ResponseReturnValue:
-    """Save the reviewed plan as a draft CarePlan; a changed record or a bad edit re-renders the form."""
+    """Save the reviewed plan as the draft; "Saved" only once the record, read back, holds what was submitted."""
     plan, facts = _plan()
     problems = _write_problems()
     if problems:
         return _render(plan, facts, error="carepath cannot save here: " + "; ".join(problems)), 403
+    # A form rendered before request ids existed still saves truthfully, only a resubmission is not recognised.
+    request_id = request.form.get("request_id", "") if valid_request_id(request.form.get("request_id")) \
+        else new_request_id()
     try:
         edits = edits_from_form(plan, request.form, g.launch.fhir_user)
         if request.form.get("plan_key") != plan_key(plan):
             raise PlanEditError("the patient's record changed since you opened this page: the plan below is "
                                 "rebuilt from the new data; your entries are kept, check them and save again")
-        open_draft = find_open_draft(g.launch.fhir, g.launch.patient_id)
-        bundle = draft_bundle(plan, edits, replaces=open_draft, organization=_organization())
+        outcome = save_plan(g.launch.fhir, plan, edits, request_id=request_id,
+                            based_on=BasedOn.parse(request.form.get("based_on")),
+                            journal=write_journal("saved", plan, request_id),
+                            transaction=supports_transaction(_capabilities()), organization=_organization())
     except PlanEditError as exc:
-        return _render(plan, facts, error=exc.message, form=request.form), 400
-    try:
-        result = save_draft(g.launch.fhir, bundle, transaction=supports_transaction(_capabilities()))
-    except FhirStatusError as exc:
-        # Nothing was written (transaction, or cleaned up); the clinician's entries stay on the page.
-        details = "; ".join(exc.issues) or exc.message
-        return _render(plan, facts, error=f"{exc.title}: {details}. Nothing was saved; try again.",
-                       form=request.form), 502 if exc.status >= 500 else 409
-    _audit("saved", plan, result.careplan["id"], result.version)
-    return redirect(url_for("review.review", launch_id=launch_id, saved=result.careplan["id"]), code=303)
+        return _render(plan, facts, error=exc.message, form=request.form, request_id=request_id), 400
+    if outcome.status == SAVED:
+        return redirect(url_for("review.review", launch_id=launch_id, saved=outcome.careplan["id"]), code=303)
+    # The same request id again only while this save may be missing from the record: a late commit is then
+    # recognised as this save instead of being taken for someone else's.
+    keep = request_id if outcome.committed is not True else None
+    notice = save_notice(outcome, author_name(outcome.written_by[0]))
+    return _render(plan, facts, form=request.form, outcome=notice, request_id=keep), save_status(outcome)
 
 
 @bp.get("/p/<launch_id>/plan/bundle.json")
@@ -201,7 +207,7 @@ def _write_problems() -> list[str]:
 
 
 def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = None, form: Any = None,
-            printable: bool = False) -> str:
+            printable: bool = False, outcome: Notice | None = None, request_id: str | None = None) -> str:
     launch = g.launch
     patient = launch.fhir.read("Patient", launch.patient_id)
     problems = _write_problems()
@@ -215,6 +221,8 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
     # What the clinician saved (an edited target) is what the page shows again after a relaunch.
     saved_goals = list(resumed.goals) if resumed else _decided_goals(decided)
     plan = with_saved_targets(plan, saved_targets(plan, key, saved_goals)) if saved_goals and not form else plan
+    if resumed and form is None and not printable:
+        form = draft_form(plan, resumed.careplan)  # the saved draft's choices, to edit
     # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
     existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
                              types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
@@ -227,6 +235,7 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
         read_only=bool(problems), problems=problems, error=error, form=form,
         can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
         **_page_parts(plan, facts, plan_areas, resumed),
+        outcome=outcome, request_id=request_id or new_request_id(),
     )
 
 

@@ -1,0 +1,50 @@
+"""Helpers of the review page's save (not a blueprint): the form a saved draft fills, the audit journal of a
+save, who wrote a draft version, and the HTTP status of a save that did not simply succeed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from werkzeug.datastructures import MultiDict
+
+from app.audit import Journal, audit_log
+from app.careplan.approval import item_id
+from app.careplan.saving import DIFFERS, NOT_SAVED, UNKNOWN_OUTCOME, SaveOutcome
+from app.errors import FhirServerError, FhirTransportError
+from app.views.names import person_name
+
+
+def draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
+    """The review form as the saved draft fills it: the activities it keeps, its goal targets, no new note."""
+    statuses = {item_id(activity): (activity.get("detail") or {}).get("status")
+                for activity in careplan.get("activity") or []}
+    form = MultiDict([("keep", activity["id"]) for activity in plan.get("activities", [])
+                      if statuses.get(activity["id"]) != "cancelled"])
+    for goal in plan.get("goals", []):
+        listed = goal.get("targets") or ([goal["target"]] if goal.get("target") else [])
+        if len(listed) == 1 and listed[0].get("value") is not None:
+            form.add(f"target-{goal['id']}", f"{listed[0]['value']:g}")
+    return form
+
+
+def write_journal(event: str, plan: dict[str, Any], request_id: str) -> Journal:
+    """The audit rows (intent, then outcome) of one write by this launch's user."""
+    return Journal(audit_log(), event, g.launch.fhir_user or "unknown", g.launch.patient_id,
+                   tuple(f"{p['url']}|{p['version']}" for p in plan.get("packs", [])), request_id)
+
+
+def author_name(reference: str | None) -> str | None:
+    """Who wrote a version of the draft, for people: 'You', else the person's name (never an id)."""
+    if not reference:
+        return None
+    if reference == g.launch.fhir_user:
+        return "You (in another window or an earlier save)"
+    return person_name(reference)
+
+
+def save_status(outcome: SaveOutcome) -> int:
+    """HTTP status of a save page that is not a plain success."""
+    if outcome.status == NOT_SAVED:
+        return 502 if isinstance(outcome.error, FhirServerError | FhirTransportError) else 409
+    return {DIFFERS: 200, UNKNOWN_OUTCOME: 502}.get(outcome.status, 409)
