@@ -27,25 +27,45 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _check_config(app)
     logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
-    from app import security
+    from app import security, timing
     from app.views import health
 
     security.init_app(app)
+    timing.init_app(app)
     app.register_blueprint(health.bp)
     _register_optional_blueprints(app)
-    if not app.testing:
-        _prepare_in_background()
     return app
 
 
-def _prepare_in_background() -> None:
-    """Compile validation tables in the background, so that the first launch after a start is not slower, then
-    freeze what the process holds out of the garbage collector's way."""
-    import threading
+def pack_set(app: Flask) -> Any:
+    """The guideline packs the settings name (``PACK_SOURCE``: files or a FHIR server), loaded once per app and
+    shared by the review page and the CDS Hooks service."""
+    from app.engine.packs import load_configured_pack_set
+
+    if "carepath_packs" not in app.extensions:
+        app.extensions["carepath_packs"] = load_configured_pack_set(app.config)
+    return app.extensions["carepath_packs"]
+
+
+def warm_up(app: Flask) -> Flask:
+    """Do before the first request what it would otherwise pay for: load the packs and their value sets, compile
+    the validation tables and the page templates, then move all of it out of the garbage collector's way.
+
+    Called by ``app.wsgi`` in the server's master process (gunicorn ``--preload``), so that the workers it forks
+    share the result and the first launch after a start is as quick as the others.
+    """
+    import gc
 
     from app.context.resources import prepare
 
-    threading.Thread(target=prepare, kwargs={"freeze": True}, name="carepath-prepare", daemon=True).start()
+    pack_set(app)
+    prepare()
+    for name in app.jinja_env.list_templates(extensions=["html"]):
+        app.jinja_env.get_template(name)
+    gc.collect()
+    gc.freeze()
+    log.info("warmed up", extra={"packs": len(app.extensions["carepath_packs"].packs)})
+    return app
 
 
 def _register_optional_blueprints(app: Flask) -> None:

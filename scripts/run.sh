@@ -34,7 +34,7 @@ pids+=($!)
 echo "==> starting carepath on http://localhost:$APP_PORT"
 .venv/bin/gunicorn --bind "localhost:$APP_PORT" --workers 2 --threads 4 \
   --access-logfile var/access.log --access-logformat '%(h)s %(m)s %(U)s %(s)s %(L)s' \
-  'app:create_app()' > var/carepath.log 2>&1 &
+  --preload 'app.wsgi:app' > var/carepath.log 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 60); do

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app import timing
 from app.careplan.model import CAREPLAN_ID_SYSTEM, Edits, PlanEditError, goal_bounds
 from app.fhir import FhirClient
 
@@ -29,8 +30,10 @@ def plan_for_patient(client: FhirClient, patient_id: str, pack_set: Any, as_of: 
     """Fetch the patient's facts (as the packs require) and build the plan; returns (plan, facts)."""
     from app.context import assemble
 
-    facts = assemble(client, patient_id, pack_set.requirements, as_of)
-    return plan_from_facts(facts, pack_set, as_of, patient_id), facts
+    with timing.step("facts"):
+        facts = assemble(client, patient_id, pack_set.requirements, as_of)
+    with timing.step("engine"):
+        return plan_from_facts(facts, pack_set, as_of, patient_id), facts
 
 
 def plan_from_facts(facts: dict[str, Any], pack_set: Any, as_of: date, patient_id: str) -> dict[str, Any]:

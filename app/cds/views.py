@@ -22,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from app import pack_set
 from app.audit import audit_log
 from app.cds.auth import CdsUnauthorized, ClientVerifier, KeySets, clients_from_config
 from app.cds.cards import cards_for_plan
@@ -150,9 +151,5 @@ def _as_of() -> date:
 
 
 def _pack_set() -> Any:
-    """The app's guideline packs, loaded once per app and shared with the review page (``carepath_packs``)."""
-    from app.engine.packs import load_configured_pack_set
-
-    if "carepath_packs" not in current_app.extensions:
-        current_app.extensions["carepath_packs"] = load_configured_pack_set(current_app.config)
-    return current_app.extensions["carepath_packs"]
+    """The app's guideline packs (loaded once per app, shared with the review page)."""
+    return pack_set(current_app)

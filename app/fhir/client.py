@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from app import timing
 from app.errors import (
     FhirMalformedResponse,
     FhirStatusError,
@@ -156,6 +157,7 @@ class FhirClient:
                 error.__cause__ = exc
             else:
                 elapsed_ms = (time.perf_counter() - started) * 1000
+                timing.add("fhir", elapsed_ms)
                 log.info(
                     "fhir request",
                     extra={"method": method, "path": _loggable(url), "status": response.status_code,

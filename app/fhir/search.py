@@ -11,6 +11,7 @@ others. Paging and a client-side sort complete what a server does not do itself.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -70,7 +71,8 @@ def grouped_batch_get(client: FhirClient, urls: list[str], *, groups: int = MAX_
         return one(list(range(len(urls))))
     chunks = [list(range(first, len(urls), groups)) for first in range(groups)]
     pool = _shared_batch_pool()
-    futures = [pool.submit(one, chunk) for chunk in chunks]
+    # Each batch runs in a copy of the caller's context: its request time is counted for the caller's request.
+    futures = [pool.submit(contextvars.copy_context().run, one, chunk) for chunk in chunks]
     wait(futures)  # every batch answered before an error is raised, as when each fetch had its own pool
     answers = [future.result() for future in futures]
     outcomes: list[Outcome | None] = [None] * len(urls)
@@ -109,7 +111,8 @@ def parallel_get(client: FhirClient, urls: list[str], *, max_workers: int = MAX_
     if len(urls) <= 1:
         return [one(url) for url in urls]
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(urls))), thread_name_prefix="fhir") as pool:
-        return list(pool.map(one, urls))
+        futures = [pool.submit(contextvars.copy_context().run, one, url) for url in urls]
+        return [future.result() for future in futures]
 
 
 def get_many(client: FhirClient, urls: list[str], *, batch: bool, parallel: int = MAX_PARALLEL,

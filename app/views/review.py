@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ import requests
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from app import pack_set, timing
 from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key, present
 from app.careplan.charts import charts_for
@@ -135,7 +137,14 @@ def source(launch_id: str, resource_type: str, resource_id: str) -> ResponseRetu
 @launch_required
 def ehr_style(launch_id: str) -> ResponseReturnValue:
     """The EHR's style (``smart_style_url``), fetched server-side from the launch's own server only."""
-    css = style_css(_fetch_style(g.launch.smart_style_url, g.launch.iss))
+    cache = current_app.extensions.setdefault("carepath_styles", {})
+    key = (g.launch.smart_style_url, g.launch.iss)
+    hit = cache.get(key)
+    if hit is None or hit[0] < time.monotonic():  # an EHR's style changes rarely: fetched once per 5 minutes
+        if len(cache) > 100:
+            cache.clear()
+        hit = cache[key] = (time.monotonic() + 300, style_css(_fetch_style(*key)))
+    css = hit[1]
     return Response(css, mimetype="text/css", headers={"Cache-Control": "private, max-age=300"})
 
 
@@ -178,12 +187,8 @@ def _plan() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _pack_set() -> Any:
-    """The guideline packs the settings name (``PACK_SOURCE``: files or the FHIR server), checked once per app."""
-    from app.engine.packs import load_configured_pack_set
-
-    if "carepath_packs" not in current_app.extensions:
-        current_app.extensions["carepath_packs"] = load_configured_pack_set(current_app.config)
-    return current_app.extensions["carepath_packs"]
+    """The app's guideline packs (loaded once per app, shared by the review page and the CDS Hooks service)."""
+    return pack_set(current_app)
 
 
 def _capabilities() -> dict[str, Any]:
@@ -208,35 +213,37 @@ def _write_problems() -> list[str]:
 
 def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = None, form: Any = None,
             printable: bool = False, outcome: Notice | None = None, request_id: str | None = None) -> str:
-    launch = g.launch
-    patient = launch.fhir.read("Patient", launch.patient_id)
-    problems = _write_problems()
-    key = plan_key(plan)
-    draft = same = None
-    if launch.can_read("CarePlan"):
-        draft = find_open_draft(launch.fhir, launch.patient_id)
-        same = find_same_plan(launch.fhir, launch.patient_id, key)
-    resumed = draft if draft and identifier_of(draft.careplan) == key else None
-    decided = same if same and same.get("status") != "draft" else None
-    # What the clinician saved (an edited target) is what the page shows again after a relaunch.
-    saved_goals = list(resumed.goals) if resumed else _decided_goals(decided)
-    plan = with_saved_targets(plan, saved_targets(plan, key, saved_goals)) if saved_goals and not form else plan
-    if resumed and form is None and not printable:
-        form = draft_form(plan, resumed.careplan)  # the saved draft's choices, to edit
-    # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
-    existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
-                             types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
+    with timing.step("record"):  # the patient, this plan's drafts and the record's plans and goals
+        launch = g.launch
+        patient = launch.fhir.read("Patient", launch.patient_id)
+        problems = _write_problems()
+        key = plan_key(plan)
+        draft = same = None
+        if launch.can_read("CarePlan"):
+            draft = find_open_draft(launch.fhir, launch.patient_id)
+            same = find_same_plan(launch.fhir, launch.patient_id, key)
+        resumed = draft if draft and identifier_of(draft.careplan) == key else None
+        decided = same if same and same.get("status") != "draft" else None
+        # What the clinician saved (an edited target) is what the page shows again after a relaunch.
+        saved_goals = list(resumed.goals) if resumed else _decided_goals(decided)
+        plan = with_saved_targets(plan, saved_targets(plan, key, saved_goals)) if saved_goals and not form else plan
+        if resumed and form is None and not printable:
+            form = draft_form(plan, resumed.careplan)  # the saved draft's choices, to edit
+        # One extra request (a batch of two searches): the plans and goals already in the record, this plan left out.
+        existing = read_existing(launch.fhir, launch.patient_id, own=Own.of_plan(plan),
+                                 types=[name for name in ("CarePlan", "Goal") if launch.can_read(name)])
     plan_areas = areas(plan)
-    return render_template(
-        "review/print.html" if printable else "review/plan.html",
-        launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
-        areas=plan_areas, charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
-        decided=decided, existing=existing, conflicts=existing.plan_conflicts(plan),
-        read_only=bool(problems), problems=problems, error=error, form=form,
-        can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
-        **_page_parts(plan, facts, plan_areas, resumed),
-        outcome=outcome, request_id=request_id or new_request_id(),
-    )
+    with timing.step("render"):
+        return render_template(
+            "review/print.html" if printable else "review/plan.html",
+            launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
+            areas=plan_areas, charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
+            decided=decided, existing=existing, conflicts=existing.plan_conflicts(plan),
+            read_only=bool(problems), problems=problems, error=error, form=form,
+            can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
+            **_page_parts(plan, facts, plan_areas, resumed),
+            outcome=outcome, request_id=request_id or new_request_id(),
+        )
 
 
 def _page_parts(plan: dict[str, Any], facts: dict[str, Any], plan_areas: list[Any], resumed: Any) -> dict[str, Any]:
