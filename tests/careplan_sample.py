@@ -23,7 +23,8 @@ def remove_carepath_plans(client: Any, patient_id: str) -> None:
     for careplan in careplans:
         for provenance in client.search("Provenance", {"target": f"CarePlan/{careplan['id']}"}):
             client.request("DELETE", f"Provenance/{provenance['id']}")
-    for careplan in careplans:
+    # A newer plan may reference an older one (CarePlan.replaces): the newest go first.
+    for careplan in sorted(careplans, key=lambda plan: plan.get("meta", {}).get("lastUpdated", ""), reverse=True):
         client.request("DELETE", f"CarePlan/{careplan['id']}")
     for goal in client.search("Goal", {"subject": f"Patient/{patient_id}", "_tag": ORIGIN_TAG}):
         client.request("DELETE", f"Goal/{goal['id']}")

@@ -167,7 +167,8 @@ def test_save__a_draft_the_page_did_not_show_is_a_conflict_and_nothing_is_sent(f
     assert outcome.status == CONFLICT and outcome.written_by == ("Practitioner/9", NOW)
     assert not any(call.request.method in ("POST", "PUT") for call in responses.calls)
     notice = save_notice(outcome, "Dr Nine")
-    assert notice.kind == "save-conflict" and notice.text.startswith("Dr Nine saved this draft on 1 Jun 2020, 10:00 UTC")
+    assert notice.kind == "save-conflict"
+    assert notice.text.startswith("Dr Nine saved this draft on 1 Jun 2020, 10:00 UTC")
 
 
 @responses.activate

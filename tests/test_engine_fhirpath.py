@@ -95,3 +95,20 @@ def test_fhirpath__syntax_error_is_a_value_error(text):
 
 def test_fhirpath__is_true_needs_exactly_one_true():
     assert is_true([True]) and not is_true([]) and not is_true([False]) and not is_true([True, True])
+
+
+@pytest.mark.parametrize(("text", "facts", "expected"), [
+    ("HbA1c {{%facts.a}} %", {"a": 7.5}, "HbA1c 7.5 %"),
+    ("HbA1c {{%facts.a}} %", {}, "HbA1c unknown %"),
+    ("Last recorded: {{%facts.d ?? none on record}}.", {}, "Last recorded: none on record."),
+    ("Last recorded: {{%facts.d ?? none on record}}.", {"d": "2020-01-02"}, "Last recorded: 2020-01-02."),
+    ("[[Average BP {{%facts.s}}/{{%facts.d}} mmHg. ]]Lifestyle.", {"s": 150, "d": 95},
+     "Average BP 150/95 mmHg. Lifestyle."),
+    ("[[Average BP {{%facts.s}}/{{%facts.d}} mmHg. ]]Lifestyle.", {"s": 150}, "Lifestyle."),
+    ("UACR: [[{{%facts.u}} mg/g || none recent]].", {}, "UACR: none recent."),
+    ("UACR: [[{{%facts.u}} mg/g || none recent]].", {"u": 31.5}, "UACR: 31.5 mg/g."),
+])
+def test_template__fallback_text_and_optional_segments(text, facts, expected):
+    from app.engine.rules import Template
+
+    assert Template(text).render({"facts": facts}) == expected

@@ -18,6 +18,7 @@ EXT = "http://carepath.dev/fhir/StructureDefinition/"
 FACT_SECTIONS = ("patient", "measures", "bp", "conditions", "medications", "allergies", "procedures",
                  "smoking", "scores")
 _PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
+_OPTIONAL = re.compile(r"\[\[(.+?)\]\]", re.S)
 
 
 @dataclass(frozen=True)
@@ -59,35 +60,62 @@ class FactPath:
 
 
 class Template:
-    """Text with ``{{ FHIRPath }}`` or ``{{ FHIRPath :: .1f }}`` placeholders, compiled once."""
+    """Text with ``{{ FHIRPath }}`` placeholders, compiled once.
+
+    ``{{ FHIRPath :: .1f }}`` formats a number; ``{{ FHIRPath ?? none recorded }}`` says what an empty value reads
+    as (default ``unknown``); ``[[ ... ]]`` is an optional segment, left out whole when a placeholder in it is
+    empty ("[[Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg. ]]"), or replaced by the text after ``||``
+    ("[[{{%facts.measures.uacr.value}} mg/g || none recorded]]").
+    """
 
     def __init__(self, text: str, *, use_fast_path: bool = True) -> None:
         self.text = text
-        self.parts: list[str | tuple[CompiledExpression, str]] = []
+        #: Each segment: (text instead when a placeholder is empty, or None: not optional; parts); a part is text or
+        #: (expression, number format, text when empty).
+        self.segments: list[tuple[str | None, list[str | tuple[CompiledExpression, str, str]]]] = []
+        position = 0
+        for match in _OPTIONAL.finditer(text):
+            self.segments.append((None, self._parts(text[position:match.start()], use_fast_path)))
+            body, _, instead = match.group(1).partition("||")
+            self.segments.append((instead.strip(), self._parts(body.rstrip() if instead else body, use_fast_path)))
+            position = match.end()
+        self.segments.append((None, self._parts(text[position:], use_fast_path)))
+
+    @staticmethod
+    def _parts(text: str, use_fast_path: bool) -> list[str | tuple[CompiledExpression, str, str]]:
+        parts: list[str | tuple[CompiledExpression, str, str]] = []
         position = 0
         for match in _PLACEHOLDER.finditer(text):
-            self.parts.append(text[position:match.start()])
-            expression, _, spec = match.group(1).partition("::")
-            self.parts.append((compile_expression(expression.strip(), use_fast_path=use_fast_path),
-                               spec.strip()))
+            parts.append(text[position:match.start()])
+            body, _, empty = match.group(1).partition("??")
+            expression, _, spec = body.partition("::")
+            parts.append((compile_expression(expression.strip(), use_fast_path=use_fast_path), spec.strip(),
+                          empty.strip() or "unknown"))
             position = match.end()
-        self.parts.append(text[position:])
+        parts.append(text[position:])
+        return parts
 
     @property
     def expressions(self) -> list[CompiledExpression]:
         """The compiled placeholders."""
-        return [part[0] for part in self.parts if isinstance(part, tuple)]
+        return [part[0] for _instead, parts in self.segments for part in parts if isinstance(part, tuple)]
 
     def render(self, env: Mapping[str, Any]) -> str:
-        """The text with each placeholder replaced by its value ('unknown' when empty)."""
+        """The text with each placeholder replaced by its value; an optional segment with an empty one left out."""
         out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            expression, spec = part
-            values = expression(env)
-            out.append(", ".join(format_value(value, spec) for value in values) if values else "unknown")
+        for instead, parts in self.segments:
+            rendered = []
+            for part in parts:
+                if isinstance(part, str):
+                    rendered.append(part)
+                    continue
+                expression, spec, empty = part
+                values = expression(env)
+                if not values and instead is not None:
+                    rendered = [instead]
+                    break
+                rendered.append(", ".join(format_value(value, spec) for value in values) if values else empty)
+            out.extend(rendered)
         return "".join(out)
 
 

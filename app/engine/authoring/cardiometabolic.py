@@ -143,9 +143,9 @@ def diabetes() -> dict[str, Any]:
                          "diagnosis (type 1 diabetes recorded since {{%facts.conditions.type1_diabetes.onset}}).",
                          T1D),
                  text="ADA 2025 §11: assess urinary albumin (spot UACR) and eGFR at least once a year in type 2 "
-                      "diabetes and in type 1 diabetes of 5 years or more. Latest UACR "
-                      "{{%facts.measures.uacr.value}} mg/g "
-                      "({{%facts.measures.uacr.date}}), eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2."),
+                      "diabetes and in type 1 diabetes of 5 years or more. Latest UACR: "
+                      "[[{{%facts.measures.uacr.value}} mg/g ({{%facts.measures.uacr.date}}) || none recorded]]; "
+                      "eGFR: [[{{%facts.scores.egfr.value}} mL/min/1.73m2 || none recorded]]."),
             rule("t2d.retinal-exam", "Dilated retinal examination",
                  when=["true"], activity="retinal-exam", repeat=(1, 1, "a"),
                  schedule_from=(("procedures.retinal_exam",), 12, "mo"),
@@ -157,14 +157,15 @@ def diabetes() -> dict[str, Any]:
                         "is due within 5 years of onset (ADA 2025 §12).",
                  text="ADA 2025 §12: dilated and comprehensive eye examination by an ophthalmologist or "
                       "optometrist, at diagnosis of type 2 diabetes and within 5 years of the onset of type 1 "
-                      "diabetes, then every year. Last recorded: {{%facts.procedures.retinal_exam.date}}."),
+                      "diabetes, then every year. Last recorded: "
+                      "{{%facts.procedures.retinal_exam.date ?? none on record}}."),
             rule("t2d.foot-exam", "Comprehensive foot evaluation every year",
                  when=["true"], activity="foot-exam", repeat=(1, 1, "a"),
                  schedule_from=(("procedures.foot_exam",), 12, "mo"), inputs=["procedures.foot_exam"],
                  evidence=("procedures.foot_exam",),
                  cite=[("ADA-2025", "Section 12, Retinopathy, Neuropathy, and Foot Care (foot care)")],
                  text="ADA 2025 §12: comprehensive foot evaluation at least annually. Last recorded: "
-                      "{{%facts.procedures.foot_exam.date}}."),
+                      "{{%facts.procedures.foot_exam.date ?? none on record}}."),
             rule("t2d.dsmes", "Diabetes self-management education and support",
                  when=["true"], activity="dsmes", inputs=["conditions.diabetes"],
                  cite=[("ADA-2025", "Section 5, Facilitating Positive Health Behaviors and Well-being "
@@ -256,7 +257,9 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.measure-bp", "Measure blood pressure (none in the last 12 months)",
                  when=[BP_MISSING, "%facts.conditions.hypertension.exists() or "
                                    "%facts.medications.antihypertensive.exists()"],
-                 activity="bp-recheck", inputs=["conditions.hypertension", "medications.antihypertensive"],
+                 activity="bp-recheck",
+                 inputs=["conditions.hypertension", "medications.antihypertensive", "measures.sbp"],
+                 evidence=("measures.sbp",),
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
                  text="Hypertension or BP-lowering treatment ({{%facts.conditions.hypertension.display | "
@@ -268,7 +271,7 @@ def blood_pressure() -> dict[str, Any]:
                  activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS,
                  exclusions=(IN_PREGNANCY,),
                  cite=[("ACC-AHA-HTN-2017", "Section 6, Nonpharmacological interventions")],
-                 text="Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg: weight loss if overweight, a "
+                 text="[[Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg. ]]Weight loss if overweight, a "
                       "heart-healthy (DASH-type) diet, less sodium, more potassium, physical activity and "
                       "moderate alcohol are recommended for elevated BP and hypertension."),
             rule("htn.confirm-out-of-office", "Confirm with home or ambulatory BP readings",

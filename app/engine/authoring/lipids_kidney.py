@@ -160,11 +160,11 @@ def kidney() -> dict[str, Any]:
                  (f"{EGFR} >= 30 and {EGFR} < 45", "G3b (eGFR {{%facts.scores.egfr.value}})"),
                  (f"{EGFR} >= 15 and {EGFR} < 30", "G4 (eGFR {{%facts.scores.egfr.value}})"),
                  (f"{EGFR} < 15", "G5 (eGFR {{%facts.scores.egfr.value}})"),
-                 (f"{EGFR}.empty()", "eGFR unknown"),
+                 (f"{EGFR}.empty()", "no eGFR"),
                  (f"{UACR} < 30", "A1 (UACR {{%facts.measures.uacr.value}} mg/g)"),
                  (f"{UACR} >= 30 and {UACR} < 300", "A2 (UACR {{%facts.measures.uacr.value}} mg/g)"),
                  (f"{UACR} >= 300", "A3 (UACR {{%facts.measures.uacr.value}} mg/g)"),
-                 (f"{UACR}.empty()", "albuminuria unknown"),
+                 (f"{UACR}.empty()", "albuminuria not assessed (no UACR)"),
                  ("true", "KDIGO 2024 G and A categories")],
         rules=[
             rule("ckd.confirm", "Repeat eGFR and UACR to confirm chronicity",
@@ -172,10 +172,11 @@ def kidney() -> dict[str, Any]:
                  schedule_from=(("measures.egfr", "measures.creatinine", "measures.uacr"), 3, "mo"),
                  inputs=CKD_INPUTS, cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present "
                                                             "for more than 3 months)")],
-                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 on {{%facts.scores.egfr.date}} and UACR "
-                      "{{%facts.measures.uacr.recentValue}} mg/g, with no CKD diagnosis and no abnormal result "
-                      "lasting more than 3 months yet (low eGFR since {{%facts.scores.egfr.lowSince}}; "
-                      "albuminuria since {{%facts.measures.uacr.highSince}}): KDIGO 2024 defines CKD by an "
+                 text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 on {{%facts.scores.egfr.date}} || no eGFR]] "
+                      "and [[UACR {{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]], with no CKD "
+                      "diagnosis and no abnormal result lasting more than 3 months yet[[ (low eGFR since "
+                      "{{%facts.scores.egfr.lowSince}})]][[ (albuminuria since {{%facts.measures.uacr.highSince}})]]: "
+                      "KDIGO 2024 defines CKD by an "
                       "abnormality lasting more than 3 months; repeat the tests 3 months after the first abnormal "
                       "one."),
             rule("ckd.monitoring", "eGFR and albuminuria at least every year",
@@ -185,9 +186,9 @@ def kidney() -> dict[str, Any]:
                  cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)")],
                  choice="more often when the risk of progression is higher and the result changes treatment "
                         "(Practice Point 2.1.2).",
-                 text="CKD ({{%facts.conditions.ckd.display}}; eGFR below 60 since {{%facts.scores.egfr.lowSince}}, "
-                      "UACR 30 mg/g or more since {{%facts.measures.uacr.highSince}}): assess albuminuria and GFR at "
-                      "least annually."),
+                 text="CKD ([[{{%facts.conditions.ckd.display}} || shown by results]][[; eGFR below 60 since "
+                      "{{%facts.scores.egfr.lowSince}}]][[; UACR 30 mg/g or more since "
+                      "{{%facts.measures.uacr.highSince}}]]): assess albuminuria and GFR at least annually."),
             rule("ckd.ras-inhibitor", "ACE inhibitor or ARB (albuminuria)",
                  when=[CKD_PRESENT, f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
                  inputs=[
@@ -237,9 +238,10 @@ def kidney() -> dict[str, Any]:
                  contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
                  text="CKD with eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 (20 or more). KDIGO 2024 §3.7 "
                       "recommends an SGLT2 inhibitor with type 2 diabetes, with UACR of 200 mg/g or more, or with "
-                      "heart failure. Recorded: diabetes: {{%facts.conditions.diabetes.display}}; UACR: "
-                      "{{%facts.measures.uacr.recentValue}} mg/g; heart failure: "
-                      "{{%facts.conditions.heart_failure.display}}."),
+                      "heart failure. Recorded: diabetes: {{%facts.conditions.diabetes.display ?? none recorded}}; "
+                      "UACR: "
+                      "[[{{%facts.measures.uacr.recentValue}} mg/g || none recent]]; heart failure: "
+                      "{{%facts.conditions.heart_failure.display ?? none recorded}}."),
             rule("ckd.metformin-contraindicated", "Stop metformin (eGFR below 30)",
                  when=["%facts.medications.metformin.exists()", f"{EGFR} < 30"], activity="metformin-review",
                  inputs=METFORMIN_INPUTS,
@@ -268,9 +270,9 @@ def kidney() -> dict[str, Any]:
                  when=[CKD_PRESENT, f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral",
                  inputs=CKD_INPUTS,
                  cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services")],
-                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2, UACR {{%facts.measures.uacr.recentValue}} "
-                      "mg/g: KDIGO 2024 refers to specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g "
-                      "or more. (The 5-year kidney failure risk, Practice Point 2.2.1, is not computed by "
-                      "carepath.)"),
+                 text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 || no eGFR]], [[UACR "
+                      "{{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]]: KDIGO 2024 refers to "
+                      "specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g or more. (The 5-year "
+                      "kidney failure risk, Practice Point 2.2.1, is not computed by carepath.)"),
         ],
     )
