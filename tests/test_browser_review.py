@@ -42,6 +42,11 @@ OVERFLOW = """() => {
 }"""
 
 
+#: True when the element is on the first screen of the page as it is scrolled now.
+IN_VIEW = """selector => { const box = document.querySelector(selector).getBoundingClientRect();
+                           return box.top >= 0 && box.bottom <= window.innerHeight; }"""
+
+
 def _sidebar(page, size=SIDEBAR) -> None:
     """Size the carepath iframe like an EHR sidebar."""
     page.eval_on_selector("#carepath-frame", f"frame => {{ frame.style.width = '{size['width']}px'; "
@@ -97,8 +102,7 @@ def test_browser__launch_edit_save_approve_relaunch_in_a_400px_sidebar(chromium,
         first = sidebar.locator("li.action").first
         assert first.bounding_box()["y"] + first.bounding_box()["height"] <= page.locator(
             "#carepath-frame").bounding_box()["y"] + SIDEBAR["height"]
-        assert frame.evaluate("""() => { const box = document.querySelector('#save').getBoundingClientRect();
-                                         return box.top >= 0 && box.bottom <= window.innerHeight; }""")
+        assert frame.evaluate(IN_VIEW, "#save")
         assert frame.evaluate("window.scrollY") == 0
         _sidebar_shot(page, "plan-400x860.png")
         _assert_fits(page, "plan")
@@ -143,6 +147,7 @@ def test_browser__launch_edit_save_approve_relaunch_in_a_400px_sidebar(chromium,
         sidebar.locator("#open-draft").click()
         sidebar.locator("#approve").wait_for(timeout=30_000)
         _assert_fits(page, "approve page")
+        assert page.frame(name="carepath").evaluate(IN_VIEW, "#approve")  # Approve reachable without scrolling
         _sidebar_shot(page, "approve-400x860.png")
         assert sidebar.locator("#plan-status").inner_text() == "draft"
         assert saved_goal["description"]["text"] in sidebar.locator("#goals-h + ul").inner_text()
