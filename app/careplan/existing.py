@@ -25,9 +25,12 @@ from urllib.parse import urlencode
 from app.careplan import resources
 from app.careplan.model import CAREPLAN_ID_SYSTEM, GOAL_ID_SYSTEM, TAG, Edits, goal_key, plan_key
 from app.context.fetch import unreadable_message
+from app.context.resources import value_at
+from app.context.units import finite_number
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
 from app.fhir.capabilities import server_capabilities
+from app.fhir.client import bundle_entries
 from app.fhir.search import Outcome, get_many, pages_after
 from app.terminology.codes import LOINC, key_of
 
@@ -349,9 +352,13 @@ def _collect(client: FhirClient, kind: str, outcome: Outcome, notes: list[str]) 
         pages += list(pages_after(client, bundle))
     except FhirError as error:
         notes.append(_unreadable(resource_type, error, partial=True))
-    return [entry["resource"] for page in pages for entry in page.get("entry") or []
-            if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict)
-            and (entry.get("search") or {}).get("mode", "match") == "match"]
+    try:
+        entries = [entry for page in pages for entry in bundle_entries(page)]
+    except FhirError as error:
+        notes.append(_unreadable(resource_type, error))
+        return []
+    return [entry["resource"] for entry in entries if isinstance(entry.get("resource"), dict)
+            and value_at(entry, "search.mode") in (None, "match")]
 
 
 def _unreadable(resource_type: str, error: FhirError, *, partial: bool = False) -> str:
@@ -423,16 +430,20 @@ def _quantity_parts(target: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 
 def _number(value: Any) -> float | None:
-    try:
-        return round(float(value), 6)
-    except (TypeError, ValueError):
-        return None
+    if isinstance(value, str):  # a target sent as "7.0": the number it spells
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    number = finite_number(value)
+    return None if number is None else round(number, 6)
 
 
 def _shown(value: Any) -> str:
     if value is None:
         return ""
-    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    number = finite_number(value)
+    return f"{number:g}" if number is not None else str(value)[:40]
 
 
 def _unit(quantity: Mapping[str, Any]) -> str:

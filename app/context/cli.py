@@ -12,6 +12,7 @@ from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.context import default_requirements, facts_from_bundle, requirements_from_library
 from app.context.requirements import DEFAULT_LIBRARY, Requirement
 from app.errors import PackError
+from app.fhir.decoding import UnreadableJson, load_file
 from app.terminology.resolve import library_value_sets, resolve_value_sets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,8 +57,8 @@ def requirements_for(libraries: list[Path] | None) -> tuple[list[Requirement], s
     requirements: list[Requirement] = []
     for file in files:
         try:
-            library = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            library = load_file(file)
+        except (OSError, UnreadableJson) as exc:
             raise PackError(f"{file}: not a readable JSON Library ({exc})") from exc
         try:
             requirements += requirements_from_library(library, _bundled_value_sets(library, file.parent))
@@ -71,8 +72,8 @@ def _bundled_value_sets(library: dict, folder: Path) -> dict:
     bundled = []
     for file in sorted(folder.rglob("*.json")):
         try:
-            resource = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            resource = load_file(file)
+        except (OSError, UnreadableJson):
             continue
         if isinstance(resource, dict) and resource.get("resourceType") == "ValueSet":
             bundled.append((str(file), resource))
@@ -83,8 +84,8 @@ def _pack_libraries() -> list[Path]:
     found = []
     for file in sorted(PACKS.rglob("*.json")) if PACKS.is_dir() else []:
         try:
-            resource = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            resource = load_file(file)
+        except (OSError, UnreadableJson):
             continue  # a broken pack file is `carepath pack check`'s to report
         if isinstance(resource, dict) and resource.get("resourceType") == "Library" and resource.get("dataRequirement"):
             found.append(file)

@@ -26,7 +26,7 @@ from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
 from app.errors import FhirError, FhirForbidden, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
-from app.fhir.client import FhirClient
+from app.fhir.client import FhirClient, bundle_resources
 from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -157,8 +157,8 @@ def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], N
             if not isinstance(resource, dict):
                 continue
             entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else [{"resource": resource}]
-            found = [e["resource"] for e in entries or []
-                     if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+            found = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)] \
+                if isinstance(entries, list) else []
             observations = [r for r in found if r.get("resourceType") == "Observation"]
             if reader is not None and observations:
                 reader.prepare(observations)
@@ -179,6 +179,11 @@ def _collect(client: FhirClient, search: Search, outcome: Outcome, result: Fetch
     if resource.get("resourceType") != "Bundle":
         result.resources.append(resource)
         return
+    try:
+        found = bundle_resources(resource)
+    except FhirError as error:
+        _unreadable(result, search.resource_type, error)
+        return
     pages = [resource]
     # A capped search is complete on its first page only when the server applied _sort (it says so in
     # the self link); otherwise every page is read, sorted here and cut to the same cap.
@@ -188,7 +193,7 @@ def _collect(client: FhirClient, search: Search, outcome: Outcome, result: Fetch
             pages += list(pages_after(client, resource))
         except FhirError as error:
             _unreadable(result, search.resource_type, error, partial=True)
-    found = [e["resource"] for page in pages for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    found += [item for page in pages[1:] for item in bundle_resources(page)]
     if search.capped and not sorted_by_server:
         found = sort_resources(found, _instant)[:SEARCH_CAP]
     result.resources += found

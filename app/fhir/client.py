@@ -16,7 +16,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import orjson
 import requests
 
 from app.errors import (
@@ -28,6 +27,7 @@ from app.errors import (
     UnsafeUrl,
     status_error_class,
 )
+from app.fhir.decoding import UnreadableJson, loads
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,7 @@ class FhirClient:
     def search(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
                ) -> list[dict[str, Any]]:
         """All resources of a search, every page, matches and includes alike."""
-        return [
-            entry["resource"]
-            for page in self.search_pages(resource_type, params)
-            for entry in page.get("entry", [])
-            if "resource" in entry
-        ]
+        return [resource for page in self.search_pages(resource_type, params) for resource in bundle_resources(page)]
 
     def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> requests.Response:
         """POST a resource; with ``if_none_exist`` a conditional create, safe to retry."""
@@ -250,23 +245,30 @@ class FhirClient:
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
-        try:
-            # FHIR JSON is UTF-8 (R4, JSON format page); orjson reads it in half the time of json. Anything it refuses
-            # (another declared charset, a byte-order mark, NaN) gets requests' own decoding, as before.
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise FhirMalformedResponse(
-                    f"the FHIR server answered {response.status_code} with a body that is not JSON",
-                    url=_loggable(response.url), method=response.request.method if response.request else None,
-                ) from exc
-        if not isinstance(body, dict) or "resourceType" not in body:
+        body = decoded(response)
+        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirMalformedResponse(
                 "the FHIR server answered with JSON that is not a FHIR resource", url=_loggable(response.url)
             )
         return body
+
+
+def decoded(response: requests.Response) -> Any:
+    """The JSON of a FHIR answer (:func:`app.fhir.decoding.loads`), or :class:`FhirMalformedResponse` saying why
+    it cannot be read."""
+    try:
+        try:
+            return loads(response.content)
+        except UnreadableJson:
+            # FHIR JSON is UTF-8 (R4, JSON format page); a server that declares another charset is read in it.
+            if (response.encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
+                raise
+            return loads(response.text)
+    except UnreadableJson as exc:
+        raise FhirMalformedResponse(
+            f"the FHIR server answered {response.status_code} with a body carepath cannot read: {exc}",
+            url=_loggable(response.url), method=response.request.method if response.request else None,
+        ) from exc
 
 
 def _settled(session: requests.Session, base_url: str) -> requests.Session:
@@ -287,11 +289,32 @@ def _settled(session: requests.Session, base_url: str) -> requests.Session:
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:
-    """The ``next`` link of a Bundle, if any."""
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next" and link.get("url"):
+    """The ``next`` link of a Bundle, if any; :class:`FhirMalformedResponse` when ``link`` is not a list (the
+    pages that follow could not be found, and a search must not look complete when it is not)."""
+    links = bundle.get("link")
+    if links is not None and not isinstance(links, list):
+        raise FhirMalformedResponse("a Bundle whose 'link' is not a list: its next page cannot be found")
+    for link in links or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str) \
+                and link["url"]:
             return link["url"]
     return None
+
+
+def bundle_entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The entries of a Bundle that are objects (others hold nothing to read); :class:`FhirMalformedResponse`
+    when ``entry`` is there but not a list."""
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise FhirMalformedResponse("a Bundle whose 'entry' is not a list")
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries that are objects (see :func:`bundle_entries`)."""
+    return [entry["resource"] for entry in bundle_entries(bundle) if isinstance(entry.get("resource"), dict)]
 
 
 def _expect_type(resource: Mapping[str, Any], resource_type: str) -> None:
@@ -314,8 +337,8 @@ def _is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
 def _status_error(response: requests.Response, method: str, url: str) -> FhirStatusError:
     outcome = None
     try:
-        body = response.json()
-    except ValueError:
+        body = decoded(response)
+    except FhirMalformedResponse:
         body = None
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
         outcome = body
