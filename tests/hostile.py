@@ -193,3 +193,119 @@ class _Token:
 
     def __init__(self, text: str) -> None:
         self.text = text
+
+
+# -- a FHIR server that answers from one (damaged) Bundle --------------------------------------------------------
+
+BASE = "https://fhir.test/fhir"
+CAPABILITIES = {
+    "resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
+    "format": ["json"], "rest": [{"mode": "server", "interaction": [{"code": "batch"}, {"code": "transaction"}],
+                                  "resource": [{"type": name, "interaction": [{"code": "read"}, {"code": "search-type"},
+                                                                               {"code": "create"}, {"code": "update"}]}
+                                               for name in ("Patient", "Observation", "Condition", "CarePlan",
+                                                            "Goal", "Provenance")]}],
+}
+#: Answers a server may send instead of the one asked for: a Bundle whose structure is wrong, JSON that is not
+#: FHIR, text that is not JSON, an error page.
+DAMAGED_ANSWERS: list[tuple[int, str]] = [
+    (200, '{"resourceType": "Bundle", "type": "searchset", "entry": {"resource": {}}}'),
+    (200, '{"resourceType": "Bundle", "type": "searchset", "entry": ["x", 5, null, {"resource": 7}]}'),
+    (200, '{"resourceType": "Bundle", "type": "searchset", "link": "next", "entry": []}'),
+    (200, '{"resourceType": "Bundle", "type": "searchset", "link": [5, {"relation": "next", "url": 5}]}'),
+    (200, '{"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", '
+          '"url": "https://evil.test/fhir/Observation?page=2"}]}'),
+    (200, '{"resourceType": "Bundle", "type": "searchset", "meta": "x", "entry": [{"resource": '
+          '{"resourceType": "Observation", "id": "o", "meta": [1], "status": "final", "code": {"text": "x"}}}]}'),
+    (200, '{"resourceType": ["Bundle"], "entry": []}'),
+    (200, '{"resourceType": "Patient", "id": "p", "name": [{"family": "\\ud800", "given": ["\\u202eevil"]}]}'),
+    (200, '{"resourceType": "Patient", "id": "p", "birthDate": "0001-01-01", "meta": {"lastUpdated": '
+          '"0001-01-01T00:00:00+14:00"}}'),
+    (200, '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Observation", "id": "o", '
+          '"status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}, '
+          '"effectiveDateTime": "0001-01-01T00:00:00+14:00", "valueQuantity": {"value": 1' + "0" * 400 + "}}}]}"),
+    (200, "[" * 1100 + "]" * 1100),
+    (200, '{"a":' * 300 + "1" + "}" * 300),
+    (200, '{"resourceType": "Bundle", "total": 1e999, "entry": [{"resource": {"resourceType": "Patient", '
+          '"id": "p", "multipleBirthInteger": ' + "9" * 400 + "}}]}"),
+    (200, '{"resourceType": "Bundle", "entry": NaN}'),
+    (200, ""), (200, "<html>oops</html>"), (200, "null"), (200, "[]"), (200, '"text"'),
+    (500, "<html>Internal error</html>"), (404, '{"resourceType": "OperationOutcome", "issue": "x"}'),
+    (400, '{"resourceType": "OperationOutcome", "issue": [5, {"diagnostics": ["x"], "details": "y"}]}'),
+]
+
+
+class BundleServer:
+    """Plays a FHIR server over ``responses``: reads and searches answered from one Bundle's resources, batches
+    answered entry by entry, and one chosen kind of request answered with a damaged answer instead."""
+
+    def __init__(self, bundle: Any, patient_id: str, damaged: tuple[str, int, str] | None = None) -> None:
+        entries = bundle.get("entry") if isinstance(bundle, dict) else None
+        self.resources = [entry.get("resource") for entry in entries if isinstance(entry, dict)] \
+            if isinstance(entries, list) else []
+        self.patient_id = patient_id
+        self.damaged = damaged  # (path prefix, status, body)
+
+    def install(self, mock: Any) -> None:
+        """Answer every request to BASE on the ``responses`` mock ``mock``."""
+        pattern = re.compile(re.escape(BASE) + r"(/.*)?$")
+        for method in ("GET", "POST", "PUT"):
+            mock.add_callback(method, pattern, callback=self._callback)
+
+    def _callback(self, request: Any) -> tuple[int, dict[str, str], str]:
+        path = request.path_url.split("?", 1)[0][len("/fhir"):].strip("/")
+        if request.method == "POST" and not path:
+            return self._batch(request.body)
+        status, body = self.answer(path)
+        return status, {"Content-Type": "application/fhir+json"}, body
+
+    def answer(self, path: str) -> tuple[int, str]:
+        """(status, body) for a GET of ``path`` (relative to the base, without the query)."""
+        if self.damaged and path.startswith(self.damaged[0]):
+            return self.damaged[1], self.damaged[2]
+        if path == "metadata":
+            return 200, json.dumps(CAPABILITIES)
+        parts = path.split("/")
+        if len(parts) == 2:  # a read
+            found = [r for r in self.resources if isinstance(r, dict) and r.get("resourceType") == parts[0]
+                     and r.get("id") == parts[1]]
+            if parts[0] == "Patient" and not found:  # the patient whose id was damaged: still the one read
+                found = [r for r in self.resources if isinstance(r, dict) and "Patient" in str(r.get("resourceType"))]
+            if not found:
+                return 404, json.dumps({"resourceType": "OperationOutcome",
+                                        "issue": [{"severity": "error", "code": "not-found"}]})
+            return 200, to_json(found[0])
+        matches = [r for r in self.resources if isinstance(r, dict) and r.get("resourceType") == parts[0]]
+        return 200, to_json({"resourceType": "Bundle", "type": "searchset", "total": len(matches),
+                             "entry": [{"resource": r} for r in matches]})
+
+    def _batch(self, body: Any) -> tuple[int, dict[str, str], str]:
+        if self.damaged and self.damaged[0] == "":
+            return self.damaged[1], {"Content-Type": "application/fhir+json"}, self.damaged[2]
+        request = json.loads(body)
+        answers = []
+        for entry in request.get("entry", []):
+            status, text = self.answer(entry["request"]["url"].split("?", 1)[0])
+            answers.append(f'{{"response": {{"status": "{status}"}}, "resource": {text}}}'
+                           if _is_json(text) else f'{{"response": {{"status": "{status}"}}}}')
+        return 200, {"Content-Type": "application/fhir+json"}, \
+            '{"resourceType": "Bundle", "type": "batch-response", "entry": [' + ",".join(answers) + "]}"
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+@st.composite
+def damaged_answers(draw: st.DrawFn) -> tuple[str, int, str] | None:
+    """None, or which requests (by path prefix; "" is the batch itself) get which damaged answer."""
+    if draw(st.integers(0, 2)) == 0:
+        return None
+    target = draw(st.sampled_from(["", "metadata", "Patient", "Observation", "Condition", "MedicationRequest",
+                                   "AllergyIntolerance", "CarePlan", "Goal"]))
+    status, body = draw(st.sampled_from(DAMAGED_ANSWERS))
+    return target, status, body

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from app.context import resources as context_resources
 from app.context.dates import EFFECTIVE_FIELDS, effective, lookback_start
 from app.context.observations import SERIES_LIMIT, ObservationReader
 from app.context.requirements import Requirement, merge
@@ -29,7 +30,7 @@ from app.fhir.capabilities import Capabilities, server_capabilities
 from app.fhir.client import FhirClient, bundle_resources
 from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")  # \Z: "$" would let a trailing newline through
 OBSERVATION_STATUSES = "final,amended,corrected"
 #: Newest results read per fact key: twice the series kept, so that unusable values do not shorten it.
 SEARCH_CAP = 2 * SERIES_LIMIT
@@ -164,7 +165,7 @@ def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], N
                 reader.prepare(observations)
                 found = [r for r in found if r.get("resourceType") != "Observation"]
             for other in found[:SERIES_LIMIT]:
-                if other.get("resourceType") in USED_TYPES:
+                if context_resources.resource_type(other) in USED_TYPES:
                     validate(other)
     return read
 

@@ -143,7 +143,11 @@ def usable(resources: list[dict[str, Any]], *, defer: Collection[str] = ()) -> t
     kept, problems, deferred = [], [], []
     seen: set[tuple[str, str]] = set()
     for resource in resources:
-        if resource_type(resource) not in USED_TYPES:
+        kind = resource_type(resource)
+        if kind not in USED_TYPES:
+            if isinstance(resource, dict) and kind is None:
+                problems.append(problem(resource, f"resourceType is {_shown_type(resource.get('resourceType'))}, not "
+                                                  "the name of a type: not used"))
             continue
         identity = (resource["resourceType"], str(_text(resource.get("id"))))
         if resource.get("id") and identity in seen:
@@ -204,6 +208,14 @@ def _entries(bundle: dict[str, Any]) -> list[Any]:
     if entries is not None and not isinstance(entries, list):
         raise ValueError(f"Bundle.entry is not a list (a {_json_type(entries)})")
     return entries or []
+
+
+def _shown_type(value: Any) -> str:
+    """``missing``, ``a number``, ``an array``...: what a JSON value is, for a sentence."""
+    if value is None:
+        return "missing"
+    name = _json_type(value)
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _json_type(value: Any) -> str:

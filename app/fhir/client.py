@@ -199,14 +199,15 @@ class FhirClient:
 
     def search_pages(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
                      ) -> Iterator[dict[str, Any]]:
-        """Yield each searchset Bundle page, following ``next`` links on this server only."""
+        """Yield each searchset Bundle page, following ``next`` links on this server only; each page holds only
+        the entries whose resource can be addressed (:func:`addressable`)."""
         query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         if not any(key == "_count" for key, _ in query):
             query.append(("_count", self.page_count))
         bundle = self.get_json(resource_type, params=query)
         while True:
             _expect_type(bundle, "Bundle")
-            yield bundle
+            yield addressable(bundle)
             next_url = next_link(bundle)
             if not next_url:
                 return
@@ -310,6 +311,29 @@ def bundle_entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(entries, list):
         raise FhirMalformedResponse("a Bundle whose 'entry' is not a list")
     return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def addressable(bundle: dict[str, Any]) -> dict[str, Any]:
+    """``bundle`` with only the entries that hold a resource carepath can name and version: an object with a
+    string ``resourceType`` and ``id``, and a ``meta`` (if any) that is an object whose ``versionId`` and
+    ``lastUpdated`` (if any) are strings. Any other entry is left out and logged: it could not be referenced,
+    updated with If-Match or ordered by date. A copy only when one is left out."""
+    entries = bundle_entries(bundle)
+    kept = [entry for entry in entries if _addressable(entry.get("resource"))]
+    if len(kept) == len(entries) and entries is bundle.get("entry"):
+        return bundle
+    if len(kept) != len(entries):
+        log.warning("fhir search entries left out", extra={"left_out": len(entries) - len(kept)})
+    return {**bundle, "entry": kept}
+
+
+def _addressable(resource: Any) -> bool:
+    if not isinstance(resource, dict):
+        return False
+    if not isinstance(resource.get("resourceType"), str) or not isinstance(resource.get("id"), str):
+        return False
+    meta = resource.get("meta", {})
+    return isinstance(meta, dict) and all(isinstance(meta.get(key, ""), str) for key in ("versionId", "lastUpdated"))
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:

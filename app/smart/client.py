@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -39,6 +40,9 @@ from app.store import Store
 __all__ = ["SmartClient", "browser_hash"]
 
 log = logging.getLogger(__name__)
+
+#: A FHIR resource id (R4 datatypes: ``[A-Za-z0-9\-\.]{1,64}``), checked on every patient a launch names.
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")
 
 _OAUTH_MESSAGES = {
     "access_denied": "Access was denied in the EHR: carepath was not allowed to open this record.",
@@ -117,8 +121,9 @@ class SmartClient:
         if not self.is_open_server(iss):
             raise LaunchRequestInvalid("A launch with 'patient' and no 'launch' is only possible on a server "
                                        "listed in SMART_OPEN_SERVERS.")
-        if not patient_id or "/" in patient_id or len(patient_id) > 64:
-            raise LaunchRequestInvalid("Open-server mode needs a valid 'patient' id.")
+        if not patient_id or not FHIR_ID.match(patient_id):
+            raise LaunchRequestInvalid("Open-server mode needs a valid 'patient' id (1-64 letters, digits, '-' "
+                                       "or '.').")
         return self._save_launch({
             "iss": iss, "open_server": True, "patient_id": patient_id, "encounter_id": None,
             "fhir_user": None, "need_patient_banner": True, "smart_style_url": None, "intent": None,
@@ -173,6 +178,9 @@ class SmartClient:
         if not isinstance(patient_id, str) or not patient_id:
             raise TokenInvalid("The EHR did not say which patient carepath was opened for (no 'patient' in the "
                                "token response).")
+        if not FHIR_ID.match(patient_id):
+            raise TokenInvalid("The EHR named a patient whose id is not a FHIR id (1-64 letters, digits, '-' or '.'), "
+                               "so carepath cannot read the record.")
         granted = GrantedScopes(token.get("scope") or pending["scope"])
         fhir_user = None
         if token.get("id_token") or "openid" in granted:
