@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 
 from flask import Flask, abort, current_app, request, session
@@ -10,6 +11,16 @@ from flask import Flask, abort, current_app, request, session
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+HSTS_SECONDS = 365 * 24 * 3600
+# Bidirectional controls (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI, LRM, RLM, ALM) and the other control
+# characters: in a name from the record they could reverse or hide the text around them on a page.
+_UNSHOWN = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` as a page shows a name from the record: without bidirectional controls or control characters
+    (U+202E would reverse the banner around it), spaces collapsed."""
+    return " ".join(_UNSHOWN.sub("", text).split())
 
 
 def csrf_token() -> str:
@@ -47,6 +58,9 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Cache-Control", "no-store")
+    if current_app.config.get("ENV") == "production":
+        # Production is served over HTTPS only (README): browsers never try it over plain HTTP again for a year.
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
     return response
 
 

@@ -25,13 +25,14 @@ from urllib.parse import urlencode
 from app.careplan import resources
 from app.careplan.model import CAREPLAN_ID_SYSTEM, GOAL_ID_SYSTEM, TAG, Edits, goal_key, plan_key
 from app.context.fetch import unreadable_message
-from app.context.resources import value_at
+from app.context.resources import ref, value_at
 from app.context.units import finite_number
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
 from app.fhir.capabilities import server_capabilities
 from app.fhir.client import bundle_entries
 from app.fhir.search import Outcome, get_many, pages_after
+from app.security import plain_text
 from app.terminology.codes import LOINC, key_of
 
 log = logging.getLogger(__name__)
@@ -455,7 +456,7 @@ def _unit(quantity: Mapping[str, Any]) -> str:
 def _who(reference: Any) -> str:
     if not isinstance(reference, Mapping):
         return ""
-    return str(reference.get("display") or reference.get("reference") or "")
+    return plain_text(str(reference.get("display") or reference.get("reference") or ""))
 
 
 def _plan_title(plan: Mapping[str, Any]) -> str:
@@ -466,8 +467,7 @@ def _plan_title(plan: Mapping[str, Any]) -> str:
 
 
 def _ref(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": resource.get("resourceType"), "id": resource.get("id"),
-            "version": (resource.get("meta") or {}).get("versionId")}
+    return ref(dict(resource))
 
 
 def _subject(resource: Mapping[str, Any]) -> str:

@@ -139,12 +139,15 @@ class SmartClient:
         if not state:
             raise StateMismatch("The EHR sent carepath back without the 'state' it was given, so this sign-in "
                                 "cannot be matched to a launch. Open carepath again from the EHR.")
-        pending = self.store.take("pending", state)
+        # The browser is checked before the state is used up: a request from another browser (a leaked callback
+        # URL) is refused without consuming the pending sign-in of the browser that started it.
+        pending = self.store.get("pending", state)
+        if pending is not None and not secrets.compare_digest(pending.get("browser", ""), browser_hash(browser_id)):
+            raise StateMismatch("This sign-in was started in another browser or tab session. Open carepath "
+                                "again from the EHR.")
+        pending = self.store.take("pending", state) if pending is not None else None
         if pending is None:
             raise StateMismatch("This sign-in is unknown, was already used, or took too long. Open carepath "
-                                "again from the EHR.")
-        if not secrets.compare_digest(pending["browser"], browser_hash(browser_id)):
-            raise StateMismatch("This sign-in was started in another browser or tab session. Open carepath "
                                 "again from the EHR.")
         if params.get("error"):
             error = params["error"]
@@ -239,6 +242,19 @@ class SmartClient:
     def end(self, launch_id: str) -> None:
         """Forget a launch and its tokens."""
         self.store.delete("launch", launch_id)
+
+    def rebind(self, launch_id: str, *, old_browser: str, new_browser: str) -> bool:
+        """Move a launch of ``old_browser`` to ``new_browser`` (a rotated browser id); False when it is not
+        (or no longer) a launch of ``old_browser``."""
+        record = self.load(launch_id)
+        if record is None or not secrets.compare_digest(record.get("browser", ""), browser_hash(old_browser)):
+            return False
+        record["browser"] = browser_hash(new_browser)
+        remaining = self.launch_ttl - (time.time() - float(record.get("created") or time.time()))
+        if remaining <= 0:
+            return False
+        self.store.put("launch", launch_id, record, ttl=remaining)
+        return True
 
     def access_token(self, launch_id: str) -> str | None:
         """The current access token, refreshed first when it expires within ``SMART_REFRESH_MARGIN``."""

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, g, render_template
 from flask.typing import ResponseReturnValue
 
+from app.security import plain_text
 from app.smart import launch_required
 
 bp = Blueprint("patient", __name__)
@@ -26,12 +27,14 @@ def patient(launch_id: str) -> ResponseReturnValue:
 
 
 def patient_name(resource: dict[str, Any]) -> str:
-    """The patient's display name: the official (else first) HumanName, as text or given + family."""
-    names = [name for name in resource.get("name") or [] if isinstance(name, dict)]
-    if not names:
-        return "(no name recorded)"
-    chosen = next((name for name in names if name.get("use") == "official"), names[0])
-    if chosen.get("text"):
-        return str(chosen["text"])
-    parts = [*(chosen.get("given") or []), chosen.get("family") or ""]
-    return " ".join(str(part) for part in parts if part) or "(no name recorded)"
+    """The patient's display name: the official (else first) HumanName, as text or given + family, without the
+    bidirectional and control characters that could reverse or hide the banner (:func:`plain_text`)."""
+    listed = resource.get("name")
+    names = [name for name in listed if isinstance(name, dict)] if isinstance(listed, list) else []
+    chosen = next((name for name in names if name.get("use") == "official"), names[0] if names else {})
+    text = chosen.get("text")
+    if not isinstance(text, str) or not plain_text(text):
+        given = chosen.get("given")
+        parts = [*(given if isinstance(given, list) else []), chosen.get("family")]
+        text = " ".join(part for part in parts if isinstance(part, str))
+    return plain_text(text) or "(no name recorded)"
