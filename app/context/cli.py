@@ -11,6 +11,7 @@ from typing import Any
 from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.context import default_requirements, facts_from_bundle, requirements_from_library
 from app.context.requirements import DEFAULT_LIBRARY, Requirement
+from app.context.resources import validate_fully
 from app.errors import PackError
 from app.fhir.decoding import UnreadableJson, load_file
 from app.terminology.resolve import library_value_sets, resolve_value_sets
@@ -60,6 +61,11 @@ def requirements_for(libraries: list[Path] | None) -> tuple[list[Requirement], s
             library = load_file(file)
         except (OSError, UnreadableJson) as exc:
             raise PackError(f"{file}: not a readable JSON Library ({exc})") from exc
+        if not isinstance(library, dict) or library.get("resourceType") != "Library":
+            raise PackError(f"{file}: not a FHIR Library")
+        invalid = validate_fully(library)  # its structure, before any of it is read
+        if invalid:
+            raise PackError(f"{file}: not a valid FHIR R4 Library ({invalid})")
         try:
             requirements += requirements_from_library(library, _bundled_value_sets(library, file.parent))
         except PackError as exc:
