@@ -200,14 +200,14 @@ class FhirClient:
     def search_pages(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
                      ) -> Iterator[dict[str, Any]]:
         """Yield each searchset Bundle page, following ``next`` links on this server only; each page holds only
-        the entries whose resource can be addressed (:func:`addressable`)."""
+        the entries whose resource has a readable shape (:func:`well_formed`)."""
         query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         if not any(key == "_count" for key, _ in query):
             query.append(("_count", self.page_count))
         bundle = self.get_json(resource_type, params=query)
         while True:
             _expect_type(bundle, "Bundle")
-            yield addressable(bundle)
+            yield well_formed(bundle)
             next_url = next_link(bundle)
             if not next_url:
                 return
@@ -313,24 +313,23 @@ def bundle_entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [entry for entry in entries if isinstance(entry, dict)]
 
 
-def addressable(bundle: dict[str, Any]) -> dict[str, Any]:
-    """``bundle`` with only the entries that hold a resource carepath can name and version: an object with a
-    string ``resourceType`` and ``id``, and a ``meta`` (if any) that is an object whose ``versionId`` and
-    ``lastUpdated`` (if any) are strings. Any other entry is left out and logged: it could not be referenced,
-    updated with If-Match or ordered by date. A copy only when one is left out."""
-    entries = bundle_entries(bundle)
-    kept = [entry for entry in entries if _addressable(entry.get("resource"))]
-    if len(kept) == len(entries) and entries is bundle.get("entry"):
+def well_formed(bundle: dict[str, Any]) -> dict[str, Any]:
+    """``bundle`` with only the entries that hold a resource of a readable shape: an object with a string
+    ``resourceType``, an ``id`` that is a string (if any) and a ``meta`` (if any) that is an object whose
+    ``versionId`` and ``lastUpdated`` (if any) are strings. Any other entry is left out and logged: it could not
+    be referenced, updated with If-Match or ordered by date. A copy only when one is left out."""
+    sent = bundle.get("entry")
+    kept = [entry for entry in bundle_entries(bundle) if _well_formed(entry.get("resource"))]
+    if sent is None or len(kept) == len(sent):
         return bundle
-    if len(kept) != len(entries):
-        log.warning("fhir search entries left out", extra={"left_out": len(entries) - len(kept)})
+    log.warning("fhir search entries left out", extra={"left_out": len(sent) - len(kept)})
     return {**bundle, "entry": kept}
 
 
-def _addressable(resource: Any) -> bool:
+def _well_formed(resource: Any) -> bool:
     if not isinstance(resource, dict):
         return False
-    if not isinstance(resource.get("resourceType"), str) or not isinstance(resource.get("id"), str):
+    if not isinstance(resource.get("resourceType"), str) or not isinstance(resource.get("id", ""), str):
         return False
     meta = resource.get("meta", {})
     return isinstance(meta, dict) and all(isinstance(meta.get(key, ""), str) for key in ("versionId", "lastUpdated"))
