@@ -80,8 +80,20 @@ def _check_config(app: Flask) -> None:
     from app.careplan.organization import configured_organization
 
     configured_organization(app.config.get("ORGANIZATION_REFERENCE"), app.config.get("ORGANIZATION_DISPLAY"))
-    if app.config["ENV"] == "production" and app.config["SECRET_KEY"] in ("", None, default_config.SECRET_KEY):
+    if app.config["ENV"] != "production":
+        return
+    if app.config["SECRET_KEY"] in ("", None, default_config.SECRET_KEY):
         raise ConfigError(
             "CAREPATH_SECRET_KEY must be set to a long random value in production "
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    from app.smart.discovery import normalize_base
+
+    development = {normalize_base(url) for url in default_config.SMART_OPEN_SERVERS}
+    open_servers = app.config.get("SMART_OPEN_SERVERS") or []
+    if not isinstance(open_servers, list) or any(normalize_base(str(url)) in development for url in open_servers):
+        raise ConfigError(
+            "CAREPATH_SMART_OPEN_SERVERS still names the development FHIR server read without authorization "
+            f"({', '.join(sorted(development))}): in production set it to [] (or to the servers meant to be read "
+            "without authorization, as a JSON list)"
         )

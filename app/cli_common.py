@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from app.fhir.decoding import UnreadableJson, load_file
 
 
 class BundleFileError(ValueError):
@@ -17,11 +18,12 @@ class BundleFileError(ValueError):
 def read_bundle(path: Path) -> dict[str, Any]:
     """The JSON of a Bundle file, or :class:`BundleFileError` naming the file and the problem."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return load_file(path)
     except OSError as exc:
         raise BundleFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleFileError(f"{path} is not JSON: {exc}") from exc
+    except UnreadableJson as exc:
+        raise BundleFileError(f"{path} is not JSON carepath can read: {exc}") from exc
+
 
 
 def iso_date(text: str) -> date:

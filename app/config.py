@@ -12,7 +12,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 #: Signs the session cookie. Required (and must not be the default) when ``ENV`` is ``production``.
 SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - a development default production refuses
-#: ``development`` or ``production``; production refuses to start with a missing secret.
+#: ``development`` or ``production``; production refuses to start with a missing secret or with the development
+#: open server in ``SMART_OPEN_SERVERS``, and sends HSTS.
 ENV = "development"
 #: Where carepath keeps its local state (session store, audit log) unless a setting names another place.
 VAR_DIR = str(_ROOT / "var")
@@ -57,7 +58,8 @@ SESSION_COOKIE_PARTITIONED = True
 #: call (no SSRF, no secret sent to a stranger). Default: the sandbox EHR and, for open-server mode, local HAPI.
 SMART_ALLOWED_ISS = ["http://127.0.0.1:8001/fhir", "http://127.0.0.1:8090/fhir"]
 #: Allowed FHIR bases without authorization (e.g. the public HAPI sandbox): ``/launch?iss=<base>&patient=<id>``
-#: reads directly, with no token; each must also be in ``SMART_ALLOWED_ISS``.
+#: reads directly, with no token; each must also be in ``SMART_ALLOWED_ISS``. Production refuses to start while
+#: it names the local development server (the default): set ``[]`` or the servers meant.
 SMART_OPEN_SERVERS = ["http://127.0.0.1:8090/fhir"]
 #: Servers offered on the standalone-launch page: a list of ``{"name": ..., "iss": ...}`` (each allow-listed).
 SMART_STANDALONE_SERVERS = [{"name": "carepath sandbox EHR", "iss": "http://127.0.0.1:8001/fhir"}]

@@ -190,11 +190,17 @@ def status_error_class(status: int) -> type[FhirStatusError]:
 
 def outcome_messages(outcome: dict[str, Any] | None) -> list[str]:
     """Human-readable lines from an OperationOutcome (diagnostics, else details.text)."""
-    if not outcome or outcome.get("resourceType") != "OperationOutcome":
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
         return []
+    issues = outcome.get("issue")
     lines = []
-    for issue in outcome.get("issue", []):
-        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
-        if text:
-            lines.append(f"{issue.get('severity', 'error')}: {text}")
+    for issue in issues if isinstance(issues, list) else ():
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict) else None) \
+            or issue.get("code")
+        if isinstance(text, str) and text:
+            severity = issue.get("severity")
+            lines.append(f"{severity if isinstance(severity, str) else 'error'}: {text}")
     return lines

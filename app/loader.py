@@ -9,7 +9,6 @@ A bundle that fails is reported with the server's OperationOutcome and the other
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -19,6 +18,8 @@ from typing import Any
 
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
+from app.fhir.client import bundle_entries
+from app.fhir.decoding import load_file
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +65,24 @@ def bundle_files(paths: Iterable[Path | str]) -> list[Path]:
 
 def as_idempotent_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
     """A transaction Bundle that writes every entry with ``PUT Type/id``, keeping ``urn:uuid:`` references."""
-    if bundle.get("resourceType") != "Bundle":
-        raise ValueError(f"not a FHIR Bundle (resourceType {bundle.get('resourceType')!r})")
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        found = bundle.get("resourceType") if isinstance(bundle, dict) else bundle
+        raise ValueError(f"not a FHIR Bundle (resourceType {_shown(found)})")
     if bundle.get("type") not in {"transaction", "batch", "collection", "searchset"}:
-        raise ValueError(f"Bundle type {bundle.get('type')!r} cannot be loaded")
+        raise ValueError(f"Bundle type {_shown(bundle.get('type'))} cannot be loaded")
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise ValueError("Bundle.entry is not a list")
     result = {"resourceType": "Bundle", "type": "transaction", "entry": []}
-    for index, entry in enumerate(bundle.get("entry", [])):
-        resource = copy.deepcopy(entry.get("resource"))
-        if not isinstance(resource, dict) or "resourceType" not in resource:
+    for index, entry in enumerate(entries):
+        resource = copy.deepcopy(entry.get("resource")) if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise ValueError(f"entry {index} has no resource")
-        full_url = entry.get("fullUrl", "")
+        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else ""
         resource_id = resource.get("id")
         if not resource_id and full_url.startswith(_UUID_PREFIX):
             resource_id = full_url[len(_UUID_PREFIX):]
-        if not resource_id:
+        if not isinstance(resource_id, str) or not resource_id:
             raise ValueError(f"entry {index} ({resource['resourceType']}) has no id or urn:uuid fullUrl")
         resource["id"] = resource_id
         resource_type = resource["resourceType"]
@@ -89,13 +94,15 @@ def as_idempotent_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
 
 def load_bundle(client: FhirClient, path: Path) -> int:
     """Load one bundle file as one transaction; returns the number of resources written."""
-    try:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
-    transaction = as_idempotent_transaction(bundle)
+    transaction = as_idempotent_transaction(load_file(path))  # UnreadableJson is a ValueError, reported as one
     response = client.transaction(transaction, idempotent=True)
-    return len(response.get("entry", []))
+    return len(bundle_entries(response))
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: short, whatever it is."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_paths(client: FhirClient, paths: Iterable[Path | str], *, progress: bool = True) -> LoadReport:

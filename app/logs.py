@@ -16,13 +16,14 @@ from typing import Any
 SENSITIVE_KEYS = frozenset({
     "access_token", "refresh_token", "id_token", "token", "authorization", "client_secret", "code",
     "code_verifier", "password", "secret", "assertion", "client_assertion", "name", "given", "family",
-    "patient_name", "birthdate", "address", "telecom",
+    "patient_name", "birthdate", "address", "telecom", "nonce", "state",
 })
 _TOKEN_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # a JWT
     re.compile(
-        r"(?i)((?:access_token|refresh_token|id_token|code|client_secret|code_verifier|state)=)[^&\s\"']+"
+        r"(?i)((?:access_token|refresh_token|id_token|code|client_secret|code_verifier|state|nonce|launch)=)"
+        r"[^&\s\"']+"
     ),
 ]
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

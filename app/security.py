@@ -10,8 +10,7 @@ from flask import Flask, abort, current_app, request, session
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
+HSTS_SECONDS = 365 * 24 * 3600
 def csrf_token() -> str:
     """The session's CSRF token, created on first use; templates put it in every form."""
     token = session.get("_csrf")
@@ -47,6 +46,9 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Cache-Control", "no-store")
+    if current_app.config.get("ENV") == "production":
+        # Production is served over HTTPS only (README): browsers never try it over plain HTTP again for a year.
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
     return response
 
 

@@ -164,7 +164,8 @@ class Registry:
         self.refresh_tokens: dict[str, Token] = {}
         self.jtis: dict[str, float] = {}
         self.nonces: set[str] = set()
-        #: every secret handed out (codes, tokens, id_tokens): tests grep the logs for them.
+        #: every secret handed out or passed through (codes, tokens, id_tokens, nonces, states): tests grep the
+        #: logs for them.
         self.issued: list[str] = []
         self.token_requests = 0
 
@@ -190,13 +191,17 @@ class Registry:
             context = self.launches.get(launch_id or "")
         return context if context and time.time() - context.created < 3600 else None
 
-    def save_code(self, code: AuthorizationCode) -> None:
-        """Keep an authorization code until it is used or expires."""
+    def save_code(self, code: AuthorizationCode, *, state: str | None = None) -> None:
+        """Keep an authorization code until it is used or expires (its request's nonce and state are secrets
+        too: remembered with the issued ones, so that tests can check no log holds them)."""
         with self._lock:
             self.codes[code.code] = code
             self.issued.append(code.code)
             if code.nonce:
                 self.nonces.add(code.nonce)
+                self.issued.append(code.nonce)
+            if state:
+                self.issued.append(state)
 
     def use_code(self, code: str, client_id: str) -> AuthorizationCode | None:
         """The code if valid for ``client_id``; a replayed code revokes what it had issued."""

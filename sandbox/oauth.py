@@ -127,7 +127,7 @@ def build_server(app: Any, registry: Registry, *, fhir_base: str, token_endpoint
                 code=code, client_id=request.client.client_id, redirect_uri=request.payload.redirect_uri,
                 scope=scope, context=context, code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"), nonce=data.get("nonce"),
-            ))
+            ), state=request.payload.state)
 
         def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
             return registry.use_code(code, client.client_id)

@@ -10,36 +10,80 @@ WITH_TEST=0
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+# Seconds to wait for the dpkg/apt lock that another apt, dpkg or unattended-upgrades holds, and between tries.
+APT_LOCK_WAIT="${APT_LOCK_WAIT:-300}"
+APT_LOCK_POLL="${APT_LOCK_POLL:-5}"
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "installing Debian packages needs root: run this as root, or install sudo" >&2
+    return 1
+  fi
+}
+
+apt_get() {
+  # apt-get that waits while another apt or dpkg holds its lock instead of failing at once: DPkg::Lock::Timeout
+  # where apt knows it (apt >= 1.9.11, the dpkg lock), and a retry loop on apt's lock messages for the rest
+  # (apt-get update's lists lock, older apt).
+  local deadline=$((SECONDS + APT_LOCK_WAIT)) output status
+  while true; do
+    status=0
+    output=$(as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@" 2>&1) \
+      || status=$?
+    if [[ $status -eq 0 ]]; then
+      [[ -n $output ]] && printf '%s\n' "$output"
+      return 0
+    fi
+    if grep -qiE "could not get lock|unable to (acquire|lock)|is another process using it" <<<"$output" \
+        && ((SECONDS < deadline)); then
+      say "another apt or dpkg process holds the package lock: waiting (up to ${APT_LOCK_WAIT} s)"
+      sleep "$APT_LOCK_POLL"
+      continue
+    fi
+    printf '%s\n' "$output" >&2
+    return "$status"
+  done
+}
+
 apt_install() {
   local missing=()
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   say "installing Debian packages: ${missing[*]}"
-  local sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-command -v java >/dev/null || apt_install openjdk-17-jdk-headless
-command -v mvn >/dev/null || apt_install maven
-if [[ $WITH_TEST -eq 1 ]]; then
-  apt_install chromium chromium-driver redis-server
-fi
+main() {
+  command -v java >/dev/null || apt_install openjdk-17-jdk-headless
+  command -v mvn >/dev/null || apt_install maven
+  if [[ $WITH_TEST -eq 1 ]]; then
+    apt_install chromium chromium-driver redis-server
+  fi
 
-PY="${PYTHON:-python3}"
-if [[ ! -x .venv/bin/python ]]; then
-  say "creating the Python virtual environment (.venv)"
-  "$PY" -m venv .venv
-fi
-STAMP=.venv/.carepath-installed
-EXTRAS="test"
-if [[ ! -f $STAMP || pyproject.toml -nt $STAMP || $(cat "$STAMP") != "$EXTRAS" ]]; then
-  say "installing carepath and its Python dependencies"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
-  echo "$EXTRAS" > "$STAMP"
-fi
+  PY="${PYTHON:-python3}"
+  if [[ ! -x .venv/bin/python ]]; then
+    say "creating the Python virtual environment (.venv)"
+    "$PY" -m venv .venv
+  fi
+  STAMP=.venv/.carepath-installed
+  EXTRAS="test"
+  if [[ ! -f $STAMP || pyproject.toml -nt $STAMP || $(cat "$STAMP") != "$EXTRAS" ]]; then
+    say "installing carepath and its Python dependencies"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+    echo "$EXTRAS" > "$STAMP"
+  fi
 
-say "building the local HAPI FHIR server"
-bash hapi/build.sh
+  say "building the local HAPI FHIR server"
+  bash hapi/build.sh
+}
+
+# Sourced (the tests do), only the functions are defined.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

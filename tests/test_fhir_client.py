@@ -238,3 +238,37 @@ def test_client__proxy_settings_are_read_from_the_environment_once_and_netrc_nev
     assert "Authorization" not in request.headers  # ~/.netrc never replaces carepath's bearer token
     monkeypatch.setenv("NO_PROXY", "fhir.example.org")
     assert "https" not in FhirClient(BASE).session.proxies
+
+
+@responses.activate
+def test_search__keeps_only_entries_of_a_readable_shape(client):
+    responses.get(f"{BASE}/CarePlan", json={"resourceType": "Bundle", "type": "searchset", "entry": [
+        "x", 5, None, {"resource": 7}, {"resource": {"resourceType": ["CarePlan"], "id": "a"}},
+        {"resource": {"resourceType": "CarePlan", "id": 5}}, {"resource": {"resourceType": "CarePlan", "meta": "v1"}},
+        {"resource": {"resourceType": "CarePlan", "id": "b", "meta": {"versionId": 2}}},
+        {"resource": {"resourceType": "CarePlan", "id": "ok", "meta": {"versionId": "1"}}},
+        {"resource": {"resourceType": "ValueSet", "url": "http://x"}},  # no id: still read (a search by url)
+    ]})
+    assert client.search("CarePlan") == [{"resourceType": "CarePlan", "id": "ok", "meta": {"versionId": "1"}},
+                                         {"resourceType": "ValueSet", "url": "http://x"}]
+
+
+@responses.activate
+@pytest.mark.parametrize(("body", "message"), [
+    ('{"resourceType": "Bundle", "entry": {"resource": {}}}', "'entry' is not a list"),
+    ('{"resourceType": "Bundle", "link": "next"}', "'link' is not a list"),
+    ('{"resourceType": ["Patient"]}', "not a FHIR resource"),
+    ("[" * 1100 + "]" * 1100, "nested deeper than 256 levels"),
+    ('{"resourceType": "Patient", "birthDate": NaN}', "NaN is not a JSON number"),
+])
+def test_search__a_malformed_answer_is_a_typed_error_that_says_why(client, body, message):
+    responses.get(f"{BASE}/Patient", body=body, content_type="application/fhir+json")
+    with pytest.raises(FhirMalformedResponse, match=message):
+        client.search("Patient")
+
+
+@responses.activate
+def test_read__a_lone_surrogate_is_read_as_a_replacement_character(client):
+    body = '{"resourceType": "Patient", "id": "p1", "name": [{"family": "A\\ud800"}]}'
+    responses.get(f"{BASE}/Patient/p1", body=body, content_type="application/fhir+json")
+    assert client.read("Patient", "p1")["name"] == [{"family": "A\ufffd"}]

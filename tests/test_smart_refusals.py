@@ -61,8 +61,10 @@ def test_launch__replayed_code_is_refused_and_revokes_its_tokens(carepath_server
     callback = browser.consent(consent, follow=False).headers["Location"]
     first = browser.session.get(callback, timeout=30)
     assert first.status_code == 200
-    # An attacker who captured the callback replays it with the same PKCE verifier.
-    carepath.store.put("pending", state, pending, ttl=60)
+    # An attacker who captured the callback replays it with the same PKCE verifier, from the browser as it is now
+    # (the callback gave it a new id: the launch record holds its hash).
+    launch = carepath.store.get("launch", launch_id_of(first))
+    carepath.store.put("pending", state, {**pending, "browser": launch["browser"]}, ttl=60)
     replay = browser.session.get(callback, timeout=30)
     assert replay.status_code == 403
     assert "invalid_grant" in replay.text

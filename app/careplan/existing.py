@@ -24,11 +24,14 @@ from urllib.parse import urlencode
 
 from app.careplan import resources
 from app.careplan.model import CAREPLAN_ID_SYSTEM, GOAL_ID_SYSTEM, TAG, Edits, goal_key, plan_key
-from app.careplan.present import human_date
+from app.careplan.present import clean_text, human_date
 from app.context.fetch import unreadable_message
+from app.context.resources import ref, value_at
+from app.context.units import finite_number
 from app.errors import FhirError, FhirStatusError
 from app.fhir import FhirClient
 from app.fhir.capabilities import server_capabilities
+from app.fhir.client import bundle_entries
 from app.fhir.search import Outcome, get_many, pages_after
 from app.terminology.codes import LOINC, key_of
 
@@ -350,9 +353,13 @@ def _collect(client: FhirClient, kind: str, outcome: Outcome, notes: list[str]) 
         pages += list(pages_after(client, bundle))
     except FhirError as error:
         notes.append(_unreadable(resource_type, error, partial=True))
-    return [entry["resource"] for page in pages for entry in page.get("entry") or []
-            if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict)
-            and (entry.get("search") or {}).get("mode", "match") == "match"]
+    try:
+        entries = [entry for page in pages for entry in bundle_entries(page)]
+    except FhirError as error:
+        notes.append(_unreadable(resource_type, error))
+        return []
+    return [entry["resource"] for entry in entries if isinstance(entry.get("resource"), dict)
+            and value_at(entry, "search.mode") in (None, "match")]
 
 
 def _unreadable(resource_type: str, error: FhirError, *, partial: bool = False) -> str:
@@ -424,16 +431,20 @@ def _quantity_parts(target: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 
 def _number(value: Any) -> float | None:
-    try:
-        return round(float(value), 6)
-    except (TypeError, ValueError):
-        return None
+    if isinstance(value, str):  # a target sent as "7.0": the number it spells
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    number = finite_number(value)
+    return None if number is None else round(number, 6)
 
 
 def _shown(value: Any) -> str:
     if value is None:
         return ""
-    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    number = finite_number(value)
+    return f"{number:g}" if number is not None else str(value)[:40]
 
 
 def _unit(quantity: Mapping[str, Any]) -> str:
@@ -445,7 +456,7 @@ def _unit(quantity: Mapping[str, Any]) -> str:
 def _who(reference: Any) -> str:
     if not isinstance(reference, Mapping):
         return ""
-    return str(reference.get("display") or reference.get("reference") or "")
+    return clean_text(str(reference.get("display") or reference.get("reference") or ""))
 
 
 def _plan_title(plan: Mapping[str, Any]) -> str:
@@ -456,8 +467,7 @@ def _plan_title(plan: Mapping[str, Any]) -> str:
 
 
 def _ref(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": resource.get("resourceType"), "id": resource.get("id"),
-            "version": (resource.get("meta") or {}).get("versionId")}
+    return ref(dict(resource))
 
 
 def _subject(resource: Mapping[str, Any]) -> str:

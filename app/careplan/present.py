@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-#: Bidirectional control characters: a name may not reorder the text around it (U+202A-202E, U+2066-2069,
-#: U+200E/200F, U+061C).
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+#: Bidirectional controls (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI, LRM, RLM, ALM) and the other control
+#: characters: in a name from the record they could reverse or hide the text around them on a page.
+_UNSHOWN = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b-\x1f\x7f]")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: UCUM codes as a clinician writes them (the FHIR keeps the UCUM code).
 _UNITS = {"mm[Hg]": "mmHg", "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "mL/min/1.73m2": "mL/min/1.73 m²",
@@ -81,8 +81,9 @@ def human_value(value: Any, unit: Any = None) -> str:
 
 
 def clean_text(value: Any) -> str:
-    """Text from the record with bidirectional controls removed, so it cannot reorder what surrounds it."""
-    return _BIDI.sub("", str(value or ""))
+    """Text from the record as a page shows it: without bidirectional controls or control characters (U+202E
+    would reverse the banner around it), spaces collapsed."""
+    return " ".join(_UNSHOWN.sub("", str(value or "")).split())
 
 
 def human_name(resource: Mapping[str, Any] | None, *, default: str = "(no name recorded)") -> str:

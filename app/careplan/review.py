@@ -101,8 +101,9 @@ def edits_from_form(plan: Mapping[str, Any], form: Mapping[str, Any], author: st
 
 def identifier_of(careplan: Mapping[str, Any]) -> str | None:
     """carepath's identifier value on a CarePlan."""
-    return next((i.get("value") for i in careplan.get("identifier", []) if i.get("system") == CAREPLAN_ID_SYSTEM),
-                None)
+    identifiers = careplan.get("identifier")
+    return next((i.get("value") for i in identifiers if isinstance(i, Mapping) and i.get("system") == CAREPLAN_ID_SYSTEM
+                 and isinstance(i.get("value"), str)), None) if isinstance(identifiers, list) else None
 
 
 def source_path(ref: Mapping[str, Any]) -> str:

@@ -11,7 +11,9 @@ from typing import Any
 from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.context import default_requirements, facts_from_bundle, requirements_from_library
 from app.context.requirements import DEFAULT_LIBRARY, Requirement
+from app.context.resources import validate_fully
 from app.errors import PackError
+from app.fhir.decoding import UnreadableJson, load_file
 from app.terminology.resolve import library_value_sets, resolve_value_sets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,9 +58,14 @@ def requirements_for(libraries: list[Path] | None) -> tuple[list[Requirement], s
     requirements: list[Requirement] = []
     for file in files:
         try:
-            library = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            library = load_file(file)
+        except (OSError, UnreadableJson) as exc:
             raise PackError(f"{file}: not a readable JSON Library ({exc})") from exc
+        if not isinstance(library, dict) or library.get("resourceType") != "Library":
+            raise PackError(f"{file}: not a FHIR Library")
+        invalid = validate_fully(library)  # its structure, before any of it is read
+        if invalid:
+            raise PackError(f"{file}: not a valid FHIR R4 Library ({invalid})")
         try:
             requirements += requirements_from_library(library, _bundled_value_sets(library, file.parent))
         except PackError as exc:
@@ -71,8 +78,8 @@ def _bundled_value_sets(library: dict, folder: Path) -> dict:
     bundled = []
     for file in sorted(folder.rglob("*.json")):
         try:
-            resource = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            resource = load_file(file)
+        except (OSError, UnreadableJson):
             continue
         if isinstance(resource, dict) and resource.get("resourceType") == "ValueSet":
             bundled.append((str(file), resource))
@@ -83,8 +90,8 @@ def _pack_libraries() -> list[Path]:
     found = []
     for file in sorted(PACKS.rglob("*.json")) if PACKS.is_dir() else []:
         try:
-            resource = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            resource = load_file(file)
+        except (OSError, UnreadableJson):
             continue  # a broken pack file is `carepath pack check`'s to report
         if isinstance(resource, dict) and resource.get("resourceType") == "Library" and resource.get("dataRequirement"):
             found.append(file)

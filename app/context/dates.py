@@ -13,6 +13,9 @@ from typing import Any
 
 from app.context.resources import value_at
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
 
 class When:
     """A point in time from FHIR: the local calendar day and a UTC instant for ordering."""
@@ -30,7 +33,12 @@ class When:
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             self.day = moment.date()
-            self.instant = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            try:
+                self.instant = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            except OverflowError:
+                # 0001-01-01T00:00:00+14:00 is a valid FHIR dateTime whose UTC instant is before year 1 (and
+                # 9999-12-31T23:59:59-14:00 one after 9999): ordered first or last, its local day kept.
+                self.instant = _EARLIEST if moment.year == 1 else _LATEST
 
     def __repr__(self) -> str:
         return f"When({self.text!r})"

@@ -15,7 +15,7 @@ from app.context.derived import blood_pressure, chronicity, scores
 from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.repair import readable
 from app.context.requirements import Requirement, RequirementSet, lookback_days, merge
-from app.context.resources import problem, ref, subject_id, usable
+from app.context.resources import codings, problem, ref, subject_id, usable
 from app.context.units import UNITS
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
@@ -135,9 +135,7 @@ def _event_observations(observations: list[dict[str, Any]], keys: dict[str, Requ
     """The Observations that may record an event key, validated (the others are validated only if read)."""
     found = []
     for observation in observations:
-        code = observation.get("code")
-        if not isinstance(code, dict) or not any(
-                isinstance(c, dict) and r.matches(c) for r in keys.values() for c in code.get("coding") or []):
+        if not any(r.matches(c) for r in keys.values() for c in codings(observation.get("code"))):
             continue
         used, faults = readable(observation)
         quality += [problem(observation, fault) for fault in faults]

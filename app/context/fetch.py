@@ -20,16 +20,17 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from app.context import resources as context_resources
 from app.context.dates import EFFECTIVE_FIELDS, effective, lookback_start
 from app.context.observations import SERIES_LIMIT, ObservationReader
 from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
 from app.errors import FhirError, FhirForbidden, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
-from app.fhir.client import FhirClient, next_link
+from app.fhir.client import FhirClient, bundle_resources, next_link
 from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")  # \Z: "$" would let a trailing newline through
 OBSERVATION_STATUSES = "final,amended,corrected"
 #: Newest results read per fact key: twice the series kept, so that unusable values do not shorten it.
 SEARCH_CAP = 2 * SERIES_LIMIT
@@ -194,14 +195,14 @@ def _read_ahead(reader: ObservationReader | None) -> Callable[[list[Outcome]], N
             if not isinstance(resource, dict):
                 continue
             entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else [{"resource": resource}]
-            found = [e["resource"] for e in entries or []
-                     if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+            found = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)] \
+                if isinstance(entries, list) else []
             observations = [r for r in found if r.get("resourceType") == "Observation"]
             if reader is not None and observations:
                 reader.prepare(observations)
                 found = [r for r in found if r.get("resourceType") != "Observation"]
             for other in found[:SERIES_LIMIT]:
-                if other.get("resourceType") in USED_TYPES:
+                if context_resources.resource_type(other) in USED_TYPES:
                     validate(other)
     return read
 
@@ -216,6 +217,11 @@ def _collect(client: FhirClient | None, search: Search, outcome: Outcome, result
     if resource.get("resourceType") != "Bundle":
         result.resources.append(resource)
         return
+    try:
+        found = bundle_resources(resource)
+    except FhirError as error:
+        _unreadable(result, search.resource_type, error)
+        return
     pages = [resource]
     # A capped search is complete on its first page only when the server applied _sort (it says so in
     # the self link); otherwise every page is read, sorted here and cut to the same cap.
@@ -227,7 +233,7 @@ def _collect(client: FhirClient | None, search: Search, outcome: Outcome, result
             pages += list(pages_after(client, resource))
         except FhirError as error:
             _unreadable(result, search.resource_type, error, partial=True)
-    found = [e["resource"] for page in pages for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
+    found += [item for page in pages[1:] for item in bundle_resources(page)]
     if search.capped and not sorted_by_server:
         found = sort_resources(found, _instant)[:SEARCH_CAP]
     result.resources += found

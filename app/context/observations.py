@@ -14,7 +14,7 @@ from app.context.dates import EFFECTIVE_FIELDS, When, effective
 from app.context.repair import readable
 from app.context.requirements import Requirement
 from app.context.resources import codings, problem, ref
-from app.context.units import UNITS, UnitError, read_as_note, to_canonical, ucum_code
+from app.context.units import UNITS, UnitError, finite_number, read_as_note, to_canonical, ucum_code
 
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
 LOINC = "http://loinc.org"
@@ -222,8 +222,9 @@ def _other_value(observation: dict[str, Any], key: str, code: str, when: When, n
         return Reading(key, when, ref(observation), code, coded={"text": observation["valueString"]})
     quantity = observation.get("valueQuantity") or {}
     raw = quantity.get("value", observation.get("valueInteger"))
-    if isinstance(raw, int | float):
-        return Reading(key, when, ref(observation), code, value=float(raw), unit=ucum_code(quantity))
+    value = finite_number(raw)
+    if value is not None:
+        return Reading(key, when, ref(observation), code, value=value, unit=ucum_code(quantity))
     reason = next((c.get("code") for c in codings(observation.get("dataAbsentReason"))), None)
     quality.append(problem(observation, f"no value for {name}" + (f" ({reason})" if reason else "") + ": not used"))
     return None
@@ -271,11 +272,15 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
             (c.get("code") for c in codings(node.get("dataAbsentReason"))), None)
         quality.append(problem(owner, f"no value for {name}" + (f" ({reason})" if reason else "") + ": not used"))
         return None
-    if not isinstance(raw, int | float):
+    if not isinstance(raw, int | float) or isinstance(raw, bool):
         quality.append(problem(owner, f"no numeric value for {name}: not used"))
         return None
+    number = finite_number(raw)
+    if number is None:
+        quality.append(problem(owner, f"{name} value beyond any measurement (not a finite number): not used"))
+        return None
     try:
-        value = to_canonical(key, float(raw), unit)
+        value = to_canonical(key, number, unit)
     except UnitError as exc:
         quality.append(problem(owner, f"{exc} for {name}: not used"))
         return None

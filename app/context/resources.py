@@ -26,9 +26,20 @@ USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationReques
 
 
 def ref(resource: dict[str, Any]) -> dict[str, Any]:
-    """The reference facts keep to a resource: type, id and version (None when the source has none)."""
-    return {"type": resource.get("resourceType"), "id": resource.get("id"),
-            "version": (resource.get("meta") or {}).get("versionId")}
+    """The reference facts keep to a resource: type, id and version (None when the source has none, or has
+    something other than a string there: a damaged resource is still named as far as it can be)."""
+    return {"type": _text(resource.get("resourceType")), "id": _text(resource.get("id")),
+            "version": _text(value_at(resource, "meta.versionId"))}
+
+
+def resource_type(resource: Any) -> str | None:
+    """The ``resourceType`` of a resource, or None when it is not an object or its type is not a string."""
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def problem(resource: dict[str, Any], text: str) -> dict[str, Any]:
@@ -77,9 +88,9 @@ def prepare(*, freeze: bool = False) -> None:
     it every full collection walks them again, which cost a long-history assembly about 20 ms of CPU.
     """
     try:
-        for resource_type in sorted(USED_TYPES):
-            _model(resource_type)
-            precheck.accepts({"resourceType": resource_type, "id": "prepare"})
+        for type_name in sorted(USED_TYPES):
+            _model(type_name)
+            precheck.accepts({"resourceType": type_name, "id": "prepare"})
         precheck.accepts({"resourceType": "Observation", "status": "final", "code": {"text": "prepare"},
                           "effectiveDateTime": "2000-01-01T00:00:00Z", "valueQuantity": {"value": 1}})
     except Exception:  # a warm-up only: validation itself reports any real problem when it runs
@@ -132,9 +143,13 @@ def usable(resources: list[dict[str, Any]], *, defer: Collection[str] = ()) -> t
     kept, problems, deferred = [], [], []
     seen: set[tuple[str, str]] = set()
     for resource in resources:
-        if not isinstance(resource, dict) or resource.get("resourceType") not in USED_TYPES:
+        kind = resource_type(resource)
+        if kind not in USED_TYPES:
+            if isinstance(resource, dict) and kind is None:
+                problems.append(problem(resource, f"resourceType is {_shown_type(resource.get('resourceType'))}, not "
+                                                  "the name of a type: not used"))
             continue
-        identity = (resource["resourceType"], str(resource.get("id")))
+        identity = (resource["resourceType"], str(_text(resource.get("id"))))
         if resource.get("id") and identity in seen:
             continue  # the same resource twice (a page overlap, an _include): keep the first
         seen.add(identity)
@@ -156,25 +171,57 @@ def from_bundle(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     flattened. A reference to another entry's ``urn:uuid:`` full URL (the patient, a Medication) is read as
     that entry's ``Type/id`` when the two differ, as a server resolving the Bundle would.
     """
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+    if resource_type(bundle) != "Bundle":
         raise ValueError("not a FHIR Bundle (resourceType must be Bundle)")
     found: list[dict[str, Any]] = []
     aliases: dict[str, str] = {}
-    for entry in bundle.get("entry") or []:
+    # Nested Bundles are flattened in place with a stack, not by recursion: their depth is the sender's choice.
+    stack = [iter(_entries(bundle))]
+    while stack:
+        entry = next(stack[-1], _DONE)
+        if entry is _DONE:
+            stack.pop()
+            continue
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             continue
         if resource.get("resourceType") == "Bundle":
-            found.extend(from_bundle(resource))
+            nested = resource.get("entry")
+            stack.append(iter(nested if isinstance(nested, list) else ()))
             continue
         if not resource.get("id"):
             resource = {**resource, "id": _entry_id(entry)}
         full_url = entry.get("fullUrl")
-        if isinstance(full_url, str) and full_url.startswith("urn:uuid:") and resource.get("id") and \
-                full_url[len("urn:uuid:"):] != resource["id"]:
-            aliases[full_url] = f"{resource.get('resourceType')}/{resource['id']}"
+        if isinstance(full_url, str) and full_url.startswith("urn:uuid:") and isinstance(resource["id"], str) \
+                and resource["id"] and full_url[len("urn:uuid:"):] != resource["id"]:
+            aliases[full_url] = f"{resource_type(resource)}/{resource['id']}"
         found.append(resource)
     return [_resolved(resource, aliases) for resource in found] if aliases else found
+
+
+_DONE = object()
+
+
+def _entries(bundle: dict[str, Any]) -> list[Any]:
+    """A Bundle's entries; ValueError when ``entry`` is there but not a list."""
+    entries = bundle.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise ValueError(f"Bundle.entry is not a list (a {_json_type(entries)})")
+    return entries or []
+
+
+def _shown_type(value: Any) -> str:
+    """``missing``, ``a number``, ``an array``...: what a JSON value is, for a sentence."""
+    if value is None:
+        return "missing"
+    name = _json_type(value)
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 _REFERENCE_FIELDS = ("subject", "patient", "medicationReference")
@@ -185,17 +232,18 @@ def _resolved(resource: dict[str, Any], aliases: dict[str, str]) -> dict[str, An
     changed = {}
     for field in _REFERENCE_FIELDS:
         holder = resource.get(field)
-        target = aliases.get(holder.get("reference")) if isinstance(holder, dict) else None
+        reference = holder.get("reference") if isinstance(holder, dict) else None
+        target = aliases.get(reference) if isinstance(reference, str) else None
         if target:
             changed[field] = {**holder, "reference": target}
     return {**resource, **changed} if changed else resource
 
 
 def _entry_id(entry: dict[str, Any]) -> str | None:
-    url = (entry.get("request") or {}).get("url") or ""
-    if entry.get("request", {}).get("method") == "PUT" and "/" in url and "?" not in url:
+    url = _text(value_at(entry, "request.url")) or ""
+    if value_at(entry, "request.method") == "PUT" and "/" in url and "?" not in url:
         return url.rsplit("/", 1)[1]
-    full_url = entry.get("fullUrl") or ""
+    full_url = _text(entry.get("fullUrl")) or ""
     if full_url.startswith("urn:uuid:"):
         return full_url[len("urn:uuid:"):]
     if "/" in full_url:
@@ -224,6 +272,7 @@ def value_at(resource: Any, path: str) -> Any:
     return node
 
 
-def codings(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The codings of a CodeableConcept (empty when absent)."""
-    return list((concept or {}).get("coding") or [])
+def codings(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept (empty when absent or not a list; only the codings that are objects)."""
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    return [coding for coding in found if isinstance(coding, dict)] if isinstance(found, list) else []

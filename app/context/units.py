@@ -9,6 +9,7 @@ a table of exact UCUM codes per key. An unknown unit is a data-quality problem, 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,18 @@ _MASS = {"g": 1.0, "mg": 1e-3, "ug": 1e-6, "ng": 1e-9}
 _SUBSTANCE = {"mol": 1.0, "mmol": 1e-3, "umol": 1e-6, "nmol": 1e-9}
 _VOLUME = {"L": 1.0, "dL": 0.1, "mL": 1e-3}
 _CONCENTRATION = re.compile(r"^(?P<num>[mun]?(?:g|mol))/(?P<den>[dm]?L)$")
+
+
+def finite_number(raw: Any) -> float | None:
+    """``raw`` as a float when it is a JSON number a double holds: None for a boolean, a string, an infinity, NaN
+    or an integer beyond 1e308 (valid JSON, and a FHIR decimal, but no measurement)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        value = float(raw)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _hba1c_from_ifcc(mmol_per_mol: float) -> float:

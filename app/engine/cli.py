@@ -60,7 +60,7 @@ def run_plan(args: argparse.Namespace) -> int:
         pack_set = load_pack_set(args.packs)
         facts = facts_from_bundle(bundle, pack_set.requirements, args.as_of)
         if facts["patient"]["id"] is None:
-            why = "; ".join(q["problem"] for q in facts["dataQuality"] if q["ref"]["type"] == "Patient")
+            why = "; ".join(q["problem"] for q in facts["dataQuality"] if q["ref"]["type"] in ("Patient", None))
             return _fail(f"{args.bundle}: no Patient carepath can read" + (f" ({why})" if why else "")
                          + ": no plan made (an empty plan would read as 'nothing due')")
         from app.engine.evaluate import build_plan

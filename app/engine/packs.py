@@ -7,7 +7,6 @@ format for informaticists.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from app.engine import parse
 from app.engine.rules import ActivityTemplate, Area
 from app.errors import FhirError, PackError
+from app.fhir.decoding import UnreadableJson, load_file
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
 
@@ -58,8 +58,8 @@ def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True,
     problems: list[str] = []
     for file in sorted(folder.rglob("*.json")):
         try:
-            resource = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            resource = load_file(file)
+        except (OSError, UnreadableJson) as exc:
             problems.append(f"{file}: not readable JSON ({exc})")
             continue
         if not isinstance(resource, dict) or "resourceType" not in resource:

@@ -16,7 +16,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import orjson
 import requests
 
 from app import timing
@@ -29,6 +28,7 @@ from app.errors import (
     UnsafeUrl,
     status_error_class,
 )
+from app.fhir.decoding import UnreadableJson, loads
 
 log = logging.getLogger(__name__)
 
@@ -201,14 +201,15 @@ class FhirClient:
 
     def search_pages(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
                      ) -> Iterator[dict[str, Any]]:
-        """Yield each searchset Bundle page, following ``next`` links on this server only."""
+        """Yield each searchset Bundle page, following ``next`` links on this server only; each page holds only
+        the entries whose resource has a readable shape (:func:`well_formed`)."""
         query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         if not any(key == "_count" for key, _ in query):
             query.append(("_count", self.page_count))
         bundle = self.get_json(resource_type, params=query)
         while True:
             _expect_type(bundle, "Bundle")
-            yield bundle
+            yield well_formed(bundle)
             next_url = next_link(bundle)
             if not next_url:
                 return
@@ -217,12 +218,7 @@ class FhirClient:
     def search(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
                ) -> list[dict[str, Any]]:
         """All resources of a search, every page, matches and includes alike."""
-        return [
-            entry["resource"]
-            for page in self.search_pages(resource_type, params)
-            for entry in page.get("entry", [])
-            if "resource" in entry
-        ]
+        return [resource for page in self.search_pages(resource_type, params) for resource in bundle_resources(page)]
 
     def create(self, resource: dict[str, Any], *, if_none_exist: str | None = None) -> requests.Response:
         """POST a resource; with ``if_none_exist`` a conditional create, safe to retry."""
@@ -252,23 +248,30 @@ class FhirClient:
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
-        try:
-            # FHIR JSON is UTF-8 (R4, JSON format page); orjson reads it in half the time of json. Anything it refuses
-            # (another declared charset, a byte-order mark, NaN) gets requests' own decoding, as before.
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise FhirMalformedResponse(
-                    f"the FHIR server answered {response.status_code} with a body that is not JSON",
-                    url=_loggable(response.url), method=response.request.method if response.request else None,
-                ) from exc
-        if not isinstance(body, dict) or "resourceType" not in body:
+        body = decoded(response)
+        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirMalformedResponse(
                 "the FHIR server answered with JSON that is not a FHIR resource", url=_loggable(response.url)
             )
         return body
+
+
+def decoded(response: requests.Response) -> Any:
+    """The JSON of a FHIR answer (:func:`app.fhir.decoding.loads`), or :class:`FhirMalformedResponse` saying why
+    it cannot be read."""
+    try:
+        try:
+            return loads(response.content)
+        except UnreadableJson:
+            # FHIR JSON is UTF-8 (R4, JSON format page); a server that declares another charset is read in it.
+            if (response.encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
+                raise
+            return loads(response.text)
+    except UnreadableJson as exc:
+        raise FhirMalformedResponse(
+            f"the FHIR server answered {response.status_code} with a body carepath cannot read: {exc}",
+            url=_loggable(response.url), method=response.request.method if response.request else None,
+        ) from exc
 
 
 def _settled(session: requests.Session, base_url: str) -> requests.Session:
@@ -289,11 +292,54 @@ def _settled(session: requests.Session, base_url: str) -> requests.Session:
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:
-    """The ``next`` link of a Bundle, if any."""
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next" and link.get("url"):
+    """The ``next`` link of a Bundle, if any; :class:`FhirMalformedResponse` when ``link`` is not a list (the
+    pages that follow could not be found, and a search must not look complete when it is not)."""
+    links = bundle.get("link")
+    if links is not None and not isinstance(links, list):
+        raise FhirMalformedResponse("a Bundle whose 'link' is not a list: its next page cannot be found")
+    for link in links or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str) \
+                and link["url"]:
             return link["url"]
     return None
+
+
+def bundle_entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The entries of a Bundle that are objects (others hold nothing to read); :class:`FhirMalformedResponse`
+    when ``entry`` is there but not a list."""
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise FhirMalformedResponse("a Bundle whose 'entry' is not a list")
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def well_formed(bundle: dict[str, Any]) -> dict[str, Any]:
+    """``bundle`` with only the entries that hold a resource of a readable shape: an object with a string
+    ``resourceType``, an ``id`` that is a string (if any) and a ``meta`` (if any) that is an object whose
+    ``versionId`` and ``lastUpdated`` (if any) are strings. Any other entry is left out and logged: it could not
+    be referenced, updated with If-Match or ordered by date. A copy only when one is left out."""
+    sent = bundle.get("entry")
+    kept = [entry for entry in bundle_entries(bundle) if _well_formed(entry.get("resource"))]
+    if sent is None or len(kept) == len(sent):
+        return bundle
+    log.warning("fhir search entries left out", extra={"left_out": len(sent) - len(kept)})
+    return {**bundle, "entry": kept}
+
+
+def _well_formed(resource: Any) -> bool:
+    if not isinstance(resource, dict):
+        return False
+    if not isinstance(resource.get("resourceType"), str) or not isinstance(resource.get("id", ""), str):
+        return False
+    meta = resource.get("meta", {})
+    return isinstance(meta, dict) and all(isinstance(meta.get(key, ""), str) for key in ("versionId", "lastUpdated"))
+
+
+def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries that are objects (see :func:`bundle_entries`)."""
+    return [entry["resource"] for entry in bundle_entries(bundle) if isinstance(entry.get("resource"), dict)]
 
 
 def _expect_type(resource: Mapping[str, Any], resource_type: str) -> None:
@@ -316,8 +362,8 @@ def _is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
 def _status_error(response: requests.Response, method: str, url: str) -> FhirStatusError:
     outcome = None
     try:
-        body = response.json()
-    except ValueError:
+        body = decoded(response)
+    except FhirMalformedResponse:
         body = None
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
         outcome = body

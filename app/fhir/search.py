@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 from app.errors import FhirError, FhirMalformedResponse, status_error_class
-from app.fhir.client import FhirClient, next_link
+from app.fhir.client import FhirClient, bundle_entries, next_link
 
 #: Parallel GETs at once when the server has no batch: enough to hide latency, few enough to be polite.
 MAX_PARALLEL = 4
@@ -44,7 +44,9 @@ def batch_get(client: FhirClient, urls: list[str]) -> list[Outcome]:
     bundle = {"resourceType": "Bundle", "type": "batch",
               "entry": [{"request": {"method": "GET", "url": url}} for url in urls]}
     answer = client.transaction(bundle, idempotent=True)  # a batch of GETs changes nothing: safe to retry
-    entries = answer.get("entry") or []
+    entries = answer.get("entry", [])
+    if not isinstance(entries, list):
+        raise FhirMalformedResponse("the batch answer's 'entry' is not a list")
     if len(entries) != len(urls):
         raise FhirMalformedResponse(f"the batch answer has {len(entries)} entries for {len(urls)} requests")
     return [_entry_outcome(url, entry) for url, entry in zip(urls, entries, strict=True)]
@@ -130,6 +132,7 @@ def pages_after(client: FhirClient, bundle: dict[str, Any]) -> Iterator[dict[str
         page = client.get_json(client.url_for(next_url))
         if page.get("resourceType") != "Bundle":
             raise FhirMalformedResponse("a search page that is not a Bundle")
+        bundle_entries(page)  # a page whose entries cannot be read is an error here, not an empty page later
         yield page
         next_url = next_link(page)
 
@@ -140,8 +143,9 @@ def honoured_params(bundle: dict[str, Any]) -> set[str]:
     FHIR R4 (search, 3.1.1.4) asks servers to echo in the self link the parameters they actually applied, so
     a ``_sort`` missing there was ignored.
     """
-    for link in bundle.get("link") or []:
-        if link.get("relation") == "self" and link.get("url"):
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
             # only the names are decoded: the values (codes, URLs) can be long and are not needed here
             query = urlsplit(link["url"]).query
             return {unquote_plus(part.partition("=")[0]) for part in query.split("&") if part}
@@ -157,8 +161,10 @@ def sort_resources(resources: list[dict[str, Any]], date_of: Callable[[dict[str,
     return [r for _, r in with_date] + [r for d, r in dated if d is None]
 
 
-def _entry_outcome(url: str, entry: dict[str, Any]) -> Outcome:
-    response = entry.get("response") or {}
+def _entry_outcome(url: str, entry: Any) -> Outcome:
+    response = entry.get("response") if isinstance(entry, dict) else None
+    if not isinstance(response, dict):
+        return Outcome(url, error=FhirMalformedResponse(f"batch entry without a response for {_path(url)}"))
     status_text = str(response.get("status") or "")
     try:
         status = int(status_text.split()[0])
@@ -171,7 +177,8 @@ def _entry_outcome(url: str, entry: dict[str, Any]) -> Outcome:
             return Outcome(url, error=error)
         return Outcome(url, resource=resource)
     is_outcome = isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"
-    outcome = response.get("outcome") or (resource if is_outcome else None)
+    outcome = response.get("outcome") if isinstance(response.get("outcome"), dict) else None
+    outcome = outcome or (resource if is_outcome else None)
     error = status_error_class(status)(f"GET {_path(url)} answered {status_text} in a batch", status=status,
                                       outcome=outcome, url=_path(url), method="GET")
     return Outcome(url, error=error)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -39,6 +40,9 @@ from app.store import Store
 __all__ = ["SmartClient", "browser_hash"]
 
 log = logging.getLogger(__name__)
+
+#: A FHIR resource id (R4 datatypes: ``[A-Za-z0-9\-\.]{1,64}``), checked on every patient a launch names.
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")
 
 _OAUTH_MESSAGES = {
     "access_denied": "Access was denied in the EHR: carepath was not allowed to open this record.",
@@ -117,8 +121,9 @@ class SmartClient:
         if not self.is_open_server(iss):
             raise LaunchRequestInvalid("A launch with 'patient' and no 'launch' is only possible on a server "
                                        "listed in SMART_OPEN_SERVERS.")
-        if not patient_id or "/" in patient_id or len(patient_id) > 64:
-            raise LaunchRequestInvalid("Open-server mode needs a valid 'patient' id.")
+        if not patient_id or not FHIR_ID.match(patient_id):
+            raise LaunchRequestInvalid("Open-server mode needs a valid 'patient' id (1-64 letters, digits, '-' "
+                                       "or '.').")
         return self._save_launch({
             "iss": iss, "open_server": True, "patient_id": patient_id, "encounter_id": None,
             "fhir_user": None, "need_patient_banner": True, "smart_style_url": None, "intent": None,
@@ -134,12 +139,15 @@ class SmartClient:
         if not state:
             raise StateMismatch("The EHR sent carepath back without the 'state' it was given, so this sign-in "
                                 "cannot be matched to a launch. Open carepath again from the EHR.")
-        pending = self.store.take("pending", state)
+        # The browser is checked before the state is used up: a request from another browser (a leaked callback
+        # URL) is refused without consuming the pending sign-in of the browser that started it.
+        pending = self.store.get("pending", state)
+        if pending is not None and not secrets.compare_digest(pending.get("browser", ""), browser_hash(browser_id)):
+            raise StateMismatch("This sign-in was started in another browser or tab session. Open carepath "
+                                "again from the EHR.")
+        pending = self.store.take("pending", state) if pending is not None else None
         if pending is None:
             raise StateMismatch("This sign-in is unknown, was already used, or took too long. Open carepath "
-                                "again from the EHR.")
-        if not secrets.compare_digest(pending["browser"], browser_hash(browser_id)):
-            raise StateMismatch("This sign-in was started in another browser or tab session. Open carepath "
                                 "again from the EHR.")
         if params.get("error"):
             error = params["error"]
@@ -175,6 +183,9 @@ class SmartClient:
         if not isinstance(patient_id, str) or not patient_id:
             raise TokenInvalid("The EHR did not say which patient carepath was opened for (no 'patient' in the "
                                "token response).")
+        if not FHIR_ID.match(patient_id):
+            raise TokenInvalid("The EHR named a patient whose id is not a FHIR id (1-64 letters, digits, '-' or '.'), "
+                               "so carepath cannot read the record.")
         granted = GrantedScopes(token.get("scope") or pending["scope"])
         fhir_user = None
         if token.get("id_token") or "openid" in granted:
@@ -234,6 +245,19 @@ class SmartClient:
     def end(self, launch_id: str) -> None:
         """Forget a launch and its tokens."""
         self.store.delete("launch", launch_id)
+
+    def rebind(self, launch_id: str, *, old_browser: str, new_browser: str) -> bool:
+        """Move a launch of ``old_browser`` to ``new_browser`` (a rotated browser id); False when it is not
+        (or no longer) a launch of ``old_browser``."""
+        record = self.load(launch_id)
+        if record is None or not secrets.compare_digest(record.get("browser", ""), browser_hash(old_browser)):
+            return False
+        record["browser"] = browser_hash(new_browser)
+        remaining = self.launch_ttl - (time.time() - float(record.get("created") or time.time()))
+        if remaining <= 0:
+            return False
+        self.store.put("launch", launch_id, record, ttl=remaining)
+        return True
 
     def access_token(self, launch_id: str) -> str | None:
         """The current access token, refreshed first when it expires within ``SMART_REFRESH_MARGIN``."""

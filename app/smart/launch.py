@@ -33,10 +33,15 @@ from app.smart.client import SmartClient, browser_hash
 from app.smart.errors import RelaunchRequired
 from app.smart.scopes import GrantedScopes
 
-__all__ = ["Launch", "app_context_area", "browser_id", "get_smart", "launch_required"]
+__all__ = ["Launch", "app_context_area", "browser_id", "forget_launch", "get_smart", "launch_required",
+           "remember_launch", "rotate_browser_id"]
 
 _EXTENSION = "carepath_smart"
 _SESSION_KEY = "browser"
+_LAUNCHES_KEY = "launches"
+#: Launch ids a session remembers (the most recent), so that a rotated browser id takes them along.
+_REMEMBERED_LAUNCHES = 16
+_CSRF_KEY = "_csrf"
 F = TypeVar("F", bound=Callable[..., Any])
 #: The longest ``appContext`` read from a token response (a CDS Hooks card link's context is a few bytes).
 APP_CONTEXT_LIMIT = 1024
@@ -69,6 +74,34 @@ def browser_id(*, create: bool = True) -> str | None:
     if not value and create:
         value = session[_SESSION_KEY] = secrets.token_urlsafe(32)
     return value
+
+
+def remember_launch(launch_id: str) -> None:
+    """Note a launch of this browser in its session (the most recent few)."""
+    others = [known for known in session.get(_LAUNCHES_KEY) or [] if known != launch_id]
+    session[_LAUNCHES_KEY] = [*others[-(_REMEMBERED_LAUNCHES - 1):], launch_id]
+
+
+def forget_launch(launch_id: str) -> None:
+    """Remove a launch from this browser's session."""
+    session[_LAUNCHES_KEY] = [known for known in session.get(_LAUNCHES_KEY) or [] if known != launch_id]
+
+
+def rotate_browser_id(smart: SmartClient) -> str:
+    """Give this browser a new id and a new CSRF token, its remembered launches moved to the new id; returns it.
+
+    Called when a sign-in completes: whoever knew or planted the old cookie (session fixation) holds nothing
+    that opens the launch, nor a CSRF token that is still accepted. A form left open in another tab of this
+    browser asks to be reloaded.
+    """
+    old = session.get(_SESSION_KEY)
+    new = secrets.token_urlsafe(32)
+    moved = [known for known in session.get(_LAUNCHES_KEY) or []
+             if old and smart.rebind(known, old_browser=old, new_browser=new)]
+    session[_SESSION_KEY] = new
+    session[_LAUNCHES_KEY] = moved
+    session.pop(_CSRF_KEY, None)
+    return new
 
 
 @dataclass

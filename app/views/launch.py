@@ -4,6 +4,7 @@
 ``GET /launch?iss=...&patient=...``   open-server mode (a FHIR server without authorization)
 ``GET /launch/standalone``            pick a configured server; ``POST`` starts a standalone launch
 ``GET /callback``                     the redirect URI: checks state, exchanges the code, opens the plan
+``POST /p/<launch_id>/end``           end a launch early: its tokens and context are forgotten
 ``GET /.well-known/jwks.json``        public key for ``private_key_jwt`` (empty for other client types)
 """
 
@@ -14,10 +15,10 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.errors import CarepathError, FhirError, FhirStatusError, FhirUnauthorized
-from app.smart import SmartClient, SmartError, browser_id, get_smart
+from app.smart import SmartClient, SmartError, browser_id, get_smart, launch_required
 from app.smart.discovery import normalize_base
 from app.smart.errors import LaunchRequestInvalid
-from app.smart.launch import _EXTENSION, app_context_area_of
+from app.smart.launch import _EXTENSION, app_context_area_of, forget_launch, remember_launch, rotate_browser_id
 from app.store import get_store
 
 bp = Blueprint("launch", __name__)
@@ -49,6 +50,7 @@ def launch() -> ResponseReturnValue:
     if not launch_token:
         if request.args.get("patient") is not None or smart.is_open_server(iss):
             launch_id = smart.open_server_launch(iss, request.args.get("patient"), browser_id=browser_id())
+            remember_launch(launch_id)
             return redirect(url_for("review.review", launch_id=launch_id))
         raise LaunchRequestInvalid("The EHR opened carepath without a 'launch' parameter. Open carepath from "
                                    "the EHR again, or use the standalone launch page.")
@@ -75,14 +77,26 @@ def standalone_start() -> ResponseReturnValue:
 
 @bp.get("/callback")
 def callback() -> ResponseReturnValue:
-    """Finish the authorization: state, code exchange, id_token; then open the plan (at the area a CDS Hooks card
-    named, when the EHR passed its appContext)."""
+    """Finish the authorization: state, code exchange, id_token; then a new browser id and the plan (at the area
+    a CDS Hooks card named, when the EHR passed its appContext)."""
     smart = get_smart()
     launch_id = smart.handle_callback(request.args, browser_id=browser_id())
+    remember_launch(launch_id)
+    rotate_browser_id(smart)  # session fixation: a cookie known before the sign-in opens nothing after it
     area = app_context_area_of(smart.load(launch_id) or {})
     if area:
         return redirect(url_for("review.review", launch_id=launch_id, area=area, _anchor=f"area-{area}"))
     return redirect(url_for("review.review", launch_id=launch_id))
+
+
+@bp.post("/p/<launch_id>/end")
+@launch_required
+def end_session(launch_id: str) -> ResponseReturnValue:
+    """End a launch early: carepath forgets it and its tokens (CSRF-checked like every POST)."""
+    get_smart().end(launch_id)
+    forget_launch(launch_id)
+    current_app.logger.info("smart launch ended", extra={"launch": launch_id[:8]})
+    return render_template("launch/ended.html")
 
 
 @bp.get("/.well-known/jwks.json")
