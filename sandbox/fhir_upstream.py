@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from app.careplan import present
+
 
 class UpstreamError(Exception):
     """The upstream FHIR server could not be read."""
@@ -24,22 +26,24 @@ def _get(sandbox: Any, path: str, params: dict[str, Any] | None = None) -> dict[
 
 
 def human_name(resource: dict[str, Any]) -> str:
-    """A display name from a Patient or Practitioner."""
-    names = resource.get("name") or []
-    if not names:
-        return resource.get("id", "?")
-    name = next((n for n in names if n.get("use") == "official"), names[0])
-    if name.get("text"):
-        return name["text"]
-    return " ".join([*name.get("prefix", []), *name.get("given", []), name.get("family", "")]).strip()
+    """A display name from a Patient or Practitioner (its id when it has none)."""
+    return present.human_name(resource, default=str(resource.get("id", "?")))
 
 
-def patients(sandbox: Any, count: int = 100) -> list[dict[str, Any]]:
-    """Patients for the picker: id, name, birth date, gender, age and main conditions (read from the server)."""
-    bundle = _get(sandbox, "Patient", {"_count": count, "_sort": "family",
+def patients(sandbox: Any, limit: int = 1000) -> list[dict[str, Any]]:
+    """Patients for the picker (up to ``limit``, following the server's pages): id, name, birth date, gender, age
+    and main conditions (read from the server)."""
+    bundle = _get(sandbox, "Patient", {"_count": 200, "_sort": "family",
                                        "_elements": "name,birthDate,gender,deceasedDateTime,deceasedBoolean"})
-    found = [entry["resource"] for entry in bundle.get("entry", [])
-             if entry.get("resource", {}).get("resourceType") == "Patient"]
+    found: list[dict[str, Any]] = []
+    while True:
+        found += [entry["resource"] for entry in bundle.get("entry", [])
+                  if entry.get("resource", {}).get("resourceType") == "Patient"]
+        following = next((link.get("url") for link in bundle.get("link", []) if link.get("relation") == "next"), None)
+        if len(found) >= limit or not following or not following.startswith(sandbox.upstream):
+            break
+        bundle = _get(sandbox, following[len(sandbox.upstream):].lstrip("/"))
+    found = found[:limit]
     conditions = main_conditions(sandbox)
     return [{"id": patient["id"], "name": human_name(patient), "birthDate": patient.get("birthDate", ""),
              "gender": patient.get("gender", ""), "age": _age(patient),

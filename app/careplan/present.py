@@ -92,8 +92,9 @@ def human_name(resource: Mapping[str, Any] | None, *, default: str = "(no name r
     if not names:
         return default
     chosen = next((name for name in names if name.get("use") == "official"), names[0])
-    if isinstance(chosen.get("text"), str) and chosen["text"].strip():
-        return clean_text(chosen["text"]).strip() or default
+    text = clean_text(chosen.get("text")) if isinstance(chosen.get("text"), str) else ""
+    if text:
+        return text
 
     def words(key: str) -> list[str]:
         value = chosen.get(key)
