@@ -32,7 +32,8 @@ def spark_session(master: str | None = None, *, app_name: str = "carepath cohort
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    submitted = "spark.master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "") or os.environ.get("SPARK_MASTER")
+    # under spark-submit the JVM is already there (its gateway port is in the environment) with its master
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     chosen = master or (None if submitted else "local[*]")
     if chosen:
         builder = builder.master(chosen)
