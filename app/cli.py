@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit_command(commands)
 
+    from app.cohort.cli import add_cohort_commands
+
+    add_cohort_commands(commands)
+
     return parser
 
 

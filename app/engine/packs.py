@@ -51,6 +51,11 @@ def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True,
                   terminology: Any = None) -> PackSet:
     """Load and check every resource in a pack folder (default: ``packs/primary-care``); value sets the pack
     does not bundle are expanded by ``terminology`` (a :class:`app.terminology.TerminologyServer`)."""
+    return pack_set_from_resources(read_pack_folder(path), use_fast_path=use_fast_path, terminology=terminology)
+
+
+def read_pack_folder(path: str | Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every resource of a pack folder as (file, JSON), sorted by file; PackError names unreadable files."""
     folder = Path(path) if path else DEFAULT_PACK_DIR
     if not folder.is_dir():
         raise PackError(f"{folder}: no such pack folder")
@@ -68,7 +73,7 @@ def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True,
         resources.append((str(file), resource))
     if problems:
         raise PackError("\n".join(problems))
-    return pack_set_from_resources(resources, use_fast_path=use_fast_path, terminology=terminology)
+    return resources
 
 
 def load_pack_set_from_server(client: Any, canonicals: Iterable[str], library: str, *,

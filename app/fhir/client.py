@@ -120,8 +120,13 @@ class FhirClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        stream: bool = False,
     ) -> requests.Response:
-        """Send one request and return the 2xx response, or raise a typed :class:`FhirError`."""
+        """Send one request and return the 2xx response, or raise a typed :class:`FhirError`.
+
+        With ``stream`` the body of a 2xx answer is left unread, for the caller to read in pieces (Bulk Data
+        files); the caller closes the response.
+        """
         method = method.upper()
         url = self.url_for(path_or_url)
         sent_headers = {"Accept": FHIR_JSON}
@@ -141,7 +146,7 @@ class FhirClient:
                 with self._count_lock:
                     self.request_count += 1
                 response = self.session.request(
-                    method, url, params=params, json=json, headers=sent_headers, timeout=self.timeout
+                    method, url, params=params, json=json, headers=sent_headers, timeout=self.timeout, stream=stream
                 )
             except requests.Timeout as exc:
                 error: Exception = FhirTimeout(
@@ -183,7 +188,7 @@ class FhirClient:
     def _retry_wait(self, error: Exception, attempt: int) -> float:
         retry_after = getattr(error, "headers", {}).get("Retry-After") if isinstance(error, FhirStatusError) else None
         if retry_after:
-            seconds = _parse_retry_after(retry_after)
+            seconds = parse_retry_after(retry_after)
             if seconds is not None:
                 return min(seconds, self.max_retry_wait)
         return min(self.backoff * (2**attempt), self.max_retry_wait)
@@ -376,7 +381,8 @@ def _status_error(response: requests.Response, method: str, url: str) -> FhirSta
     return error
 
 
-def _parse_retry_after(value: str) -> float | None:
+def parse_retry_after(value: str) -> float | None:
+    """Seconds a Retry-After header asks to wait (delta-seconds or an HTTP date), or None when unreadable."""
     value = value.strip()
     if value.isdigit():
         return float(value)

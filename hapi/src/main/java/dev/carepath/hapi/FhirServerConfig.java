@@ -1,6 +1,7 @@
 package dev.carepath.hapi;
 
 import ca.uhn.fhir.batch2.jobs.config.Batch2JobsConfig;
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
@@ -97,6 +98,10 @@ public class FhirServerConfig {
 		// ValueSet/$expand serves the guideline packs' value sets (carepath pack publish); the largest
 		// published one a pack uses (VSAC Pregnancy) holds 1,820 codes, above HAPI's default of 1,000.
 		settings.setMaximumExpansionSize(20_000);
+		// FHIR Bulk Data $export (system, Patient and Group level; carepath cohort export). Each kick-off
+		// runs a new job: reusing an earlier job's files would hide resources loaded since.
+		settings.setEnableTaskBulkExportJobExecution(true);
+		settings.setEnableBulkExportJobReuse(false);
 		return settings;
 	}
 
@@ -199,6 +204,7 @@ public class FhirServerConfig {
 			ISearchParamRegistry searchParamRegistry,
 			IValidationSupport validationSupport,
 			DatabaseBackedPagingProvider pagingProvider,
+			BulkDataExportProvider bulkDataExportProvider,
 			CorsInterceptor corsInterceptor,
 			ServerSettings serverSettings) {
 		RestfulServer server = new RestfulServer(systemDao.getContext());
@@ -209,6 +215,8 @@ public class FhirServerConfig {
 		server.registerProviders(resourceProviderFactory.createProviders());
 		server.registerProvider(systemProvider);
 		server.registerProvider(valueSetOperationProvider);
+		// $export and its status endpoint ($export-poll-status); the files are Binary resources.
+		server.registerProvider(bulkDataExportProvider);
 
 		server.setServerConformanceProvider(new JpaCapabilityStatementProvider(
 				server, systemDao, storageSettings, searchParamRegistry, validationSupport));

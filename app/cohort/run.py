@@ -1,0 +1,128 @@
+"""``carepath cohort run``: every patient's plan on Spark, then the activity table, the outreach list and the report.
+
+Outputs in OUT: ``plans.ndjson`` (one plan per line, the JSON of ``carepath plan --format json``),
+``activities.parquet`` (a Parquet dataset: one row per planned activity), ``outreach.csv`` (patients with an
+open care gap) and ``report.html``. Plans, rows and the outreach list are written by the executors; the driver
+receives only the report's aggregates (counts per rule, per month and kind, per finding), whose size does not
+grow with the number of patients.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from operator import add
+from pathlib import Path
+from typing import Any
+
+from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient_result
+from app.cohort.sources import resources_in_order
+from app.cohort.spark import grouped_resources, merge_parts
+from app.engine.packs import pack_set_from_resources, read_pack_folder
+
+OUTREACH_HEADER = ["patient_id", "name", "birth_date", "open_gaps", "earliest_due", "gaps"]
+ACTIVITY_COLUMNS = ("patient", "rule", "kind", "workload", "area", "code", "title", "due", "pack_url",
+                    "pack_version")
+
+
+@dataclass
+class CohortSummary:
+    """What a run found: aggregates for the report, input problems, where the outputs are, and how long it took."""
+
+    as_of: date
+    counts: dict[tuple[str, ...], int]
+    input_problems: dict[str, int]
+    packs: list[dict[str, str]]
+    out: Path
+    seconds: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def patients(self) -> int:
+        """Patients with a plan."""
+        return self.counts.get(("patients",), 0)
+
+
+def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, pack_dir: str | Path | None = None,
+               partitions: int | None = None, report: bool = True) -> CohortSummary:
+    """Plan every patient under ``source`` and write the outputs to ``out``; returns the report's aggregates."""
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pack_resources = read_pack_folder(pack_dir)
+    packs = pack_set_from_resources(pack_resources).packs  # checked here: a broken pack fails before any work
+    shared = spark.sparkContext.broadcast((pack_token(pack_resources), pack_resources))
+    groups, problems = grouped_resources(spark, source, partitions=partitions)
+
+    def plan_partition(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[PatientResult]:
+        token, resources = shared.value
+        pack_set = cached_pack_set(token, resources)
+        for patient_id, items in rows:
+            yield patient_result(patient_id, resources_in_order(items), pack_set, as_of)
+
+    from pyspark import StorageLevel
+
+    results = groups.mapPartitions(plan_partition).persist(StorageLevel.MEMORY_AND_DISK)
+    work = out / "_parts"
+    shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
+    try:
+        results.map(lambda r: r.plan_json).filter(bool).saveAsTextFile(str(work / "plans"))
+        merge_parts(work / "plans", out / "plans.ndjson")
+        _write_activities(spark, results, out / "activities.parquet")
+        results.filter(lambda r: r.open_gaps).map(_outreach_line).saveAsTextFile(str(work / "outreach"))
+        merge_parts(work / "outreach", out / "outreach.csv", header=_csv_line(OUTREACH_HEADER))
+        counts = dict(results.flatMap(lambda r: r.counts.items()).reduceByKey(add).collect())
+        work.rmdir()
+    finally:
+        results.unpersist()
+        shared.unpersist()
+    summary = CohortSummary(as_of=as_of, counts=counts, input_problems=dict(problems.value), packs=packs, out=out,
+                            seconds=time.perf_counter() - started)
+    summary.files = {"plans": "plans.ndjson", "activities": "activities.parquet", "outreach": "outreach.csv"}
+    if report:
+        from app.cohort.report import write_report
+
+        write_report(summary, out / "report.html")
+        summary.files["report"] = "report.html"
+    return summary
+
+
+def _write_activities(spark: Any, results: Any, target: Path) -> None:
+    from pyspark.sql.types import DateType, StringType, StructField, StructType
+
+    schema = StructType([StructField(name, DateType() if name == "due" else StringType(), name != "patient")
+                         for name in ACTIVITY_COLUMNS])
+
+    def rows(result: PatientResult) -> Iterator[tuple[Any, ...]]:
+        for row in result.activities:
+            yield tuple(_due(row[name]) if name == "due" else row[name] for name in ACTIVITY_COLUMNS)
+
+    frame = spark.createDataFrame(results.flatMap(rows), schema)
+    frame.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(str(target))
+
+
+def _due(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _outreach_line(result: PatientResult) -> str:
+    """One CSV row of the outreach list (no trailing newline: saveAsTextFile adds it)."""
+    gaps = sorted(result.open_gaps, key=lambda g: (g["due"], g["title"]))
+    return _csv_line([result.patient_id, result.name, result.birth_date, str(len(gaps)), gaps[0]["due"],
+                      "; ".join(dict.fromkeys(g["title"] for g in gaps))]).rstrip("\r\n")
+
+
+def _csv_line(cells: list[str]) -> str:
+    """A CSV row; cells that a spreadsheet would run as a formula (=, +, -, @) are quoted with a leading '."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell for cell in cells])
+    return buffer.getvalue()

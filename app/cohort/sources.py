@@ -1,0 +1,193 @@
+"""Cohort input: folders of Bulk Data ndjson or of Bundles, and which patient each resource belongs to.
+
+Pure functions over text and dicts, used alike by the Spark job and by the single-process loop. Only the
+resource types the context layer reads (:data:`app.context.resources.USED_TYPES`) are kept: facts drop every
+other type anyway (Claims and ExplanationOfBenefits are half of a Synthea record), so dropping them first
+changes no fact and keeps them out of the shuffle.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.context.resources import USED_TYPES, from_bundle, subject_id
+
+#: File names read as ndjson (one resource per line) and as one JSON document (a Bundle) each.
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
+BUNDLE_SUFFIXES = (".json", ".json.gz")
+#: Sort key of one resource: (source kind, file, partition, position). Within a patient the resources are
+#: put back in input order, so the facts see them as ``carepath plan`` sees the same file.
+Order = tuple[int, str, int, int]
+#: What the grouping emits per resource: the patient's id and (order, the resource as text or as a dict).
+Keyed = tuple[str, tuple[Order, "str | dict[str, Any]"]]
+
+
+def input_files(folder: str | Path) -> tuple[list[str], list[str]]:
+    """The ndjson files and the Bundle files under ``folder`` (recursive, sorted), as absolute paths."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    ndjson, bundles = [], []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))):
+        name = path.name.lower()
+        if name.endswith(NDJSON_SUFFIXES):
+            ndjson.append(str(path.resolve()))
+        elif name.endswith(BUNDLE_SUFFIXES) and not name.endswith("manifest.json"):
+            bundles.append(str(path.resolve()))
+    return ndjson, bundles
+
+
+def patient_of(resource: dict[str, Any]) -> str | None:
+    """The id of the patient a resource belongs to: its own id for a Patient, else its patient reference."""
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") if isinstance(resource.get("id"), str) else None
+    owner = subject_id(resource)  # subject or patient, as the facts read it
+    if owner is None:
+        holder = resource.get("beneficiary")
+        reference = holder.get("reference") if isinstance(holder, dict) else None
+        if isinstance(reference, str) and "Patient/" in reference:
+            owner = reference.split("Patient/", 1)[1].split("/", 1)[0]
+    return owner or None
+
+
+def medication_id(reference: Any) -> str | None:
+    """The Medication id a ``medicationReference`` points to (``Medication/x`` or ``urn:uuid:x``)."""
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(text, str):
+        return None
+    if text.startswith("urn:uuid:"):
+        return text[len("urn:uuid:"):]
+    if "Medication/" in text:
+        return text.split("Medication/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def key_lines(partition: int, lines: Iterable[str], counts: Any = None) -> Iterator[Keyed]:
+    """(patient, (order, line)) for each line of an ndjson partition that a patient's facts can use.
+
+    Medications are keyed by the join in :func:`medication_lines`; blank lines are skipped; lines that are
+    not JSON and resources without a patient are counted in ``counts`` (a :class:`Counts` or a Spark
+    accumulator of one), never fatal.
+    """
+    for position, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            resource = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            _add(counts, "unreadable lines")
+            continue
+        resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+        if resource_type not in USED_TYPES or resource_type == "Medication":
+            continue
+        owner = patient_of(resource)
+        if owner is None:
+            _add(counts, f"{resource_type} without a patient reference")
+            continue
+        yield owner, ((0, "", partition, position), line)
+
+
+def medication_lines(partition: int, lines: Iterable[str]) -> Iterator[tuple[str, tuple[str, Any]]]:
+    """The two sides of the Medication join: ('Medication', (order, line)) and ('prescribed', patient), by id.
+
+    A cheap text test comes first: only lines naming a Medication are parsed again.
+    """
+    for position, line in enumerate(lines):
+        if '"Medication"' not in line and '"medicationReference"' not in line:
+            continue
+        try:
+            resource = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(resource, dict):
+            continue
+        if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
+            yield resource["id"], ("Medication", ((0, "", partition, position), line))
+        elif resource.get("resourceType") == "MedicationRequest":
+            target, owner = medication_id(resource.get("medicationReference")), patient_of(resource)
+            if target and owner:
+                yield target, ("prescribed", owner)
+
+
+def key_bundle(path: str, text: str, counts: Any = None) -> Iterator[Keyed]:
+    """(patient, (order, resource)) for each resource of a Bundle file; what names no patient goes to the
+    Bundle's first Patient, as ``carepath plan`` reads the same file."""
+    try:
+        resources = from_bundle(orjson.loads(text))
+    except (orjson.JSONDecodeError, ValueError):
+        _add(counts, "files that are not a FHIR Bundle")
+        return
+    first = next((r.get("id") for r in resources if r.get("resourceType") == "Patient"), None)
+    for position, resource in enumerate(resources):
+        if resource.get("resourceType") not in USED_TYPES:
+            continue
+        owner = patient_of(resource) or first
+        if owner is None:
+            _add(counts, f"{resource['resourceType']} without a patient reference")
+            continue
+        yield owner, ((1, path, 0, position), resource)
+
+
+def read_text(path: str) -> str:
+    """A file's text (gzip-compressed when its name ends in .gz)."""
+    raw = Path(path).read_bytes()
+    if path.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8")
+
+
+def file_lines(path: str) -> Iterator[str]:
+    """The lines of an ndjson file, streamed (gzip when its name ends in .gz)."""
+    opener = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # noqa: SIM115 - closed below
+    with opener as raw, io.TextIOWrapper(raw, encoding="utf-8") as text:
+        for line in text:
+            yield line.rstrip("\n")
+
+
+def resources_in_order(items: Iterable[tuple[Order, str | dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One patient's resources, parsed and back in input order."""
+    return [orjson.loads(item) if isinstance(item, str) else item for _, item in sorted(items, key=lambda x: x[0])]
+
+
+def local_groups(source: str | Path) -> tuple[dict[str, list[Any]], Counts]:
+    """The same groups in one process, in memory (the plain loop the benchmark compares with Spark)."""
+    groups: dict[str, list[Any]] = {}
+    problems = Counts()
+    ndjson, bundles = input_files(source)
+    medications: dict[str, list[Any]] = {}
+    prescribed: dict[str, set[str]] = {}
+    for index, path in enumerate(ndjson):
+        for patient, item in key_lines(index, file_lines(path), problems):
+            groups.setdefault(patient, []).append(item)
+        for medication, (side, value) in medication_lines(index, file_lines(path)):
+            if side == "Medication":
+                medications.setdefault(medication, []).append(value)
+            else:
+                prescribed.setdefault(medication, set()).add(value)
+    for medication, patients in prescribed.items():
+        for patient in patients:
+            groups.setdefault(patient, []).extend(medications.get(medication, []))
+    for path in bundles:
+        for patient, item in key_bundle(path, read_text(path), problems):
+            groups.setdefault(patient, []).append(item)
+    return groups, problems
+
+
+class Counts(dict):
+    """Input problems by kind: ``add({kind: n})``, as a Spark accumulator of :class:`CountsParam` takes it."""
+
+    def add(self, more: dict[str, int]) -> None:
+        """Count the numbers in ``more`` too."""
+        for kind, number in more.items():
+            self[kind] = self.get(kind, 0) + number
+
+
+def _add(counts: Any, kind: str) -> None:
+    if counts is not None:
+        counts.add({kind: 1})

@@ -1,0 +1,104 @@
+"""The Spark side: a session, and a cohort's resources grouped per patient without passing through the driver.
+
+Input lines are keyed by their patient where they are read (``app.cohort.sources``), shuffled to one
+partition per group of patients, and put back in input order there. Medications, which name no patient,
+reach the patients that prescribe them by a join on their id. The driver only holds the list of input files,
+the pack and, at the end, the small aggregates of the report.
+
+Pathling's FHIR encoders are not used: they turn resources into typed columns, while the facts are computed
+by carepath's own code from the resources' JSON (the same dicts the app reads from a FHIR server), so the job
+keeps each resource as its JSON text from file to patient, and the one code path stays one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyspark.accumulators import AccumulatorParam
+
+from app.cohort.sources import input_files, key_bundle, key_lines, medication_lines, read_text
+
+#: Bytes of input per shuffle partition: a partition of patients fits a worker's memory easily.
+BYTES_PER_PARTITION = 32 * 1024 * 1024
+
+
+def spark_session(master: str | None = None, *, app_name: str = "carepath cohort",
+                  config: dict[str, str] | None = None) -> Any:
+    """A SparkSession: ``master`` when given, else the one spark-submit set, else embedded ``local[*]``."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    # under spark-submit the JVM is already there (its gateway port is in the environment) with its master
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    chosen = master or (None if submitted else "local[*]")
+    if chosen:
+        builder = builder.master(chosen)
+    if not chosen or chosen.startswith("local"):
+        # embedded: the workers run this very interpreter (the venv with carepath installed); PySpark's RDD
+        # API reads the worker's Python from the environment, not from the configuration
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.session.timeZone": "UTC", "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN"}
+    for key, value in {**defaults, **(config or {})}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+class CountsParam(AccumulatorParam):
+    """Accumulator of input problems by kind (dicts merged by addition)."""
+
+    def zero(self, value: dict[str, int]) -> dict[str, int]:
+        """An empty count."""
+        return {}
+
+    def addInPlace(self, left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+        """``left`` with ``right``'s counts added."""
+        for kind, number in right.items():
+            left[kind] = left.get(kind, 0) + number
+        return left
+
+
+def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None = None) -> tuple[Any, Any]:
+    """An RDD of (patient id, [(order, resource text or dict), ...]) and the accumulator of input problems.
+
+    Nothing is read yet: Spark runs it when an output is written.
+    """
+    context = spark.sparkContext
+    problems = context.accumulator({}, CountsParam())
+    ndjson, bundles = input_files(source)
+    if not ndjson and not bundles:
+        raise FileNotFoundError(f"{source}: no .ndjson or Bundle .json files")
+    size = sum(os.path.getsize(path) for path in ndjson + bundles)
+    partitions = partitions or max(context.defaultParallelism * 2, math.ceil(size / BYTES_PER_PARTITION))
+    parts = []
+    if ndjson:
+        lines = context.textFile(",".join(ndjson), minPartitions=context.defaultParallelism)
+        parts.append(lines.mapPartitionsWithIndex(lambda index, rows: key_lines(index, rows, problems)))
+        sides = lines.mapPartitionsWithIndex(medication_lines)
+        medications = sides.filter(lambda kv: kv[1][0] == "Medication").mapValues(lambda v: v[1])
+        prescribed = sides.filter(lambda kv: kv[1][0] == "prescribed").mapValues(lambda v: v[1]).distinct()
+        parts.append(medications.join(prescribed).map(lambda kv: (kv[1][1], kv[1][0])))
+    if bundles:
+        files = context.parallelize(bundles, min(len(bundles), max(1, context.defaultParallelism * 4)))
+        parts.append(files.flatMap(lambda path: key_bundle(path, read_text(path), problems)))
+    keyed = parts[0] if len(parts) == 1 else context.union(parts)
+    return keyed.groupByKey(numPartitions=partitions).mapValues(list), problems
+
+
+def merge_parts(folder: Path, target: Path, header: str = "") -> None:
+    """Concatenate Spark's part files into one file, streamed (never whole in memory), then remove them."""
+    import shutil
+
+    with target.open("wb") as out:
+        if header:
+            out.write(header.encode())
+        for part in sorted(folder.glob("part-*")):
+            with part.open("rb") as chunk:
+                shutil.copyfileobj(chunk, out, 1024 * 1024)
+    shutil.rmtree(folder)

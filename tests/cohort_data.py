@@ -1,0 +1,29 @@
+"""Test inputs for the cohort: the Synthea bundles as Bulk Data ndjson, and the single-patient plans."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from app.context import facts_from_bundle
+from app.context.resources import from_bundle
+from app.engine import PackSet, build_plan
+
+
+def write_ndjson(bundles: list[Path], folder: Path) -> None:
+    """The bundles' resources as one ndjson file per type, as a Bulk Data export lays them out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_type: dict[str, list[str]] = {}
+    for path in bundles:
+        for resource in from_bundle(json.loads(path.read_text(encoding="utf-8"))):
+            by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
+    for resource_type, lines in by_type.items():
+        (folder / f"{resource_type}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def single_plan(bundle: Path, pack_set: PackSet, as_of: date) -> dict[str, Any]:
+    """The plan of one Bundle by the path of ``carepath plan`` (facts_from_bundle, then build_plan)."""
+    facts = facts_from_bundle(json.loads(bundle.read_text(encoding="utf-8")), pack_set.requirements, as_of)
+    return json.loads(json.dumps(build_plan(facts, pack_set, as_of).to_dict()))

@@ -1,0 +1,136 @@
+"""Bulk Data ``$export`` client against a server played by ``responses``: error paths, polling, URLs, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from app.cohort.errors import ExportFailed
+from app.cohort.export import STATE_FILE, ExportOptions, bulk_export
+from app.errors import UnsafeUrl
+from app.fhir import FhirClient
+
+BASE = "https://fhir.example.org/r4"
+STATUS = f"{BASE}/$export-poll-status?_jobId=42"
+KICK_OFF = f"{BASE}/$export"
+PATIENTS = '{"resourceType":"Patient","id":"p1"}\n'
+OBSERVATIONS = '{"resourceType":"Observation","id":"o1","subject":{"reference":"Patient/p1"}}\n'
+OUTCOME = {"resourceType": "OperationOutcome",
+           "issue": [{"severity": "error", "code": "processing", "diagnostics": "the export job ran out of disk"}]}
+
+
+def _client(token: str | None = None) -> FhirClient:
+    return FhirClient(BASE, token=(lambda: token) if token else None, sleep=lambda seconds: None, retries=1)
+
+
+def _manifest(*urls: str, requires_token: bool = True) -> dict:
+    return {"transactionTime": "2026-01-01T00:00:00Z", "request": KICK_OFF, "requiresAccessToken": requires_token,
+            "output": [{"type": url.rsplit("/", 1)[1], "url": url} for url in urls], "error": []}
+
+
+def _kick_off_accepted() -> None:
+    responses.get(KICK_OFF, status=202, headers={"Content-Location": STATUS})
+
+
+def _export(tmp_path, token=None, sleeps=None, **options):
+    return bulk_export(_client(token), tmp_path, ExportOptions(**options), progress=False,
+                       token=(lambda: token) if token else None,
+                       sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [400, 403, 500])
+def test_bulk_export__kick_off_refused_names_the_servers_reason(tmp_path, status):
+    responses.get(KICK_OFF, status=status, json=OUTCOME)
+    with pytest.raises(ExportFailed, match=r"refused the export.*ran out of disk"):
+        _export(tmp_path)
+
+
+@responses.activate
+def test_bulk_export__kick_off_without_async_answer_is_refused(tmp_path):
+    responses.get(KICK_OFF, status=200, json={"resourceType": "Bundle"})
+    with pytest.raises(ExportFailed, match="202 Accepted"):
+        _export(tmp_path)
+
+
+@responses.activate
+def test_bulk_export__polls_honouring_retry_after_then_downloads(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, status=202, headers={"Retry-After": "7", "X-Progress": "10 %"})
+    responses.get(STATUS, status=202, headers={"Retry-After": "300"})
+    responses.get(STATUS, status=202)
+    responses.get(STATUS, status=200, json=_manifest(f"{BASE}/Binary/Patient", f"{BASE}/Binary/Observation"))
+    responses.get(f"{BASE}/Binary/Patient", body=PATIENTS)
+    responses.get(f"{BASE}/Binary/Observation", body=OBSERVATIONS)
+    sleeps: list[float] = []
+    state = _export(tmp_path, token="secret-token", sleeps=sleeps, max_poll=60, types=("Patient", "Observation"))
+    assert sleeps == [7, 60, 2.0]  # Retry-After, Retry-After capped at --max-poll, the default without one
+    kick_off = responses.calls[0].request
+    assert kick_off.headers["Prefer"] == "respond-async" and "_type=Patient%2CObservation" in kick_off.url
+    assert (tmp_path / "000.Patient.ndjson").read_text() == PATIENTS
+    assert (tmp_path / "001.Observation.ndjson").read_text() == OBSERVATIONS
+    downloads = [c.request for c in responses.calls if "/Binary/" in c.request.url]
+    assert all(r.headers["Authorization"] == "Bearer secret-token" for r in downloads)  # requiresAccessToken
+    assert "secret-token" not in (tmp_path / STATE_FILE).read_text()
+    assert len(state["files"]) == 2
+
+
+@responses.activate
+def test_bulk_export__failed_job_reports_its_operation_outcome(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, status=500, json=OUTCOME)
+    with pytest.raises(ExportFailed, match=r"export job failed \(500\): the export job ran out of disk"):
+        _export(tmp_path)
+
+
+@responses.activate
+def test_bulk_export__output_url_elsewhere_is_refused_before_any_download(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient", "https://files.example.net/Observation"))
+    with pytest.raises(UnsafeUrl, match="outside the FHIR server"):
+        _export(tmp_path)
+    assert not [c for c in responses.calls if "Binary" in c.request.url or "example.net" in c.request.url]
+    assert not list(tmp_path.glob("*.ndjson"))
+
+
+@responses.activate
+def test_bulk_export__allowed_file_prefix_is_downloaded_without_token_when_not_required(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest("https://files.example.net/exports/Patient", requires_token=False))
+    responses.get("https://files.example.net/exports/Patient", body=PATIENTS)
+    _export(tmp_path, token="secret-token", allowed_file_prefixes=("https://files.example.net/exports",))
+    assert (tmp_path / "000.Patient.ndjson").read_text() == PATIENTS
+    assert "Authorization" not in responses.calls[-1].request.headers
+
+
+@responses.activate
+def test_bulk_export__resumes_after_an_interruption_without_downloading_finished_files(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient", f"{BASE}/Binary/Observation"))
+    responses.get(f"{BASE}/Binary/Patient", body=PATIENTS)
+    responses.get(f"{BASE}/Binary/Observation", status=404, json=OUTCOME)
+    with pytest.raises(ExportFailed, match=r"downloading 001\.Observation\.ndjson failed"):
+        _export(tmp_path)
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    assert state["status_url"] == STATUS and list(state["files"]) == [f"{BASE}/Binary/Patient"]
+
+    responses.reset()  # the second run may only fetch the missing file: no kick-off, no poll, no Patient file
+    responses.get(f"{BASE}/Binary/Observation", body=OBSERVATIONS)
+    _export(tmp_path)
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/Binary/Observation"]
+    assert (tmp_path / "001.Observation.ndjson").read_text() == OBSERVATIONS
+
+
+@responses.activate
+def test_bulk_export__an_interrupted_poll_resumes_the_same_job(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, status=202, headers={"Retry-After": "1"})
+    with pytest.raises(ExportFailed, match="not complete after"):
+        _export(tmp_path, timeout=0)
+    responses.reset()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient"))
+    responses.get(f"{BASE}/Binary/Patient", body=PATIENTS)
+    _export(tmp_path)
+    assert KICK_OFF not in [c.request.url.split("?")[0] for c in responses.calls]

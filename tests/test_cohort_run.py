@@ -1,0 +1,74 @@
+"""``cohort run`` on Spark: for every shared Synthea patient, the plan equals ``carepath plan`` for that patient.
+
+Half the patients enter as Bulk Data ndjson (one file per type, resources keyed by their patient reference
+and grouped by Spark), the other half as Bundle files: both input paths are checked in one Spark run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+
+import pytest
+
+from app.cli import main
+from app.cohort.run import run_cohort
+from tests.cohort_data import write_ndjson
+from tests.conftest import SYNTHEA
+
+AS_OF = date(2021, 4, 1)
+
+
+@pytest.fixture(scope="module")
+def cohort(spark, tmp_path_factory):
+    """One Spark run over the 25 Synthea patients (13 as ndjson, 12 as Bundles)."""
+    bundles = sorted(SYNTHEA.glob("*.json"))
+    source = tmp_path_factory.mktemp("panel")
+    write_ndjson(bundles[::2], source / "export")
+    for path in bundles[1::2]:
+        (source / path.name).symlink_to(path)
+    out = tmp_path_factory.mktemp("cohort")
+    summary = run_cohort(spark, source, AS_OF, out, partitions=3)
+    return summary, out, bundles
+
+
+def _cli_plan(path, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["plan", str(path), "--as-of", AS_OF.isoformat(), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cohort_run__every_plan_equals_carepath_plan(cohort, capsys):
+    summary, out, bundles = cohort
+    plans = [json.loads(line) for line in (out / "plans.ndjson").read_text(encoding="utf-8").splitlines()]
+    by_patient = {plan["patient_id"]: plan for plan in plans}
+    assert len(plans) == len(by_patient) == len(bundles) == summary.patients == 25
+    for path in bundles:
+        expected = _cli_plan(path, capsys)
+        assert by_patient[expected["patient_id"]] == expected, path.name
+
+
+def test_cohort_run__activity_table_and_outreach_list_follow_the_plans(cohort, spark):
+    summary, out, _ = cohort
+    plans = [json.loads(line) for line in (out / "plans.ndjson").read_text(encoding="utf-8").splitlines()]
+    rows = spark.read.parquet(str(out / "activities.parquet")).collect()
+    assert len(rows) == sum(len(plan["activities"]) for plan in plans)
+    assert {"patient", "rule", "kind", "code", "due", "pack_version"} <= set(rows[0].asDict())
+    first = plans[0]["activities"][0]
+    assert any(row.patient == plans[0]["patient_id"] and row.rule == first["rationale"]["rule_id"]
+               and row.due.isoformat() == first["timing"]["due"] for row in rows)
+    with (out / "outreach.csv").open(encoding="utf-8") as handle:
+        outreach = list(csv.DictReader(handle))
+    open_gap = {plan["patient_id"] for plan in plans
+                if any(a["timing"]["due"] <= AS_OF.isoformat() for a in plan["activities"])}
+    assert {row["patient_id"] for row in outreach} == open_gap
+    assert summary.counts[("patients with open gaps",)] == len(open_gap)
+
+
+def test_cohort_run__report_is_static_and_links_its_files(cohort):
+    _, out, _ = cohort
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert 'href="outreach.csv"' in html and "<svg" in html
+    assert "Care gaps by area and rule" in html and "Workload forecast" in html
