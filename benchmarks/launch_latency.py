@@ -10,8 +10,10 @@ in the EHR's sidebar:
   rendered in the sidebar (the ``load`` event of the plan page), for each of the 25 patients, ``--rounds`` times;
 - **save** (click to "Saved" shown, read back from the record) and **approve** (click to "active" shown), once
   per patient;
-- **concurrency**: ``--clinicians`` browser contexts launching at the same time for ``--seconds``: p95 and
-  launches per minute;
+- **concurrency**: ``--clinicians`` browser contexts (all in this machine's chromium) opening charts at the same
+  time for ``--seconds``, each reading a plan ``--think`` seconds before the next chart; then again back to back
+  (the stack saturated): p95, launches per minute, and the CPU each part of the stack used per launch; then the
+  same clinicians over plain HTTP (the same requests, no browser on this machine);
 - **what each step costs**: the carepath requests' Server-Timing (FHIR, facts, engine, record lookups,
   rendering) and the browser's own timing of each request of a launch.
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
+import http.cookiejar
 import json
 import os
 import re
@@ -33,7 +37,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -58,7 +64,13 @@ def main() -> None:
     parser.add_argument("--ehr-port", type=int, default=8211)
     parser.add_argument("--rounds", type=int, default=2, help="launches per patient for the launch figures")
     parser.add_argument("--clinicians", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60.0, help="duration of the concurrency run")
+    parser.add_argument("--seconds", type=float, default=60.0, help="duration of each concurrency run")
+    parser.add_argument("--think", type=float, default=5.0,
+                        help="seconds each clinician reads a plan before opening the next chart (a second run uses 0: "
+                             "back to back, the stack saturated)")
+    parser.add_argument("--cds", choices=("full", "off"), default="full",
+                        help="the EHR's CDS Hooks call when a chart opens, in the concurrency run (default: full, as "
+                             "the demo; off: the sidebar alone)")
     parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args()
 
@@ -163,7 +175,7 @@ class Clinician:
     def __init__(self, browser, stack: Stack, practitioner: str) -> None:
         self.browser, self.stack, self.practitioner = browser, stack, practitioner
 
-    async def launch(self, patient: str, steps: dict[str, list[float]] | None = None):
+    async def launch(self, patient: str, steps: dict[str, list[float]] | None = None, cds: str = "full"):
         """Open the chart and allow carepath: (seconds from "Allow" to the plan rendered, page, context)."""
         context = await self.browser.new_context(viewport=SIDEBAR)
         page = await context.new_page()
@@ -171,7 +183,8 @@ class Clinician:
         page.on("requestfinished", lambda request: timed.append(request))
         # The EHR's picker form, as its JSON twin (the picker lists the first 100 patients only).
         chart = await asyncio.to_thread(requests.post, f"{self.stack.ehr_url}/api/launch", timeout=60,
-                                        json={"patient": patient, "practitioner": self.practitioner})
+                                        json={"patient": patient, "practitioner": self.practitioner,
+                                              "cds_prefetch": cds})
         await page.goto(chart.json()["ehr_url"], wait_until="load")
         frame = page.frame_locator("#carepath-frame")
         allow = frame.locator("#allow")
@@ -238,22 +251,105 @@ async def measure(stack: Stack, patients: list[str], practitioner: str, args: ar
         results.update(launches=launches, saves=saves, approves=approves, approve_pages=approve_pages,
                        steps={name: values for name, values in steps.items()})
 
-        done: list[float] = []
-        deadline = time.perf_counter() + args.seconds
+        for think in (args.think, 0.0):
+            done: list[float] = []
+            deadline = time.perf_counter() + args.seconds
+            run_steps: dict[str, list[float]] = defaultdict(list)
 
-        async def clinician_loop(offset: int) -> None:
-            index = offset
-            while time.perf_counter() < deadline:
-                elapsed, _page, context = await clinician.launch(patients[index % len(patients)])
-                await context.close()
-                done.append(elapsed)
-                index += args.clinicians
+            async def clinician_loop(offset: int, think: float = think, done: list[float] = done,
+                                     deadline: float = deadline, run_steps: dict = run_steps) -> None:
+                index = offset
+                await asyncio.sleep(think * offset / args.clinicians)  # clinicians do not all start at once
+                while time.perf_counter() < deadline:
+                    elapsed, _page, context = await clinician.launch(patients[index % len(patients)], run_steps,
+                                                                     cds=args.cds)
+                    await asyncio.sleep(think)  # reading the plan
+                    await context.close()
+                    done.append(elapsed)
+                    index += args.clinicians
 
-        started = time.perf_counter()
-        await asyncio.gather(*(clinician_loop(i) for i in range(args.clinicians)))
-        results.update(concurrent=done, concurrent_seconds=time.perf_counter() - started)
+            started, cpu_before = time.perf_counter(), cpu_seconds()
+            await asyncio.gather(*(clinician_loop(i) for i in range(args.clinicians)))
+            cpu_after = cpu_seconds()
+            results.setdefault("concurrency", []).append({
+                "think": think, "launches": done, "seconds": time.perf_counter() - started, "steps": run_steps,
+                "cpu": {name: cpu_after.get(name, 0) - cpu_before.get(name, 0) for name in cpu_after}})
         await browser.close()
+    results["concurrency"].append(await asyncio.to_thread(http_concurrency, stack, patients, practitioner, args))
     return results
+
+
+_return_ok_secure = http.cookiejar.DefaultCookiePolicy.return_ok_secure
+
+
+def _return_ok_secure_on_loopback(self, cookie, request) -> bool:  # type: ignore[no-untyped-def]
+    """Send Secure cookies to http://localhost and http://127.0.0.1, as browsers do (secure contexts). requests
+    copies its jar with the default policy on every redirect, so the policy itself is patched (this process)."""
+    if (urlsplit(request.get_full_url()).hostname or "") in ("localhost", "127.0.0.1"):
+        return True
+    return _return_ok_secure(self, cookie, request)
+
+
+def http_launch(stack: Stack, patient: str, practitioner: str, cds: str) -> float:
+    """A launch over plain HTTP, without a browser: the EHR's chart, carepath's launch, the EHR's consent (not
+    timed), then from "Allow" to the plan page and its stylesheets read; returns those seconds."""
+    http.cookiejar.DefaultCookiePolicy.return_ok_secure = _return_ok_secure_on_loopback  # type: ignore[method-assign]
+    session = requests.Session()
+    launch = session.post(f"{stack.ehr_url}/api/launch", timeout=120,
+                          json={"patient": patient, "practitioner": practitioner, "cds_prefetch": cds}).json()
+    session.get(launch["ehr_url"], timeout=120)  # the chart (and the EHR's CDS Hooks call)
+    consent = session.get(launch["launch_url"], timeout=120)
+    fields = {html.unescape(name): html.unescape(value) for name, value in
+              re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', consent.text)}
+    action = html.unescape(re.search(r'<form method="post" action="([^"]*)"', consent.text).group(1))
+    started = time.perf_counter()
+    plan = session.post(urljoin(consent.url, action), data={**fields, "decision": "allow"}, timeout=120)
+    if not plan.url.split("?")[0].endswith("/plan") or 'id="actions"' not in plan.text:
+        raise SystemExit(f"the launch did not reach the plan: {plan.url} {plan.status_code}")
+    for sheet in re.findall(r'<link rel="stylesheet" href="([^"]+)"', plan.text):
+        session.get(urljoin(plan.url, html.unescape(sheet)), timeout=120)
+    return time.perf_counter() - started
+
+
+def http_concurrency(stack: Stack, patients: list[str], practitioner: str, args: argparse.Namespace) -> dict:
+    """``--clinicians`` threads launching over HTTP with ``--think`` seconds between launches."""
+    done: list[float] = []
+    deadline = time.perf_counter() + args.seconds
+
+    def clinician(offset: int) -> None:
+        time.sleep(args.think * offset / args.clinicians)
+        index = offset
+        while time.perf_counter() < deadline:
+            done.append(http_launch(stack, patients[index % len(patients)], practitioner, args.cds))
+            time.sleep(args.think)
+            index += args.clinicians
+
+    started, cpu_before = time.perf_counter(), cpu_seconds()
+    with ThreadPoolExecutor(max_workers=args.clinicians) as pool:
+        list(pool.map(clinician, range(args.clinicians)))
+    cpu_after = cpu_seconds()
+    return {"think": args.think, "launches": done, "seconds": time.perf_counter() - started, "steps": {},
+            "cpu": {name: cpu_after.get(name, 0) - cpu_before.get(name, 0) for name in cpu_after}, "http": True}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack, from /proc (processes alive now)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = defaultdict(float)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        part = ("chromium" if "chrom" in command else "HAPI (java)" if "carepath-hapi" in command
+                else "carepath (gunicorn)" if "gunicorn" in command else "sandbox EHR" if "-m sandbox" in command
+                else "this script" if "launch_latency" in command else None)
+        if part:
+            used[part] += (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 async def _timed(action, until) -> float:
@@ -282,9 +378,20 @@ def report(results: dict, args: argparse.Namespace) -> None:
     print(f"save, click -> Saved shown:     {_quantiles(results['saves'])}   (target p50 <= 1.0)")
     print(f"open the approval page:         {_quantiles(results['approve_pages'])}")
     print(f"approve, click -> active shown: {_quantiles(results['approves'])}   (target p50 <= 1.0)")
-    minutes = results["concurrent_seconds"] / 60
-    print(f"{args.clinicians} clinicians at once: {_quantiles(results['concurrent'])}   (target p95 <= 2.5), "
-          f"{len(results['concurrent']) / minutes:.0f} launches per minute")
+    for run in results["concurrency"]:
+        minutes = run["seconds"] / 60
+        pause = f"each reading a plan {run['think']:g} s before the next" if run["think"] else "back to back"
+        how = "over HTTP, no browser" if run.get("http") else "in chromium on this machine"
+        print(f"{args.clinicians} clinicians at once {how}, {pause} (EHR's CDS call {args.cds}): "
+              f"{_quantiles(run['launches'])}   (target p95 <= 2.5), {len(run['launches']) / minutes:.0f} "
+              "launches per minute")
+        launches = max(len(run["launches"]), 1)
+        print("  CPU per launch: " + ", ".join(f"{name} {seconds / launches:.2f} s" for name, seconds in sorted(
+            run["cpu"].items(), key=lambda item: -item[1])))
+        if run["steps"]:
+            print("  steps (median / max ms): " + "; ".join(
+                f"{name} {statistics.median(values):.0f} / {max(values):.0f}" for name, values in sorted(
+                    run["steps"].items(), key=lambda item: -statistics.median(item[1]))[:6]))
     print("\nwhat a launch costs (median ms over the first round; browser = request start to last byte):")
     for name, values in sorted(results["steps"].items(), key=lambda item: -statistics.median(item[1])):
         if len(values) >= len(results["launches"]) // (2 * max(args.rounds, 1)):
