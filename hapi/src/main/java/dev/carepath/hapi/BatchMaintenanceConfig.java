@@ -16,7 +16,7 @@ import org.springframework.context.annotation.Configuration;
 public class BatchMaintenanceConfig {
 
 	/** Milliseconds between two maintenance passes. */
-	static final long MAINTENANCE_INTERVAL_MILLIS = 5_000;
+	static final long MAINTENANCE_INTERVAL_MILLIS = 1_000;
 
 	/** Sets the interval before the scheduler registers the maintenance job (at context refresh). */
 	@Bean
