@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from app.context.resources import USED_TYPES, from_bundle, subject_id
+from app.context.resources import USED_TYPES, from_bundle, reference_id, subject_id
 
 #: File names read as ndjson (one resource per line) and as one JSON document (a Bundle) each.
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
@@ -47,25 +47,13 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     """The id of the patient a resource belongs to: its own id for a Patient, else its patient reference."""
     if resource.get("resourceType") == "Patient":
         return resource.get("id") if isinstance(resource.get("id"), str) else None
-    owner = subject_id(resource)  # subject or patient, as the facts read it
-    if owner is None:
-        holder = resource.get("beneficiary")
-        reference = holder.get("reference") if isinstance(holder, dict) else None
-        if isinstance(reference, str) and "Patient/" in reference:
-            owner = reference.split("Patient/", 1)[1].split("/", 1)[0]
-    return owner or None
+    # subject or patient, as the facts read it; a Coverage names its beneficiary
+    return subject_id(resource) or reference_id(resource.get("beneficiary"), "Patient") or None
 
 
 def medication_id(reference: Any) -> str | None:
     """The Medication id a ``medicationReference`` points to (``Medication/x`` or ``urn:uuid:x``)."""
-    text = reference.get("reference") if isinstance(reference, dict) else None
-    if not isinstance(text, str):
-        return None
-    if text.startswith("urn:uuid:"):
-        return text[len("urn:uuid:"):]
-    if "Medication/" in text:
-        return text.split("Medication/", 1)[1].split("/", 1)[0]
-    return None
+    return reference_id(reference, "Medication")
 
 
 def key_lines(partition: int, lines: Iterable[str], counts: Any = None) -> Iterator[Keyed]:

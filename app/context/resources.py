@@ -253,10 +253,20 @@ def _entry_id(entry: dict[str, Any]) -> str | None:
 
 def subject_id(resource: dict[str, Any]) -> str | None:
     """The patient id a clinical resource points to (``subject`` or ``patient``), or None."""
-    holder = resource.get("subject") or resource.get("patient")
+    return reference_id(resource.get("subject") or resource.get("patient"), "Patient")
+
+
+def reference_id(holder: Any, resource_type: str) -> str | None:
+    """The id a Reference points to when it names ``resource_type`` (``Patient/x``, an absolute URL of it) or a
+    ``urn:uuid:x`` of a Bundle; None for anything else."""
     reference = holder.get("reference") if isinstance(holder, dict) else None
     if not isinstance(reference, str):
         return None
+    if reference.startswith("urn:uuid:"):
+        return reference[len("urn:uuid:"):]
+    if f"{resource_type}/" in reference:
+        return reference.split(f"{resource_type}/", 1)[1].split("/", 1)[0]
+    return None
     if reference.startswith("urn:uuid:"):
         return reference[len("urn:uuid:"):]
     if "Patient/" in reference:
