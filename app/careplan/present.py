@@ -7,8 +7,8 @@ the FHIR and in the source view; the pages show names, dates and values.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,12 +28,6 @@ _RECORD_KINDS = {
     "ServiceRequest": "order", "Device": "device", "Patient": "demographics", "Goal": "goal",
     "CarePlan": "care plan", "FamilyMemberHistory": "family history", "Coverage": "coverage",
 }
-#: Observation categories (FHIR observation-category) as the clinician reads them.
-_OBSERVATION_KINDS = {"laboratory": "lab", "vital-signs": "vital sign", "survey": "questionnaire",
-                      "social-history": "social history", "exam": "exam", "imaging": "imaging",
-                      "procedure": "procedure"}
-
-
 def human_date(value: Any) -> str:
     """``25 Jun 2019`` from a FHIR date or dateTime (``Jun 2019``, ``2019`` for partial dates); other text as is."""
     text = str(value or "")
@@ -114,24 +108,9 @@ def age_on(birth_date: Any, as_of: date) -> int | None:
     return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
 
 
-def record_kind(ref: Mapping[str, Any], categories: Mapping[str, str] | None = None) -> str:
-    """``lab``, ``vital sign``, ``problem list``...: what kind of record a reference points to."""
-    kind = (categories or {}).get(f"{ref.get('type')}/{ref.get('id')}")
-    return kind or _RECORD_KINDS.get(str(ref.get("type")), "record")
-
-
-def observation_categories(facts: Mapping[str, Any]) -> dict[str, str]:
-    """``Observation/id`` -> ``lab``/``vital sign`` for the Observations behind the facts, where the fact knows."""
-    found: dict[str, str] = {}
-    for measure in (facts.get("measures") or {}).values():
-        if not isinstance(measure, Mapping):
-            continue
-        kind = _OBSERVATION_KINDS.get(str(measure.get("category") or ""))
-        for point in [measure, *(measure.get("series") or [])]:
-            ref = point.get("ref") if isinstance(point, Mapping) else None
-            if kind and isinstance(ref, Mapping):
-                found[f"{ref.get('type')}/{ref.get('id')}"] = kind
-    return found
+def record_kind(ref: Mapping[str, Any]) -> str:
+    """``result``, ``problem list``, ``prescription``...: what kind of record a reference points to."""
+    return _RECORD_KINDS.get(str(ref.get("type")), "record")
 
 
 @dataclass
@@ -143,7 +122,6 @@ class Action:
     due: str
     rank: int
     safety: bool = False
-    gaps: list[str] = field(default_factory=list)
 
 
 def actions(plan: Mapping[str, Any]) -> list[Action]:
@@ -154,15 +132,13 @@ def actions(plan: Mapping[str, Any]) -> list[Action]:
     """
     as_of = str(plan.get("as_of") or "")
     warned = {w.get("rule_id") for w in plan.get("warnings", []) if w.get("severity") not in (None, "low")}
-    gaps = list(plan.get("gaps", []))
     rows = []
     for index, item in enumerate(plan.get("activities", [])):
         due = str((item.get("timing") or {}).get("due") or "")
         safety = item.get("id") in warned
         rank = 0 if safety else 1 if due and due <= as_of else 2
         rows.append((rank, due or "9999", index, Action(
-            item=item, reason=_reason(item), due=due, rank=rank, safety=safety,
-            gaps=[g.get("message", "") for g in gaps if _answers(item, g)])))
+            item=item, reason=_reason(item), due=due, rank=rank, safety=safety)))
     return [action for *_, action in sorted(rows, key=lambda row: row[:3])]
 
 
@@ -214,7 +190,3 @@ def _answers(activity: Mapping[str, Any], gap: Mapping[str, Any]) -> bool:
             if isinstance(f, Mapping)}
     return key in used or (key in ("sbp", "dbp") and "bp" in used)
 
-
-def unique_lines(lines: Iterable[str]) -> list[str]:
-    """Lines in order without repeats."""
-    return list(dict.fromkeys(line for line in lines if line))
