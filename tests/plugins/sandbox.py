@@ -263,10 +263,12 @@ def sample_patients(loaded_hapi) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def sample_practitioner(loaded_hapi) -> str:
-    """The id of a Practitioner on the local HAPI server."""
-    page = next(loaded_hapi.search_pages("Practitioner", {"_count": 1}))
-    assert page.get("entry"), "no Practitioner on the local HAPI server"
-    return page["entry"][0]["resource"]["id"]
+    """The id of a named Practitioner of the sample data on the local HAPI server (tests also create unnamed
+    ones: which comes first depends on the order tests ran in)."""
+    page = next(loaded_hapi.search_pages("Practitioner", {"_count": 200, "_sort": "_id"}))
+    named = [entry["resource"]["id"] for entry in page.get("entry", []) if entry["resource"].get("name")]
+    assert named, "no named Practitioner on the local HAPI server"
+    return named[0]
 
 
 @pytest.fixture
