@@ -27,3 +27,21 @@ def single_plan(bundle: Path, pack_set: PackSet, as_of: date) -> dict[str, Any]:
     """The plan of one Bundle by the path of ``carepath plan`` (facts_from_bundle, then build_plan)."""
     facts = facts_from_bundle(json.loads(bundle.read_text(encoding="utf-8")), pack_set.requirements, as_of)
     return json.loads(json.dumps(build_plan(facts, pack_set, as_of).to_dict()))
+
+
+def with_medication_resources(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The Bundle with each prescribed medication moved into a Medication resource that the MedicationRequest
+    references, as EHR exports write them. A Medication's id is named by its code, so patients prescribed the
+    same drug share one Medication."""
+    entries, medications = [], {}
+    for resource in from_bundle(bundle):
+        concept = resource.get("medicationCodeableConcept")
+        if resource.get("resourceType") == "MedicationRequest" and concept:
+            coding = (concept.get("coding") or [{}])[0]
+            medication_id = f"med-{coding.get('code', 'x')}"
+            medications[medication_id] = {"resourceType": "Medication", "id": medication_id, "code": concept}
+            resource = {key: value for key, value in resource.items() if key != "medicationCodeableConcept"}
+            resource["medicationReference"] = {"reference": f"Medication/{medication_id}"}
+        entries.append(resource)
+    entries += medications.values()
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in entries]}

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from datetime import date
 
 import pytest
 
 from app.cli import main
 from app.cohort.run import run_cohort
-from tests.cohort_data import write_ndjson
+from app.context import facts_from_bundle
+from app.engine import build_plan, load_pack_set
+from tests.cohort_data import with_medication_resources, write_ndjson
 from tests.conftest import SYNTHEA
 
 AS_OF = date(2021, 4, 1)
@@ -72,3 +75,41 @@ def test_cohort_run__report_is_static_and_links_its_files(cohort):
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert 'href="outreach.csv"' in html and "<svg" in html
     assert "Care gaps by area and rule" in html and "Workload forecast" in html
+
+
+def test_cohort_run__medications_referenced_by_id_reach_every_patient_that_prescribes_them(spark, tmp_path):
+    """Medications name no patient: the join delivers each one to every patient whose MedicationRequest references
+    it, so the plan is the plan of the same patient's Bundle, and the same as with the drug written inline."""
+    pack_set = load_pack_set()
+    chosen = []
+    for path in sorted(SYNTHEA.glob("*.json")):
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        stripped = {**bundle, "entry": [e for e in bundle["entry"]
+                                        if e.get("resource", {}).get("resourceType") != "MedicationRequest"]}
+        if _plan_of(bundle, pack_set) != _plan_of(stripped, pack_set):
+            chosen.append(with_medication_resources(bundle))  # its plan depends on what is prescribed
+        if len(chosen) == 3:
+            break
+    assert len(chosen) == 3
+    shared = Counter(e["resource"]["id"] for b in chosen for e in b["entry"]
+                     if e["resource"]["resourceType"] == "Medication")
+    assert any(count > 1 for count in shared.values())  # one Medication prescribed to several patients
+    files = []
+    for index, bundle in enumerate(chosen):
+        files.append(tmp_path / f"patient-{index}.json")
+        files[-1].write_text(json.dumps(bundle), encoding="utf-8")
+    write_ndjson(files, tmp_path / "export")
+    lines = (tmp_path / "export" / "Medication.ndjson").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "export" / "Medication.ndjson").write_text("\n".join(dict.fromkeys(lines)) + "\n", encoding="utf-8")
+
+    run_cohort(spark, tmp_path / "export", AS_OF, tmp_path / "out", partitions=2, report=False)
+    plans = {plan["patient_id"]: plan for plan in map(json.loads, (tmp_path / "out" / "plans.ndjson").read_text().splitlines())}
+    assert len(plans) == 3
+    for bundle in chosen:
+        expected = _plan_of(bundle, pack_set)
+        assert plans[expected["patient_id"]] == expected
+
+
+def _plan_of(bundle: dict, pack_set) -> dict:
+    facts = facts_from_bundle(bundle, pack_set.requirements, AS_OF)
+    return json.loads(json.dumps(build_plan(facts, pack_set, AS_OF).to_dict()))

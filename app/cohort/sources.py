@@ -59,7 +59,7 @@ def medication_id(reference: Any) -> str | None:
 def key_lines(partition: int, lines: Iterable[str], counts: Any = None) -> Iterator[Keyed]:
     """(patient, (order, line)) for each line of an ndjson partition that a patient's facts can use.
 
-    Medications are keyed by the join in :func:`medication_lines`; blank lines are skipped; lines that are
+    Medications are keyed by the join in :func:`medication_sides`; blank lines are skipped; lines that are
     not JSON and resources without a patient are counted in ``counts`` (a :class:`Counts` or a Spark
     accumulator of one), never fatal.
     """
@@ -81,13 +81,21 @@ def key_lines(partition: int, lines: Iterable[str], counts: Any = None) -> Itera
         yield owner, ((0, "", partition, position), line)
 
 
-def medication_lines(partition: int, lines: Iterable[str]) -> Iterator[tuple[str, tuple[str, Any]]]:
-    """The two sides of the Medication join: ('Medication', (order, line)) and ('prescribed', patient), by id.
+#: The text a line must contain to be read by :func:`medication_sides` (the Spark job tests it in the JVM,
+#: so the bulk of the lines never reaches Python twice).
+MEDICATION_MARKERS = ('"Medication"', '"medicationReference"')
 
-    A cheap text test comes first: only lines naming a Medication are parsed again.
+
+def medication_sides(numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[str, tuple[str, Any]]]:
+    """The two sides of the Medication join, by Medication id: ('Medication', (order, line)) and ('prescribed',
+    patient).
+
+    ``numbered`` gives each line with a number, unique and increasing within a file. Medications come after the
+    patient's own resources (source kind 2 of :data:`Order`), by that number. Lines without a marker are skipped
+    unparsed.
     """
-    for position, line in enumerate(lines):
-        if '"Medication"' not in line and '"medicationReference"' not in line:
+    for number, line in numbered:
+        if not any(marker in line for marker in MEDICATION_MARKERS):
             continue
         try:
             resource = orjson.loads(line)
@@ -96,11 +104,17 @@ def medication_lines(partition: int, lines: Iterable[str]) -> Iterator[tuple[str
         if not isinstance(resource, dict):
             continue
         if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
-            yield resource["id"], ("Medication", ((0, "", partition, position), line))
+            yield resource["id"], ("Medication", ((2, "", 0, number), line))
         elif resource.get("resourceType") == "MedicationRequest":
             target, owner = medication_id(resource.get("medicationReference")), patient_of(resource)
             if target and owner:
                 yield target, ("prescribed", owner)
+
+
+def line_number(file: int, position: int) -> int:
+    """A number following input order: the file's index in the high bits (as Spark's
+    ``monotonically_increasing_id`` puts the partition's)."""
+    return (file << 33) + position
 
 
 def key_bundle(path: str, text: str, counts: Any = None) -> Iterator[Keyed]:
@@ -153,7 +167,8 @@ def local_groups(source: str | Path) -> tuple[dict[str, list[Any]], Counts]:
     for index, path in enumerate(ndjson):
         for patient, item in key_lines(index, file_lines(path), problems):
             groups.setdefault(patient, []).append(item)
-        for medication, (side, value) in medication_lines(index, file_lines(path)):
+        numbered = ((line_number(index, position), line) for position, line in enumerate(file_lines(path)))
+        for medication, (side, value) in medication_sides(numbered):
             if side == "Medication":
                 medications.setdefault(medication, []).append(value)
             else:

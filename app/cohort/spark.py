@@ -20,7 +20,7 @@ from typing import Any
 
 from pyspark.accumulators import AccumulatorParam
 
-from app.cohort.sources import input_files, key_bundle, key_lines, medication_lines, read_text
+from app.cohort.sources import MEDICATION_MARKERS, input_files, key_bundle, key_lines, medication_sides, read_text
 
 #: Bytes of input per shuffle partition: a partition of patients fits a worker's memory easily.
 BYTES_PER_PARTITION = 32 * 1024 * 1024
@@ -80,7 +80,7 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
     if ndjson:
         lines = context.textFile(",".join(ndjson), minPartitions=context.defaultParallelism)
         parts.append(lines.mapPartitionsWithIndex(lambda index, rows: key_lines(index, rows, problems)))
-        sides = lines.mapPartitionsWithIndex(medication_lines)
+        sides = medication_side_lines(spark, ndjson).mapPartitions(medication_sides)
         medications = sides.filter(lambda kv: kv[1][0] == "Medication").mapValues(lambda v: v[1])
         prescribed = sides.filter(lambda kv: kv[1][0] == "prescribed").mapValues(lambda v: v[1]).distinct()
         parts.append(medications.join(prescribed).map(lambda kv: (kv[1][1], kv[1][0])))
@@ -89,6 +89,22 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
         parts.append(files.flatMap(lambda path: key_bundle(path, read_text(path), problems)))
     keyed = parts[0] if len(parts) == 1 else context.union(parts)
     return keyed.groupByKey(numPartitions=partitions).mapValues(list), problems
+
+
+def medication_side_lines(spark: Any, ndjson: list[str]) -> Any:
+    """An RDD of (number in input order, line) for the lines that may be a Medication or name one.
+
+    The test runs in the JVM while the files are read (Spark SQL's ``contains``), so only those few lines are
+    sent to Python a second time; the bulk of an export is read by Python once, in :func:`grouped_resources`.
+    """
+    from pyspark.sql import functions
+
+    value = functions.col("value")
+    test = value.contains(MEDICATION_MARKERS[0])
+    for marker in MEDICATION_MARKERS[1:]:
+        test = test | value.contains(marker)
+    frame = spark.read.text(ndjson).withColumn("number", functions.monotonically_increasing_id()).filter(test)
+    return frame.rdd.map(lambda row: (row["number"], row["value"]))
 
 
 def merge_parts(folder: Path, target: Path, header: str = "") -> None:
