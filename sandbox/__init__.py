@@ -2,7 +2,8 @@
 
 What the public SMART launcher gives developers, offline: patient and practitioner pickers, a simulated
 chart with carepath in a sidebar iframe (EHR launch), a standalone-launch entry, a SMART authorization
-server (authlib), and a FHIR proxy that enforces tokens and scopes. Not part of the carepath app.
+server (authlib, with SMART Backend Services for Bulk Data), and a FHIR proxy that enforces tokens and scopes.
+Not part of the carepath app.
 
 Run it with ``python -m sandbox`` (see ``sandbox/README.md``). Settings (``SANDBOX_*`` environment
 variables, or a mapping given to :func:`create_sandbox`):
@@ -11,7 +12,7 @@ variables, or a mapping given to :func:`create_sandbox`):
 ``BASE_URL``       the sandbox's own public URL (default ``http://127.0.0.1:8001``); FHIR base is ``/fhir``
 ``APP_URL``        carepath's URL (default ``http://localhost:8000``): launch URL, JWKS, redirect URIs
 ``CLIENTS``        client registrations (default: :func:`default_clients` for ``APP_URL``)
-``TOKEN_TTL``      access-token lifetime in seconds (default 3600)
+``TOKEN_TTL``      app access-token lifetime in seconds (default 3600; backend-services tokens live 300 s)
 ``CDS``            call the app's CDS Hooks service when a chart opens (default true)
 ``CDS_PREFETCH``   default prefetch of those calls: ``full``, ``partial`` or ``none`` (default full)
 """
@@ -39,14 +40,17 @@ DEMO_CLIENT_SECRET = "carepath-sandbox-secret"  # noqa: S105
 
 
 def default_clients(app_url: str) -> list[Client]:
-    """The demo registrations of carepath: one per client type."""
+    """The demo registrations of carepath: one per client type, and one backend client (Bulk Data export)."""
     redirect = [f"{app_url}/callback"]
+    jwks_uri = f"{app_url}/.well-known/jwks.json"
     return [
         Client("carepath", redirect, auth_method="none", name="carepath (public client)"),
         Client("carepath-secret", redirect, auth_method="client_secret_basic", client_secret=DEMO_CLIENT_SECRET,
                name="carepath (confidential, client secret)"),
-        Client("carepath-jwt", redirect, auth_method="private_key_jwt", jwks_uri=f"{app_url}/.well-known/jwks.json",
+        Client("carepath-jwt", redirect, auth_method="private_key_jwt", jwks_uri=jwks_uri,
                name="carepath (confidential, private_key_jwt)"),
+        Client("carepath-bulk", [], auth_method="private_key_jwt", jwks_uri=jwks_uri, system_scope="system/*.rs",
+               name="carepath cohort export (backend services)"),
     ]
 
 
@@ -78,13 +82,14 @@ def create_sandbox(config: Mapping[str, Any] | None = None) -> Flask:
     settings = {key: app.config.get(key) for key in ("FHIR_UPSTREAM", "BASE_URL", "APP_URL", "CLIENTS", "CDS",
                                                      "CDS_PREFETCH")}
     sandbox = Sandbox(settings)
+    from sandbox import authorize, ehr, oauth, proxy
+
     app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"authorization_code": int(app.config.get("TOKEN_TTL", 3600)),
-                                             "refresh_token": int(app.config.get("TOKEN_TTL", 3600))}
+                                             "refresh_token": int(app.config.get("TOKEN_TTL", 3600)),
+                                             "client_credentials": oauth.BACKEND_TOKEN_TTL}
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     app.extensions["sandbox"] = sandbox
-
-    from sandbox import authorize, ehr, oauth, proxy
 
     sandbox.server = oauth.build_server(app, sandbox.registry, fhir_base=sandbox.fhir_base,
                                         token_endpoint=sandbox.token_endpoint, signing_key=sandbox.signing_key)

@@ -26,19 +26,21 @@ def _sandbox() -> Any:
 
 @bp.get("/fhir/.well-known/smart-configuration")
 def smart_configuration() -> ResponseReturnValue:
-    """The SMART discovery document of the sandbox FHIR base."""
+    """The SMART discovery document of the sandbox FHIR base (SMART App Launch 2.x, Backend Services included:
+    ``client_credentials``, ``private_key_jwt`` with RS384/ES384, ``system/*.rs``, ``client-confidential-asymmetric``
+    and ``permission-v2``)."""
     sandbox = _sandbox()
     return jsonify({
         "issuer": sandbox.fhir_base,
         "jwks_uri": f"{sandbox.base_url}/auth/jwks",
         "authorization_endpoint": f"{sandbox.base_url}/auth/authorize",
         "token_endpoint": sandbox.token_endpoint,
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient", "offline_access", "online_access",
                              "patient/*.cruds", "patient/*.read", "patient/*.write", "user/*.cruds",
-                             "user/Practitioner.rs", "user/Practitioner.read"],
+                             "user/Practitioner.rs", "user/Practitioner.read", "system/*.rs", "system/*.read"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -73,7 +75,7 @@ def jwks() -> ResponseReturnValue:
 
 @bp.post("/auth/token")
 def token() -> ResponseReturnValue:
-    """The token endpoint (authorization code and refresh token grants)."""
+    """The token endpoint (authorization code, refresh token, and client credentials for backend services)."""
     sandbox = _sandbox()
     sandbox.registry.token_requests += 1
     return sandbox.server.create_token_response()

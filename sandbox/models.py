@@ -17,6 +17,8 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
+from sandbox.scopes import narrow, without_system
+
 #: Error-simulation switches (like the SMART launcher's "simulate error"), chosen per launch or on consent.
 SIMULATIONS = {
     "": "no error",
@@ -29,7 +31,11 @@ SIMULATIONS = {
 
 @dataclass
 class Client(ClientMixin):
-    """A registered SMART client (the app)."""
+    """A registered SMART client: an app (authorization code) or, with ``system_scope``, a backend service.
+
+    A backend client (SMART Backend Services) uses only the client_credentials grant, authenticated by
+    ``private_key_jwt``; ``system_scope`` lists the ``system/`` scopes it may be granted.
+    """
 
     client_id: str
     redirect_uris: list[str]
@@ -38,6 +44,12 @@ class Client(ClientMixin):
     jwks_uri: str = ""
     jwks: dict[str, Any] | None = None
     name: str = "carepath"
+    system_scope: str = ""
+
+    @property
+    def backend(self) -> bool:
+        """True for a backend-services registration (client_credentials, system scopes)."""
+        return bool(self.system_scope)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -45,8 +57,10 @@ class Client(ClientMixin):
     def get_default_redirect_uri(self) -> str:
         return self.redirect_uris[0]
 
-    def get_allowed_scope(self, scope: str) -> str:
-        return scope or ""
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        if self.backend:  # None (nothing registered was asked) is authlib's invalid_scope
+            return narrow(scope, self.system_scope) or None
+        return without_system(scope)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris
@@ -58,9 +72,11 @@ class Client(ClientMixin):
         return method == self.auth_method if endpoint == "token" else True
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
+        return response_type == "code" and not self.backend
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if self.backend:
+            return grant_type == "client_credentials" and self.auth_method == "private_key_jwt"
         return grant_type in {"authorization_code", "refresh_token"}
 
 
@@ -116,7 +132,10 @@ class AuthorizationCode(AuthorizationCodeMixin):
 
 @dataclass
 class Token(TokenMixin):
-    """An issued access token (with its refresh token and launch context)."""
+    """An issued access token (with its refresh token and launch context).
+
+    A backend token (client_credentials) has ``backend`` set, an empty launch context, no refresh token.
+    """
 
     client_id: str
     access_token: str
@@ -128,6 +147,7 @@ class Token(TokenMixin):
     expired: bool = False  # the "expired_token" simulation
     revoked: bool = False
     code: str | None = None
+    backend: bool = False
 
     def check_client(self, client: Client) -> bool:
         return client.client_id == self.client_id
@@ -168,6 +188,8 @@ class Registry:
         #: logs for them.
         self.issued: list[str] = []
         self.token_requests = 0
+        #: Bulk Data exports started through the proxy: ("job", job id) and ("file", Binary id) -> client id.
+        self.exports: dict[tuple[str, str], str] = {}
 
     def register(self, client: Client) -> None:
         """Add or replace a client registration."""
@@ -259,6 +281,16 @@ class Registry:
                 return False
             self.jtis[key] = max(expires, now + 60)
             return True
+
+    def note_export(self, kind: str, key: str, client_id: str) -> None:
+        """Record that an export job or one of its files (``kind`` "job" or "file") belongs to ``client_id``."""
+        with self._lock:
+            self.exports.setdefault((kind, key), client_id)
+
+    def export_owner(self, kind: str, key: str) -> str | None:
+        """The client that started an export job, or whose export produced a file; None when unknown."""
+        with self._lock:
+            return self.exports.get((kind, key))
 
     def nonce_used(self, nonce: str) -> bool:
         """True when a code was already issued for this OpenID Connect nonce (a replayed request)."""

@@ -8,6 +8,9 @@
   single-use ``jti``, the client's key set fetched from its registered JWKS URL.
 - The token response carries the SMART launch context (``patient``, ``encounter``, ``need_patient_banner``,
   ``smart_style_url``, ``intent``).
+- SMART Backend Services: the client-credentials grant for backend registrations, authenticated by the same
+  ``private_key_jwt`` verification as apps; ``system/`` scopes cut down to the registration's
+  (:func:`sandbox.scopes.narrow`); a short-lived token, no refresh token, no launch context.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError, grants
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
@@ -29,6 +32,8 @@ from sandbox.models import AuthorizationCode, Client, LaunchContext, Registry, T
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
 ASSERTION_ALGORITHMS = ["RS384", "ES384"]
+#: Lifetime of a backend-services access token, seconds (SMART Backend Services recommends five minutes).
+BACKEND_TOKEN_TTL = 300
 
 
 class S256Challenge(CodeChallenge):
@@ -73,6 +78,7 @@ class SmartClientAssertion(JWTBearerClientAssertion):
         return KeySet.import_key_set(document)
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        self.registry.note_issued(assertion)  # a credential passing through: tests check no log holds it
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
         except JoseError as exc:
@@ -156,6 +162,17 @@ def build_server(app: Any, registry: Registry, *, fhir_base: str, token_endpoint
         def revoke_old_credential(self, refresh_token: Token) -> None:
             refresh_token.revoked = True
 
+    class BackendGrant(grants.ClientCredentialsGrant):
+        """SMART Backend Services: a backend client's own token, with the system scopes it registered for."""
+
+        TOKEN_ENDPOINT_AUTH_METHODS = ["private_key_jwt"]
+
+        def validate_requested_scope(self) -> None:
+            client, scope = self.request.client, self.request.payload.scope
+            if not client.get_allowed_scope(scope):
+                raise InvalidScopeError(description=f"None of the requested scopes ({scope or 'none'}) is granted "
+                                                    f"to this client; it may ask for {client.system_scope}.")
+
     class SmartOpenIDCode(OpenIDCode):
         def exists_nonce(self, nonce: str, request: Any) -> bool:
             return registry.nonce_used(nonce)
@@ -180,6 +197,13 @@ def build_server(app: Any, registry: Registry, *, fhir_base: str, token_endpoint
             return claims
 
     def save_token(token: dict[str, Any], request: Any) -> None:
+        if request.payload.grant_type == "client_credentials":
+            registry.save_token(Token(
+                client_id=request.client.client_id, access_token=token["access_token"],
+                scope=token.get("scope", ""), context=LaunchContext(patient=None, fhir_user=None),
+                expires_in=int(token.get("expires_in", BACKEND_TOKEN_TTL)), backend=True,
+            ))
+            return
         source = request.authorization_code or getattr(request, "refresh_token", None)
         context: LaunchContext = source.context
         first = request.authorization_code is not None
@@ -197,6 +221,7 @@ def build_server(app: Any, registry: Registry, *, fhir_base: str, token_endpoint
     server.register_grant(CodeGrant, [S256Challenge(required=True), SmartOpenIDCode(require_nonce=False),
                                       SmartContext()])
     server.register_grant(RefreshGrant, [SmartContext()])
+    server.register_grant(BackendGrant)
     return server
 
 

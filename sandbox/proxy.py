@@ -4,14 +4,15 @@
 - A scope missing for the interaction: 403 with an OperationOutcome naming the scope needed.
 - ``patient/`` scopes are held to the token's patient: reads of another patient, and searches of
   patient-compartment types not limited to that patient, are refused.
-- Responses have HAPI's base URL rewritten to the sandbox's (Bundle links, fullUrl, Location), so paging
-  stays on the server the app talks to.
+- Backend-services tokens (``system/`` scopes, client_credentials) may only run Bulk Data exports: see
+  :mod:`sandbox.bulk`. App tokens never reach an export job or its files.
+- Responses have HAPI's base URL rewritten to the sandbox's (Bundle links, fullUrl, Location, Content-Location,
+  Bulk Data manifests), so paging, export polling and downloads stay on the server the client talks to.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,36 +22,20 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Blueprint, Response, current_app, request
 
+from sandbox import bulk
+from sandbox.scopes import SCOPE, Granted
+
 bp = Blueprint("proxy", __name__)
 
 _FORWARD_REQUEST_HEADERS = ("Accept", "Content-Type", "If-Match", "If-None-Exist", "If-None-Match",
                             "If-Modified-Since", "Prefer")
-_FORWARD_RESPONSE_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Location", "Content-Location")
+_FORWARD_RESPONSE_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Location", "Content-Location",
+                             "Retry-After", "X-Progress", "Expires")  # the last three: Bulk Data status
 _PATIENT_PARAMS = ("patient", "subject", "subject:Patient", "patient:Patient")
 #: Types whose searches must be limited to the token's patient under patient/ scopes.
 _NOT_COMPARTMENT = {"Practitioner", "PractitionerRole", "Organization", "Location", "Medication",
                     "PlanDefinition", "ActivityDefinition", "Library", "ValueSet", "CodeSystem",
                     "StructureDefinition", "Questionnaire"}
-
-
-_SCOPE = re.compile(r"^(patient|user)/(\*|[A-Za-z]+)\.(\*|read|write|[cruds]+)(\?.*)?$")
-_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
-
-
-class Granted:
-    """The resource permissions of a token's scope (SMART v1 and v2 syntax), checked independently of the app."""
-
-    def __init__(self, scope: str) -> None:
-        self.scopes = scope.split()
-        self.permissions: dict[str, set[str]] = {}
-        for item in self.scopes:
-            match = _SCOPE.match(item)
-            if match:
-                self.permissions.setdefault(match[2], set()).update(_V1.get(match[3], match[3]))
-
-    def permits(self, resource_type: str, permission: str) -> bool:
-        """True when ``permission`` (c r u d s) is granted on ``resource_type``."""
-        return permission in self.permissions.get(resource_type, set()) | self.permissions.get("*", set())
 
 
 class _Validator(BearerTokenValidator):
@@ -108,14 +93,26 @@ def fhir(path: str) -> Response:
         headers = dict(error.get_headers())
         return outcome(401, "login", f"Access token required or not valid ({error.error}).",
                        {k: v for k, v in headers.items() if k.lower() == "www-authenticate"})
+    if token.backend:  # SMART Backend Services: Bulk Data exports, and nothing else
+        refused = bulk.check(request.method, path, request.args, token, sandbox.registry)
+        if refused:
+            return outcome(403, "forbidden", refused)
+        response = _forward(sandbox, path)
+        bulk.note(path, response, token.client_id, sandbox.registry, sandbox.fhir_base)
+        return response
     body = request.get_json(silent=True, force=True) if request.data else None
     refused = check(request.method, path, request.args, body, token)
+    if not refused and bulk.is_export_file(path, sandbox.registry):
+        refused = "Bulk Data export files are served only to the backend client that started the export."
     if refused:
         return outcome(403, "forbidden", refused)
     response = _forward(sandbox, path)
     if request.method == "GET" and (path.count("/") >= 1 or path == "") and response.status_code == 200:
         # Reads by id and next pages: the answer itself must belong to the token's patient.
-        resource = json.loads(response.get_data() or b"{}")
+        try:
+            resource = json.loads(response.get_data() or b"{}")
+        except ValueError:  # not JSON (a Binary asked as its own content type): nothing to check it against
+            return outcome(403, "forbidden", "Only FHIR JSON answers can be checked against the token's patient.")
         found = [entry.get("resource") or {} for entry in resource.get("entry", [])] if path == "" else [resource]
         if any(_patient_of(item) not in (None, token.context.patient) for item in found
                if isinstance(item, dict) and not _user_level(token, str(item.get("resourceType")))):
@@ -126,7 +123,7 @@ def fhir(path: str) -> Response:
 def _user_level(token: Any, resource_type: str) -> bool:
     """True when a ``user/`` scope grants this type: the user's own access bounds it, not the token's patient.
     ``patient/`` scopes of the same token still keep every other type to the patient."""
-    matches = (_SCOPE.match(scope) for scope in token.get_scope().split())
+    matches = (SCOPE.match(scope) for scope in token.get_scope().split())
     return any(match and match[1] == "user" and match[2] in (resource_type, "*") for match in matches)
 
 
@@ -158,9 +155,9 @@ def check(method: str, path: str, args: Any, body: Any, token: Any) -> str | Non
         operation = parts[1] if parts[1].startswith("$") else parts[2]
         if operation != "$validate":
             return f"Operation {operation} is not available to SMART apps on this sandbox."
-        return _need(granted, resource_type, "r")
+        return granted.refusal(resource_type, "r")
     if (method == "GET" and len(parts) == 1) or (method == "POST" and parts[1:] == ["_search"]):
-        refused = _need(granted, resource_type, "s")
+        refused = granted.refusal(resource_type, "s")
         if refused or not patient_only or resource_type in _NOT_COMPARTMENT:
             return refused
         limit = args.get("_id") if resource_type == "Patient" else next(
@@ -170,7 +167,7 @@ def check(method: str, path: str, args: Any, body: Any, token: Any) -> str | Non
                     f"patient={patient}.")
         return None
     permission = {"GET": "r", "POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}.get(method, "?")
-    refused = _need(granted, resource_type, permission)
+    refused = granted.refusal(resource_type, permission)
     if refused or not patient_only:
         return refused
     if resource_type == "Patient" and len(parts) >= 2 and parts[1] != patient:
@@ -178,14 +175,6 @@ def check(method: str, path: str, args: Any, body: Any, token: Any) -> str | Non
     if isinstance(body, dict) and _patient_of(body) not in (None, patient):
         return "A patient-scoped token may only write resources of its patient."
     return None
-
-
-def _need(granted: Granted, resource_type: str, permission: str) -> str | None:
-    if granted.permits(resource_type, permission):
-        return None
-    words = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-    return (f"The access token does not grant {words.get(permission, permission)} on {resource_type} "
-            f"(needs a scope like patient/{resource_type}.{permission}).")
 
 
 def _patient_of(resource: dict[str, Any]) -> str | None:

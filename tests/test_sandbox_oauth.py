@@ -31,6 +31,9 @@ def sandbox_app():
         Client("secret-app", [REDIRECT], auth_method="client_secret_basic", client_secret=DEMO_CLIENT_SECRET),
         Client("jwt-app", [REDIRECT], auth_method="private_key_jwt",
                jwks={"keys": [dict(JWT_KEY.as_dict(private=False), kid="app-key")]}),
+        Client("bulk-service", [], auth_method="private_key_jwt",
+               jwks={"keys": [dict(JWT_KEY.as_dict(private=False), kid="app-key")]},
+               system_scope="system/Patient.rs system/Condition.rs"),
     ]
     # Port 9 (discard) refuses connections at once: the consent page copes without a FHIR server.
     return create_sandbox({"FHIR_UPSTREAM": "http://127.0.0.1:9/fhir", "BASE_URL": BASE, "CLIENTS": clients})
@@ -208,8 +211,8 @@ def test_client_secret_basic__wrong_secret_is_refused(sandbox_app):
     assert answer.status_code == 200
 
 
-def assertion(key=JWT_KEY, alg="ES384", expires_in=240, jti=None) -> str:
-    return private_key_jwt_sign(key, client_id="jwt-app", token_endpoint=f"{BASE}/auth/token", alg=alg,
+def assertion(key=JWT_KEY, alg="ES384", expires_in=240, jti=None, client_id="jwt-app") -> str:
+    return private_key_jwt_sign(key, client_id=client_id, token_endpoint=f"{BASE}/auth/token", alg=alg,
                                 claims={"jti": jti or secrets.token_urlsafe(16)}, header={"kid": "app-key"},
                                 expires_in=expires_in)
 
@@ -268,3 +271,78 @@ def test_picker__explains_an_unreachable_fhir_server(sandbox_app):
     page = sandbox_app.test_client().get("/").get_data(as_text=True)
     assert "could not be read" in page
     assert re.search(r'name="form_token" value="[0-9a-f]{64}"', page)
+
+
+# -- SMART Backend Services: client_credentials with a private_key_jwt assertion ---------------------------
+
+def backend_token(client, scope: str | None = "system/*.rs", client_id: str = "bulk-service", **changes):
+    data = {"grant_type": "client_credentials", "scope": scope,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion(client_id=client_id), **changes}
+    return client.post("/auth/token", data={k: v for k, v in data.items() if v is not None})
+
+
+def test_discovery__advertises_backend_services(sandbox_app):
+    document = sandbox_app.test_client().get("/fhir/.well-known/smart-configuration").get_json()
+    assert "client_credentials" in document["grant_types_supported"]
+    assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
+    assert {"RS384", "ES384"} <= set(document["token_endpoint_auth_signing_alg_values_supported"])
+    assert "system/*.rs" in document["scopes_supported"]
+    assert {"client-confidential-asymmetric", "permission-v2"} <= set(document["capabilities"])
+
+
+@pytest.mark.parametrize(("scope", "granted"), [
+    ("system/*.rs", "system/Patient.rs system/Condition.rs"),  # cut down to the registration
+    ("system/*.read", "system/Patient.read system/Condition.read"),  # SMART v1
+    ("system/Patient.rs", "system/Patient.rs"),
+    ("system/Patient.cruds system/Observation.rs", "system/Patient.rs"),  # no write, no unregistered type
+    ("system/Patient.rs patient/*.rs launch openid", "system/Patient.rs"),  # nothing but system scopes
+])
+def test_client_credentials__grants_the_registered_system_scopes_for_five_minutes(sandbox_app, scope, granted):
+    answer = backend_token(sandbox_app.test_client(), scope)
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["scope"] == granted and body["expires_in"] == 300 and body["token_type"] == "Bearer"
+    assert "refresh_token" not in body and "patient" not in body and "id_token" not in body
+    token = sandbox_app.extensions["sandbox"].registry.token(body["access_token"])
+    assert token.backend and token.context.patient is None and token.client_id == "bulk-service"
+
+
+@pytest.mark.parametrize("scope", ["system/Observation.rs", "patient/*.rs", None])
+def test_client_credentials__no_registered_scope_asked_is_invalid_scope(sandbox_app, scope):
+    answer = backend_token(sandbox_app.test_client(), scope)
+    assert answer.status_code == 400
+    body = answer.get_json()
+    assert body["error"] == "invalid_scope" and "system/Patient.rs system/Condition.rs" in body["error_description"]
+
+
+def test_client_credentials__needs_the_registered_key(sandbox_app):
+    answer = backend_token(sandbox_app.test_client(), client_assertion=private_key_jwt_sign(
+        ECKey.generate_key("P-384"), client_id="bulk-service", token_endpoint=f"{BASE}/auth/token", alg="ES384",
+        claims={"jti": secrets.token_urlsafe(16)}, header={"kid": "app-key"}, expires_in=240))
+    assert answer.status_code in (400, 401) and answer.get_json()["error"] == "invalid_client"
+    assert "signature invalid" in answer.get_json()["error_description"]
+    unsigned = sandbox_app.test_client().post("/auth/token", data={
+        "grant_type": "client_credentials", "client_id": "bulk-service", "scope": "system/*.rs"})
+    assert unsigned.status_code in (400, 401) and unsigned.get_json()["error"] == "invalid_client"
+
+
+def test_client_credentials__is_refused_to_app_clients(sandbox_app):
+    answer = backend_token(sandbox_app.test_client(), client_id="jwt-app")
+    assert answer.status_code == 400 and answer.get_json()["error"] == "unauthorized_client"
+
+
+def test_code_flow__an_app_is_never_granted_system_scopes(sandbox_app):
+    client = sandbox_app.test_client()
+    verifier, challenge = pkce()
+    query = authorize_query(new_launch(client), challenge, scope="launch patient/*.rs system/*.rs system/*.read")
+    token = exchange(client, get_code(client, query), verifier).get_json()
+    assert token["scope"] == "launch patient/*.rs"
+    assert not sandbox_app.extensions["sandbox"].registry.token(token["access_token"]).backend
+
+
+def test_authorize__a_backend_client_cannot_start_a_launch(sandbox_app):
+    client = sandbox_app.test_client()
+    query = authorize_query(new_launch(client), pkce()[1], client_id="bulk-service")
+    answer = client.get("/auth/authorize?" + urlencode(query))
+    assert answer.status_code == 400

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from app.fhir import FhirClient
-from sandbox.models import LaunchContext
+from sandbox import bulk
+from sandbox.models import LaunchContext, Registry
 from sandbox.proxy import check
 
 
@@ -53,6 +54,11 @@ V2 = "launch patient/*.rs patient/CarePlan.cu"
     ("POST", "Goal", {}, {"resourceType": "Goal"}, "patient/*.write", True),
     ("POST", "CarePlan/$validate", {}, {"resourceType": "CarePlan"}, READ_ALL, True),
     ("GET", "Patient/p1/$everything", {}, None, READ_ALL, False),
+    # Bulk Data is for backend services only: an app token gets no export, whatever its scopes
+    ("GET", "$export", {"_type": "Patient"}, None, READ_ALL, False),
+    ("GET", "Patient/$export", {"_type": "Patient"}, None, "user/*.rs system/*.rs", False),
+    ("GET", "Group/g1/$export", {}, None, "user/*.cruds", False),
+    ("GET", "$export-poll-status", {"_jobId": "j1"}, None, "user/*.rs", False),
     ("GET", "", {}, None, READ_ALL, False),
     ("GET", "", {"_getpages": "abc"}, None, READ_ALL, True),  # next page: entries checked on the answer
     ("GET", "_history", {}, None, READ_ALL, False),
@@ -73,6 +79,74 @@ def test_check__explains_the_missing_scope():
     refused = check("POST", "CarePlan", {}, {"resourceType": "CarePlan"}, FakeToken(READ_ALL))
     assert refused == ("The access token does not grant create on CarePlan (needs a scope like "
                        "patient/CarePlan.c).")
+
+
+@dataclass
+class FakeBackendToken:
+    scope: str
+    client_id: str = "bulk-1"
+    backend: bool = True
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+@pytest.fixture
+def exports() -> Registry:
+    """A registry where bulk-1 started job-mine (file-mine) and bulk-2 started job-other (file-other)."""
+    registry = Registry()
+    for client_id, job, file in (("bulk-1", "job-mine", "file-mine"), ("bulk-2", "job-other", "file-other")):
+        registry.note_export("job", job, client_id)
+        registry.note_export("file", file, client_id)
+    return registry
+
+
+@pytest.mark.parametrize(("method", "path", "args", "scope", "allowed"), [
+    ("GET", "$export", {"_type": "Patient,Observation"}, "system/*.rs", True),
+    ("GET", "$export", {"_type": "Patient"}, "system/*.read", True),  # SMART v1
+    ("GET", "$export", {}, "system/*.rs", True),  # every type: needs system/*
+    ("GET", "$export", {}, "system/Patient.rs", False),
+    ("GET", "$export", {"_type": "Patient,Observation"}, "system/Patient.rs", False),
+    ("GET", "$export", {"_type": "Patient"}, "system/Patient.r", False),  # read without search
+    ("GET", "$export", {"_type": "Patient", "_typeFilter": "Observation?code=4548-4"}, "system/Patient.rs", False),
+    ("GET", "$export", {"_type": "Patient"}, "patient/*.rs user/*.rs", False),  # only system/ scopes count
+    ("GET", "Patient/$export", {"_type": "Condition"}, "system/Condition.rs", True),
+    ("GET", "Group/g-1/$export", {"_type": "Patient"}, "system/Patient.rs", True),
+    ("POST", "$export", {}, "system/*.rs", False),
+    ("GET", "Patient/p1/$export", {"_type": "Patient"}, "system/*.rs", False),
+    ("GET", "$export-poll-status", {"_jobId": "job-mine"}, "system/Patient.rs", True),
+    ("DELETE", "$export-poll-status", {"_jobId": "job-mine"}, "system/Patient.rs", True),
+    ("GET", "$export-poll-status", {"_jobId": "job-other"}, "system/*.rs", False),  # another client's job
+    ("GET", "$export-poll-status", {"_jobId": "unknown"}, "system/*.rs", False),
+    ("GET", "$export-poll-status", {}, "system/*.rs", False),
+    ("GET", "Binary/file-mine", {}, "system/Patient.rs", True),
+    ("GET", "Binary/file-other", {}, "system/*.rs", False),
+    ("GET", "Binary/unknown", {}, "system/*.rs", False),
+    ("PUT", "Binary/file-mine", {}, "system/*.rs", False),
+    # nothing else: no reads, searches, writes or other operations with a system token
+    ("GET", "Patient/p1", {}, "system/*.rs", False),
+    ("GET", "Observation", {"patient": "p1"}, "system/*.rs", False),
+    ("POST", "", {}, "system/*.rs", False),
+    ("GET", "", {"_getpages": "abc"}, "system/*.rs", False),
+    ("GET", "Patient/p1/$everything", {}, "system/*.rs", False),
+])
+def test_bulk_check__a_backend_token_may_only_export_what_it_was_granted(exports, method, path, args, scope,
+                                                                         allowed):
+    refused = bulk.check(method, path, args, FakeBackendToken(scope), exports)
+    assert (refused is None) is allowed, refused
+
+
+def test_bulk_check__names_the_type_not_granted(exports):
+    refused = bulk.check("GET", "$export", {"_type": "Patient,Observation"}, FakeBackendToken("system/Patient.rs"),
+                         exports)
+    assert refused == ("The access token does not grant read and search on Observation (needs a scope like "
+                       "system/Observation.rs).")
+
+
+def test_bulk_export_file__only_files_of_exports_started_here(exports):
+    assert bulk.is_export_file("Binary/file-other", exports)
+    assert bulk.is_export_file("Binary/file-mine/_history/1", exports)
+    assert not bulk.is_export_file("Binary/a-document", exports)
 
 
 # -- over HTTP, in front of the local HAPI server -------------------------------------------------

@@ -65,6 +65,9 @@ class BackendServicesToken:
             answer = session.fetch_token(configuration.token_endpoint, grant_type="client_credentials")
         except (OAuthError, requests.RequestException, ValueError) as exc:
             error = getattr(exc, "error", None) or type(exc).__name__
-            raise ConfigError(f"the token endpoint refused carepath's Backend Services request ({error})") from exc
+            description = " ".join(str(getattr(exc, "description", None) or "").split())[:300]
+            raise ConfigError(f"the token endpoint refused carepath's Backend Services request as client "
+                              f"{self._credentials.client_id!r} ({error}{': ' + description if description else ''})"
+                              ) from exc
         self._token = str(answer.get("access_token") or "") or None
         self._expires = time.time() + float(answer.get("expires_in") or 300)

@@ -96,7 +96,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         if base not in {normalize_base(url) for url in config["SMART_OPEN_SERVERS"]}:
             v1 = config.get("SMART_SCOPE_VERSION") == "v1"
-            provider = BackendServicesToken(base, config.get_namespace("SMART_"),
+            provider = BackendServicesToken(base, config.get_namespace("SMART_", lowercase=False),
                                             scope=args.scope or ("system/*.read" if v1 else "system/*.rs"))
             token, refresh = provider.token, provider.refresh
         client = FhirClient.from_config(config, base, token=token, on_unauthorized=refresh)
