@@ -103,7 +103,8 @@ def test_cohort_run__medications_referenced_by_id_reach_every_patient_that_presc
     (tmp_path / "export" / "Medication.ndjson").write_text("\n".join(dict.fromkeys(lines)) + "\n", encoding="utf-8")
 
     run_cohort(spark, tmp_path / "export", AS_OF, tmp_path / "out", partitions=2, report=False)
-    plans = {plan["patient_id"]: plan for plan in map(json.loads, (tmp_path / "out" / "plans.ndjson").read_text().splitlines())}
+    lines = (tmp_path / "out" / "plans.ndjson").read_text(encoding="utf-8").splitlines()
+    plans = {plan["patient_id"]: plan for plan in map(json.loads, lines)}
     assert len(plans) == 3
     for bundle in chosen:
         expected = _plan_of(bundle, pack_set)

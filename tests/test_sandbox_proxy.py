@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+import responses
 
 from app.fhir import FhirClient
 from sandbox import bulk
@@ -221,3 +222,34 @@ def test_proxy__next_page_of_another_patients_search_is_forbidden(sandbox_ehr, s
     assert response.status_code == 403
     owner_headers = {"Authorization": f"Bearer {owner_token}"}
     assert requests.get(next_url, headers=owner_headers, timeout=30).status_code == 200
+
+
+@responses.activate
+def test_forward__bulk_status_headers_come_through_with_the_sandbox_address():
+    """A running export's status answer keeps Retry-After, X-Progress and Expires; URLs name the sandbox."""
+    from flask import Flask
+
+    from sandbox.proxy import _forward
+
+    upstream, public = "http://hapi.internal:8080/fhir", "http://ehr.example/fhir"
+    status = f"{upstream}/$export-poll-status?_jobId=j1"
+    responses.get(status, status=202, body=b"", headers={
+        "Retry-After": "2", "X-Progress": "Build in progress - Status set to IN_PROGRESS",
+        "Expires": "Wed, 02 Dec 2026 10:00:00 GMT", "Content-Location": status, "Set-Cookie": "hapi=1"})
+
+    @dataclass
+    class Sandbox:
+        upstream: str
+        fhir_base: str
+        http: requests.Session
+
+    with Flask(__name__).test_request_context("/fhir/$export-poll-status?_jobId=j1",
+                                              headers={"Prefer": "respond-async", "Cookie": "ehr=2"}):
+        answer = _forward(Sandbox(upstream, public, requests.Session()), "$export-poll-status")
+    assert answer.status_code == 202
+    assert answer.headers["Retry-After"] == "2" and answer.headers["X-Progress"].startswith("Build in progress")
+    assert answer.headers["Expires"] == "Wed, 02 Dec 2026 10:00:00 GMT"
+    assert answer.headers["Content-Location"] == f"{public}/$export-poll-status?_jobId=j1"
+    assert "Set-Cookie" not in answer.headers  # only the listed headers pass
+    sent = responses.calls[0].request.headers
+    assert sent["Prefer"] == "respond-async" and "Cookie" not in sent
