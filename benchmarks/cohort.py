@@ -1,6 +1,7 @@
 """Population mode: patients per second on Spark (local[1], local[2]) and in a plain single-process loop.
 
-    .venv/bin/python benchmarks/cohort.py [--sizes 1000,10000,50000] [--cores 1,2] [--no-loop] [--as-of 2021-04-01]
+    .venv/bin/python benchmarks/cohort.py [--sizes 1000,10000,50000] [--cores 1,2] [--no-loop] [--no-pin]
+                                          [--as-of 2021-04-01]
 
 For each size, ``carepath cohort generate`` makes the panel once (``var/bench-cohort/N``, kept for later runs).
 Each measurement runs in a fresh process (a new JVM for each Spark master) and prints one JSON line: wall
@@ -9,6 +10,12 @@ of the driver (the Python driver and, for Spark, the driver JVM; in local mode t
 executor's shuffle and cache). The loop reads each chunk folder, groups its resources in memory and plans
 the patients one by one with the same ``patient_result``; it relies on the generator writing whole patients
 per chunk (a plain loop over an arbitrary export would have to hold the whole export in memory).
+
+"N cores" means the job is given N CPUs: each measurement process (the Python driver, the JVM it starts and
+the Python workers, which inherit it) is pinned to N CPUs with ``sched_setaffinity`` and Spark runs
+``local[N]``; the loop is pinned to one CPU. With ``--no-pin`` only Spark's ``local[N]`` limits the job, and on a
+machine with more CPUs the JVM's own threads (reading, shuffle, garbage collection) still run beside the
+tasks. ``cpu_ms_per_patient`` is the CPU time of the whole process tree per planned patient.
 """
 
 from __future__ import annotations
@@ -35,6 +42,28 @@ def _peak_kb(pid: int) -> int:
     return 0
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds used by a process and its descendants (the live ones, and those they reaped)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, pending = 0.0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+        pending += children.get(pid, [])
+    return total
+
+
 def _load() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
@@ -48,10 +77,13 @@ def measure_spark(source: Path, cores: int, as_of: date, out: Path) -> dict:
     spark = spark_session(f"local[{cores}]", config={"spark.driver.memory": "2g"})
     startup = time.perf_counter() - started
     load_before = _load()
+    cpu_before = _tree_cpu(os.getpid())
     summary = run_cohort(spark, source, as_of, out)
+    cpu = _tree_cpu(os.getpid()) - cpu_before
     jvm = spark.sparkContext._gateway.proc.pid
-    result = {"mode": f"spark local[{cores}]", "patients": summary.patients, "seconds": round(summary.seconds, 1),
-              "patients_per_s": round(summary.patients / summary.seconds, 1), "spark_start_s": round(startup, 1),
+    result = {"mode": f"spark local[{cores}]", "cpus": len(os.sched_getaffinity(0)), "patients": summary.patients,
+              "seconds": round(summary.seconds, 1), "patients_per_s": round(summary.patients / summary.seconds, 1),
+              "cpu_ms_per_patient": round(1000 * cpu / max(1, summary.patients), 1), "spark_start_s": round(startup, 1),
               "driver_python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "driver_jvm_peak_mb": round(_peak_kb(jvm) / 1024), "load": f"{load_before} -> {_load()}"}
     spark.stop()
@@ -65,6 +97,7 @@ def measure_loop(source: Path, as_of: date, out: Path) -> dict:
     from app.engine import load_pack_set
 
     load_before = _load()
+    cpu_before = _tree_cpu(os.getpid())
     started = time.perf_counter()
     pack_set = load_pack_set()
     patients = 0
@@ -78,8 +111,10 @@ def measure_loop(source: Path, as_of: date, out: Path) -> dict:
                     plans.write(result.plan_json + "\n")
                     patients += 1
     seconds = time.perf_counter() - started
-    return {"mode": "loop", "patients": patients, "seconds": round(seconds, 1),
+    cpu = _tree_cpu(os.getpid()) - cpu_before
+    return {"mode": "loop", "cpus": len(os.sched_getaffinity(0)), "patients": patients, "seconds": round(seconds, 1),
             "patients_per_s": round(patients / seconds, 1),
+            "cpu_ms_per_patient": round(1000 * cpu / max(1, patients), 1),
             "driver_python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "load": f"{load_before} -> {_load()}"}
 
@@ -90,6 +125,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--cores", default="1,2")
     parser.add_argument("--no-loop", action="store_true")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin each run to as many CPUs as its cores")
     parser.add_argument("--as-of", default="2021-04-01")
     parser.add_argument("--one", choices=("spark", "loop"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -97,6 +133,9 @@ def main() -> None:
     args = parser.parse_args()
     as_of = date.fromisoformat(args.as_of)
     if args.one:
+        if not args.no_pin:  # before the JVM starts: it and the Python workers inherit the CPU set
+            cpus = sorted(os.sched_getaffinity(0))
+            os.sched_setaffinity(0, cpus[:args.core_count if args.one == "spark" else 1])
         source, out = DATA / str(args.n), DATA / f"out-{args.one}-{args.core_count}-{args.n}"
         result = (measure_spark(source, args.core_count, as_of, out) if args.one == "spark"
                   else measure_loop(source, as_of, out))
@@ -113,6 +152,7 @@ def main() -> None:
         if not args.no_loop:
             runs.append(["--one", "loop"])
         for run in runs:
+            run += ["--no-pin"] if args.no_pin else []
             subprocess.run([sys.executable, __file__, "--n", str(n), "--as-of", args.as_of, *run], check=True,
                            stderr=subprocess.DEVNULL)
 
