@@ -23,9 +23,12 @@ def write_ndjson(bundles: list[Path], folder: Path) -> None:
         (folder / f"{resource_type}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def single_plan(bundle: Path, pack_set: PackSet, as_of: date) -> dict[str, Any]:
-    """The plan of one Bundle by the path of ``carepath plan`` (facts_from_bundle, then build_plan)."""
-    facts = facts_from_bundle(json.loads(bundle.read_text(encoding="utf-8")), pack_set.requirements, as_of)
+def single_plan(bundle: Path | dict[str, Any], pack_set: PackSet, as_of: date) -> dict[str, Any]:
+    """The plan of one Bundle (a file or its JSON) by the path of ``carepath plan`` (facts_from_bundle, then
+    build_plan)."""
+    if isinstance(bundle, Path):
+        bundle = json.loads(bundle.read_text(encoding="utf-8"))
+    facts = facts_from_bundle(bundle, pack_set.requirements, as_of)
     return json.loads(json.dumps(build_plan(facts, pack_set, as_of).to_dict()))
 
 

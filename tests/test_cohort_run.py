@@ -15,9 +15,8 @@ import pytest
 
 from app.cli import main
 from app.cohort.run import run_cohort
-from app.context import facts_from_bundle
-from app.engine import build_plan, load_pack_set
-from tests.cohort_data import with_medication_resources, write_ndjson
+from app.engine import load_pack_set
+from tests.cohort_data import single_plan, with_medication_resources, write_ndjson
 from tests.conftest import SYNTHEA
 
 AS_OF = date(2021, 4, 1)
@@ -86,7 +85,7 @@ def test_cohort_run__medications_referenced_by_id_reach_every_patient_that_presc
         bundle = json.loads(path.read_text(encoding="utf-8"))
         stripped = {**bundle, "entry": [e for e in bundle["entry"]
                                         if e.get("resource", {}).get("resourceType") != "MedicationRequest"]}
-        if _plan_of(bundle, pack_set) != _plan_of(stripped, pack_set):
+        if single_plan(bundle, pack_set, AS_OF) != single_plan(stripped, pack_set, AS_OF):
             chosen.append(with_medication_resources(bundle))  # its plan depends on what is prescribed
         if len(chosen) == 3:
             break
@@ -107,10 +106,5 @@ def test_cohort_run__medications_referenced_by_id_reach_every_patient_that_presc
     plans = {plan["patient_id"]: plan for plan in map(json.loads, lines)}
     assert len(plans) == 3
     for bundle in chosen:
-        expected = _plan_of(bundle, pack_set)
+        expected = single_plan(bundle, pack_set, AS_OF)
         assert plans[expected["patient_id"]] == expected
-
-
-def _plan_of(bundle: dict, pack_set) -> dict:
-    facts = facts_from_bundle(bundle, pack_set.requirements, AS_OF)
-    return json.loads(json.dumps(build_plan(facts, pack_set, AS_OF).to_dict()))
