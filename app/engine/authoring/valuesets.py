@@ -24,7 +24,12 @@ from app.engine.authoring import BASE, VERSION
 from app.terminology import rxnorm
 from app.terminology.codes import ICD10CM, LOINC, RXNORM, SNOMED
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "valuesets"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+#: The published releases the pack draws on, current first: a value set the 2025 eCQM release holds is taken
+#: at its 2025 version; one the 2025 release does not carry (its measures left that release) stays at its 2021
+#: version, named by ``url|version`` so that nobody mistakes it for current.
+RELEASES = (DATA / "valuesets-2025", DATA / "valuesets")
+SHARED = RELEASES[-1]
 BASELINE = Path(__file__).with_name("recognition_baseline.json")
 VSAC = "http://cts.nlm.nih.gov/fhir/ValueSet/"
 NCQA = "https://www.ncqa.org/fhir/valueset/"
@@ -32,10 +37,11 @@ NCQA = "https://www.ncqa.org/fhir/valueset/"
 
 @cache
 def _published_index() -> dict[str, Path]:
-    index = {}
-    for path in sorted(SHARED.glob("*.json")):
-        resource = json.loads(path.read_text(encoding="utf-8"))
-        index[resource["url"]] = path
+    index: dict[str, Path] = {}
+    for release in RELEASES:
+        for path in sorted(release.glob("*.json")):
+            resource = json.loads(path.read_text(encoding="utf-8"))
+            index.setdefault(resource["url"], path)
     return index
 
 
@@ -44,7 +50,7 @@ def published(url: str) -> dict[str, Any]:
     """A published ValueSet as distributed (``url`` = its canonical)."""
     path = _published_index().get(url)
     if path is None:
-        raise KeyError(f"{url}: not among the published value sets in {SHARED}")
+        raise KeyError(f"{url}: not among the published value sets in {', '.join(map(str, RELEASES))}")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
