@@ -476,8 +476,8 @@ def _titles() -> dict[str, str]:
         for rule in area.rules:
             titles[rule.id] = rule.title
             for check in rule.exclusions + rule.contraindications:
-                if check.instead is not None:
-                    titles[f"{rule.id}.instead"] = check.instead.title
+                if check.instead is not None:  # the first alternative a rule names (the cases' usual one)
+                    titles.setdefault(f"{rule.id}.instead", check.instead.title)
         for goal in area.goals:
             titles[goal.id] = f"goal: {goal.description}"
     return titles

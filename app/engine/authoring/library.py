@@ -271,6 +271,22 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      {"event": True}),
     ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082")], None,
      {}),
+    # Kidney replacement therapy, reasons not to start a statin, and dementia medicines (eCQM value sets: CMS165,
+    # CMS951, CMS347, CMS125/CMS130 advanced illness).
+    ("Condition", "esrd", "End-stage renal disease", [vsac("2.16.840.1.113883.3.526.3.353")], None, {}),
+    ("Procedure", "dialysis", "Dialysis", [vsac("2.16.840.1.113883.3.464.1003.109.12.1013")], 12, {}),
+    ("Condition", "kidney_transplant", "Kidney transplant recipient",
+     [vsac("2.16.840.1.113883.3.464.1003.109.12.1029")], None, {"history": True}),
+    ("Procedure", "kidney_transplant", "Kidney transplant", [vsac("2.16.840.1.113883.3.464.1003.109.12.1012")], None,
+     {}),
+    ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
+     [vsac("2.16.840.1.113762.1.4.1108.85")], None, {"history": True}),
+    ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None,
+     {"history": True}),
+    ("Condition", "liver_disease", "Liver disease", [vsac("2.16.840.1.113762.1.4.1047.42")], None, {}),
+    ("Condition", "breastfeeding", "Breastfeeding", [vsac("2.16.840.1.113762.1.4.1047.73")], None, {}),
+    ("MedicationRequest", "dementia_medication", "Dementia medication",
+     [vsac("2.16.840.1.113883.3.464.1003.196.12.1510")], None, {"ingredient": True}),
     # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a
     # review of the treatment regimen).
     ("Condition", "hypoglycemia", "Hypoglycemia",
