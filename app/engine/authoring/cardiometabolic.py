@@ -421,7 +421,7 @@ def blood_pressure() -> dict[str, Any]:
                  inputs=[*HOSPICE_INPUTS, "medications.antihypertensive", "bp"], evidence=("bp",),
                  cite=[END_OF_LIFE, OLDER_BP],
                  choice="BP-lowering medicines are simplified or stopped with the patient and family when they no "
-                        "longer serve comfort (watch for hypotension and falls).",
+                        "longer serve comfort.",
                  text=f"Palliative or hospice care recorded ({HOSPICE_SHOWN}) on "
                       "{{%facts.medications.antihypertensive.display}}. ADA 2025 §13 (end-of-life care, people with "
                       "diabetes): strict blood pressure control is not necessary; 2017 ACC/AHA §10.3.1 (65 or older "
