@@ -50,6 +50,11 @@ class Release:
         return self.by_url.get(url)
 
 
+def canonical_of(resource: Mapping[str, Any]) -> str:
+    """``url|version`` of a resource (``url`` when it has no version)."""
+    return f"{resource['url']}|{resource['version']}" if resource.get("version") else str(resource["url"])
+
+
 def codes(resource: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(system, code) as carepath compares them -> the concept, for every code a ValueSet's expansion lists (or,
     without an expansion, its enumerated compose)."""

@@ -83,7 +83,7 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
     # only single-ingredient members teach a moiety: a combination would make its partner a member of the class
     single = (rxnorm.moieties(display) for key, display in keyed if key and key[0] == RXNORM)
     moieties = frozenset(found[0] for found in single if len(found) == 1)
-    completion = _completion(expansion)
+    completion = completion_parts(expansion)
     return ValueSet(url=url, version=str(resource.get("version") or ""),
                     title=str(resource.get("title") or resource.get("name") or url), members=members,
                     source=source, moieties=moieties, truncated=cut, completion=str(completion.get("text") or ""),
@@ -125,7 +125,7 @@ def enumerated(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return _enumerated(resource.get("compose"), str(resource.get("url") or "ValueSet"))
 
 
-def _completion(expansion: Any) -> dict[str, Any]:
+def completion_parts(expansion: Any) -> dict[str, Any]:
     """The parts of the expansion-completion extension ({} when there is none)."""
     extensions = expansion.get("extension") or [] if isinstance(expansion, Mapping) else []
     for extension in extensions:

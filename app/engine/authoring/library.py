@@ -1,9 +1,9 @@
 """The pack's Library: what to fetch (type + value sets) and which fact key each match feeds (docs/facts.md).
 
 Every concept is a FHIR ValueSet named by canonical ``url|version`` in ``dataRequirement.codeFilter.valueSet``:
-published VSAC value sets (2025 eCQM release, 2021 for those it no longer carries) wherever one fits, chosen by OID where titles repeat (the measure the
-value set serves is named beside it), and pack-defined ones only where none fits
-(:mod:`app.engine.authoring.valuesets` says the three kinds and why).
+published VSAC value sets (2025 eCQM release, 2021 for those it no longer carries) wherever one fits, chosen
+by OID where titles repeat (the measure the value set serves is named beside it), and pack-defined ones only
+where none fits (:mod:`app.engine.authoring.valuesets` says the three kinds and why).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from app.engine.authoring import BASE, VERSION
 from app.terminology import rxnorm
 from app.terminology.codes import ICD10CM, LOINC, RXNORM, SNOMED
 from app.terminology.releases import Release, complete
+from app.terminology.releases import canonical_of as canonical
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 #: The published releases the pack draws on, current first: a value set the 2025 eCQM release holds is taken
@@ -61,11 +62,6 @@ def published(url: str) -> dict[str, Any]:
     raise KeyError(f"{url}: not among the published value sets in {', '.join(str(r.folder) for r in RELEASES)}")
 
 
-def canonical(resource: dict[str, Any]) -> str:
-    """``url|version`` of a ValueSet (``url`` when it has no version)."""
-    return f"{resource['url']}|{resource['version']}" if resource.get("version") else resource["url"]
-
-
 def vsac(oid: str) -> str:
     """The canonical of a VSAC value set by OID."""
     return VSAC + oid
@@ -89,7 +85,8 @@ def own(name: str, title: str, why: str, concepts: list[tuple[str, str, str]], *
         "resourceType": "ValueSet", "id": f"carepath-{name}",
         "extension": [{"url": KIND, "valueCode": kind}, *({"url": DERIVED_FROM, "valueCanonical": source}
                                                           for source in sources)],
-        "url": f"{BASE}/ValueSet/{name}", "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "draft", "publisher": "carepath clinical content",
+        "url": f"{BASE}/ValueSet/{name}", "version": VERSION, "name": name.replace("-", "_"), "title": title,
+        "status": "draft", "publisher": "carepath clinical content",
         "description": why,
         "compose": {"include": [{"system": system, "concept": found} for system, found in by_system.items()]},
         "expansion": {"timestamp": "2025-06-01T00:00:00Z", "total": len(concepts),
