@@ -86,7 +86,18 @@ class ConformanceResult:
             row["total"] = _total(row["categories"].values())
         overall = _total(row["total"] for row in measures.values())
         return {"measures": measures, "overall": overall, "knownDefects": overall["defect"],
-                "failures": len(self.failures), "stale": len(self.stale)}
+                "defectsByCause": self.defects_by_cause(), "failures": len(self.failures), "stale": len(self.stale)}
+
+    def defects_by_cause(self) -> list[dict[str, Any]]:
+        """The known open defects grouped by their reviewed cause, most cases first, with the cases per measure."""
+        causes: dict[str, dict[str, list[str]]] = {}
+        for case in self.disagreements:
+            entry = self.review.entries.get(case.key)
+            if entry is not None and entry.kind == DEFECT:
+                causes.setdefault(entry.cause, {}).setdefault(case.measure, []).append(case.case)
+        rows = [{"cause": cause, "cases": sum(len(names) for names in by_measure.values()), "measures": by_measure}
+                for cause, by_measure in causes.items()]
+        return sorted(rows, key=lambda row: (-row["cases"], row["cause"]))
 
     def to_dict(self) -> dict[str, Any]:
         """``conformance.json``."""
