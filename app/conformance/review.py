@@ -136,9 +136,9 @@ def _entry(label: str, item: Any, problems: list[str]) -> Classification | None:
     if not isinstance(item, dict):
         problems.append(f"{label}: not an object")
         return None
-    missing = [name for name in ("measure", "case", "finding", "class", "reason")
-               if not isinstance(item.get(name), str) or not item[name].strip()]
     kind = item.get("class")
+    needed = ("measure", "case", "finding") + (() if kind == UNREVIEWED else ("reason",))
+    missing = [name for name in needed if not isinstance(item.get(name), str) or not item[name].strip()]
     if kind not in CLASSES:
         problems.append(f"{label}: class {kind!r} is not one of {', '.join(CLASSES)}")
         return None
@@ -151,7 +151,7 @@ def _entry(label: str, item: Any, problems: list[str]) -> Classification | None:
         problems.append(f"{label} ({item.get('measure')}/{item.get('case')}): missing {', '.join(missing)}")
         return None
     return Classification(measure=item["measure"], case=item["case"], finding=item["finding"], kind=kind,
-                          reason=item["reason"], cause=str(item.get("cause") or ""),
+                          reason=str(item.get("reason") or ""), cause=str(item.get("cause") or ""),
                           citation={k: str(v) for k, v in citation.items()} if isinstance(citation, dict) else {})
 
 
