@@ -17,6 +17,7 @@ from app.conformance import (
     ReviewError,
     load_review,
     render_html,
+    run_changes,
     run_conformance,
     template,
     write_report,
@@ -297,3 +298,19 @@ def test_pack__the_review_folder_is_not_part_of_the_pack():
     files = [path.relative_to(DEFAULT_PACK_DIR).as_posix() for path in pack_files(DEFAULT_PACK_DIR)]
     assert files and not any(name.startswith("conformance/") for name in files)
     assert (DEFAULT_PACK_DIR / "conformance" / "measures.json").is_file()
+
+
+@needs_deck
+def test_run_changes__names_cases_whose_verdict_moved(deck, pack_set, tmp_path):
+    current = run_conformance(deck, pack_set, load_review(review_dir(tmp_path, []))).to_dict()
+    known = run_conformance(deck, pack_set, load_review(review_dir(tmp_path, [entry("defect", cause="c")]))).to_dict()
+    changes = run_changes(current, known)
+    assert [(c["case"], c["current"]["class"], c["proposed"]["class"]) for c in changes["changed"]] == [
+        (MET_COPY, "unclassified", "defect")]
+    assert changes["knownDefects"] == {"current": 0, "proposed": 1}
+    fixed = json.loads(json.dumps(known))
+    for case in fixed["cases"]:
+        if case["case"] == MET_COPY:
+            case.update(agrees=True, finding=None, classification=None)
+    assert [c["direction"] for c in run_changes(known, fixed)["changed"]] == ["better"]
+    assert run_changes(known, known)["changed"] == []
