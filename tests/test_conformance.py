@@ -25,6 +25,7 @@ from app.conformance import (
 from app.conformance.compare import compare
 from app.conformance.deck import EXCEPTED, EXCLUDED, GAP, MET, OUTSIDE, Case, category, read_deck
 from app.conformance.review import MeasureMap, review_folder
+from app.conformance.run import pack_digest
 from app.engine import DEFAULT_PACK_DIR, load_pack_set
 from app.engine.packs import pack_files
 
@@ -314,3 +315,14 @@ def test_run_changes__names_cases_whose_verdict_moved(deck, pack_set, tmp_path):
             case.update(agrees=True, finding=None, classification=None)
     assert [c["direction"] for c in run_changes(known, fixed)["changed"]] == ["better"]
     assert run_changes(known, known)["changed"] == []
+
+
+def test_pack_digest__changes_with_any_pack_file_but_not_the_review(tmp_path):
+    folder = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, folder)
+    before = pack_digest(folder)
+    (folder / "conformance" / "classification.json").write_text('{"entries": []}', encoding="utf-8")
+    assert pack_digest(folder) == before
+    library = folder / "Library-primary-care-data.json"
+    library.write_text(library.read_text(encoding="utf-8").replace("2025.1.0", "2025.1.1", 1), encoding="utf-8")
+    assert pack_digest(folder) != before

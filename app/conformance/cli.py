@@ -38,13 +38,14 @@ def run_conformance_command(args: argparse.Namespace) -> int:
     from app.conformance.report import summary_lines, write_report
     from app.conformance.review import ReviewError, load_review, review_folder
     from app.conformance.run import run_conformance, template
-    from app.engine.packs import load_pack_set
+    from app.engine.packs import DEFAULT_PACK_DIR, load_pack_set
 
     measures = [name for value in args.measures or [] for name in value.split(",") if name] or None
     try:
         pack_set = load_pack_set(args.packs)
         review = load_review(args.review or review_folder(args.packs))
-        result = run_conformance(args.deck, pack_set, review, measures=measures, strict=args.strict)
+        result = run_conformance(args.deck, pack_set, review, measures=measures, strict=args.strict,
+                                 pack_dir=args.packs or DEFAULT_PACK_DIR)
     except PackError as exc:
         return fail("error", f"invalid guideline pack:\n{exc.message}")
     except (DeckError, ReviewError) as exc:

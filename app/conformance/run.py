@@ -20,6 +20,7 @@ from app.conformance.deck import CATEGORIES, Case, read_deck
 from app.conformance.review import DECK_FAULT, DEFECT, GUIDELINE_DIFFERENCE, UNREVIEWED, Review
 from app.context.resources import from_bundle
 from app.engine import PackSet
+from app.engine.packs import pack_files
 from app.errors import CarepathError
 from app.fhir.decoding import UnreadableJson, load_file
 
@@ -41,6 +42,8 @@ class ConformanceResult:
     strict: bool = False
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: SHA-256 over the pack folder's FHIR files (path and content), when the pack came from a folder.
+    pack_digest: str | None = None
 
     @property
     def disagreements(self) -> list[CaseResult]:
@@ -108,14 +111,16 @@ class ConformanceResult:
                 entry = self.review.entries.get(case.key)
                 data["classification"] = entry.to_dict() if entry else {"class": UNCLASSIFIED}
             cases.append(data)
-        return {"deck": self.deck, "packs": self.packs, "review": self.review_files, "strict": self.strict,
+        return {"deck": self.deck, "packs": self.packs, "packDigest": self.pack_digest,
+                "review": self.review_files, "strict": self.strict,
                 "status": "passed" if self.status == PASSED else "failed", "summary": self.summary(),
                 "failures": self.failures, "stale": self.stale, "problems": self.problems,
                 "seconds": round(self.seconds, 2), "cases": cases}
 
 
 def run_conformance(deck_dir: str | Path, pack_set: PackSet, review: Review, *,
-                    measures: Iterable[str] | None = None, strict: bool = False) -> ConformanceResult:
+                    measures: Iterable[str] | None = None, strict: bool = False,
+                    pack_dir: str | Path | None = None) -> ConformanceResult:
     """Plan every case of the deck (``measures`` keeps some) and judge it; raises ``DeckError`` on a deck
     carepath cannot read at all. A case that cannot be planned is a ``no-plan`` disagreement, never a crash."""
     started = time.perf_counter()
@@ -135,7 +140,8 @@ def run_conformance(deck_dir: str | Path, pack_set: PackSet, review: Review, *,
     return ConformanceResult(
         deck={"folder": str(deck.folder), "source": deck.source, "measures": deck.measures, "cases": len(results)},
         packs=pack_set.packs, review_files=_hashes(review.files), cases=results, classes=classes, review=review,
-        strict=strict, problems=problems, seconds=time.perf_counter() - started)
+        strict=strict, problems=problems, seconds=time.perf_counter() - started,
+        pack_digest=pack_digest(pack_dir) if pack_dir else None)
 
 
 def judge(case: Case, pack_set: PackSet, review: Review) -> CaseResult:
@@ -196,6 +202,15 @@ def _total(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     accounted = total["agree"] + total[GUIDELINE_DIFFERENCE] + total[DECK_FAULT]
     total["agreementWithReviewedDifferences"] = round(accounted / total["assessed"], 4) if total["assessed"] else None
     return total
+
+
+def pack_digest(folder: str | Path) -> str:
+    """SHA-256 over a pack folder's FHIR files (relative path and bytes, sorted): which pack a run judged."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for file in pack_files(folder):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _hashes(files: dict[str, str]) -> dict[str, Any]:
