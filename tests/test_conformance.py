@@ -23,7 +23,7 @@ from app.conformance import (
     write_report,
 )
 from app.conformance.compare import compare
-from app.conformance.deck import EXCEPTED, EXCLUDED, GAP, MET, OUTSIDE, Case, category, read_deck
+from app.conformance.deck import EXCEPTED, EXCLUDED, GAP, MET, OUTSIDE, Case, DeckError, category, read_deck
 from app.conformance.review import MeasureMap, review_folder
 from app.conformance.run import pack_digest
 from app.engine import DEFAULT_PACK_DIR, load_pack_set
@@ -326,3 +326,17 @@ def test_pack_digest__changes_with_any_pack_file_but_not_the_review(tmp_path):
     library = folder / "Library-primary-care-data.json"
     library.write_text(library.read_text(encoding="utf-8").replace("2025.1.0", "2025.1.1", 1), encoding="utf-8")
     assert pack_digest(folder) != before
+
+
+def test_read_deck__names_what_it_cannot_use(tmp_path):
+    folder = tmp_path / "deck"
+    folder.mkdir()
+    (folder / "expected.json").write_text(json.dumps({"statin": {
+        "../../outside": {"asOf": "2024-12-31"}, "NoDate": {"initial-population": 1, "denominator": 1}},
+        "bp": []}), encoding="utf-8")
+    (folder / "meta.json").write_text("[]", encoding="utf-8")
+    deck = read_deck(folder, ["statin", "bp", "kidney"])
+    assert [case.name for case in deck.cases] == ["NoDate"] and deck.cases[0].as_of is None
+    assert len(deck.problems) == 4  # kidney absent, bp without cases, a path for a name, a case without date
+    with pytest.raises(DeckError):
+        read_deck(tmp_path / "nowhere")

@@ -40,7 +40,6 @@ class Case:
     title: str = ""
     description: str = ""
     data_issues: tuple[str, ...] = ()
-    groups: tuple[dict[str, int], ...] = ()
 
     @property
     def category(self) -> str:
@@ -84,6 +83,7 @@ def read_deck(folder: str | Path, measures: Iterable[str] | None = None) -> Deck
     if not isinstance(expected, dict):
         raise DeckError(f"{folder / 'expected.json'}: not an object of measures")
     meta = _json(folder / "meta.json") if (folder / "meta.json").is_file() else {}
+    meta = meta if isinstance(meta, dict) else {}
     wanted = set(measures) if measures else None
     deck = Deck(folder, measures={}, source=_source(meta), issues=_issues(expected, meta))
     if wanted:
@@ -97,6 +97,9 @@ def read_deck(folder: str | Path, measures: Iterable[str] | None = None) -> Deck
             deck.problems.append(f"{measure}: expected.json holds no cases")
             continue
         for name in sorted(cases):
+            if Path(name).name != name or name.startswith("."):
+                deck.problems.append(f"{measure}/{name!r}: not a case file name, skipped")
+                continue
             deck.cases.append(_case(folder, measure, name, cases[name], deck.problems))
     return deck
 
@@ -110,17 +113,13 @@ def _case(folder: Path, measure: str, name: str, entry: Any, problems: list[str]
     except ValueError:
         problems.append(f"{measure}/{name}: no readable asOf date")
     counts = {population: _count(entry.get(population)) for population in POPULATIONS}
-    groups = tuple({population: _count(group.get(population)) for population in POPULATIONS}
-                   for group in entry.get("byGroup") or [] if isinstance(group, dict))
     return Case(measure=measure, name=name, path=folder / measure / f"{name}.json", as_of=as_of, counts=counts,
                 title=str(entry.get("title") or ""), description=str(entry.get("description") or ""),
-                data_issues=tuple(str(issue) for issue in entry.get("dataIssues") or []), groups=groups)
+                data_issues=tuple(str(issue) for issue in entry.get("dataIssues") or []))
 
 
-def _issues(expected: dict[str, Any], meta: Any) -> dict[tuple[str, str], list[str]]:
+def _issues(expected: dict[str, Any], meta: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     """(measure, case name) -> the deck's notes on that case's data (``meta.json`` names cases by folder)."""
-    if not isinstance(meta, dict):
-        return {}
     by_dir = {(measure, str(entry.get("caseDir"))): name for measure, cases in expected.items()
               if isinstance(cases, dict) for name, entry in cases.items() if isinstance(entry, dict)}
     out: dict[tuple[str, str], list[str]] = {}
@@ -133,10 +132,8 @@ def _issues(expected: dict[str, Any], meta: Any) -> dict[tuple[str, str], list[s
     return out
 
 
-def _source(meta: Any) -> dict[str, Any]:
+def _source(meta: dict[str, Any]) -> dict[str, Any]:
     """Where the deck comes from (repository and commit), as its ``meta.json`` says."""
-    if not isinstance(meta, dict):
-        return {}
     return {key: meta[key] for key in ("repository", "commit", "commitDate") if key in meta}
 
 
