@@ -163,6 +163,10 @@ def test_run__judges_each_case_by_the_plan_of_carepath_plan(deck, pack_set, tmp_
     assert (by_case[GAP_CASE].agrees, by_case[GAP_CASE].outcome) == (True, "proposed")
     assert by_case[MET_COPY].key == DISAGREEING
     assert by_case[OUTSIDE_CASE].agrees is None
+    categories = result.summary()["measures"]["statin"]["categories"]
+    assert (categories["care-gap"]["outcomes"], categories["met"]["outcomes"]) == (
+        {"proposed": 1}, {"met-new-action": 1})
+    assert (categories["outside"]["cases"], categories["outside"]["assessed"]) == (1, 0)
     # The same items as `carepath plan` on the same file and date.
     assert main(["plan", str(deck / "statin" / f"{GAP_CASE}.json"), "--as-of", "2024-12-31"]) == 0
     plan = json.loads(capsys.readouterr().out)

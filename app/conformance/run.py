@@ -178,12 +178,17 @@ def template(result: ConformanceResult) -> dict[str, Any]:
             "entries": entries}
 
 
-def _empty() -> dict[str, int]:
-    return {"cases": 0, "assessed": 0, "agree": 0, DEFECT: 0, GUIDELINE_DIFFERENCE: 0, DECK_FAULT: 0,
-            UNREVIEWED: 0, UNCLASSIFIED: 0}
+_COUNTS = ("cases", "assessed", "agree", DEFECT, GUIDELINE_DIFFERENCE, DECK_FAULT, UNREVIEWED, UNCLASSIFIED)
 
 
-def _add(row: dict[str, int], case: CaseResult, result: ConformanceResult) -> None:
+def _empty() -> dict[str, Any]:
+    """A summary row: counts, and ``outcomes`` (how the plan agreed or not: e.g. an exclusion ``not-proposed``
+    at all, which may only mean the plan would not have proposed it anyway, versus ``not-recommended``)."""
+    return {**dict.fromkeys(_COUNTS, 0), "outcomes": {}}
+
+
+def _add(row: dict[str, Any], case: CaseResult, result: ConformanceResult) -> None:
+    row["outcomes"][case.outcome] = row["outcomes"].get(case.outcome, 0) + 1
     row["cases"] += 1
     if case.agrees is not None:
         row["assessed"] += 1
@@ -196,8 +201,10 @@ def _add(row: dict[str, int], case: CaseResult, result: ConformanceResult) -> No
 def _total(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     total = _empty()
     for row in rows:
-        for key in total:
+        for key in _COUNTS:
             total[key] += row[key]
+        for outcome, number in row["outcomes"].items():
+            total["outcomes"][outcome] = total["outcomes"].get(outcome, 0) + number
     total["agreement"] = round(total["agree"] / total["assessed"], 4) if total["assessed"] else None
     accounted = total["agree"] + total[GUIDELINE_DIFFERENCE] + total[DECK_FAULT]
     total["agreementWithReviewedDifferences"] = round(accounted / total["assessed"], 4) if total["assessed"] else None
