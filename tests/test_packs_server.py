@@ -36,15 +36,20 @@ def _value_sets() -> dict[str, dict]:
     return out
 
 
-def _expand_answers(base: str = BASE) -> None:
-    """ValueSet/$expand on the fake server answers with the bundled expansions."""
-    value_sets = _value_sets()
+def _expand_answers(base: str = BASE, value_sets: dict[str, dict] | None = None) -> None:
+    """ValueSet/$expand on the fake server answers with the bundled expansions, paged as a terminology server
+    pages (``offset`` and ``count``: the codes from offset, at most count, with the expansion's total)."""
+    value_sets = _value_sets() if value_sets is None else value_sets
 
     def expand(request):
         resource = value_sets.get(request.params["url"])
         if resource is None:
             return 404, {"Content-Type": "application/fhir+json"}, json.dumps({"resourceType": "OperationOutcome"})
-        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(resource)
+        offset, count = int(request.params.get("offset", 0)), int(request.params.get("count", 1000))
+        contains = resource["expansion"]["contains"]
+        page = {**resource, "expansion": {**resource["expansion"], "total": len(contains), "offset": offset,
+                                          "contains": contains[offset:offset + count]}}
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(page)
 
     responses.add_callback(responses.GET, f"{base}/ValueSet/$expand", callback=expand)
 
