@@ -17,7 +17,7 @@ from typing import Any
 
 from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.engine.explain import explain, plan_text
-from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server
+from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server, pack_files
 from app.errors import CarepathError, PackError
 
 
@@ -140,7 +140,7 @@ def run_pack_publish(args: argparse.Namespace) -> int:
         print(f"pack check FAILED, nothing published:\n{exc.message}", file=sys.stderr)
         return 1
     entries = []
-    for path in sorted(Path(folder).rglob("*.json")):
+    for path in pack_files(Path(folder)):
         resource = json.loads(path.read_text(encoding="utf-8"))
         entries.append({"resource": resource, "request": {"method": "PUT",
                                                           "url": f"{resource['resourceType']}/{resource['id']}"}})
