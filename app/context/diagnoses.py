@@ -32,6 +32,8 @@ INDICATION_RULE = ("a BP-lowering medicine counts as treatment of hypertension o
 AKI_RISE_MG_DL, AKI_RISE_HOURS = 0.3, 48
 AKI_RATIO, AKI_RATIO_DAYS = 1.5, 7
 AKD_DAYS, AKD_GFR_FALL = 90, 0.35
+#: Results carry 2 decimals: a rise of exactly 0.3 mg/dL must not be lost to binary rounding (1.2 - 0.9).
+_EPSILON = 1e-9
 
 
 def hypertension_by_readings(facts: dict[str, Any]) -> None:
@@ -89,11 +91,11 @@ def _creatinine_rise(series: list[Reading]) -> dict[str, Any] | None:
     latest, earlier = series[0], series[1:]
     checks = (
         ("AKI", f"rise of {AKI_RISE_MG_DL} mg/dL or more within {AKI_RISE_HOURS} hours (KDIGO 2012 AKI §2.1.1)",
-         timedelta(hours=AKI_RISE_HOURS), lambda base: latest.value - base >= AKI_RISE_MG_DL),
+         timedelta(hours=AKI_RISE_HOURS), lambda base: latest.value - base >= AKI_RISE_MG_DL - _EPSILON),
         ("AKI", f"{AKI_RATIO} times the baseline or more within {AKI_RATIO_DAYS} days (KDIGO 2012 AKI §2.1.1)",
-         timedelta(days=AKI_RATIO_DAYS), lambda base: latest.value >= AKI_RATIO * base),
+         timedelta(days=AKI_RATIO_DAYS), lambda base: latest.value >= AKI_RATIO * base - _EPSILON),
         ("AKD", "more than 50 % above the baseline for less than 3 months (KDIGO 2012 AKI §2.5, Table 11)",
-         timedelta(days=AKD_DAYS), lambda base: latest.value > AKI_RATIO * base),
+         timedelta(days=AKD_DAYS), lambda base: latest.value > AKI_RATIO * base + _EPSILON),
     )
     for kind, criterion, window, met in checks:
         within = [r for r in earlier if latest.when.instant - r.when.instant <= window]
@@ -117,7 +119,7 @@ def _gfr_fall(egfr: dict[str, Any]) -> dict[str, Any] | None:
     if not within:
         return None
     baseline = max(within, key=lambda p: p["value"])
-    if latest["value"] > (1 - AKD_GFR_FALL) * baseline["value"]:
+    if latest["value"] > (1 - AKD_GFR_FALL) * baseline["value"] + _EPSILON:
         return None
     return _finding("AKD", "eGFR fall of 35 % or more for less than 3 months (KDIGO 2012 AKI §2.5, Table 11)",
                     "eGFR", "mL/min/1.73m2", (baseline["value"], baseline["date"]), (latest["value"], latest["date"]),

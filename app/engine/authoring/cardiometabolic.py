@@ -288,7 +288,8 @@ def blood_pressure() -> dict[str, Any]:
                  alert=("high", f"blood pressure {LATEST_BP}: 180/120 or more, severe (2017 ACC/AHA §11.2); "
                                 "evaluate now for target-organ damage"),
                  text=f"Latest blood pressure {LATEST_BP}: 180/120 or more. 2017 ACC/AHA §11.2 treats a BP above "
-                      "180/120 mmHg as a severe elevation: repeat the measurement and evaluate now for new or worsening "
+                      "180/120 mmHg as a severe elevation (carepath warns from 180/120 inclusive, the safer reading): "
+                      "repeat the measurement and evaluate now for new or worsening "
                       "target-organ damage (a hypertensive emergency needs immediate care). Until then the routine "
                       "rules it contradicts (out-of-office confirmation, rechecks in 1 to 6 months, monthly treatment "
                       "review) are suspended."),
