@@ -104,7 +104,8 @@ def _creatinine_rise(series: list[Reading]) -> dict[str, Any] | None:
         baseline = min(within, key=lambda r: r.value or 0.0)
         if baseline.value and met(baseline.value):
             return _finding(kind, criterion, "creatinine", "mg/dL",
-                            (baseline.value, baseline.when.day.isoformat()), (latest.value, latest.when.day.isoformat()),
+                            (baseline.value, baseline.when.day.isoformat()),
+                            (latest.value, latest.when.day.isoformat()),
                             [baseline.ref, latest.ref])
     return None
 

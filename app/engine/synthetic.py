@@ -125,10 +125,11 @@ def _derive(facts: dict[str, Any], creatinine_series: Sequence[tuple[float, int]
     from app.context.observations import Reading
 
     readings = [Reading("creatinine", When(_day(day, days_ago)), _ref("Observation", f"creatinine-{index}")[0],
-                        "http://loinc.org|2160-0", value=value) for index, (value, days_ago) in enumerate(creatinine_series)]
+                        "http://loinc.org|2160-0", value=value)
+                for index, (value, days_ago) in enumerate(creatinine_series)]
     if readings:
-        facts["measures"]["creatinine"] = {**_measure("creatinine", (creatinine_series[0][0], creatinine_series[0][1]),
-                                                      day), "refs": [readings[0].ref]}
+        facts["measures"]["creatinine"] = {**_measure("creatinine", creatinine_series[0], day),
+                                           "refs": [readings[0].ref]}
     hypertension_by_readings(facts)
     hypertension_treatment(facts)
     acute_kidney(facts, readings)

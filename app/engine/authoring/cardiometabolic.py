@@ -241,7 +241,8 @@ IN_PREGNANCY = (PREGNANT, "pregnancy: blood pressure in pregnancy is assessed an
 def _bp_summary() -> list[tuple[str, str]]:
     """Area summary: categories only from 2 or more occasions and never in pregnancy (ACOG terms there)."""
     adult = f"{NOT_PREGNANT} and {CLASSIFIED}"
-    return [(f"{adult} and {STAGE2}", "Stage 2 hypertension range"), (f"{adult} and {STAGE1}", "Stage 1 hypertension range"),
+    return [(f"{adult} and {STAGE2}", "Stage 2 hypertension range"),
+            (f"{adult} and {STAGE1}", "Stage 1 hypertension range"),
             (f"{adult} and {ELEVATED}", "Elevated blood pressure"),
             (f"{adult} and %facts.bp.sbp < 120 and %facts.bp.dbp < 80", "Blood pressure in the normal range"),
             (f"{NOT_PREGNANT} and %facts.bp.sbp.exists()", "average {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg of "
@@ -282,17 +283,6 @@ def blood_pressure() -> dict[str, Any]:
                          ".display | %facts.treatment.hypertension.display}}), goal below 130/80 mmHg. "
                          "Reassessed monthly until controlled (§8.2.1).")],
         rules=[
-            rule("htn.severe", "Severe blood pressure: evaluate now",
-                 when=[SEVERE, NOT_PREGNANT], activity="severe-bp-evaluation", inputs=["bp", *BP_INPUTS[1:]],
-                 cite=[SEVERE_CITE],
-                 alert=("high", f"blood pressure {LATEST_BP}: 180/120 or more, severe (2017 ACC/AHA §11.2); "
-                                "evaluate now for target-organ damage"),
-                 text=f"Latest blood pressure {LATEST_BP}: 180/120 or more. 2017 ACC/AHA §11.2 treats a BP above "
-                      "180/120 mmHg as a severe elevation (carepath warns from 180/120 inclusive, the safer reading): "
-                      "repeat the measurement and evaluate now for new or worsening "
-                      "target-organ damage (a hypertensive emergency needs immediate care). Until then the routine "
-                      "rules it contradicts (out-of-office confirmation, rechecks in 1 to 6 months, monthly treatment "
-                      "review) are suspended."),
             rule("htn.measure-bp", "Measure blood pressure (none in the last 12 months)",
                  when=[BP_MISSING, "%facts.conditions.hypertension.exists() or "
                                    "%facts.medications.antihypertensive.exists()"],
@@ -315,26 +305,6 @@ def blood_pressure() -> dict[str, Any]:
                       "hypertension on the average of 2 or more readings on 2 or more occasions (§4.1, Table 8), "
                       "and recommends out-of-office readings to confirm it (§4.2). No goal, stage-based follow-up or "
                       "medication is proposed until the diagnosis is confirmed."),
-            rule("htn.second-occasion", "Measure BP on a second occasion (elevated reading, single occasion)",
-                 when=[UNDIAGNOSED, SINGLE_OCCASION, ELEVATED], activity="bp-recheck", inputs=BP_INPUTS,
-                 exclusions=(IN_PREGNANCY,), cite=[DIAGNOSIS_CITE],
-                 choice="the guideline sets no interval for the second occasion; at the next visit.",
-                 text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg from a single occasion: the guideline "
-                      "classifies BP (elevated, stage 1 or 2) only on the average of 2 or more readings on 2 or more "
-                      "occasions (§4.1, Table 8); measure it again on another occasion before any category-based "
-                      "advice."),
-            rule("htn.indication-not-recorded", "Record the indication of the BP-lowering medicine",
-                 when=[INDICATION_NOT_RECORDED], activity="bp-indication-review",
-                 inputs=["treatment.hypertension", "medications.antihypertensive", "conditions.arrhythmia",
-                         "conditions.angina", "conditions.heart_failure", "conditions.hypertension"],
-                 cite=[("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (stable ischemic "
-                                            "heart disease, heart failure, atrial fibrillation: the same drug classes "
-                                            "treat them)"),
-                       ("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension")],
-                 text="{{%facts.treatment.hypertension.display}}: indication not recorded. The record shows "
-                      "{{%facts.treatment.hypertension.otherIndications}} and no hypertension diagnosis. carepath's "
-                      "rule: {{%facts.treatment.hypertension.rule}}. It is therefore not read as hypertension "
-                      "treatment (no BP goal or intensification from it); record what it is prescribed for."),
             rule("htn.lifestyle", "Nonpharmacological BP-lowering measures",
                  when=[f"{DIAGNOSED} or ({CLASSIFIED} and (%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80))"],
                  activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS,
@@ -421,5 +391,36 @@ def blood_pressure() -> dict[str, Any]:
                  text="On {{%facts.treatment.hypertension.display}} with BP {{%facts.bp.sbp}}/"
                       "{{%facts.bp.dbp}} mmHg (goal below 130/80): review adherence and response, monthly "
                       "until controlled."),
+            rule("htn.severe", "Severe blood pressure: evaluate now",
+                 when=[SEVERE, NOT_PREGNANT], activity="severe-bp-evaluation", inputs=["bp", *BP_INPUTS[1:]],
+                 cite=[SEVERE_CITE],
+                 alert=("high", f"blood pressure {LATEST_BP}: 180/120 or more, severe (2017 ACC/AHA §11.2); "
+                                "evaluate now for target-organ damage"),
+                 text=f"Latest blood pressure {LATEST_BP}: 180/120 or more. 2017 ACC/AHA §11.2 treats a BP above "
+                      "180/120 mmHg as a severe elevation (carepath warns from 180/120 inclusive, the safer reading): "
+                      "repeat the measurement and evaluate now for new or worsening "
+                      "target-organ damage (a hypertensive emergency needs immediate care). Until then the routine "
+                      "rules it contradicts (out-of-office confirmation, rechecks in 1 to 6 months, monthly treatment "
+                      "review) are suspended."),
+            rule("htn.second-occasion", "Measure BP on a second occasion (elevated reading, single occasion)",
+                 when=[UNDIAGNOSED, SINGLE_OCCASION, ELEVATED], activity="bp-recheck", inputs=BP_INPUTS,
+                 exclusions=(IN_PREGNANCY,), cite=[DIAGNOSIS_CITE],
+                 choice="the guideline sets no interval for the second occasion; at the next visit.",
+                 text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg from a single occasion: the guideline "
+                      "classifies BP (elevated, stage 1 or 2) only on the average of 2 or more readings on 2 or more "
+                      "occasions (§4.1, Table 8); measure it again on another occasion before any category-based "
+                      "advice."),
+            rule("htn.indication-not-recorded", "Record the indication of the BP-lowering medicine",
+                 when=[INDICATION_NOT_RECORDED], activity="bp-indication-review",
+                 inputs=["treatment.hypertension", "medications.antihypertensive", "conditions.arrhythmia",
+                         "conditions.angina", "conditions.heart_failure", "conditions.hypertension"],
+                 cite=[("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (stable ischemic "
+                                            "heart disease, heart failure, atrial fibrillation: the same drug classes "
+                                            "treat them)"),
+                       ("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension")],
+                 text="{{%facts.treatment.hypertension.display}}: indication not recorded. The record shows "
+                      "{{%facts.treatment.hypertension.otherIndications}} and no hypertension diagnosis. carepath's "
+                      "rule: {{%facts.treatment.hypertension.rule}}. It is therefore not read as hypertension "
+                      "treatment (no BP goal or intensification from it); record what it is prescribed for."),
         ],
     )

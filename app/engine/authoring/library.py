@@ -264,7 +264,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           "anus and anal canal), K62.1 (rectal polyp), K63.5 (polyp of colon) and Z86.010 (personal history of colonic "
           "polyps) with their subdivisions, and the SNOMED CT disorder Polyp of colon; no 2021 or 2025 eCQM value set "
           "holds colorectal polyps.",
-          [(ICD10CM, "D12", "Benign neoplasm of colon, rectum, anus and anal canal"), (ICD10CM, "K62.1", "Rectal polyp"),
+          [(ICD10CM, "D12", "Benign neoplasm of colon, rectum, anus and anal canal"),
+           (ICD10CM, "K62.1", "Rectal polyp"),
            (ICD10CM, "K63.5", "Polyp of colon"), (ICD10CM, "Z86.010", "Personal history of colonic polyps"),
            (SNOMED, "68496003", "Polyp of colon")])], None, {"history": True}),
     ("Procedure", "polypectomy", "Polypectomy of the colon or rectum",

@@ -150,8 +150,8 @@ KDIGO_AKI = guideline("KDIGO-AKI-2012", "KDIGO Clinical Practice Guideline for A
 # (app.context.diagnoses); the eGFR of a kidney that is not at steady state neither stages nor confirms CKD.
 ACUTE = "%facts.conditions.acute_kidney_by_results.exists()"
 ACUTE_FIRST = (ACUTE, "{{%facts.conditions.acute_kidney_by_results.kind}} by results "
-                      "({{%facts.conditions.acute_kidney_by_results.latest.date}}): suspended while the acute change is "
-                      "evaluated; an eGFR that is changing acutely does not stage or confirm chronic kidney disease "
+                      "({{%facts.conditions.acute_kidney_by_results.latest.date}}): suspended while the acute change "
+                      "is evaluated; an eGFR that is changing acutely does not stage or confirm chronic kidney disease "
                       "(KDIGO 2012 AKI §2.5)")
 EGFR_CONFLICT = "%facts.scores.egfr.conflict.exists()"
 
@@ -179,29 +179,6 @@ def kidney() -> dict[str, Any]:
                  (EGFR_CONFLICT, "{{%facts.scores.egfr.conflict.message}}"),
                  ("true", "KDIGO 2024 G and A categories")],
         rules=[
-            rule("ckd.acute-kidney", "Acute kidney injury or disease by results: evaluate now",
-                 when=[ACUTE], activity="acute-kidney-evaluation",
-                 inputs=["measures.creatinine", "scores.egfr", "conditions.ckd"],
-                 cite=[("KDIGO-AKI-2012", "Section 2.1.1, definition of AKI (serum creatinine up 0.3 mg/dL or more "
-                                          "within 48 hours, or 1.5 times baseline within 7 days)"),
-                       ("KDIGO-AKI-2012", "Section 2.5, Table 11, acute kidney diseases and disorders (AKD: creatinine "
-                                          "more than 50 % or GFR down 35 % or more, for less than 3 months)"),
-                       ("KDIGO-AKI-2012", "Recommendation 2.3.1, evaluate AKI promptly to determine the cause")],
-                 alert=("high", "{{%facts.conditions.acute_kidney_by_results.display}}: evaluate now"),
-                 text="{{%facts.conditions.acute_kidney_by_results.display}}. KDIGO 2012 asks for prompt evaluation of "
-                      "the cause, with special attention to reversible causes: repeat the creatinine now, assess volume "
-                      "status and obstruction, and review nephrotoxic and renally cleared medicines. The chronic kidney "
-                      "disease rules this contradicts (confirmation in 3 months, yearly monitoring, starting a RAS "
-                      "inhibitor or an SGLT2 inhibitor) are suspended until it is explained."),
-            rule("ckd.egfr-conflict", "Repeat creatinine and eGFR (same-day results disagree)",
-                 when=[EGFR_CONFLICT], activity="egfr-repeat", inputs=["scores.egfr", "measures.creatinine"],
-                 cite=[("KDIGO-CKD-2024", "Chapter 1, GFR categories G1 to G5 (Figure: prognosis of CKD by GFR and "
-                                          "albuminuria categories)")],
-                 alert=("moderate", "{{%facts.scores.egfr.conflict.message}}: repeat the test"),
-                 text="{{%facts.scores.egfr.conflict.message}}. carepath's check (no guideline defines how large a "
-                      "difference matters): CKD-EPI 2021 recomputed from the same day's creatinine, compared with the "
-                      "reported eGFR by KDIGO 2024 GFR category; a different category is a disagreement. Repeat "
-                      "creatinine and eGFR before relying on either."),
             rule("ckd.confirm", "Repeat eGFR and UACR to confirm chronicity",
                  when=[f"{CKD_PRESENT}.not()", f"{EGFR} < 60 or {UACR} >= 30"], activity="ckd-confirm",
                  schedule_from=(("measures.egfr", "measures.creatinine", "measures.uacr"), 3, "mo"),
@@ -310,5 +287,28 @@ def kidney() -> dict[str, Any]:
                       "{{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]]: KDIGO 2024 refers to "
                       "specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g or more. (The 5-year "
                       "kidney failure risk, Practice Point 2.2.1, is not computed by carepath.)"),
+            rule("ckd.acute-kidney", "Acute kidney injury or disease by results: evaluate now",
+                 when=[ACUTE], activity="acute-kidney-evaluation",
+                 inputs=["measures.creatinine", "scores.egfr", "conditions.ckd"],
+                 cite=[("KDIGO-AKI-2012", "Section 2.1.1, definition of AKI (serum creatinine up 0.3 mg/dL or more "
+                                          "within 48 hours, or 1.5 times baseline within 7 days)"),
+                       ("KDIGO-AKI-2012", "Section 2.5, Table 11, acute kidney diseases and disorders (AKD: creatinine "
+                                          "more than 50 % or GFR down 35 % or more, for less than 3 months)"),
+                       ("KDIGO-AKI-2012", "Recommendation 2.3.1, evaluate AKI promptly to determine the cause")],
+                 alert=("high", "{{%facts.conditions.acute_kidney_by_results.display}}: evaluate now"),
+                 text="{{%facts.conditions.acute_kidney_by_results.display}}. KDIGO 2012 asks for prompt evaluation of "
+                      "the cause, with special attention to reversible causes: repeat the creatinine now, assess "
+                      "volume status and obstruction, and review nephrotoxic and renally cleared medicines. The "
+                      "chronic kidney disease rules this contradicts (confirmation in 3 months, yearly monitoring, "
+                      "starting a RAS inhibitor or an SGLT2 inhibitor) are suspended until it is explained."),
+            rule("ckd.egfr-conflict", "Repeat creatinine and eGFR (same-day results disagree)",
+                 when=[EGFR_CONFLICT], activity="egfr-repeat", inputs=["scores.egfr", "measures.creatinine"],
+                 cite=[("KDIGO-CKD-2024", "Chapter 1, GFR categories G1 to G5 (Figure: prognosis of CKD by GFR and "
+                                          "albuminuria categories)")],
+                 alert=("moderate", "{{%facts.scores.egfr.conflict.message}}: repeat the test"),
+                 text="{{%facts.scores.egfr.conflict.message}}. carepath's check (no guideline defines how large a "
+                      "difference matters): CKD-EPI 2021 recomputed from the same day's creatinine, compared with the "
+                      "reported eGFR by KDIGO 2024 GFR category; a different category is a disagreement. Repeat "
+                      "creatinine and eGFR before relying on either."),
         ],
     )

@@ -91,10 +91,10 @@ def tobacco() -> dict[str, Any]:
                  when=["%facts.smoking.status.empty() or %facts.smoking.status = 'unknown' or "
                        "%facts.smoking.withinLookback != true"],
                  activity="tobacco-ask", inputs=["smoking"], cite=[section],
-                 text="[[Smoking status last recorded {{%facts.smoking.where(withinLookback = false).date}} "
-                      "({{%facts.smoking.status}}), more than "
-                      "12 months ago: treated as not known. || Smoking status is not known.]] USPSTF 2021 asks all "
-                      "adults about tobacco use: ask, and advise and support those who smoke."),
+                 text="[[Latest smoking status: {{%facts.smoking.status}} on {{%facts.smoking.date}}. || No smoking "
+                      "status recorded.]] A status recorded more than 12 months ago counts as not known (shown, not "
+                      "used). USPSTF 2021 asks all adults about tobacco use: ask, and advise and "
+                      "support those who smoke."),
             rule("tobacco.counselling", "Advice to quit and behavioral support",
                  when=[CURRENT], activity="tobacco-counselling", inputs=["smoking"],
                  cite=[section, ("USPSTF-TOBACCO-2021", "Recommendation (A): pregnant persons (behavioral "
