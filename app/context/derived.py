@@ -37,8 +37,14 @@ def blood_pressure(systolic: list[Reading], diastolic: list[Reading], since: dat
     def mean(values: list[Reading]) -> float | None:
         return round(sum(r.value or 0.0 for r in values) / len(values), 1) if values else None
 
+    latest_sbp = [r for r in used_sbp if r.when.day == days[0]]
+    latest_dbp = [r for r in used_dbp if r.when.day == days[0]]
+    # the latest day alone: a severe value is a warning even when an earlier occasion lowers the average
+    latest = {"sbp": mean(latest_sbp), "dbp": mean(latest_dbp), "date": days[0].isoformat(),
+              "readings": len({r.when.instant for r in latest_sbp + latest_dbp}),
+              "refs": unique_refs(r.ref for r in latest_sbp + latest_dbp)}
     return {"sbp": mean(used_sbp), "dbp": mean(used_dbp), "readings": len(instants), "occasions": len(days),
-            "date": days[0].isoformat(), "refs": refs}
+            "date": days[0].isoformat(), "latest": latest, "refs": refs}
 
 
 def scores(facts: dict[str, Any], wanted: RequirementSet, missing: list[dict[str, str]]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, chronicity, scores
+from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypertension_treatment
 from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.repair import readable
 from app.context.requirements import Requirement, RequirementSet, lookback_days, merge
@@ -72,6 +73,9 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
     chronicity(facts)
+    hypertension_by_readings(facts)
+    hypertension_treatment(facts)
+    acute_kidney(facts, found.get("creatinine", []))
     conflict = facts["scores"].get("egfr", {}).get("conflict")
     if conflict:
         quality.append({"ref": facts["scores"]["egfr"]["refs"][0], "problem": conflict["message"]})
@@ -238,10 +242,13 @@ _SMOKING = {
 
 
 def _smoking(measure: dict[str, Any] | None) -> dict[str, Any]:
+    """The latest smoking status with its age (``daysAgo``, ``withinLookback``): rules that ask for a status
+    recorded within the look-back treat an older one as absent, and still show it."""
     if not measure:
         return {"status": "unknown", "date": None, "refs": []}
     code = (measure.get("valueCode") or {}).get("code")
-    return {"status": _SMOKING.get(code or "", "unknown"), "date": measure["date"], "refs": measure["refs"]}
+    return {"status": _SMOKING.get(code or "", "unknown"), "date": measure["date"], "daysAgo": measure["daysAgo"],
+            "withinLookback": measure["withinLookback"], "refs": measure["refs"]}
 
 
 def _missing(facts: dict[str, Any], wanted: RequirementSet) -> list[dict[str, str]]:

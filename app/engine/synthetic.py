@@ -39,7 +39,8 @@ def _measure(key: str, value: Value, as_of: date) -> dict[str, Any] | None:
 
 
 def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01", patient_id: str = "cp-test",
-               bp: tuple[float, float] | tuple[float, float, int] | None = None, smoking: str | None = "never",
+               bp: tuple[float, float] | tuple[float, float, int] | None = None,
+               smoking: str | tuple[str, int] | None = "never", creatinine_series: Sequence[tuple[float, int]] = (),
                ascvd10y: float | None = None, egfr: Value = None, bmi: Value = None,
                conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
@@ -48,7 +49,11 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                **measures: Value) -> dict[str, Any]:
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
     200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
-    to the reason recorded with a decision not to prescribe it (a request with ``doNotPerform``, 60 days ago)."""
+    to the reason recorded with a decision not to prescribe it (a request with ``doNotPerform``, 60 days ago).
+    ``bp`` is (systolic, diastolic[, readings]): 2 readings are 2 occasions, 1 a single one. ``smoking`` is a status,
+    or (status, days ago). ``creatinine_series`` is [(mg/dL, days ago)], newest first; the derived facts
+    (hypertension by readings, treatment of hypertension, acute kidney injury) come from the context layer's own
+    functions."""
     day = date.fromisoformat(as_of)
     facts: dict[str, Any] = {
         "asOf": as_of,
@@ -76,9 +81,13 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
     if bp is not None:
         sbp, dbp, readings = (*bp, 2)[:3]
         facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "occasions": min(readings, 2),
-                       "date": _day(day, 10), "refs": _ref("Observation", "bp")}
+                       "date": _day(day, 10), "refs": _ref("Observation", "bp"),
+                       "latest": {"sbp": sbp, "dbp": dbp, "date": _day(day, 10), "readings": 1,
+                                  "refs": _ref("Observation", "bp")}}
     if smoking is not None:
-        facts["smoking"] = {"status": smoking, "date": _day(day, 30), "refs": _ref("Observation", "smoking")}
+        status, smoked_days_ago = (smoking, 30) if isinstance(smoking, str) else smoking
+        facts["smoking"] = {"status": status, "date": _day(day, smoked_days_ago), "daysAgo": smoked_days_ago,
+                            "withinLookback": smoked_days_ago <= 365, "refs": _ref("Observation", "smoking")}
     named = conditions.items() if isinstance(conditions, Mapping) else ((key, key) for key in conditions)
     for key, display in named:
         facts["conditions"][key] = {"code": key, "system": "http://snomed.info/sct",
@@ -110,8 +119,26 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
         if phenotype:
             facts["measures"][key] = {"phenotype": phenotype, "valueCode": {"display": f"{phenotype}"},
                                       "date": _day(day, 400), "refs": _ref("Observation", key)}
+    _derive(facts, creatinine_series, day)
     for key, label in LABELS.items():
         present = facts["smoking"] if key == "smoking" and smoking else facts["measures"].get(key)
         if not present or (isinstance(present, dict) and present.get("withinLookback") is False):
             facts["missing"].append({"key": key, "message": f"no {label} in the last 12 months"})
     return facts
+
+
+def _derive(facts: dict[str, Any], creatinine_series: Sequence[tuple[float, int]], day: date) -> None:
+    """The context layer's derived facts (app.context.diagnoses), computed as it computes them."""
+    from app.context.dates import When
+    from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypertension_treatment
+    from app.context.observations import Reading
+
+    readings = [Reading("creatinine", When(_day(day, days_ago)), _ref("Observation", f"creatinine-{index}")[0],
+                        "http://loinc.org|2160-0", value=value)
+                for index, (value, days_ago) in enumerate(creatinine_series)]
+    if readings:
+        facts["measures"]["creatinine"] = {**_measure("creatinine", creatinine_series[0], day),
+                                           "refs": [readings[0].ref]}
+    hypertension_by_readings(facts)
+    hypertension_treatment(facts)
+    acute_kidney(facts, readings)

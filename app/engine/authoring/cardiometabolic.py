@@ -93,18 +93,6 @@ def diabetes() -> dict[str, Any]:
                           "complex or intermediate health (multiple chronic illnesses, cognitive impairment or "
                           "functional dependence); carepath cannot judge health status from the record.",
                           f"{AGE} >= 65"), HBA1C_OLDER]),
-            goal("t2d.bp-goal", "Blood pressure below 130/80 mmHg",
-                 targets=[("8480-6", "Systolic blood pressure", "<", 130, "mmHg"),
-                          ("8462-4", "Diastolic blood pressure", "<", 80, "mmHg")],
-                 due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Diabetes",
-                 cite=("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (blood pressure "
-                                   "goals)"), inputs=["bp"],
-                 condition=f"{PREGNANT}.not() and {HOSPICE}.not() and {DIALYSIS}.not() and "
-                           "%facts.conditions.hypertension.empty() and %facts.medications.antihypertensive.empty()"
-                           f" and ({BP_MISSING} or (%facts.bp.sbp < 130 and %facts.bp.dbp < 80))",
-                 text="ADA 2025 §10: blood pressure goal below 130/80 mmHg for people with diabetes, if it can be "
-                      "safely attained. (When blood pressure is raised or treated, the blood pressure area sets "
-                      "this goal instead.)", choice=DIABETES_BP_OLDER),
         ],
         rules=[
             rule("t2d.pregnancy", "Diabetes in pregnancy",
@@ -245,21 +233,46 @@ def diabetes() -> dict[str, Any]:
 STAGE2 = "(%facts.bp.sbp >= 140 or %facts.bp.dbp >= 90)"
 STAGE1 = "((%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80) and %facts.bp.sbp < 140 and %facts.bp.dbp < 90)"
 ELEVATED = "(%facts.bp.sbp >= 120 and %facts.bp.sbp < 130 and %facts.bp.dbp < 80)"
+RAISED = "(%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80)"
 HIGH_RISK = ("(%facts.conditions.ascvd.exists() or %facts.conditions.diabetes.exists() or "
              "%facts.conditions.ckd.exists() or %facts.scores.ascvd10y.value >= 10)")
 LOW_RISK = ("(%facts.conditions.ascvd.empty() and %facts.conditions.diabetes.empty() and "
             "%facts.conditions.ckd.empty() and %facts.scores.ascvd10y.value < 10)")
-UNTREATED = "%facts.medications.antihypertensive.empty()"
-BP_INPUTS = ["bp", "conditions.hypertension", "medications.antihypertensive"]
+# A BP-lowering medicine treats hypertension only with that diagnosis or when nothing else it is given for is
+# recorded (app.context.diagnoses: treatment.hypertension.status).
+TREATED = "%facts.treatment.hypertension.status = 'treated'"
+UNTREATED = "(%facts.treatment.hypertension.empty() or %facts.treatment.hypertension.status != 'treated')"
+INDICATION_NOT_RECORDED = "%facts.treatment.hypertension.status = 'indication-not-recorded'"
+# 2017 ACC/AHA §4.1 (Table 8): BP is classified on the average of 2 or more readings on 2 or more occasions; a
+# diagnosis is a recorded Condition, such readings of 130/80 or more (conditions.hypertension_by_readings), or
+# treatment of hypertension.
+DIAGNOSED = ("(%facts.conditions.hypertension.exists() or %facts.conditions.hypertension_by_readings.exists() or "
+             f"{TREATED})")
+UNDIAGNOSED = ("(%facts.conditions.hypertension.empty() and %facts.conditions.hypertension_by_readings.empty() and "
+               f"{UNTREATED})")
+CLASSIFIED = "%facts.bp.occasions >= 2"
+SINGLE_OCCASION = "%facts.bp.occasions < 2"
+NOT_PREGNANT = f"{PREGNANT}.not()"
+# 2017 ACC/AHA §11.2: a severe BP elevation is above 180/120 mmHg; carepath warns from 180/120 inclusive (the
+# safer reading), on the latest day's readings so that an earlier occasion cannot average it away.
+SEVERE = "(%facts.bp.latest.sbp >= 180 or %facts.bp.latest.dbp >= 120)"
+SEVERE_CITE = ("ACC-AHA-HTN-2017", "Section 11.2, Hypertensive crises: emergencies and urgencies (severe BP "
+                                   "elevation, >180/120 mmHg)")
+LATEST_BP = "{{%facts.bp.latest.sbp}}/{{%facts.bp.latest.dbp}} mmHg ({{%facts.bp.latest.date}})"
+SEVERE_FIRST = (SEVERE, f"severe blood pressure {LATEST_BP}: suspended until the prompt evaluation for target-organ "
+                        "damage that 2017 ACC/AHA §11.2 calls for")
+# (conditions.hypertension_by_readings is derived from ``bp``, whose readings the rationale cites)
+BP_INPUTS = ["bp", "conditions.hypertension", "treatment.hypertension"]
 #: Evidence that changes the BP rules (hospice, kidney replacement therapy, frailty): shown when present.
 CONTEXT_INPUTS = [*HOSPICE_INPUTS, *KRT_INPUTS, *FRAILTY_INPUTS]
 CONTEXT_EVIDENCE = tuple(CONTEXT_INPUTS)
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
+RISK_TEXT = ("[[10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013)|| 10-year ASCVD risk not "
+             "computed]]")
 FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
            "(follow-up after initial BP evaluation)")
-SINGLE_OCCASION = ("%facts.conditions.hypertension.empty() and (%facts.bp.readings < 2 or %facts.bp.occasions < 2)",
-                   "blood pressure from a single occasion ({{%facts.bp.readings}} reading(s)): the guideline "
-                   "classifies on the average of 2 or more readings on 2 or more occasions; confirm first")
+DIAGNOSIS_CITE = ("ACC-AHA-HTN-2017", "Section 4.1 and Table 8, step 6 (average of 2 or more readings on 2 or more "
+                                      "occasions); Section 4.2, out-of-office BP to confirm the diagnosis")
 HTN_PREGNANCY = ("ACC-AHA-HTN-2017", "Special patient groups: pregnancy (ACE inhibitors, ARBs and direct renin "
                                      "inhibitors: class III, harm)")
 ACOG = guideline("ACOG-PB222-2020", "ACOG Practice Bulletin No. 222: Gestational Hypertension and Preeclampsia "
@@ -272,38 +285,54 @@ IN_PREGNANCY = (PREGNANT, "pregnancy: blood pressure in pregnancy is assessed an
                           "guideline")
 
 
+def _bp_summary() -> list[tuple[str, str]]:
+    """Area summary: categories only from 2 or more occasions and never in pregnancy (ACOG terms there)."""
+    adult = f"{NOT_PREGNANT} and {CLASSIFIED}"
+    return [(f"{adult} and {STAGE2}", "Stage 2 hypertension range"),
+            (f"{adult} and {STAGE1}", "Stage 1 hypertension range"),
+            (f"{adult} and {ELEVATED}", "Elevated blood pressure"),
+            (f"{adult} and %facts.bp.sbp < 120 and %facts.bp.dbp < 80", "Blood pressure in the normal range"),
+            (f"{NOT_PREGNANT} and %facts.bp.sbp.exists()", "average {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg of "
+             "{{%facts.bp.readings}} reading(s) on {{%facts.bp.occasions}} occasion(s) up to {{%facts.bp.date}} "
+             "(2017 ACC/AHA §3.1 categories)"),
+            (f"{NOT_PREGNANT} and {SINGLE_OCCASION}", "readings from a single occasion: not classified (the "
+             "guideline classifies on the average of 2 or more readings on 2 or more occasions)"),
+            (f"{PREGNANT} and %facts.bp.sbp.exists()", "pregnancy: average {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg "
+             "up to {{%facts.bp.date}}, read against ACOG Practice Bulletin 222 (2020), not adult staging"),
+            (SEVERE, f"severe blood pressure {LATEST_BP}"),
+            ("%facts.conditions.hypertension.empty() and %facts.conditions.hypertension_by_readings.exists()",
+             "hypertension by readings: {{%facts.conditions.hypertension_by_readings.display}}"),
+            (INDICATION_NOT_RECORDED, "{{%facts.treatment.hypertension.display}}: indication not recorded"),
+            (BP_MISSING, "no recent blood pressure reading"),
+            (HOSPICE, f"{COMFORT}: BP lowering is not started or intensified and no BP goal is set"),
+            (DIALYSIS, f"end-stage renal disease or dialysis recorded ({KRT_SHOWN}): blood pressure is managed "
+                       "with the nephrology and dialysis team")]
+
+
 def blood_pressure() -> dict[str, Any]:
-    """Blood pressure (2017 ACC/AHA): staging from the average of the latest readings, goal, treatment."""
+    """Blood pressure (2017 ACC/AHA): diagnosis first (2 occasions, a recorded diagnosis or treatment), then
+    staging, goal and treatment; severe values are warnings that suspend routine follow-up."""
     return plan_definition(
         "blood-pressure", "Blood pressure",
-        description="Staging, goal, lifestyle, medication thresholds by stage and ASCVD risk, and follow-up "
+        description="Severe values, diagnosis (readings on 2 or more occasions or out-of-office confirmation), then "
+                    "staging, goal, lifestyle, medication thresholds by stage and ASCVD risk, and follow-up "
                     "intervals (2017 ACC/AHA high blood pressure guideline).",
         guidelines=[HTN, ADA, ACOG, KDOQI_COMMENTARY],
         when="%facts.conditions.hypertension.exists() or %facts.medications.antihypertensive.exists() or "
-             "%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80",
-        summary=[(STAGE2, "Stage 2 hypertension range"), (STAGE1, "Stage 1 hypertension range"),
-                 (ELEVATED, "Elevated blood pressure"),
-                 ("%facts.bp.sbp < 120 and %facts.bp.dbp < 80", "Blood pressure in the normal range"),
-                 ("%facts.bp.sbp.exists()", "average {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg of "
-                  "{{%facts.bp.readings}} reading(s) up to {{%facts.bp.date}} (2017 ACC/AHA §3.1 categories)"),
-                 ("%facts.bp.readings < 2 or %facts.bp.occasions < 2", "readings from a single occasion: the "
-                  "guideline classifies on the average of 2 or more readings on 2 or more occasions"),
-                 (BP_MISSING, "no recent blood pressure reading"),
-                 (HOSPICE, f"{COMFORT}: BP lowering is not started or intensified and no BP goal is set"),
-                 (DIALYSIS, f"end-stage renal disease or dialysis recorded ({KRT_SHOWN}): blood pressure is managed "
-                            "with the nephrology and dialysis team")],
+             f"%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or {SEVERE}",
+        summary=_bp_summary(),
         goals=[goal("htn.bp-goal", "Blood pressure below 130/80 mmHg",
                     targets=[("8480-6", "Systolic blood pressure", "<", 130, "mmHg"),
                              ("8462-4", "Diastolic blood pressure", "<", 80, "mmHg")],
-                    due=(1, "mo"), addresses=["conditions.hypertension"], addresses_text="High blood pressure",
+                    due=(1, "mo"), addresses=["conditions.hypertension"],
+                    addresses_text="High blood pressure",
                     cite=("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension"),
                     inputs=BP_INPUTS,
-                    condition=f"{PREGNANT}.not() and {HOSPICE}.not() and {DIALYSIS}.not() and "
-                              "(%facts.conditions.hypertension.exists() or "
-                              "%facts.medications.antihypertensive.exists() or "
-                              "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80)",
+                    condition=f"{NOT_PREGNANT} and {HOSPICE}.not() and {DIALYSIS}.not() and {DIAGNOSED}",
                     choice=[BP_JUDGEMENT, DIABETES_BP_OLDER, TRANSPLANT_BP],
-                    text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): goal below 130/80 mmHg. "
+                    text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): for patients with hypertension "
+                         "({{%facts.conditions.hypertension.display | %facts.conditions.hypertension_by_readings"
+                         ".display | %facts.treatment.hypertension.display}}), goal below 130/80 mmHg. "
                          "Reassessed monthly until controlled (§8.2.1).")],
         rules=[
             rule("htn.measure-bp", "Measure blood pressure (none in the last 12 months)",
@@ -318,65 +347,67 @@ def blood_pressure() -> dict[str, Any]:
                       "%facts.medications.antihypertensive.display}}) with no blood pressure reading in the last 12 "
                       "months (latest {{%facts.measures.sbp.date}}): measure it; older readings are not used for "
                       "staging or goals."),
+            rule("htn.confirm-out-of-office", "Confirm the diagnosis: home or ambulatory BP, or a second occasion",
+                 when=[UNDIAGNOSED, RAISED], activity="bp-out-of-office", inputs=BP_INPUTS + CONTEXT_INPUTS,
+                 evidence=CONTEXT_EVIDENCE, exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
+                 cite=[DIAGNOSIS_CITE],
+                 text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg from {{%facts.bp.readings}} reading(s) on "
+                      "{{%facts.bp.occasions}} occasion and no hypertension diagnosis[[ ({{%facts.medications"
+                      ".antihypertensive.display}} recorded without its indication)]]: the guideline diagnoses "
+                      "hypertension on the average of 2 or more readings on 2 or more occasions (§4.1, Table 8), "
+                      "and recommends out-of-office readings to confirm it (§4.2). No goal, stage-based follow-up or "
+                      "medication is proposed until the diagnosis is confirmed."),
             rule("htn.lifestyle", "Nonpharmacological BP-lowering measures",
-                 when=["%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or %facts.conditions.hypertension.exists()"],
+                 when=[f"{DIAGNOSED} or ({CLASSIFIED} and (%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80))"],
                  activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS + CONTEXT_INPUTS,
                  evidence=CONTEXT_EVIDENCE, exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[("ACC-AHA-HTN-2017", "Section 6, Nonpharmacological interventions")],
                  text="[[Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg. ]]Weight loss if overweight, a "
                       "heart-healthy (DASH-type) diet, less sodium, more potassium, physical activity and "
                       "moderate alcohol are recommended for elevated BP and hypertension."),
-            rule("htn.confirm-out-of-office", "Confirm with home or ambulatory BP readings",
-                 when=["%facts.conditions.hypertension.empty()", UNTREATED,
-                       "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
-                 activity="bp-out-of-office", inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
-                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
-                 cite=[("ACC-AHA-HTN-2017", "Section 4.2, Out-of-office and self-monitoring of BP")],
-                 text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.readings}} reading(s)) without "
-                      "a hypertension diagnosis: out-of-office readings are recommended to confirm it."),
             rule("htn.recheck-elevated", "Reassess BP in 3 to 6 months (elevated BP)",
-                 when=[ELEVATED, UNTREATED], activity="bp-recheck", due_in=(3, "mo"),
+                 when=[ELEVATED, CLASSIFIED, UNTREATED], activity="bp-recheck", due_in=(3, "mo"),
                  inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
                  exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[FIGURE4], choice="the guideline gives 3 to 6 months; carepath proposes 3.",
-                 text="Elevated BP ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): nonpharmacological therapy and "
-                      "reassessment in 3 to 6 months."),
+                 text="Elevated BP ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg, {{%facts.bp.occasions}} occasions): "
+                      "nonpharmacological therapy and reassessment in 3 to 6 months."),
             rule("htn.recheck-stage1-low-risk", "Reassess BP in 3 to 6 months (stage 1, lower risk)",
-                 when=[STAGE1, UNTREATED, LOW_RISK], activity="bp-recheck", due_in=(3, "mo"),
+                 when=[STAGE1, UNTREATED, LOW_RISK, DIAGNOSED], activity="bp-recheck", due_in=(3, "mo"),
                  inputs=BP_INPUTS + RISK_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
-                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
+                 exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[FIGURE4],
                  choice="the guideline gives 3 to 6 months; carepath proposes 3.",
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) with 10-year ASCVD risk "
                       "{{%facts.scores.ascvd10y.value :: .1f}} % (below 10 %, PCE 2013) and no clinical CVD, "
                       "diabetes or CKD: nonpharmacological therapy, reassess in 3 to 6 months."),
             rule("htn.medication-stage1", "Start BP-lowering medication (stage 1, higher risk)",
-                 when=[STAGE1, UNTREATED, HIGH_RISK], activity="bp-medication", goals=("htn.bp-goal",),
+                 when=[STAGE1, UNTREATED, HIGH_RISK, DIAGNOSED], activity="bp-medication", goals=("htn.bp-goal",),
                  inputs=BP_INPUTS + RISK_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (chronic "
                                                    "kidney disease; diabetes mellitus)"), HTN_PREGNANCY],
-                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP, SINGLE_OCCASION),
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  choice=["first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
                          "blockers (§8.1.6); the agent is the clinician's choice.", BP_JUDGEMENT, TRANSPLANT_BP],
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) at higher risk: "
                       "{{%facts.conditions.ascvd.display | %facts.conditions.diabetes.display | "
-                      "%facts.conditions.ckd.display}}; 10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
-                      "(PCE 2013). The guideline starts medication at stage 1 with clinical CVD, diabetes, CKD, or a "
-                      "10-year risk of 10 % or more: BP-lowering medication plus lifestyle, reassess in 1 month."),
+                      f"%facts.conditions.ckd.display ?? 10-year risk 10 % or more}}}}; {RISK_TEXT}. The guideline "
+                      "starts medication at stage 1 with clinical CVD, diabetes, CKD, or a 10-year risk of 10 % or "
+                      "more: BP-lowering medication plus lifestyle, reassess in 1 month."),
             rule("htn.medication-stage2", "Start BP-lowering medication (stage 2)",
-                 when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",),
+                 when=[STAGE2, UNTREATED, DIAGNOSED], activity="bp-medication", goals=("htn.bp-goal",),
                  inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "
                                                      "combination therapy)"), HTN_PREGNANCY],
-                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP, SINGLE_OCCASION),
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  choice=["two first-line agents of different classes are recommended when the average BP is more "
                          "than 20/10 mmHg above goal (§8.1.6).", BP_JUDGEMENT, TRANSPLANT_BP],
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
                       "lifestyle, reassess in 1 month."),
             rule("htn.recheck-after-start", "Reassess BP in 1 month (stage 2, or stage 1 at higher risk)",
-                 when=[UNTREATED, f"{STAGE2} or ({STAGE1} and {HIGH_RISK})"], activity="bp-recheck",
+                 when=[UNTREATED, DIAGNOSED, f"{STAGE2} or ({STAGE1} and {HIGH_RISK})"], activity="bp-recheck",
                  due_in=(1, "mo"), inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
-                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
+                 exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating "
                                                      "antihypertensive drug therapy")],
                  text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg, in the stage 2 range or in the stage 1 range at "
@@ -406,14 +437,14 @@ def blood_pressure() -> dict[str, Any]:
                                 "during pregnancy: ACE inhibitors and ARBs should not be used in pregnancy"),
                  text="Pregnancy with an active ACE inhibitor or ARB."),
             rule("htn.treatment-review", "Review adherence and intensify BP treatment",
-                 when=["%facts.medications.antihypertensive.exists()",
-                       "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
+                 when=[TREATED, RAISED],
                  activity="bp-treatment-review", goals=("htn.bp-goal",), due_in=(1, "mo"),
                  inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
-                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP), choice=[BP_JUDGEMENT, TRANSPLANT_BP],
+                 exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
+                 choice=[BP_JUDGEMENT, TRANSPLANT_BP],
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
-                 text="On {{%facts.medications.antihypertensive.display}} with BP {{%facts.bp.sbp}}/"
+                 text="On {{%facts.treatment.hypertension.display}} with BP {{%facts.bp.sbp}}/"
                       "{{%facts.bp.dbp}} mmHg (goal below 130/80): review adherence and response, monthly "
                       "until controlled."),
             rule("htn.goals-of-care", "Review BP-lowering treatment against the goals of care",
@@ -427,5 +458,37 @@ def blood_pressure() -> dict[str, Any]:
                       "diabetes): strict blood pressure control is not necessary; 2017 ACC/AHA §10.3.1 (65 or older "
                       "with limited life expectancy): clinical judgment and patient preference decide the intensity "
                       "of BP lowering."),
+            rule("htn.severe", "Severe blood pressure: evaluate now",
+                 when=[SEVERE, NOT_PREGNANT], activity="severe-bp-evaluation", inputs=["bp", *BP_INPUTS[1:]],
+                 cite=[SEVERE_CITE],
+                 alert=("high", f"blood pressure {LATEST_BP}: 180/120 or more, severe (2017 ACC/AHA §11.2); "
+                                "evaluate now for target-organ damage"),
+                 text=f"Latest blood pressure {LATEST_BP}: 180/120 or more. 2017 ACC/AHA §11.2 treats a BP above "
+                      "180/120 mmHg as a severe elevation (carepath warns from 180/120 inclusive, the safer reading): "
+                      "repeat the measurement and evaluate now for new or worsening "
+                      "target-organ damage (a hypertensive emergency needs immediate care). Until then the routine "
+                      "rules it contradicts (out-of-office confirmation, rechecks in 1 to 6 months, monthly treatment "
+                      "review) are suspended."),
+            rule("htn.second-occasion", "Measure BP on a second occasion (elevated reading, single occasion)",
+                 when=[UNDIAGNOSED, SINGLE_OCCASION, ELEVATED], activity="bp-recheck",
+                 inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP), cite=[DIAGNOSIS_CITE],
+                 choice="the guideline sets no interval for the second occasion; at the next visit.",
+                 text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg from a single occasion: the guideline "
+                      "classifies BP (elevated, stage 1 or 2) only on the average of 2 or more readings on 2 or more "
+                      "occasions (§4.1, Table 8); measure it again on another occasion before any category-based "
+                      "advice."),
+            rule("htn.indication-not-recorded", "Record the indication of the BP-lowering medicine",
+                 when=[INDICATION_NOT_RECORDED], activity="bp-indication-review",
+                 inputs=["treatment.hypertension", "medications.antihypertensive", "conditions.arrhythmia",
+                         "conditions.angina", "conditions.heart_failure", "conditions.hypertension"],
+                 cite=[("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (stable ischemic "
+                                            "heart disease, heart failure, atrial fibrillation: the same drug classes "
+                                            "treat them)"),
+                       ("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension")],
+                 text="{{%facts.treatment.hypertension.display}}: indication not recorded. The record shows "
+                      "{{%facts.treatment.hypertension.otherIndications}} and no hypertension diagnosis. carepath's "
+                      "rule: {{%facts.treatment.hypertension.rule}}. It is therefore not read as hypertension "
+                      "treatment (no BP goal or intensification from it); record what it is prescribed for."),
         ],
     )

@@ -227,6 +227,10 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Condition", "acs", "Acute coronary syndrome / myocardial infarction", [vsac("2.16.840.1.113883.3.526.3.403")],
      None, {"history": True}),
     ("Condition", "heart_failure", "Heart failure", [vsac("2.16.840.1.113883.3.526.3.376")], None, {}),
+    # Other conditions BP-lowering medicines are prescribed for (beta blockers, calcium-channel blockers): a medicine
+    # counts as hypertension treatment only with hypertension or without them (app.context.diagnoses).
+    ("Condition", "arrhythmia", "Arrhythmia", [vsac("2.16.840.1.113883.3.526.3.366")], None, {}),
+    ("Condition", "angina", "Angina", [vsac("2.16.840.1.113762.1.4.1047.47")], None, {}),
     # A pregnancy condition with no clinicalStatus counts for 42 weeks from its onset or recording (post-term
     # pregnancy begins at 42 0/7 weeks: ACOG Committee Opinion 579, Definition of Term Pregnancy, 2013).
     ("Condition", "pregnancy", "Pregnancy", [vsac("2.16.840.1.113883.3.526.3.378")], None, {"lookback_weeks": 42}),
@@ -238,6 +242,22 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Condition", "palliative_care", "Palliative or hospice care", [vsac("2.16.840.1.113883.3.600.1.1575")], None, {}),
     ("Condition", "colorectal_cancer", "Colorectal cancer", [vsac("2.16.840.1.113883.3.464.1003.108.12.1001")], None,
      {"history": True}),
+    # Polyps or adenomas of the colon or rectum, current or past: surveillance after polypectomy (USMSTF 2020)
+    # replaces average-risk screening.
+    ("Condition", "colorectal_polyp", "Colorectal polyp or adenoma",
+     [own("colorectal-polyp", "Colorectal polyp or adenoma", "Polyps and benign neoplasms of the colon and rectum, "
+          "and a personal history of colonic polyps: the ICD-10-CM categories D12 (benign neoplasm of colon, rectum, "
+          "anus and anal canal), K62.1 (rectal polyp), K63.5 (polyp of colon) and Z86.010 (personal history of colonic "
+          "polyps) with their subdivisions, and the SNOMED CT disorder Polyp of colon; no 2021 or 2025 eCQM value set "
+          "holds colorectal polyps.",
+          [(ICD10CM, "D12", "Benign neoplasm of colon, rectum, anus and anal canal"),
+           (ICD10CM, "K62.1", "Rectal polyp"),
+           (ICD10CM, "K63.5", "Polyp of colon"), (ICD10CM, "Z86.010", "Personal history of colonic polyps"),
+           (SNOMED, "68496003", "Polyp of colon")])], None, {"history": True}),
+    ("Procedure", "polypectomy", "Polypectomy of the colon or rectum",
+     [own("colorectal-polypectomy", "Polypectomy of the colon or rectum", "The SNOMED CT procedure rectal "
+          "polypectomy (what Synthea records); no 2021 or 2025 eCQM value set holds polypectomy.",
+          [(SNOMED, "274031008", "Rectal polypectomy")])], None, {}),
     ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
      [vsac("2.16.840.1.113883.3.464.1003.198.12.1068")], None, {"history": True}),
     ("Condition", "no_cervix", "Absence of cervix", [vsac("2.16.840.1.113883.3.464.1003.111.12.1016")], None,

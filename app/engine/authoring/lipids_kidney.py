@@ -230,6 +230,16 @@ FDA_METFORMIN = guideline("FDA-METFORMIN-2016", "FDA Drug Safety Communication: 
                           "https://www.fda.gov/drugs/drug-safety-and-availability/fda-drug-safety-communication-fda-"
                           "revises-warnings-regarding-use-diabetes-medicine-metformin-certain")
 METFORMIN_INPUTS = ["medications.metformin", "scores.egfr"]
+KDIGO_AKI = guideline("KDIGO-AKI-2012", "KDIGO Clinical Practice Guideline for Acute Kidney Injury (Kidney Int Suppl "
+                      "2012;2(1):1-138)", "2012", "https://kdigo.org/guidelines/acute-kidney-injury/")
+# KDIGO 2012 AKI §2.1.1 and §2.5 (Table 11): acute kidney injury or disease shown by the creatinine or eGFR series
+# (app.context.diagnoses); the eGFR of a kidney that is not at steady state neither stages nor confirms CKD.
+ACUTE = "%facts.conditions.acute_kidney_by_results.exists()"
+ACUTE_FIRST = (ACUTE, "{{%facts.conditions.acute_kidney_by_results.kind}} by results "
+                      "({{%facts.conditions.acute_kidney_by_results.latest.date}}): suspended while the acute change "
+                      "is evaluated; an eGFR that is changing acutely does not stage or confirm chronic kidney disease "
+                      "(KDIGO 2012 AKI §2.5)")
+EGFR_CONFLICT = "%facts.scores.egfr.conflict.exists()"
 
 
 def kidney() -> dict[str, Any]:
@@ -238,8 +248,8 @@ def kidney() -> dict[str, Any]:
         "chronic-kidney-disease", "Chronic kidney disease",
         description="Staging by eGFR (G) and albuminuria (A), monitoring, RAS inhibition, SGLT2 inhibitors and "
                     "nephrology referral (KDIGO 2024).",
-        guidelines=[KDIGO, ADA, FDA_METFORMIN],
-        when=f"%facts.conditions.ckd.exists() or {EGFR} < 60 or {UACR} >= 30",
+        guidelines=[KDIGO, ADA, FDA_METFORMIN, KDIGO_AKI],
+        when=f"%facts.conditions.ckd.exists() or {EGFR} < 60 or {UACR} >= 30 or {ACUTE} or {EGFR_CONFLICT}",
         summary=[(f"{EGFR} >= 90", "G1 (eGFR {{%facts.scores.egfr.value}})"),
                  (f"{EGFR} >= 60 and {EGFR} < 90", "G2 (eGFR {{%facts.scores.egfr.value}})"),
                  (f"{EGFR} >= 45 and {EGFR} < 60", "G3a (eGFR {{%facts.scores.egfr.value}})"),
@@ -251,15 +261,17 @@ def kidney() -> dict[str, Any]:
                  (f"{UACR} >= 30 and {UACR} < 300", "A2 (UACR {{%facts.measures.uacr.value}} mg/g)"),
                  (f"{UACR} >= 300", "A3 (UACR {{%facts.measures.uacr.value}} mg/g)"),
                  (f"{UACR}.empty()", "albuminuria not assessed (no UACR)"),
+                 (ACUTE, "{{%facts.conditions.acute_kidney_by_results.display}}"),
+                 (EGFR_CONFLICT, "{{%facts.scores.egfr.conflict.message}}"),
                  ("true", "KDIGO 2024 G and A categories"),
                  (KRT, f"kidney failure treated by dialysis or a kidney transplant recorded ({KRT_SHOWN}): care "
                        "follows the nephrology or transplant team (KDIGO 2024 is not intended for people receiving "
                        "dialysis or with a kidney transplant)")],
         rules=[
             rule("ckd.confirm", "Repeat eGFR and UACR to confirm chronicity",
-                 when=[f"{CKD_PRESENT}.not()"], activity="ckd-confirm",
+                 when=[f"{CKD_PRESENT}.not()", f"{EGFR} < 60 or {UACR} >= 30"], activity="ckd-confirm",
                  schedule_from=(("measures.egfr", "measures.creatinine", "measures.uacr"), 3, "mo"),
-                 inputs=CKD_INPUTS, evidence=CKD_EVIDENCE, exclusions=(KIDNEY_TEAM,),
+                 inputs=CKD_INPUTS, evidence=CKD_EVIDENCE, exclusions=(KIDNEY_TEAM, ACUTE_FIRST),
                  cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present for more than 3 months)"),
                        KDIGO_SCOPE],
                  text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 on {{%facts.scores.egfr.date}} || no eGFR]] "
@@ -274,7 +286,7 @@ def kidney() -> dict[str, Any]:
                  schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
                  inputs=[*CKD_INPUTS, *HOSPICE_INPUTS], evidence=CKD_EVIDENCE + tuple(HOSPICE_INPUTS),
                  cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)"), KDIGO_SCOPE],
-                 exclusions=(KIDNEY_TEAM,),
+                 exclusions=(KIDNEY_TEAM, ACUTE_FIRST),
                  choice=["more often when the risk of progression is higher and the result changes treatment "
                          "(Practice Point 2.1.2).", IN_HOSPICE_MONITORING],
                  text="CKD ([[{{%facts.conditions.ckd.display}} || shown by results]][[; eGFR below 60 since "
@@ -291,7 +303,7 @@ def kidney() -> dict[str, Any]:
                               "%facts.medications.ras_inhibitor.exists()",
                               "already on a RAS inhibitor: {{%facts.medications.ace_inhibitor.display | "
                               "%facts.medications.arb.display | %facts.medications.ras_inhibitor.display}}"),
-                             KIDNEY_TEAM, NO_INTENSIFICATION),
+                             KIDNEY_TEAM, ACUTE_FIRST, NO_INTENSIFICATION),
                  contraindications=(
                      (PREGNANT, "pregnancy: ACE inhibitors and ARBs are contraindicated", "high"),
                      ("%facts.conditions.angioedema.exists()", "history of angioedema "
@@ -330,7 +342,8 @@ def kidney() -> dict[str, Any]:
                  evidence=CKD_EVIDENCE + tuple(HOSPICE_INPUTS),
                  cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.7 (SGLT2 inhibitors)"), KDIGO_SCOPE],
                  exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "
-                              "{{%facts.medications.sglt2_inhibitor.display}}"), KIDNEY_TEAM, NO_INTENSIFICATION),
+                              "{{%facts.medications.sglt2_inhibitor.display}}"), KIDNEY_TEAM, ACUTE_FIRST,
+                             NO_INTENSIFICATION),
                  contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
                  text="CKD with eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 (20 or more). KDIGO 2024 §3.7 "
                       "recommends an SGLT2 inhibitor with type 2 diabetes, with UACR of 200 mg/g or more, or with "
@@ -371,5 +384,28 @@ def kidney() -> dict[str, Any]:
                       "{{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]]: KDIGO 2024 refers to "
                       "specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g or more. (The 5-year "
                       "kidney failure risk, Practice Point 2.2.1, is not computed by carepath.)"),
+            rule("ckd.acute-kidney", "Acute kidney injury or disease by results: evaluate now",
+                 when=[ACUTE], activity="acute-kidney-evaluation",
+                 inputs=["measures.creatinine", "scores.egfr", "conditions.ckd"],
+                 cite=[("KDIGO-AKI-2012", "Section 2.1.1, definition of AKI (serum creatinine up 0.3 mg/dL or more "
+                                          "within 48 hours, or 1.5 times baseline within 7 days)"),
+                       ("KDIGO-AKI-2012", "Section 2.5, Table 11, acute kidney diseases and disorders (AKD: creatinine "
+                                          "more than 50 % or GFR down 35 % or more, for less than 3 months)"),
+                       ("KDIGO-AKI-2012", "Recommendation 2.3.1, evaluate AKI promptly to determine the cause")],
+                 alert=("high", "{{%facts.conditions.acute_kidney_by_results.display}}: evaluate now"),
+                 text="{{%facts.conditions.acute_kidney_by_results.display}}. KDIGO 2012 asks for prompt evaluation of "
+                      "the cause, with special attention to reversible causes: repeat the creatinine now, assess "
+                      "volume status and obstruction, and review nephrotoxic and renally cleared medicines. The "
+                      "chronic kidney disease rules this contradicts (confirmation in 3 months, yearly monitoring, "
+                      "starting a RAS inhibitor or an SGLT2 inhibitor) are suspended until it is explained."),
+            rule("ckd.egfr-conflict", "Repeat creatinine and eGFR (same-day results disagree)",
+                 when=[EGFR_CONFLICT], activity="egfr-repeat", inputs=["scores.egfr", "measures.creatinine"],
+                 cite=[("KDIGO-CKD-2024", "Chapter 1, GFR categories G1 to G5 (Figure: prognosis of CKD by GFR and "
+                                          "albuminuria categories)")],
+                 alert=("moderate", "{{%facts.scores.egfr.conflict.message}}: repeat the test"),
+                 text="{{%facts.scores.egfr.conflict.message}}. carepath's check (no guideline defines how large a "
+                      "difference matters): CKD-EPI 2021 recomputed from the same day's creatinine, compared with the "
+                      "reported eGFR by KDIGO 2024 GFR category; a different category is a disagreement. Repeat "
+                      "creatinine and eGFR before relying on either."),
         ],
     )

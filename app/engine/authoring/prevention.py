@@ -30,6 +30,12 @@ BREAST = guideline("USPSTF-BREAST-2024", "USPSTF: Breast Cancer: Screening", "20
                    USPSTF + "breast-cancer-screening")
 CERVICAL = guideline("USPSTF-CERVICAL-2018", "USPSTF: Cervical Cancer: Screening", "2018",
                      USPSTF + "cervical-cancer-screening")
+USMSTF = guideline("USMSTF-POLYP-2020", "Gupta S et al. Recommendations for Follow-Up After Colonoscopy and "
+                   "Polypectomy: A Consensus Update by the US Multi-Society Task Force on Colorectal Cancer. "
+                   "Gastroenterology 2020;158(4):1131-1153", "2020", "https://doi.org/10.1053/j.gastro.2019.10.026")
+POLYPS = "%facts.conditions.colorectal_polyp.exists() or %facts.procedures.polypectomy.exists()"
+POLYPS_SHOWN = ("{{%facts.conditions.colorectal_polyp.display | %facts.procedures.polypectomy.display}}, "
+                "{{%facts.conditions.colorectal_polyp.onset | %facts.procedures.polypectomy.date}}")
 ACP_CRC = guideline("ACP-CRC-2023", "Qaseem A et al. Screening for Colorectal Cancer in Asymptomatic Average-Risk "
                     "Adults: A Guidance Statement From the American College of Physicians (Version 2). Ann Intern Med "
                     "2023;176:1092-1100", "2023", "https://doi.org/10.7326/M23-0779")
@@ -63,7 +69,10 @@ def obesity() -> dict[str, Any]:
     )
 
 
-CURRENT = "%facts.smoking.status = 'current'"
+# A status older than the smoking look-back (12 months, this pack's data-freshness policy) counts as absent: it is
+# shown, and the question is asked again.
+RECENT_STATUS = "%facts.smoking.withinLookback = true"
+CURRENT = f"%facts.smoking.status = 'current' and {RECENT_STATUS}"
 
 
 def tobacco() -> dict[str, Any]:
@@ -75,9 +84,13 @@ def tobacco() -> dict[str, Any]:
                     "pharmacotherapy for nonpregnant adults (USPSTF 2021).",
         rules=[
             rule("tobacco.ask", "Ask about tobacco use",
-                 when=["%facts.smoking.status.empty() or %facts.smoking.status = 'unknown'"],
+                 when=["%facts.smoking.status.empty() or %facts.smoking.status = 'unknown' or "
+                       "%facts.smoking.withinLookback != true"],
                  activity="tobacco-ask", inputs=["smoking"], cite=[section],
-                 text="Smoking status is not known: ask all adults about tobacco use."),
+                 text="[[Latest smoking status: {{%facts.smoking.status}} on {{%facts.smoking.date}}. || No smoking "
+                      "status recorded.]] A status recorded more than 12 months ago counts as not known (shown, not "
+                      "used). USPSTF 2021 asks all adults about tobacco use: ask, and advise and "
+                      "support those who smoke."),
             rule("tobacco.counselling", "Advice to quit and behavioral support",
                  when=[CURRENT], activity="tobacco-counselling", inputs=["smoking"],
                  cite=[section, ("USPSTF-TOBACCO-2021", "Recommendation (A): pregnant persons (behavioral "
@@ -128,7 +141,7 @@ def screening() -> dict[str, Any]:
     """Preventive screening (USPSTF): colorectal, breast, cervical, lung, hepatitis C."""
     return plan_definition(
         "preventive-screening", "Preventive screening",
-        guidelines=[COLORECTAL, ACP_CRC, BREAST, ACP_BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
+        guidelines=[COLORECTAL, ACP_CRC, USMSTF, BREAST, ACP_BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
         description="Cancer and hepatitis C screening for adults by age, sex and risk, with test-specific "
                     "intervals and the recognised exclusions (USPSTF).",
         rules=[
@@ -137,7 +150,7 @@ def screening() -> dict[str, Any]:
                  inputs=["procedures.colonoscopy", "procedures.ct_colonography",
                          "procedures.flexible_sigmoidoscopy", "measures.fit", "procedures.stool_blood_test",
                          "measures.fit_dna", "conditions.colorectal_cancer", "procedures.total_colectomy",
-                         *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
+                         "conditions.colorectal_polyp", "procedures.polypectomy", *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
                  evidence=tuple(FRAILTY_INPUTS),
                  cite=[("USPSTF-CRC-2021", "Recommendations: ages 50 to 75 (A) and 45 to 49 (B); screening "
                                            "strategies and intervals"),
@@ -150,7 +163,10 @@ def screening() -> dict[str, Any]:
                               "treating team's schedule, not average-risk screening (USPSTF 2021 applies to "
                               "average-risk adults without a history of colorectal cancer)"),
                              ("%facts.procedures.total_colectomy.exists()", "total colectomy recorded "
-                              "({{%facts.procedures.total_colectomy.date}})")),
+                              "({{%facts.procedures.total_colectomy.date}})"),
+                             (POLYPS, f"colorectal polyps recorded ({POLYPS_SHOWN}): surveillance after polypectomy "
+                                      "at the interval the findings set (USMSTF 2020), not average-risk screening "
+                                      "and not its 10-year colonoscopy interval")),
                  satisfied_by=(("procedures.colonoscopy", 10, "a", "Colonoscopy"),
                                ("procedures.ct_colonography", 5, "a", "CT colonography"),
                                ("procedures.flexible_sigmoidoscopy", 5, "a", "Flexible sigmoidoscopy"),
@@ -165,6 +181,26 @@ def screening() -> dict[str, Any]:
                           "clinician's decision with the patient.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}: colorectal cancer screening, no test within its "
                       "interval on record."),
+            rule("screen.polyp-surveillance", "Surveillance colonoscopy after polyps (interval from the last report)",
+                 when=[POLYPS], activity="polyp-surveillance",
+                 inputs=["conditions.colorectal_polyp", "procedures.polypectomy", "procedures.colonoscopy",
+                         "conditions.colorectal_cancer", "procedures.total_colectomy", *PALLIATIVE_INPUTS],
+                 evidence=("procedures.colonoscopy", "procedures.polypectomy"),
+                 cite=[("USMSTF-POLYP-2020", "Recommendations for follow-up after colonoscopy with polypectomy: "
+                                             "intervals by the number, size and histology of the polyps removed")],
+                 exclusions=(PALLIATIVE,
+                             ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded "
+                              "({{%facts.conditions.colorectal_cancer.display}}): surveillance by the treating team's "
+                              "schedule"),
+                             ("%facts.procedures.total_colectomy.exists()", "total colectomy recorded "
+                              "({{%facts.procedures.total_colectomy.date}})")),
+                 choice="surveillance interval to be set from the last colonoscopy and pathology report: the "
+                        "findings USMSTF 2020 grades them by (number, size, histology) are not in the record "
+                        "carepath reads.",
+                 text=f"Colorectal polyps recorded ({POLYPS_SHOWN}); last colonoscopy: "
+                      "{{%facts.procedures.colonoscopy.date ?? none on record}}. USMSTF 2020 sets the next "
+                      "colonoscopy by what was found (number, size and histology of the polyps); the 10-year "
+                      "interval of average-risk screening is not assumed."),
             rule("screen.breast", "Screening mammography every 2 years (40 to 74)",
                  when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
                  inputs=["procedures.mammography", "conditions.bilateral_mastectomy", "procedures.bilateral_mastectomy",
