@@ -16,7 +16,7 @@ from app.engine.model import Citation
 
 EXT = "http://carepath.dev/fhir/StructureDefinition/"
 FACT_SECTIONS = ("patient", "measures", "bp", "conditions", "medications", "allergies", "procedures",
-                 "smoking", "scores")
+                 "not_done", "smoking", "scores")
 _PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
 _OPTIONAL = re.compile(r"\[\[(.+?)\]\]", re.S)
 
