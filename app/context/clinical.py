@@ -8,9 +8,9 @@ from typing import Any
 from app.context.dates import EFFECTIVE_FIELDS, When, effective, lookback_start
 from app.context.requirements import DEFAULT_PATHS, Criterion, Requirement
 from app.context.resources import codings, problem, ref, value_at
-from app.terminology.valuesets import Concept
 from app.terminology import rxnorm
 from app.terminology.codes import RXNORM, system_of
+from app.terminology.valuesets import Concept
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -523,7 +523,7 @@ def both_sides(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[
     return found
 
 
-def _sided_day(resource: dict[str, Any], resource_type: str, as_of: date) -> str | None | bool:
+def _sided_day(resource: dict[str, Any], resource_type: str, as_of: date) -> str | bool | None:
     """The day a one-sided record dates from (None when undated), or False when it does not count (refuted, not
     completed, or after ``as_of``)."""
     try:

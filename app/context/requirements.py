@@ -249,10 +249,11 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
     if "value" in paths and not event:
         raise PackError(f"{where} ({key}): an Observation's coded answer (path value) is read for event keys "
                         "(fact-event) only")
+    if default_path not in paths and (side is not None or "value" in paths or len(paths) > 1):
+        raise PackError(f"{where} ({key}): an answer, a side or codeFilters on several elements need a codeFilter "
+                        f"on {default_path!r}")
     criteria: tuple[Criterion, ...] = ()
-    if side is not None or len(concepts) > 1 and len(paths) > 1:
-        if default_path not in paths:
-            raise PackError(f"{where} ({key}): codeFilters on several elements need one on {default_path!r}")
+    if side is not None or len(paths) > 1:
         criteria, concepts = (Criterion(tuple(concepts), side),), []
     return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, _lookback(entry, where, key),
                        tuple(canonicals), _merge_concepts(tuple(concepts)), flags[FACT_HISTORY_URL], event,
