@@ -542,3 +542,29 @@ def test_scopes__device_requests_are_asked_for_and_the_sandbox_grants_them():
     assert "patient/DeviceRequest.rs" in scope.split()
     assert GrantedScopes(scope).can_read("DeviceRequest") and Granted(scope).permits("DeviceRequest", "rs")
     assert not Granted(scope.replace("patient/DeviceRequest.rs", "")).permits("DeviceRequest", "rs")
+
+
+# --- the engine: pack rules read the new sections ----------------------------------------------------------------
+
+
+def test_engine__not_done_and_device_order_keys_are_declared_fact_paths(pack):
+    from app.engine import parse
+
+    problems: list[str] = []
+    labels = parse.library_labels("Library", pack.library, problems)
+    assert not problems
+    assert labels["NotDone:statin"] == "Statin not to be prescribed"
+    assert labels["Procedure:frailty_finding"] == "Frailty finding" and "NotDone:frailty_finding" not in labels
+    reader = parse._Reader("PlanDefinition", {}, {}, labels, problems, use_fast_path=False)
+    assert reader.fact("a", "not_done.statin").label == "Statin not to be prescribed"
+    assert reader.fact("a", "not_done.ace_inhibitor") is None and problems  # not declared
+
+
+def test_engine__a_rule_reads_not_done_from_the_facts(pack):
+    from app.engine.rules import compile_checked
+
+    problems: list[str] = []
+    expression = compile_checked("%facts.not_done.statin.reasons.exists()", "test", problems)
+    refusal = request("MedicationRequest", ROSUVASTATIN, "completed", doNotPerform=True, reasonCode=[CONTRAINDICATED])
+    assert expression({"facts": facts_of(pack, refusal)}) == [True]
+    assert expression({"facts": facts_of(pack, request("MedicationRequest", ROSUVASTATIN))}) in ([False], [])

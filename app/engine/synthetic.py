@@ -44,9 +44,11 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
                cyp2c19: str | None = None, slco1b1: str | None = None,
-               prescribed_days_ago: Mapping[str, int] | None = None, **measures: Value) -> dict[str, Any]:
+               prescribed_days_ago: Mapping[str, int] | None = None, not_done: Mapping[str, str] | None = None,
+               **measures: Value) -> dict[str, Any]:
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
-    200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key."""
+    200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
+    to the reason of an order not to do it (recorded 100 days before ``as_of``)."""
     day = date.fromisoformat(as_of)
     facts: dict[str, Any] = {
         "asOf": as_of,
@@ -54,6 +56,10 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                     "birthDate": date(day.year - age, 1, 1).isoformat(), "race": "unknown",
                     "refs": [{"type": "Patient", "id": patient_id, "version": "1"}]},
         "measures": {}, "conditions": {}, "medications": {}, "allergies": {}, "procedures": {}, "scores": {},
+        "not_done": {key: {"display": key.replace("_", " "), "date": _day(day, 100),
+                           "reasons": [{"code": None, "system": None, "display": reason}],
+                           "refs": _ref("MedicationRequest", f"{key}-not-done")}
+                     for key, reason in (not_done or {}).items()},
         "missing": [], "dataQuality": [],
     }
     for key, value in measures.items():
