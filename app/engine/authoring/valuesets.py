@@ -37,12 +37,28 @@ NCQA = "https://www.ncqa.org/fhir/valueset/"
 
 @cache
 def _published_index() -> dict[str, Path]:
+    """url -> the file of the newest release that holds the value set, unless that file's expansion is cut short
+    (the 2025 files stop at 1000 codes: "Advanced Illness" 1082 lists 1000 of 1973, "Pregnancy" 378 1000 of
+    1986) and an older release holds it whole: then the whole one (no code a rule depended on is lost)."""
     index: dict[str, Path] = {}
+    cut: set[str] = set()
     for release in RELEASES:
         for path in sorted(release.glob("*.json")):
             resource = json.loads(path.read_text(encoding="utf-8"))
-            index.setdefault(resource["url"], path)
+            url, whole = resource["url"], _whole(resource)
+            if url not in index or (url in cut and whole):
+                index[url] = path
+                cut.discard(url)
+                if not whole:
+                    cut.add(url)
     return index
+
+
+def _whole(resource: dict[str, Any]) -> bool:
+    """False when an expansion says it holds more codes (``total``) than it lists."""
+    expansion = resource.get("expansion") or {}
+    total = expansion.get("total")
+    return not isinstance(total, int) or total <= len(expansion.get("contains") or [])
 
 
 @cache
