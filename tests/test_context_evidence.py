@@ -344,6 +344,7 @@ def test_esrd__end_stage_and_stage_5_count_stage_4_does_not(pack):
     ("statin_muscle_symptoms", cc(ICD, "G72.0", "Drug-induced myopathy")),
     ("rhabdomyolysis", cc(SCT, "240131006", "Rhabdomyolysis")),
     ("liver_disease", cc(ICD, "K74.60", "Unspecified cirrhosis of liver")),
+    ("liver_disease", cc(ICD, "B18.1", "Chronic viral hepatitis B without delta-agent")),
     ("breastfeeding", cc(SCT, "866041003", "Mother currently breastfeeding"))])
 def test_statin_exceptions__active_counts_resolved_does_not(pack, key, code):
     assert key in facts_of(pack, condition(code))["conditions"]
@@ -399,6 +400,22 @@ def test_period__an_encounter_still_in_progress_overlaps_the_evaluation_date(pac
     assert entry["ongoing"] and entry["withinLookback"] and entry["daysAgo"] == 0
     finished = encounter(HOSPICE_ADMISSION, start="2022-03-01T00:00:00Z", end=None)
     assert facts_of(pack, finished)["procedures"]["palliative_or_hospice_care"]["withinLookback"] is False
+
+
+HOME_HOSPICE = cc(SCT, "428361000124107", "Discharge to home for hospice care (procedure)")
+
+
+def test_discharge__to_hospice_counts_once_the_stay_has_ended(pack):
+    stay = encounter(CHECK_UP, start="2024-12-20T00:00:00Z", end="2025-01-02T00:00:00Z",
+                     hospitalization={"dischargeDisposition": HOME_HOSPICE})
+    assert facts_of(pack, stay)["procedures"]["palliative_or_hospice_care"]["end"] == "2025-01-02"
+
+
+@pytest.mark.parametrize(("end", "status"), [("2025-01-05T00:00:00Z", "finished"), (None, "in-progress")])
+def test_discharge__to_hospice_after_the_evaluation_date_or_not_yet_does_not_count(pack, end, status):
+    stay = encounter(CHECK_UP, start="2024-12-20T00:00:00Z", end=end, status=status,
+                     hospitalization={"dischargeDisposition": HOME_HOSPICE})
+    assert "palliative_or_hospice_care" not in facts_of(pack, stay)["procedures"]
 
 
 def test_period__a_past_condition_that_ended_within_its_look_back_counts(pack):

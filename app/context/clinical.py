@@ -409,6 +409,8 @@ def events(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str,
             when, end, ongoing = span
             last = end or when
             for key, coding, _how, other in matches:
+                if resource_type == "Encounter" and _discharged(resource, coding, as_of) is False:
+                    continue  # discharged to hospice after the evaluation date: not yet
                 known = found.get(key)
                 if known is None or last.instant > known["_instant"]:
                     concept = value_at(resource, "code") if resource_type != "Encounter" else None
@@ -425,6 +427,20 @@ def events(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str,
     for entry in found.values():
         entry.pop("_instant")
     return found
+
+
+def _discharged(encounter: dict[str, Any], coding: dict[str, Any], as_of: date) -> bool | None:
+    """None when ``coding`` is not the Encounter's discharge disposition; else whether the discharge (the end of the
+    stay) took place on or before ``as_of`` (a stay without an end has not been discharged)."""
+    dispositions = [c for concept in concepts_at(encounter, "hospitalization.dischargeDisposition")
+                    for c in codings(concept)]
+    if not any(c is coding for c in dispositions):
+        return None
+    try:
+        end = effective(encounter, *EVENT_ENDS["Encounter"])
+    except ValueError:
+        return False
+    return end is not None and end.day <= as_of
 
 
 def _span(resource: dict[str, Any], resource_type: str, as_of: date,

@@ -346,7 +346,11 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
      [vsac("2.16.840.1.113762.1.4.1108.85")], None, {}),
     ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None, {}),
-    ("Condition", "liver_disease", "Liver disease", [vsac("2.16.840.1.113762.1.4.1047.42")], None, {}),
+    # with the viral hepatitis A and B sets CMS347 reads in the same exception ("Has Hepatitis or Liver Disease
+    # Diagnosis": 110.12.1024, 2025 release; 67.1.101.1.269, 2021 release)
+    ("Condition", "liver_disease", "Liver disease",
+     [vsac("2.16.840.1.113762.1.4.1047.42"), vsac("2.16.840.1.113883.3.464.1003.110.12.1024"),
+      vsac("2.16.840.1.113883.3.67.1.101.1.269")], None, {}),
     ("Condition", "breastfeeding", "Breastfeeding", [vsac("2.16.840.1.113762.1.4.1047.73")], None, {}),
     ("Condition", "colorectal_cancer", "Colorectal cancer", [vsac("2.16.840.1.113883.3.464.1003.108.12.1001")], None,
      {"history": True}),
