@@ -220,10 +220,9 @@ def _contradiction(condition: dict[str, Any], as_of: date, lifelong: list[Requir
     if not lifelong:
         return problem(condition, f"clinicalStatus {clinical} but abatement recorded on or before "
                                   f"{as_of.isoformat()}: read as ended")
-    names = ", ".join(r.name for r in lifelong)
+    names = " / ".join(r.name for r in lifelong)
     return {**problem(condition, f"{names}: recorded as {clinical} with an end ({when}), which FHIR does not allow "
-                                 f"(con-4); {names} is lifelong, so it is read as still present: please verify the "
-                                 "record"),
+                                 "(con-4); a lifelong condition is read as still present: please verify the record"),
             "kind": "contradiction", "key": lifelong[0].key, "date": ended.day.isoformat() if ended else None}
 
 

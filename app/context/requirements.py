@@ -97,11 +97,6 @@ class Requirement:
                     return found
         return None
 
-    @property
-    def paths(self) -> tuple[str, ...]:
-        """The element paths this key reads alone (without the other filters of a criterion)."""
-        return tuple(dict.fromkeys(path for path, _concept in self.concepts))
-
     def code_matches(self, coding: dict[str, Any]) -> bool:
         """True when a coding of the type's code element could feed the key (alone or as part of a criterion):
         the quick test before a resource is read in full."""
