@@ -154,6 +154,14 @@ def test_observation_answer__equipment_used_is_frailty_only_with_a_frailty_devic
     assert "frailty_finding" not in other["procedures"]
 
 
+def test_housing_status__the_latest_answer_is_the_status(pack):
+    housing = cc(LOINC, "71802-3", "Housing status")
+    nursing_home = observation(housing, cc(SCT, "160734000", "Lives in a nursing home"), effectiveDateTime="2024-02-01")
+    own_home = observation(housing, cc(SCT, "160943002", "Lives in own home"), effectiveDateTime="2024-09-01")
+    assert facts_of(pack, nursing_home)["measures"]["housing_status"]["valueCode"]["code"] == "160734000"
+    assert facts_of(pack, nursing_home, own_home)["measures"]["housing_status"]["valueCode"]["code"] == "160943002"
+
+
 def _library(*requirements: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Library", "url": "http://example.org/Library/t", "dataRequirement": list(requirements)}
 

@@ -384,6 +384,13 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Observation", "frailty_finding", "Frailty finding", FRAILTY_SYMPTOM, 12, {"event": True}),
     ("Observation", "frailty_finding", "Frailty finding", [EQUIPMENT_USED], 12,
      {"event": True, "answer": FRAILTY_DEVICE}),
+    # Housing status: the latest answer is the patient's status (AdvancedIllnessandFrailty 2025 reads the last
+    # one; "Lives in a nursing home" 160734000 is its direct reference code): a coded measure, not an event.
+    ("Observation", "housing_status", "Housing status",
+     [own("housing-status", "Housing status", "The LOINC item the 2025 eCQM library AdvancedIllnessandFrailty "
+          "(1.23.000) names as a direct reference code; its latest answer (e.g. SNOMED CT 160734000 Lives in a "
+          "nursing home) is the patient's housing status. No value set holds it.",
+          [(LOINC, "71802-3", "Housing status")])], None, {}),
     ("DeviceRequest", "frailty_finding", "Frailty finding", FRAILTY_DEVICE, 12, {}),
     ("Encounter", "frailty_finding", "Frailty finding", [vsac("2.16.840.1.113883.3.464.1003.101.12.1088")], 12, {}),
     ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082"),
