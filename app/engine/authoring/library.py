@@ -302,7 +302,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      {"side": "right", "site": RIGHT_BREAST}),
     # Conditions
     # Lifelong (fact-lifelong): a record both active and ended (FHIR con-4 forbids it) keeps them active, and the
-    # plan asks to verify it. ADA 2025 §2 speaks of diabetes in remission, never of diabetes ended.
+    # plan asks to verify it: dropping a diabetes on such a record would silently drop its monitoring (the safer
+    # reading of conflicting data).
     ("Condition", "diabetes", "Diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1001")], None,
      {"lifelong": True}),
     ("Condition", "type1_diabetes", "Type 1 diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1020")], None,
