@@ -97,8 +97,8 @@ HYPOGLYCEMICS = vsac("2.16.840.1.113762.1.4.1179.3")
 # "Hospice Diagnosis" 1165 is the OID Hospice.cql names (1166 holds the same three SNOMED CT codes); "Palliative
 # Care Diagnosis" 1167 is the one PalliativeCare.cql names (1168 and 1169 are its SNOMED CT and ICD-10-CM halves);
 # "Hospice Encounter" 1003 is the one Hospice.cql names (1001 and 1002 are subsets of it); "Hospice Care
-# Ambulatory" 526.3.1584 is the one Hospice.cql names and 1108.15 (2025 version) adds nothing outside it but is
-# the set EHR vendors map 170935008 "Full care by hospice" to: both are read.
+# Ambulatory" 526.3.1584 is the one Hospice.cql names; 1108.15 (2025 version) holds three of its SNOMED CT codes,
+# 170935008 "Full care by hospice" among them: both are read, so a pack naming either finds the same codes.
 HOSPICE_DIAGNOSIS = vsac("2.16.840.1.113883.3.464.1003.1165")
 PALLIATIVE_DIAGNOSIS = vsac("2.16.840.1.113883.3.464.1003.1167")
 HOSPICE_ENCOUNTER = vsac("2.16.840.1.113883.3.464.1003.1003")
@@ -342,8 +342,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      [vsac("2.16.840.1.113883.3.464.1003.109.12.1029")], None, {}),
     # Statin contraindications and exceptions, as CMS347 (2025) names them: "Statin Associated Muscle Symptoms"
     # (2021 release, 1108.85), "Rhabdomyolysis", "Breastfeeding", and "Liver Disease" (1047.42, the set CMS347
-    # reads; "Chronic Liver Disease" 199.12.1035 leaves out acute liver disease, which the 2018 ACC/AHA
-    # cholesterol guideline's statin safety section counts too).
+    # reads; "Chronic Liver Disease" 199.12.1035, of another measure, lacks its acute and chronic viral hepatitis
+    # codes).
     ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
      [vsac("2.16.840.1.113762.1.4.1108.85")], None, {}),
     ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None, {}),
