@@ -131,7 +131,7 @@ def test_frailty__breast_screening_becomes_the_clinicians_decision_citing_acp_20
 def test_statin__documented_decision_not_to_prescribe_is_followed_and_shown_with_its_reason(pack_set):
     plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0, not_done={"statin": "Patient declined"})
     reason = _reasons(plan)["lipid.primary-intermediate-risk"]
-    assert reason.startswith("documented decision not to prescribe a statin (2025-04-02: Patient declined)")
+    assert reason.startswith("documented decision not to prescribe a statin (2025-02-21: Patient declined)")
     [entry] = [n for n in plan.not_recommended if n["rule_id"] == "lipid.primary-intermediate-risk"]
     assert {"type": "MedicationRequest", "id": "cp-statin-not-done", "version": "1"} in entry["refs"]
     assert "lipid.primary-intermediate-risk" in {

@@ -5,10 +5,7 @@ new value-set release")."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -192,28 +189,32 @@ def test_bundled_pack__a_truncated_2025_expansion_keeps_every_code_of_both_relea
     assert parsed.missing == max(0, current["expansion"]["total"] - len(parsed)) and "2021" in parsed.completion
 
 
-def test_moving_the_2021_pack_to_2025_gives_the_published_value_sets_of_the_bundled_pack(tmp_path):
-    """One piece of code: the pack authored on the 2021 release alone, moved by ``pack valuesets --write``, names
-    the published value sets by the same ``url|version`` and bundles the same codes as the pack authored on the
-    2025 release (a set whose version and codes did not change is left as it was bundled)."""
-    old_pack = tmp_path / "pack-2021"
-    env = {**os.environ, "CAREPATH_AUTHORING_RELEASES": str(SHARED / "valuesets"), "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "app.engine.authoring", str(old_pack)], check=True, env=env, cwd=ROOT,
-                   capture_output=True)
-    move = plan_move(old_pack, Release(SHARED / "valuesets", "2021 eCQM"), Release(SHARED / "valuesets-2025",
-                                                                                   "2025 eCQM"))
-    assert move.report["summary"]["updated"] > 0
-    write_move(move, old_pack)
-
-    def published(folder: Path) -> tuple[set[str], dict[str, Any]]:
-        library = json.loads((folder / "Library-primary-care-data.json").read_text(encoding="utf-8"))
-        canonicals = {f["valueSet"] for r in library["dataRequirement"] for f in r.get("codeFilter", [])
-                      if not f["valueSet"].startswith(BASE)}
-        files = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in (folder / "valuesets").glob("*.json")}
-        return canonicals, {name: (r["version"], set(codes(r))) for name, r in files.items()
-                            if not r["url"].startswith(BASE)}
-
+def test_moving_the_pack_back_to_2021_and_forward_again_gives_the_bundled_pack(tmp_path):
+    """One piece of code: the bundled pack moved to the 2021 release by ``pack valuesets --write`` and then back to
+    the 2025 release names the published value sets by the same ``url|version`` and bundles the same codes as the
+    pack the authoring wrote (a set whose version and codes did not change is left as it was bundled; a set only
+    the 2025 release holds is kept at its version both ways)."""
+    old_pack = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK_DIR, old_pack)
+    older, current = Release(SHARED / "valuesets", "2021 eCQM"), Release(SHARED / "valuesets-2025", "2025 eCQM")
+    back = plan_move(old_pack, current, older)
+    assert back.report["summary"]["updated"] > 0
+    write_move(back, old_pack)
+    assert published(old_pack) != published(DEFAULT_PACK_DIR)
+    forward = plan_move(old_pack, older, current)
+    assert forward.report["summary"]["updated"] > 0
+    write_move(forward, old_pack)
     assert published(old_pack) == published(DEFAULT_PACK_DIR)
+
+
+def published(folder: Path) -> tuple[set[str], dict[str, Any]]:
+    """The published value sets a pack folder names (``url|version``) and bundles (file -> version, codes)."""
+    library = json.loads((folder / "Library-primary-care-data.json").read_text(encoding="utf-8"))
+    canonicals = {f["valueSet"] for r in library["dataRequirement"] for f in r.get("codeFilter", [])
+                  if not f["valueSet"].startswith(BASE)}
+    files = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in (folder / "valuesets").glob("*.json")}
+    return canonicals, {name: (r["version"], set(codes(r))) for name, r in files.items()
+                        if not r["url"].startswith(BASE)}
 
 
 # --- moving a pack -------------------------------------------------------------------------------------------------

@@ -47,8 +47,11 @@ def test_packs__library_names_value_sets_not_code_lists():
         key = (requirement["type"], requirement["extension"][0]["valueCode"])
         for code_filter in requirement["codeFilter"]:
             assert "code" not in code_filter and code_filter["valueSet"], key
-            assert (key, code_filter["path"], code_filter["valueSet"]) not in seen, key
-            seen.add((key, code_filter["path"], code_filter["valueSet"]))
+        # an entry is its key, its flags and all its filters (which must all match): none is written twice
+        flags = tuple(sorted(json.dumps(e, sort_keys=True) for e in requirement["extension"][2:]))
+        entry = (key, flags, tuple((f["path"], f["valueSet"]) for f in requirement["codeFilter"]))
+        assert entry not in seen, key
+        seen.add(entry)
 
 
 def test_packs__every_value_set_is_bundled_and_pack_defined_ones_say_why(pack_set):

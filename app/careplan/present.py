@@ -25,8 +25,8 @@ _RECORD_KINDS = {
     "Observation": "result", "Condition": "problem list", "MedicationRequest": "prescription",
     "MedicationStatement": "medication list", "Procedure": "procedure", "Encounter": "visit",
     "DiagnosticReport": "report", "AllergyIntolerance": "allergy list", "Immunization": "immunization",
-    "ServiceRequest": "order", "Device": "device", "Patient": "demographics", "Goal": "goal",
-    "CarePlan": "care plan", "FamilyMemberHistory": "family history", "Coverage": "coverage",
+    "ServiceRequest": "order", "DeviceRequest": "device order", "Device": "device", "Patient": "demographics",
+    "Goal": "goal", "CarePlan": "care plan", "FamilyMemberHistory": "family history", "Coverage": "coverage",
 }
 def human_date(value: Any) -> str:
     """``25 Jun 2019`` from a FHIR date or dateTime (``Jun 2019``, ``2019`` for partial dates); other text as is."""

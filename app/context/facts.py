@@ -58,8 +58,14 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)
     for key, entry in clinical.devices(by_type.get("Device", []), wanted.of("Device")).items():
         facts["conditions"].setdefault(key, entry)
+    sided = {t: wanted.of(t) for t in ("Condition", "Procedure")}
+    for key, entry in clinical.both_sides(by_type, sided, as_of).items():
+        facts["conditions"].setdefault(key, entry)
     facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index,
                                                 wanted.of("MedicationRequest"), as_of, quality)
+    _implied(facts, wanted.of("MedicationRequest"))
+    refused = {t: wanted.not_done(t) for t in ("MedicationRequest", "ServiceRequest", "DeviceRequest")}
+    facts["not_done"] = clinical.not_done(by_type, {t: k for t, k in refused.items() if k}, medication_index, as_of)
     facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"),
                                             quality)
     facts["prescribed"] = prescriptions(facts["medications"], as_of)
@@ -139,7 +145,7 @@ def _event_observations(observations: list[dict[str, Any]], keys: dict[str, Requ
     """The Observations that may record an event key, validated (the others are validated only if read)."""
     found = []
     for observation in observations:
-        if not any(r.matches(c) for r in keys.values() for c in codings(observation.get("code"))):
+        if not any(r.code_matches(c) for r in keys.values() for c in codings(observation.get("code"))):
             continue
         used, faults = readable(observation)
         quality += [problem(observation, fault) for fault in faults]
@@ -196,8 +202,25 @@ def _race(patient: dict[str, Any]) -> str:
     return "other" if categories - {None, "UNK", "ASKU"} else "unknown"
 
 
+def _implied(facts: dict[str, Any], keys: dict[str, Requirement]) -> None:
+    """A condition a medicine class is evidence of (``fact-implies``: a dementia medicine of advanced illness),
+    when no Condition records it: ``source: MedicationRequest``, ``impliedBy`` the medicine key."""
+    for key, requirement in keys.items():
+        orders = facts["medications"].get(key)
+        if not requirement.implies or not orders:
+            continue
+        first = min(orders, key=lambda entry: entry.get("authoredOn") or "")
+        facts["conditions"].setdefault(requirement.implies, {
+            "code": first.get("code"), "system": first.get("system"), "display": first.get("display"),
+            "onset": first.get("authoredOn"), "status": "active", "source": "MedicationRequest", "impliedBy": key,
+            "refs": [r for entry in orders for r in entry["refs"]]})
+
+
 def _recency(entry: dict[str, Any], requirement: Requirement | None, as_of: date) -> None:
-    day = date.fromisoformat(entry["date"])
+    """``daysAgo`` and ``withinLookback`` from the entry's last day: its ``end`` when it spans a period (a period
+    that overlaps the look-back counts), the evaluation date while it is ``ongoing``, else its ``date``."""
+    last = as_of if entry.get("ongoing") else date.fromisoformat(entry.get("end") or entry["date"])
+    day = min(last, as_of)
     entry["daysAgo"] = (as_of - day).days
     lookback = requirement.lookback if requirement else None
     entry["withinLookback"] = lookback is None or day >= lookback_start(as_of, *lookback)

@@ -4,8 +4,9 @@ the patient's history.
 A few batch Bundles sent at once (or, without batch, the same GETs from a small pool) hold: the Patient;
 one Observation search per fact key (its codes, usable statuses only, newest first, capped at twice the
 series kept); every Condition; active MedicationRequests with their Medications; every AllergyIntolerance
-(safety needs all of them); completed Procedures and final DiagnosticReports with the value sets' codes
-(cut into several searches where the list is long); Encounters within the look-back of the Encounter keys. A
+(safety needs all of them); completed Procedures, final DiagnosticReports and ServiceRequests with the value
+sets' codes (cut into several searches where the list is long); every DeviceRequest; completed MedicationRequests
+of the not-done keys' codes (orders not to give a medicine); Encounters within the look-back of the Encounter keys. A
 search the server cannot sort is paged to the end, sorted here and cut to the same cap. A search the server
 refuses (403: scope not granted) is named in the notes instead of failing the whole context.
 """
@@ -32,6 +33,9 @@ from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sor
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")  # \Z: "$" would let a trailing newline through
 OBSERVATION_STATUSES = "final,amended,corrected"
+#: Request statuses read: an order that counts (active, completed) or an order not to do something that still
+#: stands (also on hold); drafts, revoked and entered-in-error ones never count.
+REQUEST_STATUSES = "active,completed,on-hold"
 #: Newest results read per fact key: twice the series kept, so that unusable values do not shorten it.
 SEARCH_CAP = 2 * SERIES_LIMIT
 #: Characters of ``code`` values per search (a GET's URL stays within the 8 KB most servers take).
@@ -101,9 +105,15 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
         if wanted.of(resource_type):
             params = _params(caps, resource_type, patient_id, ())
             searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", str(page_count))])))
+    if wanted.of("DeviceRequest") or wanted.not_done("DeviceRequest"):
+        # whole, like Devices (a patient has few; a device code is not always searchable); on hold for the orders
+        # not to do something (not_done)
+        params = _params(caps, "DeviceRequest", patient_id, (), status=REQUEST_STATUSES)
+        searches.append(Search("DeviceRequest", _url("DeviceRequest", [*params, ("_count", str(page_count))])))
     for resource_type, status in (("Procedure", "completed"), ("DiagnosticReport", "final,amended,corrected,appended"),
-                                  ("ServiceRequest", "active,completed")):
-        codes = tuple(dict.fromkeys(c for r in wanted.of(resource_type).values() for c in r.codes))
+                                  ("ServiceRequest", REQUEST_STATUSES)):
+        keys = [*wanted.of(resource_type).values(), *wanted.not_done(resource_type).values()]
+        codes = tuple(dict.fromkeys(c for r in keys for c in r.codes))
         for chunk in _chunks(codes):
             params = _params(caps, resource_type, patient_id, chunk, status=status)
             searches.append(Search(resource_type, _url(resource_type, [*params, ("_count", str(page_count))])))
@@ -121,6 +131,11 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
     params = _params(caps, "MedicationRequest", patient_id, (), status="active")
     params += [("_include", "MedicationRequest:medication"), ("_count", str(page_count))]
     searches.append(Search("MedicationRequest", _url("MedicationRequest", params)))
+    # Orders not to give a medicine (not_done) are often recorded as completed: those of the not-done keys' codes.
+    codes = tuple(dict.fromkeys(c for r in wanted.not_done("MedicationRequest").values() for c in r.codes))
+    for chunk in _chunks(codes):
+        params = _params(caps, "MedicationRequest", patient_id, chunk, status="completed,on-hold")
+        searches.append(Search("MedicationRequest", _url("MedicationRequest", [*params, ("_count", str(page_count))])))
     params = [*_params(caps, "AllergyIntolerance", patient_id, ()), ("_count", str(page_count))]
     searches.append(Search("AllergyIntolerance", _url("AllergyIntolerance", params)))
     return searches

@@ -21,19 +21,50 @@ FACT_HISTORY_URL = "http://carepath.dev/fhir/StructureDefinition/fact-history"
 FACT_EVENT_URL = "http://carepath.dev/fhir/StructureDefinition/fact-event"
 #: A medicine or allergy key whose product codes are also recognised by ingredient (RxNorm name fallback).
 MATCH_INGREDIENT_URL = "http://carepath.dev/fhir/StructureDefinition/match-ingredient"
+#: A Condition key that is lifelong (diabetes): a record both active and abated (FHIR con-4 forbids it) keeps it
+#: active, and the plan asks to verify the record.
+FACT_LIFELONG_URL = "http://carepath.dev/fhir/StructureDefinition/fact-lifelong"
+#: A request key read from records *not* to do it (``doNotPerform``): they feed ``not_done``, never the key itself.
+FACT_NOT_DONE_URL = "http://carepath.dev/fhir/StructureDefinition/fact-not-done"
+#: ``left`` or ``right``: the entry recognises one side of a paired organ; the key is fed when both sides are
+#: recorded (two unilateral mastectomies are a bilateral one).
+FACT_SIDE_URL = "http://carepath.dev/fhir/StructureDefinition/fact-side"
+#: A medicine key whose active order is evidence of a condition (a dementia medicine of advanced illness): the
+#: condition key it names (``valueCode``) is fed when no Condition does.
+FACT_IMPLIES_URL = "http://carepath.dev/fhir/StructureDefinition/fact-implies"
 TYPES = ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure", "Encounter",
-         "DiagnosticReport", "ServiceRequest", "Device")
-#: The element a code filter reads when the Library names none.
+         "DiagnosticReport", "ServiceRequest", "DeviceRequest", "Device")
+#: The element a code filter reads when the Library names none (``code`` for the other types).
 DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type"}
-#: Code filter paths carepath can read, per type.
-PATHS = {"Encounter": ("type", "hospitalization.dischargeDisposition")}
+#: Code filter paths carepath can read, per type (the default path only, for the types not listed). A path may
+#: hold a list (``Encounter.type``, ``reasonCode``, ``bodySite``): every element is read. ``value`` is an
+#: Observation's coded answer (``valueCodeableConcept``).
+PATHS = {
+    "Encounter": ("type", "hospitalization.dischargeDisposition", "reasonCode"),
+    "Observation": ("code", "value"),
+    "Condition": ("code", "bodySite"),
+    "Procedure": ("code", "bodySite", "reasonCode"),
+    "ServiceRequest": ("code", "reasonCode"),
+}
+SIDES = ("left", "right")
 DEFAULT_LIBRARY = Path(__file__).with_name("library.json")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A Library entry with code filters on several elements, all of which must match (FHIR DataRequirement:
+    several codeFilters are combined with AND): an Observation's code and its coded answer, a procedure and the
+    body site it names. ``side`` is set for an entry that recognises one side of a paired organ."""
+
+    filters: tuple[tuple[str, Concept], ...]
+    side: str | None = None
 
 
 @dataclass(frozen=True)
 class Requirement:
     """One fact key: the resource type it comes from, the concepts (value sets, codes) that feed it per element
-    path, and its look-back."""
+    path, and its look-back. ``concepts`` are alternatives (any one matching path feeds the key); ``criteria``
+    are entries whose filters must all match."""
 
     key: str
     type: str
@@ -45,6 +76,10 @@ class Requirement:
     concepts: tuple[tuple[str, Concept], ...] = field(default=(), compare=False)
     history: bool = False
     event: bool = False
+    criteria: tuple[Criterion, ...] = field(default=(), compare=False)
+    lifelong: bool = False
+    not_done: bool = False
+    implies: str | None = None
 
     @property
     def name(self) -> str:
@@ -62,10 +97,14 @@ class Requirement:
                     return found
         return None
 
-    @property
-    def paths(self) -> tuple[str, ...]:
-        """The element paths this key reads."""
-        return tuple(dict.fromkeys(path for path, _concept in self.concepts))
+    def code_matches(self, coding: dict[str, Any]) -> bool:
+        """True when a coding of the type's code element could feed the key (alone or as part of a criterion):
+        the quick test before a resource is read in full."""
+        default = DEFAULT_PATHS.get(self.type, "code")
+        if self.matches(coding, None, default):
+            return True
+        return any(path == default and concept.match(coding)
+                   for criterion in self.criteria for path, concept in criterion.filters)
 
 
 def requirements_from_library(library: dict[str, Any], value_sets: Mapping[str, ValueSet] | None = None,
@@ -93,7 +132,8 @@ class RequirementSet:
 
     def _add(self, requirement: Requirement) -> None:
         self._measures = None
-        keys = self._by_type.setdefault(requirement.type, {})
+        kind = f"{requirement.type}:not-done" if requirement.not_done else requirement.type
+        keys = self._by_type.setdefault(kind, {})
         known = keys.get(requirement.key)
         if known is None:
             keys[requirement.key] = requirement
@@ -106,11 +146,17 @@ class RequirementSet:
             requirement.key, known.type, codes, known.label or requirement.label, lookback,
             tuple(dict.fromkeys(known.value_sets + requirement.value_sets)),
             _merge_concepts(known.concepts + requirement.concepts),
-            known.history or requirement.history, known.event or requirement.event)
+            known.history or requirement.history, known.event or requirement.event,
+            known.criteria + requirement.criteria, known.lifelong or requirement.lifelong, known.not_done,
+            known.implies or requirement.implies)
 
     def of(self, resource_type: str) -> dict[str, Requirement]:
-        """The requirements of one resource type, by key."""
+        """The requirements of one resource type, by key (those read from records not to do it excepted)."""
         return self._by_type.get(resource_type, {})
+
+    def not_done(self, resource_type: str) -> dict[str, Requirement]:
+        """The keys of one request type read from records *not* to do it (``not_done``), by key."""
+        return self._by_type.get(f"{resource_type}:not-done", {})
 
     def measures(self) -> dict[str, Requirement]:
         """The Observation keys that are values (``measures``, ``bp``), not events (one dict per set: readers and
@@ -124,6 +170,8 @@ class RequirementSet:
         DiagnosticReport key, and the Observation keys marked as events."""
         found = {}
         for resource_type, keys in self._by_type.items():
+            if resource_type.endswith(":not-done"):
+                continue
             chosen = {key: r for key, r in keys.items() if r.event}
             if chosen:
                 found[resource_type] = chosen
@@ -161,41 +209,77 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
     if not key:
         raise PackError(f"{where}: the fact-key extension ({FACT_KEY_URL}) is missing")
     label = (extensions.get(FACT_LABEL_URL) or {}).get("valueString") or ""
-    by_ingredient = (extensions.get(MATCH_INGREDIENT_URL) or {}).get("valueBoolean") is True
+    flags = {url: (extensions.get(url) or {}).get("valueBoolean") is True
+             for url in (MATCH_INGREDIENT_URL, FACT_EVENT_URL, FACT_HISTORY_URL, FACT_LIFELONG_URL, FACT_NOT_DONE_URL)}
+    by_ingredient = flags[MATCH_INGREDIENT_URL]
     if by_ingredient and resource_type not in ("MedicationRequest", "AllergyIntolerance"):
         raise PackError(f"{where} ({key}): match-ingredient is for MedicationRequest and AllergyIntolerance keys")
+    if flags[FACT_NOT_DONE_URL] and resource_type not in ("MedicationRequest", "ServiceRequest", "DeviceRequest"):
+        raise PackError(f"{where} ({key}): fact-not-done is for MedicationRequest, ServiceRequest and DeviceRequest")
+    side = (extensions.get(FACT_SIDE_URL) or {}).get("valueCode")
+    if side is not None and (side not in SIDES or resource_type not in ("Condition", "Procedure")):
+        raise PackError(f"{where} ({key}): fact-side is left or right, on a Condition or Procedure key")
+    implies = (extensions.get(FACT_IMPLIES_URL) or {}).get("valueCode")
+    if implies is not None and resource_type != "MedicationRequest":
+        raise PackError(f"{where} ({key}): fact-implies is for MedicationRequest keys")
+    event = resource_type in ("Procedure", "Encounter", "DiagnosticReport", "ServiceRequest", "DeviceRequest") or (
+        flags[FACT_EVENT_URL])
     concepts: list[tuple[str, Concept]] = []
     codes: list[tuple[str, str]] = []
     canonicals: list[str] = []
+    default_path = DEFAULT_PATHS.get(resource_type, "code")
     for code_filter in entry.get("codeFilter") or []:
-        path = code_filter.get("path") or DEFAULT_PATHS.get(resource_type, "code")
+        path = code_filter.get("path") or default_path
         if resource_type == "MedicationRequest" and path in ("code", "medicationCodeableConcept"):
             path = "medication"  # the same element, as the earlier Libraries named it
-        if path not in PATHS.get(resource_type, (DEFAULT_PATHS.get(resource_type, "code"),)):
+        if path not in PATHS.get(resource_type, (default_path,)):
             raise PackError(f"{where} ({key}): codeFilter path {path!r} is not read for {resource_type}")
-        found: list[ValueSet] = []
-        if code_filter.get("valueSet"):
-            canonical = code_filter["valueSet"]
-            value_set = value_sets.get(canonical) or value_sets.get(canonical.partition("|")[0])
-            if value_set is None:
-                raise PackError(f"{where} ({key}): value set {canonical} is not resolved (not in the pack's "
-                                "valuesets/ folder and no terminology server expanded it)")
-            found.append(value_set)
-            canonicals.append(canonical)
-        listed = []
-        for coding in code_filter.get("code") or []:
-            normalised = key_of(coding.get("system"), coding.get("code"))
-            if normalised is None:
-                raise PackError(f"{where} ({key}): every code needs a system and a code")
-            listed.append(normalised)
-        if listed:
-            found.append(ValueSet(url=f"{where}#{key}", version="", title=label or key,
-                                  members=frozenset(listed), source="listed codes"))
-        for value_set in found:
-            concepts.append((path, Concept([value_set], by_ingredient=by_ingredient)))
-            codes += sorted(value_set.members)
+        found = _filter_value_sets(code_filter, f"{where} ({key})", label or key, value_sets, canonicals)
+        concepts += [(path, Concept(found, by_ingredient=by_ingredient))]
+        if path == default_path:  # what a server is searched by (``code``) and results are indexed by
+            codes += [code for value_set in found for code in sorted(value_set.members)]
     if not concepts or not any(len(concept.members) for _path, concept in concepts):
         raise PackError(f"{where} ({key}): no codes in codeFilter (a value set or codes)")
+    paths = {path for path, _concept in concepts}
+    if "value" in paths and not event:
+        raise PackError(f"{where} ({key}): an Observation's coded answer (path value) is read for event keys "
+                        "(fact-event) only")
+    if default_path not in paths and (side is not None or "value" in paths or len(paths) > 1):
+        raise PackError(f"{where} ({key}): an answer, a side or codeFilters on several elements need a codeFilter "
+                        f"on {default_path!r}")
+    criteria: tuple[Criterion, ...] = ()
+    if side is not None or len(paths) > 1:
+        criteria, concepts = (Criterion(tuple(concepts), side),), []
+    return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, _lookback(entry, where, key),
+                       tuple(canonicals), _merge_concepts(tuple(concepts)), flags[FACT_HISTORY_URL], event,
+                       criteria, flags[FACT_LIFELONG_URL], flags[FACT_NOT_DONE_URL], implies)
+
+
+def _filter_value_sets(code_filter: dict[str, Any], where: str, title: str, value_sets: Mapping[str, ValueSet],
+                       canonicals: list[str]) -> list[ValueSet]:
+    """The value set a codeFilter names (resolved) and its listed codes (as a ValueSet of their own)."""
+    found: list[ValueSet] = []
+    if code_filter.get("valueSet"):
+        canonical = code_filter["valueSet"]
+        value_set = value_sets.get(canonical) or value_sets.get(canonical.partition("|")[0])
+        if value_set is None:
+            raise PackError(f"{where}: value set {canonical} is not resolved (not in the pack's valuesets/ folder "
+                            "and no terminology server expanded it)")
+        found.append(value_set)
+        canonicals.append(canonical)
+    listed = []
+    for coding in code_filter.get("code") or []:
+        normalised = key_of(coding.get("system"), coding.get("code"))
+        if normalised is None:
+            raise PackError(f"{where}: every code needs a system and a code")
+        listed.append(normalised)
+    if listed:
+        found.append(ValueSet(url=f"{where}#{code_filter.get('path') or ''}", version="", title=title,
+                              members=frozenset(listed), source="listed codes"))
+    return found
+
+
+def _lookback(entry: dict[str, Any], where: str, key: str) -> tuple[float, str] | None:
     lookback = None
     for date_filter in entry.get("dateFilter") or []:
         duration = date_filter.get("valueDuration")
@@ -204,11 +288,7 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
             if unit not in ("a", "mo", "wk", "d") or not isinstance(duration.get("value"), int | float):
                 raise PackError(f"{where} ({key}): dateFilter.valueDuration needs a value and a unit a/mo/wk/d")
             lookback = (float(duration["value"]), unit)
-    event = resource_type in ("Procedure", "Encounter", "DiagnosticReport", "ServiceRequest") or (
-        (extensions.get(FACT_EVENT_URL) or {}).get("valueBoolean") is True)
-    history = (extensions.get(FACT_HISTORY_URL) or {}).get("valueBoolean") is True
-    return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, lookback, tuple(canonicals),
-                       _merge_concepts(tuple(concepts)), history, event)
+    return lookback
 
 
 def _merge_concepts(concepts: tuple[tuple[str, Concept], ...]) -> tuple[tuple[str, Concept], ...]:

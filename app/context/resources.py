@@ -2,7 +2,7 @@
 
 Resources are validated with fhir.resources' R4B models (FHIR 4.3), which match R4 for every type read here
 (Patient, Observation, Condition, MedicationRequest, Medication, AllergyIntolerance, Procedure, Encounter,
-DiagnosticReport, ServiceRequest, Device). A resource with only benign format faults is repaired and used
+DiagnosticReport, ServiceRequest, DeviceRequest, Device). A resource with only benign format faults is repaired and used
 (``app/context/repair.py``); one that cannot be read without guessing is skipped. Both are reported under
 ``dataQuality``; neither stops the facts.
 """
@@ -22,7 +22,7 @@ from app.context import precheck
 
 USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest", "Medication",
                         "AllergyIntolerance", "Procedure", "Encounter", "DiagnosticReport", "ServiceRequest",
-                        "Device"})
+                        "DeviceRequest", "Device"})
 
 
 def ref(resource: dict[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,7 @@ class _Evaluation:
                            + "; ".join(f"{a.pack.title} {a.pack.version} ({a.pack.effective_start} to "
                                        f"{a.pack.effective_end or 'open'})" for a in outside)})
         self._implausible_latest()
+        self._contradictions()
         for area in self.pack_set.areas:
             self._guarded(area.id, area.title, self._area, area)
         return self.plan
@@ -89,6 +90,14 @@ class _Evaluation:
                 "message": f"{entry['problem']} ({entry['date']}): please verify the record and measure again"
                            + (f"; the plan uses the earlier result of {measure['date']}" if measure.get("date")
                               else "")})
+
+    def _contradictions(self) -> None:
+        """A warning for each record that contradicts itself in a way the context resolved toward the safer
+        reading (a lifelong condition recorded as active and ended: kept active): verify the record."""
+        for entry in self.facts.get("dataQuality") or []:
+            if entry.get("kind") == "contradiction":
+                self.plan.warnings.append({"rule_id": "data-contradiction", "severity": "moderate",
+                                           "refs": [entry["ref"]], "message": entry["problem"]})
 
     def _area(self, area: Area) -> bool:
         if not is_true(area.condition(self.env)):

@@ -30,7 +30,7 @@ STATUSES = ("draft", "active", "retired")
 _UNITS = ("a", "mo", "wk", "d")
 _SCORE_LABELS = {"ascvd10y": "10-year ASCVD risk", "egfr": "eGFR", "bmi": "BMI"}
 _SECTION_TYPES = {"measures": "Observation", "conditions": "Condition", "medications": "MedicationRequest",
-                  "allergies": "AllergyIntolerance", "procedures": "Procedure"}
+                  "allergies": "AllergyIntolerance", "procedures": "Procedure", "not_done": "NotDone"}
 
 
 def extensions(element: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
@@ -96,8 +96,10 @@ def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) 
         label = extension_value(requirement, "fact-label") or key
         labels.setdefault(key, label)
         resource_type = requirement.get("type")
-        if resource_type in ("Encounter", "DiagnosticReport", "ServiceRequest") or extension_value(requirement,
-                                                                                                 "fact-event"):
+        if extension_value(requirement, "fact-not-done"):
+            resource_type = "NotDone"  # records not to do something: ``not_done``, never the thing itself
+        elif resource_type in ("Encounter", "DiagnosticReport", "ServiceRequest", "DeviceRequest") or \
+                extension_value(requirement, "fact-event"):
             resource_type = "Procedure"  # events: dated facts in ``procedures`` whatever resource records them
         elif resource_type == "Device":
             resource_type = "Condition"  # a device in use (a wheelchair) is evidence of a state, like a condition
@@ -175,8 +177,6 @@ class _Reader:
         typed = f"{_SECTION_TYPES.get(parts[0], '')}:{key}"
         label = _SCORE_LABELS.get(key) if parts[0] == "scores" else None
         label = label or self.labels.get(typed) or self.labels.get(key, key.replace("_", " "))
-        if parts[0] == "not_done":  # a documented decision not to give what the key names (doNotPerform)
-            label = f"Documented decision not to prescribe: {label}"
         return FactPath(parts, label)
 
     def citations(self, element_id: str, artifacts: list[Mapping[str, Any]]) -> list[Citation]:

@@ -49,7 +49,7 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                **measures: Value) -> dict[str, Any]:
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
     200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
-    to the reason recorded with a decision not to prescribe it (a request with ``doNotPerform``, 60 days ago).
+    to the reason of an order not to do it (a request with ``doNotPerform``, recorded 100 days before ``as_of``).
     ``bp`` is (systolic, diastolic[, readings]): 2 readings are 2 occasions, 1 a single one. ``smoking`` is a status,
     or (status, days ago). ``creatinine_series`` is [(mg/dL, days ago)], newest first; the derived facts
     (hypertension by readings, treatment of hypertension, acute kidney injury) come from the context layer's own
@@ -61,6 +61,10 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                     "birthDate": date(day.year - age, 1, 1).isoformat(), "race": "unknown",
                     "refs": [{"type": "Patient", "id": patient_id, "version": "1"}]},
         "measures": {}, "conditions": {}, "medications": {}, "allergies": {}, "procedures": {}, "scores": {},
+        "not_done": {key: {"display": key.replace("_", " "), "date": _day(day, 100),
+                           "reasons": [{"code": None, "system": None, "display": reason}],
+                           "refs": _ref("MedicationRequest", f"{key}-not-done")}
+                     for key, reason in (not_done or {}).items()},
         "missing": [], "dataQuality": [],
     }
     for key, value in measures.items():
@@ -109,12 +113,6 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
         facts["procedures"][key] = {"code": key, "display": key.replace("_", " "), "date": _day(day, days_ago),
                                     "daysAgo": days_ago, "withinLookback": days_ago <= 365,
                                     "refs": _ref("Procedure", key)}
-    if not_done:
-        facts["not_done"] = {key: {"display": f"{key.replace('_', ' ')} not prescribed", "date": _day(day, 60),
-                                   "reasons": [{"code": "183966005", "system": "http://snomed.info/sct",
-                                                "display": reason}],
-                                   "refs": _ref("MedicationRequest", f"{key}-not-done")}
-                             for key, reason in not_done.items()}
     for key, phenotype in (("cyp2c19", cyp2c19), ("slco1b1", slco1b1)):
         if phenotype:
             facts["measures"][key] = {"phenotype": phenotype, "valueCode": {"display": f"{phenotype}"},

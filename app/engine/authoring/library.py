@@ -79,6 +79,56 @@ ARB_INGREDIENTS = derived("arb-ingredients", "Angiotensin II receptor blocker in
                           "The use of stems in the selection of INN for pharmaceutical substances, 2018)",
                           _stem("sartan"))
 HYPOGLYCEMICS = vsac("2.16.840.1.113762.1.4.1179.3")
+# End of life, as the 2025 eCQM libraries Hospice (7.0.000) and PalliativeCare (2.0.000) name it. Titles repeat:
+# "Hospice Diagnosis" 1165 is the OID Hospice.cql names (1166 holds the same three SNOMED CT codes); "Palliative
+# Care Diagnosis" 1167 is the one PalliativeCare.cql names (1168 and 1169 are its SNOMED CT and ICD-10-CM halves);
+# "Hospice Encounter" 1003 is the one Hospice.cql names (1001 and 1002 are subsets of it); "Hospice Care
+# Ambulatory" 526.3.1584 is the one Hospice.cql names; 1108.15 (2025 version) holds three of its SNOMED CT codes,
+# 170935008 "Full care by hospice" among them: both are read, so a pack naming either finds the same codes.
+HOSPICE_DIAGNOSIS = vsac("2.16.840.1.113883.3.464.1003.1165")
+PALLIATIVE_DIAGNOSIS = vsac("2.16.840.1.113883.3.464.1003.1167")
+HOSPICE_ENCOUNTER = vsac("2.16.840.1.113883.3.464.1003.1003")
+HOSPICE_AMBULATORY = [vsac("2.16.840.1.113883.3.526.3.1584"), vsac("2.16.840.1.113762.1.4.1108.15")]
+HOSPICE_ASSESSMENT = own("hospice-assessment", "Hospice care [Minimum Data Set]", "The LOINC assessment item the 2025 "
+                         "eCQM library Hospice (7.0.000) names as a direct reference code: answered Yes, it is hospice "
+                         "care. No value set holds it.", [(LOINC, "45755-6", "Hospice care [Minimum Data Set]")])
+YES = own("yes-answer", "Yes", "The answer Yes: SNOMED CT 373066001, the direct reference code the 2025 eCQM library "
+          "Hospice (7.0.000) compares the Minimum Data Set item with, and LOINC's answer code LA33-6 (Yes) that LOINC "
+          "answer lists use. No value set holds them.",
+          [(SNOMED, "373066001", "Yes (qualifier value)"), (LOINC, "LA33-6", "Yes")])
+PALLIATIVE_ASSESSMENT = own("palliative-assessment", "FACIT-Pal palliative care questionnaire", "The LOINC "
+                            "questionnaire the 2025 eCQM library PalliativeCare (2.0.000) names as a direct reference "
+                            "code: a completed one is palliative care, whatever its score. No value set holds it.",
+                            [(LOINC, "71007-9", "Functional Assessment of Chronic Illness Therapy - Palliative Care "
+                                               "Questionnaire (FACIT-Pal)")])
+# Frailty and advanced illness: the 2021 sets the 2025 AdvancedIllnessandFrailty library still names, and the 2025
+# sets that split them by code system (Frailty Diagnosis 113.11.1308 ICD-10-CM, 1309 SNOMED CT; Frailty Symptom
+# 113.11.1310 ICD-10-CM, 1311 SNOMED CT; Advanced Illness 110.11.1150 ICD-10-CM, 1151 SNOMED CT; Frailty Device
+# SNOMED 118.11.1220).
+FRAILTY_DEVICE = [vsac("2.16.840.1.113883.3.464.1003.118.12.1300"), vsac("2.16.840.1.113883.3.464.1003.118.11.1220")]
+FRAILTY_SYMPTOM = [vsac("2.16.840.1.113883.3.464.1003.113.12.1075"), vsac("2.16.840.1.113883.3.464.1003.113.11.1310"),
+                   vsac("2.16.840.1.113883.3.464.1003.113.11.1311")]
+EQUIPMENT_USED = own("medical-equipment-used", "Medical equipment used", "The LOINC assessment item the 2025 eCQM "
+                     "library AdvancedIllnessandFrailty (1.23.000) names as a direct reference code: answered with a "
+                     "Frailty Device, it is a criterion of frailty. No value set holds it.",
+                     [(LOINC, "98181-1", "Medical equipment used")])
+# Kidney failure: the value sets the 2025 CMS165 library names.
+DIALYSIS_SERVICES = vsac("2.16.840.1.113883.3.464.1003.109.12.1013")
+# Statins, by intensity (the 2025 CMS347 library) and the grouper: what an order not to prescribe one names.
+STATINS = [vsac("2.16.840.1.113762.1.4.1110.19"), vsac("2.16.840.1.113883.3.526.3.1572"),
+           vsac("2.16.840.1.113883.3.526.3.1575"), vsac("2.16.840.1.113883.3.526.3.1574")]
+# Laterality: the codes CMS125 (2025) compares a unilateral mastectomy's bodySite with, and the body structures
+# of each breast that EHRs also record there.
+LEFT_BREAST = own("left-side", "Left (breast)", "The SNOMED CT qualifier Left (7771000, the direct reference code of "
+                  "CMS125 and the published value set 'Left' 2.16.840.1.113883.3.464.1003.122.12.1036) and the body "
+                  "structure Left breast (80248007) that a bodySite may hold instead.",
+                  [(SNOMED, "7771000", "Left (qualifier value)"), (SNOMED, "80248007", "Left breast structure")])
+RIGHT_BREAST = own("right-side", "Right (breast)", "The SNOMED CT qualifier Right (24028007, the direct reference code "
+                   "of CMS125 and the published value set 'Right' 2.16.840.1.113883.3.464.1003.122.12.1035) and the "
+                   "body structure Right breast (73056007) that a bodySite may hold instead.",
+                   [(SNOMED, "24028007", "Right (qualifier value)"), (SNOMED, "73056007", "Right breast structure")])
+UNILATERAL_MASTECTOMY = NCQA + "2.16.840.1.113883.3.464.1004.1256"
+UNSPECIFIED_SIDE_MASTECTOMY = vsac("2.16.840.1.113883.3.464.1003.198.12.1071")
 CLOPIDOGREL = _ingredient("clopidogrel", "Clopidogrel", "32968", "clopidogrel")
 STATIN_ALLERGEN = vsac("2.16.840.1.113762.1.4.1110.42")
 
@@ -199,18 +249,51 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Procedure", "pci", "Percutaneous coronary intervention", [vsac("2.16.840.1.113762.1.4.1045.67")], None, {}),
     ("Procedure", "palliative_or_hospice_care", "Palliative or hospice care",
      [vsac("2.16.840.1.113883.3.600.1.1579"), vsac("2.16.840.1.113883.3.464.1003.198.12.1135"),
-      vsac("2.16.840.1.113883.3.526.3.1584"), vsac("2.16.840.1.113762.1.4.1116.365"),
-      NCQA + "2.16.840.1.113883.3.464.1004.1762"], 12, {}),
+      vsac("2.16.840.1.113883.3.464.1003.198.11.1148"), *HOSPICE_AMBULATORY,
+      vsac("2.16.840.1.113762.1.4.1116.365"), NCQA + "2.16.840.1.113883.3.464.1004.1762"], 12, {}),
     ("Encounter", "palliative_or_hospice_care", "Palliative or hospice care",
-     [NCQA + "2.16.840.1.113883.3.464.1004.1761", vsac("2.16.840.1.113883.3.464.1003.101.12.1090")], 12, {}),
+     [NCQA + "2.16.840.1.113883.3.464.1004.1761", vsac("2.16.840.1.113883.3.464.1003.101.12.1090"),
+      HOSPICE_ENCOUNTER], 12, {}),
     ("Encounter", "palliative_or_hospice_care", "Palliative or hospice care",
      [vsac("2.16.840.1.113883.3.117.1.7.1.207"), vsac("2.16.840.1.113883.3.117.1.7.1.209")], 12,
      {"path": ENCOUNTER_DISPOSITION}),
+    # An encounter for palliative or hospice care by its reason (ICD-10-CM Z51.5 "Encounter for palliative care").
+    ("Encounter", "palliative_or_hospice_care", "Palliative or hospice care", [PALLIATIVE_DIAGNOSIS, HOSPICE_DIAGNOSIS],
+     12, {"path": "reasonCode"}),
     ("ServiceRequest", "palliative_or_hospice_care", "Palliative or hospice care",
-     [vsac("2.16.840.1.113762.1.4.1116.365"), vsac("2.16.840.1.113883.3.464.1003.198.12.1135")], 12, {}),
+     [vsac("2.16.840.1.113762.1.4.1116.365"), vsac("2.16.840.1.113883.3.464.1003.198.12.1135"), *HOSPICE_AMBULATORY],
+     12, {}),
+    # Assessments: the Minimum Data Set hospice item answered Yes; a FACIT-Pal questionnaire (Hospice and
+    # PalliativeCare libraries, 2025: final, amended or corrected only).
+    ("Observation", "palliative_or_hospice_care", "Palliative or hospice care", [HOSPICE_ASSESSMENT], 12,
+     {"event": True, "answer": YES}),
+    ("Observation", "palliative_or_hospice_care", "Palliative or hospice care", [PALLIATIVE_ASSESSMENT], 12,
+     {"event": True}),
+    # Kidney failure treated by dialysis or a transplant (CMS165 2025 exclusions: any time before the evaluation).
+    ("Procedure", "dialysis", "Dialysis", [DIALYSIS_SERVICES], None, {}),
+    ("Encounter", "dialysis", "Dialysis",
+     [DIALYSIS_SERVICES, vsac("2.16.840.1.113883.3.464.1003.109.12.1014")], None, {}),
+    ("ServiceRequest", "dialysis", "Dialysis", [DIALYSIS_SERVICES], None, {}),
+    ("Procedure", "kidney_transplant", "Kidney transplant", [vsac("2.16.840.1.113883.3.464.1003.109.12.1012")], None,
+     {}),
+    # Bilateral mastectomy recorded as two unilateral ones (CMS125 2025): a side-specific code, or a mastectomy
+    # of unspecified side whose bodySite says the side.
+    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1133")],
+     None, {"side": "left"}),
+    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1134")],
+     None, {"side": "right"}),
+    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [UNILATERAL_MASTECTOMY], None,
+     {"side": "left", "site": LEFT_BREAST}),
+    ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [UNILATERAL_MASTECTOMY], None,
+     {"side": "right", "site": RIGHT_BREAST}),
     # Conditions
-    ("Condition", "diabetes", "Diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1001")], None, {}),
-    ("Condition", "type1_diabetes", "Type 1 diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1020")], None, {}),
+    # Lifelong (fact-lifelong): a record both active and ended (FHIR con-4 forbids it) keeps them active, and the
+    # plan asks to verify it: dropping a diabetes on such a record would silently drop its monitoring (the safer
+    # reading of conflicting data).
+    ("Condition", "diabetes", "Diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1001")], None,
+     {"lifelong": True}),
+    ("Condition", "type1_diabetes", "Type 1 diabetes", [vsac("2.16.840.1.113883.3.464.1003.103.12.1020")], None,
+     {"lifelong": True}),
     ("Condition", "hypertension", "Hypertension",
      [vsac("2.16.840.1.113883.3.464.1003.104.12.1011"), vsac("2.16.840.1.113883.3.600.263")], None, {}),
     ("Condition", "ckd", "Chronic kidney disease",
@@ -239,7 +322,30 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           "labelling): the SNOMED CT disorder and the ICD-10-CM category T78.3 with its subdivisions; no 2021 eCQM "
           "value set holds it.", [(SNOMED, "41291007", "Angioedema"), (ICD10CM, "T78.3", "Angioneurotic edema")])],
      None, {"history": True}),
-    ("Condition", "palliative_care", "Palliative or hospice care", [vsac("2.16.840.1.113883.3.600.1.1575")], None, {}),
+    ("Condition", "palliative_care", "Palliative or hospice care",
+     [vsac("2.16.840.1.113883.3.600.1.1575"), PALLIATIVE_DIAGNOSIS, HOSPICE_DIAGNOSIS], None, {}),
+    # Kidney failure (CMS165 2025: End Stage Renal Disease, Chronic Kidney Disease Stage 5 526.3.1002, the OID it
+    # names among the three titled so; Kidney Transplant Recipient).
+    ("Condition", "esrd", "End-stage renal disease",
+     [vsac("2.16.840.1.113883.3.526.3.353"), vsac("2.16.840.1.113883.3.526.3.1002")], None, {}),
+    ("Condition", "kidney_transplant", "Kidney transplant recipient",
+     [vsac("2.16.840.1.113883.3.464.1003.109.12.1029")], None, {"history": True}),
+    # Statin contraindications and exceptions, as CMS347 (2025) names them: "Statin Associated Muscle Symptoms"
+    # (2021 release, 1108.85), "Rhabdomyolysis", "Breastfeeding", and "Liver Disease" (1047.42, the set CMS347
+    # reads; "Chronic Liver Disease" 199.12.1035, of another measure, lacks its acute and chronic viral hepatitis
+    # codes).
+    # A past episode counts as much as a current one (history): the 2018 ACC/AHA cholesterol guideline (section 5,
+    # statin safety) asks to reassess before a statin is started again after muscle symptoms or rhabdomyolysis.
+    ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
+     [vsac("2.16.840.1.113762.1.4.1108.85")], None, {"history": True}),
+    ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None,
+     {"history": True}),
+    # with the viral hepatitis A and B sets CMS347 reads in the same exception ("Has Hepatitis or Liver Disease
+    # Diagnosis": 110.12.1024, 2025 release; 67.1.101.1.269, 2021 release)
+    ("Condition", "liver_disease", "Liver disease",
+     [vsac("2.16.840.1.113762.1.4.1047.42"), vsac("2.16.840.1.113883.3.464.1003.110.12.1024"),
+      vsac("2.16.840.1.113883.3.67.1.101.1.269")], None, {}),
+    ("Condition", "breastfeeding", "Breastfeeding", [vsac("2.16.840.1.113762.1.4.1047.73")], None, {}),
     ("Condition", "colorectal_cancer", "Colorectal cancer", [vsac("2.16.840.1.113883.3.464.1003.108.12.1001")], None,
      {"history": True}),
     # Polyps or adenomas of the colon or rectum, current or past: surveillance after polypectomy (USMSTF 2020)
@@ -260,6 +366,14 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(SNOMED, "274031008", "Rectal polypectomy")])], None, {}),
     ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
      [vsac("2.16.840.1.113883.3.464.1003.198.12.1068")], None, {"history": True}),
+    ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
+     [vsac("2.16.840.1.113883.3.464.1003.198.12.1069")], None, {"side": "left"}),
+    ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
+     [vsac("2.16.840.1.113883.3.464.1003.198.12.1070")], None, {"side": "right"}),
+    ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
+     [UNSPECIFIED_SIDE_MASTECTOMY], None, {"side": "left", "site": LEFT_BREAST}),
+    ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
+     [UNSPECIFIED_SIDE_MASTECTOMY], None, {"side": "right", "site": RIGHT_BREAST}),
     ("Condition", "no_cervix", "Absence of cervix", [vsac("2.16.840.1.113883.3.464.1003.111.12.1016")], None,
      {"history": True}),
     ("Condition", "hepatitis_c", "Hepatitis C",
@@ -271,28 +385,28 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     # Frailty (diagnoses and symptoms) and advanced illness: the value sets of the eCQM exclusions for older adults
     # (CMS130, CMS125).
     ("Condition", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.113.12.1074"),
-                                         vsac("2.16.840.1.113883.3.464.1003.113.12.1075")], None, {}),
-    ("Device", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.118.12.1300")], None, {}),
-    ("Observation", "frailty_finding", "Frailty finding", [vsac("2.16.840.1.113883.3.464.1003.113.12.1075")], 12,
-     {"event": True}),
-    ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082")], None,
+                                         vsac("2.16.840.1.113883.3.464.1003.113.11.1308"),
+                                         vsac("2.16.840.1.113883.3.464.1003.113.11.1309"), *FRAILTY_SYMPTOM], None,
      {}),
-    # Kidney replacement therapy, reasons not to start a statin, and dementia medicines (eCQM value sets: CMS165,
-    # CMS951, CMS347, CMS125/CMS130 advanced illness).
-    ("Condition", "esrd", "End-stage renal disease", [vsac("2.16.840.1.113883.3.526.3.353")], None, {}),
-    ("Procedure", "dialysis", "Dialysis", [vsac("2.16.840.1.113883.3.464.1003.109.12.1013")], 12, {}),
-    ("Condition", "kidney_transplant", "Kidney transplant recipient",
-     [vsac("2.16.840.1.113883.3.464.1003.109.12.1029")], None, {"history": True}),
-    ("Procedure", "kidney_transplant", "Kidney transplant", [vsac("2.16.840.1.113883.3.464.1003.109.12.1012")], None,
+    ("Device", "frailty", "Frailty", FRAILTY_DEVICE, None, {}),
+    # Dated frailty criteria (AdvancedIllnessandFrailty 2025): a symptom observed, a frailty device ordered (an
+    # order, not doNotPerform) or reported in use, a frailty encounter.
+    ("Observation", "frailty_finding", "Frailty finding", FRAILTY_SYMPTOM, 12, {"event": True}),
+    ("Observation", "frailty_finding", "Frailty finding", [EQUIPMENT_USED], 12,
+     {"event": True, "answer": FRAILTY_DEVICE}),
+    # Housing status: the latest answer is the patient's status (AdvancedIllnessandFrailty 2025 reads the last
+    # one; "Lives in a nursing home" 160734000 is its direct reference code): a coded measure, not an event.
+    ("Observation", "housing_status", "Housing status",
+     [own("housing-status", "Housing status", "The LOINC item the 2025 eCQM library AdvancedIllnessandFrailty "
+          "(1.23.000) names as a direct reference code; its latest answer (e.g. SNOMED CT 160734000 Lives in a "
+          "nursing home) is the patient's housing status. No value set holds it.",
+          [(LOINC, "71802-3", "Housing status")])], None, {}),
+    ("DeviceRequest", "frailty_finding", "Frailty finding", FRAILTY_DEVICE, 12, {}),
+    ("Encounter", "frailty_finding", "Frailty finding", [vsac("2.16.840.1.113883.3.464.1003.101.12.1088")], 12, {}),
+    ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082"),
+                                                           vsac("2.16.840.1.113883.3.464.1003.110.11.1150"),
+                                                           vsac("2.16.840.1.113883.3.464.1003.110.11.1151")], None,
      {}),
-    ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
-     [vsac("2.16.840.1.113762.1.4.1108.85")], None, {"history": True}),
-    ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None,
-     {"history": True}),
-    ("Condition", "liver_disease", "Liver disease", [vsac("2.16.840.1.113762.1.4.1047.42")], None, {}),
-    ("Condition", "breastfeeding", "Breastfeeding", [vsac("2.16.840.1.113762.1.4.1047.73")], None, {}),
-    ("MedicationRequest", "dementia_medication", "Dementia medication",
-     [vsac("2.16.840.1.113883.3.464.1003.196.12.1510")], None, {"ingredient": True}),
     # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a
     # review of the treatment regimen).
     ("Condition", "hypoglycemia", "Hypoglycemia",
@@ -308,6 +422,16 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     # Medicines (and medicine allergies): products recognised by value set, then by ingredient.
     ("MedicationRequest", "statin", "Statin", [vsac("2.16.840.1.113762.1.4.1110.19"), STATIN_ALLERGEN], None,
      {"ingredient": True}),
+    # An order not to prescribe a statin, with its reason (CMS347 2025 reads MedicationNotRequested of the three
+    # intensities): not_done.statin, never a statin.
+    ("MedicationRequest", "statin", "Statin not to be prescribed", STATINS, None,
+     {"ingredient": True, "not_done": True}),
+    ("ServiceRequest", "statin", "Statin not to be prescribed", STATINS, None, {"not_done": True}),
+    # Dementia medicines (AdvancedIllnessandFrailty 2025 names 196.12.1510; 196.11.1517 is its 2025 version):
+    # an active order is evidence of advanced illness (fact-implies).
+    ("MedicationRequest", "dementia_medication", "Dementia medication",
+     [vsac("2.16.840.1.113883.3.464.1003.196.12.1510"), vsac("2.16.840.1.113883.3.464.1003.196.11.1517")], None,
+     {"ingredient": True, "implies": "advanced_illness"}),
     ("MedicationRequest", "simvastatin", "Simvastatin",
      [_ingredient("simvastatin", "Simvastatin", "36567", "simvastatin")], None, {"ingredient": True}),
     ("MedicationRequest", "clopidogrel", "Clopidogrel", [CLOPIDOGREL], None, {"ingredient": True}),
@@ -355,17 +479,26 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
 ]
 
 
+def _canonical(value_set: dict[str, Any]) -> str:
+    return f"{value_set['url']}|{value_set['version']}" if value_set.get("version") else value_set["url"]
+
+
 def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, Any], months: int | None,
-                 options: dict[str, Any]) -> dict[str, Any]:
+                 options: dict[str, Any], extras: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     extension = [ext("fact-key", valueCode=key), ext("fact-label", valueString=label)]
-    for name, flag in (("fact-history", "history"), ("fact-event", "event"), ("match-ingredient", "ingredient")):
+    for name, flag in (("fact-history", "history"), ("fact-event", "event"), ("match-ingredient", "ingredient"),
+                       ("fact-lifelong", "lifelong"), ("fact-not-done", "not_done")):
         if options.get(flag):
             extension.append(ext(name, valueBoolean=True))
+    for name, option in (("fact-side", "side"), ("fact-implies", "implies")):
+        if options.get(option):
+            extension.append(ext(name, valueCode=options[option]))
     path = options.get("path") or {"MedicationRequest": "medication", "Encounter": "type",
                                    "Device": "type"}.get(resource_type, "code")
-    canonical = f"{value_set['url']}|{value_set['version']}" if value_set.get("version") else value_set["url"]
-    requirement: dict[str, Any] = {"type": resource_type, "extension": extension,
-                                   "codeFilter": [{"path": path, "valueSet": canonical}]}
+    code_filter = [{"path": path, "valueSet": _canonical(value_set)}]
+    # Further filters on other elements, all of which must match (an Observation's coded answer, a body site).
+    code_filter += [{"path": extra_path, "valueSet": _canonical(extra)} for extra_path, extra in extras]
+    requirement: dict[str, Any] = {"type": resource_type, "extension": extension, "codeFilter": code_filter}
     date_path = {"Observation": "effective", "Condition": "onset", "ServiceRequest": "authoredOn"}.get(resource_type,
                                                                                                       "date")
     if months:
@@ -377,16 +510,29 @@ def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, 
     return requirement
 
 
+def _combinations(extras: list[tuple[str, list[dict[str, Any]]]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """Every choice of one value set per further element (one empty choice when there is none)."""
+    found: list[list[tuple[str, dict[str, Any]]]] = [[]]
+    for path, value_sets in extras:
+        found = [[*chosen, (path, value_set)] for chosen in found for value_set in value_sets]
+    return found
+
+
 def library() -> dict[str, Any]:
     """The Library resource (type module-definition): one dataRequirement per (type, fact key, value set)."""
     requirements = []
     for resource_type, key, label, value_sets, months, options in SPECS:
         chosen = _register(*value_sets)
-        extra = supplement(resource_type, key, label, chosen)
+        extras = [(path, _register(*(options[name] if isinstance(options[name], list) else [options[name]])))
+                  for path, name in (("value", "answer"), ("bodySite", "site")) if options.get(name)]
+        plain = not extras and not options.get("side") and not options.get("not_done")
+        extra = supplement(resource_type, key, label, chosen) if plain else None
         if extra is not None:
             chosen += _register(extra)
         for value_set in chosen:
-            requirements.append(_requirement(resource_type, key, label, value_set, months, options))
+            # one entry per answer (or site) value set too: several codeFilters on one element would be AND-ed
+            for combination in _combinations(extras):
+                requirements.append(_requirement(resource_type, key, label, value_set, months, options, combination))
     return {
         "resourceType": "Library", "id": "carepath-primary-care-data", "url": f"{BASE}/Library/primary-care-data",
         "version": VERSION, "name": "primary_care_data", "title": "carepath primary care: data requirements",
