@@ -161,7 +161,7 @@ def test_facts__local_day_decides_the_evaluation_date_boundary(timezones):
 def test_facts__local_day_decides_the_lookback_boundary(timezones):
     assert timezones["measures"]["ldl"]["withinLookback"] is True
     assert timezones["measures"]["hdl"]["withinLookback"] is False
-    assert missing_of(timezones)["hdl"] == "no HDL cholesterol in the last 12 months (latest 2019-05-31)"
+    assert missing_of(timezones)["hdl"] == "no HDL cholesterol in the last 12 months (latest 2019-06-01)"
 
 
 def test_facts__effective_period_start_dates_a_result(timezones):

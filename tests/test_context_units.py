@@ -81,11 +81,12 @@ def test_when__keeps_the_local_day_and_orders_in_utc(text, day, utc):
 
 
 @pytest.mark.parametrize(("as_of", "value", "unit", "start"), [
-    ("2020-06-01", 12, "mo", "2019-06-01"),
-    ("2020-03-31", 1, "mo", "2020-02-29"),
-    ("2020-06-01", 10, "a", "2010-06-01"),
-    ("2020-06-01", 2, "wk", "2020-05-18"),
-    ("2020-06-01", 30, "d", "2020-05-02"),
+    ("2020-06-01", 12, "mo", "2019-06-02"),
+    ("2024-12-31", 12, "mo", "2024-01-01"),
+    ("2020-03-31", 1, "mo", "2020-03-01"),
+    ("2020-06-01", 10, "a", "2010-06-02"),
+    ("2020-06-01", 2, "wk", "2020-05-19"),
+    ("2020-06-01", 30, "d", "2020-05-03"),
 ])
 def test_lookback_start__calendar_arithmetic(as_of, value, unit, start):
     assert lookback_start(date.fromisoformat(as_of), value, unit).isoformat() == start

@@ -74,15 +74,17 @@ def months_before(day: date, months: int) -> date:
 
 
 def lookback_start(as_of: date, value: float, unit: str) -> date:
-    """The first day inside a look-back of ``value`` ``unit`` (UCUM: a, mo, wk, d) ending at ``as_of``."""
+    """The first day inside a look-back of ``value`` ``unit`` (UCUM: a, mo, wk, d) ending at ``as_of``, both ends
+    included: 12 months ending on 31 Dec 2024 are 1 Jan to 31 Dec 2024 (as a measurement period is), so the same
+    calendar day a period earlier is outside."""
     if unit in ("a", "yr", "year", "years"):
-        return months_before(as_of, round(value * 12))
+        return months_before(as_of, round(value * 12)) + timedelta(days=1)
     if unit in ("mo", "month", "months"):
-        return months_before(as_of, round(value))
+        return months_before(as_of, round(value)) + timedelta(days=1)
     if unit in ("wk", "week", "weeks"):
-        return as_of - timedelta(weeks=value)
+        return as_of - timedelta(weeks=value) + timedelta(days=1)
     if unit in ("d", "day", "days"):
-        return as_of - timedelta(days=value)
+        return as_of - timedelta(days=value) + timedelta(days=1)
     raise ValueError(f"look-back unit {unit!r} not understood (use a, mo, wk or d)")
 
 

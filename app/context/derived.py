@@ -75,6 +75,19 @@ def _value(facts: dict[str, Any], key: str) -> tuple[float, dict[str, Any]] | No
 
 
 def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
+    """The 10-year ASCVD risk by the Pooled Cohort Equations; when they cannot be computed from the record, a risk
+    estimate recorded within its look-back stands in (named as recorded, with its date); else why there is none."""
+    computed = _pce(facts, wanted)
+    if not isinstance(computed, str):
+        return computed
+    recorded = _recent(facts, "ascvd_risk_recorded")
+    if recorded is None:
+        return computed
+    return {"value": recorded["value"], "unit": "%", "method": f"recorded estimate of {recorded['date']}",
+            "basis": f"recorded on {recorded['date']}", "date": recorded["date"], "refs": list(recorded["refs"])}
+
+
+def _pce(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
     patient, absent = facts["patient"], []
     total, hdl = _value(facts, "total_cholesterol"), _value(facts, "hdl")
     bp = facts["bp"]
@@ -110,7 +123,7 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
         patient["refs"], facts["measures"]["total_cholesterol"]["refs"], facts["measures"]["hdl"]["refs"], bp["refs"],
         facts["smoking"]["refs"], *(c["refs"] for c in facts["medications"].get("antihypertensive", [])),
         facts["conditions"].get("diabetes", {}).get("refs", [])) for ref in part)
-    return {"value": round(value, 1), "unit": "%", "method": formulas.PCE_METHOD, "inputs": {
+    return {"value": round(value, 1), "unit": "%", "method": formulas.PCE_METHOD, "basis": "PCE 2013", "inputs": {
         "ageYears": age, "sex": sex, "equations": "African American" if race == "black" else "white",
         "totalCholesterol": total[1], "hdl": hdl[1],
         "sbp": {"value": bp["sbp"], "unit": "mmHg", "date": bp["date"], "readings": bp["readings"]},

@@ -45,6 +45,7 @@ PATHS = {
     "Condition": ("code", "bodySite"),
     "Procedure": ("code", "bodySite", "reasonCode"),
     "ServiceRequest": ("code", "reasonCode"),
+    "MedicationRequest": ("medication", "reasonCode"),
 }
 SIDES = ("left", "right")
 DEFAULT_LIBRARY = Path(__file__).with_name("library.json")

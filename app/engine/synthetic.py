@@ -81,7 +81,8 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
                                   "method": "reported", "refs": _ref("Observation", "bmi")}
     if ascvd10y is not None:
         facts["scores"]["ascvd10y"] = {"value": ascvd10y, "unit": "%", "method": "Pooled Cohort Equations (2013)",
-                                       "inputs": {}, "refs": _ref("Observation", "total-cholesterol")}
+                                       "basis": "PCE 2013", "inputs": {},
+                                       "refs": _ref("Observation", "total-cholesterol")}
     if bp is not None:
         sbp, dbp, readings = (*bp, 2)[:3]
         facts["bp"] = {"sbp": sbp, "dbp": dbp, "readings": readings, "occasions": min(readings, 2),

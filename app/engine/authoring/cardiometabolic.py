@@ -267,7 +267,8 @@ BP_INPUTS = ["bp", "conditions.hypertension", "treatment.hypertension"]
 CONTEXT_INPUTS = [*HOSPICE_INPUTS, *KRT_INPUTS, *FRAILTY_INPUTS]
 CONTEXT_EVIDENCE = tuple(CONTEXT_INPUTS)
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
-RISK_TEXT = ("[[10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013)|| 10-year ASCVD risk not "
+RISK_TEXT = ("[[10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+             "({{%facts.scores.ascvd10y.basis}})|| 10-year ASCVD risk not "
              "computed]]")
 FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
            "(follow-up after initial BP evaluation)")
@@ -339,14 +340,16 @@ def blood_pressure() -> dict[str, Any]:
                  when=[BP_MISSING, "%facts.conditions.hypertension.exists() or "
                                    "%facts.medications.antihypertensive.exists()"],
                  activity="bp-recheck",
-                 inputs=["conditions.hypertension", "medications.antihypertensive", "measures.sbp"],
-                 evidence=("measures.sbp",),
+                 inputs=["conditions.hypertension", "medications.antihypertensive", "measures.sbp",
+                         *CONTEXT_INPUTS],
+                 evidence=("measures.sbp", *CONTEXT_EVIDENCE), exclusions=(DIALYSIS_BP,),
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
+                 choice=[BP_JUDGEMENT, IN_HOSPICE_MONITORING],
                  text="Hypertension or BP-lowering treatment ({{%facts.conditions.hypertension.display | "
                       "%facts.medications.antihypertensive.display}}) with no blood pressure reading in the last 12 "
-                      "months (latest {{%facts.measures.sbp.date}}): measure it; older readings are not used for "
-                      "staging or goals."),
+                      "months[[ (latest {{%facts.measures.sbp.date}}) || (none on record)]]: measure it; older "
+                      "readings are not used for staging or goals."),
             rule("htn.confirm-out-of-office", "Confirm the diagnosis: home or ambulatory BP, or a second occasion",
                  when=[UNDIAGNOSED, RAISED], activity="bp-out-of-office", inputs=BP_INPUTS + CONTEXT_INPUTS,
                  evidence=CONTEXT_EVIDENCE, exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),

@@ -102,4 +102,5 @@ FDA_STATIN = guideline("FDA-STATIN-2021", "FDA Drug Safety Communication: FDA re
 STATIN_INTOLERANCE = "(%facts.conditions.statin_muscle_symptoms.exists() or %facts.conditions.rhabdomyolysis.exists())"
 BREASTFEEDING = "%facts.conditions.breastfeeding.exists()"
 STATIN_REASON_INPUTS = ["conditions.statin_muscle_symptoms", "conditions.rhabdomyolysis", "conditions.liver_disease",
-                        "conditions.breastfeeding", "not_done.statin", *HOSPICE_INPUTS, *KRT_INPUTS]
+                        "conditions.breastfeeding", "not_done.statin",
+                        "not_done.statin_declined", *HOSPICE_INPUTS, *KRT_INPUTS]

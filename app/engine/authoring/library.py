@@ -115,6 +115,7 @@ EQUIPMENT_USED = own("medical-equipment-used", "Medical equipment used", "The LO
 # Kidney failure: the value sets the 2025 CMS165 library names.
 DIALYSIS_SERVICES = vsac("2.16.840.1.113883.3.464.1003.109.12.1013")
 # Statins, by intensity (the 2025 CMS347 library) and the grouper: what an order not to prescribe one names.
+PATIENT_REASONS = [vsac("2.16.840.1.113883.3.526.2.311"), vsac("2.16.840.1.113883.3.600.791")]
 STATINS = [vsac("2.16.840.1.113762.1.4.1110.19"), vsac("2.16.840.1.113883.3.526.3.1572"),
            vsac("2.16.840.1.113883.3.526.3.1575"), vsac("2.16.840.1.113883.3.526.3.1574")]
 # Laterality: the codes CMS125 (2025) compares a unilateral mastectomy's bodySite with, and the body structures
@@ -179,6 +180,14 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Observation", "weight", "Body weight", [vsac("2.16.840.1.113762.1.4.1045.159")], 12, {}),
     ("Observation", "height", "Body height", [vsac("2.16.840.1.113883.3.464.1003.121.12.1014")], 60, {}),
     ("Observation", "smoking", "Smoking status", [vsac("2.16.840.1.113883.3.526.3.1278")], 12, {}),
+    # A 10-year ASCVD risk the clinician's system already estimated and recorded: stands in for the risk when the
+    # Pooled Cohort Equations cannot be computed from the record (CMS347 reads the same two LOINC codes directly).
+    ("Observation", "ascvd_risk_recorded", "10-year ASCVD risk (recorded)",
+     [own("ascvd-risk-recorded", "10-year ASCVD risk estimate (recorded)", "The LOINC observations of a 10-year "
+          "atherosclerotic cardiovascular disease risk estimate that the statin measure CMS347 reads as direct "
+          "reference codes; no published value set holds them.",
+          [(LOINC, "79423-0", "Cardiovascular disease 10Y risk [Likelihood] ACC-AHA Pooled Cohort by Goff 2013"),
+           (LOINC, "99055-6", "Cardiovascular disease 10Y risk [Likelihood]")])], 12, {}),
     ("Observation", "pack_years", "Cigarette pack-years",
      [own("pack-years", "Cigarette pack-years", "The SNOMED CT observable for pack-years (what Synthea and many EHRs "
           "record); no 2021 eCQM value set holds it.", [(SNOMED, "401201003", "Cigarette pack-years")])], None, {}),
@@ -427,6 +436,12 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("MedicationRequest", "statin", "Statin not to be prescribed", STATINS, None,
      {"ingredient": True, "not_done": True}),
     ("ServiceRequest", "statin", "Statin not to be prescribed", STATINS, None, {"not_done": True}),
+    # ... and those whose reason is the patient's own (Patient Reason 526.2.311, the 2025 version CMS347 names;
+    # Patient Declined 600.791): a decision to revisit with the patient, not a medical reason (docs/packs.md).
+    ("MedicationRequest", "statin_declined", "Statin declined by the patient", STATINS, None,
+     {"ingredient": True, "not_done": True, "reason": PATIENT_REASONS}),
+    ("ServiceRequest", "statin_declined", "Statin declined by the patient", STATINS, None,
+     {"not_done": True, "reason": PATIENT_REASONS}),
     # Dementia medicines (AdvancedIllnessandFrailty 2025 names 196.12.1510; 196.11.1517 is its 2025 version):
     # an active order is evidence of advanced illness (fact-implies).
     ("MedicationRequest", "dementia_medication", "Dementia medication",
@@ -524,7 +539,8 @@ def library() -> dict[str, Any]:
     for resource_type, key, label, value_sets, months, options in SPECS:
         chosen = _register(*value_sets)
         extras = [(path, _register(*(options[name] if isinstance(options[name], list) else [options[name]])))
-                  for path, name in (("value", "answer"), ("bodySite", "site")) if options.get(name)]
+                  for path, name in (("value", "answer"), ("bodySite", "site"), ("reasonCode", "reason"))
+                  if options.get(name)]
         plain = not extras and not options.get("side") and not options.get("not_done")
         extra = supplement(resource_type, key, label, chosen) if plain else None
         if extra is not None:

@@ -47,7 +47,8 @@ STATIN_EXCLUSIONS = (
     (DIALYSIS, f"end-stage renal disease or dialysis recorded ({KRT_SHOWN}): in adults with advanced kidney disease "
                "who require dialysis, initiation of a statin is not recommended (2018 AHA/ACC §4.5.4, III: no benefit)"
                f"{STATIN_SHOWN}"),
-    ("%facts.not_done.statin.exists()", "documented decision not to prescribe a statin ({{%facts.not_done.statin.date}}"
+    ("%facts.not_done.statin.exists() and %facts.not_done.statin_declined.empty()",
+     "documented decision not to prescribe a statin ({{%facts.not_done.statin.date}}"
                                         "[[: {{%facts.not_done.statin.reasons.display}}]]): the plan follows it (2018 "
                                         "AHA/ACC §5: statin therapy follows a clinician-patient risk discussion)"),
 )
@@ -62,6 +63,10 @@ STATIN_SIDE_EFFECTS = (
 #: Liver disease: 2018 AHA/ACC §5 finds a statin reasonable in chronic, stable liver disease; stability is the
 #: clinician's judgement.
 STATIN_CHOICES = [
+    ("the patient declined a statin ({{%facts.not_done.statin_declined.date}}[[: "
+     "{{%facts.not_done.statin_declined.reasons.display}}]]): the decision is the patient's; 2018 AHA/ACC §4.4.1 "
+     "asks for a clinician-patient risk discussion before a statin is started, where it can be revisited.",
+     "%facts.not_done.statin_declined.exists()"),
     ("liver disease recorded ({{%facts.conditions.liver_disease.display}}): in chronic, stable liver disease a "
      "statin is reasonable after baseline hepatic measurements and with a monitoring schedule (2018 AHA/ACC §5); "
      "whether the liver disease is chronic and stable is the clinician's judgement.",
@@ -99,7 +104,8 @@ def cholesterol() -> dict[str, Any]:
         guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN],
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
              f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN}",
-        summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013)"),
+        summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                  "({{%facts.scores.ascvd10y.basis}})"),
                  ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
                  ("%facts.measures.ldl.value.exists()", "LDL-C {{%facts.measures.ldl.value}} mg/dL on "
                   "{{%facts.measures.ldl.date}}"),
@@ -146,7 +152,8 @@ def cholesterol() -> dict[str, Any]:
                                              "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations"),
                        STATIN_SAFETY],
                  choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
-                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is 20 % or more "
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                      "({{%facts.scores.ascvd10y.basis}}) is 20 % or more "
                       "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
             rule("lipid.primary-intermediate-risk", "Moderate-intensity statin (10-year risk 7.5 to <20 %)",
                  when=[PRIMARY, f"{RISK} >= 7.5 and {RISK} < 20"], activity="statin-moderate",
@@ -159,7 +166,8 @@ def cholesterol() -> dict[str, Any]:
                  choice=["intermediate risk: start after a clinician-patient risk discussion; risk-enhancing "
                          "factors favor a statin (2018 §4.4.2). USPSTF 2022: offer at 10 % or more with a CVD risk "
                          "factor; selectively at 7.5 to <10 %.", *STATIN_CHOICES],
-                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013), LDL-C "
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                      "({{%facts.scores.ascvd10y.basis}}), LDL-C "
                       "{{%facts.measures.ldl.value}} mg/dL."),
             rule("lipid.primary-borderline-risk", "Risk discussion about a statin (10-year risk 5 to <7.5 %)",
                  when=[PRIMARY, f"{RISK} >= 5 and {RISK} < 7.5", f"{ON_STATIN}.not()"],
@@ -169,12 +177,14 @@ def cholesterol() -> dict[str, Any]:
                              (f"{PREGNANT} or {BREASTFEEDING}", "pregnancy or breastfeeding recorded: a statin is not "
                               "started now (2018 AHA/ACC §4.5, women; FDA 2021); the discussion can follow")),
                  choice="borderline risk: risk-enhancing factors may justify a moderate-intensity statin.",
-                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is borderline "
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                      "({{%facts.scores.ascvd10y.basis}}) is borderline "
                       "(5 to <7.5 %)."),
             rule("lipid.primary-low-risk", "Heart-healthy lifestyle (10-year risk below 5 %)",
                  when=[PRIMARY, f"{RISK} < 5"], activity="heart-healthy-lifestyle", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (low risk)")],
-                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is below 5 %: "
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                      "({{%facts.scores.ascvd10y.basis}}) is below 5 %: "
                       "lifestyle to reduce risk factors; no statin proposed."),
             rule("lipid.risk-unknown", "10-year ASCVD risk could not be computed",
                  when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
