@@ -102,12 +102,14 @@ class _Evaluation:
             return
         lows = [area.population.age_low for area in areas if area.population and area.population.age_low]
         age = (self.facts.get("patient") or {}).get("ageYears")
-        if lows and min(lows) >= 18 and not isinstance(age, int | float):
-            statement = ("carepath's guideline packs cover adults; the patient's age is not known (no date of "
-                         "birth on record), so no guideline area was applied: record the date of birth")
-        elif lows and min(lows) >= 18 and age < min(lows):
+        readable = isinstance(age, int | float) and not isinstance(age, bool)
+        if lows and min(lows) >= 18 and not readable:
+            known = "is not known (no date of birth on record)" if age is None else f"could not be read ({age!r})"
+            statement = (f"carepath's guideline packs cover adults; the patient's age {known}, so no guideline "
+                         "area was applied: check the date of birth")
+        elif lows and min(lows) >= 18 and 0 <= age < min(lows):
             statement = (f"carepath's guideline packs cover adults ({min(lows):g} and over); no pediatric guidance "
-                         f"yet: the patient is {age:g} years old, so no guideline area was applied")
+                         f"yet: the patient is {age:g} year{'' if age == 1 else 's'} old, so no guideline area was applied")
         else:
             statement = ("this patient is outside the population of every guideline area carepath has; no area "
                          "was applied (each area's reason is listed)")

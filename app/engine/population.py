@@ -60,8 +60,10 @@ class Population:
         patient = facts.get("patient") or {}
         if self.states_age:
             age = patient.get("ageYears")
-            if not isinstance(age, int | float) or isinstance(age, bool):
+            if age is None:
                 return "age", "the patient's age is not known (no date of birth on record)"
+            if not isinstance(age, int | float) or isinstance(age, bool):
+                return "age", f"the patient's age could not be read ({age!r})"
             if (self.age_low is not None and age < self.age_low) or (self.age_high is not None and age > self.age_high):
                 return "age", f"the patient is {_number(age)} year{'' if age == 1 else 's'} old"
         if self.sexes:
