@@ -11,7 +11,7 @@ from typing import Any
 from app.engine.fhirpath import PATH_CACHE, is_true
 from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
 from app.engine.packs import PackSet
-from app.engine.population import Population
+from app.engine.population import Population, coverage_statement
 from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, format_value
 from app.refs import unique_refs
 
@@ -100,19 +100,7 @@ class _Evaluation:
         left = {entry["area_id"] for entry in self.plan.population["left_out"] if entry["kind"] == "area"}
         if not areas or any(area.id not in left for area in areas):
             return
-        lows = [area.population.age_low for area in areas if area.population and area.population.age_low]
-        age = (self.facts.get("patient") or {}).get("ageYears")
-        readable = isinstance(age, int | float) and not isinstance(age, bool)
-        if lows and min(lows) >= 18 and not readable:
-            known = "is not known (no date of birth on record)" if age is None else f"could not be read ({age!r})"
-            statement = (f"carepath's guideline packs cover adults; the patient's age {known}, so no guideline "
-                         "area was applied: check the date of birth")
-        elif lows and min(lows) >= 18 and 0 <= age < min(lows):
-            statement = (f"carepath's guideline packs cover adults ({min(lows):g} and over); no pediatric guidance "
-                         f"yet: the patient is {age:g} year{'' if age == 1 else 's'} old, so no guideline area was applied")
-        else:
-            statement = ("this patient is outside the population of every guideline area carepath has; no area "
-                         "was applied (each area's reason is listed)")
+        statement = coverage_statement([area.population for area in areas], self.facts)
         self.plan.population["statement"] = statement
 
     def _implausible_latest(self) -> None:

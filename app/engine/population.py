@@ -92,6 +92,25 @@ class Population:
         return problems
 
 
+def coverage_statement(populations: list[Population | None], facts: Mapping[str, Any]) -> str:
+    """What a plan says when the patient is outside every area's population: for a child, that the packs cover
+    adults and there is no pediatric guidance yet; for an unknown age, to check the date of birth."""
+    lows = [population.age_low for population in populations if population and population.age_low is not None]
+    adult = bool(lows) and min(lows) >= 18
+    age = (facts.get("patient") or {}).get("ageYears")
+    readable = isinstance(age, int | float) and not isinstance(age, bool)
+    if adult and not readable:
+        known = "is not known (no date of birth on record)" if age is None else f"could not be read ({age!r})"
+        return (f"carepath's guideline packs cover adults; the patient's age {known}, so no guideline area was "
+                "applied: check the date of birth")
+    if adult and 0 <= age < min(lows):
+        years = f"{_number(age)} year{'' if age == 1 else 's'}"
+        return (f"carepath's guideline packs cover adults ({_number(min(lows))} and over); no pediatric guidance "
+                f"yet: the patient is {years} old, so no guideline area was applied")
+    return ("this patient is outside the population of every guideline area carepath has; no area was applied "
+            "(each area's reason is listed)")
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return ""
