@@ -159,3 +159,16 @@ def test_sidebar__an_adults_page_has_no_population_statement(sidebar):
     page = _page(app, mocked, [entry["resource"] for entry in load_file(SYNTHEA / name)["entry"]])
     assert 'id="population-statement"' not in page and "no pediatric guidance" not in page
     assert 'id="outside-population"' in page and "Colorectal cancer screening" in page  # 82 y: past 75
+
+
+def test_population_partial__statement_and_reasons_are_escaped(app):
+    from flask import render_template
+
+    plan = {"population": {"statement": "<script>alert(1)</script>", "left_out": [
+        {"rule_id": "x", "kind": "area", "title": "<b>Area</b>", "reason": "for <i>adults</i>",
+         "rules": [{"rule_id": "x.y", "title": "<img src=x>"}], "citation": None}]}}
+    with app.test_request_context("/"):
+        page = render_template("review/_population.html", plan=plan, launch=None)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<b>" not in page and "<img" not in page and "&lt;img src=x&gt;" in page
+    assert '<details class="findings outside-population" id="outside-population">' in page and "(1)" in page
