@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cohort_commands(commands)
 
+    from app.conformance.cli import add_conformance_command
+
+    add_conformance_command(commands)
+
     return parser
 
 

@@ -24,6 +24,18 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> hadolint Dockerfile"
 .venv/bin/hadolint Dockerfile
+echo "==> conformance (published eCQM test deck, docs/conformance.md)"
+# Every case of the shared deck through the plan; fails on an unclassified, unreviewed or new defect disagreement.
+DECK="${CAREPATH_CONFORMANCE_DECK:-$ROOT/../shared/data/ecqm-2023}"
+started_ms=$(date +%s%3N)
+set +e
+.venv/bin/carepath conformance "$DECK" --out var/conformance
+conformance_status=$?
+set -e
+elapsed_ms=$(( $(date +%s%3N) - started_ms ))
+printf 'conformance: %d.%01d s, exit %d (report: var/conformance/conformance.html)\n' \
+  $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100)) "$conformance_status"
+
 echo "==> pytest"
 set +e
 .venv/bin/pytest "$@"
@@ -31,6 +43,10 @@ status=$?
 set -e
 if [[ $status -eq 5 ]]; then
   echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+if [[ $status -eq 0 && $conformance_status -ne 0 ]]; then
+  echo "conformance failed (exit $conformance_status): see above and var/conformance/conformance.html" >&2
   exit 1
 fi
 exit $status

@@ -31,6 +31,11 @@ def test_engine_case__expected_plan(pack_set, case: Case):
     assert set(case.outside) <= {item["rule_id"] for item in plan.population["left_out"]}
     for activity_id, due in case.due.items():
         assert plan.activity(activity_id).timing["due"] == due
+    flagged = {item.id: item.clinician_choice for item in [*plan.activities, *plan.goals]}
+    assert all(flagged.get(item_id) is True for item_id in case.choice), \
+        f"not the clinician's choice: {[i for i in case.choice if flagged.get(i) is not True]}"
+    assert all(flagged.get(item_id) is False for item_id in case.not_choice), \
+        f"missing or flagged: {[i for i in case.not_choice if flagged.get(i) is not False]}"
 
 
 def test_engine_cases__docs_table_is_current():

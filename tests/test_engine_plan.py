@@ -106,8 +106,8 @@ def test_plan__invalid_date_is_refused(pack_set, as_of):
 
 
 def test_plan__pack_outside_its_effective_period_warns():
-    from app.engine.packs import DEFAULT_PACK_DIR
-    resources = [(p.name, json.loads(p.read_text())) for p in sorted(DEFAULT_PACK_DIR.rglob("*.json"))]
+    from app.engine.packs import DEFAULT_PACK_DIR, pack_files
+    resources = [(p.name, json.loads(p.read_text())) for p in pack_files(DEFAULT_PACK_DIR)]
     for _, resource in resources:
         if resource["resourceType"] == "PlanDefinition":
             resource["effectivePeriod"]["end"] = "2025-12-31"

@@ -8,11 +8,12 @@ import pytest
 
 from app.engine import DEFAULT_PACK_DIR, load_pack_set
 from app.engine.authoring.__main__ import render, resources
+from app.engine.packs import pack_files
 
 
 def test_packs__committed_json_matches_the_sources():
     wanted = resources()
-    on_disk = {path.relative_to(DEFAULT_PACK_DIR).as_posix() for path in DEFAULT_PACK_DIR.rglob("*.json")}
+    on_disk = {path.relative_to(DEFAULT_PACK_DIR).as_posix() for path in pack_files(DEFAULT_PACK_DIR)}
     assert on_disk == set(wanted), "run python -m app.engine.authoring"
     for name, resource in wanted.items():
         assert (DEFAULT_PACK_DIR / name).read_text(encoding="utf-8") == render(resource), name

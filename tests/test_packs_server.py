@@ -9,6 +9,7 @@ import responses
 
 from app.cli import main
 from app.engine import DEFAULT_PACK_DIR, build_plan, load_pack_set, load_pack_set_from_server
+from app.engine.packs import pack_files
 from app.engine.synthetic import make_facts
 from app.errors import PackError
 from app.fhir import FhirClient
@@ -35,15 +36,20 @@ def _value_sets() -> dict[str, dict]:
     return out
 
 
-def _expand_answers(base: str = BASE) -> None:
-    """ValueSet/$expand on the fake server answers with the bundled expansions."""
-    value_sets = _value_sets()
+def _expand_answers(base: str = BASE, value_sets: dict[str, dict] | None = None) -> None:
+    """ValueSet/$expand on the fake server answers with the bundled expansions, paged as a terminology server
+    pages (``offset`` and ``count``: the codes from offset, at most count, with the expansion's total)."""
+    value_sets = _value_sets() if value_sets is None else value_sets
 
     def expand(request):
         resource = value_sets.get(request.params["url"])
         if resource is None:
             return 404, {"Content-Type": "application/fhir+json"}, json.dumps({"resourceType": "OperationOutcome"})
-        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(resource)
+        offset, count = int(request.params.get("offset", 0)), int(request.params.get("count", 1000))
+        contains = resource["expansion"]["contains"]
+        page = {**resource, "expansion": {**resource["expansion"], "total": len(contains), "offset": offset,
+                                          "contains": contains[offset:offset + count]}}
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(page)
 
     responses.add_callback(responses.GET, f"{base}/ValueSet/$expand", callback=expand)
 
@@ -100,7 +106,7 @@ def test_load_from_server__server_error_is_a_pack_error():
 @pytest.mark.integration
 def test_publish_then_load_from_hapi(hapi_url, capsys):
     assert main(["pack", "publish", "--fhir-base", hapi_url]) == 0
-    files = len(list(DEFAULT_PACK_DIR.rglob("*.json")))
+    files = len(pack_files(DEFAULT_PACK_DIR))  # the conformance review is not published
     assert f"published {files} resources" in capsys.readouterr().out
     canonicals = [f"{area.pack.url}|{area.pack.version}" for area in load_pack_set().areas]
     from_server = load_pack_set_from_server(FhirClient(hapi_url, timeout=60), canonicals, LIBRARY)

@@ -27,20 +27,27 @@ class Case:
     gaps: tuple[str, ...] = ()  # fact keys named as data gaps
     due: dict[str, str] = field(default_factory=dict)  # activity id -> expected due date
     no_warnings: tuple[str, ...] = ()  # rule ids that must not raise a warning
+    choice: tuple[str, ...] = ()  # activity or goal ids that must be flagged the clinician's choice
+    not_choice: tuple[str, ...] = ()  # activity or goal ids that must be in the plan without that flag
     outside: tuple[str, ...] = ()  # area or rule ids left out because the patient is outside their population
 
 
 def c(case_id: str, area: str, has: tuple[str, ...] = (), lacks: tuple[str, ...] = (),
       not_recommended: tuple[str, ...] = (), warnings: tuple[str, ...] = (), gaps: tuple[str, ...] = (),
-      due: dict[str, str] | None = None, no_warnings: tuple[str, ...] = (), outside: tuple[str, ...] = (),
-      **facts: Any) -> Case:
+      due: dict[str, str] | None = None, no_warnings: tuple[str, ...] = (), choice: tuple[str, ...] = (),
+      not_choice: tuple[str, ...] = (), outside: tuple[str, ...] = (), **facts: Any) -> Case:
     """A case; keyword arguments other than the expectations go to ``make_facts``."""
-    return Case(case_id, area, facts, has, lacks, not_recommended, warnings, gaps, due or {}, no_warnings, outside)
+    return Case(case_id, area, facts, has, lacks, not_recommended, warnings, gaps, due or {}, no_warnings, choice,
+                not_choice, outside)
 
 
 DM = ("diabetes",)
 T2D, HTN, LIPID, CKD, PREV, PGX = ("Type 2 diabetes", "Blood pressure", "ASCVD risk and statins",
                                    "Chronic kidney disease", "Prevention", "Pharmacogenomics")
+EOL, KRT, FRAIL, REASONS = ("Hospice or palliative care (plan-wide)", "Dialysis, end-stage renal disease or a kidney "
+                            "transplant (plan-wide)", "Frailty or advanced illness in older adults",
+                            "Reasons not to start a treatment")
+ON_BP_DRUG = {"antihypertensive": "amlodipine 5 MG Oral Tablet"}
 WHOM = "Whom the packs are for (population)"
 #: Raised BP, type 2 diabetes, smoking: every adult area has something to say to this patient.
 ADULT_FINDINGS = {"bp": (150, 95), "conditions": ("hypertension", "diabetes"), "hba1c": 8.2, "smoking": "current"}
@@ -302,6 +309,90 @@ CASES: list[Case] = [
     c("hcv-80", PREV, age=80, lacks=("screen.hepatitis-c",)),
     c("hcv-screened", PREV, age=40, hcv_antibody=(0, 1500), lacks=("screen.hepatitis-c",),
       not_recommended=("screen.hepatitis-c",)),
+    # -- hospice or palliative care: comfort first (ADA 2025 §13, end-of-life care) ------------------
+    c("eol-diabetes-bp-treated", EOL, age=70, conditions=("diabetes", "hypertension", "palliative_care"), hba1c=8.2,
+      bp=(150, 92), medications={**ON_BP_DRUG, "glucose_lowering": "metformin hydrochloride 500 MG Oral Tablet"},
+      has=("t2d.goals-of-care", "htn.goals-of-care", "t2d.hba1c-test-not-at-goal"),
+      lacks=("t2d.hba1c-goal", "htn.bp-goal", "htn.treatment-review", "htn.lifestyle"),
+      not_recommended=("htn.treatment-review", "htn.lifestyle"),
+      choice=("t2d.goals-of-care", "htn.goals-of-care", "t2d.hba1c-test-not-at-goal", "t2d.kidney-tests",
+              "t2d.retinal-exam")),
+    c("eol-hospice-untreated-stage2", EOL, age=60, conditions=("hypertension",), bp=(162, 100),
+      procedures={"palliative_or_hospice_care": 30},
+      lacks=("htn.medication-stage2", "htn.recheck-after-start", "htn.bp-goal", "htn.goals-of-care"),
+      not_recommended=("htn.medication-stage2", "htn.recheck-after-start")),
+    c("eol-hospice-3-years-ago", EOL, age=60, conditions=("hypertension",), bp=(162, 100),
+      procedures={"palliative_or_hospice_care": 3 * 365}, has=("htn.medication-stage2", "htn.bp-goal")),
+    c("eol-ascvd-on-statin", EOL, age=66, conditions=("ascvd", "palliative_care"), ldl=120,
+      medications={"statin": "atorvastatin 40 MG Oral Tablet"}, has=("lipid.goals-of-care",),
+      lacks=("lipid.secondary-prevention", "lipid.secondary-prevention.instead"),
+      not_recommended=("lipid.secondary-prevention",), choice=("lipid.goals-of-care",)),
+    c("eol-diabetes-no-statin-start", EOL, age=60, conditions=("diabetes", "palliative_care"), hba1c=7.2, ldl=120,
+      lacks=("lipid.diabetes", "lipid.goals-of-care"), not_recommended=("lipid.diabetes",)),
+    c("eol-ckd-albuminuria", EOL, age=70, conditions=("ckd", "palliative_care"), egfr=40, uacr=250,
+      lacks=("ckd.ras-inhibitor", "ckd.sglt2-inhibitor"), not_recommended=("ckd.ras-inhibitor", "ckd.sglt2-inhibitor"),
+      has=("ckd.monitoring",), choice=("ckd.monitoring",)),
+    c("eol-no-hcv-screening", EOL, age=40, conditions=("palliative_care",), lacks=("screen.hepatitis-c",),
+      not_recommended=("screen.hepatitis-c",)),
+    c("eol-depression-and-tobacco-kept", EOL, age=55, smoking="current", conditions=("palliative_care",),
+      has=("depression.screening", "tobacco.counselling", "tobacco.pharmacotherapy")),
+    # -- dialysis, end-stage renal disease or a kidney transplant --------------------------------------
+    c("krt-dialysis-stage2", KRT, age=60, conditions=("hypertension",), bp=(150, 95), procedures={"dialysis": 10},
+      lacks=("htn.medication-stage2", "htn.bp-goal", "htn.lifestyle"),
+      not_recommended=("htn.medication-stage2", "htn.lifestyle")),
+    c("krt-dialysis-over-a-year-ago", KRT, age=60, conditions=("hypertension",), bp=(150, 95),
+      procedures={"dialysis": 400}, has=("htn.medication-stage2", "htn.bp-goal")),
+    c("krt-dialysis-diabetes-statin", KRT, age=60, conditions=DM, hba1c=7.0, ldl=120, procedures={"dialysis": 10},
+      lacks=("lipid.diabetes", "lipid.diabetes.instead", "t2d.kidney-tests"),
+      not_recommended=("lipid.diabetes", "t2d.kidney-tests")),
+    c("krt-esrd-ckd-rules", KRT, age=60, conditions=("ckd", "esrd"), egfr=18, uacr=400,
+      lacks=("ckd.monitoring", "ckd.ras-inhibitor", "ckd.nephrology-referral"),
+      not_recommended=("ckd.monitoring", "ckd.ras-inhibitor", "ckd.nephrology-referral")),
+    c("krt-transplant-ckd-rules", KRT, age=55, conditions=("ckd", "kidney_transplant"), egfr=50, uacr=100,
+      lacks=("ckd.ras-inhibitor", "ckd.monitoring"), not_recommended=("ckd.ras-inhibitor", "ckd.monitoring")),
+    c("krt-transplant-statin-kept", KRT, age=60, conditions=("diabetes", "esrd", "kidney_transplant"), hba1c=7.0,
+      ldl=120, has=("lipid.diabetes",)),
+    c("krt-transplant-bp", KRT, age=55, conditions=("hypertension", "kidney_transplant"), bp=(138, 84),
+      medications=ON_BP_DRUG, has=("htn.treatment-review", "htn.bp-goal"),
+      choice=("htn.treatment-review", "htn.bp-goal")),
+    # -- frailty or advanced illness in older adults ---------------------------------------------------
+    c("frail-breast-screening", FRAIL, age=70, sex="female", conditions=("frailty",), has=("screen.breast",),
+      choice=("screen.breast",)),
+    c("not-frail-breast-screening", FRAIL, age=70, sex="female", has=("screen.breast",), not_choice=("screen.breast",)),
+    c("frail-70-treated-bp", FRAIL, age=70, conditions=("hypertension", "frailty"), bp=(138, 84),
+      medications=ON_BP_DRUG, has=("htn.treatment-review", "htn.bp-goal"),
+      choice=("htn.treatment-review", "htn.bp-goal")),
+    c("dementia-medicine-70-treated-bp", FRAIL, age=70, conditions=("hypertension",), bp=(138, 84),
+      medications={**ON_BP_DRUG, "dementia_medication": "donepezil hydrochloride 5 MG Oral Tablet"},
+      choice=("htn.treatment-review",)),
+    c("frail-64-treated-bp", FRAIL, age=64, conditions=("hypertension", "frailty"), bp=(138, 84),
+      medications=ON_BP_DRUG, not_choice=("htn.treatment-review", "htn.bp-goal")),
+    c("not-frail-70-treated-bp", FRAIL, age=70, conditions=("hypertension",), bp=(138, 84), medications=ON_BP_DRUG,
+      not_choice=("htn.treatment-review", "htn.bp-goal")),
+    # -- reasons not to start a treatment ------------------------------------------------------------
+    c("statin-muscle-symptoms", REASONS, age=64, conditions=("ascvd", "statin_muscle_symptoms"), ldl=110,
+      has=("lipid.secondary-prevention.instead",), lacks=("lipid.secondary-prevention",),
+      not_recommended=("lipid.secondary-prevention",), warnings=("lipid.secondary-prevention",)),
+    c("statin-rhabdomyolysis", REASONS, age=50, conditions=("rhabdomyolysis",), ldl=200,
+      has=("lipid.severe-hypercholesterolemia.instead",), lacks=("lipid.severe-hypercholesterolemia",),
+      not_recommended=("lipid.severe-hypercholesterolemia",)),
+    c("statin-liver-disease", REASONS, age=64, conditions=("ascvd", "liver_disease"), ldl=110,
+      has=("lipid.secondary-prevention",), choice=("lipid.secondary-prevention",)),
+    c("statin-no-liver-disease", REASONS, age=64, conditions=("ascvd",), ldl=110,
+      not_choice=("lipid.secondary-prevention",)),
+    c("statin-breastfeeding", REASONS, age=32, sex="female", conditions=("breastfeeding",), ldl=200,
+      lacks=("lipid.severe-hypercholesterolemia",), not_recommended=("lipid.severe-hypercholesterolemia",),
+      warnings=("lipid.severe-hypercholesterolemia",)),
+    c("statin-active-while-breastfeeding", REASONS, age=32, sex="female", conditions=("breastfeeding",),
+      medications={"statin": "Simvastatin 20 MG Oral Tablet"}, warnings=("lipid.statin-while-breastfeeding",)),
+    c("statin-documented-decision-not-to", REASONS, age=62, ldl=150, ascvd10y=12.0,
+      not_done={"statin": "Medical contraindication"}, lacks=("lipid.primary-intermediate-risk",),
+      not_recommended=("lipid.primary-intermediate-risk",), no_warnings=("lipid.primary-intermediate-risk",)),
+    c("statin-discussion-pregnant", REASONS, age=41, sex="female", conditions=("pregnancy",), ldl=150, ascvd10y=6.0,
+      lacks=("lipid.primary-borderline-risk",), not_recommended=("lipid.primary-borderline-risk",)),
+    c("ras-inhibitor-on-arni", REASONS, age=60, conditions=("ckd",), egfr=55, uacr=100,
+      medications={"ras_inhibitor": "sacubitril 49 MG / valsartan 51 MG Oral Tablet"},
+      lacks=("ckd.ras-inhibitor",), not_recommended=("ckd.ras-inhibitor",)),
     # -- pharmacogenomics ------------------------------------------------------------------------
     c("pgx-cyp2c19-poor-clopidogrel", PGX, age=62, cyp2c19="poor",
       medications={"clopidogrel": "Clopidogrel 75 MG Oral Tablet"}, has=("pgx.cyp2c19-clopidogrel",),
@@ -509,8 +600,8 @@ def _titles() -> dict[str, str]:
         for rule in area.rules:
             titles[rule.id] = rule.title
             for check in rule.exclusions + rule.contraindications:
-                if check.instead is not None:
-                    titles[f"{rule.id}.instead"] = check.instead.title
+                if check.instead is not None:  # the first alternative a rule names (the cases' usual one)
+                    titles.setdefault(f"{rule.id}.instead", check.instead.title)
         for goal in area.goals:
             titles[goal.id] = f"goal: {goal.description}"
     return titles
@@ -537,6 +628,8 @@ def table() -> str:
         other = [*(f"not recommended: {titles.get(r, r)}" for r in case.not_recommended),
                  *(f"warning: {titles.get(w, w)}" for w in case.warnings),
                  *(f"no warning: {titles.get(w, w)}" for w in case.no_warnings),
+                 *(f"clinician's choice: {titles.get(x, x)}" for x in case.choice),
+                 *(f"not flagged clinician's choice: {titles.get(x, x)}" for x in case.not_choice),
                  *(f"gap: {g}" for g in case.gaps), *(f"due {v}: {titles.get(k, k)}" for k, v in case.due.items()),
                  *(f"outside its population: {titles.get(o, o)}" for o in case.outside)]
         lines.append(f"| {case.id} | {summarize(case.facts)} | {_named(case.has, titles)} | "

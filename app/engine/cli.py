@@ -1,8 +1,9 @@
-"""``carepath plan``, ``carepath explain`` and ``carepath pack check|publish``: the engine offline.
+"""``carepath plan``, ``carepath explain`` and ``carepath pack check|publish|valuesets``: the engine offline.
 
 ``plan`` and ``explain`` read any patient Bundle (a Synthea transaction, a searchset, an export), derive its
 facts with the context layer, and print the plan; they need no server. ``pack check`` validates a pack
-folder (or the versions published on a FHIR server); ``pack publish`` PUTs a checked pack to a FHIR server.
+folder (or the versions published on a FHIR server); ``pack publish`` PUTs a checked pack to a FHIR server;
+``pack valuesets`` moves a pack's value sets to a new published release (:mod:`app.engine.pack_valuesets`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from app.cli_common import BundleFileError, fail, iso_date, read_bundle
 from app.engine.explain import explain, plan_text
-from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server
+from app.engine.packs import DEFAULT_PACK_DIR, PackSet, load_pack_set, load_pack_set_from_server, pack_files
 from app.errors import CarepathError, PackError
 
 
@@ -46,6 +47,23 @@ def add_engine_commands(commands: Any) -> None:
     publish.add_argument("folder", type=Path, nargs="?", default=None, help="pack folder (default: the bundled pack)")
     publish.add_argument("--fhir-base", required=True, help="FHIR base URL")
     publish.set_defaults(func=run_pack_publish)
+    move = actions.add_parser("valuesets", help="move a pack's value sets to a new published release (report; "
+                                                "--write to rewrite the pack)")
+    move.add_argument("folder", type=Path, help="pack folder (its Library and valuesets/)")
+    move.add_argument("--from", dest="old", required=True, type=Path, metavar="OLD_DIR",
+                      help="the release the pack is on (folder of ValueSet JSON, e.g. ../shared/data/valuesets)")
+    move.add_argument("--to", dest="new", required=True, type=Path, metavar="NEW_DIR",
+                      help="the release to move to (e.g. ../shared/data/valuesets-2025)")
+    move.add_argument("--write", action="store_true", help="rewrite the Library's canonicals and valuesets/ "
+                                                           "(default: a dry run)")
+    move.add_argument("--out", type=Path, default=None,
+                      help="folder for valuesets-report.json and .md (and, with --ndjson, the moved pack and the "
+                           "plan diff); default: the Markdown report on stdout")
+    move.add_argument("--ndjson", type=Path, default=None,
+                      help="a Bulk Data export folder: list the patients whose plan changes (cohort diff)")
+    move.add_argument("--as-of", type=iso_date, default=None, help="with --ndjson: evaluation date, YYYY-MM-DD")
+    move.add_argument("--master", default=None, help="with --ndjson: Spark master (default: local[*])")
+    move.set_defaults(func=run_pack_valuesets)
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -122,7 +140,7 @@ def run_pack_publish(args: argparse.Namespace) -> int:
         print(f"pack check FAILED, nothing published:\n{exc.message}", file=sys.stderr)
         return 1
     entries = []
-    for path in sorted(Path(folder).rglob("*.json")):
+    for path in pack_files(Path(folder)):
         resource = json.loads(path.read_text(encoding="utf-8"))
         entries.append({"resource": resource, "request": {"method": "PUT",
                                                           "url": f"{resource['resourceType']}/{resource['id']}"}})
@@ -135,6 +153,61 @@ def run_pack_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_pack_valuesets(args: argparse.Namespace) -> int:
+    """Move a pack's value sets to a new release: the report (JSON and Markdown), the patients whose plan
+    changes (``--ndjson``), and the rewritten pack (``--write``)."""
+    import tempfile
+
+    from app.engine.pack_valuesets import plan_move, report_markdown, write_move
+    from app.terminology.releases import Release
+
+    if args.ndjson and args.as_of is None:
+        return _fail("--ndjson needs --as-of (the date the plans are made for)")
+    try:
+        move = plan_move(args.folder, Release(args.old), Release(args.new))
+        with tempfile.TemporaryDirectory(prefix="carepath-valuesets-") as scratch:
+            if args.ndjson:
+                move.report["patients"] = _patients(args, move, Path(args.out or scratch))
+            if args.write:
+                write_move(move, args.folder)
+                move.report["written"] = True
+    except PackError as exc:
+        return _fail(f"invalid guideline pack:\n{exc.message}")
+    except (OSError, ValueError, CarepathError) as exc:
+        return _fail(str(exc))
+    text = report_markdown(move.report)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "valuesets-report.json").write_text(json.dumps(move.report, indent=2, ensure_ascii=False) + "\n",
+                                                    encoding="utf-8")
+    (args.out / "valuesets-report.md").write_text(text, encoding="utf-8")
+    total = move.report["summary"]
+    print(f"{total['updated']} value sets updated, {total['kept_at_old_version']} kept at their old version, "
+          f"{total['codes_added']} codes added, {total['codes_removed']} removed"
+          + (f"; {move.report['patients']['patients_changed']} patients' plans change" if args.ndjson else "")
+          + ("; pack rewritten" if args.write else "; dry run") + f"\nreport: {args.out / 'valuesets-report.md'}")
+    return 0
+
+
+def _patients(args: argparse.Namespace, move: Any, work: Path) -> dict[str, Any]:
+    """``cohort diff`` of the export between the pack as it is and the pack moved (a copy written to WORK/pack)."""
+    import shutil
+
+    from app.cohort.diff import run_diff
+    from app.cohort.spark import spark_session
+    from app.engine.pack_valuesets import write_move
+
+    moved = work / "pack"
+    shutil.rmtree(moved, ignore_errors=True)
+    shutil.copytree(args.folder, moved)
+    write_move(move, moved)
+    summary = run_diff(spark_session(args.master), args.ndjson, args.as_of, args.folder, moved, work / "diff")
+    lines = (work / "diff" / "diff.ndjson").read_text(encoding="utf-8").splitlines()
+    return {**summary, "changed": sorted((json.loads(line) for line in lines), key=lambda p: p["patient_id"])}
+
+
 def summary(pack_set: PackSet) -> str:
     """What a checked pack holds, with its exact versions."""
     lines = [f"pack OK: {len(pack_set.areas)} PlanDefinitions, "
@@ -144,7 +217,13 @@ def summary(pack_set: PackSet) -> str:
     lines += [f"  {p['url']}|{p['version']}  {p['title']}" for p in pack_set.packs]
     lines.append(f"{len(pack_set.value_sets)} value sets (codes, title, source):")
     lines += [f"  {len(vs):>5}  {canonical}  {vs.title}  [{_source(vs.source)}]"
+              + (f"  (completed: {vs.missing} codes known missing)" if vs.missing else
+                 "  (completed)" if vs.completion else "")
               for canonical, vs in sorted(pack_set.value_sets.items())]
+    completed = [(canonical, vs) for canonical, vs in sorted(pack_set.value_sets.items()) if vs.completion]
+    if completed:
+        lines.append("published expansions distributed truncated, and how they were completed:")
+        lines += [f"  {canonical}: {vs.completion}" for canonical, vs in completed]
     return "\n".join(lines)
 
 

@@ -18,6 +18,14 @@ from app.errors import FhirError, PackError
 from app.fhir.decoding import UnreadableJson, load_file
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
+#: A pack's conformance review (``docs/conformance.md``): reviewed data about the pack, not FHIR resources of it.
+REVIEW_FOLDER = "conformance"
+
+
+def pack_files(folder: Path) -> list[Path]:
+    """The FHIR JSON files of a pack folder, sorted; its conformance review folder is not part of the pack."""
+    return sorted(file for file in folder.rglob("*.json")
+                  if file.relative_to(folder).parts[0] != REVIEW_FOLDER)
 
 
 @dataclass
@@ -61,7 +69,7 @@ def read_pack_folder(path: str | Path | None = None) -> list[tuple[str, dict[str
         raise PackError(f"{folder}: no such pack folder")
     resources: list[tuple[str, dict[str, Any]]] = []
     problems: list[str] = []
-    for file in sorted(folder.rglob("*.json")):
+    for file in pack_files(folder):
         try:
             resource = load_file(file)
         except (OSError, UnreadableJson) as exc:

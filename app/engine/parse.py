@@ -176,7 +176,10 @@ class _Reader:
         key = parts[1] if len(parts) > 1 else parts[0]
         typed = f"{_SECTION_TYPES.get(parts[0], '')}:{key}"
         label = _SCORE_LABELS.get(key) if parts[0] == "scores" else None
-        return FactPath(parts, label or self.labels.get(typed) or self.labels.get(key, key.replace("_", " ")))
+        label = label or self.labels.get(typed) or self.labels.get(key, key.replace("_", " "))
+        if parts[0] == "not_done":  # a documented decision not to give what the key names (doNotPerform)
+            label = f"Documented decision not to prescribe: {label}"
+        return FactPath(parts, label)
 
     def citations(self, element_id: str, artifacts: list[Mapping[str, Any]]) -> list[Citation]:
         out = []

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 EXT = "http://carepath.dev/fhir/StructureDefinition/"
 FACT_SECTIONS = ("patient", "measures", "bp", "conditions", "medications", "allergies", "procedures",
-                 "smoking", "scores")
+                 "smoking", "scores", "not_done")
 _PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
 _OPTIONAL = re.compile(r"\[\[(.+?)\]\]", re.S)
 

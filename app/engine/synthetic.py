@@ -45,11 +45,13 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
                conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
                cyp2c19: str | None = None, slco1b1: str | None = None,
-               prescribed_days_ago: Mapping[str, int] | None = None, **measures: Value) -> dict[str, Any]:
+               prescribed_days_ago: Mapping[str, int] | None = None, not_done: Mapping[str, str] | None = None,
+               **measures: Value) -> dict[str, Any]:
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
-    200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key. ``birth_date`` (instead
-    of ``age``) gives the age in completed years on ``as_of``, as the context layer computes it; ``age=None`` is a
-    patient with no date of birth on record."""
+    200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
+    to the reason recorded with a decision not to prescribe it (a request with ``doNotPerform``, 60 days ago).
+    ``birth_date`` (instead of ``age``) gives the age in completed years on ``as_of``, as the context layer computes
+    it; ``age=None`` is a patient with no date of birth on record."""
     from app.context.dates import age_on
 
     day = date.fromisoformat(as_of)
@@ -104,6 +106,12 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
         facts["procedures"][key] = {"code": key, "display": key.replace("_", " "), "date": _day(day, days_ago),
                                     "daysAgo": days_ago, "withinLookback": days_ago <= 365,
                                     "refs": _ref("Procedure", key)}
+    if not_done:
+        facts["not_done"] = {key: {"display": f"{key.replace('_', ' ')} not prescribed", "date": _day(day, 60),
+                                   "reasons": [{"code": "183966005", "system": "http://snomed.info/sct",
+                                                "display": reason}],
+                                   "refs": _ref("MedicationRequest", f"{key}-not-done")}
+                             for key, reason in not_done.items()}
     for key, phenotype in (("cyp2c19", cyp2c19), ("slco1b1", slco1b1)):
         if phenotype:
             facts["measures"][key] = {"phenotype": phenotype, "valueCode": {"display": f"{phenotype}"},

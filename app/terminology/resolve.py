@@ -26,7 +26,8 @@ def resolve_value_sets(canonicals: Iterable[str], bundled: Iterable[tuple[str, M
     """canonical -> ValueSet for every canonical (``url`` or ``url|version``).
 
     ``bundled`` are (origin, ValueSet resource) pairs from the pack; a canonical they do not hold is expanded by
-    ``server``. Raises PackError naming every value set that could not be resolved, and why.
+    ``server``. A bundled expansion that is one page of a larger one is never used as the value set: ``server``
+    expands it, or it is refused. Raises PackError naming every value set that could not be resolved, and why.
     """
     by_canonical: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for origin, resource in bundled:
@@ -41,11 +42,9 @@ def resolve_value_sets(canonicals: Iterable[str], bundled: Iterable[tuple[str, M
         url, _, version = canonical.partition("|")
         local = by_canonical.get(canonical) if version else by_canonical.get(url)
         if local is not None:
-            origin, resource = local
-            try:
-                resolved[canonical] = from_resource(resource, source=origin)
-            except ValueError as exc:
-                problems.append(f"value set {canonical}: {origin}: {exc}")
+            found = _bundled(canonical, *local, server, problems)
+            if found is not None:
+                resolved[canonical] = found
             continue
         if server is None:
             problems.append(f"value set {canonical}: not bundled with the pack (valuesets/) and no terminology "
@@ -58,3 +57,27 @@ def resolve_value_sets(canonicals: Iterable[str], bundled: Iterable[tuple[str, M
     if problems:
         raise PackError("\n".join(problems))
     return resolved
+
+
+def _bundled(canonical: str, origin: str, resource: Mapping[str, Any], server: TerminologyServer | None,
+             problems: list[str]) -> ValueSet | None:
+    """A bundled ValueSet, resolved. One known to lack codes (a truncated page, or a completion that still misses
+    some) is expanded whole by the terminology server when there is one; a truncated page the server cannot
+    expand is refused (None, the problem named)."""
+    try:
+        value_set = from_resource(resource, source=origin)
+    except ValueError as exc:
+        problems.append(f"value set {canonical}: {origin}: {exc}")
+        return None
+    if server is not None and (value_set.truncated or value_set.missing):
+        try:
+            return server.expand(value_set.url, value_set.version or None)
+        except FhirError:
+            pass  # the bundled expansion, if it is whole enough, below
+    if value_set.truncated is None:
+        return value_set
+    listed, declared = value_set.truncated
+    problems.append(f"value set {canonical}: {origin}: its expansion lists {listed} of {declared} codes (one page of "
+                    "a larger expansion), not the whole value set; bundle the whole expansion (carepath pack "
+                    "valuesets completes it) or set CAREPATH_TERMINOLOGY_URL to expand it")
+    return None

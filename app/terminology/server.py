@@ -12,7 +12,9 @@ from app.errors import FhirError, FhirStatusError
 from app.terminology.valuesets import ValueSet, from_resource
 
 #: Codes asked per $expand page (HAPI refuses an in-memory expansion larger than the count); a server that pages
-#: (its expansion.total larger than the page) is read page by page (offset).
+#: (its expansion.total larger than the page, e.g. VSAC's 1000) is read page by page (offset). A server that
+#: answers another page than the one asked, or stops before its total, gives no expansion: a page is never
+#: taken for the whole value set.
 PAGE = 10000
 
 
@@ -33,7 +35,8 @@ class TerminologyServer:
                 return self._memory[canonical]
         resource = self._cached(canonical) if version else None
         source = f"terminology server {self.client.base_url}"
-        if resource is None:
+        fetched = resource is None
+        if fetched:
             try:
                 resource = self._fetch(url, version)
             except FhirStatusError as exc:
@@ -44,12 +47,16 @@ class TerminologyServer:
                 if resource is None:
                     raise exc
                 source += " (its stored ValueSet)"
-            if version or resource.get("version"):
-                self._store(f"{url}|{version or resource['version']}", resource)
         try:
             value_set = from_resource(resource, source=source)
         except ValueError as exc:
             raise FhirError(f"ValueSet/$expand for {canonical} gave no usable expansion ({exc})") from exc
+        if value_set.truncated:
+            listed, declared = value_set.truncated
+            raise FhirError(f"ValueSet/$expand for {canonical} listed {listed} of its {declared} codes: "
+                            "an incomplete expansion")
+        if fetched and (version or resource.get("version")):
+            self._store(f"{url}|{version or resource['version']}", resource)
         with self._lock:
             self._memory[canonical] = value_set
         return value_set
@@ -66,13 +73,17 @@ class TerminologyServer:
                 raise FhirError(f"ValueSet/$expand for {url} did not answer a ValueSet")
             first = first or page
             expansion = page.get("expansion") or {}
+            answered = expansion.get("offset")
+            if offset and answered is not None and answered != offset:
+                raise FhirError(f"ValueSet/$expand for {url} answered offset {answered} when asked for {offset}: "
+                                "the server does not page, and its first page is not the whole value set")
             found = expansion.get("contains") or []
             contains += found
             total = expansion.get("total")
             offset += len(found)
             if not found or not isinstance(total, int) or offset >= total:
                 break
-        expansion = dict(first.get("expansion") or {})
+        expansion = {k: v for k, v in (first.get("expansion") or {}).items() if k not in ("offset", "parameter")}
         expansion["contains"] = contains
         return {**first, "expansion": expansion}
 

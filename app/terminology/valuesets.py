@@ -7,6 +7,12 @@ A code is a member of a value set when:
 3. for medicines only, and only when the caller asks for it, the product's RxNorm name names an active
    moiety that single-ingredient members of the value set name (:mod:`app.terminology.rxnorm`): a product
    code newer than the expansion is still recognised by its ingredient.
+
+An expansion that is one page of a larger one (``expansion.total`` above the codes it lists, or an ``offset``)
+is never taken as the value set: its enumerated ``compose`` completes it when there is one; otherwise the
+ValueSet is marked ``truncated`` and :func:`app.terminology.resolve.resolve_value_sets` refuses it (or has a
+terminology server expand it). A published expansion carepath completed (:mod:`app.terminology.releases`)
+says how in its ``expansion-completion`` extension, kept here as ``completion``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ from typing import Any
 
 from app.terminology import rxnorm
 from app.terminology.codes import RXNORM, ancestors, key_of
+
+#: The extension on ``ValueSet.expansion`` in which carepath says how it completed a truncated published
+#: expansion: ``text`` (valueString), ``declared`` (the codes the published expansion declared, valueInteger)
+#: and ``missing`` (codes of it still known to be missing, valueInteger).
+COMPLETION = "http://carepath.dev/fhir/StructureDefinition/expansion-completion"
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,12 @@ class ValueSet:
     source: str = "pack"
     #: Active moieties of the single-ingredient RxNorm members (the medicine fallback).
     moieties: frozenset[str] = field(default_factory=frozenset)
+    #: (codes listed, codes declared) when the expansion is one page of a larger one: not the whole value set.
+    truncated: tuple[int, int] | None = None
+    #: How carepath completed a truncated published expansion (empty when it did not).
+    completion: str = ""
+    #: Codes of the published expansion still known to be missing after that completion.
+    missing: int = 0
 
     @property
     def canonical(self) -> str:
@@ -44,7 +61,8 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
     """A ValueSet resource with an expansion, or an enumerated compose (codes listed, no filters).
 
     Raises ValueError when neither gives the members (a compose with filters or other value sets needs a
-    terminology server to expand it).
+    terminology server to expand it). A truncated expansion is completed by an enumerated compose, else the
+    ValueSet returned says ``truncated``.
     """
     if not isinstance(resource, Mapping) or resource.get("resourceType") != "ValueSet":
         raise ValueError("not a FHIR ValueSet")
@@ -52,8 +70,12 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
     if not isinstance(url, str) or not url:
         raise ValueError("a ValueSet without a url")
     expansion = resource.get("expansion")
+    cut = truncation(resource)
     if isinstance(expansion, Mapping) and expansion.get("contains"):
         concepts = list(_contained(expansion.get("contains") or []))
+        if cut and enumerable(resource.get("compose")):
+            concepts += _enumerated(resource.get("compose"), url)
+            cut = None
     else:
         concepts = _enumerated(resource.get("compose"), url)
     keyed = [(key_of(c.get("system"), c.get("code")), c.get("display")) for c in concepts]
@@ -61,9 +83,56 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
     # only single-ingredient members teach a moiety: a combination would make its partner a member of the class
     single = (rxnorm.moieties(display) for key, display in keyed if key and key[0] == RXNORM)
     moieties = frozenset(found[0] for found in single if len(found) == 1)
+    completion = completion_parts(expansion)
     return ValueSet(url=url, version=str(resource.get("version") or ""),
                     title=str(resource.get("title") or resource.get("name") or url), members=members,
-                    source=source, moieties=moieties)
+                    source=source, moieties=moieties, truncated=cut, completion=str(completion.get("text") or ""),
+                    missing=int(completion.get("missing") or 0))
+
+
+def truncation(resource: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(distinct codes listed, codes declared) when a ValueSet's expansion is one page of a larger expansion
+    (``total`` above the codes it lists, or a page after the first); None for a whole expansion."""
+    expansion = resource.get("expansion") if isinstance(resource, Mapping) else None
+    if not isinstance(expansion, Mapping):
+        return None
+    listed = len({(str(c.get("system")), str(c.get("code"))) for c in _contained(expansion.get("contains") or [])})
+    total, offset = expansion.get("total"), expansion.get("offset")
+    declared = total if isinstance(total, int) and not isinstance(total, bool) else None
+    if declared is not None and declared > listed:
+        return listed, declared
+    if isinstance(offset, int) and not isinstance(offset, bool) and offset > 0:
+        return listed, max(declared or 0, offset + listed)
+    return None
+
+
+def contained(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The concepts a ValueSet's expansion lists (nested ``contains`` flattened)."""
+    expansion = resource.get("expansion") if isinstance(resource, Mapping) else None
+    return list(_contained(expansion.get("contains") or [])) if isinstance(expansion, Mapping) else []
+
+
+def enumerable(compose: Any) -> bool:
+    """Whether a compose lists its codes (no filter, whole system, other value set or exclusion)."""
+    if not isinstance(compose, Mapping) or not compose.get("include") or compose.get("exclude"):
+        return False
+    return all(isinstance(include, Mapping) and include.get("concept") and not include.get("filter")
+               and not include.get("valueSet") for include in compose["include"])
+
+
+def enumerated(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The concepts an enumerated compose lists, each with its system (raises ValueError for another compose)."""
+    return _enumerated(resource.get("compose"), str(resource.get("url") or "ValueSet"))
+
+
+def completion_parts(expansion: Any) -> dict[str, Any]:
+    """The parts of the expansion-completion extension ({} when there is none)."""
+    extensions = expansion.get("extension") or [] if isinstance(expansion, Mapping) else []
+    for extension in extensions:
+        if isinstance(extension, Mapping) and extension.get("url") == COMPLETION:
+            return {part.get("url"): next((v for k, v in part.items() if k.startswith("value")), None)
+                    for part in extension.get("extension") or [] if isinstance(part, Mapping)}
+    return {}
 
 
 def _contained(contains: Iterable[Any]) -> Iterator[Mapping[str, Any]]:

@@ -66,7 +66,7 @@ def canonical(name: str) -> str:
 def _inputs(paths: list[str], evidence: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     types = {"measures": "Observation", "bp": "Observation", "smoking": "Observation", "scores": "Observation",
              "conditions": "Condition", "medications": "MedicationRequest", "allergies": "AllergyIntolerance",
-             "procedures": "Procedure", "patient": "Patient"}
+             "procedures": "Procedure", "patient": "Patient", "not_done": "MedicationRequest"}
     return [{"type": types[path.split(".")[0]],
              "extension": [ext("fact-path", valueString=path)]
              + ([ext("evidence-only", valueBoolean=True)] if path in evidence else [])} for path in paths]

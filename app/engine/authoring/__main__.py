@@ -12,7 +12,7 @@ from app.engine.authoring.cardiometabolic import blood_pressure, diabetes
 from app.engine.authoring.library import library, value_sets
 from app.engine.authoring.lipids_kidney import cholesterol, kidney
 from app.engine.authoring.prevention import depression, obesity, pharmacogenomics, screening, tobacco
-from app.engine.packs import DEFAULT_PACK_DIR
+from app.engine.packs import DEFAULT_PACK_DIR, pack_files
 
 
 def resources() -> dict[str, dict[str, Any]]:
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else DEFAULT_PACK_DIR
     folder.mkdir(parents=True, exist_ok=True)
     wanted = resources()
-    for stale in folder.rglob("*.json"):
+    for stale in pack_files(folder):  # the conformance review is reviewed data, not generated
         if stale.relative_to(folder).as_posix() not in wanted:
             stale.unlink()
     for name, resource in wanted.items():

@@ -53,6 +53,12 @@ def activities() -> list[dict[str, Any]]:
           "Statin at an intensity chosen by the clinician.", (ATC, "C10AA", "HMG CoA reductase inhibitors")),
         a("statin-review", "Review current statin", "medication",
           "Check the current statin's intensity against the indication, adherence and LDL-C response."),
+        a("statin-intolerance-review", "Reassess statin intolerance", "medication",
+          "Assess the muscle symptoms, nonstatin causes and predisposing factors; when the side effect was not "
+          "severe, rechallenge with a modified dosing regimen or an alternate statin, or use nonstatin therapy."),
+        a("goals-of-care-review", "Review treatment against the goals of care", "medication",
+          "With the patient and family: simplify the regimen and consider stopping medicines whose benefit no "
+          "longer serves comfort and quality of life (deprescribing)."),
         a("statin-discussion", "Statin risk discussion", "counselling",
           "Clinician-patient discussion of ASCVD risk, risk-enhancing factors and statin therapy."),
         a("heart-healthy-lifestyle", "Heart-healthy lifestyle", "lifestyle",

@@ -9,6 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.authoring import goal, guideline, plan_definition, rule
+from app.engine.authoring.consequences import (
+    BP_JUDGEMENT,
+    COMFORT,
+    DIABETES_BP_OLDER,
+    DIALYSIS,
+    DIALYSIS_BP,
+    END_OF_LIFE,
+    FRAILTY_INPUTS,
+    HBA1C_IN_HOSPICE,
+    HBA1C_OLDER,
+    HOSPICE,
+    HOSPICE_INPUTS,
+    HOSPICE_SHOWN,
+    IN_HOSPICE_MONITORING,
+    KDOQI_COMMENTARY,
+    KIDNEY_TEAM,
+    KRT,
+    KRT_INPUTS,
+    KRT_SHOWN,
+    NO_INTENSIFICATION,
+    OLDER_BP,
+    TABLE_13_1,
+    TRANSPLANT_BP,
+)
 
 AGE = "%facts.patient.ageYears"
 PREGNANT = "%facts.conditions.pregnancy.exists()"
@@ -53,33 +77,34 @@ def diabetes() -> dict[str, Any]:
         guidelines=[ADA], when="%facts.conditions.diabetes.exists()", ages=(18, None),
         summary=[(f"{HBA1C}.value.exists()", "Latest HbA1c {{%facts.measures.hba1c.value}} % on "
                   "{{%facts.measures.hba1c.date}}"),
-                 (f"{HBA1C}.value.empty()", "No HbA1c on record")],
+                 (f"{HBA1C}.value.empty()", "No HbA1c on record"),
+                 (HOSPICE, f"{COMFORT}: no glycaemic or blood pressure goal is set")],
         goals=[
             goal("t2d.hba1c-goal", "HbA1c below 7 %", targets=[("4548-4", "Hemoglobin A1c/Hemoglobin.total in "
                                                                  "Blood", "<", 7.0, "%")],
                  due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Diabetes",
                  cite=glycemic, inputs=["measures.hba1c", "patient"], editable_range=(6.5, 8.0, "%"),
-                 condition=f"{PREGNANT}.not()",
+                 condition=f"{PREGNANT}.not() and {HOSPICE}.not()",
                  text="ADA 2025 §6: an HbA1c goal below 7 % is appropriate for many nonpregnant adults without "
                       "significant hypoglycemia; below 6.5 % may be acceptable if reached safely, and a less "
                       "stringent goal (such as below 8 %) may fit limited life expectancy or when harms outweigh "
                       "benefits. Reviewed at the next HbA1c (at least quarterly while not at goal).",
-                 choice=("the patient is 65 or older: ADA 2025 §13 (Older Adults) suggests below 8.0 % for "
-                         "complex or intermediate health (multiple chronic illnesses, cognitive impairment or "
-                         "functional dependence); carepath cannot judge health status from the record.",
-                         f"{AGE} >= 65")),
+                 choice=[("the patient is 65 or older: ADA 2025 §13 (Older Adults) suggests below 8.0 % for "
+                          "complex or intermediate health (multiple chronic illnesses, cognitive impairment or "
+                          "functional dependence); carepath cannot judge health status from the record.",
+                          f"{AGE} >= 65"), HBA1C_OLDER]),
             goal("t2d.bp-goal", "Blood pressure below 130/80 mmHg",
                  targets=[("8480-6", "Systolic blood pressure", "<", 130, "mmHg"),
                           ("8462-4", "Diastolic blood pressure", "<", 80, "mmHg")],
                  due=(3, "mo"), addresses=["conditions.diabetes"], addresses_text="Diabetes",
                  cite=("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (blood pressure "
                                    "goals)"), inputs=["bp"],
-                 condition=f"{PREGNANT}.not() and %facts.conditions.hypertension.empty() and "
-                           "%facts.medications.antihypertensive.empty()"
+                 condition=f"{PREGNANT}.not() and {HOSPICE}.not() and {DIALYSIS}.not() and "
+                           "%facts.conditions.hypertension.empty() and %facts.medications.antihypertensive.empty()"
                            f" and ({BP_MISSING} or (%facts.bp.sbp < 130 and %facts.bp.dbp < 80))",
                  text="ADA 2025 §10: blood pressure goal below 130/80 mmHg for people with diabetes, if it can be "
                       "safely attained. (When blood pressure is raised or treated, the blood pressure area sets "
-                      "this goal instead.)"),
+                      "this goal instead.)", choice=DIABETES_BP_OLDER),
         ],
         rules=[
             rule("t2d.pregnancy", "Diabetes in pregnancy", pregnancy="only",
@@ -119,29 +144,31 @@ def diabetes() -> dict[str, Any]:
                  exclusions=((f"{HYPO_DRUG} and ({BELOW_GOAL_RANGE} or %facts.conditions.hypoglycemia.exists())",
                               "not 'at goal': HbA1c {{%facts.measures.hba1c.value}} % with a hypoglycaemia-causing "
                               "medicine is a safety finding (see the de-intensification review)"),),
-                 cite=[glycemic],
+                 cite=[glycemic], choice=HBA1C_IN_HOSPICE,
                  text="Latest HbA1c {{%facts.measures.hba1c.value}} % on {{%facts.measures.hba1c.date}} meets the "
                       "goal (below 7 %): assess glycemic status at least twice a year."),
             rule("t2d.hba1c-test-not-at-goal", "HbA1c every 3 months (not at goal)",
                  when=[HBA1C_RECENT, f"{HBA1C}.value >= 7"], activity="hba1c-test", goals=("t2d.hba1c-goal",),
                  repeat=(1, 3, "mo"), schedule_from=(("measures.hba1c",), 3, "mo"), inputs=["measures.hba1c"],
-                 cite=[glycemic],
+                 cite=[glycemic], choice=HBA1C_IN_HOSPICE,
                  text="Latest HbA1c {{%facts.measures.hba1c.value}} % on {{%facts.measures.hba1c.date}} is not at "
                       "goal (7 % or more): assess glycemic status at least quarterly until at goal."),
             rule("t2d.hba1c-test-due", "HbA1c now (none in the last 12 months)",
                  when=[HBA1C_STALE], activity="hba1c-test", goals=("t2d.hba1c-goal",), inputs=["measures.hba1c"],
-                 cite=[glycemic],
+                 cite=[glycemic], choice=HBA1C_IN_HOSPICE,
                  text="No HbA1c in the last 12 months (latest: {{%facts.measures.hba1c.date}}): test now."),
             rule("t2d.kidney-tests", "UACR and eGFR every year",
                  when=["true"], activity="uacr-egfr-test", repeat=(1, 1, "a"),
                  schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
-                 inputs=["measures.uacr", "scores.egfr"],
+                 inputs=["measures.uacr", "scores.egfr", *KRT_INPUTS, *HOSPICE_INPUTS],
+                 evidence=tuple(KRT_INPUTS + HOSPICE_INPUTS),
                  cite=[("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management (screening)")],
-                 exclusions=(("%facts.conditions.ckd.exists()",
-                              "kidney monitoring is planned by the chronic kidney disease area"),),
-                 choice=("type 1 diabetes: ADA 2025 §11 asks for yearly UACR and eGFR from 5 years after "
-                         "diagnosis (type 1 diabetes recorded since {{%facts.conditions.type1_diabetes.onset}}).",
-                         T1D),
+                 exclusions=(KIDNEY_TEAM,
+                             ("%facts.conditions.ckd.exists()",
+                              "kidney monitoring is planned by the chronic kidney disease area")),
+                 choice=[("type 1 diabetes: ADA 2025 §11 asks for yearly UACR and eGFR from 5 years after "
+                          "diagnosis (type 1 diabetes recorded since {{%facts.conditions.type1_diabetes.onset}}).",
+                          T1D), IN_HOSPICE_MONITORING],
                  text="ADA 2025 §11: assess urinary albumin (spot UACR) and eGFR at least once a year in type 2 "
                       "diabetes and in type 1 diabetes of 5 years or more. Latest UACR: "
                       "[[{{%facts.measures.uacr.value}} mg/g ({{%facts.measures.uacr.date}}) || none recorded]]; "
@@ -152,9 +179,9 @@ def diabetes() -> dict[str, Any]:
                  inputs=["conditions.diabetes", "procedures.retinal_exam"], evidence=("procedures.retinal_exam",),
                  cite=[("ADA-2025", "Section 12, Retinopathy, Neuropathy, and Foot Care (retinopathy "
                                     "screening)")],
-                 choice="with no retinopathy on one or more annual exams and glycemia well controlled, "
-                        "screening every 1 to 2 years may be considered; in type 1 diabetes the first examination "
-                        "is due within 5 years of onset (ADA 2025 §12).",
+                 choice=["with no retinopathy on one or more annual exams and glycemia well controlled, "
+                         "screening every 1 to 2 years may be considered; in type 1 diabetes the first examination "
+                         "is due within 5 years of onset (ADA 2025 §12).", IN_HOSPICE_MONITORING],
                  text="ADA 2025 §12: dilated and comprehensive eye examination by an ophthalmologist or "
                       "optometrist, at diagnosis of type 2 diabetes and within 5 years of the onset of type 1 "
                       "diabetes, then every year. Last recorded: "
@@ -177,7 +204,8 @@ def diabetes() -> dict[str, Any]:
                  when=["%facts.conditions.ascvd.exists() or %facts.conditions.heart_failure.exists()"],
                  activity="cardiorenal-agent", goals=("t2d.hba1c-goal",),
                  inputs=["conditions.ascvd", "conditions.heart_failure", "conditions.type1_diabetes",
-                         "medications.sglt2_inhibitor", "medications.glp1_ra"],
+                         "medications.sglt2_inhibitor", "medications.glp1_ra", *HOSPICE_INPUTS, *KRT_INPUTS],
+                 evidence=tuple(HOSPICE_INPUTS + KRT_INPUTS),
                  cite=[("ADA-2025", "Section 9, Pharmacologic Approaches to Glycemic Treatment"),
                        ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management")],
                  exclusions=((T1D, "type 1 diabetes recorded ({{%facts.conditions.type1_diabetes.display}}): the ADA "
@@ -185,15 +213,31 @@ def diabetes() -> dict[str, Any]:
                                    "cardiovascular benefit is for type 2 diabetes"),
                              ("%facts.medications.sglt2_inhibitor.exists() or %facts.medications.glp1_ra.exists()",
                               "already on a cardiorenal agent: {{%facts.medications.sglt2_inhibitor.display | "
-                              "%facts.medications.glp1_ra.display}}"),),
+                              "%facts.medications.glp1_ra.display}}"),
+                             NO_INTENSIFICATION),
                  contraindications=((PREGNANT, "pregnancy: ADA 2025 §15 prefers insulin in pregnancy; "
                                                "GLP-1 RA / SGLT2 inhibitor not proposed", "high"),),
-                 choice="agent chosen with the patient: with established ASCVD a GLP-1 RA or SGLT2 inhibitor "
-                        "with demonstrated cardiovascular benefit; with heart failure an SGLT2 inhibitor "
-                        "(ADA 2025 §9, §10).",
+                 choice=["agent chosen with the patient: with established ASCVD a GLP-1 RA or SGLT2 inhibitor "
+                         "with demonstrated cardiovascular benefit; with heart failure an SGLT2 inhibitor "
+                         "(ADA 2025 §9, §10).",
+                         (f"kidney failure treated by dialysis or a kidney transplant recorded ({KRT_SHOWN}): KDIGO "
+                          "2024 (§3.7) recommends SGLT2 inhibitors down to an eGFR of 20 and is not intended for "
+                          "people receiving dialysis or with a kidney transplant; the agent is chosen with the "
+                          "nephrology or transplant team.", KRT)],
                  text="Type 2 diabetes with {{%facts.conditions.ascvd.display | "
                       "%facts.conditions.heart_failure.display}}: an agent with proven cardiovascular benefit is "
                       "recommended independent of HbA1c."),
+            rule("t2d.goals-of-care", "Review glucose-lowering treatment against the goals of care",
+                 when=[HOSPICE, "%facts.medications.glucose_lowering.exists()"], activity="goals-of-care-review",
+                 inputs=[*HOSPICE_INPUTS, "medications.glucose_lowering", "measures.hba1c"],
+                 evidence=("measures.hba1c",), cite=[END_OF_LIFE, TABLE_13_1],
+                 choice="the regimen is simplified or de-intensified with the patient and family; Table 13.1 (very "
+                        "complex/poor health): glucose decisions avoid hypoglycaemia and symptomatic "
+                        "hyperglycaemia rather than aim at an HbA1c.",
+                 text=f"Palliative or hospice care recorded ({HOSPICE_SHOWN}) on "
+                      "{{%facts.medications.glucose_lowering.display}}. ADA 2025 §13 (end-of-life care): comfort, "
+                      "prevention of distressing symptoms and quality of life and dignity are the primary goals; "
+                      "strict glucose control is not necessary and the regimen can be simplified."),
         ],
     )
 
@@ -207,6 +251,9 @@ LOW_RISK = ("(%facts.conditions.ascvd.empty() and %facts.conditions.diabetes.emp
             "%facts.conditions.ckd.empty() and %facts.scores.ascvd10y.value < 10)")
 UNTREATED = "%facts.medications.antihypertensive.empty()"
 BP_INPUTS = ["bp", "conditions.hypertension", "medications.antihypertensive"]
+#: Evidence that changes the BP rules (hospice, kidney replacement therapy, frailty): shown when present.
+CONTEXT_INPUTS = [*HOSPICE_INPUTS, *KRT_INPUTS, *FRAILTY_INPUTS]
+CONTEXT_EVIDENCE = tuple(CONTEXT_INPUTS)
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
 FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
            "(follow-up after initial BP evaluation)")
@@ -231,7 +278,7 @@ def blood_pressure() -> dict[str, Any]:
         "blood-pressure", "Blood pressure",
         description="Staging, goal, lifestyle, medication thresholds by stage and ASCVD risk, and follow-up "
                     "intervals (2017 ACC/AHA high blood pressure guideline).",
-        guidelines=[HTN, ADA, ACOG], ages=(18, None),
+        guidelines=[HTN, ADA, ACOG, KDOQI_COMMENTARY], ages=(18, None),
         when="%facts.conditions.hypertension.exists() or %facts.medications.antihypertensive.exists() or "
              "%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80",
         summary=[(STAGE2, "Stage 2 hypertension range"), (STAGE1, "Stage 1 hypertension range"),
@@ -241,16 +288,21 @@ def blood_pressure() -> dict[str, Any]:
                   "{{%facts.bp.readings}} reading(s) up to {{%facts.bp.date}} (2017 ACC/AHA §3.1 categories)"),
                  ("%facts.bp.readings < 2 or %facts.bp.occasions < 2", "readings from a single occasion: the "
                   "guideline classifies on the average of 2 or more readings on 2 or more occasions"),
-                 (BP_MISSING, "no recent blood pressure reading")],
+                 (BP_MISSING, "no recent blood pressure reading"),
+                 (HOSPICE, f"{COMFORT}: BP lowering is not started or intensified and no BP goal is set"),
+                 (DIALYSIS, f"end-stage renal disease or dialysis recorded ({KRT_SHOWN}): blood pressure is managed "
+                            "with the nephrology and dialysis team")],
         goals=[goal("htn.bp-goal", "Blood pressure below 130/80 mmHg",
                     targets=[("8480-6", "Systolic blood pressure", "<", 130, "mmHg"),
                              ("8462-4", "Diastolic blood pressure", "<", 80, "mmHg")],
                     due=(1, "mo"), addresses=["conditions.hypertension"], addresses_text="High blood pressure",
                     cite=("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension"),
                     inputs=BP_INPUTS,
-                    condition=f"{PREGNANT}.not() and (%facts.conditions.hypertension.exists() or "
+                    condition=f"{PREGNANT}.not() and {HOSPICE}.not() and {DIALYSIS}.not() and "
+                              "(%facts.conditions.hypertension.exists() or "
                               "%facts.medications.antihypertensive.exists() or "
                               "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80)",
+                    choice=[BP_JUDGEMENT, DIABETES_BP_OLDER, TRANSPLANT_BP],
                     text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): goal below 130/80 mmHg. "
                          "Reassessed monthly until controlled (§8.2.1).")],
         rules=[
@@ -268,8 +320,8 @@ def blood_pressure() -> dict[str, Any]:
                       "staging or goals."),
             rule("htn.lifestyle", "Nonpharmacological BP-lowering measures",
                  when=["%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or %facts.conditions.hypertension.exists()"],
-                 activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS,
-                 exclusions=(IN_PREGNANCY,),
+                 activity="bp-lifestyle", goals=("htn.bp-goal",), inputs=BP_INPUTS + CONTEXT_INPUTS,
+                 evidence=CONTEXT_EVIDENCE, exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[("ACC-AHA-HTN-2017", "Section 6, Nonpharmacological interventions")],
                  text="[[Average BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg. ]]Weight loss if overweight, a "
                       "heart-healthy (DASH-type) diet, less sodium, more potassium, physical activity and "
@@ -277,20 +329,22 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.confirm-out-of-office", "Confirm with home or ambulatory BP readings",
                  when=["%facts.conditions.hypertension.empty()", UNTREATED,
                        "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
-                 activity="bp-out-of-office", inputs=BP_INPUTS,
-                 exclusions=(IN_PREGNANCY,),
+                 activity="bp-out-of-office", inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[("ACC-AHA-HTN-2017", "Section 4.2, Out-of-office and self-monitoring of BP")],
                  text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.readings}} reading(s)) without "
                       "a hypertension diagnosis: out-of-office readings are recommended to confirm it."),
             rule("htn.recheck-elevated", "Reassess BP in 3 to 6 months (elevated BP)",
-                 when=[ELEVATED, UNTREATED], activity="bp-recheck", due_in=(3, "mo"), inputs=BP_INPUTS,
-                 exclusions=(IN_PREGNANCY,),
+                 when=[ELEVATED, UNTREATED], activity="bp-recheck", due_in=(3, "mo"),
+                 inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[FIGURE4], choice="the guideline gives 3 to 6 months; carepath proposes 3.",
                  text="Elevated BP ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): nonpharmacological therapy and "
                       "reassessment in 3 to 6 months."),
             rule("htn.recheck-stage1-low-risk", "Reassess BP in 3 to 6 months (stage 1, lower risk)",
                  when=[STAGE1, UNTREATED, LOW_RISK], activity="bp-recheck", due_in=(3, "mo"),
-                 inputs=BP_INPUTS + RISK_INPUTS, exclusions=(IN_PREGNANCY,),
+                 inputs=BP_INPUTS + RISK_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[FIGURE4],
                  choice="the guideline gives 3 to 6 months; carepath proposes 3.",
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) with 10-year ASCVD risk "
@@ -298,30 +352,31 @@ def blood_pressure() -> dict[str, Any]:
                       "diabetes or CKD: nonpharmacological therapy, reassess in 3 to 6 months."),
             rule("htn.medication-stage1", "Start BP-lowering medication (stage 1, higher risk)",
                  when=[STAGE1, UNTREATED, HIGH_RISK], activity="bp-medication", goals=("htn.bp-goal",),
-                 inputs=BP_INPUTS + RISK_INPUTS,
+                 inputs=BP_INPUTS + RISK_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 9, Hypertension in patients with comorbidities (chronic "
                                                    "kidney disease; diabetes mellitus)"), HTN_PREGNANCY],
-                 exclusions=(IN_PREGNANCY, SINGLE_OCCASION),
-                 choice="first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
-                        "blockers (§8.1.6); the agent is the clinician's choice.",
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP, SINGLE_OCCASION),
+                 choice=["first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
+                         "blockers (§8.1.6); the agent is the clinician's choice.", BP_JUDGEMENT, TRANSPLANT_BP],
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) at higher risk: "
                       "{{%facts.conditions.ascvd.display | %facts.conditions.diabetes.display | "
                       "%facts.conditions.ckd.display}}; 10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                       "(PCE 2013). The guideline starts medication at stage 1 with clinical CVD, diabetes, CKD, or a "
                       "10-year risk of 10 % or more: BP-lowering medication plus lifestyle, reassess in 1 month."),
             rule("htn.medication-stage2", "Start BP-lowering medication (stage 2)",
-                 when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",), inputs=BP_INPUTS,
+                 when=[STAGE2, UNTREATED], activity="bp-medication", goals=("htn.bp-goal",),
+                 inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.1.6, Choice of initial medication (initial "
                                                      "combination therapy)"), HTN_PREGNANCY],
-                 exclusions=(IN_PREGNANCY, SINGLE_OCCASION),
-                 choice="two first-line agents of different classes are recommended when the average BP is more "
-                        "than 20/10 mmHg above goal (§8.1.6).",
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP, SINGLE_OCCASION),
+                 choice=["two first-line agents of different classes are recommended when the average BP is more "
+                         "than 20/10 mmHg above goal (§8.1.6).", BP_JUDGEMENT, TRANSPLANT_BP],
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
                       "lifestyle, reassess in 1 month."),
             rule("htn.recheck-after-start", "Reassess BP in 1 month (stage 2, or stage 1 at higher risk)",
                  when=[UNTREATED, f"{STAGE2} or ({STAGE1} and {HIGH_RISK})"], activity="bp-recheck",
-                 due_in=(1, "mo"), inputs=BP_INPUTS,
-                 exclusions=(IN_PREGNANCY,),
+                 due_in=(1, "mo"), inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  cite=[FIGURE4, ("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating "
                                                      "antihypertensive drug therapy")],
                  text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg, in the stage 2 range or in the stage 1 range at "
@@ -354,12 +409,24 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.treatment-review", "Review adherence and intensify BP treatment",
                  when=["%facts.medications.antihypertensive.exists()",
                        "%facts.bp.sbp >= 130 or %facts.bp.dbp >= 80"],
-                 activity="bp-treatment-review", goals=("htn.bp-goal",), due_in=(1, "mo"), inputs=BP_INPUTS,
-                 exclusions=(IN_PREGNANCY,),
+                 activity="bp-treatment-review", goals=("htn.bp-goal",), due_in=(1, "mo"),
+                 inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
+                 exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP), choice=[BP_JUDGEMENT, TRANSPLANT_BP],
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
                  text="On {{%facts.medications.antihypertensive.display}} with BP {{%facts.bp.sbp}}/"
                       "{{%facts.bp.dbp}} mmHg (goal below 130/80): review adherence and response, monthly "
                       "until controlled."),
+            rule("htn.goals-of-care", "Review BP-lowering treatment against the goals of care",
+                 when=[HOSPICE, "%facts.medications.antihypertensive.exists()"], activity="goals-of-care-review",
+                 inputs=[*HOSPICE_INPUTS, "medications.antihypertensive", "bp"], evidence=("bp",),
+                 cite=[END_OF_LIFE, OLDER_BP],
+                 choice="BP-lowering medicines are simplified or stopped with the patient and family when they no "
+                        "longer serve comfort.",
+                 text=f"Palliative or hospice care recorded ({HOSPICE_SHOWN}) on "
+                      "{{%facts.medications.antihypertensive.display}}. ADA 2025 §13 (end-of-life care, people with "
+                      "diabetes): strict blood pressure control is not necessary; 2017 ACC/AHA §10.3.1 (65 or older "
+                      "with limited life expectancy): clinical judgment and patient preference decide the intensity "
+                      "of BP lowering."),
         ],
     )

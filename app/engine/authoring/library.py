@@ -1,9 +1,9 @@
 """The pack's Library: what to fetch (type + value sets) and which fact key each match feeds (docs/facts.md).
 
-Every concept is a FHIR ValueSet named by canonical URL in ``dataRequirement.codeFilter.valueSet``: published
-VSAC value sets (2021 eCQM release) wherever one fits, chosen by OID where titles repeat (the measure the
-value set serves is named beside it), and pack-defined ones only where none fits
-(:mod:`app.engine.authoring.valuesets` says the three kinds and why).
+Every concept is a FHIR ValueSet named by canonical ``url|version`` in ``dataRequirement.codeFilter.valueSet``:
+published VSAC value sets (2025 eCQM release, 2021 for those it no longer carries) wherever one fits, chosen
+by OID where titles repeat (the measure the value set serves is named beside it), and pack-defined ones only
+where none fits (:mod:`app.engine.authoring.valuesets` says the three kinds and why).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from app.engine.authoring.valuesets import (
     SNOMED,
     by_moiety,
     derived,
-    members,
     own,
     published,
     supplement,
     vsac,
 )
 from app.terminology import rxnorm
+from app.terminology.releases import with_compose
 
 ENCOUNTER_DISPOSITION = "hospitalization.dischargeDisposition"
 GENE = "http://www.genenames.org/geneId"
@@ -58,25 +58,11 @@ def _ckd(concept: dict[str, Any]) -> bool:
 VALUE_SETS: dict[str, Any] = {}
 
 
-def _with_compose(resource: dict[str, Any]) -> dict[str, Any]:
-    """A published value set distributed with its expansion only, given the enumerated compose that expansion
-    implies, so that a terminology server it is published to (``carepath pack publish``) can expand it too."""
-    by_system: dict[str, list[dict[str, str]]] = {}
-    for concept in members(resource["url"]):
-        if concept.get("system") and concept.get("code"):
-            by_system.setdefault(concept["system"], []).append(
-                {"code": concept["code"], **({"display": concept["display"]} if concept.get("display") else {})})
-    return {**resource, "compose": {"include": [{"system": system, "concept": found}
-                                                for system, found in by_system.items()]}}
-
-
 def _register(*resources: dict[str, Any] | str) -> list[dict[str, Any]]:
     """The ValueSet resources for canonicals (published) or pack-defined resources; each kept for the pack."""
     found = []
     for item in resources:
-        resource = published(item) if isinstance(item, str) else item
-        if "compose" not in resource:
-            resource = _with_compose(resource)
+        resource = with_compose(published(item) if isinstance(item, str) else item)
         VALUE_SETS[resource["url"]] = resource
         found.append(resource)
     return found
@@ -271,6 +257,22 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      {"event": True}),
     ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082")], None,
      {}),
+    # Kidney replacement therapy, reasons not to start a statin, and dementia medicines (eCQM value sets: CMS165,
+    # CMS951, CMS347, CMS125/CMS130 advanced illness).
+    ("Condition", "esrd", "End-stage renal disease", [vsac("2.16.840.1.113883.3.526.3.353")], None, {}),
+    ("Procedure", "dialysis", "Dialysis", [vsac("2.16.840.1.113883.3.464.1003.109.12.1013")], 12, {}),
+    ("Condition", "kidney_transplant", "Kidney transplant recipient",
+     [vsac("2.16.840.1.113883.3.464.1003.109.12.1029")], None, {"history": True}),
+    ("Procedure", "kidney_transplant", "Kidney transplant", [vsac("2.16.840.1.113883.3.464.1003.109.12.1012")], None,
+     {}),
+    ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
+     [vsac("2.16.840.1.113762.1.4.1108.85")], None, {"history": True}),
+    ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None,
+     {"history": True}),
+    ("Condition", "liver_disease", "Liver disease", [vsac("2.16.840.1.113762.1.4.1047.42")], None, {}),
+    ("Condition", "breastfeeding", "Breastfeeding", [vsac("2.16.840.1.113762.1.4.1047.73")], None, {}),
+    ("MedicationRequest", "dementia_medication", "Dementia medication",
+     [vsac("2.16.840.1.113883.3.464.1003.196.12.1510")], None, {"ingredient": True}),
     # Hypoglycaemia in the last 12 months, active or resolved (ADA 2025 §6: a hypoglycaemic event calls for a
     # review of the treatment regimen).
     ("Condition", "hypoglycemia", "Hypoglycemia",
@@ -373,8 +375,8 @@ def library() -> dict[str, Any]:
                              "code": "module-definition"}]},
         "description": "What the primary-care guideline packs read: resource types, value sets, and the fact key "
                        "each match feeds (docs/facts.md). Look-back windows are this pack's data-freshness policy. "
-                       "The value sets are bundled in valuesets/ (published VSAC expansions, 2021 eCQM release, and "
-                       "the pack's own, each saying why).",
+                       "The value sets are bundled in valuesets/ (published VSAC expansions, 2025 eCQM release and "
+                       "2021 for those it no longer carries, and the pack's own, each saying why).",
         "dataRequirement": requirements,
     }
 

@@ -9,23 +9,84 @@ from typing import Any
 
 from app.engine.authoring import guideline, plan_definition, rule
 from app.engine.authoring.cardiometabolic import ADA, AGE, CHOL, KDIGO, PCE, PREGNANT, USPSTF_STATIN
+from app.engine.authoring.consequences import (
+    BREASTFEEDING,
+    COMFORT,
+    DIALYSIS,
+    END_OF_LIFE,
+    FDA_STATIN,
+    HOSPICE,
+    HOSPICE_INPUTS,
+    HOSPICE_SHOWN,
+    IN_HOSPICE_MONITORING,
+    KDIGO_SCOPE,
+    KIDNEY_TEAM,
+    KRT,
+    KRT_INPUTS,
+    KRT_SHOWN,
+    NO_INTENSIFICATION,
+    OLDER_FRAIL,
+    STATIN_INTOLERANCE,
+    STATIN_REASON_INPUTS,
+    STATIN_SAFETY,
+)
 
 ON_STATIN = "%facts.medications.statin.exists()"
 NO_ASCVD = "%facts.conditions.ascvd.empty()"
 PRIMARY = (f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditions.diabetes.empty() and "
            "%facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190")
 RISK = "%facts.scores.ascvd10y.value"
-LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin"]
+LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin", *STATIN_REASON_INPUTS]
+LIPID_EVIDENCE = tuple(STATIN_REASON_INPUTS)
+STATIN_SHOWN = "[[; the active {{%facts.medications.statin.display}} may reasonably be continued (IIb)]]"
+#: Reasons the record gives not to start a statin, in the order the plan reports them (the first that holds).
+STATIN_EXCLUSIONS = (
+    (HOSPICE, f"{COMFORT}; a statin is not started: the intensity of lipid management can be relaxed and withdrawal of "
+              "lipid-lowering therapy may be appropriate (ADA 2025 §13, people with diabetes); net clinical benefit is "
+              "weighed in the clinician-patient risk discussion (2018 AHA/ACC §5)"),
+    (DIALYSIS, f"end-stage renal disease or dialysis recorded ({KRT_SHOWN}): in adults with advanced kidney disease "
+               "who require dialysis, initiation of a statin is not recommended (2018 AHA/ACC §4.5.4, III: no benefit)"
+               f"{STATIN_SHOWN}"),
+    ("%facts.not_done.statin.exists()", "documented decision not to prescribe a statin ({{%facts.not_done.statin.date}}"
+                                        "[[: {{%facts.not_done.statin.reasons.display}}]]): the plan follows it (2018 "
+                                        "AHA/ACC §5: statin therapy follows a clinician-patient risk discussion)"),
+)
+#: Statin-associated muscle symptoms or rhabdomyolysis: reassess and rechallenge rather than a standard start.
+STATIN_SIDE_EFFECTS = (
+    STATIN_INTOLERANCE, "statin-associated muscle symptoms or rhabdomyolysis recorded "
+                        "({{%facts.conditions.statin_muscle_symptoms.display | "
+                        "%facts.conditions.rhabdomyolysis.display}}): 2018 AHA/ACC §5 asks for a thorough assessment "
+                        "of the symptoms and of nonstatin causes; when the side effect was not severe, a rechallenge "
+                        "with a modified dosing regimen, an alternate statin or nonstatin therapy; a standard start is "
+                        "not proposed", "moderate", "statin-intolerance-review")
+#: Liver disease: 2018 AHA/ACC §5 finds a statin reasonable in chronic, stable liver disease; stability is the
+#: clinician's judgement.
+STATIN_CHOICES = [
+    ("liver disease recorded ({{%facts.conditions.liver_disease.display}}): in chronic, stable liver disease a "
+     "statin is reasonable after baseline hepatic measurements and with a monitoring schedule (2018 AHA/ACC §5); "
+     "whether the liver disease is chronic and stable is the clinician's judgement.",
+     "%facts.conditions.liver_disease.exists()"),
+    ("diabetes with frailty or advanced illness at 65 or older: ADA 2025 §13 Table 13.1 (very complex/poor health) "
+     "asks to consider the likelihood of benefit with a statin.",
+     f"{OLDER_FRAIL} and %facts.conditions.diabetes.exists()"),
+]
 
 
 def _statin_checks(intensity: str) -> dict[str, Any]:
+    """Exclusions and contraindications every statin start shares; ``intensity`` names the one the rule wants."""
     return {
-        "exclusions": ((ON_STATIN, "statin not started: active {{%facts.medications.statin.display}} "
-                                   f"MedicationRequest (check it is {intensity})", "low", "statin-review"),),
+        "exclusions": (STATIN_EXCLUSIONS[0], STATIN_EXCLUSIONS[1],
+                       (ON_STATIN, "statin not started: active {{%facts.medications.statin.display}} "
+                                   f"MedicationRequest (check it is {intensity})", "low", "statin-review"),
+                       *STATIN_EXCLUSIONS[2:], STATIN_SIDE_EFFECTS),
         "contraindications": (
             ("%facts.allergies.statin.exists()", "statin allergy or intolerance recorded: "
                                                  "{{%facts.allergies.statin.display}}", "high"),
-            (PREGNANT, "pregnancy: statins are not started in pregnancy", "high")),
+            (PREGNANT, "pregnancy: statins are not started in pregnancy", "high"),
+            (BREASTFEEDING, "breastfeeding recorded ({{%facts.conditions.breastfeeding.display}}): a statin is not "
+                            "started while breastfeeding (FDA 2021: breastfeeding is not recommended with a statin; "
+                            "many can wait until breastfeeding ends)", "moderate")),
+        "evidence": LIPID_EVIDENCE,
     }
 
 
@@ -35,28 +96,30 @@ def cholesterol() -> dict[str, Any]:
         "ascvd-statins", "ASCVD risk and statins",
         description="Statin benefit groups: clinical ASCVD, LDL-C 190 mg/dL or more, diabetes 40-75, and "
                     "primary prevention by 10-year ASCVD risk band (2018 AHA/ACC, 2013 PCE, USPSTF 2022).",
-        guidelines=[CHOL, PCE, USPSTF_STATIN, ADA], ages=(18, None),
+        guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN], ages=(18, None),
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
              f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN}",
         summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013)"),
                  ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
                  ("%facts.measures.ldl.value.exists()", "LDL-C {{%facts.measures.ldl.value}} mg/dL on "
-                  "{{%facts.measures.ldl.date}}")],
+                  "{{%facts.measures.ldl.date}}"),
+                 (HOSPICE, f"{COMFORT}: no statin is started")],
         rules=[
             rule("lipid.secondary-prevention", "High-intensity statin (clinical ASCVD, 75 or younger)",
                  ages=(None, 75),
                  when=["%facts.conditions.ascvd.exists()", f"{AGE} <= 75"], activity="statin-high",
                  inputs=["conditions.ascvd", *LIPID_INPUTS],
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention")], **_statin_checks(
-                     "high-intensity"),
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention"), STATIN_SAFETY],
+                 choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
                  text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}), age {{%facts.patient.ageYears}}: "
                       "high-intensity statin to lower LDL-C by 50 % or more."),
             rule("lipid.secondary-prevention-over-75", "Statin (clinical ASCVD, older than 75)", ages=(76, None),
                  when=["%facts.conditions.ascvd.exists()", f"{AGE} > 75"], activity="statin",
                  inputs=["conditions.ascvd", *LIPID_INPUTS],
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention")],
-                 choice="older than 75: moderate- or high-intensity statin is reasonable after weighing risk "
-                        "reduction, adverse effects, drug interactions, frailty and patient preferences.",
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention"), STATIN_SAFETY],
+                 choice=["older than 75: moderate- or high-intensity statin is reasonable after weighing risk "
+                         "reduction, adverse effects, drug interactions, frailty and patient preferences.",
+                         *STATIN_CHOICES],
                  **_statin_checks("of suitable intensity"),
                  text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}) at age {{%facts.patient.ageYears}}."),
             rule("lipid.severe-hypercholesterolemia", "High-intensity statin (LDL-C 190 mg/dL or more)",
@@ -64,7 +127,8 @@ def cholesterol() -> dict[str, Any]:
                  when=[NO_ASCVD, f"{AGE} >= 20 and {AGE} <= 75", "%facts.measures.ldl.recentValue >= 190"],
                  activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.2, Severe hypercholesterolemia (LDL-C 190 mg/dL or "
-                                             "higher)")], **_statin_checks("high-intensity"),
+                                             "higher)"), STATIN_SAFETY],
+                 choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
                  text="LDL-C {{%facts.measures.ldl.value}} mg/dL ({{%facts.measures.ldl.date}}) is 190 or more, "
                       "age 20 to 75: maximally tolerated (high-intensity) statin without risk calculation."),
             rule("lipid.diabetes", "Moderate-intensity statin (diabetes, 40 to 75)", ages=(40, 75),
@@ -73,15 +137,17 @@ def cholesterol() -> dict[str, Any]:
                  activity="statin-moderate", inputs=["conditions.diabetes", *LIPID_INPUTS],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.3, Diabetes mellitus in adults"),
                        ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (statin "
-                                    "treatment)")], **_statin_checks("at least moderate-intensity"),
-                 choice="with multiple ASCVD risk factors a high-intensity statin is reasonable (2018 §4.3).",
+                                    "treatment)"), STATIN_SAFETY], **_statin_checks("at least moderate-intensity"),
+                 choice=["with multiple ASCVD risk factors a high-intensity statin is reasonable (2018 §4.3).",
+                         *STATIN_CHOICES],
                  text="Diabetes at age {{%facts.patient.ageYears}} (40 to 75): moderate-intensity statin "
                       "regardless of 10-year risk."),
             rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
-                                             "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations")],
-                 **_statin_checks("high-intensity"),
+                                             "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations"),
+                       STATIN_SAFETY],
+                 choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is 20 % or more "
                       "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
             rule("lipid.primary-intermediate-risk", "Moderate-intensity statin (10-year risk 7.5 to <20 %)",
@@ -91,17 +157,21 @@ def cholesterol() -> dict[str, Any]:
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
                                              "70 to 189 mg/dL"),
                        ("USPSTF-STATIN-2022", "Recommendation: 10-year risk 10 % or more (B), 7.5 to <10 % (C)"),
-                       ("PCE-2013", "Pooled Cohort Equations")], **_statin_checks("at least moderate-intensity"),
-                 choice="intermediate risk: start after a clinician-patient risk discussion; risk-enhancing "
-                        "factors favor a statin (2018 §4.4.2). USPSTF 2022: offer at 10 % or more with a CVD risk "
-                        "factor; selectively at 7.5 to <10 %.",
+                       ("PCE-2013", "Pooled Cohort Equations"), STATIN_SAFETY],
+                 **_statin_checks("at least moderate-intensity"),
+                 choice=["intermediate risk: start after a clinician-patient risk discussion; risk-enhancing "
+                         "factors favor a statin (2018 §4.4.2). USPSTF 2022: offer at 10 % or more with a CVD risk "
+                         "factor; selectively at 7.5 to <10 %.", *STATIN_CHOICES],
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013), LDL-C "
                       "{{%facts.measures.ldl.value}} mg/dL."),
             rule("lipid.primary-borderline-risk", "Risk discussion about a statin (10-year risk 5 to <7.5 %)",
                  ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 5 and {RISK} < 7.5", f"{ON_STATIN}.not()"],
-                 activity="statin-discussion", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (borderline risk)")],
+                 activity="statin-discussion", inputs=LIPID_INPUTS, evidence=LIPID_EVIDENCE,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (borderline risk)"), STATIN_SAFETY],
+                 exclusions=(*STATIN_EXCLUSIONS,
+                             (f"{PREGNANT} or {BREASTFEEDING}", "pregnancy or breastfeeding recorded: a statin is not "
+                              "started now (2018 AHA/ACC §4.5, women; FDA 2021); the discussion can follow")),
                  choice="borderline risk: risk-enhancing factors may justify a moderate-intensity statin.",
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % (PCE 2013) is borderline "
                       "(5 to <7.5 %)."),
@@ -132,6 +202,21 @@ def cholesterol() -> dict[str, Any]:
                  alert=("high", "active {{%facts.medications.statin.display}} during pregnancy: the guideline "
                                 "advises stopping a statin as soon as pregnancy is discovered"),
                  text="Pregnancy with an active statin."),
+            rule("lipid.statin-while-breastfeeding", "Statin active while breastfeeding",
+                 when=[BREASTFEEDING, ON_STATIN], inputs=["medications.statin", "conditions.breastfeeding"],
+                 cite=[("FDA-STATIN-2021", "Breastfeeding not recommended in patients who require statins")],
+                 alert=("moderate", "active {{%facts.medications.statin.display}} while breastfeeding "
+                                    "({{%facts.conditions.breastfeeding.display}}): FDA 2021 advises not to breastfeed "
+                                    "while taking a statin; many can stop the statin until breastfeeding ends"),
+                 text="Breastfeeding with an active statin."),
+            rule("lipid.goals-of-care", "Review lipid-lowering treatment against the goals of care",
+                 when=[HOSPICE, ON_STATIN], activity="goals-of-care-review",
+                 inputs=[*HOSPICE_INPUTS, "medications.statin"], cite=[END_OF_LIFE],
+                 choice="stopping or continuing the statin is decided with the patient and family.",
+                 text=f"Palliative or hospice care recorded ({HOSPICE_SHOWN}) on "
+                      "{{%facts.medications.statin.display}}. ADA 2025 §13 (end-of-life care, people with diabetes): "
+                      "the intensity of lipid management can be relaxed and withdrawal of lipid-lowering therapy may "
+                      "be appropriate."),
         ],
     )
 
@@ -139,7 +224,8 @@ def cholesterol() -> dict[str, Any]:
 EGFR = "%facts.scores.egfr.value"
 # Staging, treatment and referral read only results within the look-back (recentValue); texts show the value.
 UACR = "%facts.measures.uacr.recentValue"
-CKD_INPUTS = ["scores.egfr", "measures.uacr", "conditions.ckd"]
+CKD_INPUTS = ["scores.egfr", "measures.uacr", "conditions.ckd", *KRT_INPUTS]
+CKD_EVIDENCE = tuple(KRT_INPUTS)
 # KDIGO 2024 Chapter 1: CKD is a diagnosis on record, or a GFR below 60 or albuminuria (UACR 30 mg/g or more)
 # present for more than 3 months (a run of abnormal results spanning more than 90 days).
 CKD_PRESENT = "(%facts.conditions.ckd.exists() or %facts.conditions.ckd_by_results.exists())"
@@ -169,13 +255,17 @@ def kidney() -> dict[str, Any]:
                  (f"{UACR} >= 30 and {UACR} < 300", "A2 (UACR {{%facts.measures.uacr.value}} mg/g)"),
                  (f"{UACR} >= 300", "A3 (UACR {{%facts.measures.uacr.value}} mg/g)"),
                  (f"{UACR}.empty()", "albuminuria not assessed (no UACR)"),
-                 ("true", "KDIGO 2024 G and A categories")],
+                 ("true", "KDIGO 2024 G and A categories"),
+                 (KRT, f"kidney failure treated by dialysis or a kidney transplant recorded ({KRT_SHOWN}): care "
+                       "follows the nephrology or transplant team (KDIGO 2024 is not intended for people receiving "
+                       "dialysis or with a kidney transplant)")],
         rules=[
             rule("ckd.confirm", "Repeat eGFR and UACR to confirm chronicity",
                  when=[f"{CKD_PRESENT}.not()"], activity="ckd-confirm",
                  schedule_from=(("measures.egfr", "measures.creatinine", "measures.uacr"), 3, "mo"),
-                 inputs=CKD_INPUTS, cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present "
-                                                            "for more than 3 months)")],
+                 inputs=CKD_INPUTS, evidence=CKD_EVIDENCE, exclusions=(KIDNEY_TEAM,),
+                 cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present for more than 3 months)"),
+                       KDIGO_SCOPE],
                  text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 on {{%facts.scores.egfr.date}} || no eGFR]] "
                       "and [[UACR {{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]], with no CKD "
                       "diagnosis and no abnormal result lasting more than 3 months yet[[ (low eGFR since "
@@ -186,10 +276,11 @@ def kidney() -> dict[str, Any]:
             rule("ckd.monitoring", "eGFR and albuminuria at least every year",
                  when=[CKD_PRESENT], activity="uacr-egfr-test", repeat=(1, 1, "a"),
                  schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
-                 inputs=CKD_INPUTS,
-                 cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)")],
-                 choice="more often when the risk of progression is higher and the result changes treatment "
-                        "(Practice Point 2.1.2).",
+                 inputs=[*CKD_INPUTS, *HOSPICE_INPUTS], evidence=CKD_EVIDENCE + tuple(HOSPICE_INPUTS),
+                 cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)"), KDIGO_SCOPE],
+                 exclusions=(KIDNEY_TEAM,),
+                 choice=["more often when the risk of progression is higher and the result changes treatment "
+                         "(Practice Point 2.1.2).", IN_HOSPICE_MONITORING],
                  text="CKD ([[{{%facts.conditions.ckd.display}} || shown by results]][[; eGFR below 60 since "
                       "{{%facts.scores.egfr.lowSince}}]][[; UACR 30 mg/g or more since "
                       "{{%facts.measures.uacr.highSince}}]]): assess albuminuria and GFR at least annually."),
@@ -197,11 +288,14 @@ def kidney() -> dict[str, Any]:
                  when=[CKD_PRESENT, f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
                  inputs=[
                      *CKD_INPUTS, "conditions.diabetes", "medications.ace_inhibitor", "medications.arb",
-                     "allergies.ace_inhibitor", "conditions.angioedema"],
-                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.6 (renin-angiotensin system inhibitors)")],
-                 exclusions=(("%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()",
+                     "medications.ras_inhibitor", "allergies.ace_inhibitor", "conditions.angioedema", *HOSPICE_INPUTS],
+                 evidence=CKD_EVIDENCE + tuple(HOSPICE_INPUTS),
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.6 (renin-angiotensin system inhibitors)"), KDIGO_SCOPE],
+                 exclusions=(("%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists() or "
+                              "%facts.medications.ras_inhibitor.exists()",
                               "already on a RAS inhibitor: {{%facts.medications.ace_inhibitor.display | "
-                              "%facts.medications.arb.display}}"),),
+                              "%facts.medications.arb.display | %facts.medications.ras_inhibitor.display}}"),
+                             KIDNEY_TEAM, NO_INTENSIFICATION),
                  contraindications=(
                      (PREGNANT, "pregnancy: ACE inhibitors and ARBs are contraindicated", "high"),
                      ("%facts.conditions.angioedema.exists()", "history of angioedema "
@@ -235,10 +329,12 @@ def kidney() -> dict[str, Any]:
                        f"(%facts.conditions.diabetes.exists() and %facts.conditions.type1_diabetes.empty()) or "
                        f"{UACR} >= 200 or %facts.conditions.heart_failure.exists()"],
                  activity="sglt2-inhibitor", inputs=[*CKD_INPUTS, "conditions.diabetes", "conditions.type1_diabetes",
-                                                     "conditions.heart_failure", "medications.sglt2_inhibitor"],
-                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.7 (SGLT2 inhibitors)")],
+                                                     "conditions.heart_failure", "medications.sglt2_inhibitor",
+                                                     *HOSPICE_INPUTS],
+                 evidence=CKD_EVIDENCE + tuple(HOSPICE_INPUTS),
+                 cite=[("KDIGO-CKD-2024", "Chapter 3, Section 3.7 (SGLT2 inhibitors)"), KDIGO_SCOPE],
                  exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "
-                              "{{%facts.medications.sglt2_inhibitor.display}}"),),
+                              "{{%facts.medications.sglt2_inhibitor.display}}"), KIDNEY_TEAM, NO_INTENSIFICATION),
                  contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
                  text="CKD with eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 (20 or more). KDIGO 2024 §3.7 "
                       "recommends an SGLT2 inhibitor with type 2 diabetes, with UACR of 200 mg/g or more, or with "
@@ -272,8 +368,9 @@ def kidney() -> dict[str, Any]:
                       "benefits and risks of continuing, and not to start metformin at this level."),
             rule("ckd.nephrology-referral", "Referral to nephrology",
                  when=[CKD_PRESENT, f"{EGFR} < 30 or {UACR} >= 300"], activity="nephrology-referral",
-                 inputs=CKD_INPUTS,
-                 cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services")],
+                 inputs=CKD_INPUTS, evidence=CKD_EVIDENCE, exclusions=(KIDNEY_TEAM,),
+                 cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services"),
+                       KDIGO_SCOPE],
                  text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 || no eGFR]], [[UACR "
                       "{{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]]: KDIGO 2024 refers to "
                       "specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g or more. (The 5-year "

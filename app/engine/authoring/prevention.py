@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.authoring import guideline, plan_definition, rule
+from app.engine.authoring.consequences import AGE, FRAIL, FRAILTY_INPUTS, FRAILTY_SHOWN, HOSPICE, HOSPICE_INPUTS
 
-AGE = "%facts.patient.ageYears"
 FEMALE = "%facts.patient.sex = 'female'"
 PREGNANT = "%facts.conditions.pregnancy.exists()"
-PALLIATIVE = ("%facts.conditions.palliative_care.exists() or "
-              "%facts.procedures.palliative_or_hospice_care.withinLookback = true",
-              "palliative or hospice care recorded: screening not proposed")
-PALLIATIVE_INPUTS = ["conditions.palliative_care", "procedures.palliative_or_hospice_care"]
-FRAILTY_SHOWN = ("{{%facts.conditions.frailty.display | %facts.conditions.advanced_illness.display | "
-                 "%facts.procedures.frailty_finding.display}}")
-FRAIL = ("%facts.conditions.frailty.exists() or %facts.conditions.advanced_illness.exists() or "
-         "%facts.procedures.frailty_finding.withinLookback = true")
-FRAILTY_INPUTS = ["conditions.frailty", "conditions.advanced_illness", "procedures.frailty_finding"]
+PALLIATIVE = (HOSPICE, "palliative or hospice care recorded: screening not proposed")
+PALLIATIVE_INPUTS = HOSPICE_INPUTS
 USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
 
 OBESITY = guideline("USPSTF-OBESITY-2018", "USPSTF: Weight Loss to Prevent Obesity-Related Morbidity and "
@@ -40,6 +33,9 @@ CERVICAL = guideline("USPSTF-CERVICAL-2018", "USPSTF: Cervical Cancer: Screening
 ACP_CRC = guideline("ACP-CRC-2023", "Qaseem A et al. Screening for Colorectal Cancer in Asymptomatic Average-Risk "
                     "Adults: A Guidance Statement From the American College of Physicians (Version 2). Ann Intern Med "
                     "2023;176:1092-1100", "2023", "https://doi.org/10.7326/M23-0779")
+ACP_BREAST = guideline("ACP-BREAST-2019", "Qaseem A et al. Screening for Breast Cancer in Average-Risk Women: A "
+                       "Guidance Statement From the American College of Physicians. Ann Intern Med 2019;170:547-560",
+                       "2019", "https://doi.org/10.7326/M18-2147")
 LUNG = guideline("USPSTF-LUNG-2021", "USPSTF: Lung Cancer: Screening", "2021", USPSTF + "lung-cancer-screening")
 HCV = guideline("USPSTF-HCV-2020", "USPSTF: Hepatitis C Virus Infection in Adolescents and Adults: Screening",
                 "2020", USPSTF + "hepatitis-c-screening")
@@ -132,7 +128,8 @@ def screening() -> dict[str, Any]:
     """Preventive screening (USPSTF): colorectal, breast, cervical, lung, hepatitis C."""
     return plan_definition(
         "preventive-screening", "Preventive screening",
-        guidelines=[COLORECTAL, ACP_CRC, BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18", ages=(18, None),
+        guidelines=[COLORECTAL, ACP_CRC, BREAST, ACP_BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
+        ages=(18, None),
         description="Cancer and hepatitis C screening for adults by age, sex and risk, with test-specific "
                     "intervals and the recognised exclusions (USPSTF).",
         rules=[
@@ -172,12 +169,18 @@ def screening() -> dict[str, Any]:
             rule("screen.breast", "Screening mammography every 2 years (40 to 74)", ages=(40, 74), sex="female",
                  when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
                  inputs=["procedures.mammography", "conditions.bilateral_mastectomy", "procedures.bilateral_mastectomy",
-                         *PALLIATIVE_INPUTS],
-                 cite=[("USPSTF-BREAST-2024", "Recommendation (B): biennial mammography, women 40 to 74")],
+                         *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
+                 evidence=tuple(FRAILTY_INPUTS),
+                 cite=[("USPSTF-BREAST-2024", "Recommendation (B): biennial mammography, women 40 to 74"),
+                       ("ACP-BREAST-2019", "Guidance statement 3: discontinue screening in average-risk women aged 75 "
+                                           "or older or with a life expectancy of 10 years or less")],
                  exclusions=(PALLIATIVE, ("%facts.conditions.bilateral_mastectomy.exists() or "
                                           "%facts.procedures.bilateral_mastectomy.exists()",
                                           "bilateral mastectomy recorded")),
                  satisfied_by=(("procedures.mammography", 2, "a", "Mammography"),),
+                 choice=(f"frailty or advanced illness recorded ({FRAILTY_SHOWN}): ACP 2019 guidance advises stopping "
+                         "breast cancer screening when life expectancy is 10 years or less; whether to screen is the "
+                         "clinician's decision with the patient.", FRAIL),
                  text="Woman aged {{%facts.patient.ageYears}}: biennial screening mammography."),
             rule("screen.cervical", "Cervical cancer screening (21 to 65)", ages=(21, 65), sex="female",
                  when=[FEMALE, f"{AGE} >= 21 and {AGE} <= 65"], activity="cervical-screening",
@@ -225,10 +228,10 @@ def screening() -> dict[str, Any]:
                  text="Lung screening eligibility needs the pack-year history."),
             rule("screen.hepatitis-c", "Hepatitis C screening once (18 to 79)", ages=(18, 79),
                  when=[f"{AGE} >= 18 and {AGE} <= 79"], activity="hcv-screening",
-                 inputs=["measures.hcv_antibody", "procedures.hcv_test", "conditions.hepatitis_c"],
+                 inputs=["measures.hcv_antibody", "procedures.hcv_test", "conditions.hepatitis_c", *PALLIATIVE_INPUTS],
                  evidence=("measures.hcv_antibody",),
                  cite=[("USPSTF-HCV-2020", "Recommendation (B): adults 18 to 79")],
-                 exclusions=(("%facts.conditions.hepatitis_c.exists()", "hepatitis C already diagnosed"),
+                 exclusions=(("%facts.conditions.hepatitis_c.exists()", "hepatitis C already diagnosed"), PALLIATIVE,
                              ("%facts.measures.hcv_antibody.exists() or %facts.procedures.hcv_test.exists()",
                               "already screened once ({{%facts.measures.hcv_antibody.date | "
                               "%facts.procedures.hcv_test.date}}); repeat only with ongoing risk")),
