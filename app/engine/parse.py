@@ -421,7 +421,6 @@ def plan_definition(where: str, resource: Mapping[str, Any], definitions: Mappin
 def _first_guideline(guidelines: Mapping[str, Mapping[str, Any]]) -> Citation | None:
     """The first guideline a PlanDefinition cites, as the source of its population (no section)."""
     for guideline in guidelines.values():
-        return Citation(guideline=guideline.get("display", ""), year=str(extension_value(guideline, "citation-year",
-                                                                                          "")),
-                        section="", url=guideline.get("url", ""))
+        year = str(extension_value(guideline, "citation-year", ""))
+        return Citation(guideline=guideline.get("display", ""), year=year, section="", url=guideline.get("url", ""))
     return None
