@@ -228,3 +228,17 @@ def test_cds_settings__a_malformed_client_list_stops_the_app(tmp_path):
 
     with pytest.raises(ConfigError, match="CDS_CLIENTS"):
         create_app({"TESTING": True, "SECRET_KEY": "t", "VAR_DIR": str(tmp_path), "CDS_CLIENTS": [{"iss": "x"}]})
+
+
+@pytest.mark.parametrize(("birth_date", "cards_expected"), [("2016-06-02", False), ("2008-06-01", True)])
+def test_cds_service__a_child_gets_no_card_from_the_adult_packs(client, keys, mocked, birth_date, cards_expected):
+    """The same record (diabetes, CKD, raised BP) at 9 years and 364 days and at 18 years on the plan date."""
+    resources = [dict(r, birthDate=birth_date) if r["resourceType"] == "Patient" else r
+                 for r in bundle_resources("clinical-t2d-ckd.json")]
+    body = hook_request("cp-clin-t2d-ckd", prefetch=prefetch_from_bundle(_templates(client), resources))
+    response = _post(client, keys, body)
+    assert response.status_code == 200, response.get_json()
+    cards = response.get_json()["cards"]
+    assert bool(cards) is cards_expected
+    if cards_expected:
+        assert any(card["summary"].startswith("Diabetes: ") for card in cards)

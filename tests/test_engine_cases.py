@@ -28,6 +28,7 @@ def test_engine_case__expected_plan(pack_set, case: Case):
     assert set(case.warnings) <= {item["rule_id"] for item in plan.warnings}
     assert not set(case.no_warnings) & {item["rule_id"] for item in plan.warnings}
     assert set(case.gaps) <= {gap["key"] for gap in plan.gaps}
+    assert set(case.outside) <= {item["rule_id"] for item in plan.population["left_out"]}
     for activity_id, due in case.due.items():
         assert plan.activity(activity_id).timing["due"] == due
     flagged = {item.id: item.clinician_choice for item in [*plan.activities, *plan.goals]}

@@ -125,7 +125,6 @@ def test_add_duration__calendar_arithmetic(start, value, unit, expected):
 
 @pytest.mark.parametrize(("path", "value"), [
     (("measures", "hba1c", "value"), "seven"),
-    (("patient", "ageYears"), "fifty"),
     (("measures", "ldl", "recentValue"), "high"),  # what the lipid rules compare
 ])
 def test_plan__unexpected_fact_values_become_warnings_not_crashes(pack_set, path, value):
@@ -138,6 +137,15 @@ def test_plan__unexpected_fact_values_become_warnings_not_crashes(pack_set, path
     failed = [w for w in plan.warnings if "could not be evaluated" in w["message"]]
     assert failed and all(w["severity"] == "moderate" for w in failed)
     assert plan.activities, "the rules that could be evaluated still give their items"
+
+
+def test_plan__an_unreadable_age_applies_no_area_and_says_so(pack_set):
+    facts = make_facts(as_of="2025-06-01", **COMPLEX)
+    facts["patient"]["ageYears"] = "fifty"
+    plan = build_plan(facts, pack_set, "2025-06-01")
+    assert not plan.goals and not plan.activities and not plan.not_recommended
+    assert "could not be read" in plan.population["statement"]
+    assert {entry["area_id"] for entry in plan.population["left_out"]} == {area.id for area in pack_set.areas}
 
 
 def test_plan__does_not_modify_the_facts(pack_set):

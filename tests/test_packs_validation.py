@@ -147,3 +147,66 @@ def test_pack_check__only_pack_resource_types(pack_dir):
     (pack_dir / "Patient-x.json").write_text(json.dumps({"resourceType": "Patient", "id": "x"}))
     with pytest.raises(PackError, match="'Patient' is not a pack resource"):
         load_pack_set(pack_dir)
+
+
+# -- whom a PlanDefinition and a rule are for -------------------------------------------------------------------
+
+def _no_use_context(resource):
+    resource.pop("useContext")
+
+
+def _age_in_months(resource):
+    resource["useContext"][0]["valueRange"]["low"].update(unit="mo", code="mo")
+
+
+def _bad_gender(resource):
+    resource["useContext"].append({"code": {"system": "http://terminology.hl7.org/CodeSystem/usage-context-type",
+                                            "code": "gender"},
+                                   "valueCodeableConcept": {"coding": [{"system": "http://example.org", "code": "f"}]}})
+
+
+def _rule_population(parts):
+    def change(resource):
+        _rule(resource, "t2d.foot-exam")["extension"].append(
+            {"url": "http://carepath.dev/fhir/StructureDefinition/population", "extension": parts})
+    return change
+
+
+def _years(value):
+    return {"value": value, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (_no_use_context, "PlanDefinition states no population: a useContext of usage-context-type 'age'"),
+    (_age_in_months, "useContext age: low must be a non-negative number of years (UCUM 'a')"),
+    (_bad_gender, "useContext gender: {'system': 'http://example.org', 'code': 'f'} is not an administrative-gender"),
+    (_rule_population([{"url": "pregnancy", "valueCode": "sometimes"}]),
+     "action 't2d.foot-exam': population part 'pregnancy' is not age"),
+    (_rule_population([{"url": "age", "valueRange": {"low": _years(2), "high": _years(12)}}]),
+     "action 't2d.foot-exam': population outside its area's: ages up to 12 lie below the area's 18"),
+    (_rule_population([{"url": "age", "valueRange": {"low": _years(75), "high": _years(45)}}]),
+     "action 't2d.foot-exam': population age: low 75 is above high 45"),
+])
+def test_pack_check__population_is_stated_and_well_formed(pack_dir, change, message):
+    _edit(pack_dir, T2D, change)
+    with pytest.raises(PackError) as error:
+        load_pack_set(pack_dir)
+    assert T2D in error.value.message and message in error.value.message
+
+
+def test_pack_check_command__fails_a_plan_definition_that_states_no_population(pack_dir, capsys):
+    from app.cli import main
+
+    _edit(pack_dir, T2D, _no_use_context)
+    assert main(["pack", "check", str(pack_dir)]) == 1
+    assert "states no population" in capsys.readouterr().err
+
+
+def test_pack_check__every_bundled_plan_definition_states_its_population():
+    from app.engine.population import Population
+
+    pack = load_pack_set()
+    assert all(isinstance(area.population, Population) and area.population.age_low == 18 for area in pack.areas)
+    rules = {rule.id: rule.population for area in pack.areas for rule in area.rules}
+    assert (rules["screen.colorectal"].age_low, rules["screen.colorectal"].age_high) == (45, 75)
+    assert rules["screen.breast"].sexes == ("female",) and rules["htn.pregnancy-severe"].pregnancy == "only"

@@ -457,8 +457,18 @@ def _span(resource: dict[str, Any], resource_type: str, as_of: date,
         return None
     if when.day > as_of:
         return None
-    ongoing = resource_type == "Encounter" and end is None and resource.get("status") in ONGOING_ENCOUNTER
+    if resource_type == "Encounter":
+        ongoing = end is None and resource.get("status") in ONGOING_ENCOUNTER
+    else:  # FHIR R4 Period: "If the end of the period is missing, it means that the period is ongoing"
+        ongoing = end is None and any(_open_period(resource, path.partition(".")[0])
+                                      for path in EVENT_ENDS.get(resource_type, ()))
     return when, end, ongoing
+
+
+def _open_period(resource: dict[str, Any], field: str) -> bool:
+    """True when ``field`` is a Period with a start and no end."""
+    period = resource.get(field)
+    return isinstance(period, dict) and bool(period.get("start")) and not period.get("end")
 
 
 def not_done(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str, Requirement]],

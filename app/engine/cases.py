@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 AS_OF = "2025-06-01"
@@ -28,15 +29,16 @@ class Case:
     no_warnings: tuple[str, ...] = ()  # rule ids that must not raise a warning
     choice: tuple[str, ...] = ()  # activity or goal ids that must be flagged the clinician's choice
     not_choice: tuple[str, ...] = ()  # activity or goal ids that must be in the plan without that flag
+    outside: tuple[str, ...] = ()  # area or rule ids left out because the patient is outside their population
 
 
 def c(case_id: str, area: str, has: tuple[str, ...] = (), lacks: tuple[str, ...] = (),
       not_recommended: tuple[str, ...] = (), warnings: tuple[str, ...] = (), gaps: tuple[str, ...] = (),
       due: dict[str, str] | None = None, no_warnings: tuple[str, ...] = (), choice: tuple[str, ...] = (),
-      not_choice: tuple[str, ...] = (), **facts: Any) -> Case:
+      not_choice: tuple[str, ...] = (), outside: tuple[str, ...] = (), **facts: Any) -> Case:
     """A case; keyword arguments other than the expectations go to ``make_facts``."""
     return Case(case_id, area, facts, has, lacks, not_recommended, warnings, gaps, due or {}, no_warnings, choice,
-                not_choice)
+                not_choice, outside)
 
 
 DM = ("diabetes",)
@@ -46,6 +48,10 @@ EOL, KRT, FRAIL, REASONS = ("Hospice or palliative care (plan-wide)", "Dialysis,
                             "transplant (plan-wide)", "Frailty or advanced illness in older adults",
                             "Reasons not to start a treatment")
 ON_BP_DRUG = {"antihypertensive": "amlodipine 5 MG Oral Tablet"}
+WHOM = "Whom the packs are for (population)"
+#: Raised BP, type 2 diabetes, smoking: every adult area has something to say to this patient.
+ADULT_FINDINGS = {"bp": (150, 95), "conditions": ("hypertension", "diabetes"), "hba1c": 8.2, "smoking": "current"}
+ADULT_ITEMS = ("htn.medication-stage2", "htn.lifestyle", "htn.bp-goal", "t2d.hba1c-goal", "tobacco.counselling")
 CASES: list[Case] = [
     # -- type 2 diabetes -------------------------------------------------------------------------
     c("t2d-at-goal", T2D, age=60, conditions=DM, hba1c=6.9, has=("t2d.hba1c-goal", "t2d.hba1c-test-at-goal"),
@@ -470,6 +476,20 @@ CASES: list[Case] = [
       medications={"simvastatin": "Simvastatin 20 MG Oral Tablet"}, lacks=("pgx.slco1b1-simvastatin",)),
     c("pgx-slco1b1-normal-simvastatin", PGX, age=62, slco1b1="normal",
       medications={"simvastatin": "Simvastatin 20 MG Oral Tablet"}, lacks=("pgx.slco1b1-simvastatin",)),
+    # -- whom the packs are for: adults (18 and over), or the ages and sex a rule's guideline states ------------
+    c("adult-packs-17y-364d", WHOM, birth_date="2007-06-02", **ADULT_FINDINGS, lacks=ADULT_ITEMS,
+      outside=("blood-pressure", "type-2-diabetes", "tobacco", "preventive-screening")),
+    c("adult-packs-18th-birthday", WHOM, birth_date="2007-06-01", **ADULT_FINDINGS, has=ADULT_ITEMS),
+    c("child-6y-bp-in-adult-range", WHOM, age=6, bp=(124, 82),
+      lacks=("htn.lifestyle", "htn.bp-goal", "htn.confirm-out-of-office", "htn.recheck-stage1-low-risk"),
+      outside=("blood-pressure",)),
+    c("age-unknown", WHOM, age=None, **ADULT_FINDINGS, lacks=ADULT_ITEMS, outside=("blood-pressure",)),
+    c("colorectal-44-outside-its-ages", WHOM, age=44, lacks=("screen.colorectal",), outside=("screen.colorectal",)),
+    c("colorectal-76-outside-its-ages", WHOM, age=76, lacks=("screen.colorectal",), outside=("screen.colorectal",)),
+    c("mammography-man-50", WHOM, age=50, sex="male", lacks=("screen.breast", "screen.cervical"),
+      outside=("screen.breast", "screen.cervical")),
+    c("pregnancy-rule-not-pregnant", WHOM, age=30, bp=(165, 112), conditions=("hypertension",),
+      lacks=("htn.pregnancy-severe",), has=("htn.medication-stage2",)),
 ]
 
 
@@ -594,9 +614,9 @@ _NAMES = {"hba1c": ("HbA1c", "%"), "ldl": ("LDL-C", "mg/dL"), "egfr": ("eGFR", "
 
 def summarize(facts: dict[str, Any]) -> str:
     """A one-line patient summary a clinician can read."""
-    parts = [f"{facts.get('age', 50)} y {facts.get('sex', 'female')}"]
+    parts = [f"{_age(facts)} {facts.get('sex', 'female')}"]
     for key, value in facts.items():
-        if key in ("age", "sex"):
+        if key in ("age", "sex", "birth_date"):
             continue
         name, unit = _NAMES.get(key, (key.replace("_", " "), ""))
         if key == "conditions":
@@ -620,12 +640,24 @@ def summarize(facts: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _age(facts: dict[str, Any]) -> str:
+    """'50 y', '17 y (born 2007-06-02)', 'age unknown (no birth date)'."""
+    if facts.get("birth_date"):
+        from app.context.dates import age_on
+
+        born = date.fromisoformat(facts["birth_date"])
+        return f"{age_on(born, date.fromisoformat(AS_OF))} y (born {born.isoformat()})"
+    age = facts.get("age", 50)
+    return "age unknown (no birth date)" if age is None else f"{age} y"
+
+
 def _titles() -> dict[str, str]:
     """Rule and goal ids -> what a clinician reads (from the bundled pack)."""
     from app.engine.packs import load_pack_set
 
     titles: dict[str, str] = {}
     for area in load_pack_set().areas:
+        titles[area.id] = f"area: {area.title}"
         for rule in area.rules:
             titles[rule.id] = rule.title
             for check in rule.exclusions + rule.contraindications:
@@ -659,7 +691,8 @@ def table() -> str:
                  *(f"no warning: {titles.get(w, w)}" for w in case.no_warnings),
                  *(f"clinician's choice: {titles.get(x, x)}" for x in case.choice),
                  *(f"not flagged clinician's choice: {titles.get(x, x)}" for x in case.not_choice),
-                 *(f"gap: {g}" for g in case.gaps), *(f"due {v}: {titles.get(k, k)}" for k, v in case.due.items())]
+                 *(f"gap: {g}" for g in case.gaps), *(f"due {v}: {titles.get(k, k)}" for k, v in case.due.items()),
+                 *(f"outside its population: {titles.get(o, o)}" for o in case.outside)]
         lines.append(f"| {case.id} | {summarize(case.facts)} | {_named(case.has, titles)} | "
                      f"{_named(case.lacks, titles)} | {'; '.join(other) or '-'} |")
         if index == len(CASES) - 1 or CASES[index + 1].area != area:

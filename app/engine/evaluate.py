@@ -11,6 +11,7 @@ from typing import Any
 from app.engine.fhirpath import PATH_CACHE, is_true
 from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
 from app.engine.packs import PackSet
+from app.engine.population import Population, coverage_statement
 from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, format_value
 from app.refs import unique_refs
 
@@ -70,7 +71,38 @@ class _Evaluation:
         self._contradictions()
         for area in self.pack_set.areas:
             self._guarded(area.id, area.title, self._area, area)
+        self._population_statement()
         return self.plan
+
+    def _outside(self, population: Population | None) -> tuple[str, str] | None:
+        """Why the patient is outside ``population`` (kind, words), or None: the engine's own gate, whatever an
+        area's or rule's applicability expressions say."""
+        return population.outside(self.facts) if population is not None else None
+
+    def _left_out(self, item: Area | Rule, population: Population, words: str) -> None:
+        """Record an area or rule not applied because the patient is outside its population."""
+        is_area = isinstance(item, Area)
+        citation = item.citation if is_area else item.citations[0]
+        source = f" ({citation.guideline}{', ' + citation.section if citation.section else ''})" if citation else ""
+        entry: dict[str, Any] = {
+            "rule_id": item.id, "kind": "area" if is_area else "rule", "title": item.title,
+            "area": item.title if is_area else item.area, "area_id": item.id if is_area else item.area_id,
+            "population": population.text(), "reason": f"for {population.text()}{source}; {words}",
+            "citation": asdict(citation) if citation else None,
+            "refs": list((self.facts.get("patient") or {}).get("refs") or []),
+        }
+        if is_area:
+            entry["rules"] = [{"rule_id": rule.id, "title": rule.title} for rule in item.rules]
+        self.plan.population["left_out"].append(entry)
+
+    def _population_statement(self) -> None:
+        """When no area's population holds the patient, the plan says so (and why) instead of staying silent."""
+        areas = self.pack_set.areas
+        left = {entry["area_id"] for entry in self.plan.population["left_out"] if entry["kind"] == "area"}
+        if not areas or any(area.id not in left for area in areas):
+            return
+        statement = coverage_statement([area.population for area in areas], self.facts)
+        self.plan.population["statement"] = statement
 
     def _implausible_latest(self) -> None:
         """A warning for each key whose latest result is implausible (app/context/bounds.py): verify the record
@@ -100,6 +132,10 @@ class _Evaluation:
                                            "refs": [entry["ref"]], "message": entry["problem"]})
 
     def _area(self, area: Area) -> bool:
+        outside = self._outside(area.population)
+        if outside is not None and area.population is not None:
+            self._left_out(area, area.population, outside[1])
+            return False
         if not is_true(area.condition(self.env)):
             return False
         texts = [text.render(self.env) for when, text in area.summaries if is_true(when(self.env))]
@@ -151,6 +187,14 @@ class _Evaluation:
         self.plan.gaps.append(gap)
 
     def _apply(self, rule: Rule) -> None:
+        outside = self._outside(rule.population)
+        if outside is not None and rule.population is not None:
+            # A rule for pregnancy alone is not listed for every patient who is not pregnant: like any rule whose
+            # situation does not arise, it is silent; a patient outside by age or sex, or pregnant where the rule
+            # excludes pregnancy, is told which rule was left out and why.
+            if not (outside[0] == "pregnancy" and rule.population.pregnancy == "only"):
+                self._left_out(rule, rule.population, outside[1])
+            return
         env = self.env
         for condition in rule.conditions:
             if not is_true(condition(env)):

@@ -23,6 +23,10 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"NOT      {item['rule_id']}: {item['reason']}")
     for gap in plan.gaps:
         lines.append(f"GAP      {gap['message']}")
+    if plan.population.get("statement"):
+        lines.append(f"COVERAGE {plan.population['statement']}")
+    for item in plan.population.get("left_out") or []:
+        lines.append(f"OUTSIDE  {item['rule_id']}: {item['reason']}")
     return "\n".join(lines) + "\n"
 
 
@@ -30,6 +34,8 @@ def explain(plan: Plan) -> str:
     """The plan as a clinician reads it: safety first, then each area with its reasons and evidence."""
     out = [f"Care plan proposal for patient {plan.patient_id or '(unknown)'}, evaluated as of {plan.as_of}.",
            "Packs: " + "; ".join(f"{p['title']} {p['version']}" for p in plan.packs), ""]
+    if plan.population.get("statement"):
+        out += ["NOT COVERED", f"  {plan.population['statement']}", ""]
     warnings = _sorted_warnings(plan)
     if warnings:
         out.append("SAFETY AND CONFLICTS")
@@ -52,6 +58,11 @@ def explain(plan: Plan) -> str:
     if others:
         out.append("CONSIDERED BUT NOT RECOMMENDED")
         out += [f"  - {n['title']}: {n['reason']} [{_cite(Citation(**n['citation']))}]" for n in others]
+        out.append("")
+    outside = plan.population.get("left_out") or []
+    if outside:
+        out.append("NOT APPLIED: OUTSIDE THE GUIDELINE'S POPULATION")
+        out += [f"  - {item['title']}: {item['reason']}" for item in outside]
         out.append("")
     if plan.gaps:
         out.append("MISSING DATA")

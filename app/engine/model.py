@@ -125,6 +125,9 @@ class Plan:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     data_quality: list[dict[str, Any]] = field(default_factory=list)
     area_summaries: list[dict[str, Any]] = field(default_factory=list)
+    #: Whom the packs did not cover: ``statement`` (None, or why no area applied) and ``left_out`` (each area
+    #: or rule not applied because the patient is outside its population, with the reason).
+    population: dict[str, Any] = field(default_factory=lambda: {"statement": None, "left_out": []})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data; goals also carry ``target`` (their first target) for convenience."""
@@ -143,6 +146,7 @@ class Plan:
             gaps=list(data.get("gaps", [])), not_recommended=list(data.get("not_recommended", [])),
             warnings=list(data.get("warnings", [])), data_quality=list(data.get("data_quality", [])),
             area_summaries=list(data.get("area_summaries", [])),
+            population=dict(data.get("population") or {"statement": None, "left_out": []}),
         )
 
     def activity(self, activity_id: str) -> Activity | None:

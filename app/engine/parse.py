@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.engine import population as populations
 from app.engine.model import Citation
 from app.engine.rules import (
     EXT,
@@ -134,6 +135,7 @@ class _Reader:
         self.where, self.resource, self.definitions = where, resource, definitions
         self.labels, self.problems, self.fast = labels, problems, use_fast_path
         self.guidelines: dict[str, Mapping[str, Any]] = {}
+        self.area_population: populations.Population | None = None
 
     def problem(self, element_id: str, message: str) -> None:
         self.problems.append(f"{self.where}: action '{element_id}': {message}")
@@ -291,6 +293,7 @@ class _Reader:
             elif fact:
                 gaps.append((fact, message))
         repeat = (action.get("timingTiming") or {}).get("repeat")
+        population = self.population(rule_id, action)
         if None in conditions or rationale is None or not citations:
             return None
         return Rule(
@@ -301,7 +304,28 @@ class _Reader:
             exclusions=self.checks(rule_id, action, "exclusion"),
             contraindications=self.checks(rule_id, action, "contraindication"),
             satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert, gaps=gaps,
+            population=population,
         )
+
+    def population(self, element_id: str, action: Mapping[str, Any]) -> populations.Population | None:
+        """The action's own population; it must lie within the area's and name facts the Library declares."""
+        found: list[str] = []
+        stated = populations.action_population(action, found, f"action '{element_id}'")
+        for problem in found:
+            self.problems.append(f"{self.where}: {problem}")
+        if stated is None:
+            return None
+        if self.area_population is not None:
+            for problem in stated.narrows(self.area_population):
+                self.problem(element_id, f"population outside its area's: {problem}")
+        self.check_pregnancy(element_id, stated)
+        return stated
+
+    def check_pregnancy(self, element_id: str, stated: populations.Population) -> None:
+        """A population that names pregnancy needs the Library's pregnancy condition key."""
+        if stated.pregnancy and f"Condition:{populations.PREGNANCY_KEY}" not in self.labels:
+            self.problem(element_id, f"population names pregnancy but the Library declares no Condition key "
+                                     f"'{populations.PREGNANCY_KEY}'")
 
     def goal(self, goal: Mapping[str, Any], area: str, pack: PackInfo) -> GoalRule | None:
         goal_id = goal.get("id") or "?"
@@ -364,6 +388,9 @@ def plan_definition(where: str, resource: Mapping[str, Any], definitions: Mappin
             problems.append(f"{where}: guideline citation {label!r} needs a label, a display and a citation-year")
     group = groups[0]
     pack = pack_info(where, resource)
+    reader.area_population = populations.plan_definition_population(resource, problems, where)
+    if reader.area_population is not None:
+        reader.check_pregnancy(group["id"], reader.area_population)
     area_title = group.get("title") or resource.get("title", "")
     conditions = [c for c in group.get("condition", []) if c.get("kind") == "applicability"]
     if len(conditions) != 1:
@@ -387,4 +414,13 @@ def plan_definition(where: str, resource: Mapping[str, Any], definitions: Mappin
             item.area_id = group["id"]
     return Area(id=group["id"], title=area_title, pack=pack, condition=condition,
                 rules=[r for r in rules if r], goals=[g for g in goals if g], summaries=summaries,
-                input_keys=frozenset(keys))
+                input_keys=frozenset(keys), population=reader.area_population,
+                citation=_first_guideline(reader.guidelines))
+
+
+def _first_guideline(guidelines: Mapping[str, Mapping[str, Any]]) -> Citation | None:
+    """The first guideline a PlanDefinition cites, as the source of its population (no section)."""
+    for guideline in guidelines.values():
+        year = str(extension_value(guideline, "citation-year", ""))
+        return Citation(guideline=guideline.get("display", ""), year=year, section="", url=guideline.get("url", ""))
+    return None

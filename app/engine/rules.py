@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.engine.fhirpath import CompiledExpression, compile_expression
 from app.engine.model import Citation
+
+if TYPE_CHECKING:
+    from app.engine.population import Population
 
 EXT = "http://carepath.dev/fhir/StructureDefinition/"
 FACT_SECTIONS = ("patient", "measures", "bp", "conditions", "medications", "allergies", "procedures",
@@ -211,6 +214,8 @@ class Rule:
     alert: tuple[str, Template] | None = None
     gaps: list[tuple[FactPath, str]] = field(default_factory=list)
     area_id: str = ""
+    #: Whom the rule is for when narrower than its area (None: the area's population).
+    population: Population | None = None
 
 
 @dataclass
@@ -247,6 +252,10 @@ class Area:
     goals: list[GoalRule]
     summaries: list[tuple[CompiledExpression, Template]] = field(default_factory=list)
     input_keys: frozenset[str] = frozenset()
+    #: Whom the area is for (the PlanDefinition's useContext): nothing of the area applies outside it.
+    population: Population | None = None
+    #: The guideline the area cites first (its population's source in the plan).
+    citation: Citation | None = None
 
 
 def compile_checked(text: str, where: str, problems: list[str], *, use_fast_path: bool = True

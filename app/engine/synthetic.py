@@ -38,7 +38,8 @@ def _measure(key: str, value: Value, as_of: date) -> dict[str, Any] | None:
             "series": [], **({"recentValue": amount} if recent else {})}
 
 
-def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01", patient_id: str = "cp-test",
+def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-06-01", patient_id: str = "cp-test",
+               birth_date: str | None = None,
                bp: tuple[float, float] | tuple[float, float, int] | None = None,
                smoking: str | tuple[str, int] | None = "never", creatinine_series: Sequence[tuple[float, int]] = (),
                ascvd10y: float | None = None, egfr: Value = None, bmi: Value = None,
@@ -53,12 +54,16 @@ def make_facts(*, age: int = 50, sex: str = "female", as_of: str = "2025-06-01",
     ``bp`` is (systolic, diastolic[, readings]): 2 readings are 2 occasions, 1 a single one. ``smoking`` is a status,
     or (status, days ago). ``creatinine_series`` is [(mg/dL, days ago)], newest first; the derived facts
     (hypertension by readings, treatment of hypertension, acute kidney injury) come from the context layer's own
-    functions."""
+    functions. ``birth_date`` (instead of ``age``) gives the age in completed years on ``as_of``, as the context
+    layer computes it; ``age=None`` is a patient with no date of birth on record."""
+    from app.context.dates import age_on
+
     day = date.fromisoformat(as_of)
+    born = date.fromisoformat(birth_date) if birth_date else date(day.year - age, 1, 1) if age is not None else None
     facts: dict[str, Any] = {
         "asOf": as_of,
-        "patient": {"id": patient_id, "ageYears": age, "sex": sex,
-                    "birthDate": date(day.year - age, 1, 1).isoformat(), "race": "unknown",
+        "patient": {"id": patient_id, "ageYears": age_on(born, day) if born else None, "sex": sex,
+                    "birthDate": born.isoformat() if born else None, "race": "unknown",
                     "refs": [{"type": "Patient", "id": patient_id, "version": "1"}]},
         "measures": {}, "conditions": {}, "medications": {}, "allergies": {}, "procedures": {}, "scores": {},
         "not_done": {key: {"display": key.replace("_", " "), "date": _day(day, 100),

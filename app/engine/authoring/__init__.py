@@ -89,6 +89,38 @@ def _choice(choice: str | tuple[str, str] | list[str | tuple[str, str]] | None) 
                                               expression(condition) if condition else None)])]
 
 
+Ages = tuple[int | None, int | None]  # (low, high) in completed years, bounds included; None: open
+USAGE_CONTEXT_TYPE = "http://terminology.hl7.org/CodeSystem/usage-context-type"
+GENDER = "http://hl7.org/fhir/administrative-gender"
+
+
+def _years(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "a", "system": UCUM, "code": "a"}
+
+
+def _age_range(ages: Ages) -> dict[str, Any]:
+    """A FHIR Range of ages in years (UCUM ``a``)."""
+    low, high = ages
+    return {**({"low": _years(low)} if low is not None else {}), **({"high": _years(high)} if high is not None else {})}
+
+
+def _population(ages: Ages | None, sex: str | None, pregnancy: str | None) -> list[dict[str, Any]]:
+    """The ``population`` extension of an action: age Range, administrative-gender, pregnancy flag."""
+    parts = [("age", "valueRange", _age_range(ages) if ages else None),
+             ("sex", "valueCoding", {"system": GENDER, "code": sex} if sex else None),
+             ("pregnancy", "valueCode", pregnancy)]
+    return [complex_ext("population", parts)] if any(value for _name, _kind, value in parts) else []
+
+
+def use_context(ages: Ages, sex: str | None = None) -> list[dict[str, Any]]:
+    """PlanDefinition.useContext: usage-context-type ``age`` (valueRange) and ``gender`` (valueCodeableConcept)."""
+    contexts = [{"code": {"system": USAGE_CONTEXT_TYPE, "code": "age"}, "valueRange": _age_range(ages)}]
+    if sex:
+        contexts.append({"code": {"system": USAGE_CONTEXT_TYPE, "code": "gender"},
+                         "valueCodeableConcept": {"coding": [{"system": GENDER, "code": sex}]}})
+    return contexts
+
+
 def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str]], text: str,
          inputs: list[str], activity: str | None = None, goals: tuple[str, ...] = (),
          repeat: tuple[int, int, str] | None = None, schedule_from: tuple[tuple[str, ...], int, str] | None = None,
@@ -96,12 +128,15 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
          exclusions: tuple[tuple, ...] = (), contraindications: tuple[tuple, ...] = (),
          satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | list | None = None,
          alert: tuple[str, str] | None = None, gaps: tuple[tuple[str, str], ...] = (),
-         evidence: tuple[str, ...] = ()) -> dict[str, Any]:
+         evidence: tuple[str, ...] = (), ages: Ages | None = None, sex: str | None = None,
+         pregnancy: str | None = None) -> dict[str, Any]:
     """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead]]).
 
     ``evidence`` lists inputs read only as evidence (prior tests): their absence is not a data gap.
+    ``ages`` (low, high), ``sex`` (administrative-gender) and ``pregnancy`` (``excluded`` | ``only``) state whom
+    the rule is for where it is narrower than its area (the ``population`` extension).
     """
-    extension = [ext("rationale", valueString=text)]
+    extension = [ext("rationale", valueString=text), *_population(ages, sex, pregnancy)]
     if schedule_from:
         extension.append(complex_ext("schedule-from", [*(("fact", "valueString", f) for f in schedule_from[0]),
                                                        ("interval", "valueDuration", duration(*schedule_from[1:]))]))
@@ -172,9 +207,14 @@ def guideline(label: str, display: str, year: str, url: str) -> dict[str, Any]:
 
 
 def plan_definition(name: str, title: str, *, description: str, guidelines: list[dict[str, Any]],
-                    when: str, rules: list[dict[str, Any]], goals: list[dict[str, Any]] | None = None,
+                    when: str, rules: list[dict[str, Any]], ages: Ages, sex: str | None = None,
+                    pregnancy: str | None = None, goals: list[dict[str, Any]] | None = None,
                     summary: list[tuple[str, str]] | None = None) -> dict[str, Any]:
-    """One guideline area as a PlanDefinition with one top-level action group."""
+    """One guideline area as a PlanDefinition with one top-level action group.
+
+    ``ages`` (low, high) and ``sex`` are whom the area is for (useContext age and gender); ``pregnancy``
+    (``excluded`` | ``only``) goes in the ``population`` extension, which useContext has no type for.
+    """
     group: dict[str, Any] = {"id": name, "title": title,
                              "condition": [{"kind": "applicability", "expression": expression(when)}],
                              "action": rules}
@@ -187,7 +227,9 @@ def plan_definition(name: str, title: str, *, description: str, guidelines: list
         "experimental": False, "date": "2025-06-01", "publisher": "carepath clinical content",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/plan-definition-type",
                              "code": "clinical-protocol"}]},
-        "description": description, "effectivePeriod": {"start": "2025-01-01"},
+        "description": description, "useContext": use_context(ages, sex),
+        **({"extension": _population(None, None, pregnancy)} if pregnancy else {}),
+        "effectivePeriod": {"start": "2025-01-01"},
         "library": [f"{BASE}/Library/primary-care-data|{VERSION}"],
         "relatedArtifact": guidelines, "goal": goals or [], "action": [group],
     }

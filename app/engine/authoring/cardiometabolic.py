@@ -74,7 +74,7 @@ def diabetes() -> dict[str, Any]:
         description="Glycemic goal and monitoring, kidney, eye and foot surveillance, education for adults with "
                     "type 1 or type 2 diabetes, and cardiorenal agents in type 2 diabetes (ADA Standards of Care in "
                     "Diabetes 2025).",
-        guidelines=[ADA], when="%facts.conditions.diabetes.exists()",
+        guidelines=[ADA], when="%facts.conditions.diabetes.exists()", ages=(18, None),
         summary=[(f"{HBA1C}.value.exists()", "Latest HbA1c {{%facts.measures.hba1c.value}} % on "
                   "{{%facts.measures.hba1c.date}}"),
                  (f"{HBA1C}.value.empty()", "No HbA1c on record"),
@@ -95,7 +95,7 @@ def diabetes() -> dict[str, Any]:
                           f"{AGE} >= 65"), HBA1C_OLDER]),
         ],
         rules=[
-            rule("t2d.pregnancy", "Diabetes in pregnancy",
+            rule("t2d.pregnancy", "Diabetes in pregnancy", pregnancy="only",
                  when=[PREGNANT], inputs=["conditions.diabetes", "conditions.pregnancy"],
                  cite=[("ADA-2025", "Section 15, Management of Diabetes in Pregnancy")],
                  alert=("moderate", "pregnancy: glycemic goals and agents differ in pregnancy (ADA 2025 §15); the "
@@ -318,7 +318,7 @@ def blood_pressure() -> dict[str, Any]:
         description="Severe values, diagnosis (readings on 2 or more occasions or out-of-office confirmation), then "
                     "staging, goal, lifestyle, medication thresholds by stage and ASCVD risk, and follow-up "
                     "intervals (2017 ACC/AHA high blood pressure guideline).",
-        guidelines=[HTN, ADA, ACOG, KDOQI_COMMENTARY],
+        guidelines=[HTN, ADA, ACOG, KDOQI_COMMENTARY], ages=(18, None),
         when="%facts.conditions.hypertension.exists() or %facts.medications.antihypertensive.exists() or "
              f"%facts.bp.sbp >= 120 or %facts.bp.dbp >= 80 or {SEVERE}",
         summary=_bp_summary(),
@@ -416,7 +416,7 @@ def blood_pressure() -> dict[str, Any]:
                  text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg, in the stage 2 range or in the stage 1 range at "
                       "higher risk: repeat BP evaluation in 1 month, then monthly until controlled once treatment "
                       "starts."),
-            rule("htn.pregnancy-raised", "Raised blood pressure in pregnancy: obstetric care",
+            rule("htn.pregnancy-raised", "Raised blood pressure in pregnancy: obstetric care", pregnancy="only",
                  when=[PREGNANT, "%facts.bp.sbp >= 140 or %facts.bp.dbp >= 90",
                        "%facts.bp.sbp < 160 and %facts.bp.dbp < 110"],
                  activity="obstetric-bp-care", inputs=["conditions.pregnancy", "bp"], cite=[ACOG_DEFINITION],
@@ -426,6 +426,7 @@ def blood_pressure() -> dict[str, Any]:
                       "below the severe range): ACOG Practice Bulletin 222 defines hypertension in pregnancy at this "
                       "level; evaluation (gestational hypertension, preeclampsia) belongs to obstetric care."),
             rule("htn.pregnancy-severe", "Severe-range blood pressure in pregnancy: urgent obstetric care",
+                 pregnancy="only",
                  when=[PREGNANT, "%facts.bp.sbp >= 160 or %facts.bp.dbp >= 110"],
                  activity="obstetric-bp-care", inputs=["conditions.pregnancy", "bp"], cite=[ACOG_DEFINITION],
                  alert=("high", "pregnancy with BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.date}}): "
@@ -433,7 +434,7 @@ def blood_pressure() -> dict[str, Any]:
                  text="Pregnancy with an average BP of {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg (160/110 or more): "
                       "severe-range hypertension in pregnancy (ACOG Practice Bulletin 222); urgent obstetric "
                       "evaluation."),
-            rule("htn.raas-in-pregnancy", "ACE inhibitor or ARB active in pregnancy",
+            rule("htn.raas-in-pregnancy", "ACE inhibitor or ARB active in pregnancy", pregnancy="only",
                  when=[PREGNANT, "%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()"],
                  inputs=["conditions.pregnancy", "medications.ace_inhibitor", "medications.arb"], cite=[HTN_PREGNANCY],
                  alert=("high", "active {{%facts.medications.ace_inhibitor.display | %facts.medications.arb.display}} "

@@ -101,7 +101,7 @@ def cholesterol() -> dict[str, Any]:
         "ascvd-statins", "ASCVD risk and statins",
         description="Statin benefit groups: clinical ASCVD, LDL-C 190 mg/dL or more, diabetes 40-75, and "
                     "primary prevention by 10-year ASCVD risk band (2018 AHA/ACC, 2013 PCE, USPSTF 2022).",
-        guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN],
+        guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN], ages=(18, None),
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
              f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN}",
         summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
@@ -112,13 +112,14 @@ def cholesterol() -> dict[str, Any]:
                  (HOSPICE, f"{COMFORT}: no statin is started")],
         rules=[
             rule("lipid.secondary-prevention", "High-intensity statin (clinical ASCVD, 75 or younger)",
+                 ages=(None, 75),
                  when=["%facts.conditions.ascvd.exists()", f"{AGE} <= 75"], activity="statin-high",
                  inputs=["conditions.ascvd", *LIPID_INPUTS],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention"), STATIN_SAFETY],
                  choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
                  text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}), age {{%facts.patient.ageYears}}: "
                       "high-intensity statin to lower LDL-C by 50 % or more."),
-            rule("lipid.secondary-prevention-over-75", "Statin (clinical ASCVD, older than 75)",
+            rule("lipid.secondary-prevention-over-75", "Statin (clinical ASCVD, older than 75)", ages=(76, None),
                  when=["%facts.conditions.ascvd.exists()", f"{AGE} > 75"], activity="statin",
                  inputs=["conditions.ascvd", *LIPID_INPUTS],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention"), STATIN_SAFETY],
@@ -128,6 +129,7 @@ def cholesterol() -> dict[str, Any]:
                  **_statin_checks("of suitable intensity"),
                  text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}) at age {{%facts.patient.ageYears}}."),
             rule("lipid.severe-hypercholesterolemia", "High-intensity statin (LDL-C 190 mg/dL or more)",
+                 ages=(20, 75),
                  when=[NO_ASCVD, f"{AGE} >= 20 and {AGE} <= 75", "%facts.measures.ldl.recentValue >= 190"],
                  activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.2, Severe hypercholesterolemia (LDL-C 190 mg/dL or "
@@ -135,7 +137,7 @@ def cholesterol() -> dict[str, Any]:
                  choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
                  text="LDL-C {{%facts.measures.ldl.value}} mg/dL ({{%facts.measures.ldl.date}}) is 190 or more, "
                       "age 20 to 75: maximally tolerated (high-intensity) statin without risk calculation."),
-            rule("lipid.diabetes", "Moderate-intensity statin (diabetes, 40 to 75)",
+            rule("lipid.diabetes", "Moderate-intensity statin (diabetes, 40 to 75)", ages=(40, 75),
                  when=[NO_ASCVD, "%facts.conditions.diabetes.exists()", f"{AGE} >= 40 and {AGE} <= 75",
                        "%facts.measures.ldl.recentValue.empty() or %facts.measures.ldl.recentValue < 190"],
                  activity="statin-moderate", inputs=["conditions.diabetes", *LIPID_INPUTS],
@@ -146,7 +148,7 @@ def cholesterol() -> dict[str, Any]:
                          *STATIN_CHOICES],
                  text="Diabetes at age {{%facts.patient.ageYears}} (40 to 75): moderate-intensity statin "
                       "regardless of 10-year risk."),
-            rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)",
+            rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
                                              "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations"),
@@ -156,6 +158,7 @@ def cholesterol() -> dict[str, Any]:
                       "({{%facts.scores.ascvd10y.basis}}) is 20 % or more "
                       "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
             rule("lipid.primary-intermediate-risk", "Moderate-intensity statin (10-year risk 7.5 to <20 %)",
+                 ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 7.5 and {RISK} < 20"], activity="statin-moderate",
                  inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
@@ -170,6 +173,7 @@ def cholesterol() -> dict[str, Any]:
                       "({{%facts.scores.ascvd10y.basis}}), LDL-C "
                       "{{%facts.measures.ldl.value}} mg/dL."),
             rule("lipid.primary-borderline-risk", "Risk discussion about a statin (10-year risk 5 to <7.5 %)",
+                 ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 5 and {RISK} < 7.5", f"{ON_STATIN}.not()"],
                  activity="statin-discussion", inputs=LIPID_INPUTS, evidence=LIPID_EVIDENCE,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (borderline risk)"), STATIN_SAFETY],
@@ -180,13 +184,13 @@ def cholesterol() -> dict[str, Any]:
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                       "({{%facts.scores.ascvd10y.basis}}) is borderline "
                       "(5 to <7.5 %)."),
-            rule("lipid.primary-low-risk", "Heart-healthy lifestyle (10-year risk below 5 %)",
+            rule("lipid.primary-low-risk", "Heart-healthy lifestyle (10-year risk below 5 %)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} < 5"], activity="heart-healthy-lifestyle", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention (low risk)")],
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                       "({{%facts.scores.ascvd10y.basis}}) is below 5 %: "
                       "lifestyle to reduce risk factors; no statin proposed."),
-            rule("lipid.risk-unknown", "10-year ASCVD risk could not be computed",
+            rule("lipid.risk-unknown", "10-year ASCVD risk could not be computed", ages=(40, 75),
                  when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
                        f"{RISK}.empty()",
                        "%facts.measures.ldl.recentValue.empty() or %facts.measures.ldl.recentValue < 190"],
@@ -202,7 +206,7 @@ def cholesterol() -> dict[str, Any]:
                  alert=("moderate", "{{%facts.medications.statin.count()}} active statin prescriptions "
                                     "({{%facts.medications.statin.display}}): check for duplicate therapy"),
                  text="More than one active statin."),
-            rule("lipid.statin-in-pregnancy", "Statin active in pregnancy",
+            rule("lipid.statin-in-pregnancy", "Statin active in pregnancy", pregnancy="only",
                  when=[PREGNANT, ON_STATIN], inputs=["medications.statin", "conditions.pregnancy"],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.5, Other populations at risk (women: statins and pregnancy)")],
                  alert=("high", "active {{%facts.medications.statin.display}} during pregnancy: the guideline "
@@ -258,7 +262,7 @@ def kidney() -> dict[str, Any]:
         "chronic-kidney-disease", "Chronic kidney disease",
         description="Staging by eGFR (G) and albuminuria (A), monitoring, RAS inhibition, SGLT2 inhibitors and "
                     "nephrology referral (KDIGO 2024).",
-        guidelines=[KDIGO, ADA, FDA_METFORMIN, KDIGO_AKI],
+        guidelines=[KDIGO, ADA, FDA_METFORMIN, KDIGO_AKI], ages=(18, None),
         when=f"%facts.conditions.ckd.exists() or {EGFR} < 60 or {UACR} >= 30 or {ACUTE} or {EGFR_CONFLICT}",
         summary=[(f"{EGFR} >= 90", "G1 (eGFR {{%facts.scores.egfr.value}})"),
                  (f"{EGFR} >= 60 and {EGFR} < 90", "G2 (eGFR {{%facts.scores.egfr.value}})"),

@@ -56,7 +56,7 @@ CPIC_STATIN = guideline("CPIC-SLCO1B1-2022", "CPIC Guideline for SLCO1B1, ABCG2,
 def obesity() -> dict[str, Any]:
     """Obesity (USPSTF 2018): BMI 30 or more -> intensive behavioural intervention."""
     return plan_definition(
-        "obesity", "Obesity", guidelines=[OBESITY], when=f"{AGE} >= 18",
+        "obesity", "Obesity", guidelines=[OBESITY], when=f"{AGE} >= 18", ages=(18, None),
         description="Adults with a BMI of 30 kg/m2 or more: offer or refer to intensive, multicomponent "
                     "behavioral interventions (USPSTF 2018, B).",
         rules=[rule("obesity.behavioral-intervention", "Intensive behavioral weight-loss intervention",
@@ -79,7 +79,7 @@ def tobacco() -> dict[str, Any]:
     """Tobacco (USPSTF 2021): ask, advise, behavioral support, pharmacotherapy (not in pregnancy)."""
     section = ("USPSTF-TOBACCO-2021", "Recommendation (A): nonpregnant adults who use tobacco")
     return plan_definition(
-        "tobacco", "Tobacco use", guidelines=[TOBACCO], when=f"{AGE} >= 18",
+        "tobacco", "Tobacco use", guidelines=[TOBACCO], when=f"{AGE} >= 18", ages=(18, None),
         description="Ask all adults about tobacco use; advise to stop; behavioral interventions; FDA-approved "
                     "pharmacotherapy for nonpregnant adults (USPSTF 2021).",
         rules=[
@@ -113,7 +113,7 @@ def tobacco() -> dict[str, Any]:
 def depression() -> dict[str, Any]:
     """Depression (USPSTF 2023 screening; PHQ-9 of 10 or more -> further assessment)."""
     return plan_definition(
-        "depression", "Depression", guidelines=[DEPRESSION, PHQ9], when=f"{AGE} >= 18",
+        "depression", "Depression", guidelines=[DEPRESSION, PHQ9], when=f"{AGE} >= 18", ages=(18, None),
         description="Screen adults for depression (USPSTF 2023, B); a PHQ-9 of 10 or more calls for further "
                     "assessment (Kroenke 2001).",
         rules=[
@@ -142,10 +142,11 @@ def screening() -> dict[str, Any]:
     return plan_definition(
         "preventive-screening", "Preventive screening",
         guidelines=[COLORECTAL, ACP_CRC, USMSTF, BREAST, ACP_BREAST, CERVICAL, LUNG, HCV], when=f"{AGE} >= 18",
+        ages=(18, None),
         description="Cancer and hepatitis C screening for adults by age, sex and risk, with test-specific "
                     "intervals and the recognised exclusions (USPSTF).",
         rules=[
-            rule("screen.colorectal", "Colorectal cancer screening (45 to 75)",
+            rule("screen.colorectal", "Colorectal cancer screening (45 to 75)", ages=(45, 75),
                  when=[f"{AGE} >= 45 and {AGE} <= 75"], activity="colorectal-screening",
                  inputs=["procedures.colonoscopy", "procedures.ct_colonography",
                          "procedures.flexible_sigmoidoscopy", "measures.fit", "procedures.stool_blood_test",
@@ -201,7 +202,7 @@ def screening() -> dict[str, Any]:
                       "{{%facts.procedures.colonoscopy.date ?? none on record}}. USMSTF 2020 sets the next "
                       "colonoscopy by what was found (number, size and histology of the polyps); the 10-year "
                       "interval of average-risk screening is not assumed."),
-            rule("screen.breast", "Screening mammography every 2 years (40 to 74)",
+            rule("screen.breast", "Screening mammography every 2 years (40 to 74)", ages=(40, 74), sex="female",
                  when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
                  inputs=["procedures.mammography", "conditions.bilateral_mastectomy", "procedures.bilateral_mastectomy",
                          *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
@@ -217,7 +218,7 @@ def screening() -> dict[str, Any]:
                          "breast cancer screening when life expectancy is 10 years or less; whether to screen is the "
                          "clinician's decision with the patient.", FRAIL),
                  text="Woman aged {{%facts.patient.ageYears}}: biennial screening mammography."),
-            rule("screen.cervical", "Cervical cancer screening (21 to 65)",
+            rule("screen.cervical", "Cervical cancer screening (21 to 65)", ages=(21, 65), sex="female",
                  when=[FEMALE, f"{AGE} >= 21 and {AGE} <= 65"], activity="cervical-screening",
                  inputs=["procedures.cervical_cytology", "measures.pap_test", "measures.hpv_test",
                          "conditions.no_cervix", "procedures.total_hysterectomy", *PALLIATIVE_INPUTS],
@@ -235,7 +236,7 @@ def screening() -> dict[str, Any]:
                  choice=("from age 30: cytology every 3 years, high-risk HPV testing alone every 5 years, or "
                          "co-testing every 5 years.", f"{AGE} >= 30"),
                  text="Woman aged {{%facts.patient.ageYears}}: cervical cytology every 3 years."),
-            rule("screen.lung", "Annual low-dose CT for lung cancer (50 to 80, 20 pack-years)",
+            rule("screen.lung", "Annual low-dose CT for lung cancer (50 to 80, 20 pack-years)", ages=(50, 80),
                  when=[f"{AGE} >= 50 and {AGE} <= 80", "%facts.measures.pack_years.value >= 20",
                        "%facts.smoking.status = 'current' or %facts.smoking.status = 'former'"],
                  activity="lung-ldct", repeat=(1, 1, "a"),
@@ -252,7 +253,7 @@ def screening() -> dict[str, Any]:
                           "willingness to have curative lung surgery; the clinician decides.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}, {{%facts.measures.pack_years.value}} pack-years, "
                       "{{%facts.smoking.status}} smoker: annual low-dose CT."),
-            rule("screen.lung-pack-years-unknown", "Pack-years unknown",
+            rule("screen.lung-pack-years-unknown", "Pack-years unknown", ages=(50, 80),
                  when=[f"{AGE} >= 50 and {AGE} <= 80",
                        "%facts.smoking.status = 'current' or %facts.smoking.status = 'former'",
                        "%facts.measures.pack_years.value.empty()"],
@@ -261,7 +262,7 @@ def screening() -> dict[str, Any]:
                  gaps=(("measures.pack_years", "pack-years not recorded: lung cancer screening eligibility "
                                                "(20 pack-years or more) not assessed"),),
                  text="Lung screening eligibility needs the pack-year history."),
-            rule("screen.hepatitis-c", "Hepatitis C screening once (18 to 79)",
+            rule("screen.hepatitis-c", "Hepatitis C screening once (18 to 79)", ages=(18, 79),
                  when=[f"{AGE} >= 18 and {AGE} <= 79"], activity="hcv-screening",
                  inputs=["measures.hcv_antibody", "procedures.hcv_test", "conditions.hepatitis_c", *PALLIATIVE_INPUTS],
                  evidence=("measures.hcv_antibody",),
@@ -287,7 +288,7 @@ def pharmacogenomics() -> dict[str, Any]:
     clopidogrel = ("CPIC-CYP2C19-2022", "Therapeutic recommendations, cardiovascular indications (ACS/PCI)")
     statin = ("CPIC-SLCO1B1-2022", "Simvastatin dosing recommendations by SLCO1B1 phenotype")
     return plan_definition(
-        "pharmacogenomics", "Pharmacogenomics", guidelines=[CPIC_CLOPIDOGREL, CPIC_STATIN],
+        "pharmacogenomics", "Pharmacogenomics", guidelines=[CPIC_CLOPIDOGREL, CPIC_STATIN], ages=(18, None),
         when="%facts.measures.cyp2c19.exists() or %facts.measures.slco1b1.exists()",
         description="Genotype-guided prescribing for clopidogrel (CYP2C19) and simvastatin (SLCO1B1), from "
                     "phenotype Observations encoded as the HL7 Genomics Reporting IG describes (CPIC 2022).",
