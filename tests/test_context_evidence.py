@@ -604,3 +604,59 @@ def test_engine__a_rule_reads_not_done_from_the_facts(pack):
     refusal = request("MedicationRequest", ROSUVASTATIN, "completed", doNotPerform=True, reasonCode=[CONTRAINDICATED])
     assert expression({"facts": facts_of(pack, refusal)}) == [True]
     assert expression({"facts": facts_of(pack, request("MedicationRequest", ROSUVASTATIN))}) in ([False], [])
+
+
+# --- a period with a start and no end is ongoing (FHIR R4 Period) ------------------------------------------------
+
+PALLIATIVE_CARE = cc(SCT, "103735009", "Palliative care (regime/therapy)")
+
+
+def test_period__a_procedure_with_no_end_is_ongoing_and_counts_in_the_look_back(pack):
+    started_long_ago = {"resourceType": "Procedure", "status": "completed", "code": PALLIATIVE_CARE,
+                        "performedPeriod": {"start": "2022-01-10T08:00:00Z"}}
+    entry = facts_of(pack, started_long_ago)["procedures"]["palliative_or_hospice_care"]
+    assert entry["ongoing"] is True and entry["withinLookback"] is True and entry["daysAgo"] == 0
+
+
+def test_period__a_procedure_that_ended_before_the_look_back_does_not_count(pack):
+    ended = {"resourceType": "Procedure", "status": "completed", "code": PALLIATIVE_CARE,
+             "performedPeriod": {"start": "2022-01-10T08:00:00Z", "end": "2022-03-01T08:00:00Z"}}
+    entry = facts_of(pack, ended)["procedures"]["palliative_or_hospice_care"]
+    assert "ongoing" not in entry and entry["withinLookback"] is False
+
+
+# --- a recorded 10-year ASCVD risk, and depression screening assessments ------------------------------------------
+
+RISK = cc(LOINC, "79423-0", "Cardiovascular disease 10Y risk [Likelihood] ACC-AHA Pooled Cohort by Goff 2013")
+
+
+def test_ascvd_risk__a_recorded_estimate_stands_in_when_the_equations_cannot_be_computed(pack):
+    recorded = {**observation(RISK, effectiveDateTime="2024-11-02"), "valueQuantity": {"value": 21.0, "unit": "%"}}
+    score = facts_of(pack, recorded)["scores"]["ascvd10y"]
+    assert score["value"] == 21.0 and score["basis"] == "recorded on 2024-11-02"
+    assert score["refs"][0]["type"] == "Observation"
+
+
+def test_ascvd_risk__an_old_recorded_estimate_does_not(pack):
+    old = {**observation(RISK, effectiveDateTime="2022-11-02"), "valueQuantity": {"value": 21.0, "unit": "%"}}
+    found = facts_of(pack, old)
+    assert "ascvd10y" not in found["scores"]
+    assert any(m["key"] == "scores.ascvd10y" for m in found["missing"])
+
+
+@pytest.mark.parametrize("code", ["73832-8", "73831-0"])
+def test_depression_screening__an_assessment_observation_is_a_screening_done(pack, code):
+    screening = {**observation(cc(LOINC, code), cc(SCT, "428171000124102", "Depression screening negative"),
+                               effectiveDateTime="2024-10-01")}
+    entry = facts_of(pack, screening)["procedures"]["depression_screening"]
+    assert entry["date"] == "2024-10-01" and entry["source"] == "Observation"
+
+
+def test_not_done__a_patient_reason_feeds_statin_declined_a_medical_reason_does_not(pack):
+    simvastatin = cc(RX, "314231", "simvastatin 10 MG Oral Tablet")
+    declined = request("MedicationRequest", simvastatin, status="completed", doNotPerform=True,
+                       reasonCode=[cc(SCT, "182890002", "Patient requests alternative treatment")])
+    medical = request("MedicationRequest", simvastatin, status="completed", doNotPerform=True,
+                      reasonCode=[cc(SCT, "183932001", "Procedure contraindicated")])
+    assert set(facts_of(pack, declined)["not_done"]) == {"statin", "statin_declined"}
+    assert set(facts_of(pack, medical)["not_done"]) == {"statin"}

@@ -129,9 +129,9 @@ def test_frailty__breast_screening_becomes_the_clinicians_decision_citing_acp_20
 # -- reasons not to start a statin ------------------------------------------------------------------------------
 
 def test_statin__documented_decision_not_to_prescribe_is_followed_and_shown_with_its_reason(pack_set):
-    plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0, not_done={"statin": "Patient declined"})
+    plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0, not_done={"statin": "Procedure contraindicated"})
     reason = _reasons(plan)["lipid.primary-intermediate-risk"]
-    assert reason.startswith("documented decision not to prescribe a statin (2025-02-21: Patient declined)")
+    assert reason.startswith("documented decision not to prescribe a statin (2025-02-21: Procedure contraindicated)")
     [entry] = [n for n in plan.not_recommended if n["rule_id"] == "lipid.primary-intermediate-risk"]
     assert {"type": "MedicationRequest", "id": "cp-statin-not-done", "version": "1"} in entry["refs"]
     assert "lipid.primary-intermediate-risk" in {
@@ -186,3 +186,35 @@ def test_start_rules__not_proposed_to_a_patient_already_treated(pack_set, rule_i
     assert rule_id in {a.id for a in _plan(pack_set, **facts).activities}
     treated = _plan(pack_set, **facts, medications=medications)
     assert rule_id not in {a.id for a in treated.activities}
+
+
+def test_statin__declined_by_the_patient_is_offered_again_as_the_clinicians_choice(pack_set):
+    plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0,
+                 not_done={"statin": "Patient requests alternative treatment",
+                           "statin_declined": "Patient requests alternative treatment"})
+    statin = plan.activity("lipid.primary-intermediate-risk")
+    assert statin is not None and statin.clinician_choice
+    assert "the patient declined a statin (2025-02-21: Patient requests alternative treatment)" in statin.rationale.text
+    assert "§4.4.1" in statin.rationale.text
+    assert "lipid.primary-intermediate-risk" not in _reasons(plan)
+
+
+def test_measure_bp__left_to_obstetric_care_in_pregnancy_and_the_clinicians_choice_in_frailty(pack_set):
+    hypertension = dict(conditions=("hypertension",), bp=None)
+    assert not _plan(pack_set, age=55, **hypertension).activity("htn.measure-bp").clinician_choice
+    frail = _plan(pack_set, age=81, conditions=("hypertension", "frailty"), bp=None).activity("htn.measure-bp")
+    assert frail.clinician_choice and "§10.3.1" in frail.rationale.text
+    pregnant = _plan(pack_set, age=30, conditions=("hypertension", "pregnancy"), bp=None)
+    assert plan_ids(pregnant).isdisjoint({"htn.measure-bp"})
+    assert "obstetric care" in _reasons(pregnant)["htn.measure-bp"]
+
+
+def test_depression_screening__not_proposed_with_a_recorded_bipolar_disorder(pack_set):
+    assert _plan(pack_set, age=40).activity("depression.screening") is not None
+    plan = _plan(pack_set, age=40, conditions=("bipolar_disorder",))
+    assert plan.activity("depression.screening") is None
+    assert "asymptomatic adults" in _reasons(plan)["depression.screening"]
+
+
+def plan_ids(plan) -> set[str]:
+    return {a.id for a in plan.activities}

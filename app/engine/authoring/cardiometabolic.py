@@ -342,10 +342,10 @@ def blood_pressure() -> dict[str, Any]:
                  activity="bp-recheck",
                  inputs=["conditions.hypertension", "medications.antihypertensive", "measures.sbp",
                          *CONTEXT_INPUTS],
-                 evidence=("measures.sbp", *CONTEXT_EVIDENCE), exclusions=(DIALYSIS_BP,),
+                 evidence=("measures.sbp", *CONTEXT_EVIDENCE), exclusions=(IN_PREGNANCY, DIALYSIS_BP),
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
-                 choice=[BP_JUDGEMENT, IN_HOSPICE_MONITORING],
+                 choice=[BP_JUDGEMENT, IN_HOSPICE_MONITORING, TRANSPLANT_BP],
                  text="Hypertension or BP-lowering treatment ({{%facts.conditions.hypertension.display | "
                       "%facts.medications.antihypertensive.display}}) with no blood pressure reading in the last 12 "
                       "months[[ (latest {{%facts.measures.sbp.date}}) || (none on record)]]: measure it; older "

@@ -248,6 +248,13 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      [own("depression-screening", "Depression screening", "The SNOMED CT procedure; the published 'Encounter to "
           "Screen for Depression' (2.16.840.1.113883.3.600.1916) lists visit types, not a screening done.",
           [(SNOMED, "171207006", "Depression screening")])], 12, {}),
+    # A screening recorded as the assessment itself, whatever its answer (CMS2 reads these two LOINC codes directly).
+    ("Observation", "depression_screening", "Depression screening",
+     [own("depression-screening-assessment", "Depression screening assessment", "The LOINC adult and adolescent "
+          "depression screening assessments the depression screening measure CMS2 reads as direct reference codes; "
+          "no published value set holds them.",
+          [(LOINC, "73832-8", "Adult depression screening assessment"),
+           (LOINC, "73831-0", "Adolescent depression screening assessment")])], 12, {"event": True}),
     ("Procedure", "total_colectomy", "Total colectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1019")], None, {}),
     ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1005")],
      None, {}),
@@ -391,6 +398,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(ICD10CM, "B17.1", "Acute hepatitis C"), (ICD10CM, "B18.2", "Chronic viral hepatitis C"),
            (ICD10CM, "B19.2", "Unspecified viral hepatitis C")])], None, {"history": True}),
     ("Condition", "depression", "Depression", [vsac("2.16.840.1.113883.3.600.145")], None, {}),
+    # Bipolar Disorder 67.1.101.1.128: of the three 2025 sets titled so, the one both releases hold (the widest).
+    ("Condition", "bipolar_disorder", "Bipolar disorder", [vsac("2.16.840.1.113883.3.67.1.101.1.128")], None, {}),
     # Frailty (diagnoses and symptoms) and advanced illness: the value sets of the eCQM exclusions for older adults
     # (CMS130, CMS125).
     ("Condition", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.113.12.1074"),

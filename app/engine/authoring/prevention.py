@@ -126,7 +126,11 @@ def depression() -> dict[str, Any]:
                       "further diagnostic assessment and follow-up."),
             rule("depression.screening", "Depression screening (PHQ)",
                  when=["%facts.conditions.depression.empty()"], activity="depression-screening",
-                 inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening"],
+                 inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening",
+                         "conditions.bipolar_disorder"],
+                 exclusions=(("%facts.conditions.bipolar_disorder.exists()", "bipolar disorder recorded "
+                              "({{%facts.conditions.bipolar_disorder.display}}): USPSTF 2023 screening is for "
+                              "asymptomatic adults; mood symptoms are followed in the care of the recorded disorder"),),
                  cite=[("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults")],
                  satisfied_by=(("measures.phq9", 12, "mo", "PHQ-9"), ("measures.phq2", 12, "mo", "PHQ-2"),
                                ("procedures.depression_screening", 12, "mo", "Depression screening")),
