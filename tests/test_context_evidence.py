@@ -660,3 +660,38 @@ def test_not_done__a_patient_reason_feeds_statin_declined_a_medical_reason_does_
                       reasonCode=[cc(SCT, "183932001", "Procedure contraindicated")])
     assert set(facts_of(pack, declined)["not_done"]) == {"statin", "statin_declined"}
     assert set(facts_of(pack, medical)["not_done"]) == {"statin"}
+
+
+# --- revascularization is clinical ASCVD; an allergy not yet begun; a BMI recorded as not done --------------------
+
+def test_revascularization__a_bypass_procedure_makes_clinical_ascvd_when_no_condition_says_so(pack):
+    cabg = {"resourceType": "Procedure", "status": "completed", "performedDateTime": "2023-01-16",
+            "code": cc(CPT, "33510", "Coronary artery bypass, vein only; single coronary venous graft")}
+    ascvd = facts_of(pack, cabg)["conditions"]["ascvd"]
+    assert ascvd["impliedBy"] == "arterial_revascularization" and ascvd["source"] == "Procedure"
+    assert ascvd["onset"] == "2023-01-16"
+    assert "ascvd" not in facts_of(pack, {**cabg, "status": "not-done"})["conditions"]
+
+
+def test_allergy__one_that_begins_after_the_evaluation_date_is_not_yet_known(pack):
+    rosuvastatin = cc(RX, "301542", "rosuvastatin")
+    allergy = {"resourceType": "AllergyIntolerance", "code": rosuvastatin, "onsetDateTime": "2024-12-01"}
+    assert "statin" in facts_of(pack, allergy)["allergies"]
+    assert "statin" not in facts_of(pack, {**allergy, "onsetDateTime": "2025-02-01"})["allergies"]
+
+
+BMI = cc(LOINC, "39156-5", "Body mass index (BMI) [Ratio]")
+NOT_DONE_REASON = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDoneReason"
+
+
+def test_not_done__a_bmi_recorded_as_not_done_with_its_reason(pack):
+    not_done = {**observation(BMI, status="cancelled", effectiveDateTime="2024-06-15"),
+                "extension": [{"url": NOT_DONE_REASON, "valueCodeableConcept": cc(SCT, "183932001",
+                                                                                  "Procedure contraindicated")}]}
+    found = facts_of(pack, not_done)
+    assert found["not_done"]["bmi"]["date"] == "2024-06-15"
+    assert found["not_done"]["bmi"]["reasons"][0]["code"] == "183932001"
+    assert "bmi" not in found["measures"]
+    measured = {**observation(BMI, effectiveDateTime="2024-06-15"), "valueQuantity": {"value": 31.0,
+                                                                                     "unit": "kg/m2"}}
+    assert "bmi" not in facts_of(pack, measured)["not_done"]

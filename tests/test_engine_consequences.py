@@ -218,3 +218,37 @@ def test_depression_screening__not_proposed_with_a_recorded_bipolar_disorder(pac
 
 def plan_ids(plan) -> set[str]:
     return {a.id for a in plan.activities}
+
+
+# -- BMI and obesity ------------------------------------------------------------------------------------------------
+
+def test_obesity__no_recent_bmi_proposes_measuring_it_a_documented_reason_makes_it_the_clinicians_choice(pack_set):
+    plan = _plan(pack_set, age=50)
+    measure = plan.activity("obesity.measure-bmi")
+    assert measure is not None and "not measured on" not in measure.rationale.text
+    assert _plan(pack_set, age=50, bmi=24.0).activity("obesity.measure-bmi") is None
+    declined = _plan(pack_set, age=50, not_done={"bmi": "Procedure contraindicated"}).activity("obesity.measure-bmi")
+    assert declined.clinician_choice
+    assert "not measured on 2025-02-21 (Procedure contraindicated)" in declined.rationale.text
+    assert "obesity.measure-bmi" in _reasons(_plan(pack_set, age=30, conditions=("pregnancy",)))
+
+
+def test_obesity__in_hospice_no_weight_loss_programme(pack_set):
+    assert _plan(pack_set, age=60, bmi=34.0).activity("obesity.behavioral-intervention") is not None
+    plan = _plan(pack_set, age=60, bmi=34.0, conditions=("palliative_care",))
+    assert plan.activity("obesity.behavioral-intervention") is None
+    assert "is not proposed" in _reasons(plan)["obesity.behavioral-intervention"]
+
+
+# -- a recorded 10-year risk of 20 % or more with no LDL-C ----------------------------------------------------------
+
+def test_statin__high_risk_without_ldl_is_offered_as_the_clinicians_choice_pending_a_lipid_profile(pack_set):
+    plan = _plan(pack_set, age=70, ascvd10y=22.0)
+    statin = plan.activity("lipid.primary-high-risk-ldl-unknown")
+    assert statin is not None and statin.clinician_choice and "lipid profile" in statin.rationale.text
+    with_ldl = _plan(pack_set, age=70, ascvd10y=22.0, ldl=120)
+    assert with_ldl.activity("lipid.primary-high-risk-ldl-unknown") is None
+    assert with_ldl.activity("lipid.primary-high-risk") is not None
+    assert _plan(pack_set, age=70, ascvd10y=12.0).activity("lipid.primary-high-risk-ldl-unknown") is None
+    in_hospice = _plan(pack_set, age=70, ascvd10y=22.0, conditions=("palliative_care",))
+    assert "lipid.primary-high-risk-ldl-unknown" in _reasons(in_hospice)

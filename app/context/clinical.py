@@ -57,6 +57,9 @@ DO_NOT_PERFORM_REASON_URL = "http://hl7.org/fhir/us/qicore/StructureDefinition/q
 #: Statuses of a request not to do something that still stand (draft, revoked/stopped/cancelled and
 #: entered-in-error do not).
 NOT_DONE_STATUSES = frozenset({"active", "completed", "on-hold"})
+#: QI-Core 4.1.1: an event recorded as not done (Observation), and why.
+NOT_DONE_URL = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDone"
+NOT_DONE_REASON_URL = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-notDoneReason"
 
 
 def _status(resource: dict[str, Any], field: str) -> str | None:
@@ -351,15 +354,17 @@ def _readable_medicine(concept: dict[str, Any] | None) -> bool:
 
 
 def allergies(resources: list[dict[str, Any]], keys: dict[str, Requirement],
-              quality: list[dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
+              quality: list[dict[str, Any]] | None = None,
+              as_of: date | None = None) -> dict[str, list[dict[str, Any]]]:
     """AllergyIntolerances that are not refuted or entered in error, per key; unclassified under ``other``.
 
-    A medicine allergy (category medication, or none) that matches no key and whose substance is not an RxNorm
-    name carepath can read is named in ``quality``: it might be one the rules check.
+    One whose onset (or, without one, its recording) is after ``as_of`` is not yet known on that date. A medicine
+    allergy (category medication, or none) that matches no key and whose substance is not an RxNorm name carepath
+    can read is named in ``quality``: it might be one the rules check.
     """
     found: dict[str, list[dict[str, Any]]] = {}
     for allergy in resources:
-        if _status(allergy, "verificationStatus") in EXCLUDED_VERIFICATION:
+        if _status(allergy, "verificationStatus") in EXCLUDED_VERIFICATION or _after(allergy, as_of):
             continue
         concept = allergy.get("code") if isinstance(allergy.get("code"), dict) else None
         entry = {**_first_coding(concept), "criticality": allergy.get("criticality"),
@@ -474,21 +479,22 @@ def _open_period(resource: dict[str, Any], field: str) -> bool:
 def not_done(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str, Requirement]],
              medication_index: dict[str, dict[str, Any]], as_of: date) -> dict[str, dict[str, Any]]:
     """Per key, the latest record *not* to do something (a MedicationRequest, ServiceRequest or DeviceRequest
-    with ``doNotPerform``: an order, still standing), with its reasons: ``{display, date, reasons, refs}``.
+    with ``doNotPerform``: an order, still standing; an Observation recorded as not done, QI-Core's notDone), with
+    its reasons: ``{display, date, reasons, refs}``.
 
-    It is never evidence of the thing itself. ``keys`` are the not-done keys per request type.
+    It is never evidence of the thing itself. ``keys`` are the not-done keys per resource type.
     """
     found: dict[str, dict[str, Any]] = {}
     for resource_type, wanted in keys.items():
         for request in resources.get(resource_type, []):
-            if not do_not_perform(request) or request.get("status") not in NOT_DONE_STATUSES or \
-                    not _is_order(request):
+            if not _not_done(request, resource_type):
                 continue
             concept, refs = None, [ref(request)]
             if resource_type == "MedicationRequest":
                 concept, refs, _reference = _medicine(request, medication_index)
             try:
-                when = effective(request, "authoredOn", "occurrenceDateTime", "occurrencePeriod.start")
+                when = effective(request, "authoredOn", "occurrenceDateTime", "occurrencePeriod.start",
+                                 *EFFECTIVE_FIELDS, "issued")
             except ValueError:
                 when = None
             if when is not None and when.day > as_of:
@@ -505,11 +511,23 @@ def not_done(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[st
     return found
 
 
+def _not_done(resource: dict[str, Any], resource_type: str) -> bool:
+    """True for a standing order not to do something, or an Observation recorded as not done: QI-Core's notDone
+    modifier, or its notDoneReason (not for an entry in error)."""
+    if resource_type == "Observation":
+        if resource.get("status") == "entered-in-error":
+            return False
+        return any(isinstance(e, dict) and e.get("url") == NOT_DONE_URL and e.get("valueBoolean") is True
+                   for e in resource.get("modifierExtension") or []) or any(
+            isinstance(e, dict) and e.get("url") == NOT_DONE_REASON_URL for e in resource.get("extension") or [])
+    return do_not_perform(resource) and resource.get("status") in NOT_DONE_STATUSES and _is_order(resource)
+
+
 def _reasons(request: dict[str, Any]) -> list[dict[str, Any]]:
-    """The codings of a request's ``reasonCode`` and of QI-Core's doNotPerformReason extension."""
+    """The codings of a request's ``reasonCode`` and of QI-Core's doNotPerformReason and notDoneReason."""
     concepts = concepts_at(request, "reasonCode") + [
         e.get("valueCodeableConcept") for e in request.get("extension") or []
-        if isinstance(e, dict) and e.get("url") == DO_NOT_PERFORM_REASON_URL]
+        if isinstance(e, dict) and e.get("url") in (DO_NOT_PERFORM_REASON_URL, NOT_DONE_REASON_URL)]
     found = []
     for concept in concepts:
         for coding in codings(concept):
@@ -579,6 +597,17 @@ def devices(resources: list[dict[str, Any]], keys: dict[str, Requirement]) -> di
                                            "status": "active", "source": "Device", "refs": []})
             entry["refs"].append(ref(device))
     return found
+
+
+def _after(allergy: dict[str, Any], as_of: date | None) -> bool:
+    """True when an allergy's onset, or else its recorded date, is after ``as_of`` (an unreadable date is not)."""
+    if as_of is None:
+        return False
+    try:
+        began = effective(allergy, "onsetDateTime", "onsetPeriod.start", "recordedDate")
+    except ValueError:
+        return False
+    return began is not None and began.day > as_of
 
 
 def _contained(resource: dict[str, Any], reference: str) -> dict[str, Any] | None:

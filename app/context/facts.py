@@ -64,10 +64,11 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index,
                                                 wanted.of("MedicationRequest"), as_of, quality)
     _implied(facts, wanted.of("MedicationRequest"))
-    refused = {t: wanted.not_done(t) for t in ("MedicationRequest", "ServiceRequest", "DeviceRequest")}
-    facts["not_done"] = clinical.not_done(by_type, {t: k for t, k in refused.items() if k}, medication_index, as_of)
+    refused = {t: wanted.not_done(t) for t in ("MedicationRequest", "ServiceRequest", "DeviceRequest", "Observation")}
+    facts["not_done"] = clinical.not_done({**by_type, "Observation": observations},
+                                          {t: k for t, k in refused.items() if k}, medication_index, as_of)
     facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"),
-                                            quality)
+                                            quality, as_of)
     facts["prescribed"] = prescriptions(facts["medications"], as_of)
     event_keys = wanted.events()
     if "Observation" in event_keys:
@@ -75,6 +76,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["procedures"] = clinical.events(by_type, event_keys, as_of, quality)
     for key, entry in facts["procedures"].items():
         _recency(entry, _event_requirement(event_keys, key), as_of)
+    _implied_by_procedures(facts, wanted.of("Procedure"))
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
@@ -214,6 +216,19 @@ def _implied(facts: dict[str, Any], keys: dict[str, Requirement]) -> None:
             "code": first.get("code"), "system": first.get("system"), "display": first.get("display"),
             "onset": first.get("authoredOn"), "status": "active", "source": "MedicationRequest", "impliedBy": key,
             "refs": [r for entry in orders for r in entry["refs"]]})
+
+
+def _implied_by_procedures(facts: dict[str, Any], keys: dict[str, Requirement]) -> None:
+    """A condition a procedure is evidence of (``fact-implies``: a coronary revascularization of clinical ASCVD),
+    when no Condition records it: ``source: Procedure``, ``impliedBy`` the procedure key, dated by the procedure."""
+    for key, requirement in keys.items():
+        done = facts["procedures"].get(key)
+        if not requirement.implies or not done:
+            continue
+        facts["conditions"].setdefault(requirement.implies, {
+            "code": done.get("code"), "system": done.get("system"), "display": done.get("display"),
+            "onset": done.get("date"), "status": "active", "source": "Procedure", "impliedBy": key,
+            "refs": list(done.get("refs") or [])})
 
 
 def _recency(entry: dict[str, Any], requirement: Requirement | None, as_of: date) -> None:

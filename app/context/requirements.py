@@ -35,6 +35,9 @@ FACT_IMPLIES_URL = "http://carepath.dev/fhir/StructureDefinition/fact-implies"
 TYPES = ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure", "Encounter",
          "DiagnosticReport", "ServiceRequest", "DeviceRequest", "Device")
 #: The element a code filter reads when the Library names none (``code`` for the other types).
+#: The resource types a not-done key reads: orders not to do something (doNotPerform) and Observations recorded as
+#: not done (QI-Core notDone).
+NOT_DONE_TYPES = ("MedicationRequest", "ServiceRequest", "DeviceRequest", "Observation")
 DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type"}
 #: Code filter paths carepath can read, per type (the default path only, for the types not listed). A path may
 #: hold a list (``Encounter.type``, ``reasonCode``, ``bodySite``): every element is read. ``value`` is an
@@ -215,14 +218,14 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
     by_ingredient = flags[MATCH_INGREDIENT_URL]
     if by_ingredient and resource_type not in ("MedicationRequest", "AllergyIntolerance"):
         raise PackError(f"{where} ({key}): match-ingredient is for MedicationRequest and AllergyIntolerance keys")
-    if flags[FACT_NOT_DONE_URL] and resource_type not in ("MedicationRequest", "ServiceRequest", "DeviceRequest"):
-        raise PackError(f"{where} ({key}): fact-not-done is for MedicationRequest, ServiceRequest and DeviceRequest")
+    if flags[FACT_NOT_DONE_URL] and resource_type not in NOT_DONE_TYPES:
+        raise PackError(f"{where} ({key}): fact-not-done is for {', '.join(NOT_DONE_TYPES)}")
     side = (extensions.get(FACT_SIDE_URL) or {}).get("valueCode")
     if side is not None and (side not in SIDES or resource_type not in ("Condition", "Procedure")):
         raise PackError(f"{where} ({key}): fact-side is left or right, on a Condition or Procedure key")
     implies = (extensions.get(FACT_IMPLIES_URL) or {}).get("valueCode")
-    if implies is not None and resource_type != "MedicationRequest":
-        raise PackError(f"{where} ({key}): fact-implies is for MedicationRequest keys")
+    if implies is not None and resource_type not in ("MedicationRequest", "Procedure"):
+        raise PackError(f"{where} ({key}): fact-implies is for MedicationRequest and Procedure keys")
     event = resource_type in ("Procedure", "Encounter", "DiagnosticReport", "ServiceRequest", "DeviceRequest") or (
         flags[FACT_EVENT_URL])
     concepts: list[tuple[str, Concept]] = []

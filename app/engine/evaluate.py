@@ -343,6 +343,9 @@ def _describe(fact: FactPath, value: Any) -> FactUsed | None:
     if not isinstance(value, Mapping):
         return FactUsed(key=fact.key, label=fact.label, value=value)
     refs = list(value.get("refs") or [])
+    if section == "not_done":  # a record not to do something: never confused with the thing's own key
+        return FactUsed(key=f"not_done.{fact.key}", label=fact.label, value=value.get("display"),
+                        date=value.get("date"), refs=refs)
     if section == "patient":
         return FactUsed(key="patient", label="Patient", value=f"{value.get('ageYears')} y, {value.get('sex')}",
                         refs=refs)

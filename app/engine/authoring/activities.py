@@ -83,6 +83,8 @@ def activities() -> list[dict[str, Any]]:
         a("egfr-repeat", "Repeat creatinine and eGFR", "lab-order",
           "Repeat serum creatinine with eGFR: the same day's creatinine and reported eGFR disagree.",
           (LOINC, "2160-0", "Creatinine [Mass/volume] in Serum or Plasma")),
+        a("bmi-measurement", "Weight and height (BMI)", "screening", "Measure weight and height and record the BMI.",
+          (LOINC, "39156-5", "Body mass index (BMI) [Ratio]")),
         a("weight-behavioral-intervention", "Intensive behavioral weight-loss intervention", "counselling",
           "Offer or refer to an intensive, multicomponent behavioral intervention."),
         a("tobacco-ask", "Ask about tobacco use", "screening", "Record smoking status."),

@@ -175,6 +175,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
            (LOINC, "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine")])], 12, {}),
     ("Observation", "bmi", "BMI", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {}),
+    # A BMI recorded as not done, with its reason (QI-Core notDone; CMS69 reads it as an exception).
+    ("Observation", "bmi", "BMI not measured", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {"not_done": True}),
     # Two published weight value sets: 1045.159 (Body weight) holds measured and stated body weight only;
     # 121.12.1015 adds newborn first weight and pre-operative weights.
     ("Observation", "weight", "Body weight", [vsac("2.16.840.1.113762.1.4.1045.159")], 12, {}),
@@ -263,6 +265,13 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Procedure", "total_hysterectomy", "Hysterectomy with no residual cervix",
      [vsac("2.16.840.1.113883.3.464.1003.198.12.1014")], None, {}),
     ("Procedure", "pci", "Percutaneous coronary intervention", [vsac("2.16.840.1.113762.1.4.1045.67")], None, {}),
+    # Arterial revascularization is clinical ASCVD (2018 AHA/ACC cholesterol guideline, definition of clinical
+    # ASCVD): the procedure value sets CMS347 reads for it (CABG Surgeries, PCI, Carotid Intervention, "CABG, PCI
+    # Procedure"), each a revascularization the record may hold without a diagnosis.
+    ("Procedure", "arterial_revascularization", "Arterial revascularization (CABG, PCI, carotid)",
+     [vsac("2.16.840.1.113883.3.666.5.694"), vsac("2.16.840.1.113762.1.4.1045.67"),
+      vsac("2.16.840.1.113883.3.117.1.7.1.204"), vsac("2.16.840.1.113762.1.4.1138.566")], None,
+     {"implies": "ascvd"}),
     ("Procedure", "palliative_or_hospice_care", "Palliative or hospice care",
      [vsac("2.16.840.1.113883.3.600.1.1579"), vsac("2.16.840.1.113883.3.464.1003.198.12.1135"),
       vsac("2.16.840.1.113883.3.464.1003.198.11.1148"), *HOSPICE_AMBULATORY,

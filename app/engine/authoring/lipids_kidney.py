@@ -157,6 +157,21 @@ def cholesterol() -> dict[str, Any]:
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                       "({{%facts.scores.ascvd10y.basis}}) is 20 % or more "
                       "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
+            rule("lipid.primary-high-risk-ldl-unknown", "High-intensity statin (10-year risk 20 % or more, no LDL-C)",
+                 ages=(40, 75),
+                 when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
+                       "%facts.measures.ldl.recentValue.empty()", f"{RISK} >= 20"],
+                 activity="statin-high", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
+                                             "70 to 189 mg/dL"),
+                       ("AHA-ACC-CHOL-2018", "Section 4.4.1, Evaluation and risk assessment"), STATIN_SAFETY],
+                 choice=["no recent LDL-C on record: the guideline's recommendation is for LDL-C of 70 to 189 mg/dL, "
+                         "so a lipid profile confirms the group and gives the baseline for the 50 % reduction; "
+                         "whether to start before it is the clinician's decision.", *STATIN_CHOICES],
+                 **_statin_checks("high-intensity"),
+                 text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
+                      "({{%facts.scores.ascvd10y.basis}}) is 20 % or more, with no recent LDL-C: statin to lower "
+                      "LDL-C by 50 % or more once the lipid profile confirms the group."),
             rule("lipid.primary-intermediate-risk", "Moderate-intensity statin (10-year risk 7.5 to <20 %)",
                  ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 7.5 and {RISK} < 20"], activity="statin-moderate",

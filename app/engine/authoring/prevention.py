@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.authoring import guideline, plan_definition, rule
-from app.engine.authoring.consequences import AGE, FRAIL, FRAILTY_INPUTS, FRAILTY_SHOWN, HOSPICE, HOSPICE_INPUTS
+from app.engine.authoring.consequences import (
+    AGE,
+    COMFORT,
+    FRAIL,
+    FRAILTY_INPUTS,
+    FRAILTY_SHOWN,
+    HOSPICE,
+    HOSPICE_INPUTS,
+)
 
 FEMALE = "%facts.patient.sex = 'female'"
 PREGNANT = "%facts.conditions.pregnancy.exists()"
@@ -53,6 +61,12 @@ CPIC_STATIN = guideline("CPIC-SLCO1B1-2022", "CPIC Guideline for SLCO1B1, ABCG2,
                         "2022", "https://cpicpgx.org/guidelines/cpic-guideline-for-statins/")
 
 
+#: Weight-loss programmes aim at obesity-related morbidity and mortality (USPSTF 2018): in palliative or hospice
+#: care comfort comes first (ADA 2025 §13, end-of-life care).
+OBESITY_IN_HOSPICE = (HOSPICE, f"{COMFORT}: a weight-loss programme, aimed at obesity-related morbidity and mortality "
+                               "(USPSTF 2018), is not proposed")
+
+
 def obesity() -> dict[str, Any]:
     """Obesity (USPSTF 2018): BMI 30 or more -> intensive behavioural intervention."""
     return plan_definition(
@@ -61,11 +75,26 @@ def obesity() -> dict[str, Any]:
                     "behavioral interventions (USPSTF 2018, B).",
         rules=[rule("obesity.behavioral-intervention", "Intensive behavioral weight-loss intervention",
                     when=["%facts.scores.bmi.value >= 30"], activity="weight-behavioral-intervention",
-                    inputs=["scores.bmi", "measures.weight"],
+                    inputs=["scores.bmi", "measures.weight", *HOSPICE_INPUTS], evidence=tuple(HOSPICE_INPUTS),
                     cite=[("USPSTF-OBESITY-2018", "Recommendation (B): adults with BMI 30 or higher")],
-                    exclusions=((PREGNANT, "pregnancy: this recommendation covers nonpregnant adults"),),
+                    exclusions=((PREGNANT, "pregnancy: this recommendation covers nonpregnant adults"),
+                                OBESITY_IN_HOSPICE),
                     text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m2 (30 or more): offer or refer to an "
-                         "intensive, multicomponent behavioral intervention.")],
+                         "intensive, multicomponent behavioral intervention."),
+               rule("obesity.measure-bmi", "Measure weight and height (no BMI in the last 12 months)",
+                    when=["%facts.scores.bmi.empty()"], activity="bmi-measurement",
+                    inputs=["scores.bmi", "measures.weight", "measures.height", "not_done.bmi", *HOSPICE_INPUTS],
+                    evidence=("measures.weight", "measures.height", "not_done.bmi", *HOSPICE_INPUTS),
+                    cite=[("USPSTF-OBESITY-2018", "Recommendation (B): adults with BMI 30 or higher")],
+                    exclusions=((PREGNANT, "pregnancy: this recommendation covers nonpregnant adults"),
+                                OBESITY_IN_HOSPICE),
+                    choice=["USPSTF 2018 sets no interval for measuring BMI; the 12-month look-back is this pack's "
+                            "local policy, not a guideline threshold.",
+                            ("not measured on {{%facts.not_done.bmi.date}}"
+                             "[[ ({{%facts.not_done.bmi.reasons.display}})]]: "
+                             "whether to measure it now is the clinician's decision.", "%facts.not_done.bmi.exists()")],
+                    text="No BMI (nor a recent weight and height) in the last 12 months: the recommendation finds "
+                         "the adults it is for by a BMI of 30 or more, so weight and height are measured.")],
     )
 
 
