@@ -24,7 +24,8 @@ TOP_FINDINGS = 25
 
 def write_report(summary: Any, target: Path) -> None:
     """Render ``report.html`` for a :class:`app.cohort.run.CohortSummary`."""
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+    environment = Environment(loader=FileSystemLoader([TEMPLATES, TEMPLATES.parent]),
+                              autoescape=select_autoescape(default=True))
     target.write_text(environment.get_template("report.html").render(**report_data(summary)), encoding="utf-8")
 
 

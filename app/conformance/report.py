@@ -34,7 +34,8 @@ def write_report(result: ConformanceResult, out_dir: str | Path) -> dict[str, Pa
 
 def render_html(data: dict[str, Any]) -> str:
     """The page for a ``conformance.json`` document (autoescaped: record and review texts are never markup)."""
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+    environment = Environment(loader=FileSystemLoader([TEMPLATES, TEMPLATES.parent]),
+                              autoescape=select_autoescape(default=True))
     disagreements = [case for case in data["cases"] if case["agrees"] is False]
     disagreements.sort(key=lambda case: (case["classification"]["class"] != "unclassified",
                                          case["classification"]["class"], case["measure"], case["case"]))
