@@ -695,3 +695,17 @@ def test_not_done__a_bmi_recorded_as_not_done_with_its_reason(pack):
     measured = {**observation(BMI, effectiveDateTime="2024-06-15"), "valueQuantity": {"value": 31.0,
                                                                                      "unit": "kg/m2"}}
     assert "bmi" not in facts_of(pack, measured)["not_done"]
+
+
+def test_not_done__a_depression_screening_recorded_as_not_done_and_a_follow_up_not_to_be_done(pack):
+    screening = {**observation(cc(LOINC, "73832-8"), status="cancelled", effectiveDateTime="2024-06-15"),
+                 "extension": [{"url": NOT_DONE_REASON, "valueCodeableConcept": cc(SCT, "720834000",
+                                                                                  "Depression screening declined")}]}
+    found = facts_of(pack, screening)
+    assert found["not_done"]["depression_screening"]["reasons"][0]["code"] == "720834000"
+    assert "depression_screening" not in found["procedures"]
+    follow_up = request("ServiceRequest", cc(SCT, "386291006", "Exercise class"), status="completed",
+                        doNotPerform=True, authoredOn="2024-06-15",
+                        reasonCode=[cc(SCT, "183932001", "Procedure contraindicated")])
+    assert "weight_intervention" in facts_of(pack, follow_up)["not_done"]
+    assert "weight_intervention" not in facts_of(pack, {**follow_up, "doNotPerform": False})["not_done"]

@@ -252,3 +252,20 @@ def test_statin__high_risk_without_ldl_is_offered_as_the_clinicians_choice_pendi
     assert _plan(pack_set, age=70, ascvd10y=12.0).activity("lipid.primary-high-risk-ldl-unknown") is None
     in_hospice = _plan(pack_set, age=70, ascvd10y=22.0, conditions=("palliative_care",))
     assert "lipid.primary-high-risk-ldl-unknown" in _reasons(in_hospice)
+
+
+# -- documented reasons not to screen or follow up ------------------------------------------------------------------
+
+def test_depression_screening__not_done_with_a_reason_is_the_clinicians_choice_with_the_reason_shown(pack_set):
+    plan = _plan(pack_set, age=40, not_done={"depression_screening": "Depression screening declined"})
+    screening = plan.activity("depression.screening")
+    assert screening.clinician_choice
+    assert "not done on 2025-02-21 (Depression screening declined)" in screening.rationale.text
+    assert "not done on" not in _plan(pack_set, age=40).activity("depression.screening").rationale.text
+
+
+def test_obesity__a_decision_not_to_follow_up_makes_the_programme_the_clinicians_choice(pack_set):
+    assert not _plan(pack_set, age=60, bmi=34.0).activity("obesity.behavioral-intervention").clinician_choice
+    plan = _plan(pack_set, age=60, bmi=34.0, not_done={"weight_intervention": "Procedure contraindicated"})
+    programme = plan.activity("obesity.behavioral-intervention")
+    assert programme.clinician_choice and "Procedure contraindicated" in programme.rationale.text

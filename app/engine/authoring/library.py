@@ -115,6 +115,14 @@ EQUIPMENT_USED = own("medical-equipment-used", "Medical equipment used", "The LO
 # Kidney failure: the value sets the 2025 CMS165 library names.
 DIALYSIS_SERVICES = vsac("2.16.840.1.113883.3.464.1003.109.12.1013")
 # Statins, by intensity (the 2025 CMS347 library) and the grouper: what an order not to prescribe one names.
+DEPRESSION_ASSESSMENT = own(
+    "depression-screening-assessment", "Depression screening assessment", "The LOINC adult and adolescent depression "
+    "screening assessments the depression screening measure CMS2 reads as direct reference codes; no published value "
+    "set holds them.", [(LOINC, "73832-8", "Adult depression screening assessment"),
+                        (LOINC, "73831-0", "Adolescent depression screening assessment")])
+# Follow-up of a high BMI (CMS69 2025: the grouper 600.1.1525 and the referrals 600.1.1527): an order not to do it
+# with its reason feeds not_done.weight_intervention.
+WEIGHT_FOLLOW_UP = [vsac("2.16.840.1.113883.3.600.1.1525"), vsac("2.16.840.1.113883.3.600.1.1527")]
 PATIENT_REASONS = [vsac("2.16.840.1.113883.3.526.2.311"), vsac("2.16.840.1.113883.3.600.791")]
 STATINS = [vsac("2.16.840.1.113762.1.4.1110.19"), vsac("2.16.840.1.113883.3.526.3.1572"),
            vsac("2.16.840.1.113883.3.526.3.1575"), vsac("2.16.840.1.113883.3.526.3.1574")]
@@ -175,6 +183,8 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
            (LOINC, "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine")])], 12, {}),
     ("Observation", "bmi", "BMI", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {}),
+    ("ServiceRequest", "weight_intervention", "Weight follow-up not to be done", WEIGHT_FOLLOW_UP, 12,
+     {"not_done": True}),
     # A BMI recorded as not done, with its reason (QI-Core notDone; CMS69 reads it as an exception).
     ("Observation", "bmi", "BMI not measured", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {"not_done": True}),
     # Two published weight value sets: 1045.159 (Body weight) holds measured and stated body weight only;
@@ -250,13 +260,11 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      [own("depression-screening", "Depression screening", "The SNOMED CT procedure; the published 'Encounter to "
           "Screen for Depression' (2.16.840.1.113883.3.600.1916) lists visit types, not a screening done.",
           [(SNOMED, "171207006", "Depression screening")])], 12, {}),
-    # A screening recorded as the assessment itself, whatever its answer (CMS2 reads these two LOINC codes directly).
-    ("Observation", "depression_screening", "Depression screening",
-     [own("depression-screening-assessment", "Depression screening assessment", "The LOINC adult and adolescent "
-          "depression screening assessments the depression screening measure CMS2 reads as direct reference codes; "
-          "no published value set holds them.",
-          [(LOINC, "73832-8", "Adult depression screening assessment"),
-           (LOINC, "73831-0", "Adolescent depression screening assessment")])], 12, {"event": True}),
+    # A screening recorded as the assessment itself, whatever its answer (CMS2 reads these two LOINC codes directly);
+    # one recorded as not done, with its reason (QI-Core notDone): not_done.depression_screening.
+    ("Observation", "depression_screening", "Depression screening", [DEPRESSION_ASSESSMENT], 12, {"event": True}),
+    ("Observation", "depression_screening", "Depression screening not done", [DEPRESSION_ASSESSMENT], 12,
+     {"not_done": True}),
     ("Procedure", "total_colectomy", "Total colectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1019")], None, {}),
     ("Procedure", "bilateral_mastectomy", "Bilateral mastectomy", [vsac("2.16.840.1.113883.3.464.1003.198.12.1005")],
      None, {}),
@@ -407,8 +415,10 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(ICD10CM, "B17.1", "Acute hepatitis C"), (ICD10CM, "B18.2", "Chronic viral hepatitis C"),
            (ICD10CM, "B19.2", "Unspecified viral hepatitis C")])], None, {"history": True}),
     ("Condition", "depression", "Depression", [vsac("2.16.840.1.113883.3.600.145")], None, {}),
-    # Bipolar Disorder 67.1.101.1.128: of the three 2025 sets titled so, the one both releases hold (the widest).
-    ("Condition", "bipolar_disorder", "Bipolar disorder", [vsac("2.16.840.1.113883.3.67.1.101.1.128")], None, {}),
+    # Bipolar Disorder 67.1.101.1.128: of the three 2025 sets titled so, the one both releases hold (the widest);
+    # a disorder in remission counts too (it stays a diagnosed mood disorder).
+    ("Condition", "bipolar_disorder", "Bipolar disorder", [vsac("2.16.840.1.113883.3.67.1.101.1.128")], None,
+     {"history": True}),
     # Frailty (diagnoses and symptoms) and advanced illness: the value sets of the eCQM exclusions for older adults
     # (CMS130, CMS125).
     ("Condition", "frailty", "Frailty", [vsac("2.16.840.1.113883.3.464.1003.113.12.1074"),

@@ -75,10 +75,15 @@ def obesity() -> dict[str, Any]:
                     "behavioral interventions (USPSTF 2018, B).",
         rules=[rule("obesity.behavioral-intervention", "Intensive behavioral weight-loss intervention",
                     when=["%facts.scores.bmi.value >= 30"], activity="weight-behavioral-intervention",
-                    inputs=["scores.bmi", "measures.weight", *HOSPICE_INPUTS], evidence=tuple(HOSPICE_INPUTS),
+                    inputs=["scores.bmi", "measures.weight", "not_done.weight_intervention", *HOSPICE_INPUTS],
+                    evidence=("not_done.weight_intervention", *HOSPICE_INPUTS),
                     cite=[("USPSTF-OBESITY-2018", "Recommendation (B): adults with BMI 30 or higher")],
                     exclusions=((PREGNANT, "pregnancy: this recommendation covers nonpregnant adults"),
                                 OBESITY_IN_HOSPICE),
+                    choice=("a decision not to do a weight follow-up is recorded ({{%facts.not_done.weight_intervention"
+                            ".date}}[[: {{%facts.not_done.weight_intervention.reasons.display}}]]): whether to offer "
+                            "the programme now is the clinician's decision.",
+                            "%facts.not_done.weight_intervention.exists()"),
                     text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m2 (30 or more): offer or refer to an "
                          "intensive, multicomponent behavioral intervention."),
                rule("obesity.measure-bmi", "Measure weight and height (no BMI in the last 12 months)",
@@ -156,15 +161,19 @@ def depression() -> dict[str, Any]:
             rule("depression.screening", "Depression screening (PHQ)",
                  when=["%facts.conditions.depression.empty()"], activity="depression-screening",
                  inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening",
-                         "conditions.bipolar_disorder"],
+                         "conditions.bipolar_disorder", "not_done.depression_screening"],
+                 evidence=("not_done.depression_screening",),
                  exclusions=(("%facts.conditions.bipolar_disorder.exists()", "bipolar disorder recorded "
                               "({{%facts.conditions.bipolar_disorder.display}}): USPSTF 2023 screening is for "
                               "asymptomatic adults; mood symptoms are followed in the care of the recorded disorder"),),
                  cite=[("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults")],
                  satisfied_by=(("measures.phq9", 12, "mo", "PHQ-9"), ("measures.phq2", 12, "mo", "PHQ-2"),
                                ("procedures.depression_screening", 12, "mo", "Depression screening")),
-                 choice="USPSTF 2023 sets no screening interval; the 12-month look-back is this pack's local "
-                        "policy, not a guideline threshold.",
+                 choice=["USPSTF 2023 sets no screening interval; the 12-month look-back is this pack's local "
+                         "policy, not a guideline threshold.",
+                         ("not done on {{%facts.not_done.depression_screening.date}}[[ "
+                          "({{%facts.not_done.depression_screening.reasons.display}})]]: whether to screen now is "
+                          "the clinician's decision.", "%facts.not_done.depression_screening.exists()")],
                  text="No depression screening result in the last 12 months."),
         ],
     )
