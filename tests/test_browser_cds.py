@@ -28,7 +28,12 @@ def test_browser_cds__card_link_lands_on_its_area_of_the_plan(chromium, sandbox_
         assert card.locator(".cds-summary").inner_text().startswith("Diabetes: ")
         frame = page.frame_locator("#carepath-frame")
         frame.locator("#allow").wait_for(timeout=30_000)  # the sidebar's own launch waits at the EHR's consent
+        sidebar = page.locator("#carepath-frame").element_handle().content_frame()
+        first_consent = sidebar.url
         card.locator("button.cds-open").click()
+        # the card's launch replaces the sidebar's consent page: wait for it before consenting, so that the click
+        # never lands on the page the card's launch is replacing
+        sidebar.wait_for_url(lambda url: url != first_consent, timeout=30_000)
         frame.locator("#allow").click(timeout=30_000)  # the card's launch: consent, then carepath
         heading = frame.locator("li.action-focus #area-type-2-diabetes")  # the area's actions, first and marked
         heading.wait_for(timeout=60_000, state="attached")

@@ -500,3 +500,16 @@ def test_resolve_value_sets__unusable_expansion_names_the_value_set(answer):
     responses.get(EXPAND, json=answer)
     with pytest.raises(PackError, match=re.escape(f"value set {REMOTE}")):
         resolve_value_sets([REMOTE], server=TerminologyServer(tx_client()))
+
+
+def test_from_resource__a_code_of_the_definition_missing_from_an_older_expansion_is_a_member():
+    """2025 'Patient Reason' defines 1296859006 (a newer SNOMED CT concept) that its distributed expansion lacks: a
+    terminology server expanding the definition counts it, and so does the bundled copy."""
+    sct = "http://snomed.info/sct"
+    resource = {"resourceType": "ValueSet", "url": "http://example.org/vs", "version": "1",
+                "compose": {"include": [{"system": sct, "concept": [{"code": "183945002"}, {"code": "1296859006"}]}]},
+                "expansion": {"total": 1, "contains": [{"system": sct, "code": "183945002"}]}}
+    members = from_resource(resource).members
+    assert {(sct, "183945002"), (sct, "1296859006")} <= members
+    no_compose = {key: value for key, value in resource.items() if key != "compose"}
+    assert (sct, "1296859006") not in from_resource(no_compose).members

@@ -62,7 +62,9 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
 
     Raises ValueError when neither gives the members (a compose with filters or other value sets needs a
     terminology server to expand it). A truncated expansion is completed by an enumerated compose, else the
-    ValueSet returned says ``truncated``.
+    ValueSet returned says ``truncated``. An enumerated compose is the value set's definition: its codes are
+    members even when the distributed expansion, made against an older code-system edition, leaves a newer one
+    out (as a terminology server expanding the definition counts them).
     """
     if not isinstance(resource, Mapping) or resource.get("resourceType") != "ValueSet":
         raise ValueError("not a FHIR ValueSet")
@@ -73,7 +75,7 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
     cut = truncation(resource)
     if isinstance(expansion, Mapping) and expansion.get("contains"):
         concepts = list(_contained(expansion.get("contains") or []))
-        if cut and enumerable(resource.get("compose")):
+        if enumerable(resource.get("compose")):
             concepts += _enumerated(resource.get("compose"), url)
             cut = None
     else:
