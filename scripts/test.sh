@@ -38,7 +38,7 @@ printf 'conformance: %d.%01d s, exit %d (report: var/conformance/conformance.htm
 
 echo "==> pytest"
 set +e
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=25 "$@"
 status=$?
 set -e
 if [[ $status -eq 5 ]]; then
