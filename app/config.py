@@ -85,7 +85,7 @@ SMART_SCOPE_VERSION = "v2"
 #: Resource types carepath reads (asked as ``.rs`` in v2; v1 asks ``patient/*.read``).
 SMART_READ_TYPES = ["Patient", "Condition", "Observation", "MedicationRequest", "AllergyIntolerance",
                     "Procedure", "Encounter", "DiagnosticReport", "ServiceRequest", "DeviceRequest", "Device",
-                    "CarePlan", "Goal", "Provenance"]
+                    "AdverseEvent", "CarePlan", "Goal", "Provenance"]
 #: Resource types read at user level (``user/Practitioner.rs``, v1 ``.read``), to name the signed-in clinician and the
 #: authors of goals and notes; when the EHR does not grant it, people are named by their role, never by an id.
 SMART_USER_READ_TYPES = ["Practitioner"]

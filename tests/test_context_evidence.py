@@ -709,3 +709,30 @@ def test_not_done__a_depression_screening_recorded_as_not_done_and_a_follow_up_n
                         reasonCode=[cc(SCT, "183932001", "Procedure contraindicated")])
     assert "weight_intervention" in facts_of(pack, follow_up)["not_done"]
     assert "weight_intervention" not in facts_of(pack, {**follow_up, "doNotPerform": False})["not_done"]
+
+
+# --- an adverse reaction to a statin recorded as an AdverseEvent ---------------------------------------------------
+
+STATIN_INGREDIENT = cc(RX, "301542", "rosuvastatin")
+
+
+def adverse_event(**more: Any) -> dict[str, Any]:
+    return {"resourceType": "AdverseEvent", "actuality": "actual", "event": STATIN_INGREDIENT,
+            "subject": {"reference": "Patient/p1"}, "recordedDate": "2024-06-01", **more}
+
+
+def test_adverse_event__an_actual_reaction_to_a_statin_is_an_intolerance_of_the_class(pack):
+    [entry] = facts_of(pack, adverse_event())["allergies"]["statin"]
+    assert entry["source"] == "AdverseEvent" and entry["code"] == "301542" and entry["date"] == "2024-06-01"
+
+
+@pytest.mark.parametrize("more", [{"actuality": "potential"}, {"recordedDate": "2025-02-01"}])
+def test_adverse_event__a_potential_or_later_one_is_not(pack, more):
+    assert "statin" not in facts_of(pack, adverse_event(**more))["allergies"]
+
+
+def test_adverse_event__searched_whole_by_subject_and_asked_as_a_scope(pack):
+    searches = [s for s in plan("p1", pack.requirements) if s.resource_type == "AdverseEvent"]
+    assert len(searches) == 1 and searches[0].url.startswith("AdverseEvent?subject=Patient/p1")
+    settings = {name[len("SMART_"):]: getattr(config, name) for name in dir(config) if name.startswith("SMART_")}
+    assert "patient/AdverseEvent.rs" in requested_scope(settings, standalone=False).split()

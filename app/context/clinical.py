@@ -585,6 +585,30 @@ def _sided_day(resource: dict[str, Any], resource_type: str, as_of: date) -> str
     return when.day.isoformat() if when else None
 
 
+def adverse_events(resources: list[dict[str, Any]], keys: dict[str, Requirement],
+                   as_of: date) -> dict[str, list[dict[str, Any]]]:
+    """AdverseEvents that happened (``actuality`` actual, or none given) on or before ``as_of``, per key, shaped as
+    allergies (``source: AdverseEvent``): an adverse reaction to a medicine class is read as an intolerance of it.
+    A potential event (a near miss) is not; an event dated after the plan date is not yet known."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for event in resources:
+        if event.get("actuality") not in (None, "actual"):
+            continue
+        try:
+            when = effective(event, "date", "recordedDate", "detected")
+        except ValueError:
+            when = None
+        if when is not None and when.day > as_of:
+            continue
+        concept = event.get("event") if isinstance(event.get("event"), dict) else None
+        for key, coding, how, _other in _match(event, keys, name=(concept or {}).get("text")):
+            entry = {**_first_coding(concept), "code": coding.get("code"), "system": coding.get("system"),
+                     "display": _display(coding, concept), "criticality": None, "clinicalStatus": "active",
+                     "source": "AdverseEvent", "date": when.day.isoformat() if when else None, "refs": [ref(event)]}
+            found.setdefault(key, []).append({**entry, "matchedBy": how} if how and how != "code" else entry)
+    return found
+
+
 def devices(resources: list[dict[str, Any]], keys: dict[str, Requirement]) -> dict[str, dict[str, Any]]:
     """Active Devices per key (a wheelchair or hospital bed in use is evidence of frailty), shaped as conditions."""
     found: dict[str, dict[str, Any]] = {}

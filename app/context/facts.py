@@ -69,6 +69,9 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
                                           {t: k for t, k in refused.items() if k}, medication_index, as_of)
     facts["allergies"] = clinical.allergies(by_type.get("AllergyIntolerance", []), wanted.of("AllergyIntolerance"),
                                             quality, as_of)
+    for key, entries in clinical.adverse_events(by_type.get("AdverseEvent", []), wanted.of("AdverseEvent"),
+                                                as_of).items():
+        facts["allergies"].setdefault(key, []).extend(entries)
     facts["prescribed"] = prescriptions(facts["medications"], as_of)
     event_keys = wanted.events()
     if "Observation" in event_keys:

@@ -144,6 +144,10 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
         searches.append(Search("MedicationRequest", _url("MedicationRequest", [*params, ("_count", str(page_count))])))
     params = [*_params(caps, "AllergyIntolerance", patient_id, ()), ("_count", str(page_count))]
     searches.append(Search("AllergyIntolerance", _url("AllergyIntolerance", params)))
+    if wanted.of("AdverseEvent"):
+        # whole, like allergies: a patient has few, and the substance is not a search parameter
+        params = [("subject", f"Patient/{patient_id}"), ("_count", str(page_count))]
+        searches.append(Search("AdverseEvent", _url("AdverseEvent", params)))
     return searches
 
 

@@ -33,12 +33,13 @@ FACT_SIDE_URL = "http://carepath.dev/fhir/StructureDefinition/fact-side"
 #: condition key it names (``valueCode``) is fed when no Condition does.
 FACT_IMPLIES_URL = "http://carepath.dev/fhir/StructureDefinition/fact-implies"
 TYPES = ("Observation", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure", "Encounter",
-         "DiagnosticReport", "ServiceRequest", "DeviceRequest", "Device")
-#: The element a code filter reads when the Library names none (``code`` for the other types).
+         "DiagnosticReport", "ServiceRequest", "DeviceRequest", "Device", "AdverseEvent")
 #: The resource types a not-done key reads: orders not to do something (doNotPerform) and Observations recorded as
 #: not done (QI-Core notDone).
 NOT_DONE_TYPES = ("MedicationRequest", "ServiceRequest", "DeviceRequest", "Observation")
-DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type"}
+#: The element a code filter reads when the Library names none (``code`` for the other types). An AdverseEvent is
+#: read by its ``event`` (QI-Core records the substance that caused an adverse reaction there).
+DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type", "AdverseEvent": "event"}
 #: Code filter paths carepath can read, per type (the default path only, for the types not listed). A path may
 #: hold a list (``Encounter.type``, ``reasonCode``, ``bodySite``): every element is read. ``value`` is an
 #: Observation's coded answer (``valueCodeableConcept``).
@@ -216,8 +217,9 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
     flags = {url: (extensions.get(url) or {}).get("valueBoolean") is True
              for url in (MATCH_INGREDIENT_URL, FACT_EVENT_URL, FACT_HISTORY_URL, FACT_LIFELONG_URL, FACT_NOT_DONE_URL)}
     by_ingredient = flags[MATCH_INGREDIENT_URL]
-    if by_ingredient and resource_type not in ("MedicationRequest", "AllergyIntolerance"):
-        raise PackError(f"{where} ({key}): match-ingredient is for MedicationRequest and AllergyIntolerance keys")
+    if by_ingredient and resource_type not in ("MedicationRequest", "AllergyIntolerance", "AdverseEvent"):
+        raise PackError(f"{where} ({key}): match-ingredient is for MedicationRequest, AllergyIntolerance and "
+                        "AdverseEvent keys")
     if flags[FACT_NOT_DONE_URL] and resource_type not in NOT_DONE_TYPES:
         raise PackError(f"{where} ({key}): fact-not-done is for {', '.join(NOT_DONE_TYPES)}")
     side = (extensions.get(FACT_SIDE_URL) or {}).get("valueCode")

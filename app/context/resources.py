@@ -22,7 +22,7 @@ from app.context import precheck
 
 USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest", "Medication",
                         "AllergyIntolerance", "Procedure", "Encounter", "DiagnosticReport", "ServiceRequest",
-                        "DeviceRequest", "Device"})
+                        "DeviceRequest", "Device", "AdverseEvent"})
 
 
 def ref(resource: dict[str, Any]) -> dict[str, Any]:

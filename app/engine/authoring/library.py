@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.context.requirements import DEFAULT_PATHS
 from app.engine.authoring import BASE, UCUM, VERSION, ext
 from app.engine.authoring.valuesets import (
     ICD10CM,
@@ -514,6 +515,9 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("MedicationRequest", "cessation_medication", "Tobacco cessation medication",
      [vsac("2.16.840.1.113883.3.526.3.1190")], None, {"ingredient": True}),
     ("AllergyIntolerance", "statin", "Statin allergy or intolerance", [STATIN_ALLERGEN], None, {"ingredient": True}),
+    # An adverse reaction to a statin recorded as an AdverseEvent (QI-Core; CMS347 reads it with the Statin
+    # Allergen value set as an exception) is read as an intolerance of the class.
+    ("AdverseEvent", "statin", "Statin allergy or intolerance", [STATIN_ALLERGEN], None, {"ingredient": True}),
     ("AllergyIntolerance", "ace_inhibitor", "ACE inhibitor allergy or intolerance", [ACE_INGREDIENTS], None,
      {"ingredient": True}),
     ("AllergyIntolerance", "arb", "ARB allergy or intolerance", [ARB_INGREDIENTS], None, {"ingredient": True}),
@@ -536,8 +540,7 @@ def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, 
     for name, option in (("fact-side", "side"), ("fact-implies", "implies")):
         if options.get(option):
             extension.append(ext(name, valueCode=options[option]))
-    path = options.get("path") or {"MedicationRequest": "medication", "Encounter": "type",
-                                   "Device": "type"}.get(resource_type, "code")
+    path = options.get("path") or DEFAULT_PATHS.get(resource_type, "code")
     code_filter = [{"path": path, "valueSet": _canonical(value_set)}]
     # Further filters on other elements, all of which must match (an Observation's coded answer, a body site).
     code_filter += [{"path": extra_path, "valueSet": _canonical(extra)} for extra_path, extra in extras]
