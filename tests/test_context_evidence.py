@@ -598,6 +598,18 @@ def test_engine__not_done_and_device_order_keys_are_declared_fact_paths(pack):
     assert reader.fact("a", "not_done.ace_inhibitor") is None and problems  # not declared
 
 
+def test_engine__an_adverse_event_key_is_declared_where_the_facts_put_it(pack):
+    from app.engine import parse
+
+    problems: list[str] = []
+    adverse_only = {**pack.library, "dataRequirement": [
+        r for r in pack.library["dataRequirement"]
+        if r["type"] == "AdverseEvent" or r["extension"][0]["valueCode"] != "statin"]}
+    labels = parse.library_labels("Library", adverse_only, problems)
+    assert not problems and labels["AllergyIntolerance:statin"] == "Statin allergy or intolerance"
+    assert "AdverseEvent:statin" not in labels
+
+
 def test_engine__a_rule_reads_not_done_from_the_facts(pack):
     from app.engine.rules import compile_checked
 

@@ -187,12 +187,17 @@ def _abated(condition: dict[str, Any], as_of: date) -> bool | None:
     return ended.day <= as_of
 
 
-def _abatement_day(condition: dict[str, Any]) -> When | None:
-    """When ``abatement[x]`` dates the end of a condition (None when it does not, or cannot be read)."""
+def _readable_when(resource: dict[str, Any], *fields: str) -> When | None:
+    """The first of ``fields`` that dates ``resource``; None when none does or the date cannot be read."""
     try:
-        return effective(condition, "abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
+        return effective(resource, *fields)
     except ValueError:
         return None
+
+
+def _abatement_day(condition: dict[str, Any]) -> When | None:
+    """When ``abatement[x]`` dates the end of a condition (None when it does not, or cannot be read)."""
+    return _readable_when(condition, "abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
 
 
 def _condition_state(condition: dict[str, Any], as_of: date) -> tuple[str | None, bool]:
@@ -492,11 +497,8 @@ def not_done(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[st
             concept, refs = None, [ref(request)]
             if resource_type == "MedicationRequest":
                 concept, refs, _reference = _medicine(request, medication_index)
-            try:
-                when = effective(request, "authoredOn", "occurrenceDateTime", "occurrencePeriod.start",
-                                 *EFFECTIVE_FIELDS, "issued")
-            except ValueError:
-                when = None
+            when = _readable_when(request, "authoredOn", "occurrenceDateTime", "occurrencePeriod.start",
+                                  *EFFECTIVE_FIELDS, "issued")
             if when is not None and when.day > as_of:
                 continue
             day = when.day.isoformat() if when else None
@@ -594,15 +596,12 @@ def adverse_events(resources: list[dict[str, Any]], keys: dict[str, Requirement]
     for event in resources:
         if event.get("actuality") not in (None, "actual"):
             continue
-        try:
-            when = effective(event, "date", "recordedDate", "detected")
-        except ValueError:
-            when = None
+        when = _readable_when(event, "date", "recordedDate", "detected")
         if when is not None and when.day > as_of:
             continue
         concept = event.get("event") if isinstance(event.get("event"), dict) else None
         for key, coding, how, _other in _match(event, keys, name=(concept or {}).get("text")):
-            entry = {**_first_coding(concept), "code": coding.get("code"), "system": coding.get("system"),
+            entry = {"code": coding.get("code"), "system": coding.get("system"),
                      "display": _display(coding, concept), "criticality": None, "clinicalStatus": "active",
                      "source": "AdverseEvent", "date": when.day.isoformat() if when else None, "refs": [ref(event)]}
             found.setdefault(key, []).append({**entry, "matchedBy": how} if how and how != "code" else entry)
@@ -625,12 +624,7 @@ def devices(resources: list[dict[str, Any]], keys: dict[str, Requirement]) -> di
 
 def _after(allergy: dict[str, Any], as_of: date | None) -> bool:
     """True when an allergy's onset, or else its recorded date, is after ``as_of`` (an unreadable date is not)."""
-    if as_of is None:
-        return False
-    try:
-        began = effective(allergy, "onsetDateTime", "onsetPeriod.start", "recordedDate")
-    except ValueError:
-        return False
+    began = _readable_when(allergy, "onsetDateTime", "onsetPeriod.start", "recordedDate") if as_of else None
     return began is not None and began.day > as_of
 
 

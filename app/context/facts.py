@@ -63,7 +63,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
         facts["conditions"].setdefault(key, entry)
     facts["medications"] = clinical.medications(by_type.get("MedicationRequest", []), medication_index,
                                                 wanted.of("MedicationRequest"), as_of, quality)
-    _implied(facts, wanted.of("MedicationRequest"))
+    _implied(facts, wanted.of("MedicationRequest"), "medications")
     refused = {t: wanted.not_done(t) for t in ("MedicationRequest", "ServiceRequest", "DeviceRequest", "Observation")}
     facts["not_done"] = clinical.not_done({**by_type, "Observation": observations},
                                           {t: k for t, k in refused.items() if k}, medication_index, as_of)
@@ -79,7 +79,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["procedures"] = clinical.events(by_type, event_keys, as_of, quality)
     for key, entry in facts["procedures"].items():
         _recency(entry, _event_requirement(event_keys, key), as_of)
-    _implied_by_procedures(facts, wanted.of("Procedure"))
+    _implied(facts, wanted.of("Procedure"), "procedures")
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
@@ -207,31 +207,20 @@ def _race(patient: dict[str, Any]) -> str:
     return "other" if categories - {None, "UNK", "ASKU"} else "unknown"
 
 
-def _implied(facts: dict[str, Any], keys: dict[str, Requirement]) -> None:
-    """A condition a medicine class is evidence of (``fact-implies``: a dementia medicine of advanced illness),
-    when no Condition records it: ``source: MedicationRequest``, ``impliedBy`` the medicine key."""
+def _implied(facts: dict[str, Any], keys: dict[str, Requirement], section: str) -> None:
+    """A condition that a medicine class or a procedure is evidence of (``fact-implies``: a dementia medicine of
+    advanced illness, a coronary revascularization of clinical ASCVD), when no Condition records it: ``source``
+    the key's resource type, ``impliedBy`` the key, dated by its earliest record, citing every one."""
     for key, requirement in keys.items():
-        orders = facts["medications"].get(key)
-        if not requirement.implies or not orders:
+        found = facts[section].get(key)
+        if not requirement.implies or not found:
             continue
-        first = min(orders, key=lambda entry: entry.get("authoredOn") or "")
+        records = found if isinstance(found, list) else [found]  # medicines are lists, events one entry
+        first = min(records, key=lambda entry: entry.get("authoredOn") or entry.get("date") or "")
         facts["conditions"].setdefault(requirement.implies, {
             "code": first.get("code"), "system": first.get("system"), "display": first.get("display"),
-            "onset": first.get("authoredOn"), "status": "active", "source": "MedicationRequest", "impliedBy": key,
-            "refs": [r for entry in orders for r in entry["refs"]]})
-
-
-def _implied_by_procedures(facts: dict[str, Any], keys: dict[str, Requirement]) -> None:
-    """A condition a procedure is evidence of (``fact-implies``: a coronary revascularization of clinical ASCVD),
-    when no Condition records it: ``source: Procedure``, ``impliedBy`` the procedure key, dated by the procedure."""
-    for key, requirement in keys.items():
-        done = facts["procedures"].get(key)
-        if not requirement.implies or not done:
-            continue
-        facts["conditions"].setdefault(requirement.implies, {
-            "code": done.get("code"), "system": done.get("system"), "display": done.get("display"),
-            "onset": done.get("date"), "status": "active", "source": "Procedure", "impliedBy": key,
-            "refs": list(done.get("refs") or [])})
+            "onset": first.get("authoredOn") or first.get("date"), "status": "active", "source": requirement.type,
+            "impliedBy": key, "refs": [r for entry in records for r in entry.get("refs") or []]})
 
 
 def _recency(entry: dict[str, Any], requirement: Requirement | None, as_of: date) -> None:

@@ -98,15 +98,15 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
             params.append(("date", f"le{(as_of + timedelta(days=1)).isoformat()}"))
         params += [("_sort", "-date"), ("_count", str(SEARCH_CAP))]
         searches.append(Search("Observation", _url("Observation", params), capped=True, keys=tuple(fed)))
-    # Conditions and Devices whole: a patient has few; a code search would miss subcodes newer than the value
-    # sets (an ICD-10-CM subdivision of a listed code is recognised here, by the code system's structure), and
-    # device types are not always searchable.
     # Observations recorded as not done (QI-Core notDone, status cancelled) for the not-done keys; those recorded
     # with another status come with the measure searches above
     codes = tuple(dict.fromkeys(c for r in wanted.not_done("Observation").values() for c in r.codes))
     for chunk in _chunks(codes):
         params = _params(caps, "Observation", patient_id, chunk, status="cancelled")
         searches.append(Search("Observation", _url("Observation", [*params, ("_count", str(page_count))])))
+    # Conditions and Devices whole: a patient has few; a code search would miss subcodes newer than the value
+    # sets (an ICD-10-CM subdivision of a listed code is recognised here, by the code system's structure), and
+    # device types are not always searchable.
     for resource_type in ("Condition", "Device"):
         if wanted.of(resource_type):
             params = _params(caps, resource_type, patient_id, ())

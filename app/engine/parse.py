@@ -104,6 +104,8 @@ def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) 
             resource_type = "Procedure"  # events: dated facts in ``procedures`` whatever resource records them
         elif resource_type == "Device":
             resource_type = "Condition"  # a device in use (a wheelchair) is evidence of a state, like a condition
+        elif resource_type == "AdverseEvent":
+            resource_type = "AllergyIntolerance"  # an adverse reaction to a medicine feeds ``allergies``
         labels.setdefault(f"{resource_type}:{key}", label)
     return labels
 

@@ -33,8 +33,11 @@ from app.engine.authoring.consequences import (
 
 ON_STATIN = "%facts.medications.statin.exists()"
 NO_ASCVD = "%facts.conditions.ascvd.empty()"
-PRIMARY = (f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditions.diabetes.empty() and "
-           "%facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190")
+#: Primary prevention by 10-year risk (2018 AHA/ACC §4.4.2): 40 to 75, no clinical ASCVD, no diabetes, and an LDL-C
+#: of 70 to 189 mg/dL (PRIMARY); the group without its LDL-C condition (PRIMARY_GROUP) when none is recent.
+PRIMARY_GROUP = f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditions.diabetes.empty()"
+PRIMARY = f"{PRIMARY_GROUP} and %facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190"
+PRIMARY_CITE = ("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C 70 to 189 mg/dL")
 RISK = "%facts.scores.ascvd10y.value"
 LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin", *STATIN_REASON_INPUTS]
 LIPID_EVIDENCE = tuple(STATIN_REASON_INPUTS)
@@ -150,8 +153,7 @@ def cholesterol() -> dict[str, Any]:
                       "regardless of 10-year risk."),
             rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
-                                             "70 to 189 mg/dL"), ("PCE-2013", "Pooled Cohort Equations"),
+                 cite=[PRIMARY_CITE, ("PCE-2013", "Pooled Cohort Equations"),
                        STATIN_SAFETY],
                  choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
@@ -159,11 +161,9 @@ def cholesterol() -> dict[str, Any]:
                       "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
             rule("lipid.primary-high-risk-ldl-unknown", "High-intensity statin (10-year risk 20 % or more, no LDL-C)",
                  ages=(40, 75),
-                 when=[f"{AGE} >= 40 and {AGE} <= 75", NO_ASCVD, "%facts.conditions.diabetes.empty()",
-                       "%facts.measures.ldl.recentValue.empty()", f"{RISK} >= 20"],
+                 when=[PRIMARY_GROUP, "%facts.measures.ldl.recentValue.empty()", f"{RISK} >= 20"],
                  activity="statin-high", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
-                                             "70 to 189 mg/dL"),
+                 cite=[PRIMARY_CITE,
                        ("AHA-ACC-CHOL-2018", "Section 4.4.1, Evaluation and risk assessment"), STATIN_SAFETY],
                  choice=["no recent LDL-C on record: the guideline's recommendation is for LDL-C of 70 to 189 mg/dL, "
                          "so a lipid profile confirms the group and gives the baseline for the 50 % reduction; "
@@ -176,8 +176,7 @@ def cholesterol() -> dict[str, Any]:
                  ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 7.5 and {RISK} < 20"], activity="statin-moderate",
                  inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C "
-                                             "70 to 189 mg/dL"),
+                 cite=[PRIMARY_CITE,
                        ("USPSTF-STATIN-2022", "Recommendation: 10-year risk 10 % or more (B), 7.5 to <10 % (C)"),
                        ("PCE-2013", "Pooled Cohort Equations"), STATIN_SAFETY],
                  **_statin_checks("at least moderate-intensity"),
