@@ -666,14 +666,34 @@ def test_depression_screening__an_assessment_observation_is_a_screening_done(pac
     assert entry["date"] == "2024-10-01" and entry["source"] == "Observation"
 
 
-def test_not_done__a_patient_reason_feeds_statin_declined_a_medical_reason_does_not(pack):
+def test_not_done__a_reason_is_read_as_the_patients_a_medical_one_or_neither(pack):
     simvastatin = cc(RX, "314231", "simvastatin 10 MG Oral Tablet")
     declined = request("MedicationRequest", simvastatin, status="completed", doNotPerform=True,
                        reasonCode=[cc(SCT, "182890002", "Patient requests alternative treatment")])
     medical = request("MedicationRequest", simvastatin, status="completed", doNotPerform=True,
                       reasonCode=[cc(SCT, "183932001", "Procedure contraindicated")])
+    # SNOMED CT 105480006 (Refusal of treatment by patient) is in neither published value set
+    unrecognised = request("MedicationRequest", simvastatin, status="completed", doNotPerform=True,
+                           reasonCode=[cc(SCT, "105480006", "Refusal of treatment by patient")])
     assert set(facts_of(pack, declined)["not_done"]) == {"statin", "statin_declined"}
-    assert set(facts_of(pack, medical)["not_done"]) == {"statin"}
+    assert set(facts_of(pack, medical)["not_done"]) == {"statin", "statin_medical_reason"}
+    assert set(facts_of(pack, unrecognised)["not_done"]) == {"statin"}
+    assert "statin" not in facts_of(pack, medical)["medications"]  # an order not to give it is never the therapy
+
+
+def test_medications__a_statin_order_completed_within_12_months_is_recent_therapy(pack):
+    rosuvastatin = cc(RX, "859747", "rosuvastatin calcium 20 MG Oral Tablet")
+    completed = request("MedicationRequest", rosuvastatin, status="completed", authoredOn="2024-11-01")
+    [entry] = facts_of(pack, completed)["medications"]["statin"]
+    assert entry["status"] == "completed" and "confirm the patient still takes it" in entry["note"]
+    # older than 12 months, or a medicine whose key does not count completed orders: not therapy
+    assert "statin" not in facts_of(pack, {**completed, "authoredOn": "2023-10-01"})["medications"]
+    lisinopril = request("MedicationRequest", cc(RX, "314076", "lisinopril 10 MG Oral Tablet"), status="completed",
+                         authoredOn="2024-11-01")
+    assert "antihypertensive" not in facts_of(pack, lisinopril)["medications"]
+    # an active order of the same class is the therapy: the completed one is not listed beside it
+    active = request("MedicationRequest", rosuvastatin, status="active", authoredOn="2024-06-01", id="active-1")
+    assert [e.get("status") for e in facts_of(pack, completed, active)["medications"]["statin"]] == [None]
 
 
 # --- revascularization is clinical ASCVD; an allergy not yet begun; a BMI recorded as not done --------------------
@@ -750,3 +770,45 @@ def test_adverse_event__searched_whole_by_subject_and_asked_as_a_scope(pack):
     assert len(searches) == 1 and searches[0].url.startswith("AdverseEvent?subject=Patient/p1")
     settings = {name[len("SMART_"):]: getattr(config, name) for name in dir(config) if name.startswith("SMART_")}
     assert "patient/AdverseEvent.rs" in requested_scope(settings, standalone=False).split()
+
+
+def _bp_panel(systolic: float, diastolic: float, day: str, encounter_id: str | None = None) -> dict[str, Any]:
+    def component(code: str, value: float) -> dict[str, Any]:
+        return {"code": cc(LOINC, code), "valueQuantity": {"value": value, "unit": "mmHg",
+                                                           "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}
+    return {"resourceType": "Observation", "status": "final", "code": cc(LOINC, "85354-9", "Blood pressure panel"),
+            "effectiveDateTime": day, "component": [component("8480-6", systolic), component("8462-4", diastolic)],
+            **({"encounter": {"reference": f"Encounter/{encounter_id}"}} if encounter_id else {})}
+
+
+@pytest.mark.parametrize("setting", [
+    {"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"}},
+    {"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}},
+    {"type": [cc(SCT, "4525004", "Emergency department patient visit")]},
+])
+def test_bp__a_reading_taken_in_emergency_or_inpatient_care_is_not_an_office_reading(pack, setting):
+    acute = {**encounter(), **setting}
+    facts = facts_of(pack, acute, _bp_panel(139, 89, "2024-12-01", "r0"), _bp_panel(150, 95, "2024-10-01"))
+    assert facts["bp"]["acuteCare"]["date"] == "2024-12-01" and facts["bp"]["occasions"] == 1
+    assert (facts["bp"]["sbp"], facts["bp"]["dbp"]) == (150, 95)  # the office reading alone is averaged
+    assert facts["bp"]["latest"]["date"] == "2024-12-01"  # a severe value there would still warn
+
+
+def test_bp__a_reading_of_an_office_visit_counts(pack):
+    office = encounter(CHECK_UP)  # class AMB
+    facts = facts_of(pack, office, _bp_panel(139, 89, "2024-12-01", "r0"), _bp_panel(150, 95, "2024-10-01"))
+    assert "acuteCare" not in facts["bp"] and facts["bp"]["occasions"] == 2
+
+
+def test_bp__emergency_readings_alone_leave_no_office_bp(pack):
+    acute = {**encounter(), "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"}}
+    facts = facts_of(pack, acute, _bp_panel(139, 89, "2024-12-01", "r0"))
+    assert "sbp" not in facts["bp"] and facts["bp"]["acuteCare"]["readings"] == 1
+
+
+@pytest.mark.parametrize(("answer", "in_care"), [(cc(SCT, "160734000", "Lives in a nursing home"), True),
+                                                 (cc(SCT, "160903007", "Lives alone"), False)])
+def test_housing_status__the_latest_answer_is_read(pack, answer, in_care):
+    housing = observation(cc(LOINC, "71802-3", "Housing status"), answer, effectiveDateTime="2024-12-01")
+    entry = facts_of(pack, housing)["measures"]["housing_status"]
+    assert (entry["valueCode"]["code"] == "160734000") is in_care

@@ -128,14 +128,24 @@ def test_frailty__breast_screening_becomes_the_clinicians_decision_citing_acp_20
 
 # -- reasons not to start a statin ------------------------------------------------------------------------------
 
-def test_statin__documented_decision_not_to_prescribe_is_followed_and_shown_with_its_reason(pack_set):
-    plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0, not_done={"statin": "Procedure contraindicated"})
+def test_statin__documented_medical_reason_not_to_prescribe_is_followed_and_shown(pack_set):
+    plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0,
+                 not_done={"statin": "Procedure contraindicated", "statin_medical_reason": "Procedure contraindicated"})
     reason = _reasons(plan)["lipid.primary-intermediate-risk"]
-    assert reason.startswith("documented decision not to prescribe a statin (2025-02-21: Procedure contraindicated)")
+    assert reason.startswith("documented medical reason not to prescribe a statin (2025-02-21: Procedure "
+                             "contraindicated)")
     [entry] = [n for n in plan.not_recommended if n["rule_id"] == "lipid.primary-intermediate-risk"]
-    assert {"type": "MedicationRequest", "id": "cp-statin-not-done", "version": "1"} in entry["refs"]
+    assert {"type": "MedicationRequest", "id": "cp-statin-medical-reason-not-done", "version": "1"} in entry["refs"]
     assert "lipid.primary-intermediate-risk" in {
         a.id for a in _plan(pack_set, age=62, ldl=150, ascvd10y=12.0).activities}
+
+
+def test_statin__a_decision_not_to_prescribe_with_an_unrecognised_reason_is_the_clinicians_choice(pack_set):
+    plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0, not_done={"statin": "Refusal of treatment by patient"})
+    statin = plan.activity("lipid.primary-intermediate-risk")
+    assert statin is not None and statin.clinician_choice
+    assert "a decision not to prescribe a statin is recorded (2025-02-21: Refusal of treatment by patient) with no " \
+           "reason the plan recognises" in statin.rationale.text
 
 
 def test_statin__muscle_symptoms_lead_to_reassessment_not_a_standard_start(pack_set):

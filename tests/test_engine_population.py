@@ -64,20 +64,34 @@ ADULT_FINDINGS = {"bp": (150, 95), "conditions": ("hypertension", "diabetes"), "
                   "uacr": 60, "bmi": 33, "smoking": "current", "ldl": 130, "ascvd10y": 12.0}
 
 
-def test_population__a_day_before_the_18th_birthday_nothing_applies():
+def test_population__a_day_before_the_18th_birthday_only_the_adolescent_rules_apply():
     facts = make_facts(as_of=AS_OF, birth_date=_birth_date(18, days_more=1), **ADULT_FINDINGS)
     assert facts["patient"]["ageYears"] == 17
     plan = build_plan(facts, _pack(), AS_OF)
-    assert not plan.goals and not plan.activities and not plan.not_recommended and not plan.gaps
+    assert not plan.goals and not plan.gaps
+    # depression screening is for adolescents from 12 (USPSTF 2022); nothing else applies at 17
+    assert [activity.id for activity in plan.activities] == ["depression.screening"]
+    assert {item.area_id for item in plan.activities} == {"depression"}
     assert not [w for w in plan.warnings if w["rule_id"] != "pack-effective-period"]
-    assert "carepath's guideline packs cover adults (18 and over); no pediatric guidance yet" in \
-        plan.population["statement"]
-    assert "the patient is 17 years old" in plan.population["statement"]
+    assert plan.population["statement"] is None  # one area holds the patient
     left = _left_out(plan)
-    assert set(left) == {area.id for area in _pack().areas}
+    assert set(left) == {area.id for area in _pack().areas if area.id != "depression"} | {"depression.follow-up"}
     assert left["blood-pressure"]["reason"].startswith("for adults aged 18 and over (2017 ACC/AHA Guideline")
     assert "htn.medication-stage2" in {r["rule_id"] for r in left["blood-pressure"]["rules"]}
     assert left["blood-pressure"]["refs"] == facts["patient"]["refs"]
+    # the adult PHQ-9 cut-off is not applied to an adolescent
+    assert left["depression.follow-up"]["reason"].endswith("the patient is 17 years old")
+
+
+def test_population__a_day_before_the_12th_birthday_nothing_applies_and_the_plan_says_why():
+    facts = make_facts(as_of=AS_OF, birth_date=_birth_date(12, days_more=1), **ADULT_FINDINGS)
+    assert facts["patient"]["ageYears"] == 11
+    plan = build_plan(facts, _pack(), AS_OF)
+    assert not plan.goals and not plan.activities and not plan.not_recommended and not plan.gaps
+    assert plan.population["statement"] == (
+        "carepath's guideline packs cover adults (18 and over), and from 12: Depression; no pediatric guidance for "
+        "this age yet: the patient is 11 years old, so no guideline area was applied")
+    assert set(_left_out(plan)) == {area.id for area in _pack().areas}
 
 
 def test_population__on_the_18th_birthday_the_adult_packs_apply():
@@ -155,6 +169,6 @@ def test_population__the_bundled_pregnancy_rules_apply_only_in_pregnancy():
 def test_population__the_plan_round_trips_through_json():
     from app.engine.model import Plan
 
-    plan = build_plan(make_facts(as_of=AS_OF, age=12), _pack(), AS_OF)
+    plan = build_plan(make_facts(as_of=AS_OF, age=10), _pack(), AS_OF)
     again = Plan.from_dict(plan.to_dict())
     assert again.population == plan.population and again.population["statement"]

@@ -206,7 +206,11 @@ def test_pack_check__every_bundled_plan_definition_states_its_population():
     from app.engine.population import Population
 
     pack = load_pack_set()
-    assert all(isinstance(area.population, Population) and area.population.age_low == 18 for area in pack.areas)
+    assert all(isinstance(area.population, Population) for area in pack.areas)
+    # adults, but for depression screening, which USPSTF 2022 recommends from 12
+    assert {area.id: area.population.age_low for area in pack.areas if area.population.age_low != 18} == \
+        {"depression": 12}
     rules = {rule.id: rule.population for area in pack.areas for rule in area.rules}
+    assert rules["depression.follow-up"].age_low == 18  # the adult PHQ-9 cut-off
     assert (rules["screen.colorectal"].age_low, rules["screen.colorectal"].age_high) == (45, 75)
     assert rules["screen.breast"].sexes == ("female",) and rules["htn.pregnancy-severe"].pregnancy == "only"

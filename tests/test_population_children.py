@@ -53,19 +53,36 @@ def test_synthea__the_shared_sample_holds_four_children_at_each_plan_date():
     assert any(name.startswith("Ardith_Welch") for name in _children("2021-04-01"))
 
 
+def _age(name: str, as_of: str) -> int:
+    patient = dict(_patients())[name]
+    return age_on(date.fromisoformat(patient["birthDate"]), date.fromisoformat(as_of))
+
+
+#: What the packs hold for patients under 18: depression screening from 12 (USPSTF 2022), nothing else.
+ADOLESCENT_RULES = {"depression.screening"}
+
+
 @pytest.mark.parametrize("as_of", DATES)
 def test_plan__a_child_gets_no_adult_rule_and_a_plan_that_says_why(as_of, capsys):
     areas = {area.id for area in load_pack_set().areas}
     for name in _children(as_of):
-        plan = _plan(name, as_of, capsys)
-        assert plan["goals"] == [] and plan["activities"] == [] and plan["not_recommended"] == [], name
-        assert plan["gaps"] == [] and plan["area_summaries"] == [], name
+        plan, age = _plan(name, as_of, capsys), _age(name, as_of)
+        assert plan["goals"] == [] and plan["gaps"] == [], name
+        assert {activity["id"] for activity in plan["activities"]} <= ADOLESCENT_RULES, name
+        assert {entry["rule_id"] for entry in plan["not_recommended"]} <= ADOLESCENT_RULES, name
         assert [w["rule_id"] for w in plan["warnings"]] in ([], ["pack-effective-period"]), name
-        assert plan["population"]["statement"].startswith(STATEMENT) and "no pediatric guidance" in \
-            plan["population"]["statement"]
         left = plan["population"]["left_out"]
-        assert {item["area_id"] for item in left} == areas and {item["kind"] for item in left} == {"area"}
-        assert all(" old" in item["reason"] and "the patient is " in item["reason"] and item["rules"] for item in left)
+        assert all(" old" in item["reason"] and "the patient is " in item["reason"] and item["rules"]
+                   for item in left if item["kind"] == "area")
+        if age < 12:
+            assert plan["activities"] == [] and plan["area_summaries"] == [], name
+            assert plan["population"]["statement"].startswith(STATEMENT) and "no pediatric guidance" in \
+                plan["population"]["statement"]
+            assert {item["area_id"] for item in left} == areas and {item["kind"] for item in left} == {"area"}
+        else:  # an adolescent: depression screening applies, every adult area is left out and named
+            assert plan["population"]["statement"] is None, name
+            assert {item["area_id"] for item in left if item["kind"] == "area"} == areas - {"depression"}, name
+            assert "depression.follow-up" in {item["rule_id"] for item in left}, name
 
 
 def test_plan__the_adults_are_inside_every_areas_population():
@@ -105,7 +122,11 @@ def test_draft_careplan__a_childs_draft_proposes_nothing_and_says_why(capsys):
 def test_cds_cards__a_child_gets_no_card_from_an_adult_rule(capsys):
     for name in _children("2021-04-01"):
         plan = _plan(name, "2021-04-01", capsys)
-        assert cards_for_plan(plan, launch_url="https://carepath.example/launch") == ([], [])
+        cards, _ = cards_for_plan(plan, launch_url="https://carepath.example/launch")
+        if _age(name, "2021-04-01") < 12:
+            assert cards == [], name
+        else:  # the adolescent's card can only be depression screening
+            assert all("depression" in json.dumps(card).lower() for card in cards), name
 
 
 def test_cohort__a_child_counts_no_adult_item(capsys):
@@ -115,9 +136,12 @@ def test_cohort__a_child_counts_no_adult_item(capsys):
         resources = [entry["resource"] for entry in bundle["entry"]]
         patient = next(r for r in resources if r["resourceType"] == "Patient")
         result = patient_result(patient["id"], resources, packs, date(2021, 4, 1))
-        assert result.activities == [] and result.open_gaps == []
-        counted = {key[0] for key in result.counts}
-        assert counted <= {"patients", "quality", "warning"}, counted
+        assert {activity["rule"] for activity in result.activities} <= ADOLESCENT_RULES, name
+        if _age(name, "2021-04-01") < 12:
+            assert result.activities == [] and result.open_gaps == []
+            counted = {key[0] for key in result.counts}
+            assert counted <= {"patients", "quality", "warning"}, counted
+        assert {key[3] for key in result.counts if key[0] == "gap"} <= ADOLESCENT_RULES
         assert all(key[1] == "pack-effective-period" for key in result.counts if key[0] == "warning")
 
 
@@ -148,7 +172,7 @@ def test_sidebar__a_childs_page_states_the_population_and_proposes_nothing(sideb
     app, mocked = sidebar
     name = next(n for n in _children("2021-04-01") if n.startswith("Ardith_Welch"))
     page = _page(app, mocked, [entry["resource"] for entry in load_file(SYNTHEA / name)["entry"]])
-    assert 'id="population-statement"' in page and "no pediatric guidance yet" in page
+    assert 'id="population-statement"' in page and "no pediatric guidance for this age yet" in page
     assert "carepath&#39;s guideline packs cover adults" in page  # escaped like every text
     assert 'id="outside-population"' in page and "the patient is 6 years old" in page
     assert 'id="empty-plan"' in page and 'name="keep"' not in page and 'id="goals"' not in page

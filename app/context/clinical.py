@@ -82,7 +82,18 @@ def concepts_at(resource: dict[str, Any], path: str) -> list[dict[str, Any]]:
                 value = node.get(f"{part}CodeableConcept")
             found += value if isinstance(value, list) else [value]
         nodes = found
-    return [node for node in nodes if isinstance(node, dict)]
+    # a Coding where a CodeableConcept usually stands (Encounter.class) is read as a concept of that one coding
+    return [({"coding": [node]} if "coding" not in node and "code" in node else node)
+            for node in nodes if isinstance(node, dict)]
+
+
+def matching_ids(resources: list[dict[str, Any]], keys: dict[str, Requirement], key: str) -> frozenset[str]:
+    """The ids of the resources that feed ``key`` (an Encounter in emergency or inpatient care)."""
+    if key not in keys:
+        return frozenset()
+    wanted = {key: keys[key]}
+    return frozenset(resource["id"] for resource in resources
+                     if isinstance(resource.get("id"), str) and _match(resource, wanted))
 
 
 def _at(resource: dict[str, Any], path: str, wanted: Concept, name: str | None,
@@ -304,10 +315,12 @@ def medications(resources: list[dict[str, Any]], medication_index: dict[str, dic
                 keys: dict[str, Requirement], as_of: date,
                 quality: list[dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Active MedicationRequests per class key (by value set, else by ingredient); unclassified ones under
-    ``other``, and those whose ingredient could not be read at all named in ``quality``."""
+    ``other``, and those whose ingredient could not be read at all named in ``quality``. For a key that says so
+    (``Requirement.completed``), an order completed within that time counts too, marked ``status: completed``."""
     found: dict[str, list[dict[str, Any]]] = {}
     for request in resources:
-        if request.get("status") != "active" or not _is_order(request) or do_not_perform(request):
+        status = request.get("status")
+        if status not in ("active", "completed") or not _is_order(request) or do_not_perform(request):
             continue  # a proposal or plan is not a prescription; an order not to give it is read by not_done
         authored = request.get("authoredOn")
         if isinstance(authored, str) and authored[:10] > as_of.isoformat():
@@ -316,6 +329,9 @@ def medications(resources: list[dict[str, Any]], medication_index: dict[str, dic
         shown = _first_coding(concept)
         name = (concept or {}).get("text") or (reference if isinstance(reference, str) else None)
         matches = _match(request, keys, name=(concept or {}).get("text"), concept=concept or {})
+        if status == "completed":
+            _recent_completed(matches, keys, authored, as_of, found, shown, refs)
+            continue
         if not matches:
             if quality is not None and not _readable_medicine(concept):
                 quality.append(problem(request, f"active medication {shown['display'] or name or 'without a name'!r}"
@@ -331,7 +347,33 @@ def medications(resources: list[dict[str, Any]], medication_index: dict[str, dic
             if how and how != "code":
                 entry["matchedBy"] = how
             found.setdefault(key, []).append(entry)
+    for key, entries in found.items():
+        if any(entry.get("status") != "completed" for entry in entries):  # an active order is the therapy
+            found[key] = [entry for entry in entries if entry.get("status") != "completed"]
     return found
+
+
+def _recent_completed(matches: list[tuple[str, dict[str, Any], str, dict[str, Any]]], keys: dict[str, Requirement],
+                      authored: Any, as_of: date, found: dict[str, list[dict[str, Any]]], shown: dict[str, Any],
+                      refs: list[dict[str, Any]]) -> None:
+    """A completed order, for the keys that count one written within their ``completed`` time (never undated)."""
+    day = authored[:10] if isinstance(authored, str) else ""
+    for key, coding, how, _other in matches:
+        within = keys[key].completed if key in keys else None
+        try:
+            recent = within is not None and date.fromisoformat(day) >= lookback_start(as_of, *within)
+        except ValueError:
+            recent = False
+        if not recent:
+            continue
+        entry = {**shown, **{k: coding[k] for k in ("code", "system") if coding.get(k)}, "authoredOn": day,
+                 "refs": refs, "status": "completed",
+                 "note": f"an order completed, written on {day}: confirm the patient still takes it"}
+        if coding.get("display"):
+            entry["display"] = coding["display"]
+        if how and how != "code":
+            entry["matchedBy"] = how
+        found.setdefault(key, []).append(entry)
 
 
 def _medicine(request: dict[str, Any], medication_index: dict[str, dict[str, Any]]) -> tuple[

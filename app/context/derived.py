@@ -17,15 +17,34 @@ from app.refs import unique_refs
 BP_OCCASIONS = 2
 
 
-def blood_pressure(systolic: list[Reading], diastolic: list[Reading], since: date | None = None) -> dict[str, Any]:
-    """Average SBP/DBP of the readings on the latest ``BP_OCCASIONS`` days; {} when there is none.
+def blood_pressure(systolic: list[Reading], diastolic: list[Reading], since: date | None = None,
+                   acute_care: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Average SBP/DBP of the office readings on the latest ``BP_OCCASIONS`` days; {} when there is none.
 
     Readings before ``since`` (the look-back of the BP keys) never stage, set a goal or start treatment: they
     stay visible in ``measures.sbp``/``measures.dbp`` (with ``withinLookback: false``) and in ``missing``.
+    Readings taken in emergency or inpatient care (the Observation ids in ``acute_care``) are not office readings
+    (2017 ACC/AHA §4.1, Table 8: office BP under standard conditions): they never stage, set a goal or count as
+    control; they are named in ``acuteCare`` and still count for ``latest`` (a severe value is always a warning).
     """
     if since is not None:
         systolic = [r for r in systolic if r.when.day >= since]
         diastolic = [r for r in diastolic if r.when.day >= since]
+    acute = [r for r in systolic + diastolic if r.ref.get("id") in acute_care]
+    every = _average(systolic, diastolic)
+    systolic = [r for r in systolic if r.ref.get("id") not in acute_care]
+    diastolic = [r for r in diastolic if r.ref.get("id") not in acute_care]
+    office = _average(systolic, diastolic)
+    if acute:
+        latest = max(r.when.day for r in acute)
+        office["acuteCare"] = {"readings": len({r.when.instant for r in acute}), "date": latest.isoformat(),
+                               "refs": unique_refs(r.ref for r in acute)}
+        if every and (not office.get("latest") or every["latest"]["date"] > office["latest"]["date"]):
+            office["latest"] = every["latest"]
+    return office
+
+
+def _average(systolic: list[Reading], diastolic: list[Reading]) -> dict[str, Any]:
     days = sorted({r.when.day for r in systolic + diastolic}, reverse=True)[:BP_OCCASIONS]
     if not days:
         return {}

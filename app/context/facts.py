@@ -16,11 +16,14 @@ from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypert
 from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.repair import readable
 from app.context.requirements import Requirement, RequirementSet, lookback_days, merge
-from app.context.resources import codings, problem, ref, subject_id, usable
+from app.context.resources import codings, problem, ref, reference_id, subject_id, usable
 from app.context.units import UNITS
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 _DEFAULT_NAMES = {"sbp": "systolic blood pressure", "dbp": "diastolic blood pressure"}
+#: The Encounter key of emergency and inpatient care (docs/facts.md, fixed keys): a BP taken there is not an office
+#: reading.
+ACUTE_CARE_KEY = "acute_care"
 
 
 def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iterable[Requirement],
@@ -52,7 +55,10 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
 
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
     quality += _same_day_conflicts(found, keys)
-    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), _bp_since(keys, as_of))
+    acute_encounters = clinical.matching_ids(by_type.get("Encounter", []), wanted.of("Encounter"), ACUTE_CARE_KEY)
+    acute = frozenset(observation.get("id") for observation in observations if acute_encounters and
+                      reference_id(observation.get("encounter"), "Encounter") in acute_encounters)
+    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), _bp_since(keys, as_of), acute)
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
     facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)

@@ -138,7 +138,9 @@ def plan(patient_id: str, requirements: Iterable[Requirement], capabilities: Cap
     params += [("_include", "MedicationRequest:medication"), ("_count", str(page_count))]
     searches.append(Search("MedicationRequest", _url("MedicationRequest", params)))
     # Orders not to give a medicine (not_done) are often recorded as completed: those of the not-done keys' codes.
-    codes = tuple(dict.fromkeys(c for r in wanted.not_done("MedicationRequest").values() for c in r.codes))
+    # Completed orders also count as recent therapy for the keys that say so (Requirement.completed).
+    recent = [r for r in wanted.of("MedicationRequest").values() if r.completed]
+    codes = tuple(dict.fromkeys(c for r in [*wanted.not_done("MedicationRequest").values(), *recent] for c in r.codes))
     for chunk in _chunks(codes):
         params = _params(caps, "MedicationRequest", patient_id, chunk, status="completed,on-hold")
         searches.append(Search("MedicationRequest", _url("MedicationRequest", [*params, ("_count", str(page_count))])))

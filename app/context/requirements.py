@@ -24,6 +24,9 @@ MATCH_INGREDIENT_URL = "http://carepath.dev/fhir/StructureDefinition/match-ingre
 #: A Condition key that is lifelong (diabetes): a record both active and abated (FHIR con-4 forbids it) keeps it
 #: active, and the plan asks to verify the record.
 FACT_LIFELONG_URL = "http://carepath.dev/fhir/StructureDefinition/fact-lifelong"
+#: A MedicationRequest key for which an order completed within the given duration (``valueDuration``) counts as
+#: recent therapy, shown as completed (CMS347 counts a statin ordered in the period whatever its status).
+FACT_COMPLETED_URL = "http://carepath.dev/fhir/StructureDefinition/fact-completed-within"
 #: A request key read from records *not* to do it (``doNotPerform``): they feed ``not_done``, never the key itself.
 FACT_NOT_DONE_URL = "http://carepath.dev/fhir/StructureDefinition/fact-not-done"
 #: ``left`` or ``right``: the entry recognises one side of a paired organ; the key is fed when both sides are
@@ -42,9 +45,9 @@ NOT_DONE_TYPES = ("MedicationRequest", "ServiceRequest", "DeviceRequest", "Obser
 DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type", "AdverseEvent": "event"}
 #: Code filter paths carepath can read, per type (the default path only, for the types not listed). A path may
 #: hold a list (``Encounter.type``, ``reasonCode``, ``bodySite``): every element is read. ``value`` is an
-#: Observation's coded answer (``valueCodeableConcept``).
+#: Observation's coded answer (``valueCodeableConcept``); ``Encounter.class`` is a Coding, read as its concept.
 PATHS = {
-    "Encounter": ("type", "hospitalization.dischargeDisposition", "reasonCode"),
+    "Encounter": ("type", "class", "hospitalization.dischargeDisposition", "reasonCode"),
     "Observation": ("code", "value"),
     "Condition": ("code", "bodySite"),
     "Procedure": ("code", "bodySite", "reasonCode"),
@@ -85,6 +88,8 @@ class Requirement:
     lifelong: bool = False
     not_done: bool = False
     implies: str | None = None
+    #: MedicationRequest keys: how recent a completed order must be to count (None: active orders only).
+    completed: tuple[float, str] | None = None
 
     @property
     def name(self) -> str:
@@ -153,7 +158,7 @@ class RequirementSet:
             _merge_concepts(known.concepts + requirement.concepts),
             known.history or requirement.history, known.event or requirement.event,
             known.criteria + requirement.criteria, known.lifelong or requirement.lifelong, known.not_done,
-            known.implies or requirement.implies)
+            known.implies or requirement.implies, known.completed or requirement.completed)
 
     def of(self, resource_type: str) -> dict[str, Requirement]:
         """The requirements of one resource type, by key (those read from records not to do it excepted)."""
@@ -256,9 +261,13 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
     criteria: tuple[Criterion, ...] = ()
     if side is not None or len(paths) > 1:
         criteria, concepts = (Criterion(tuple(concepts), side),), []
+    completed = extensions.get(FACT_COMPLETED_URL)
+    if completed is not None and resource_type != "MedicationRequest":
+        raise PackError(f"{where} ({key}): fact-completed-within is for MedicationRequest keys")
     return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, _lookback(entry, where, key),
                        tuple(canonicals), _merge_concepts(tuple(concepts)), flags[FACT_HISTORY_URL], event,
-                       criteria, flags[FACT_LIFELONG_URL], flags[FACT_NOT_DONE_URL], implies)
+                       criteria, flags[FACT_LIFELONG_URL], flags[FACT_NOT_DONE_URL], implies,
+                       _duration(completed.get("valueDuration"), where, key) if completed is not None else None)
 
 
 def _filter_value_sets(code_filter: dict[str, Any], where: str, title: str, value_sets: Mapping[str, ValueSet],
@@ -290,11 +299,17 @@ def _lookback(entry: dict[str, Any], where: str, key: str) -> tuple[float, str] 
     for date_filter in entry.get("dateFilter") or []:
         duration = date_filter.get("valueDuration")
         if duration:
-            unit = duration.get("code") or duration.get("unit")
-            if unit not in ("a", "mo", "wk", "d") or not isinstance(duration.get("value"), int | float):
-                raise PackError(f"{where} ({key}): dateFilter.valueDuration needs a value and a unit a/mo/wk/d")
-            lookback = (float(duration["value"]), unit)
+            lookback = _duration(duration, where, key)
     return lookback
+
+
+def _duration(duration: Any, where: str, key: str) -> tuple[float, str]:
+    """(value, unit) of a UCUM Duration in a/mo/wk/d, or a PackError."""
+    duration = duration if isinstance(duration, dict) else {}
+    unit = duration.get("code") or duration.get("unit")
+    if unit not in ("a", "mo", "wk", "d") or not isinstance(duration.get("value"), int | float):
+        raise PackError(f"{where} ({key}): a valueDuration needs a value and a unit a/mo/wk/d")
+    return float(duration["value"]), unit
 
 
 def _merge_concepts(concepts: tuple[tuple[str, Concept], ...]) -> tuple[tuple[str, Concept], ...]:

@@ -101,7 +101,7 @@ class _Evaluation:
         left = {entry["area_id"] for entry in self.plan.population["left_out"] if entry["kind"] == "area"}
         if not areas or any(area.id not in left for area in areas):
             return
-        statement = coverage_statement([area.population for area in areas], self.facts)
+        statement = coverage_statement([(area.title, area.population) for area in areas], self.facts)
         self.plan.population["statement"] = statement
 
     def _implausible_latest(self) -> None:

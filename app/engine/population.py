@@ -92,23 +92,35 @@ class Population:
         return problems
 
 
-def coverage_statement(populations: list[Population | None], facts: Mapping[str, Any]) -> str:
-    """What a plan says when the patient is outside every area's population: for a child, that the packs cover
-    adults and there is no pediatric guidance yet; for an unknown age, to check the date of birth."""
-    lows = [population.age_low for population in populations if population and population.age_low is not None]
-    adult = bool(lows) and min(lows) >= 18
+def coverage_statement(areas: list[tuple[str, Population | None]], facts: Mapping[str, Any]) -> str:
+    """What a plan says when the patient is outside every area's population (``areas``: title and population of
+    each): for a child younger than every area, which ages the packs cover and that there is no pediatric guidance
+    for the child's age yet; for an unknown age, to check the date of birth."""
+    lows = [population.age_low for _title, population in areas if population and population.age_low is not None]
     age = (facts.get("patient") or {}).get("ageYears")
     readable = isinstance(age, int | float) and not isinstance(age, bool)
-    if adult and not readable:
+    if not lows or (readable and not 0 <= age < min(lows)):
+        return ("this patient is outside the population of every guideline area carepath has; no area was applied "
+                "(each area's reason is listed)")
+    covered = _covered(areas)
+    if not readable:
         known = "is not known (no date of birth on record)" if age is None else f"could not be read ({age!r})"
-        return (f"carepath's guideline packs cover adults; the patient's age {known}, so no guideline area was "
-                "applied: check the date of birth")
-    if adult and 0 <= age < min(lows):
-        years = f"{_number(age)} year{'' if age == 1 else 's'}"
-        return (f"carepath's guideline packs cover adults ({_number(min(lows))} and over); no pediatric guidance "
-                f"yet: the patient is {years} old, so no guideline area was applied")
-    return ("this patient is outside the population of every guideline area carepath has; no area was applied "
-            "(each area's reason is listed)")
+        return f"carepath's guideline packs cover {covered}; the patient's age {known}, so no guideline area was " \
+               "applied: check the date of birth"
+    years = f"{_number(age)} year{'' if age == 1 else 's'}"
+    return (f"carepath's guideline packs cover {covered}; no pediatric guidance for this age yet: the patient is "
+            f"{years} old, so no guideline area was applied")
+
+
+def _covered(areas: list[tuple[str, Population | None]]) -> str:
+    """'adults (18 and over)', or 'adults (18 and over), and from 12: Depression' when some areas start younger."""
+    lows = sorted({population.age_low for _title, population in areas if population and population.age_low is not None})
+    adult = [low for low in lows if low >= 18]
+    words = [f"adults ({_number(adult[0])} and over)"] if adult else []
+    for low in (low for low in lows if low < 18):
+        titles = sorted(title for title, population in areas if population and population.age_low == low)
+        words.append(f"from {_number(low)}: {', '.join(titles)}")
+    return ", and ".join(words)
 
 
 def _number(value: float | None) -> str:

@@ -47,7 +47,7 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
                cyp2c19: str | None = None, slco1b1: str | None = None,
                prescribed_days_ago: Mapping[str, int] | None = None, not_done: Mapping[str, str] | None = None,
-               **measures: Value) -> dict[str, Any]:
+               housing: str | None = None, **measures: Value) -> dict[str, Any]:
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
     200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
     to the reason of an order not to do it (a request with ``doNotPerform``, recorded 100 days before ``as_of``).
@@ -55,7 +55,8 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
     or (status, days ago). ``creatinine_series`` is [(mg/dL, days ago)], newest first; the derived facts
     (hypertension by readings, treatment of hypertension, acute kidney injury) come from the context layer's own
     functions. ``birth_date`` (instead of ``age``) gives the age in completed years on ``as_of``, as the context
-    layer computes it; ``age=None`` is a patient with no date of birth on record."""
+    layer computes it; ``age=None`` is a patient with no date of birth on record. ``housing`` is the SNOMED CT code
+    of the latest housing status answer (160734000: lives in a nursing home)."""
     from app.context.dates import age_on
 
     day = date.fromisoformat(as_of)
@@ -76,6 +77,11 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
         measure = _measure(key, value, day)
         if measure:
             facts["measures"][key] = measure
+    if housing is not None:
+        display = {"160734000": "Lives in a nursing home"}.get(housing, housing)
+        facts["measures"]["housing_status"] = {
+            "valueCode": {"system": "http://snomed.info/sct", "code": housing, "display": display},
+            "date": _day(day, 30), "refs": _ref("Observation", "housing-status")}
     if egfr is not None:
         facts["measures"]["egfr"] = _measure("egfr", egfr, day)
         facts["scores"]["egfr"] = {"value": facts["measures"]["egfr"]["value"], "unit": "mL/min/1.73m2",

@@ -85,6 +85,8 @@ def activities() -> list[dict[str, Any]]:
           (LOINC, "2160-0", "Creatinine [Mass/volume] in Serum or Plasma")),
         a("bmi-measurement", "Weight and height (BMI)", "screening", "Measure weight and height and record the BMI.",
           (LOINC, "39156-5", "Body mass index (BMI) [Ratio]")),
+        a("underweight-assessment", "Assess a low BMI", "counselling",
+          "Look for the cause of the low body weight (intake, illness, medicines) and agree a follow-up plan."),
         a("weight-behavioral-intervention", "Intensive behavioral weight-loss intervention", "counselling",
           "Offer or refer to an intensive, multicomponent behavioral intervention."),
         a("tobacco-ask", "Ask about tobacco use", "screening", "Record smoking status."),

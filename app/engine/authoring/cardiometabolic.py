@@ -10,7 +10,7 @@ from typing import Any
 
 from app.engine.authoring import goal, guideline, plan_definition, rule
 from app.engine.authoring.consequences import (
-    BP_JUDGEMENT,
+    BP_OLDER,
     COMFORT,
     DIABETES_BP_OLDER,
     DIALYSIS,
@@ -28,6 +28,7 @@ from app.engine.authoring.consequences import (
     KRT,
     KRT_INPUTS,
     KRT_SHOWN,
+    LONG_TERM_CARE_INPUTS,
     NO_INTENSIFICATION,
     OLDER_BP,
     TABLE_13_1,
@@ -264,7 +265,7 @@ SEVERE_FIRST = (SEVERE, f"severe blood pressure {LATEST_BP}: suspended until the
 # (conditions.hypertension_by_readings is derived from ``bp``, whose readings the rationale cites)
 BP_INPUTS = ["bp", "conditions.hypertension", "treatment.hypertension"]
 #: Evidence that changes the BP rules (hospice, kidney replacement therapy, frailty): shown when present.
-CONTEXT_INPUTS = [*HOSPICE_INPUTS, *KRT_INPUTS, *FRAILTY_INPUTS]
+CONTEXT_INPUTS = [*HOSPICE_INPUTS, *KRT_INPUTS, *FRAILTY_INPUTS, *LONG_TERM_CARE_INPUTS]
 CONTEXT_EVIDENCE = tuple(CONTEXT_INPUTS)
 RISK_INPUTS = ["scores.ascvd10y", "conditions.ascvd", "conditions.diabetes", "conditions.ckd"]
 RISK_TEXT = ("[[10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
@@ -330,7 +331,7 @@ def blood_pressure() -> dict[str, Any]:
                     cite=("ACC-AHA-HTN-2017", "Section 8.1.5, BP goal for patients with hypertension"),
                     inputs=BP_INPUTS,
                     condition=f"{NOT_PREGNANT} and {HOSPICE}.not() and {DIALYSIS}.not() and {DIAGNOSED}",
-                    choice=[BP_JUDGEMENT, DIABETES_BP_OLDER, TRANSPLANT_BP],
+                    choice=[*BP_OLDER, DIABETES_BP_OLDER, TRANSPLANT_BP],
                     text="2017 ACC/AHA §8.1.5 (and ADA 2025 §10 with diabetes): for patients with hypertension "
                          "({{%facts.conditions.hypertension.display | %facts.conditions.hypertension_by_readings"
                          ".display | %facts.treatment.hypertension.display}}), goal below 130/80 mmHg. "
@@ -345,11 +346,12 @@ def blood_pressure() -> dict[str, Any]:
                  evidence=("measures.sbp", *CONTEXT_EVIDENCE), exclusions=(IN_PREGNANCY, DIALYSIS_BP),
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
-                 choice=[BP_JUDGEMENT, IN_HOSPICE_MONITORING, TRANSPLANT_BP],
+                 choice=[*BP_OLDER, IN_HOSPICE_MONITORING, TRANSPLANT_BP],
                  text="Hypertension or BP-lowering treatment ({{%facts.conditions.hypertension.display | "
-                      "%facts.medications.antihypertensive.display}}) with no blood pressure reading in the last 12 "
-                      "months[[ (latest {{%facts.measures.sbp.date}}) || (none on record)]]: measure it; older "
-                      "readings are not used for staging or goals."),
+                      "%facts.medications.antihypertensive.display}}) with no office blood pressure reading in the "
+                      "last 12 months[[ (latest {{%facts.measures.sbp.date}}) || (none on record)]][[; readings "
+                      "taken in emergency or inpatient care ({{%facts.bp.acuteCare.date}}) are not office readings "
+                      "(§4.1, Table 8)]]: measure it; older readings are not used for staging or goals."),
             rule("htn.confirm-out-of-office", "Confirm the diagnosis: home or ambulatory BP, or a second occasion",
                  when=[UNDIAGNOSED, RAISED], activity="bp-out-of-office", inputs=BP_INPUTS + CONTEXT_INPUTS,
                  evidence=CONTEXT_EVIDENCE, exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
@@ -391,7 +393,7 @@ def blood_pressure() -> dict[str, Any]:
                                                    "kidney disease; diabetes mellitus)"), HTN_PREGNANCY],
                  exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  choice=["first-line classes are thiazide diuretics, ACE inhibitors, ARBs and calcium channel "
-                         "blockers (§8.1.6); the agent is the clinician's choice.", BP_JUDGEMENT, TRANSPLANT_BP],
+                         "blockers (§8.1.6); the agent is the clinician's choice.", *BP_OLDER, TRANSPLANT_BP],
                  text="Stage 1 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg) at higher risk: "
                       "{{%facts.conditions.ascvd.display | %facts.conditions.diabetes.display | "
                       f"%facts.conditions.ckd.display ?? 10-year risk 10 % or more}}}}; {RISK_TEXT}. The guideline "
@@ -404,7 +406,7 @@ def blood_pressure() -> dict[str, Any]:
                                                      "combination therapy)"), HTN_PREGNANCY],
                  exclusions=(IN_PREGNANCY, NO_INTENSIFICATION, DIALYSIS_BP),
                  choice=["two first-line agents of different classes are recommended when the average BP is more "
-                         "than 20/10 mmHg above goal (§8.1.6).", BP_JUDGEMENT, TRANSPLANT_BP],
+                         "than 20/10 mmHg above goal (§8.1.6).", *BP_OLDER, TRANSPLANT_BP],
                  text="Stage 2 ({{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg): BP-lowering medication plus "
                       "lifestyle, reassess in 1 month."),
             rule("htn.recheck-after-start", "Reassess BP in 1 month (stage 2, or stage 1 at higher risk)",
@@ -445,7 +447,7 @@ def blood_pressure() -> dict[str, Any]:
                  activity="bp-treatment-review", goals=("htn.bp-goal",), due_in=(1, "mo"),
                  inputs=BP_INPUTS + CONTEXT_INPUTS, evidence=CONTEXT_EVIDENCE,
                  exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
-                 choice=[BP_JUDGEMENT, TRANSPLANT_BP],
+                 choice=[*BP_OLDER, TRANSPLANT_BP],
                  cite=[("ACC-AHA-HTN-2017", "Section 8.2.1, Follow-up after initiating antihypertensive drug "
                                             "therapy")],
                  text="On {{%facts.treatment.hypertension.display}} with BP {{%facts.bp.sbp}}/"

@@ -80,11 +80,27 @@ BP_JUDGEMENT = (f"frailty or advanced illness recorded at age {{{{{AGE}}}}} ({FR
                 "for adults 65 or older with a high burden of comorbidity and limited life expectancy, clinical "
                 "judgment, patient preference and a team-based assessment of risk and benefit decide the intensity "
                 "of BP lowering and the choice of drugs.", OLDER_FRAIL)
+#: Living in a nursing home: the latest housing status answer is SNOMED CT 160734000 "Lives in a nursing home", the
+#: direct reference code of the 2025 eCQM library AdvancedIllnessandFrailty (measures.housing_status).
+LONG_TERM_CARE = ("(%facts.measures.housing_status.valueCode.code = '160734000' and "
+                  "%facts.measures.housing_status.valueCode.system = 'http://snomed.info/sct')")
+LONG_TERM_CARE_SHOWN = ("{{%facts.measures.housing_status.valueCode.display}}, housing status of "
+                        "{{%facts.measures.housing_status.date}}")
+LONG_TERM_CARE_INPUTS = ["measures.housing_status"]
+OLDER_IN_CARE = f"({AGE} >= 65 and {LONG_TERM_CARE})"
+#: 2017 ACC/AHA §10.3.1 recommends the systolic goal below 130 mmHg for noninstitutionalized, ambulatory,
+#: community-dwelling adults 65 or older: an older adult living in a nursing home is outside that recommendation.
+BP_IN_CARE = (f"{LONG_TERM_CARE_SHOWN}, at age {{{{{AGE}}}}}: 2017 ACC/AHA §10.3.1 recommends the systolic goal "
+              "below 130 mmHg for noninstitutionalized, ambulatory, community-dwelling adults 65 or older; for an "
+              "older adult in long-term care, the intensity of BP lowering and the choice of drugs are the "
+              "clinician's judgment with the patient's preferences and the care team.", OLDER_IN_CARE)
+#: The older-adult notes of every BP rule: frailty or advanced illness, and residence in long-term care.
+BP_OLDER = [BP_JUDGEMENT, BP_IN_CARE]
 TABLE_13_1 = ("ADA-2025", "Section 13, Older Adults, Table 13.1 (goals by health status)")
 DIABETES_BP_OLDER = ("with diabetes, ADA 2025 §13 Table 13.1 gives a blood pressure goal below 130/80 mmHg for "
                      "complex/intermediate health and below 140/90 mmHg for very complex/poor health (end-stage "
                      "chronic illness, moderate-to-severe cognitive impairment, two or more ADL impairments or "
-                     "long-term care).", f"{OLDER_FRAIL} and %facts.conditions.diabetes.exists()")
+                     "long-term care).", f"({OLDER_FRAIL} or {OLDER_IN_CARE}) and %facts.conditions.diabetes.exists()")
 HBA1C_OLDER = (f"frailty or advanced illness recorded ({FRAILTY_SHOWN}) at 65 or older: ADA 2025 §13 Table 13.1 "
                "gives an HbA1c goal below 8.0 % for complex/intermediate health; for very complex/poor health "
                "(end-stage chronic illness, moderate-to-severe cognitive impairment, two or more ADL impairments or "
@@ -102,5 +118,5 @@ FDA_STATIN = guideline("FDA-STATIN-2021", "FDA Drug Safety Communication: FDA re
 STATIN_INTOLERANCE = "(%facts.conditions.statin_muscle_symptoms.exists() or %facts.conditions.rhabdomyolysis.exists())"
 BREASTFEEDING = "%facts.conditions.breastfeeding.exists()"
 STATIN_REASON_INPUTS = ["conditions.statin_muscle_symptoms", "conditions.rhabdomyolysis", "conditions.liver_disease",
-                        "conditions.breastfeeding", "not_done.statin",
+                        "conditions.breastfeeding", "not_done.statin", "not_done.statin_medical_reason",
                         "not_done.statin_declined", *HOSPICE_INPUTS, *KRT_INPUTS]

@@ -30,6 +30,7 @@ from app.terminology.releases import with_compose
 
 ENCOUNTER_DISPOSITION = "hospitalization.dischargeDisposition"
 GENE = "http://www.genenames.org/geneId"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
 def _vital(name: str, title: str, codes: list[tuple[str, str]]) -> dict[str, Any]:
@@ -124,7 +125,10 @@ DEPRESSION_ASSESSMENT = own(
 # Follow-up of a high BMI (CMS69 2025: the grouper 600.1.1525 and the referrals 600.1.1527): an order not to do it
 # with its reason feeds not_done.weight_intervention.
 WEIGHT_FOLLOW_UP = [vsac("2.16.840.1.113883.3.600.1.1525"), vsac("2.16.840.1.113883.3.600.1.1527")]
+UNDERWEIGHT_FOLLOW_UP = [vsac("2.16.840.1.113883.3.600.1.1551"), vsac("2.16.840.1.113883.3.600.1.1527")]
+UNDERWEIGHT_MEDICINES = [vsac("2.16.840.1.113883.3.600.1.1499")]
 PATIENT_REASONS = [vsac("2.16.840.1.113883.3.526.2.311"), vsac("2.16.840.1.113883.3.600.791")]
+MEDICAL_REASONS = [vsac("2.16.840.1.113883.3.526.2.313"), vsac("2.16.840.1.113883.3.526.3.1007")]
 STATINS = [vsac("2.16.840.1.113762.1.4.1110.19"), vsac("2.16.840.1.113883.3.526.3.1572"),
            vsac("2.16.840.1.113883.3.526.3.1575"), vsac("2.16.840.1.113883.3.526.3.1574")]
 # Laterality: the codes CMS125 (2025) compares a unilateral mastectomy's bodySite with, and the body structures
@@ -186,6 +190,17 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Observation", "bmi", "BMI", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {}),
     ("ServiceRequest", "weight_intervention", "Weight follow-up not to be done", WEIGHT_FOLLOW_UP, 12,
      {"not_done": True}),
+    # A follow-up plan for a below-normal BMI, done or ordered (CMS69 2025: Follow Up for Below Normal BMI 600.1.1551,
+    # Referrals Where Weight Assessment May Occur 600.1.1527).
+    ("Procedure", "underweight_follow_up", "Follow-up for a low BMI", UNDERWEIGHT_FOLLOW_UP, 12, {}),
+    ("ServiceRequest", "underweight_follow_up", "Follow-up for a low BMI", UNDERWEIGHT_FOLLOW_UP, 12, {}),
+    ("MedicationRequest", "underweight_medication", "Medicine for a low BMI", UNDERWEIGHT_MEDICINES, None,
+     {"ingredient": True}),
+    # ... and one decided against, with its reason (CMS69 reads it as an exception): not_done.underweight_follow_up.
+    ("ServiceRequest", "underweight_follow_up", "Follow-up for a low BMI not to be done", UNDERWEIGHT_FOLLOW_UP, 12,
+     {"not_done": True}),
+    ("MedicationRequest", "underweight_follow_up", "Medicine for a low BMI not to be given", UNDERWEIGHT_MEDICINES, 12,
+     {"ingredient": True, "not_done": True}),
     # A BMI recorded as not done, with its reason (QI-Core notDone; CMS69 reads it as an exception).
     ("Observation", "bmi", "BMI not measured", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {"not_done": True}),
     # Two published weight value sets: 1045.159 (Body weight) holds measured and stated body weight only;
@@ -441,6 +456,18 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
           [(LOINC, "71802-3", "Housing status")])], None, {}),
     ("DeviceRequest", "frailty_finding", "Frailty finding", FRAILTY_DEVICE, 12, {}),
     ("Encounter", "frailty_finding", "Frailty finding", [vsac("2.16.840.1.113883.3.464.1003.101.12.1088")], 12, {}),
+    # Emergency and inpatient care (CMS165 2025 leaves out BPs taken there: Emergency Department Visit 117.1.7.1.292,
+    # Encounter Inpatient 666.5.307), by type or by class (v3 ActCode EMER, and IMP with its specialisations ACUTE
+    # and NONAC): a BP taken there is not an office reading (2017 ACC/AHA §4.1, Table 8).
+    ("Encounter", "acute_care", "Emergency or inpatient care",
+     [vsac("2.16.840.1.113883.3.117.1.7.1.292"), vsac("2.16.840.1.113883.3.666.5.307")], 12, {}),
+    ("Encounter", "acute_care", "Emergency or inpatient care",
+     [own("acute-care-class", "Emergency or inpatient encounter class", "The v3 ActCode encounter classes of "
+          "emergency care (EMER) and inpatient care (IMP and its specialisations ACUTE and NONAC), which FHIR R4 "
+          "Encounter.class takes from v3 ActEncounterCode.",
+          [(ACT_CODE, "EMER", "emergency"), (ACT_CODE, "IMP", "inpatient encounter"),
+           (ACT_CODE, "ACUTE", "inpatient acute"), (ACT_CODE, "NONAC", "inpatient non-acute")])], 12,
+     {"path": "class"}),
     ("Condition", "advanced_illness", "Advanced illness", [vsac("2.16.840.1.113883.3.464.1003.110.12.1082"),
                                                            vsac("2.16.840.1.113883.3.464.1003.110.11.1150"),
                                                            vsac("2.16.840.1.113883.3.464.1003.110.11.1151")], None,
@@ -458,8 +485,10 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
            (ICD10CM, "E13.64", "Other specified diabetes with hypoglycemia"),
            (SNOMED, "302866003", "Hypoglycemia")])], 12, {"history": True}),
     # Medicines (and medicine allergies): products recognised by value set, then by ingredient.
+    # A statin order completed in the last 12 months counts as recent therapy, shown as completed (CMS347 counts a
+    # statin ordered in the period whatever its status): a start is not proposed over it, its use is confirmed.
     ("MedicationRequest", "statin", "Statin", [vsac("2.16.840.1.113762.1.4.1110.19"), STATIN_ALLERGEN], None,
-     {"ingredient": True}),
+     {"ingredient": True, "completed_months": 12}),
     # An order not to prescribe a statin, with its reason (CMS347 2025 reads MedicationNotRequested of the three
     # intensities): not_done.statin, never a statin.
     ("MedicationRequest", "statin", "Statin not to be prescribed", STATINS, None,
@@ -471,6 +500,13 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      {"ingredient": True, "not_done": True, "reason": PATIENT_REASONS}),
     ("ServiceRequest", "statin_declined", "Statin declined by the patient", STATINS, None,
      {"not_done": True, "reason": PATIENT_REASONS}),
+    # ... and those whose reason is a medical one (Medical Reason 526.2.313, the 2025 version, and 526.3.1007): the
+    # plan follows the documented decision; an order not to prescribe with no reason, or one it recognises as neither
+    # medical nor the patient's, is shown and left to the clinician.
+    ("MedicationRequest", "statin_medical_reason", "Statin not prescribed for a medical reason", STATINS, None,
+     {"ingredient": True, "not_done": True, "reason": MEDICAL_REASONS}),
+    ("ServiceRequest", "statin_medical_reason", "Statin not prescribed for a medical reason", STATINS, None,
+     {"not_done": True, "reason": MEDICAL_REASONS}),
     # Dementia medicines (AdvancedIllnessandFrailty 2025 names 196.12.1510; 196.11.1517 is its 2025 version):
     # an active order is evidence of advanced illness (fact-implies).
     ("MedicationRequest", "dementia_medication", "Dementia medication",
@@ -540,6 +576,9 @@ def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, 
     for name, option in (("fact-side", "side"), ("fact-implies", "implies")):
         if options.get(option):
             extension.append(ext(name, valueCode=options[option]))
+    if options.get("completed_months"):
+        extension.append(ext("fact-completed-within", valueDuration={
+            "value": options["completed_months"], "unit": "mo", "system": UCUM, "code": "mo"}))
     path = options.get("path") or DEFAULT_PATHS.get(resource_type, "code")
     code_filter = [{"path": path, "valueSet": _canonical(value_set)}]
     # Further filters on other elements, all of which must match (an Observation's coded answer, a body site).

@@ -50,10 +50,10 @@ STATIN_EXCLUSIONS = (
     (DIALYSIS, f"end-stage renal disease or dialysis recorded ({KRT_SHOWN}): in adults with advanced kidney disease "
                "who require dialysis, initiation of a statin is not recommended (2018 AHA/ACC §4.5.4, III: no benefit)"
                f"{STATIN_SHOWN}"),
-    ("%facts.not_done.statin.exists() and %facts.not_done.statin_declined.empty()",
-     "documented decision not to prescribe a statin ({{%facts.not_done.statin.date}}"
-                                        "[[: {{%facts.not_done.statin.reasons.display}}]]): the plan follows it (2018 "
-                                        "AHA/ACC §5: statin therapy follows a clinician-patient risk discussion)"),
+    ("%facts.not_done.statin_medical_reason.exists()",
+     "documented medical reason not to prescribe a statin ({{%facts.not_done.statin_medical_reason.date}}"
+     "[[: {{%facts.not_done.statin_medical_reason.reasons.display}}]]): the plan follows it (2018 AHA/ACC §5: "
+     "statin therapy follows a clinician-patient risk discussion)"),
 )
 #: Statin-associated muscle symptoms or rhabdomyolysis: reassess and rechallenge rather than a standard start.
 STATIN_SIDE_EFFECTS = (
@@ -70,6 +70,12 @@ STATIN_CHOICES = [
      "{{%facts.not_done.statin_declined.reasons.display}}]]): the decision is the patient's; 2018 AHA/ACC §4.4.1 "
      "asks for a clinician-patient risk discussion before a statin is started, where it can be revisited.",
      "%facts.not_done.statin_declined.exists()"),
+    ("a decision not to prescribe a statin is recorded ({{%facts.not_done.statin.date}}[[: "
+     "{{%facts.not_done.statin.reasons.display}}]]) with no reason the plan recognises as medical or as the patient's "
+     "(published Medical Reason and Patient Reason value sets): whether to prescribe now is the clinician's decision "
+     "after the clinician-patient risk discussion (2018 AHA/ACC §4.4.1).",
+     "%facts.not_done.statin.exists() and %facts.not_done.statin_medical_reason.empty() and "
+     "%facts.not_done.statin_declined.empty()"),
     ("liver disease recorded ({{%facts.conditions.liver_disease.display}}): in chronic, stable liver disease a "
      "statin is reasonable after baseline hepatic measurements and with a monitoring schedule (2018 AHA/ACC §5); "
      "whether the liver disease is chronic and stable is the clinician's judgement.",
@@ -84,8 +90,9 @@ def _statin_checks(intensity: str) -> dict[str, Any]:
     """Exclusions and contraindications every statin start shares; ``intensity`` names the one the rule wants."""
     return {
         "exclusions": (STATIN_EXCLUSIONS[0], STATIN_EXCLUSIONS[1],
-                       (ON_STATIN, "statin not started: active {{%facts.medications.statin.display}} "
-                                   f"MedicationRequest (check it is {intensity})", "low", "statin-review"),
+                       (ON_STATIN, "statin not started: {{%facts.medications.statin.display}} MedicationRequest[[ "
+                                   "({{%facts.medications.statin.note}})]] (check it is "
+                                   f"{intensity})", "low", "statin-review"),
                        *STATIN_EXCLUSIONS[2:], STATIN_SIDE_EFFECTS),
         "contraindications": (
             ("%facts.allergies.statin.exists()", "statin allergy or intolerance recorded: "
@@ -102,11 +109,13 @@ def cholesterol() -> dict[str, Any]:
     """ASCVD risk and statins (2018 AHA/ACC cholesterol, 2013 PCE, USPSTF 2022)."""
     return plan_definition(
         "ascvd-statins", "ASCVD risk and statins",
-        description="Statin benefit groups: clinical ASCVD, LDL-C 190 mg/dL or more, diabetes 40-75, and "
-                    "primary prevention by 10-year ASCVD risk band (2018 AHA/ACC, 2013 PCE, USPSTF 2022).",
+        description="Statin benefit groups: clinical ASCVD, LDL-C 190 mg/dL or more, diabetes 40-75 (and older "
+                    "than 75 after a risk discussion), and primary prevention by 10-year ASCVD risk band (2018 "
+                    "AHA/ACC, 2013 PCE, USPSTF 2022).",
         guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN], ages=(18, None),
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
-             f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN}",
+             f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN} or "
+             f"({AGE} > 75 and %facts.conditions.diabetes.exists())",
         summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                   "({{%facts.scores.ascvd10y.basis}})"),
                  ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
@@ -151,6 +160,19 @@ def cholesterol() -> dict[str, Any]:
                          *STATIN_CHOICES],
                  text="Diabetes at age {{%facts.patient.ageYears}} (40 to 75): moderate-intensity statin "
                       "regardless of 10-year risk."),
+            rule("lipid.diabetes-over-75", "Statin after a risk discussion (diabetes, older than 75)",
+                 ages=(76, None),
+                 when=[NO_ASCVD, "%facts.conditions.diabetes.exists()", f"{AGE} > 75",
+                       "%facts.measures.ldl.recentValue.empty() or %facts.measures.ldl.recentValue < 190"],
+                 activity="statin-moderate", inputs=["conditions.diabetes", *LIPID_INPUTS],
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.3, Diabetes mellitus in adults (older than 75 years: "
+                                             "initiating a statin after a clinician-patient discussion, IIb)"),
+                       STATIN_SAFETY], **_statin_checks("of suitable intensity"),
+                 choice=["older than 75 with diabetes: 2018 AHA/ACC §4.3 finds it may be reasonable to start a "
+                         "statin after a clinician-patient discussion of potential benefits and risks; whether to "
+                         "start is that decision.", *STATIN_CHOICES],
+                 text="Diabetes at age {{%facts.patient.ageYears}} (older than 75), no clinical ASCVD and no statin: "
+                      "a statin may be reasonable after discussing benefits and risks with the patient."),
             rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[PRIMARY_CITE, ("PCE-2013", "Pooled Cohort Equations"),

@@ -24,11 +24,16 @@ USPSTF = "https://www.uspreventiveservicestaskforce.org/uspstf/recommendation/"
 OBESITY = guideline("USPSTF-OBESITY-2018", "USPSTF: Weight Loss to Prevent Obesity-Related Morbidity and "
                     "Mortality in Adults: Behavioral Interventions", "2018",
                     USPSTF + "obesity-in-adults-interventions")
+WHO_BMI = guideline("WHO-BMI-2000", "WHO: Obesity: preventing and managing the global epidemic. Report of a WHO "
+                    "consultation (WHO Technical Report Series 894)", "2000", "https://iris.who.int/handle/10665/42330")
 TOBACCO = guideline("USPSTF-TOBACCO-2021", "USPSTF: Tobacco Smoking Cessation in Adults, Including Pregnant "
                     "Persons: Interventions", "2021",
                     USPSTF + "tobacco-use-in-adults-and-pregnant-women-counseling-and-interventions")
 DEPRESSION = guideline("USPSTF-DEPRESSION-2023", "USPSTF: Screening for Depression and Suicide Risk in Adults",
                        "2023", USPSTF + "screening-depression-suicide-risk-adults")
+DEPRESSION_YOUTH = guideline("USPSTF-DEPRESSION-YOUTH-2022", "USPSTF: Depression and Suicide Risk in Children and "
+                             "Adolescents: Screening", "2022",
+                             USPSTF + "screening-depression-suicide-risk-children-adolescents")
 PHQ9 = guideline("PHQ9-2001", "Kroenke K, Spitzer RL, Williams JB. The PHQ-9: validity of a brief depression "
                  "severity measure. J Gen Intern Med 2001;16(9):606-613", "2001",
                  "https://doi.org/10.1046/j.1525-1497.2001.016009606.x")
@@ -68,11 +73,13 @@ OBESITY_IN_HOSPICE = (HOSPICE, f"{COMFORT}: a weight-loss programme, aimed at ob
 
 
 def obesity() -> dict[str, Any]:
-    """Obesity (USPSTF 2018): BMI 30 or more -> intensive behavioural intervention."""
+    """Obesity (USPSTF 2018): BMI 30 or more -> intensive behavioural intervention; a BMI below 18.5 (WHO 2000,
+    underweight) -> assessment, the clinician's choice."""
     return plan_definition(
-        "obesity", "Obesity", guidelines=[OBESITY], when=f"{AGE} >= 18", ages=(18, None),
+        "obesity", "Obesity", guidelines=[OBESITY, WHO_BMI], when=f"{AGE} >= 18", ages=(18, None),
         description="Adults with a BMI of 30 kg/m2 or more: offer or refer to intensive, multicomponent "
-                    "behavioral interventions (USPSTF 2018, B).",
+                    "behavioral interventions (USPSTF 2018, B). A BMI below 18.5 kg/m2 (underweight, WHO 2000) "
+                    "without a follow-up plan: an assessment, as the clinician's choice.",
         rules=[rule("obesity.behavioral-intervention", "Intensive behavioral weight-loss intervention",
                     when=["%facts.scores.bmi.value >= 30"], activity="weight-behavioral-intervention",
                     inputs=["scores.bmi", "measures.weight", "not_done.weight_intervention", *HOSPICE_INPUTS],
@@ -86,6 +93,27 @@ def obesity() -> dict[str, Any]:
                             "%facts.not_done.weight_intervention.exists()"),
                     text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m2 (30 or more): offer or refer to an "
                          "intensive, multicomponent behavioral intervention."),
+               rule("obesity.low-bmi", "Assess a low BMI (below 18.5 kg/m2)",
+                    when=["%facts.scores.bmi.value < 18.5"], activity="underweight-assessment",
+                    inputs=["scores.bmi", "measures.weight", "procedures.underweight_follow_up",
+                            "medications.underweight_medication", "not_done.underweight_follow_up", *HOSPICE_INPUTS],
+                    evidence=("not_done.underweight_follow_up", *HOSPICE_INPUTS),
+                    cite=[("WHO-BMI-2000", "Table 2.1, classification of adults according to BMI (underweight: "
+                                           "below 18.50 kg/m2)")],
+                    satisfied_by=(("procedures.underweight_follow_up", 12, "mo", "Follow-up for a low BMI"),),
+                    exclusions=((PREGNANT, "pregnancy: the BMI classification is for nonpregnant adults"),
+                                (HOSPICE, f"{COMFORT}: weight is followed in the palliative plan"),
+                                ("%facts.medications.underweight_medication.exists()", "a medicine for a low BMI is "
+                                 "prescribed ({{%facts.medications.underweight_medication.display}}): the follow-up "
+                                 "is under way")),
+                    choice=["WHO 2000 classifies a BMI below 18.5 kg/m2 as underweight but no guideline this pack "
+                            "follows sets the follow-up: what to assess and when is the clinician's decision.",
+                            ("a decision not to follow up the low BMI is recorded ({{%facts.not_done."
+                             "underweight_follow_up.date}}[[: {{%facts.not_done.underweight_follow_up.reasons"
+                             ".display}}]]).", "%facts.not_done.underweight_follow_up.exists()")],
+                    text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m2 (below 18.5, underweight by the WHO 2000 "
+                         "classification) and no follow-up for it in the last 12 months: assess the cause and agree "
+                         "a follow-up plan."),
                rule("obesity.measure-bmi", "Measure weight and height (no BMI in the last 12 months)",
                     when=["%facts.scores.bmi.empty()"], activity="bmi-measurement",
                     inputs=["scores.bmi", "measures.weight", "measures.height", "not_done.bmi", *HOSPICE_INPUTS],
@@ -145,13 +173,17 @@ def tobacco() -> dict[str, Any]:
 
 
 def depression() -> dict[str, Any]:
-    """Depression (USPSTF 2023 screening; PHQ-9 of 10 or more -> further assessment)."""
+    """Depression (USPSTF 2022 screening of adolescents 12 to 18, USPSTF 2023 of adults; an adult's PHQ-9 of 10
+    or more -> further assessment)."""
     return plan_definition(
-        "depression", "Depression", guidelines=[DEPRESSION, PHQ9], when=f"{AGE} >= 18", ages=(18, None),
-        description="Screen adults for depression (USPSTF 2023, B); a PHQ-9 of 10 or more calls for further "
-                    "assessment (Kroenke 2001).",
+        "depression", "Depression", guidelines=[DEPRESSION, DEPRESSION_YOUTH, PHQ9], when=f"{AGE} >= 12",
+        ages=(12, None),
+        description="Screen adolescents from 12 (USPSTF 2022, B) and adults (USPSTF 2023, B) for depression; an "
+                    "adult's PHQ-9 of 10 or more calls for further assessment (Kroenke 2001).",
         rules=[
-            rule("depression.follow-up", "Further assessment for depression (PHQ-9 10 or more)",
+            # The PHQ-9 cut-off of 10 was validated in adults (Kroenke 2001); an adolescent's positive screen is
+            # followed up by the clinician who reads the adolescent instrument.
+            rule("depression.follow-up", "Further assessment for depression (PHQ-9 10 or more)", ages=(18, None),
                  when=["%facts.measures.phq9.value >= 10", "%facts.measures.phq9.withinLookback = true"],
                  activity="depression-assessment", inputs=["measures.phq9", "conditions.depression"],
                  cite=[("PHQ9-2001", "PHQ-9 score of 10 or more (moderate or worse; cut-off validated)"),
@@ -164,13 +196,16 @@ def depression() -> dict[str, Any]:
                          "conditions.bipolar_disorder", "not_done.depression_screening"],
                  evidence=("not_done.depression_screening",),
                  exclusions=(("%facts.conditions.bipolar_disorder.exists()", "bipolar disorder recorded "
-                              "({{%facts.conditions.bipolar_disorder.display}}): USPSTF 2023 screening is for "
-                              "asymptomatic adults; mood symptoms are followed in the care of the recorded disorder"),),
-                 cite=[("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults")],
+                              "({{%facts.conditions.bipolar_disorder.display}}): USPSTF screening is for asymptomatic "
+                              "adults (2023) and adolescents (2022); mood symptoms are followed in the care of the "
+                              "recorded disorder"),),
+                 cite=[("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults"),
+                       ("USPSTF-DEPRESSION-YOUTH-2022", "Recommendation (B): screening for major depressive disorder "
+                                                        "in adolescents aged 12 to 18 years")],
                  satisfied_by=(("measures.phq9", 12, "mo", "PHQ-9"), ("measures.phq2", 12, "mo", "PHQ-2"),
                                ("procedures.depression_screening", 12, "mo", "Depression screening")),
-                 choice=["USPSTF 2023 sets no screening interval; the 12-month look-back is this pack's local "
-                         "policy, not a guideline threshold.",
+                 choice=["USPSTF 2023 and 2022 set no screening interval; the 12-month look-back is this pack's "
+                         "local policy, not a guideline threshold.",
                          ("not done on {{%facts.not_done.depression_screening.date}}[[ "
                           "({{%facts.not_done.depression_screening.reasons.display}})]]: whether to screen now is "
                           "the clinician's decision.", "%facts.not_done.depression_screening.exists()")],
