@@ -184,3 +184,28 @@ def test_follow__a_write_is_never_sent_again_even_to_the_same_base(status):
         follow(lambda url: requests.post(url, json={}, allow_redirects=False, timeout=5), f"{BASE}/CarePlan",
                [BASE], method="POST")
     assert len(responses.calls) == 1
+
+
+# -- a door: the web launch in open-server mode ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("location", ["http://evil.test/fhir/Patient/p1", "http://fhir.test/secret/Patient/p1",
+                                      "/fhir/%2e%2e/secret/Patient/p1"])
+def test_open_server_launch__a_redirect_elsewhere_is_the_usual_error_page_and_never_followed(tmp_path, location):
+    import re
+
+    from app import create_app
+
+    server = "http://fhir.test/fhir"
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "VAR_DIR": str(tmp_path), "FHIR_RETRIES": 0,
+                      "SMART_ALLOWED_ISS": [server], "SMART_OPEN_SERVERS": [server]})
+    client = app.test_client()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, re.compile(r"http://fhir\.test/fhir(/.*)?(\?.*)?"), status=302,
+                 headers={"Location": location})
+        plan_page = client.get(f"https://localhost/launch?iss={server}&patient=p1").headers["Location"]
+        response = client.get("https://localhost" + plan_page)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 502
+        assert "A link from the FHIR server was refused" in page and "Traceback" not in page
+        assert mock.calls and all(call.request.url.startswith(server + "/") for call in mock.calls)
