@@ -188,6 +188,20 @@ def test_cds_service__fhir_errors_on_the_patient_are_clear_answers(client, keys,
     assert "tok" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("location", ["https://evil.example/fhir/Patient/cp-clin-t2d-ckd",
+                                      f"{EHR_FHIR}/../other/Patient/cp-clin-t2d-ckd"])
+def test_cds_service__a_fhir_server_redirecting_elsewhere_is_a_clear_answer_and_the_target_never_called(
+        client, keys, mocked, location):
+    mocked.get(f"{EHR_FHIR}/Patient/cp-clin-t2d-ckd", status=302, headers={"Location": location})
+    server = FakeFhirServer(EHR_FHIR, bundle_resources("clinical-t2d-ckd.json"), token="tok")
+    server.register(mocked)
+    body = hook_request("cp-clin-t2d-ckd", fhirServer=EHR_FHIR, fhirAuthorization={"access_token": "tok"})
+    response = _post(client, keys, body)
+    assert response.status_code == 502
+    assert response.get_json()["message"].endswith("A link from the FHIR server was refused.")
+    assert not [call for call in mocked.calls if "evil" in call.request.url or "/other/" in call.request.url]
+
+
 def test_cds_service__a_search_refused_still_gives_cards_that_say_what_was_not_seen(client, keys, mocked):
     server = FakeFhirServer(EHR_FHIR, bundle_resources("clinical-t2d-ckd.json"), token="tok")
     server.failures["MedicationRequest"] = 403

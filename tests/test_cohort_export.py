@@ -134,3 +134,61 @@ def test_bulk_export__an_interrupted_poll_resumes_the_same_job(tmp_path):
     responses.get(f"{BASE}/Binary/Patient", body=PATIENTS)
     _export(tmp_path)
     assert KICK_OFF not in [c.request.url.split("?")[0] for c in responses.calls]
+
+
+# -- redirects and dot segments: no file from off the allow-list ------------------------------------------
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 302, 307])
+@pytest.mark.parametrize("location", ["https://evil.example/secret/Patient.ndjson",
+                                      f"{BASE}/../secret/Patient.ndjson", "https://files.example.net/exports/x"])
+def test_bulk_export__a_file_redirected_off_its_base_is_refused_and_never_fetched(tmp_path, status, location):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient"))
+    responses.get(f"{BASE}/Binary/Patient", status=status, headers={"Location": location})
+    with pytest.raises(ExportFailed, match=r"downloading 000\.Patient\.ndjson failed: refused a redirect"):
+        _export(tmp_path, token="secret-token", allowed_file_prefixes=("https://files.example.net/exports",))
+    assert [c.request.url for c in responses.calls][-1] == f"{BASE}/Binary/Patient"
+    assert not [c for c in responses.calls if "secret/" in c.request.url or "example.net" in c.request.url]
+    assert not list(tmp_path.glob("*.ndjson"))
+
+
+@responses.activate
+def test_bulk_export__a_file_redirected_on_the_same_server_is_downloaded(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient"))
+    responses.get(f"{BASE}/Binary/Patient", status=302, headers={"Location": f"{BASE}/Binary/Patient-1"})
+    responses.get(f"{BASE}/Binary/Patient-1", body=PATIENTS)
+    _export(tmp_path, token="secret-token")
+    assert (tmp_path / "000.Patient.ndjson").read_text() == PATIENTS
+
+
+@responses.activate
+def test_bulk_export__a_file_redirect_loop_is_bounded(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient"))
+    responses.get(f"{BASE}/Binary/Patient", status=307, headers={"Location": f"{BASE}/Binary/Patient"})
+    with pytest.raises(ExportFailed, match="redirects"):
+        _export(tmp_path)
+    assert len([c for c in responses.calls if "/Binary/" in c.request.url]) == 6
+
+
+@responses.activate
+@pytest.mark.parametrize("url", [f"{BASE}/../secret/x.ndjson", f"{BASE}/%2e%2e/secret/x.ndjson",
+                                 "https://files.example.net/exports/../../secret/x.ndjson"])
+def test_bulk_export__a_file_url_with_dot_segments_off_the_base_is_refused_before_any_download(tmp_path, url):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(url))
+    with pytest.raises(UnsafeUrl, match="outside the FHIR server"):
+        _export(tmp_path, allowed_file_prefixes=("https://files.example.net/exports",))
+    assert [c.request.url for c in responses.calls] == [f"{KICK_OFF}?_outputFormat=application%2Ffhir%2Bndjson",
+                                                          STATUS]
+
+
+@responses.activate
+def test_bulk_export__a_status_url_redirected_elsewhere_is_refused(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, status=302, headers={"Location": "https://evil.example/manifest.json"})
+    with pytest.raises(UnsafeUrl, match="refused a redirect"):
+        _export(tmp_path)
+    assert not [c for c in responses.calls if "evil" in c.request.url]

@@ -15,13 +15,16 @@ from app.errors import (
     FhirNotFound,
     FhirPreconditionFailed,
     FhirServerError,
+    FhirStatusError,
     FhirTimeout,
     FhirTooManyRequests,
+    FhirTransportError,
     FhirUnauthorized,
     FhirUnavailable,
     UnsafeUrl,
 )
 from app.fhir import FhirClient
+from app.outbound import MAX_REDIRECTS
 
 BASE = "https://fhir.example.org/r4"
 OUTCOME = {"resourceType": "OperationOutcome", "issue": [
@@ -272,3 +275,101 @@ def test_read__a_lone_surrogate_is_read_as_a_replacement_character(client):
     body = '{"resourceType": "Patient", "id": "p1", "name": [{"family": "A\\ud800"}]}'
     responses.get(f"{BASE}/Patient/p1", body=body, content_type="application/fhir+json")
     assert client.read("Patient", "p1")["name"] == [{"family": "A\ufffd"}]
+
+
+# -- redirects: followed by carepath only to the same base ---------------------------------------------
+
+EVIL = "https://evil.example.com/r4/Patient/p1"
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("location", [EVIL, f"{BASE}/../secret/Patient/p1", f"{BASE}/%2e%2e/secret/Patient/p1",
+                                      "http://fhir.example.org/r4/Patient/p1", "//evil.example.com/r4/Patient/p1"])
+def test_request__a_redirect_off_the_server_is_refused_and_nothing_reaches_its_target(status, location):
+    client = FhirClient(BASE, token=lambda: "secret-token", sleep=lambda seconds: None)
+    responses.get(f"{BASE}/Patient/p1", status=status, headers={"Location": location})
+    with pytest.raises(UnsafeUrl, match="outside the FHIR server carepath was opened with"):
+        client.read("Patient", "p1")
+    assert [call.request.url for call in responses.calls] == [f"{BASE}/Patient/p1"]  # no retry, no target
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_request__a_redirect_on_the_same_server_is_followed_with_the_token(status):
+    client = FhirClient(BASE, token=lambda: "secret-token")
+    responses.get(f"{BASE}/Patient/p1", status=status, headers={"Location": "/r4/Patient/p2"})
+    responses.get(f"{BASE}/Patient/p2", json={"resourceType": "Patient", "id": "p2"})
+    assert client.read("Patient", "p1")["id"] == "p2"
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer secret-token"
+
+
+@responses.activate
+def test_request__a_redirect_keeps_the_search_parameters_of_its_location_only():
+    client = FhirClient(BASE)
+    responses.get(f"{BASE}/Observation", status=302, headers={"Location": f"{BASE}/Observation?page=2"})
+    responses.get(f"{BASE}/Observation", json={"resourceType": "Bundle", "type": "searchset"})
+    client.get_json("Observation", params={"patient": "p1"})
+    assert responses.calls[0].request.url == f"{BASE}/Observation?patient=p1"
+    assert responses.calls[1].request.url == f"{BASE}/Observation?page=2"
+
+
+@responses.activate
+def test_request__a_redirect_loop_is_bounded():
+    client = FhirClient(BASE, sleep=lambda seconds: None)
+    responses.get(f"{BASE}/Patient/p1", status=302, headers={"Location": f"{BASE}/Patient/p1/"})
+    responses.get(f"{BASE}/Patient/p1/", status=301, headers={"Location": f"{BASE}/Patient/p1"})
+    with pytest.raises(FhirTransportError, match="redirects"):
+        client.read("Patient", "p1")
+    assert len(responses.calls) == MAX_REDIRECTS + 1
+
+
+@responses.activate
+def test_request__a_redirected_write_is_not_sent_again():
+    client = FhirClient(BASE)
+    responses.post(f"{BASE}/CarePlan", status=307, headers={"Location": f"{BASE}/CarePlan/2"})
+    with pytest.raises(FhirTransportError, match="not sent again"):
+        client.create({"resourceType": "CarePlan"})
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [300, 302, 304])
+def test_request__a_3xx_without_a_followed_location_is_an_error_not_an_answer(client, status):
+    responses.get(f"{BASE}/Patient/p1", status=status)
+    with pytest.raises(FhirStatusError) as raised:
+        client.read("Patient", "p1")
+    assert raised.value.status == status
+
+
+@pytest.mark.parametrize("path", ["Patient/../../secret", "Patient/%2e%2e/%2e%2e/secret", "//evil.example.com/r4"])
+def test_url_for__a_relative_path_cannot_leave_the_base(client, path):
+    with pytest.raises(UnsafeUrl):
+        client.url_for(path)
+
+
+@responses.activate
+@pytest.mark.parametrize("next_url", [f"{BASE}/../secret/Observation?page=2",
+                                      f"{BASE}/%2E%2E/secret/Observation?page=2"])
+def test_search__refuses_a_next_link_that_leaves_the_base_through_dot_segments(client, next_url):
+    responses.get(f"{BASE}/Observation", json=_page(["a"], next_url))
+    with pytest.raises(UnsafeUrl):
+        client.search("Observation", {"patient": "p1"})
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_search__a_next_page_redirected_elsewhere_is_refused(client):
+    responses.get(f"{BASE}/Observation", json=_page(["a"], f"{BASE}?_getpages=x&_offset=1"))
+    responses.get(BASE, status=302, headers={"Location": "https://evil.example.com/r4?_getpages=x"})
+    with pytest.raises(UnsafeUrl):
+        client.search("Observation", {"patient": "p1"})
+    assert [call.request.url.split("?")[0] for call in responses.calls] == [f"{BASE}/Observation", BASE]
+
+
+@responses.activate
+def test_search__a_next_page_redirected_on_the_same_server_is_read(client):
+    responses.get(f"{BASE}/Observation", json=_page(["a"], f"{BASE}?_getpages=x&_offset=1"))
+    responses.get(BASE, status=303, headers={"Location": f"{BASE}/page-2"})
+    responses.get(f"{BASE}/page-2", json=_page(["b"]))
+    assert [r["id"] for r in client.search("Observation", {"patient": "p1"})] == ["a", "b"]

@@ -102,6 +102,30 @@ def test_handle_callback__token_endpoint_failures_are_explained(smart_app, ehr, 
             smart.handle_callback({"code": "c1", "state": state}, browser_id="browser-1")
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("location", ["https://evil.example/token", TOKEN_URL + "/again"])
+def test_handle_callback__a_redirected_token_request_is_never_sent_again(smart_app, ehr, status, location):
+    with smart_app.app_context():
+        smart = smart_app.extensions["carepath_smart"]
+        state, _ = start(smart)
+        ehr.post(TOKEN_URL, status=status, headers={"Location": location})
+        with pytest.raises(AuthorizationFailed, match=r"token endpoint could not be used.*not sent again"):
+            smart.handle_callback({"code": "c1", "state": state}, browser_id="browser-1")
+    assert [call.request.url for call in ehr.calls if "token" in call.request.url] == [TOKEN_URL]
+
+
+@pytest.mark.parametrize("location", ["https://evil.example/jwks", "https://ehr.example/jwks/../evil-keys"])
+def test_handle_callback__signing_keys_redirected_elsewhere_are_refused(smart_app, ehr, location):
+    ehr.replace(responses.GET, "https://ehr.example/jwks", status=302, headers={"Location": location})
+    with smart_app.app_context():
+        smart = smart_app.extensions["carepath_smart"]
+        state, pending = start(smart)
+        ehr.post(TOKEN_URL, json=token_body(pending))
+        with pytest.raises(TokenInvalid, match="signing keys"):
+            smart.handle_callback({"code": "c1", "state": state}, browser_id="browser-1")
+    assert not [call for call in ehr.calls if "evil" in call.request.url]
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"patient": None}, "which patient"),
     ({"access_token": None}, "no access_token"),

@@ -89,3 +89,36 @@ def test_discover__network_failures_are_named(error, message):
     responses.get(f"{ISS}/.well-known/smart-configuration", body=error)
     with pytest.raises(DiscoveryFailed, match=message):
         discover(ISS, session=requests.Session(), timeout=5)
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("location", ["https://evil.example/.well-known/smart-configuration",
+                                      f"{ISS}/../other/.well-known/smart-configuration",
+                                      "http://ehr.example/fhir/.well-known/smart-configuration"])
+def test_discover__a_redirect_off_the_ehr_is_refused_and_never_followed(status, location):
+    responses.get(f"{ISS}/.well-known/smart-configuration", status=status, headers={"Location": location})
+    with pytest.raises(DiscoveryFailed, match="refused a redirect"):
+        discover(ISS, session=requests.Session(), timeout=5)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_discover__a_redirect_on_the_same_ehr_is_followed():
+    responses.get(f"{ISS}/.well-known/smart-configuration", status=301,
+                  headers={"Location": f"{ISS}/.well-known/smart-configuration/"})
+    responses.get(f"{ISS}/.well-known/smart-configuration/", json=GOOD)
+    assert discover(ISS, session=requests.Session(), timeout=5).token_endpoint == "https://ehr.example/token"
+
+
+@pytest.mark.parametrize("iss", ["https://ehr.example/fhir/x/..", "https://ehr.example:443/fhir",
+                                 "https://EHR.example/fhir/%2E/"])
+def test_check_iss__the_same_base_after_normalising(iss):
+    assert check_iss(iss, [ISS]) == ISS
+
+
+@pytest.mark.parametrize("iss", ["https://ehr.example/fhir/../other", "https://x@ehr.example/fhir",
+                                 "https://ehr.example/fhir/..;/other", "https://ehr.example\\@evil.example/fhir"])
+def test_check_iss__refuses_a_base_that_only_looks_allowed(iss):
+    with pytest.raises(UnknownIssuer):
+        check_iss(iss, [ISS])

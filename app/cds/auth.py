@@ -30,7 +30,8 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from app.errors import CarepathError, ConfigError
+from app.errors import CarepathError, ConfigError, FhirError
+from app.outbound import get
 from app.smart.discovery import normalize_base
 from app.store import Store
 
@@ -117,22 +118,26 @@ class KeySets:
 
     def _fetch(self, url: str) -> KeySet:
         try:
-            response = self.http.get(url, headers={"Accept": "application/json"}, timeout=self.timeout,
-                                     allow_redirects=False)
+            response = get(self.http, url, [url], timeout=self.timeout, outside="the CDS client's key set URL")
             response.raise_for_status()
             key_set = KeySet.import_key_set(response.json())
-        except (requests.RequestException, ValueError, TypeError, KeyError, JoseError) as exc:
+        except (requests.RequestException, ValueError, TypeError, KeyError, JoseError, FhirError) as exc:
             log.warning("cds key set unreadable", extra={"url": url, "error_type": type(exc).__name__})
             raise CdsUnauthorized("carepath could not read the CDS client's key set, so the JWT cannot be "
                                   "verified; no work was done.") from exc
         return key_set
 
 
+def _issuer(iss: str) -> str:
+    """A CDS client's ``iss`` in comparable form: a URL normalized like a FHIR base, any other name as written."""
+    return normalize_base(iss) if "://" in iss else iss.strip()
+
+
 class ClientVerifier:
     """Checks a CDS client's JWT for one service URL (see the module docstring for the checks)."""
 
     def __init__(self, clients: Iterable[CdsClient], store: Store, key_sets: KeySets) -> None:
-        self.clients = {normalize_base(client.iss): client for client in clients}
+        self.clients = {_issuer(client.iss): client for client in clients if _issuer(client.iss)}
         self.store = store
         self.key_sets = key_sets
 
@@ -145,7 +150,8 @@ class ClientVerifier:
         header, claims = _unverified(token)
         if header.get("alg") not in ALGORITHMS:
             raise CdsUnauthorized(f"The JWT must be signed with {' or '.join(ALGORITHMS)}.")
-        client = self.clients.get(normalize_base(str(claims.get("iss") or "")))
+        issuer = _issuer(str(claims.get("iss") or ""))
+        client = self.clients.get(issuer) if issuer else None
         if client is None:
             raise CdsUnauthorized("The JWT's issuer is not a CDS client carepath trusts (CDS_CLIENTS).")
         jku = header.get("jku")

@@ -27,7 +27,7 @@ from app.context.requirements import merge
 from app.errors import CarepathError, FhirError, FhirForbidden, FhirNotFound, FhirUnauthorized
 from app.fhir import FhirClient
 from app.fhir.capabilities import server_capabilities
-from app.smart.discovery import normalize_base
+from app.smart.discovery import allowed_bases, normalize_base
 
 __all__ = ["HOOK", "PATIENT_TOKEN", "SERVICE_ID", "Answer", "CdsRequestError", "answer", "discovery"]
 
@@ -141,8 +141,8 @@ def _fhir_client(body: dict[str, Any], settings: Mapping[str, Any], *, needed: b
     needs reading; :class:`CdsRequestError` (412) when data is missing and cannot be read."""
     server = body.get("fhirServer")
     auth = body.get("fhirAuthorization")
-    allowed = {normalize_base(url) for url in settings.get("SMART_ALLOWED_ISS") or []}
-    open_servers = {normalize_base(url) for url in settings.get("SMART_OPEN_SERVERS") or []}
+    allowed = set(allowed_bases(settings.get("SMART_ALLOWED_ISS")))
+    open_servers = set(allowed_bases(settings.get("SMART_OPEN_SERVERS")))
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     if not isinstance(server, str) or not server:
         if needed:

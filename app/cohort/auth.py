@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 
-from app.errors import ConfigError
+from app.errors import ConfigError, FhirError
 from app.smart.client_auth import ClientCredentials
 from app.smart.discovery import discover
 from app.smart.errors import DiscoveryFailed
@@ -63,9 +63,10 @@ class BackendServicesToken:
         session = self._credentials.session(scope=self._scope, timeout=self._timeout)
         try:
             answer = session.fetch_token(configuration.token_endpoint, grant_type="client_credentials")
-        except (OAuthError, requests.RequestException, ValueError) as exc:
+        except (OAuthError, requests.RequestException, ValueError, FhirError) as exc:
             error = getattr(exc, "error", None) or type(exc).__name__
-            description = " ".join(str(getattr(exc, "description", None) or "").split())[:300]
+            detail = getattr(exc, "description", None) or (exc.message if isinstance(exc, FhirError) else "")
+            description = " ".join(str(detail or "").split())[:300]
             raise ConfigError(f"the token endpoint refused carepath's Backend Services request as client "
                               f"{self._credentials.client_id!r} ({error}{': ' + description if description else ''})"
                               ) from exc

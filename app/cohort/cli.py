@@ -84,7 +84,7 @@ def _export(args: argparse.Namespace) -> int:
     from app.cohort.export import ExportOptions, bulk_export
     from app.context.resources import USED_TYPES
     from app.fhir import FhirClient
-    from app.smart.discovery import check_iss, normalize_base
+    from app.smart.discovery import allowed_bases, check_iss
     from app.smart.errors import UnknownIssuer
 
     config = settings()
@@ -94,7 +94,7 @@ def _export(args: argparse.Namespace) -> int:
         return fail("cohort export", exc.message)
     token = refresh = None
     try:
-        if base not in {normalize_base(url) for url in config["SMART_OPEN_SERVERS"]}:
+        if base not in allowed_bases(config["SMART_OPEN_SERVERS"]):
             v1 = config.get("SMART_SCOPE_VERSION") == "v1"
             provider = BackendServicesToken(base, config.get_namespace("SMART_", lowercase=False),
                                             scope=args.scope or ("system/*.read" if v1 else "system/*.rs"))

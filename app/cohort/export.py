@@ -3,9 +3,10 @@
 Every request goes through :class:`app.fhir.FhirClient` (timeouts, retries, typed errors carrying the
 server's OperationOutcome). The FHIR base must be on carepath's allow-list (``SMART_ALLOWED_ISS``, checked by
 the caller); the status URL and every file URL must lie on the same server or under a prefix the user allowed
-explicitly, otherwise nothing is downloaded. ``export-state.json`` in the output folder records the job and
-each finished file: a run interrupted at any point resumes (polling the same job, skipping finished files)
-instead of starting over.
+explicitly (:func:`app.outbound.on_base`, after normalising dot segments), otherwise nothing is downloaded. A
+redirect is followed only to the same base (each file's client is bound to the base its URL lies on).
+``export-state.json`` in the output folder records the job and each finished file: a run interrupted at any
+point resumes (polling the same job, skipping finished files) instead of starting over.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from app.cohort.errors import ExportFailed
 from app.errors import FhirError, FhirStatusError, UnsafeUrl
 from app.fhir.client import FhirClient, parse_retry_after
+from app.outbound import on_base
 
 STATE_FILE = "export-state.json"
 NDJSON = "application/fhir+ndjson"
@@ -126,7 +128,8 @@ def _outputs(manifest: dict[str, Any], section: str) -> list[dict[str, Any]]:
 
 def _file_clients(client: FhirClient, outputs: Iterable[dict[str, Any]], options: ExportOptions,
                   requires_token: bool, token: Callable[[], str | None] | None) -> dict[str, FhirClient]:
-    """A client per file URL: on the FHIR server or under an allowed prefix, else UnsafeUrl before any download.
+    """A client per file URL, bound to the FHIR server or the allowed prefix the URL lies on (its redirects
+    stay there too), else UnsafeUrl before any download.
 
     The access token goes with a file request only when the manifest says ``requiresAccessToken``.
     """
@@ -134,7 +137,7 @@ def _file_clients(client: FhirClient, outputs: Iterable[dict[str, Any]], options
     made: dict[str, FhirClient] = {}
     chosen: dict[str, FhirClient] = {}
     for item in outputs:
-        base = next((b for b in bases if _under(item["url"], b)), None)
+        base = next((b for b in bases if on_base(item["url"], b)), None)
         if base is None:
             raise UnsafeUrl(f"refused to download {item['type']} from outside the FHIR server and the allowed "
                             f"prefixes ({item['url'].split('?', 1)[0]}); allow it with --allow-files PREFIX",
@@ -144,10 +147,6 @@ def _file_clients(client: FhirClient, outputs: Iterable[dict[str, Any]], options
                                     retries=client.retries, backoff=client.backoff)
         chosen[item["url"]] = made[base]
     return chosen
-
-
-def _under(url: str, base: str) -> bool:
-    return FhirClient(base).is_on_server(url) if url.lower().startswith(("http://", "https://")) else False
 
 
 def _download_all(folder: Path, state: dict[str, Any], outputs: list[dict[str, Any]],

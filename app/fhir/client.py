@@ -2,7 +2,9 @@
 
 Every HTTP call to a FHIR server goes through :meth:`FhirClient.request`, which sets timeouts, retries
 idempotent requests, refreshes the token once on a 401 and turns every non-2xx answer into a typed error
-from :mod:`app.errors` carrying the server's OperationOutcome.
+from :mod:`app.errors` carrying the server's OperationOutcome. Every URL it sends to passes
+:func:`app.outbound.check` on the client's base, and a redirect is followed only by :func:`app.outbound.follow`
+(a read, to a target on the same base), never by requests itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -25,15 +27,16 @@ from app.errors import (
     FhirTimeout,
     FhirUnauthorized,
     FhirUnavailable,
-    UnsafeUrl,
     status_error_class,
 )
 from app.fhir.decoding import UnreadableJson, loads
+from app.outbound import check, follow
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_OUTSIDE = "the FHIR server carepath was opened with"
 
 TokenProvider = Callable[[], str | None]
 RefreshHook = Callable[[], bool]
@@ -89,25 +92,12 @@ class FhirClient:
     # -- URLs -------------------------------------------------------------------------------------
 
     def url_for(self, path_or_url: str) -> str:
-        """An absolute URL on this server; absolute URLs elsewhere raise :class:`UnsafeUrl`."""
-        if not urlsplit(path_or_url).scheme:  # relative, even when its query holds a URL (code=http://loinc.org|..)
-            return f"{self.base_url}/{path_or_url.lstrip('/')}"
-        if not self.is_on_server(path_or_url):
-            raise UnsafeUrl(
-                "refused a link outside the FHIR server carepath was opened with "
-                f"({urlsplit(path_or_url).netloc or path_or_url!r})",
-                url=_loggable(path_or_url),
-            )
-        return path_or_url
-
-    def is_on_server(self, url: str) -> bool:
-        """True when ``url`` lies under this client's base URL (same scheme, host, port and path)."""
-        base, other = urlsplit(self.base_url), urlsplit(urljoin(self.base_url + "/", url))
-        return (
-            (other.scheme, other.netloc.lower()) == (base.scheme, base.netloc.lower())
-            and (other.path == base.path or other.path.startswith(base.path.rstrip("/") + "/")
-                 or (other.path.rstrip("/") == base.path.rstrip("/")))
-        )
+        """An absolute URL on this server, in normal form (:func:`app.outbound.check`); a URL elsewhere, or one
+        that leaves the base through dot segments, raises :class:`app.errors.UnsafeUrl`."""
+        absolute = bool(urlsplit(path_or_url).scheme) or path_or_url.startswith("//")
+        # A path without a scheme is relative to the base, even when its query holds a URL (code=http://loinc.org|..)
+        url = path_or_url if absolute else f"{self.base_url}/{path_or_url.lstrip('/')}"
+        return check(url, [self.base_url], outside=_OUTSIDE)
 
     # -- the one request function ------------------------------------------------------------------
 
@@ -129,6 +119,7 @@ class FhirClient:
         """
         method = method.upper()
         url = self.url_for(path_or_url)
+        sent_url = _with_params(url, params)
         sent_headers = {"Accept": FHIR_JSON}
         if json is not None:
             sent_headers["Content-Type"] = FHIR_JSON
@@ -145,9 +136,10 @@ class FhirClient:
             try:
                 with self._count_lock:
                     self.request_count += 1
-                response = self.session.request(
-                    method, url, params=params, json=json, headers=sent_headers, timeout=self.timeout, stream=stream
-                )
+                response = follow(
+                    lambda target: self.session.request(method, target, json=json, headers=sent_headers,
+                                                        timeout=self.timeout, stream=stream, allow_redirects=False),
+                    sent_url, [self.base_url], method=method, outside=_OUTSIDE)
             except requests.Timeout as exc:
                 error: Exception = FhirTimeout(
                     f"the FHIR server did not answer within {self.timeout:g} s",
@@ -168,8 +160,8 @@ class FhirClient:
                     extra={"method": method, "path": _loggable(url), "status": response.status_code,
                            "ms": round(elapsed_ms, 1)},
                 )
-                if response.ok:
-                    return response
+                if 200 <= response.status_code < 300:
+                    return response  # a 3xx that was not followed is an error like any other non-2xx answer
                 error = _status_error(response, method, url)
                 if isinstance(error, FhirUnauthorized) and not refreshed and self._on_unauthorized:
                     refreshed = True
@@ -277,6 +269,16 @@ def decoded(response: requests.Response) -> Any:
             f"the FHIR server answered {response.status_code} with a body carepath cannot read: {exc}",
             url=_loggable(response.url), method=response.request.method if response.request else None,
         ) from exc
+
+
+def _with_params(url: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None) -> str:
+    """``url`` with ``params`` encoded into its query as requests would: a redirect's target is a whole URL, so
+    the first request is one too."""
+    if not params:
+        return url
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, params)
+    return prepared.url or url
 
 
 def _settled(session: requests.Session, base_url: str) -> requests.Session:

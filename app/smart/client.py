@@ -24,8 +24,10 @@ from typing import Any
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 
+from app.errors import FhirError
+from app.outbound import get
 from app.smart.client_auth import ClientCredentials
-from app.smart.discovery import SmartConfiguration, check_iss, discover, normalize_base
+from app.smart.discovery import SmartConfiguration, allowed_bases, check_iss, discover, normalize_base
 from app.smart.errors import (
     AuthorizationFailed,
     LaunchRequestInvalid,
@@ -69,8 +71,8 @@ class SmartClient:
         self.store = store
         self.http = http or requests.Session()
         self.timeout = float(self.settings.get("HTTP_TIMEOUT", 10))
-        self.allowed_iss = [normalize_base(url) for url in self.settings.get("ALLOWED_ISS") or []]
-        self.open_servers = [normalize_base(url) for url in self.settings.get("OPEN_SERVERS") or []]
+        self.allowed_iss = allowed_bases(self.settings.get("ALLOWED_ISS"))
+        self.open_servers = allowed_bases(self.settings.get("OPEN_SERVERS"))
         self.launch_ttl = float(self.settings.get("LAUNCH_TTL", 8 * 3600))
         self.pending_ttl = float(self.settings.get("PENDING_TTL", 600))
         self.refresh_margin = float(self.settings.get("REFRESH_MARGIN", 60))
@@ -224,9 +226,10 @@ class SmartClient:
     def _openid_configuration(self, configuration: SmartConfiguration) -> dict[str, Any]:
         url = f"{configuration.iss}/.well-known/openid-configuration"
         try:
-            response = self.http.get(url, timeout=self.timeout, allow_redirects=False)
+            response = get(self.http, url, [configuration.iss], timeout=self.timeout,
+                           outside="the EHR's FHIR server")
             document = response.json() if response.status_code == 200 else {}
-        except (requests.RequestException, ValueError):
+        except (requests.RequestException, ValueError, FhirError):
             document = {}
         return document if isinstance(document, dict) else {}
 
@@ -332,6 +335,8 @@ class SmartClient:
             raise AuthorizationFailed(f"The EHR's token endpoint failed (HTTP {status}).") from None
         except requests.RequestException as exc:
             raise AuthorizationFailed("The EHR's token endpoint cannot be reached.") from exc
+        except FhirError as exc:  # a redirect: the code, verifier and credentials go only where discovery said
+            raise AuthorizationFailed(f"The EHR's token endpoint could not be used: {exc.message}.") from None
         except ValueError:
             raise AuthorizationFailed("The EHR's token endpoint did not answer with JSON.") from None
 

@@ -14,13 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from joserfc.jwk import ECKey, RSAKey
 
 from app.errors import ConfigError
+from app.outbound import check, follow
 
-__all__ = ["CLIENT_TYPES", "ClientCredentials", "SmartPrivateKeyJWT"]
+__all__ = ["CLIENT_TYPES", "ClientCredentials", "NoRedirectSession", "SmartPrivateKeyJWT"]
 
 CLIENT_TYPES = ("public", "confidential-symmetric", "confidential-asymmetric")
 _AUTH_METHODS = {
@@ -29,6 +31,7 @@ _AUTH_METHODS = {
     "confidential-asymmetric": "private_key_jwt",
 }
 _KEY_TYPES = {"RS384": RSAKey, "ES384": ECKey}
+_ENDPOINT = "the EHR's token endpoint"
 #: SMART App Launch 2, asymmetric client authentication: "exp" no more than five minutes in the future.
 ASSERTION_LIFETIME = 300
 
@@ -48,6 +51,20 @@ class SmartPrivateKeyJWT(PrivateKeyJWT):
             auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint, alg=self.alg,
             claims={}, header={"kid": self.kid, "typ": "JWT"}, expires_in=ASSERTION_LIFETIME,
         )
+
+
+class NoRedirectSession(OAuth2Session):
+    """authlib's OAuth2Session without requests' automatic redirects: a token request carries the code, the PKCE
+    verifier and the client's credentials, and goes only to the endpoint discovery named
+    (:func:`app.outbound.follow` refuses a redirect of a POST with :class:`app.errors.FhirTransportError`)."""
+
+    def request(self, method: str, url: str, withhold_token: bool = False, auth: Any = None,
+                **kwargs: Any) -> requests.Response:
+        """One request to ``url``, a redirect answered as :func:`app.outbound.follow` says."""
+        kwargs["allow_redirects"] = False
+        return follow(lambda target: super(NoRedirectSession, self).request(
+            method, target, withhold_token=withhold_token, auth=auth, **kwargs),
+            check(url, [url], what="a request", outside=_ENDPOINT), [url], method=method, outside=_ENDPOINT)
 
 
 class ClientCredentials:
@@ -75,10 +92,10 @@ class ClientCredentials:
             self.key = _load_private_key(settings, self.alg)
             self.kid = str(settings.get("KEY_ID") or "") or self.key.thumbprint()
 
-    def session(self, *, scope: str | None = None, timeout: float = 10.0) -> OAuth2Session:
+    def session(self, *, scope: str | None = None, timeout: float = 10.0) -> NoRedirectSession:
         """An authlib OAuth2Session authenticating to token endpoints as this client, PKCE S256 on."""
         secret: Any = self.key if self.client_type == "confidential-asymmetric" else (self._secret or None)
-        session = OAuth2Session(
+        session = NoRedirectSession(
             client_id=self.client_id, client_secret=secret, token_endpoint_auth_method=self.auth_method,
             scope=scope, redirect_uri=self.redirect_uri, code_challenge_method="S256",
             default_timeout=timeout,

@@ -1,7 +1,9 @@
 """Which FHIR servers carepath trusts, and what their ``.well-known/smart-configuration`` says.
 
 The allow-list is checked before any network call: an unknown ``iss`` never receives a request (no SSRF,
-and no client secret or assertion is ever sent to a stranger's token endpoint).
+and no client secret or assertion is ever sent to a stranger's token endpoint). Base URLs are compared in the
+normal form of :mod:`app.outbound`, and the discovery documents are fetched through :func:`app.outbound.follow`
+(a redirect only to the same ``iss``).
 """
 
 from __future__ import annotations
@@ -15,18 +17,27 @@ from urllib.parse import urlsplit
 
 import requests
 
+from app.errors import FhirError, UnsafeUrl
+from app.outbound import get, normalize
 from app.smart.errors import DiscoveryFailed, UnknownIssuer
 
-__all__ = ["SmartConfiguration", "check_iss", "discover", "is_loopback", "normalize_base"]
+__all__ = ["SmartConfiguration", "allowed_bases", "check_iss", "discover", "is_loopback", "normalize_base"]
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 def normalize_base(url: str) -> str:
-    """A FHIR base URL in comparable form: lower-case scheme and host, no trailing slash, no query."""
-    parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/")
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
+    """A FHIR base URL in comparable form (:func:`app.outbound.normalize`: lower-case scheme and host, no default
+    port, no dot segments), without its query and trailing slash; "" for a URL carepath would never contact."""
+    try:
+        return normalize(url.strip()).split("?", 1)[0].rstrip("/")
+    except UnsafeUrl:
+        return ""
+
+
+def allowed_bases(urls: Iterable[str] | None) -> list[str]:
+    """The usable entries of a list of base URLs (``SMART_ALLOWED_ISS``, ``SMART_OPEN_SERVERS``), normalized."""
+    return [base for base in (normalize_base(str(url)) for url in urls or []) if base]
 
 
 def check_iss(iss: str | None, allowed: Iterable[str]) -> str:
@@ -34,7 +45,7 @@ def check_iss(iss: str | None, allowed: Iterable[str]) -> str:
     if not iss:
         raise UnknownIssuer("The launch did not say which EHR (FHIR server) it comes from (no 'iss').")
     normalized = normalize_base(iss)
-    if normalized not in {normalize_base(url) for url in allowed}:
+    if not normalized or normalized not in allowed_bases(allowed):
         shown = iss if len(iss) <= 120 else iss[:117] + "..."
         raise UnknownIssuer(
             f"The FHIR server {shown} is not on carepath's list of allowed EHRs, so carepath did not contact "
@@ -106,12 +117,13 @@ def discover(iss: str, *, session: requests.Session, timeout: float, ttl: float 
         return cached[1]
     url = f"{iss}/.well-known/smart-configuration"
     try:
-        response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout,
-                               allow_redirects=False)
+        response = get(session, url, [iss], timeout=timeout, outside="the EHR's FHIR server")
     except requests.Timeout as exc:
         raise DiscoveryFailed(f"The EHR did not answer {url} within {timeout:g} s.") from exc
     except requests.RequestException as exc:
         raise DiscoveryFailed(f"The EHR at {urlsplit(iss).netloc} cannot be reached.") from exc
+    except FhirError as exc:
+        raise DiscoveryFailed(f"carepath could not read {url}: {exc.message}.") from exc
     if response.status_code != 200:
         raise DiscoveryFailed(f"{url} answered {response.status_code}: the EHR does not publish a SMART "
                               "configuration there.")

@@ -16,6 +16,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from app.errors import FhirError
+from app.outbound import get, normalize, on_base
 from app.smart.errors import TokenInvalid
 
 __all__ = ["ID_TOKEN_ALGORITHMS", "fetch_jwks", "fhir_user_reference", "validate_id_token"]
@@ -26,11 +28,10 @@ ID_TOKEN_ALGORITHMS = ["RS256", "ES256", "RS384", "ES384"]
 def fetch_jwks(url: str, *, session: requests.Session, timeout: float) -> dict[str, Any]:
     """The JSON Web Key Set at ``url`` (the EHR's ``jwks_uri``)."""
     try:
-        response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout,
-                               allow_redirects=False)
+        response = get(session, url, [url], timeout=timeout, outside="the EHR's jwks_uri")
         response.raise_for_status()
         document = response.json()
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, ValueError, FhirError) as exc:
         raise TokenInvalid("carepath could not read the EHR's signing keys to check who signed in.") from exc
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise TokenInvalid("The EHR's jwks_uri does not hold a JSON Web Key Set.")
@@ -71,12 +72,10 @@ def fhir_user_reference(claims: Mapping[str, Any], fhir_base: str) -> str | None
     value = claims.get("fhirUser") or claims.get("profile")
     if not isinstance(value, str) or not value:
         return None
-    if "://" in value:
-        base = urlsplit(fhir_base.rstrip("/"))
-        url = urlsplit(value)
-        if (url.scheme, url.netloc.lower()) == (base.scheme, base.netloc.lower()) and url.path.startswith(
-                base.path.rstrip("/") + "/"):
-            value = url.path[len(base.path.rstrip("/")) + 1:]
+    if "://" in value and on_base(value, fhir_base):
+        base_path = urlsplit(normalize(fhir_base)).path.rstrip("/")
+        path = urlsplit(normalize(value)).path
+        value = path[len(base_path) + 1:] if path.startswith(base_path + "/") else value
     parts = value.split("/")
     if len(parts) >= 2 and "://" not in value:
         return "/".join(parts[-2:]) if parts[-2] and parts[-1] else None

@@ -16,7 +16,6 @@ import re
 import time
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
@@ -41,6 +40,8 @@ from app.careplan.writer import (
     missing_write_support,
     supports_transaction,
 )
+from app.errors import FhirError, UnsafeUrl
+from app.outbound import get, origin
 from app.smart import launch_required
 from app.views.names import person_name
 from app.views.patient import patient_name
@@ -167,14 +168,14 @@ def _fetch_style(url: str | None, iss: str) -> dict[str, Any]:
     """The style JSON when ``url`` is on the launch's FHIR server host; {} otherwise or on any failure."""
     if not url:
         return {}
-    target, server = urlsplit(url), urlsplit(iss)
-    if (target.scheme, target.netloc.lower()) != (server.scheme, server.netloc.lower()):
+    try:
+        with requests.Session() as session:
+            response = get(session, url, [origin(iss)], timeout=5, outside="the launch's FHIR server host")
+            body = response.json() if response.status_code == 200 else {}
+    except UnsafeUrl:
         log.warning("smart_style_url refused: not on the launch's server")
         return {}
-    try:
-        response = requests.get(url, timeout=5, allow_redirects=False, headers={"Accept": "application/json"})
-        body = response.json() if response.ok else {}
-    except (requests.RequestException, ValueError):
+    except (requests.RequestException, ValueError, FhirError):
         return {}
     return body if isinstance(body, dict) else {}
 
