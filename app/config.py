@@ -156,3 +156,11 @@ REVIEW_AS_OF = ""
 #: The append-only audit log (SQLite file) of generated, saved, approved and rejected plans; empty =
 #: ``VAR_DIR/audit.sqlite3``. UPDATE and DELETE are refused by the database itself.
 AUDIT_DB = ""
+
+# -- cohort -----------------------------------------------------------------------------------------
+#: Bytes a ``.gz`` input of ``carepath cohort run`` or ``diff`` may inflate to; a larger one (a gzip bomb) is not
+#: read, and the report names it.
+COHORT_MAX_DECOMPRESSED_BYTES = 4_000_000_000
+#: Bytes of one document of a cohort's input (an ndjson line, a Bundle file): a larger one is not parsed, and the
+#: report counts it.
+COHORT_MAX_DOCUMENT_BYTES = 256_000_000

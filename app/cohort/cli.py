@@ -113,12 +113,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from app.cohort.decoder import InputLimits
     from app.cohort.run import run_cohort
     from app.cohort.spark import spark_session
 
     try:
         spark = spark_session(args.master)
-        summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions)
+        summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions,
+                             limits=InputLimits.from_config(settings()))
     except PackError as exc:
         return fail("cohort run", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError) as exc:
@@ -130,13 +132,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    from app.cohort.decoder import InputLimits
     from app.cohort.diff import run_diff, summary_text
     from app.cohort.spark import spark_session
 
     try:
         spark = spark_session(args.master)
         summary = run_diff(spark, args.ndjson, args.as_of, args.pack_a, args.pack_b, args.out,
-                           partitions=args.partitions)
+                           partitions=args.partitions, limits=InputLimits.from_config(settings()))
     except PackError as exc:
         return fail("cohort diff", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError) as exc:
