@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -34,7 +35,18 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
+#: Characters a terminal acts on instead of showing: C0 and C1 controls (escape sequences start with ESC or CSI),
+#: DEL, and the bidirectional overrides that make text read other than it is.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` as it may reach a terminal: control characters (a server's escape sequences) left out."""
+    return _CONTROLS.sub("", text)
+
+
 def fail(prefix: str, message: str) -> int:
-    """Print ``message`` to stderr and return exit status 2 (input carepath cannot use)."""
-    print(f"{prefix}: {message}", file=sys.stderr)
+    """Print ``message`` (control characters left out: it may quote a server) to stderr; exit status 2 (input
+    carepath cannot use)."""
+    print(terminal_text(f"{prefix}: {message}"), file=sys.stderr)
     return 2

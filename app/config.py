@@ -156,3 +156,17 @@ REVIEW_AS_OF = ""
 #: The append-only audit log (SQLite file) of generated, saved, approved and rejected plans; empty =
 #: ``VAR_DIR/audit.sqlite3``. UPDATE and DELETE are refused by the database itself.
 AUDIT_DB = ""
+
+# -- cohort -----------------------------------------------------------------------------------------
+#: Bytes a ``.gz`` input of ``carepath cohort run`` or ``diff`` may inflate to; a larger one (a gzip bomb) is not
+#: read, and the report names it.
+COHORT_MAX_DECOMPRESSED_BYTES = 4_000_000_000
+#: Bytes of one document of a cohort's input (an ndjson line, a Bundle file): a larger one is not parsed, and the
+#: report counts it.
+COHORT_MAX_DOCUMENT_BYTES = 256_000_000
+#: Most files ``carepath cohort export`` accepts in a manifest (output and error files together); a larger manifest
+#: is refused before any download.
+COHORT_EXPORT_MAX_FILES = 10000
+#: Seconds a ``carepath cohort export`` download may go without receiving a byte; then it stops, and running the
+#: same command again resumes the export (finished files are kept).
+COHORT_EXPORT_STALL_SECONDS = 60

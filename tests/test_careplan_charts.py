@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.careplan.charts import charts_for, nice_ticks
+from app.careplan.charts import charts_for, nice_ticks, unseen_results
 from tests.careplan_sample import sample_plan
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -82,3 +82,26 @@ def test_charts__escapes_units_and_has_no_inline_style_or_script():
 ])
 def test_charts__value_axis_ticks_are_round_numbers_inside_the_range(low, high, ticks):
     assert nice_ticks(low, high) == ticks
+
+
+UNSEEN = "could not see Observation: the fhir server sent data carepath cannot read"
+
+
+@pytest.mark.parametrize(("notes", "expected"), [
+    ([{"type": "Observation", "message": UNSEEN}], UNSEEN),
+    ([{"type": "MedicationRequest", "message": "could not see MedicationRequest: scope not granted"}], None),
+    ([], None),
+])
+def test_charts__results_that_could_not_be_read_are_named(notes, expected):
+    assert unseen_results({"fetch": {"notes": notes}}) == expected
+    assert unseen_results({}) is None
+
+
+@pytest.mark.parametrize("unseen", [UNSEEN, None])
+def test_charts__the_trends_say_they_are_incomplete_rather_than_disappear(app, unseen):
+    with app.test_request_context():
+        from flask import render_template
+
+        page = render_template("review/_charts.html", charts=[], trends_unseen=unseen)
+    assert ("Trends incomplete: carepath " + UNSEEN in page) is bool(unseen)
+    assert ("id=\"trends\"" in page) is bool(unseen)

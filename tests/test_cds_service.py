@@ -256,3 +256,30 @@ def test_cds_service__a_child_gets_no_card_from_the_adult_packs(client, keys, mo
     assert bool(cards) is cards_expected
     if cards_expected:
         assert any(card["summary"].startswith("Diabetes: ") for card in cards)
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("path", ["/cds-services/carepath-care-gaps", "/cds-services/carepath-care-gaps/feedback"])
+@pytest.mark.parametrize(("body", "message"), [
+    (DEEP, "nested deeper than 256 levels"),
+    ('{"hook": "patient-view", "context": ' + '{"a": ' * 5000 + "1" + "}" * 5001, "nested deeper than 256 levels"),
+    ("{not json", "not valid JSON"),
+    (b"\xff\xfe{}", "not UTF-8 text"),
+    ("", "not valid JSON"),
+])
+def test_cds_endpoints__a_body_carepath_cannot_read_is_400_with_a_clear_message(client, keys, mocked, path, body,
+                                                                                 message):
+    response = client.post(path, data=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {keys.token()}"})
+    assert response.status_code == 400
+    assert response.get_json()["message"].startswith("The request body is not JSON carepath can read: ")
+    assert message in response.get_json()["message"]
+
+
+def test_cds_endpoints__json_nested_within_the_limit_is_read(client, keys, mocked):
+    feedback = {"feedback": [{"card": "no-such-card", "outcome": "accepted"}], "extra": [[[[[[[[[[1]]]]]]]]]]}
+    response = client.post("/cds-services/carepath-care-gaps/feedback", json=feedback,
+                           headers={"Authorization": f"Bearer {keys.token()}"})
+    assert response.status_code == 200 and response.get_json() == {"recorded": 0, "unknown": 1}

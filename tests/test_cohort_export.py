@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 import responses
+import urllib3
 
 from app.cohort.errors import ExportFailed
 from app.cohort.export import STATE_FILE, ExportOptions, bulk_export
@@ -192,3 +194,100 @@ def test_bulk_export__a_status_url_redirected_elsewhere_is_refused(tmp_path):
     with pytest.raises(UnsafeUrl, match="refused a redirect"):
         _export(tmp_path)
     assert not [c for c in responses.calls if "evil" in c.request.url]
+
+
+class StallingBody(io.BufferedReader):
+    """A file body that sends its first bytes, then nothing until the read times out (a stalled download)."""
+
+    def __init__(self, first: bytes) -> None:
+        super().__init__(io.BytesIO(first))
+        self.sent = False
+
+    def read(self, *args):
+        if self.sent:
+            raise urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.")
+        self.sent = True
+        return super().read(*args)
+
+
+@responses.activate
+@pytest.mark.parametrize(("body", "reason"), [
+    ('{"output": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper than 256 levels"),
+    ("<html>done</html>", "not JSON"),
+    ("[]", "not a JSON object"),
+])
+def test_bulk_export__a_manifest_carepath_cannot_read_fails_clearly(tmp_path, body, reason):
+    _kick_off_accepted()
+    responses.get(STATUS, status=200, body=body)
+    with pytest.raises(ExportFailed, match=f"manifest cannot be read: {reason}"):
+        _export(tmp_path)
+    assert "manifest" not in json.loads((tmp_path / STATE_FILE).read_text())  # polled again on the next run
+
+
+@responses.activate
+@pytest.mark.parametrize(("files", "refused"), [(3, False), (4, True)])
+def test_bulk_export__a_manifest_may_list_at_most_max_files(tmp_path, files, refused):
+    _kick_off_accepted()
+    urls = [f"{BASE}/Binary/Patient{index}" for index in range(files - 1)]
+    manifest = {**_manifest(*urls), "error": [{"type": "OperationOutcome", "url": f"{BASE}/Binary/errors"}]}
+    responses.get(STATUS, json=manifest)
+    for url in [*urls, f"{BASE}/Binary/errors"]:
+        responses.get(url, body=PATIENTS)
+    if refused:
+        with pytest.raises(ExportFailed, match=r"lists 4 files, more than the 3 .*COHORT_EXPORT_MAX_FILES"):
+            _export(tmp_path, max_files=3)
+        assert not [c for c in responses.calls if "/Binary/" in c.request.url]
+    else:
+        assert len(_export(tmp_path, max_files=3)["files"]) == 3
+
+
+@responses.activate
+def test_bulk_export__a_stalled_download_fails_clearly_and_the_next_run_resumes(tmp_path):
+    _kick_off_accepted()
+    responses.get(STATUS, json=_manifest(f"{BASE}/Binary/Patient", f"{BASE}/Binary/Observation"))
+    responses.get(f"{BASE}/Binary/Patient", body=PATIENTS)
+    responses.get(f"{BASE}/Binary/Observation", body=StallingBody(OBSERVATIONS[:10].encode()))
+    with pytest.raises(ExportFailed, match=r"001\.Observation\.ndjson stopped after \d+ bytes \(no data for 5 s"):
+        _export(tmp_path, stall=5)
+    assert not (tmp_path / "001.Observation.ndjson").exists()
+    responses.reset()
+    responses.get(f"{BASE}/Binary/Observation", body=OBSERVATIONS)
+    _export(tmp_path, stall=5)
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/Binary/Observation"]
+    assert (tmp_path / "001.Observation.ndjson").read_text() == OBSERVATIONS
+
+
+def test_bulk_export__files_are_downloaded_with_the_stall_time_as_timeout(tmp_path):
+    from app.cohort.export import _file_clients
+
+    clients = _file_clients(_client(), [{"url": f"{BASE}/Binary/Patient", "type": "Patient"}],
+                            ExportOptions(stall=7), False, None)
+    assert clients[f"{BASE}/Binary/Patient"].timeout == 7
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x9b1m\u202eevil\x00"
+
+
+def test_terminal_text__leaves_out_control_characters():
+    from app.cli_common import terminal_text
+
+    assert terminal_text(ESCAPES) == "]0;pwned[2J[31mred1mevil"
+    assert terminal_text("exported 2 files, 0.1 MB, into out/ (é, 中)") == "exported 2 files, 0.1 MB, into out/ (é, 中)"
+
+
+@responses.activate
+def test_cohort_export_cli__a_servers_escape_sequences_never_reach_the_terminal(tmp_path, monkeypatch, capsys):
+    from app.cli import main
+
+    monkeypatch.setenv("CAREPATH_SMART_ALLOWED_ISS", json.dumps([BASE]))
+    monkeypatch.setenv("CAREPATH_SMART_OPEN_SERVERS", json.dumps([BASE]))
+    monkeypatch.setenv("CAREPATH_FHIR_RETRIES", "0")
+    responses.get(KICK_OFF, status=202, headers={"Content-Location": STATUS + "&x=" + "%1B%5B2J"})
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing",
+                                                               "diagnostics": ESCAPES}]}
+    responses.get(STATUS + "&x=%1B%5B2J", status=202, headers={"X-Progress": ESCAPES, "Retry-After": "0"})
+    responses.get(STATUS + "&x=%1B%5B2J", status=500, json=outcome)
+    status = main(["cohort", "export", "--fhir-base", BASE, "--out", str(tmp_path)])  # one poll: 0.5 s
+    captured = capsys.readouterr()
+    assert status == 2 and "in progress: ]0;pwned" in captured.err and "failed (500): ]0;pwned" in captured.err
+    assert not any(ch in captured.err + captured.out for ch in "\x1b\x07\x9b\u202e\x00")

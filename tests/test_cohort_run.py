@@ -108,3 +108,33 @@ def test_cohort_run__medications_referenced_by_id_reach_every_patient_that_presc
     for bundle in chosen:
         expected = single_plan(bundle, pack_set, AS_OF)
         assert plans[expected["patient_id"]] == expected
+
+
+def test_cohort_run__bad_lines_and_files_are_counted_by_name_and_the_run_completes(spark, tmp_path):
+    import gzip
+
+    from app.cohort.decoder import InputLimits
+
+    source = tmp_path / "export"
+    source.mkdir()
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01", "gender": "female",
+               "name": [{"given": "Ann"}]}  # given of the wrong type
+    lines = [json.dumps(patient), '{"resourceType": ["Observation"]}', '{"resourceType": null}', "{oops",
+             "[" * 5000 + "]" * 5000]
+    (source / "Patient.ndjson").write_text("\n".join(lines) + "\n")
+    (source / "Condition.ndjson.gz").write_bytes(b"not gzip at all")
+    (source / "Observation.ndjson.gz").write_bytes(gzip.compress(b"0" * 3_000_000))  # inflates beyond the cap
+    (source / "Encounter.ndjson.gz").write_bytes(gzip.compress(json.dumps(
+        {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"}}
+    ).encode()))
+    summary = run_cohort(spark, source, AS_OF, tmp_path / "out", partitions=2, report=False,
+                         limits=InputLimits(decompressed=1_000_000, document=1_000_000))
+    assert summary.input_problems == {
+        "Patient.ndjson: lines not a FHIR resource (resourceType is not a string)": 2,
+        "Patient.ndjson: lines not JSON": 1,
+        "Patient.ndjson: lines nested deeper than 256 levels": 1,
+        "Condition.ndjson.gz: files named .gz that are not gzip": 1,
+        "Observation.ndjson.gz: gzip inflating beyond 1000000 bytes (not read)": 1,
+    }
+    assert summary.counts.get(("patients",), 0) + sum(
+        n for key, n in summary.counts.items() if key[0] == "quality" and key[1] == "Patient") == 1

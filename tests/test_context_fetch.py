@@ -266,3 +266,64 @@ def test_fetch__results_are_validated_while_the_requests_are_in_flight(client, m
     facts_from_resources(found, REQUIREMENTS, AS_OF)
     assert len(seen) == count  # facts reuse the verdicts, nothing is validated twice
     resources_module.forget_validations()
+
+
+class UnreadableObservations(FakeServer):
+    """Answers every Observation search with HTTP 200 and ``body`` (in a batch: the entry's resource)."""
+
+    def __init__(self, resources, body, **kwargs):
+        super().__init__(resources, **kwargs)
+        self.body = body
+
+    def answer(self, url):
+        if url.startswith("Observation"):
+            return 200, json.loads(self.body) if self.body.startswith("{") else self.body
+        return super().answer(url)
+
+    def _get(self, request):
+        if "/Observation" in request.url:
+            return 200, {}, self.body
+        return super()._get(request)
+
+
+@pytest.mark.parametrize("batch", [True, False])
+@pytest.mark.parametrize("body", [
+    "<html>Service temporarily unavailable</html>",  # not JSON
+    json.dumps({"resourceType": "OperationOutcome", "issue": []}),  # JSON, not a Bundle
+    json.dumps({"entry": []}),  # JSON, not a resource
+])
+def test_fetch__a_search_answered_200_with_what_is_not_a_bundle_is_unreadable_not_empty(client, body, batch):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        UnreadableObservations(units_resources(), body, batch=batch).install(mock)
+        facts = assemble(client, "cp-ctx-units", REQUIREMENTS, AS_OF)
+    notes = {n["type"]: n["message"] for n in facts["fetch"]["notes"]}
+    assert notes == {"Observation": "could not see Observation: the fhir server sent data carepath cannot read"}
+    missing = {m["key"]: m for m in facts["missing"]}
+    assert missing["smoking"]["unreadable"] and "smoking status unknown: could not see" in missing["smoking"]["message"]
+    assert missing["scores.bmi"]["unreadable"]  # a score computed from results is unknown too, not "not computed"
+    assert not facts["measures"] and facts["patient"]["id"] == "cp-ctx-units"
+
+
+def test_fetch__a_search_answered_with_a_bundle_is_read_as_before(client):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        UnreadableObservations(units_resources(), json.dumps({"resourceType": "Bundle", "type": "searchset"}),
+                               batch=False).install(mock)
+        facts = assemble(client, "cp-ctx-units", REQUIREMENTS, AS_OF)
+    assert facts["fetch"]["notes"] == []  # an empty searchset is "none of that type"
+    assert not any(m.get("unreadable") for m in facts["missing"])
+    assert {m["key"]: m["message"] for m in facts["missing"]}["smoking"] == "no smoking status recorded"
+
+
+def test_fetch__a_patient_read_answered_with_another_type_raises(client):
+    from app.errors import FhirMalformedResponse
+
+    class NotAPatient(FakeServer):
+        def _get(self, request):
+            if "/Patient/" in request.url:
+                return 200, {}, json.dumps({"resourceType": "Bundle", "type": "searchset"})
+            return super()._get(request)
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        NotAPatient(units_resources(), batch=False).install(mock)
+        with pytest.raises(FhirMalformedResponse, match="expected a Patient"):
+            fetch_resources(client, "cp-ctx-units", REQUIREMENTS)

@@ -236,3 +236,19 @@ def test_unique_refs__first_seen_order_each_once():
     a, b = {"type": "Condition", "id": "1", "version": None}, {"type": "Condition", "id": "2", "version": "3"}
     assert unique_refs([a, b, dict(a), b, {"type": "Condition", "id": "2", "version": None}]) == [
         a, b, {"type": "Condition", "id": "2", "version": None}]
+
+
+@pytest.mark.parametrize(("unreadable", "asked"), [(True, False), (False, True)])
+def test_plan__a_fact_that_could_not_be_read_is_neither_proposed_nor_ruled_out(pack_set, unreadable, asked):
+    facts = make_facts(as_of="2025-06-01", age=50, smoking=None)
+    message = "smoking status unknown: could not see Observation: the fhir server sent data carepath cannot read"
+    facts["missing"] = [m for m in facts["missing"] if m["key"] != "smoking"]
+    facts["missing"].append({"key": "smoking", "message": message, **({"unreadable": True} if unreadable else {})})
+    plan = build_plan(facts, pack_set, "2025-06-01")
+    assert (plan.activity("tobacco.ask") is not None) is asked
+    notices = [w for w in plan.warnings if w["rule_id"] == "tobacco.ask"]
+    assert bool(notices) is unreadable
+    if unreadable:
+        assert notices[0]["severity"] == "low" and "neither proposed nor ruled out" in notices[0]["message"]
+        assert {"key": "smoking", "message": message} in plan.gaps  # the plan says what it could not see
+        assert not any(item["rule_id"] == "tobacco.ask" for item in plan.not_recommended)

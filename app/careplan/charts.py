@@ -75,6 +75,14 @@ def charts_for(facts: Mapping[str, Any], plan: Mapping[str, Any]) -> list[Chart]
     return charts
 
 
+def unseen_results(facts: Mapping[str, Any]) -> str | None:
+    """Why the results could not be read ("could not see Observation: ..."), or None: the trends then say so
+    instead of disappearing as if nothing had been measured."""
+    notes = (facts.get("fetch") or {}).get("notes") or []
+    return next((str(n.get("message")) for n in notes if isinstance(n, Mapping) and n.get("type") == "Observation"),
+                None)
+
+
 def _targets(plan: Mapping[str, Any], codes: tuple[str, ...]) -> list[tuple[str, float, str]]:
     found = []
     for goal in plan.get("goals", []):

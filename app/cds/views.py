@@ -29,6 +29,7 @@ from app.cds.cards import cards_for_plan
 from app.cds.feedback import record_feedback, remember_cards
 from app.cds.service import SERVICE_ID, CdsRequestError, answer, discovery
 from app.errors import ConfigError
+from app.fhir.decoding import UnreadableJson, loads
 from app.security import csrf_exempt
 from app.store import get_store
 
@@ -82,7 +83,7 @@ def service() -> ResponseReturnValue:
     started = time.perf_counter()
     try:
         claims = _authenticate(_service_url())
-        result = answer(request.get_json(silent=True), _pack_set(), _as_of(), current_app.config)
+        result = answer(_json_body(), _pack_set(), _as_of(), current_app.config)
     except (CdsUnauthorized, CdsRequestError) as exc:
         return _error(exc)
     cards, metas = cards_for_plan(result.plan, launch_url=f"{_base_url()}/launch")
@@ -100,10 +101,19 @@ def feedback() -> ResponseReturnValue:
     """Record each card's outcome (accepted, or overridden with its reason) in the audit log."""
     try:
         _authenticate(_service_url(), f"{_service_url()}/feedback")
-        recorded, unknown = record_feedback(request.get_json(silent=True), get_store(), audit_log())
+        recorded, unknown = record_feedback(_json_body(), get_store(), audit_log())
     except (CdsUnauthorized, CdsRequestError) as exc:
         return _error(exc)
     return jsonify({"recorded": recorded, "unknown": unknown})
+
+
+def _json_body() -> Any:
+    """The request's JSON, read by carepath's own decoder (depth-bounded, like every JSON that comes in);
+    :class:`CdsRequestError` (400) saying why it cannot be read."""
+    try:
+        return loads(request.get_data(cache=False))
+    except UnreadableJson as exc:
+        raise CdsRequestError(f"The request body is not JSON carepath can read: {exc}.") from exc
 
 
 def _authenticate(*audiences: str) -> dict[str, Any]:

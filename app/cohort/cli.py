@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli_common import fail, iso_date
+from app.cli_common import fail, iso_date, terminal_text
 from app.errors import CarepathError, PackError
 
 
@@ -102,9 +102,13 @@ def _export(args: argparse.Namespace) -> int:
         client = FhirClient.from_config(config, base, token=token, on_unauthorized=refresh)
         types = tuple(t for t in (args.types or ",".join(sorted(USED_TYPES))).split(",") if t)
         options = ExportOptions(level=args.level, types=types, since=args.since, max_poll=args.max_poll,
-                                timeout=args.timeout, allowed_file_prefixes=tuple(args.allow_files))
+                                timeout=args.timeout, allowed_file_prefixes=tuple(args.allow_files),
+                                max_files=int(config["COHORT_EXPORT_MAX_FILES"]),
+                                stall=float(config["COHORT_EXPORT_STALL_SECONDS"]))
+        # what is said quotes the server (its status URL, X-Progress): never its escape sequences
         state = bulk_export(client, args.out, options, progress=not args.quiet, token=token,
-                            say=(lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr)))
+                            say=(lambda text: None) if args.quiet
+                            else (lambda text: print(terminal_text(text), file=sys.stderr)))
     except CarepathError as exc:
         return fail("cohort export", exc.message)
     files = state["files"].values()
@@ -113,12 +117,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from app.cohort.decoder import InputLimits
     from app.cohort.run import run_cohort
     from app.cohort.spark import spark_session
 
     try:
         spark = spark_session(args.master)
-        summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions)
+        summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions,
+                             limits=InputLimits.from_config(settings()))
     except PackError as exc:
         return fail("cohort run", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError) as exc:
@@ -130,13 +136,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    from app.cohort.decoder import InputLimits
     from app.cohort.diff import run_diff, summary_text
     from app.cohort.spark import spark_session
 
     try:
         spark = spark_session(args.master)
         summary = run_diff(spark, args.ndjson, args.as_of, args.pack_a, args.pack_b, args.out,
-                           partitions=args.partitions)
+                           partitions=args.partitions, limits=InputLimits.from_config(settings()))
     except PackError as exc:
         return fail("cohort diff", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError) as exc:

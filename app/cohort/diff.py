@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
+from app.cohort.decoder import InputLimits
 from app.cohort.plans import cached_pack_set, pack_token, plan_of
-from app.cohort.sources import resources_in_order
+from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
 from app.engine.packs import pack_set_from_resources, read_pack_folder
 
 SECTIONS = ("goals", "activities")
@@ -44,7 +45,8 @@ def plan_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
 
 
 def run_diff(spark: Any, source: str | Path, as_of: date, pack_a: str | Path, pack_b: str | Path,
-             out: str | Path, *, partitions: int | None = None) -> dict[str, Any]:
+             out: str | Path, *, partitions: int | None = None,
+             limits: InputLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Plan every patient with both packs; write the changed patients and return the summary counts."""
     from app.cohort.spark import grouped_resources, merge_parts
 
@@ -56,13 +58,17 @@ def run_diff(spark: Any, source: str | Path, as_of: date, pack_a: str | Path, pa
         versions = pack_set_from_resources(resources).packs  # a broken pack fails here, before any work
         packs.append((pack_token(resources), resources, versions))
     shared = spark.sparkContext.broadcast([(token, resources) for token, resources, _ in packs])
-    groups, problems = grouped_resources(spark, source, partitions=partitions)
+    groups, problems = grouped_resources(spark, source, partitions=partitions, limits=limits)
 
     def diff_partition(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         pack_a_set, pack_b_set = (cached_pack_set(token, resources) for token, resources in shared.value)
         for patient_id, items in rows:
-            resources = resources_in_order(items)
-            before, after = (plan_of(resources, pack_set, as_of) for pack_set in (pack_a_set, pack_b_set))
+            try:
+                resources = resources_in_order(items)
+                before, after = (plan_of(resources, pack_set, as_of) for pack_set in (pack_a_set, pack_b_set))
+            except Exception as exc:  # one patient's data, however odd, never costs the run
+                problems.add({f"patients whose data cannot be planned ({type(exc).__name__})": 1})
+                continue
             if before is None and after is None:
                 continue
             changes = plan_changes(before.to_dict() if before else None, after.to_dict() if after else None)

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
+from app.cohort.decoder import UnreadableInput, decode_document
 from app.cohort.errors import ExportFailed
 from app.errors import FhirError, FhirStatusError, UnsafeUrl
 from app.fhir.client import FhirClient, parse_retry_after
@@ -40,6 +43,10 @@ class ExportOptions:
     max_poll: float = 120.0
     timeout: float = 3600.0
     allowed_file_prefixes: tuple[str, ...] = ()
+    #: Most files a manifest may list (output and error together): ``COHORT_EXPORT_MAX_FILES``.
+    max_files: int = 10_000
+    #: Seconds a download may go without receiving a byte: ``COHORT_EXPORT_STALL_SECONDS``.
+    stall: float = 60.0
 
 
 def bulk_export(client: FhirClient, out: str | Path, options: ExportOptions, *, progress: bool = True,
@@ -97,13 +104,7 @@ def _poll(client: FhirClient, status_url: str, options: ExportOptions, sleep: Ca
         except FhirStatusError as exc:
             raise ExportFailed(f"the export job failed ({exc.status}){_issues(exc.outcome)}", url=exc.url) from exc
         if response.status_code == 200:
-            try:
-                manifest = response.json()
-            except ValueError as exc:
-                raise ExportFailed("the completed export's manifest is not JSON") from exc
-            if not isinstance(manifest, dict) or not isinstance(manifest.get("output"), list):
-                raise ExportFailed("the completed export's manifest has no 'output' list")
-            return manifest
+            return _manifest(response.content, options)
         if time.monotonic() >= deadline:
             raise ExportFailed(f"the export was not complete after {options.timeout:g} s; run the same command "
                                "again to resume it")
@@ -112,6 +113,23 @@ def _poll(client: FhirClient, status_url: str, options: ExportOptions, sleep: Ca
         progress = response.headers.get("X-Progress")
         say(f"in progress{': ' + progress if progress else ''}; next poll in {wait:g} s")
         sleep(wait)
+
+
+def _manifest(body: bytes, options: ExportOptions) -> dict[str, Any]:
+    """The completed export's manifest, read by the cohort's decoder (depth- and size-bounded) and holding at most
+    ``options.max_files`` files; :class:`ExportFailed` saying why otherwise."""
+    try:
+        manifest = decode_document(body)
+    except UnreadableInput as exc:
+        raise ExportFailed(f"the completed export's manifest cannot be read: {exc.message}") from exc
+    if not isinstance(manifest.get("output"), list):
+        raise ExportFailed("the completed export's manifest has no 'output' list")
+    error = manifest.get("error")
+    listed = len(manifest["output"]) + (len(error) if isinstance(error, list) else 0)
+    if listed > options.max_files:
+        raise ExportFailed(f"the manifest lists {listed} files, more than the {options.max_files} carepath downloads "
+                           "(COHORT_EXPORT_MAX_FILES); export fewer types or patients at a time, or raise the setting")
+    return manifest
 
 
 def _outputs(manifest: dict[str, Any], section: str) -> list[dict[str, Any]]:
@@ -143,7 +161,8 @@ def _file_clients(client: FhirClient, outputs: Iterable[dict[str, Any]], options
                             f"prefixes ({item['url'].split('?', 1)[0]}); allow it with --allow-files PREFIX",
                             url=item["url"].split("?", 1)[0])
         if base not in made:
-            made[base] = FhirClient(base, token=token if requires_token else None, timeout=client.timeout,
+            # the timeout bounds every wait for bytes: a download silent for longer than ``stall`` fails
+            made[base] = FhirClient(base, token=token if requires_token else None, timeout=options.stall,
                                     retries=client.retries, backoff=client.backoff)
         chosen[item["url"]] = made[base]
     return chosen
@@ -179,10 +198,15 @@ def _download(client: FhirClient, url: str, target: Path) -> int:
     except FhirError as exc:
         raise ExportFailed(f"downloading {target.name} failed: {exc.message}", url=exc.url) from exc
     size = 0
-    with response, partial.open("wb") as out:
-        for chunk in response.iter_content(1024 * 1024):
-            out.write(chunk)
-            size += len(chunk)
+    try:
+        with response, partial.open("wb") as out:
+            for chunk in response.iter_content(1024 * 1024):
+                out.write(chunk)
+                size += len(chunk)
+    except requests.RequestException as exc:  # no byte within the timeout, or a connection cut mid-file
+        raise ExportFailed(f"downloading {target.name} stopped after {size} bytes (no data for {client.timeout:g} s "
+                           "or the connection was cut); run the same command again to resume: finished files are "
+                           "kept") from exc
     partial.replace(target)
     return size
 
@@ -191,7 +215,10 @@ def _load_state(folder: Path, base: str) -> dict[str, Any]:
     path = folder / STATE_FILE
     if not path.is_file():
         return {}
-    state = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        state = decode_document(path.read_bytes())  # it holds the manifest: the same bounds
+    except UnreadableInput as exc:
+        raise ExportFailed(f"{path} cannot be read ({exc.message}): use another folder") from exc
     if state.get("fhir_base") != base:
         raise ExportFailed(f"{path} records an export from {state.get('fhir_base')}, not {base}: use another "
                            "folder")

@@ -73,6 +73,9 @@ def patient_result(patient_id: str, resources: list[dict[str, Any]], pack_set: P
     except (ValueError, CarepathError) as exc:
         result.counts[("quality", "Patient", f"no plan: {_pattern(str(exc))}")] = 1
         return result
+    except Exception as exc:  # one patient's data, however odd, never costs the cohort's run
+        result.counts[("quality", "Patient", f"no plan: data carepath cannot read ({type(exc).__name__})")] = 1
+        return result
     if plan is None:
         result.counts[("quality", "Patient", "no readable Patient resource: no plan")] = 1
         return result
@@ -114,13 +117,18 @@ def _read_activities(result: PatientResult, data: dict[str, Any], as_of: date) -
 
 
 def _name(patient: dict[str, Any] | None) -> str:
-    """'Given Family' from the first usable HumanName (official first), for the outreach list."""
-    names = [n for n in (patient or {}).get("name") or [] if isinstance(n, dict)]
+    """'Given Family' from the first usable HumanName (official first), for the outreach list; parts of another
+    type than FHIR's (a ``given`` that is not a list of strings) are left out."""
+    names = (patient or {}).get("name")
+    names = [n for n in names if isinstance(n, dict)] if isinstance(names, list) else []
     names.sort(key=lambda n: n.get("use") != "official")
     for name in names:
-        text = name.get("text") or " ".join([*(name.get("given") or []), str(name.get("family") or "")]).strip()
+        given = name.get("given") if isinstance(name.get("given"), list) else []
+        parts = [part for part in (*given, name.get("family")) if isinstance(part, str)]
+        text = name.get("text") if isinstance(name.get("text"), str) else ""
+        text = text.strip() or " ".join(parts).strip()
         if text:
-            return str(text)
+            return text
     return ""
 
 

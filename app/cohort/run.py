@@ -20,8 +20,9 @@ from operator import add
 from pathlib import Path
 from typing import Any
 
+from app.cohort.decoder import InputLimits
 from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient_result
-from app.cohort.sources import resources_in_order
+from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
 from app.cohort.spark import grouped_resources, merge_parts
 from app.engine.packs import pack_set_from_resources, read_pack_folder
 
@@ -49,15 +50,17 @@ class CohortSummary:
 
 
 def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, pack_dir: str | Path | None = None,
-               partitions: int | None = None, report: bool = True) -> CohortSummary:
-    """Plan every patient under ``source`` and write the outputs to ``out``; returns the report's aggregates."""
+               partitions: int | None = None, report: bool = True,
+               limits: InputLimits = DEFAULT_LIMITS) -> CohortSummary:
+    """Plan every patient under ``source`` and write the outputs to ``out``; returns the report's aggregates.
+    An input that cannot be read (``limits``: :mod:`app.cohort.decoder`) is counted in the report, never fatal."""
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pack_resources = read_pack_folder(pack_dir)
     packs = pack_set_from_resources(pack_resources).packs  # checked here: a broken pack fails before any work
     shared = spark.sparkContext.broadcast((pack_token(pack_resources), pack_resources))
-    groups, problems = grouped_resources(spark, source, partitions=partitions)
+    groups, problems = grouped_resources(spark, source, partitions=partitions, limits=limits)
 
     def plan_partition(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[PatientResult]:
         token, resources = shared.value

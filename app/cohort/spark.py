@@ -20,8 +20,21 @@ from typing import Any
 
 from pyspark.accumulators import AccumulatorParam
 
-from app.cohort.sources import MEDICATION_MARKERS, input_files, key_bundle, key_lines, medication_sides, read_text
+from app.cohort.decoder import InputLimits
+from app.cohort.sources import (
+    DEFAULT_LIMITS,
+    MEDICATION_MARKERS,
+    file_lines,
+    input_files,
+    key_bundle,
+    key_lines,
+    line_number,
+    medication_sides,
+)
 
+#: Gzip files' numbers in the Medication join start here, above the partition numbers Spark gives plain files
+#: (both are put in the high bits of a line's number: :func:`app.cohort.sources.line_number`).
+_PACKED_FILES = 1 << 24
 #: Bytes of input per shuffle partition: a partition of patients fits a worker's memory easily.
 BYTES_PER_PARTITION = 32 * 1024 * 1024
 
@@ -64,10 +77,14 @@ class CountsParam(AccumulatorParam):
         return left
 
 
-def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None = None) -> tuple[Any, Any]:
+def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None = None,
+                      limits: InputLimits = DEFAULT_LIMITS) -> tuple[Any, Any]:
     """An RDD of (patient id, [(order, resource text or dict), ...]) and the accumulator of input problems.
 
-    Nothing is read yet: Spark runs it when an output is written.
+    Plain ndjson is read by Spark, split across partitions, one RDD per file so that a bad line is counted under
+    its file's name. Gzip is inflated in Python by :mod:`app.cohort.decoder` (within ``limits``; a gzip file
+    cannot be split anyway), so a file that is not gzip or inflates too far is counted, never fatal. Nothing is
+    read yet: Spark runs it when an output is written.
     """
     context = spark.sparkContext
     problems = context.accumulator({}, CountsParam())
@@ -76,19 +93,37 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
         raise FileNotFoundError(f"{source}: no .ndjson or Bundle .json files")
     size = sum(os.path.getsize(path) for path in ndjson + bundles)
     partitions = partitions or max(context.defaultParallelism * 2, math.ceil(size / BYTES_PER_PARTITION))
-    parts = []
-    if ndjson:
-        lines = context.textFile(",".join(ndjson), minPartitions=context.defaultParallelism)
-        parts.append(lines.mapPartitionsWithIndex(lambda index, rows: key_lines(index, rows, problems)))
-        sides = medication_side_lines(spark, ndjson).mapPartitions(medication_sides)
-        medications = sides.filter(lambda kv: kv[1][0] == "Medication").mapValues(lambda v: v[1])
-        prescribed = sides.filter(lambda kv: kv[1][0] == "prescribed").mapValues(lambda v: v[1]).distinct()
-        parts.append(medications.join(prescribed).map(lambda kv: (kv[1][1], kv[1][0])))
+    plain = [path for path in ndjson if not path.endswith(".gz")]
+    packed = [path for path in ndjson if path.endswith(".gz")]
+    parts, sides = [], []
+    for path in plain:
+        lines = context.textFile(path)
+        parts.append(lines.mapPartitionsWithIndex(
+            lambda index, rows, path=path: key_lines(index, rows, problems, file=path, limits=limits)))
+    if plain:
+        sides.append(medication_side_lines(spark, plain).mapPartitions(
+            lambda rows: medication_sides(rows, limits=limits)))
+    if packed:
+        files = context.parallelize(list(enumerate(packed)), min(len(packed), max(1, context.defaultParallelism * 4)))
+        parts.append(files.flatMap(lambda item: key_lines(0, file_lines(item[1], problems, limits=limits), problems,
+                                                          file=item[1], limits=limits)))
+        sides.append(files.flatMap(lambda item: medication_sides(
+            ((line_number(_PACKED_FILES + item[0], position), line)
+             for position, line in enumerate(file_lines(item[1], limits=limits))), limits=limits)))
+    if sides:
+        parts.append(_medications(sides[0] if len(sides) == 1 else context.union(sides)))
     if bundles:
         files = context.parallelize(bundles, min(len(bundles), max(1, context.defaultParallelism * 4)))
-        parts.append(files.flatMap(lambda path: key_bundle(path, read_text(path), problems)))
+        parts.append(files.flatMap(lambda path: key_bundle(path, problems, limits=limits)))
     keyed = parts[0] if len(parts) == 1 else context.union(parts)
     return keyed.groupByKey(numPartitions=partitions).mapValues(list), problems
+
+
+def _medications(sides: Any) -> Any:
+    """(patient, (order, Medication line)) for every patient that prescribes a Medication, by a join on its id."""
+    medications = sides.filter(lambda kv: kv[1][0] == "Medication").mapValues(lambda v: v[1])
+    prescribed = sides.filter(lambda kv: kv[1][0] == "prescribed").mapValues(lambda v: v[1]).distinct()
+    return medications.join(prescribed).map(lambda kv: (kv[1][1], kv[1][0]))
 
 
 def medication_side_lines(spark: Any, ndjson: list[str]) -> Any:

@@ -19,6 +19,9 @@ from app.context.requirements import (
 from app.context.resources import from_bundle
 from app.fhir.client import FhirClient
 
+#: What the plan calls a score it could not compute because results could not be read.
+SCORE_NAMES = {"ascvd10y": "10-year ASCVD risk", "egfr": "eGFR", "bmi": "BMI"}
+
 __all__ = [
     "FetchResult",
     "Requirement",
@@ -59,11 +62,22 @@ def facts_from_fetch(fetched: FetchResult, requirements: Iterable[Requirement], 
     wanted = merge(requirements)
     facts = facts_from_resources(fetched.resources, wanted, as_of, reader=reader)
     blind = [r for r in wanted if r.type in fetched.unreadable]
-    unseen = [{"key": r.key, "message": f"{r.name} unknown: {fetched.unreadable[r.type]}"} for r in blind]
+    # "unreadable": the engine neither proposes nor rules out what depends on these keys (docs/facts.md)
+    unseen = [{"key": r.key, "message": f"{r.name} unknown: {fetched.unreadable[r.type]}", "unreadable": True}
+              for r in blind]
     for resource_type, key in (("MedicationRequest", "medications"), ("AllergyIntolerance", "allergies")):
         if resource_type in fetched.unreadable:
-            unseen.append({"key": key, "message": fetched.unreadable[resource_type]})
+            unseen.append({"key": key, "message": fetched.unreadable[resource_type], "unreadable": True})
     blind_keys = {r.key for r in blind}
+    if "Observation" in fetched.unreadable:
+        # every score is computed from results (or reported as one): one that "cannot be computed" is unknown
+        for entry in facts["missing"]:
+            if entry["key"].startswith("scores.") and entry["key"] not in blind_keys:
+                name = entry["key"].removeprefix("scores.")
+                unseen.append({"key": entry["key"], "message": f"{SCORE_NAMES.get(name, name)} unknown: "
+                                                              f"{fetched.unreadable['Observation']}",
+                               "unreadable": True})
+                blind_keys.add(entry["key"])
     facts["missing"] = unseen + [m for m in facts["missing"] if m["key"] not in blind_keys]
     facts["fetch"] = {"mode": fetched.mode, "requests": fetched.requests, "notes": fetched.notes}
     return facts

@@ -26,7 +26,7 @@ from app.context.dates import EFFECTIVE_FIELDS, effective, lookback_start
 from app.context.observations import SERIES_LIMIT, ObservationReader
 from app.context.requirements import Requirement, merge
 from app.context.resources import USED_TYPES, validate
-from app.errors import FhirError, FhirForbidden, FhirStatusError
+from app.errors import FhirError, FhirForbidden, FhirMalformedResponse, FhirStatusError
 from app.fhir.capabilities import Capabilities, server_capabilities
 from app.fhir.client import FhirClient, bundle_resources, next_link
 from app.fhir.search import Outcome, get_many, honoured_params, pages_after, sort_resources
@@ -241,8 +241,15 @@ def _collect(client: FhirClient | None, search: Search, outcome: Outcome, result
         _unreadable(result, search.resource_type, outcome.error)
         return
     resource = outcome.resource or {}
-    if resource.get("resourceType") != "Bundle":
+    if "?" not in search.url:  # a read (the Patient): the resource itself
+        if resource.get("resourceType") != search.resource_type:
+            raise FhirMalformedResponse(f"expected a {search.resource_type} from the FHIR server, got "
+                                        f"{str(resource.get('resourceType'))[:64]!r}")
         result.resources.append(resource)
+        return
+    if resource.get("resourceType") != "Bundle":
+        # an answer that is not a searchset says nothing about what the record holds: never "none of that type"
+        _unreadable(result, search.resource_type, FhirMalformedResponse("a search answered without a Bundle"))
         return
     try:
         found = bundle_resources(resource)

@@ -195,6 +195,15 @@ class _Evaluation:
             if not (outside[0] == "pregnancy" and rule.population.pregnancy == "only"):
                 self._left_out(rule, rule.population, outside[1])
             return
+        unseen = self._unseen(rule)
+        if unseen is not None:
+            # Data the server would not let carepath read is not data that is absent: "ask about tobacco use"
+            # for a patient whose Observations could not be read would ask what the record may already say.
+            self._gap(str(unseen.get("key")), str(unseen.get("message")), None)
+            self.plan.warnings.append({
+                "rule_id": rule.id, "severity": "low", "area": rule.area, "area_id": rule.area_id, "refs": [],
+                "message": f"'{rule.title}' is neither proposed nor ruled out: {unseen.get('message')}"})
+            return
         env = self.env
         for condition in rule.conditions:
             if not is_true(condition(env)):
@@ -238,6 +247,16 @@ class _Evaluation:
             self._warn(rule, rule.alert[1].render(env), rule.alert[0])
         if rule.activity is not None:
             self._activity(rule, rule.activity, rule.id)
+
+    def _unseen(self, rule: Rule) -> dict[str, Any] | None:
+        """The ``missing`` entry of a fact the rule reads that could not be read at all (its search answered with
+        an error or with something unreadable), or None."""
+        for fact in (*rule.inputs, *(fact for fact, _ in rule.gaps), *(s.fact for s in rule.satisfied_by)):
+            for key in _missing_keys(fact) or (fact.key,):
+                entry = self.missing.get(key)
+                if entry and entry.get("unreadable"):
+                    return entry
+        return None
 
     def _fact_date(self, fact: FactPath) -> date | None:
         value = fact.lookup(self.facts)

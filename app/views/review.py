@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from app import pack_set, timing
 from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key, present
-from app.careplan.charts import charts_for
+from app.careplan.charts import charts_for, unseen_results
 from app.careplan.existing import Own, read_existing
 from app.careplan.marker import new_request_id, valid_request_id
 from app.careplan.model import saved_targets, with_saved_targets
@@ -238,7 +238,8 @@ def _render(plan: dict[str, Any], facts: dict[str, Any], *, error: str | None = 
         return render_template(
             "review/print.html" if printable else "review/plan.html",
             launch=launch, patient=patient, patient_name=patient_name(patient), plan=plan, facts=facts,
-            areas=plan_areas, charts=charts_for(facts, plan), plan_key=key, draft=draft, resumed=resumed,
+            areas=plan_areas, charts=charts_for(facts, plan), trends_unseen=unseen_results(facts), plan_key=key,
+            draft=draft, resumed=resumed,
             decided=decided, existing=existing, conflicts=existing.plan_conflicts(plan),
             read_only=bool(problems), problems=problems, error=error, form=form,
             can_approve=launch.fhir_user_type in ("Practitioner", "PractitionerRole"),
