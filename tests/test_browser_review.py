@@ -180,7 +180,7 @@ def test_browser__launch_edit_save_approve_relaunch_in_a_400px_sidebar(chromium,
     assert careplan["note"][0]["text"] == "Discussed the plan with the patient."
     assert careplan["note"][0]["authorReference"]["reference"].endswith(f"Practitioner/{sample_practitioner}")
     goals = [loaded_hapi.read("Goal", ref["reference"].split("/")[-1]) for ref in careplan["goal"]]
-    assert {g["lifecycleStatus"] for g in goals} == {"active"}
+    assert {g["lifecycleStatus"] for g in goals} == {"accepted"}
     approved_goal = _goal_of(loaded_hapi, careplan, goal_id)
     assert approved_goal["target"][0]["detailQuantity"]["value"] == new_value
     assert f"{new_value:g}" in approved_goal["description"]["text"]

@@ -87,7 +87,7 @@ def test_decide__approve_puts_with_if_match_and_adds_a_verifier_provenance(fhir)
     assert careplan["status"] == "active"
     assert [a["detail"]["status"] for a in careplan["activity"]] == ["not-started", "cancelled"]
     assert careplan["activity"][1]["detail"]["statusReason"] == {"text": "patient declined"}
-    assert goal["lifecycleStatus"] == "active" and goal["statusDate"] == "2020-06-02"
+    assert goal["lifecycleStatus"] == "accepted" and goal["statusDate"] == "2020-06-02"
     assert provenance["agent"][0]["type"]["coding"][0]["code"] == "verifier"
     assert provenance["agent"][0]["who"] == {"reference": "Practitioner/dr1"}
     assert provenance["recorded"] == NOW

@@ -151,7 +151,7 @@ def test_decide__concurrent_update_gives_412_and_nothing_is_lost(hapi, record):
     assert approved["activity"][1]["detail"]["statusReason"] == {"text": "already attended DSMES"}
     assert [n["text"] for n in approved["note"]] == ["called the patient", "Plan approved"]
     goals = [hapi.read("Goal", ref["reference"].split("/")[-1]) for ref in approved["goal"]]
-    assert {g["lifecycleStatus"] for g in goals} == {"active"}
+    assert {g["lifecycleStatus"] for g in goals} == {"accepted"}
     verifications = [p for p in hapi.search("Provenance", {"target": f"CarePlan/{saved.careplan['id']}"})
                      if p["agent"][0]["type"]["coding"][0]["code"] == "verifier"]
     assert [p["agent"][0]["who"]["reference"] for p in verifications] == [record.doctor]

@@ -255,7 +255,7 @@ def _decide(decision: Decision, organization: dict[str, Any] | None) -> list[dic
 
 
 @pytest.mark.parametrize(("decision", "careplan_status", "goal_status"), [
-    (Decision(CLINICIAN, rejected={"a-dsmes": "patient declined"}), "active", "active"),
+    (Decision(CLINICIAN, rejected={"a-dsmes": "patient declined"}), "active", "accepted"),
     (Decision(CLINICIAN, reject_plan_reason="wrong patient context"), "revoked", "rejected"),
 ])
 def test_decide__what_approval_and_rejection_send_meets_us_core(decision, careplan_status, goal_status):

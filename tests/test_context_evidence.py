@@ -647,7 +647,7 @@ RISK = cc(LOINC, "79423-0", "Cardiovascular disease 10Y risk [Likelihood] ACC-AH
 def test_ascvd_risk__a_recorded_estimate_stands_in_when_the_equations_cannot_be_computed(pack):
     recorded = {**observation(RISK, effectiveDateTime="2024-11-02"), "valueQuantity": {"value": 21.0, "unit": "%"}}
     score = facts_of(pack, recorded)["scores"]["ascvd10y"]
-    assert score["value"] == 21.0 and score["basis"] == "recorded on 2024-11-02"
+    assert score["value"] == 21.0 and score["basis"] == "recorded on 2 Nov 2024"
     assert score["refs"][0]["type"] == "Observation"
 
 

@@ -338,7 +338,7 @@ def test_decide__superseded_record_goal_is_cancelled_in_the_same_transaction(fhi
     assert record["resource"]["lifecycleStatus"] == "cancelled" and record["resource"]["statusDate"] == "2020-06-02"
     assert record["resource"]["statusReason"] == "superseded by carepath plan CarePlan/30"
     assert record["resource"]["target"] == _bp_goal()["target"]  # nothing else of the record's goal changes
-    assert own["resource"]["lifecycleStatus"] == "active"
+    assert own["resource"]["lifecycleStatus"] == "accepted"
     assert {"reference": "Goal/g140"} in provenance["resource"]["target"]
     assert careplan["resource"]["note"][-1]["text"] == (
         "Plan approved. Goals in the record marked superseded: Blood pressure below 140/90. "

@@ -137,6 +137,10 @@ def test_ancestors__icd10cm_by_position_nearest_first_and_none_elsewhere(system,
     ("24 HR hydrochlorothiazide 12.5 MG / metoprolol succinate 25 MG Extended Release Oral Tablet [Dutoprol]",
      ("hydrochlorothiazide", "metoprolol succinate"), ("hydrochlorothiazide", "metoprolol")),
     ("lisinopril", ("lisinopril",), ("lisinopril",)),  # an ingredient (IN) alone
+    # Synthea capitalises the first word of an ingredient only: the salt is not where the ingredient starts
+    ("24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", ("metformin hydrochloride",),
+     ("metformin",)),
+    ("Naproxen sodium 220 MG Oral Tablet", ("naproxen sodium",), ("naproxen",)),
     ("", (), ()),
     ("   ", (), ()),
     (None, (), ()),

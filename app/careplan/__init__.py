@@ -27,7 +27,8 @@ What carepath writes (the contract for integrators; ``carepath plan BUNDLE --as-
   was submitted.
 - Regenerated after new data: the new CarePlan ``replaces`` the open draft, which is ``revoked`` (its proposed
   Goals ``cancelled``) in the same transaction, with ``If-Match``.
-- Approval (``If-Match`` on the version reviewed): CarePlan ``active``, Goals ``active``, rejected activities
+- Approval (``If-Match`` on the version reviewed): CarePlan ``active``, Goals ``accepted`` (agreed by the
+  clinician; FHIR's ``active`` means being sought, which the approval cannot know), rejected activities
   ``cancelled`` with ``statusReason``, and a Provenance naming the clinician as verifier. Rejecting the whole
   plan: ``revoked`` with the reason in a note and in the Provenance, Goals ``rejected``.
 - Goals already in the record (any author; :mod:`app.careplan.existing`) for a measure a carepath goal also sets

@@ -96,7 +96,9 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     # Rejecting the plan leaves the record's goals as they are, whatever was chosen for them.
     superseded = [] if decision.reject_plan_reason else _superseded_goals(client, seen, decision, now)
     updated = _decided_careplan(seen, decision, verifier, now, superseded)
-    goal_status = "rejected" if decision.reject_plan_reason else "active"
+    # FHIR R4 goal-status: ``accepted`` is "a proposed goal was accepted or acknowledged"; ``active`` ("being
+    # sought actively") is what the patient and care team do next, which an approval cannot know.
+    goal_status = "rejected" if decision.reject_plan_reason else "accepted"
     decided_goals = [_decided_goal(goal, goal_status, decision, now) for goal in goals]
     updated["text"] = {"status": "generated", "div": narrative.decided_div(updated, decided_goals, verifier, now)}
     updated = mark(updated, request_id, author=verifier, now=now)

@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
+
+from app.formats import human_date, human_datetime, human_unit, human_value, medicine_name
+
+__all__ = ["Action", "actions", "age_on", "clean_text", "fact_line", "human_date", "human_datetime", "human_name",
+           "human_unit", "human_value", "key_conditions", "open_gaps", "record_kind"]
 
 #: Bidirectional controls (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI, LRM, RLM, ALM) and the other control
 #: characters: in a name from the record they could reverse or hide the text around them on a page.
 _UNSHOWN = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b-\x1f\x7f]")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-#: UCUM codes as a clinician writes them (the FHIR keeps the UCUM code).
-_UNITS = {"mm[Hg]": "mmHg", "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "mL/min/1.73m2": "mL/min/1.73 m²",
-          "mL/min/1.73_m2": "mL/min/1.73 m²", "[lb_av]": "lb", "[in_i]": "in", "/min": "/min", "{score}": "points",
-          "{beats}/min": "/min", "mg/g{creat}": "mg/g", "a": "years", "mo": "months", "wk": "weeks", "d": "days"}
 #: What a clinician calls each kind of record carepath cites.
 _RECORD_KINDS = {
     "Observation": "result", "Condition": "problem list", "MedicationRequest": "prescription",
@@ -28,50 +28,6 @@ _RECORD_KINDS = {
     "ServiceRequest": "order", "DeviceRequest": "device order", "Device": "device", "Patient": "demographics",
     "Goal": "goal", "CarePlan": "care plan", "FamilyMemberHistory": "family history", "Coverage": "coverage",
 }
-def human_date(value: Any) -> str:
-    """``25 Jun 2019`` from a FHIR date or dateTime (``Jun 2019``, ``2019`` for partial dates); other text as is."""
-    text = str(value or "")
-    match = re.match(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text)
-    if not match:
-        return text
-    year, month, day = match.groups()
-    if month and not 1 <= int(month) <= 12:
-        return text
-    if day:
-        return f"{int(day)} {_MONTHS[int(month) - 1]} {year}"
-    return f"{_MONTHS[int(month) - 1]} {year}" if month else year
-
-
-def human_datetime(value: Any) -> str:
-    """``2 Dec 2026, 01:24 UTC`` from a FHIR instant; a date alone as :func:`human_date`."""
-    text = str(value or "")
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return human_date(text)
-    if moment.tzinfo is None or "T" not in text:
-        return human_date(text)
-    try:
-        moment = moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return human_date(text)
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
-
-
-def human_unit(unit: Any) -> str:
-    """One spelling per unit: ``mmHg`` for ``mm[Hg]``, ``kg/m²`` for ``kg/m2``, annotations dropped."""
-    text = str(unit or "").strip()
-    if text in _UNITS:
-        return _UNITS[text]
-    return re.sub(r"\{[^}]*\}", "", text).replace("[", "").replace("]", "")
-
-
-def human_value(value: Any, unit: Any = None) -> str:
-    """``7.6 %``, ``177.5/94.9 mmHg``: a value with its unit as written."""
-    if isinstance(value, float):
-        value = f"{value:g}"
-    shown = human_unit(unit)
-    return f"{value} {shown}".strip() if shown else str(value if value is not None else "")
 
 
 def clean_text(value: Any) -> str:
@@ -163,8 +119,11 @@ def key_conditions(facts: Mapping[str, Any], limit: int = 4) -> list[str]:
 def fact_line(fact: Mapping[str, Any]) -> str:
     """``HbA1c 7.6 % on 25 Jun 2019``: one value used by a rule, in words."""
     label = clean_text(fact.get("label") or fact.get("key") or "")
-    value = human_value(fact.get("value"), fact.get("unit")) if fact.get("value") not in (None, "") else ""
-    shown = value if value and value != label else ""
+    given = fact.get("value")
+    value = human_value(medicine_name(given), fact.get("unit")) if given not in (None, "") else ""
+    if value and value.lower().startswith(label.lower()):  # "Insulin insulin glargine" reads "insulin glargine"
+        label = ""
+    shown = value
     # A condition's date is its onset: it holds since then; a result's date is when it was taken.
     since = any(isinstance(r, Mapping) and r.get("type") == "Condition" for r in fact.get("refs") or [])
     when = f" {'since' if since else 'on'} {human_date(fact['date'])}" if fact.get("date") else ""

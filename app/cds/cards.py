@@ -1,8 +1,9 @@
 """A plan as CDS Hooks cards: safety warnings first, then one card per guideline area with what is due now.
 
 Pure: the plan (``Plan.to_dict()``) and a few URLs in, cards out. Every sentence on a card is the plan's own
-text (titles, rationales, citations, values and dates from the packs and the record): nothing clinical is
-written here. Text taken from the record is escaped for Markdown, so a value cannot become a link.
+text (titles, rationales, citations, a warning's summary, values and dates from the packs and the record):
+nothing clinical is written here; values and dates read as in the sidebar (:mod:`app.formats`). Text taken
+from the record is escaped for Markdown, so a value cannot become a link.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.careplan.present import fact_line
 from app.careplan.review import Area, areas
+from app.formats import human_date, shorten
 
 __all__ = ["MAX_CARDS", "OVERRIDE_REASONS", "SUMMARY_LIMIT", "CardMeta", "cards_for_plan"]
 
@@ -72,7 +75,8 @@ def _area_card(plan: Mapping[str, Any], area: Area, items: list[dict[str, Any]],
     lines = [f"**{_md(area.summary)}**", ""] if area.summary else []
     for item in items:
         rationale = item.get("rationale") or {}
-        lines.append(f"- **{_md(_title(item))}** (due {_md((item.get('timing') or {}).get('due') or plan['as_of'])})"
+        due = human_date((item.get("timing") or {}).get("due") or plan["as_of"])
+        lines.append(f"- **{_md(_title(item))}** (due {_md(due)})"
                      f": {_md(rationale.get('text') or item.get('description') or '')}")
         used = _facts_used(rationale)
         if used:
@@ -96,11 +100,12 @@ def _warning_card(plan: Mapping[str, Any], warning: Mapping[str, Any], area: Are
     rationale = (item or {}).get("rationale") or {}
     citation = rationale.get("citation") or (item or {}).get("citation")
     pack_url = rationale.get("pack_url") or _pack_url_of_area(plan, warning.get("area_id"))
-    prefix = f"{area.title}: " if area else ""
     lines = [_md(str(warning.get("message") or ""))]
     if citation:
         lines += ["", _md(_cite(citation))]
-    card = _card(_summary(prefix, [str(warning.get("message") or "")]), "\n".join(lines),
+    # The pack's summary says what to do first; a pack without one shows the warning itself, cut at a word.
+    summary = shorten(str(warning.get("summary") or warning.get("message") or ""), SUMMARY_LIMIT)
+    card = _card(summary, "\n".join(lines),
                  _INDICATORS[str(warning["severity"])], _source(plan, pack_url, citation), launch_url,
                  area.id if area else None)
     packs = tuple(f"{p['url']}|{p['version']}" for p in plan.get("packs") or [] if p.get("url") == pack_url)
@@ -118,7 +123,8 @@ def _card(summary: str, detail: str, indicator: str, source: dict[str, Any], lau
 
 
 def _summary(prefix: str, parts: list[str]) -> str:
-    """``prefix`` + parts joined by "; " within 140 characters; what does not fit is counted ("+2 more")."""
+    """``prefix`` + parts joined by "; " within 140 characters; what does not fit is counted ("+2 more"), and a
+    first part too long for the card is cut at a word."""
     text = prefix
     for index, part in enumerate(parts):
         joined = (text + ("; " if index else "") + part).strip()
@@ -128,7 +134,7 @@ def _summary(prefix: str, parts: list[str]) -> str:
             text = joined
             continue
         if index == 0:
-            return (joined[: SUMMARY_LIMIT - 1].rstrip() + "…")
+            return shorten(joined, SUMMARY_LIMIT)
         return f"{text}; +{len(parts) - index} more"
     return text
 
@@ -176,14 +182,8 @@ def _area_gaps(plan: Mapping[str, Any], area: Area, items: list[dict[str, Any]])
 
 
 def _facts_used(rationale: Mapping[str, Any]) -> str:
-    parts = []
-    for used in rationale.get("facts_used") or []:
-        if used.get("key") == "patient" or used.get("value") in (None, ""):
-            continue
-        value = f"{used.get('label') or used.get('key')} {used['value']}" + (f" {used['unit']}" if used.get("unit")
-                                                                            else "")
-        parts.append(_md(value + (f" ({used['date']})" if used.get("date") else "")))
-    return "; ".join(parts)
+    return "; ".join(_md(fact_line(used)) for used in rationale.get("facts_used") or []
+                     if used.get("key") != "patient" and used.get("value") not in (None, ""))
 
 
 def _cite(citation: Mapping[str, Any]) -> str:

@@ -368,7 +368,7 @@ def _recent_completed(matches: list[tuple[str, dict[str, Any], str, dict[str, An
             continue
         entry = {**shown, **{k: coding[k] for k in ("code", "system") if coding.get(k)}, "authoredOn": day,
                  "refs": refs, "status": "completed",
-                 "note": f"an order completed, written on {day}: confirm the patient still takes it"}
+                 "note": "a completed order: confirm the patient still takes it"}
         if coding.get("display"):
             entry["display"] = coding["display"]
         if how and how != "code":

@@ -9,6 +9,7 @@ from app.context import scores as formulas
 from app.context.dates import age_on
 from app.context.observations import Reading
 from app.context.requirements import RequirementSet
+from app.formats import human_date
 from app.refs import unique_refs
 
 # 2017 ACC/AHA High Blood Pressure guideline (Whelton PK et al.), Table 8 "Checklist for accurate
@@ -102,8 +103,9 @@ def _ascvd(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | st
     recorded = _recent(facts, "ascvd_risk_recorded")
     if recorded is None:
         return computed
-    return {"value": recorded["value"], "unit": "%", "method": f"recorded estimate of {recorded['date']}",
-            "basis": f"recorded on {recorded['date']}", "date": recorded["date"], "refs": list(recorded["refs"])}
+    return {"value": recorded["value"], "unit": "%", "method": f"recorded estimate of {human_date(recorded['date'])}",
+            "basis": f"recorded on {human_date(recorded['date'])}", "date": recorded["date"],
+            "refs": list(recorded["refs"])}
 
 
 def _pce(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:

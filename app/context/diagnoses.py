@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.context.observations import Reading
+from app.formats import human_date, human_value, mmhg
 from app.refs import unique_refs
 
 # 2017 ACC/AHA High Blood Pressure guideline, §3.1 (Table 6: stage 1 hypertension is SBP 130-139 or DBP 80-89
@@ -44,8 +45,9 @@ def hypertension_by_readings(facts: dict[str, Any]) -> None:
     if bp["sbp"] < HYPERTENSION_SBP and (bp.get("dbp") is None or bp["dbp"] < HYPERTENSION_DBP):
         return
     facts["conditions"]["hypertension_by_readings"] = {
-        "display": f"average {bp['sbp']:g}/{bp['dbp']:g} mmHg from {bp['readings']} readings on {bp['occasions']} "
-                   f"occasions up to {bp['date']}", "status": "active", "source": "results", "rule": BP_RULE,
+        "display": f"average {mmhg(bp['sbp'])}/{mmhg(bp['dbp'])} mmHg from {bp['readings']} readings on "
+                   f"{bp['occasions']} occasions up to {human_date(bp['date'])}",
+        "status": "active", "source": "results", "rule": BP_RULE,
         "onset": bp["date"], "refs": list(bp.get("refs") or [])}
 
 
@@ -133,5 +135,6 @@ def _finding(kind: str, criterion: str, name: str, unit: str, baseline: tuple[fl
     return {"kind": kind, "criterion": criterion, "onset": latest[1],
             "baseline": {"value": baseline[0], "unit": unit, "date": baseline[1]},
             "latest": {"value": latest[0], "unit": unit, "date": latest[1]},
-            "display": f"{kind_text} by results: {name} {baseline[0]:g} {unit} ({baseline[1]}) to {latest[0]:g} "
-                       f"{unit} ({latest[1]}), {criterion}", "refs": unique_refs(refs)}
+            "display": f"{kind_text} by results: {name} {human_value(baseline[0], unit)} ({human_date(baseline[1])}) "
+                       f"to {human_value(latest[0], unit)} ({human_date(latest[1])}), {criterion}",
+            "refs": unique_refs(refs)}

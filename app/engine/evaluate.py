@@ -12,7 +12,8 @@ from app.engine.fhirpath import PATH_CACHE, is_true
 from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
 from app.engine.packs import PackSet
 from app.engine.population import Population, coverage_statement
-from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, format_value
+from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, Template
+from app.formats import human_date, mmhg
 from app.refs import unique_refs
 
 
@@ -64,9 +65,9 @@ class _Evaluation:
         if outside:
             self.plan.warnings.append({
                 "rule_id": "pack-effective-period", "severity": "low", "refs": [],
-                "message": f"the plan date {self.as_of.isoformat()} is outside the effective period of "
-                           + "; ".join(f"{a.pack.title} {a.pack.version} ({a.pack.effective_start} to "
-                                       f"{a.pack.effective_end or 'open'})" for a in outside)})
+                "message": f"the plan date {human_date(self.as_of)} is outside the effective period of "
+                           + "; ".join(f"{a.pack.title} {a.pack.version} ({human_date(a.pack.effective_start)} to "
+                                       f"{human_date(a.pack.effective_end) or 'open'})" for a in outside)})
         self._implausible_latest()
         self._contradictions()
         for area in self.pack_set.areas:
@@ -220,7 +221,7 @@ class _Evaluation:
                 reason = check.reason.render(env)
                 self._not_recommended(rule, reason)
                 if check.severity:
-                    self._warn(rule, reason, check.severity)
+                    self._warn(rule, reason, check.severity, check.summary)
                 if check.instead is not None:
                     self._activity(rule, check.instead, f"{rule.id}.instead")
                 return
@@ -228,7 +229,7 @@ class _Evaluation:
         if fired:
             reasons = [check.reason.render(env) for check in fired]
             for check, reason in zip(fired, reasons, strict=True):
-                self._warn(rule, reason, check.severity or "high")
+                self._warn(rule, reason, check.severity or "high", check.summary)
             self._not_recommended(rule, "; ".join(reasons))
             for check in fired:
                 if check.instead is not None:
@@ -240,11 +241,11 @@ class _Evaluation:
             done = self._fact_date(satisfied.fact)
             if done is not None and add_duration(done, satisfied.interval) > self.as_of:
                 next_due = add_duration(done, satisfied.interval)
-                self._not_recommended(rule, f"{satisfied.label} on {done.isoformat()} is within "
-                                            f"{satisfied.interval.text()} (next due {next_due.isoformat()})")
+                self._not_recommended(rule, f"{satisfied.label} on {human_date(done)} is within "
+                                            f"{satisfied.interval.text()} (next due {human_date(next_due)})")
                 return
         if rule.alert is not None:
-            self._warn(rule, rule.alert[1].render(env), rule.alert[0])
+            self._warn(rule, rule.alert[1].render(env), rule.alert[0], rule.alert_summary)
         if rule.activity is not None:
             self._activity(rule, rule.activity, rule.id)
 
@@ -327,9 +328,12 @@ class _Evaluation:
             "citation": asdict(rule.citations[0]),
             "refs": self._refs(rule)})
 
-    def _warn(self, rule: Rule, message: str, severity: str) -> None:
-        self.plan.warnings.append({"rule_id": rule.id, "message": message, "severity": severity,
-                                   "area": rule.area, "area_id": rule.area_id, "refs": self._refs(rule)})
+    def _warn(self, rule: Rule, message: str, severity: str, summary: Template | None = None) -> None:
+        warning = {"rule_id": rule.id, "message": message, "severity": severity, "area": rule.area,
+                   "area_id": rule.area_id, "refs": self._refs(rule)}
+        if summary is not None:  # the card's summary, when the pack writes one
+            warning["summary"] = summary.render(self.env)
+        self.plan.warnings.append(warning)
 
     def _refs(self, rule: Rule) -> list[dict[str, Any]]:
         return unique_refs(ref for used in (self._fact_used(path) for path in rule.inputs) if used
@@ -369,7 +373,7 @@ def _describe(fact: FactPath, value: Any) -> FactUsed | None:
         return FactUsed(key="patient", label="Patient", value=f"{value.get('ageYears')} y, {value.get('sex')}",
                         refs=refs)
     if section == "bp":
-        shown = f"{format_value(value.get('sbp'))}/{format_value(value.get('dbp'))}"
+        shown = f"{mmhg(value.get('sbp'))}/{mmhg(value.get('dbp'))}"
         readings = value.get("readings")
         label = f"Blood pressure (average of {readings} readings)" if readings and readings > 1 else "Blood pressure"
         return FactUsed(key="bp", label=label, value=shown, unit="mm[Hg]", date=value.get("date"), refs=refs)

@@ -20,6 +20,7 @@ from app.engine.rules import (
     PackInfo,
     Rule,
     SatisfiedBy,
+    Template,
     compile_checked,
     template_checked,
 )
@@ -161,6 +162,11 @@ class _Reader:
         return template_checked(text, f"{self.where}: action '{element_id}': {what}", self.problems,
                                 use_fast_path=self.fast)
 
+    def summary(self, element_id: str, ext: Mapping[str, Any], what: str) -> Template | None:
+        """A warning's optional card summary (sub-extension ``summary``): what to do first, in a few words."""
+        text = extension_value(ext, "summary")
+        return None if text is None else self.template(element_id, text, what)
+
     def duration(self, element_id: str, value: Any, what: str) -> Duration | None:
         if not isinstance(value, Mapping) or value.get("code", value.get("unit")) not in _UNITS \
                 or not isinstance(value.get("value"), int) or value["value"] <= 0:
@@ -239,8 +245,10 @@ class _Reader:
             if name == "contraindication" and severity not in SEVERITIES:
                 self.problem(element_id, f"contraindication severity {severity!r} is not one of high, moderate, low")
             instead = self.activity(element_id, extension_value(ext, "instead"))
+            summary = self.summary(element_id, ext, f"{name} summary")
             if condition and reason:
-                out.append(Check(condition=condition, reason=reason, severity=severity, instead=instead))
+                out.append(Check(condition=condition, reason=reason, severity=severity, instead=instead,
+                                 summary=summary))
         return out
 
     def rule(self, action: Mapping[str, Any], area: str, pack: PackInfo, goal_ids: set[str]) -> Rule | None:
@@ -255,10 +263,11 @@ class _Reader:
         citations = self.citations(rule_id, action.get("documentation", []))
         rationale = self.template(rule_id, extension_value(action, "rationale"), "rationale")
         activity = self.activity(rule_id, action.get("definitionCanonical"))
-        alert = None
+        alert = alert_summary = None
         for ext in extensions(action, "alert"):
             severity = extension_value(ext, "severity")
             message = self.template(rule_id, extension_value(ext, "message"), "alert message")
+            alert_summary = self.summary(rule_id, ext, "alert summary")
             if severity not in SEVERITIES:
                 self.problem(rule_id, f"alert severity {severity!r} is not one of high, moderate, low")
             elif message:
@@ -305,7 +314,8 @@ class _Reader:
             repeat=dict(repeat) if repeat else None, schedule_from=schedule, due_in=due_in,
             exclusions=self.checks(rule_id, action, "exclusion"),
             contraindications=self.checks(rule_id, action, "contraindication"),
-            satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert, gaps=gaps,
+            satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert,
+            alert_summary=alert_summary, gaps=gaps,
             population=population,
         )
 

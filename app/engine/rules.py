@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.engine.fhirpath import CompiledExpression, compile_expression
 from app.engine.model import Citation
+from app.formats import human_date, is_iso_date, medicine_name, mmhg
 
 if TYPE_CHECKING:
     from app.engine.population import Population
@@ -22,6 +23,8 @@ FACT_SECTIONS = ("patient", "measures", "bp", "conditions", "medications", "alle
                  "smoking", "scores", "not_done", "treatment")
 _PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
 _OPTIONAL = re.compile(r"\[\[(.+?)\]\]", re.S)
+#: Placeholders that hold a blood pressure (average or latest reading): shown in whole mmHg.
+_BP_VALUE = re.compile(r"%facts\.bp(?:\.latest)?\.[sd]bp$")
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,24 @@ class Template:
                 if not values and instead is not None:
                     rendered = [instead]
                     break
-                rendered.append(", ".join(format_value(value, spec) for value in values) if values else empty)
+                shown = (text_value(value, spec, expression.text) for value in values)
+                rendered.append(", ".join(shown) if values else empty)
             out.extend(rendered)
         return "".join(out)
+
+
+def text_value(value: Any, spec: str, source: str) -> str:
+    """A fact value as a sentence shows it: dates as ``12 Mar 2021``, medicines by ingredient, blood pressure in
+    whole mmHg (``source`` is the placeholder's expression); other values as :func:`format_value`."""
+    if spec:
+        return format_value(value, spec)
+    if is_iso_date(value):
+        return human_date(value)
+    if isinstance(value, str):
+        return medicine_name(value)
+    if _BP_VALUE.search(source.strip()):
+        return mmhg(value)
+    return format_value(value)
 
 
 def format_value(value: Any, spec: str = "") -> str:
@@ -141,6 +159,8 @@ class Check:
     reason: Template
     severity: str | None = None
     instead: ActivityTemplate | None = None
+    #: The warning's card summary: short, the action first (a severity makes the check a warning).
+    summary: Template | None = None
 
 
 @dataclass
@@ -212,6 +232,8 @@ class Rule:
     satisfied_by: list[SatisfiedBy] = field(default_factory=list)
     choices: list[ChoiceNote] = field(default_factory=list)
     alert: tuple[str, Template] | None = None
+    #: The alert's card summary: short, the action first ("Verify HbA1c 3.03 % on insulin: hypoglycaemia risk").
+    alert_summary: Template | None = None
     gaps: list[tuple[FactPath, str]] = field(default_factory=list)
     area_id: str = ""
     #: Whom the rule is for when narrower than its area (None: the area's population).

@@ -25,16 +25,26 @@ def _first_letter_lower(token: str) -> bool:
     return letter.islower()
 
 
+def _capitalised(token: str) -> bool:
+    """``Metformin``: letters only, a capital first, not all capitals (``HR``, ``ML`` are units)."""
+    return token.isalpha() and token[0].isupper() and not token.isupper()
+
+
 def _ingredient(component: str) -> str | None:
     """The ingredient phrase of one component: the words before its strength, after any quantity factor or
     qualitative distinction RxNorm puts first (``24 HR``, ``10 ML``, ``Modified``, ``1 MG Dose``, ``NDA020800``).
 
     RxNorm writes ingredients in lower case, so the phrase starts at the first word whose first letter is lower
-    case; for data that capitalises ingredients (Synthea) it starts at the first word of letters only, not all
-    capitals, that a strength follows (or the first such word when no strength is given).
+    case (or at the capitalised word just before it: ``Metformin hydrochloride``); for data that capitalises
+    ingredients (Synthea) it starts at the first word of letters only, not all capitals, that a strength follows
+    (or the first such word when no strength is given).
     """
     tokens = component.replace(",", " ").split()
     start = next((i for i, t in enumerate(tokens) if _first_letter_lower(t)), None)
+    # Data that capitalises only the first word of an ingredient ("Metformin hydrochloride", "Naproxen sodium"):
+    # the lower-case salt is not where the ingredient starts.
+    while start and _capitalised(tokens[start - 1]):
+        start -= 1
     if start is None:
         words = [i for i, t in enumerate(tokens) if t.isalpha() and not t.isupper()]
         start = next((i for i in words if any(_NUMBER.match(later) for later in tokens[i + 1:])),

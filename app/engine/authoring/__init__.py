@@ -127,10 +127,14 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
          due_in: tuple[int, str] | None = None,
          exclusions: tuple[tuple, ...] = (), contraindications: tuple[tuple, ...] = (),
          satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | list | None = None,
-         alert: tuple[str, str] | None = None, gaps: tuple[tuple[str, str], ...] = (),
+         alert: tuple[str, str] | tuple[str, str, str] | None = None, gaps: tuple[tuple[str, str], ...] = (),
          evidence: tuple[str, ...] = (), ages: Ages | None = None, sex: str | None = None,
          pregnancy: str | None = None) -> dict[str, Any]:
-    """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead]]).
+    """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead[, summary]]]);
+    alert: (severity, message[, summary]).
+
+    A ``summary`` is the warning's CDS card summary: at most 140 characters, the action first ("Verify HbA1c
+    {{...}} % on insulin: hypoglycaemia risk"); without one a card shows the message shortened at a word.
 
     ``evidence`` lists inputs read only as evidence (prior tests): their absence is not a data gap.
     ``ages`` (low, high), ``sex`` (administrative-gender) and ``pregnancy`` (``excluded`` | ``only``) state whom
@@ -142,11 +146,12 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
                                                        ("interval", "valueDuration", duration(*schedule_from[1:]))]))
     for name, checks in (("exclusion", exclusions), ("contraindication", contraindications)):
         for check in checks:
-            condition, reason, severity, instead = (*check, None, None)[:4]
+            condition, reason, severity, instead, summary = (*check, None, None, None)[:5]
             extension.append(complex_ext(name, [
                 ("condition", "valueExpression", expression(condition)), ("reason", "valueString", reason),
                 ("severity", "valueCode", severity),
-                ("instead", "valueCanonical", canonical(instead) if instead else None)]))
+                ("instead", "valueCanonical", canonical(instead) if instead else None),
+                ("summary", "valueString", summary)]))
     for fact, value, unit, label, *condition in satisfied_by:
         extension.append(complex_ext("satisfied-by", [
             ("fact", "valueString", fact), ("interval", "valueDuration", duration(value, unit)),
@@ -155,7 +160,8 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
     extension += _choice(choice)
     if alert:
         extension.append(complex_ext("alert", [("severity", "valueCode", alert[0]),
-                                               ("message", "valueString", alert[1])]))
+                                               ("message", "valueString", alert[1]),
+                                               ("summary", "valueString", alert[2] if len(alert) > 2 else None)]))
     for fact, message in gaps:
         extension.append(complex_ext("gap", [("fact", "valueString", fact), ("message", "valueString", message)]))
     action: dict[str, Any] = {

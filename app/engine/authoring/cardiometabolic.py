@@ -60,6 +60,7 @@ HBA1C_RECENT = f"{HBA1C}.withinLookback = true"
 HBA1C_STALE = f"{HBA1C}.withinLookback.exists().not() or {HBA1C}.withinLookback = false"
 HYPO_DRUG = "(%facts.medications.insulin.exists() or %facts.medications.sulfonylurea.exists())"
 HYPO_DRUG_NAMES = "{{%facts.medications.insulin.display | %facts.medications.sulfonylurea.display}}"
+HYPO_CLASS = "{{iif(%facts.medications.insulin.exists(), 'insulin', 'a sulfonylurea')}}"  # for a card's summary
 # ADA 2025 §6: a goal lower than 7 %, such as 6.5 %, only when reached safely without significant hypoglycaemia;
 # 6.5 % is also the lower end of the goal range a clinician may set here (editable_range below).
 BELOW_GOAL_RANGE = f"{HBA1C_RECENT} and {HBA1C}.value < 6.5"
@@ -100,7 +101,8 @@ def diabetes() -> dict[str, Any]:
                  when=[PREGNANT], inputs=["conditions.diabetes", "conditions.pregnancy"],
                  cite=[("ADA-2025", "Section 15, Management of Diabetes in Pregnancy")],
                  alert=("moderate", "pregnancy: glycemic goals and agents differ in pregnancy (ADA 2025 §15); the "
-                                    "HbA1c goal of this pack (for nonpregnant adults) is not proposed"),
+                                    "HbA1c goal of this pack (for nonpregnant adults) is not proposed",
+                        "Set glycaemic goals for pregnancy (ADA 2025 §15): this pack's HbA1c goal is not proposed"),
                  text="Diabetes in pregnancy."),
             rule("t2d.hypoglycemia-low-hba1c", "Review for de-intensification (HbA1c below 6.5 % on insulin or "
                  "a sulfonylurea)",
@@ -110,7 +112,8 @@ def diabetes() -> dict[str, Any]:
                  alert=("high", f"HbA1c {{{{%facts.measures.hba1c.value}}}} % on {{{{%facts.measures.hba1c.date}}}} "
                                 f"with {HYPO_DRUG_NAMES}: below 6.5 %, a value this low on insulin or a sulfonylurea "
                                 "is a hypoglycaemia risk or a measurement problem; verify the result and review the "
-                                "regimen"),
+                                "regimen", f"Verify HbA1c {{{{%facts.measures.hba1c.value}}}} % on {HYPO_CLASS}: "
+                                           "hypoglycaemia risk; review the regimen"),
                  text=f"HbA1c {{{{%facts.measures.hba1c.value}}}} % ({{{{%facts.measures.hba1c.date}}}}) is below "
                       f"6.5 % while on {HYPO_DRUG_NAMES}. ADA 2025 §6: goals below 7 % only when reached safely "
                       "without significant hypoglycaemia; §13: de-intensify hypoglycaemia-causing medicines when "
@@ -122,7 +125,8 @@ def diabetes() -> dict[str, Any]:
                  cite=[GLYCEMIC, OLDER],
                  alert=("high", f"hypoglycaemia recorded ({{{{%facts.conditions.hypoglycemia.display}}}}, "
                                 f"{{{{%facts.conditions.hypoglycemia.onset}}}}) while on {HYPO_DRUG_NAMES}: review "
-                                "for de-intensification"),
+                                "for de-intensification",
+                        f"Review {HYPO_CLASS} for de-intensification: hypoglycaemia recorded"),
                  text=f"Hypoglycaemia recorded ({{{{%facts.conditions.hypoglycemia.display}}}}, "
                       f"{{{{%facts.conditions.hypoglycemia.onset}}}}) while on {HYPO_DRUG_NAMES}. ADA 2025 §6: "
                       "re-evaluate the treatment regimen after hypoglycaemia; §13: de-intensify "
@@ -161,7 +165,7 @@ def diabetes() -> dict[str, Any]:
                  text="ADA 2025 §11: assess urinary albumin (spot UACR) and eGFR at least once a year in type 2 "
                       "diabetes and in type 1 diabetes of 5 years or more. Latest UACR: "
                       "[[{{%facts.measures.uacr.value}} mg/g ({{%facts.measures.uacr.date}}) || none recorded]]; "
-                      "eGFR: [[{{%facts.scores.egfr.value}} mL/min/1.73m2 || none recorded]]."),
+                      "eGFR: [[{{%facts.scores.egfr.value}} mL/min/1.73 m² || none recorded]]."),
             rule("t2d.retinal-exam", "Dilated retinal examination",
                  when=["true"], activity="retinal-exam", repeat=(1, 1, "a"),
                  schedule_from=(("procedures.retinal_exam",), 12, "mo"),
@@ -205,7 +209,8 @@ def diabetes() -> dict[str, Any]:
                               "%facts.medications.glp1_ra.display}}"),
                              NO_INTENSIFICATION),
                  contraindications=((PREGNANT, "pregnancy: ADA 2025 §15 prefers insulin in pregnancy; "
-                                               "GLP-1 RA / SGLT2 inhibitor not proposed", "high"),),
+                                               "GLP-1 RA / SGLT2 inhibitor not proposed", "high", None,
+                                     "Do not start a GLP-1 RA or SGLT2 inhibitor in pregnancy: insulin is preferred"),),
                  choice=["agent chosen with the patient: with established ASCVD a GLP-1 RA or SGLT2 inhibitor "
                          "with demonstrated cardiovascular benefit; with heart failure an SGLT2 inhibitor "
                          "(ADA 2025 §9, §10).",
@@ -423,7 +428,8 @@ def blood_pressure() -> dict[str, Any]:
                        "%facts.bp.sbp < 160 and %facts.bp.dbp < 110"],
                  activity="obstetric-bp-care", inputs=["conditions.pregnancy", "bp"], cite=[ACOG_DEFINITION],
                  alert=("high", "pregnancy with BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.date}}): "
-                                "140/90 or more, hypertension in pregnancy; refer to obstetric care"),
+                                "140/90 or more, hypertension in pregnancy; refer to obstetric care",
+                        "Refer to obstetric care: BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg in pregnancy"),
                  text="Pregnancy with an average BP of {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg (140/90 or more, "
                       "below the severe range): ACOG Practice Bulletin 222 defines hypertension in pregnancy at this "
                       "level; evaluation (gestational hypertension, preeclampsia) belongs to obstetric care."),
@@ -432,7 +438,8 @@ def blood_pressure() -> dict[str, Any]:
                  when=[PREGNANT, "%facts.bp.sbp >= 160 or %facts.bp.dbp >= 110"],
                  activity="obstetric-bp-care", inputs=["conditions.pregnancy", "bp"], cite=[ACOG_DEFINITION],
                  alert=("high", "pregnancy with BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg ({{%facts.bp.date}}): "
-                                "severe range (160/110 or more); urgent obstetric evaluation"),
+                                "severe range (160/110 or more); urgent obstetric evaluation",
+                        "Urgent obstetric evaluation: BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg in pregnancy"),
                  text="Pregnancy with an average BP of {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg (160/110 or more): "
                       "severe-range hypertension in pregnancy (ACOG Practice Bulletin 222); urgent obstetric "
                       "evaluation."),
@@ -440,7 +447,8 @@ def blood_pressure() -> dict[str, Any]:
                  when=[PREGNANT, "%facts.medications.ace_inhibitor.exists() or %facts.medications.arb.exists()"],
                  inputs=["conditions.pregnancy", "medications.ace_inhibitor", "medications.arb"], cite=[HTN_PREGNANCY],
                  alert=("high", "active {{%facts.medications.ace_inhibitor.display | %facts.medications.arb.display}} "
-                                "during pregnancy: ACE inhibitors and ARBs should not be used in pregnancy"),
+                                "during pregnancy: ACE inhibitors and ARBs should not be used in pregnancy",
+                        "Review the ACE inhibitor or ARB: not to be used in pregnancy"),
                  text="Pregnancy with an active ACE inhibitor or ARB."),
             rule("htn.treatment-review", "Review adherence and intensify BP treatment",
                  when=[TREATED, RAISED],
@@ -468,7 +476,9 @@ def blood_pressure() -> dict[str, Any]:
                  when=[SEVERE, NOT_PREGNANT], activity="severe-bp-evaluation", inputs=["bp", *BP_INPUTS[1:]],
                  cite=[SEVERE_CITE],
                  alert=("high", f"blood pressure {LATEST_BP}: 180/120 or more, severe (2017 ACC/AHA §11.2); "
-                                "evaluate now for target-organ damage"),
+                                "evaluate now for target-organ damage",
+                        "Evaluate now for target-organ damage: BP {{%facts.bp.latest.sbp}}/{{%facts.bp.latest.dbp}} "
+                        "mmHg, severe"),
                  text=f"Latest blood pressure {LATEST_BP}: 180/120 or more. 2017 ACC/AHA §11.2 treats a BP above "
                       "180/120 mmHg as a severe elevation (carepath warns from 180/120 inclusive, the safer reading): "
                       "repeat the measurement and evaluate now for new or worsening "

@@ -62,7 +62,8 @@ STATIN_SIDE_EFFECTS = (
                         "%facts.conditions.rhabdomyolysis.display}}): 2018 AHA/ACC §5 asks for a thorough assessment "
                         "of the symptoms and of nonstatin causes; when the side effect was not severe, a rechallenge "
                         "with a modified dosing regimen, an alternate statin or nonstatin therapy; a standard start is "
-                        "not proposed", "moderate", "statin-intolerance-review")
+                        "not proposed", "moderate", "statin-intolerance-review",
+    "Assess statin muscle symptoms before a rechallenge: a standard start is not proposed")
 #: Liver disease: 2018 AHA/ACC §5 finds a statin reasonable in chronic, stable liver disease; stability is the
 #: clinician's judgement.
 STATIN_CHOICES = [
@@ -90,17 +91,20 @@ def _statin_checks(intensity: str) -> dict[str, Any]:
     """Exclusions and contraindications every statin start shares; ``intensity`` names the one the rule wants."""
     return {
         "exclusions": (STATIN_EXCLUSIONS[0], STATIN_EXCLUSIONS[1],
-                       (ON_STATIN, "statin not started: {{%facts.medications.statin.display}} MedicationRequest[[ "
+                       (ON_STATIN, "statin not started: {{%facts.medications.statin.display}} prescription[[ "
                                    "({{%facts.medications.statin.note}})]] (check it is "
                                    f"{intensity})", "low", "statin-review"),
                        *STATIN_EXCLUSIONS[2:], STATIN_SIDE_EFFECTS),
         "contraindications": (
             ("%facts.allergies.statin.exists()", "statin allergy or intolerance recorded: "
-                                                 "{{%facts.allergies.statin.display}}", "high"),
-            (PREGNANT, "pregnancy: statins are not started in pregnancy", "high"),
+                                                 "{{%facts.allergies.statin.display}}", "high", None,
+             "Do not start a statin: allergy or intolerance recorded"),
+            (PREGNANT, "pregnancy: statins are not started in pregnancy", "high", None,
+             "Do not start a statin in pregnancy"),
             (BREASTFEEDING, "breastfeeding recorded ({{%facts.conditions.breastfeeding.display}}): a statin is not "
                             "started while breastfeeding (FDA 2021: breastfeeding is not recommended with a statin; "
-                            "many can wait until breastfeeding ends)", "moderate")),
+                            "many can wait until breastfeeding ends)", "moderate", None,
+             "Do not start a statin while breastfeeding")),
         "evidence": LIPID_EVIDENCE,
     }
 
@@ -240,20 +244,24 @@ def cholesterol() -> dict[str, Any]:
                  when=["%facts.medications.statin.count() > 1"], inputs=["medications.statin"],
                  cite=[("AHA-ACC-CHOL-2018", "Table 3, High-, moderate- and low-intensity statin therapy")],
                  alert=("moderate", "{{%facts.medications.statin.count()}} active statin prescriptions "
-                                    "({{%facts.medications.statin.display}}): check for duplicate therapy"),
+                                    "({{%facts.medications.statin.display}}): check for duplicate therapy",
+                        "Check for duplicate statin therapy: {{%facts.medications.statin.count()}} active "
+                        "prescriptions"),
                  text="More than one active statin."),
             rule("lipid.statin-in-pregnancy", "Statin active in pregnancy", pregnancy="only",
                  when=[PREGNANT, ON_STATIN], inputs=["medications.statin", "conditions.pregnancy"],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.5, Other populations at risk (women: statins and pregnancy)")],
                  alert=("high", "active {{%facts.medications.statin.display}} during pregnancy: the guideline "
-                                "advises stopping a statin as soon as pregnancy is discovered"),
+                                "advises stopping a statin as soon as pregnancy is discovered",
+                        "Stop the statin: pregnancy ({{%facts.medications.statin.display}} active)"),
                  text="Pregnancy with an active statin."),
             rule("lipid.statin-while-breastfeeding", "Statin active while breastfeeding",
                  when=[BREASTFEEDING, ON_STATIN], inputs=["medications.statin", "conditions.breastfeeding"],
                  cite=[("FDA-STATIN-2021", "Breastfeeding not recommended in patients who require statins")],
                  alert=("moderate", "active {{%facts.medications.statin.display}} while breastfeeding "
                                     "({{%facts.conditions.breastfeeding.display}}): FDA 2021 advises not to breastfeed "
-                                    "while taking a statin; many can stop the statin until breastfeeding ends"),
+                                    "while taking a statin; many can stop the statin until breastfeeding ends",
+                        "Review the statin while breastfeeding: FDA 2021 advises against both"),
                  text="Breastfeeding with an active statin."),
             rule("lipid.goals-of-care", "Review lipid-lowering treatment against the goals of care",
                  when=[HOSPICE, ON_STATIN], activity="goals-of-care-review",
@@ -324,7 +332,7 @@ def kidney() -> dict[str, Any]:
                  inputs=CKD_INPUTS, evidence=CKD_EVIDENCE, exclusions=(KIDNEY_TEAM, ACUTE_FIRST),
                  cite=[("KDIGO-CKD-2024", "Chapter 1, definition of CKD (abnormality present for more than 3 months)"),
                        KDIGO_SCOPE],
-                 text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 on {{%facts.scores.egfr.date}} || no eGFR]] "
+                 text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73 m² on {{%facts.scores.egfr.date}} || no eGFR]] "
                       "and [[UACR {{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]], with no CKD "
                       "diagnosis and no abnormal result lasting more than 3 months yet[[ (low eGFR since "
                       "{{%facts.scores.egfr.lowSince}})]][[ (albuminuria since {{%facts.measures.uacr.highSince}})]]: "
@@ -355,12 +363,15 @@ def kidney() -> dict[str, Any]:
                               "%facts.medications.arb.display | %facts.medications.ras_inhibitor.display}}"),
                              KIDNEY_TEAM, ACUTE_FIRST, NO_INTENSIFICATION),
                  contraindications=(
-                     (PREGNANT, "pregnancy: ACE inhibitors and ARBs are contraindicated", "high"),
+                     (PREGNANT, "pregnancy: ACE inhibitors and ARBs are contraindicated", "high", None,
+                      "Do not start an ACE inhibitor or ARB in pregnancy"),
                      ("%facts.conditions.angioedema.exists()", "history of angioedema "
                       "({{%facts.conditions.angioedema.display}}): ACE inhibitor contraindicated; any RAS "
-                      "inhibitor only on the clinician's judgement", "high"),
+                      "inhibitor only on the clinician's judgement", "high", None,
+                      "Do not start an ACE inhibitor: history of angioedema"),
                      ("%facts.allergies.ace_inhibitor.exists()", "ACE inhibitor allergy or intolerance: "
-                      "{{%facts.allergies.ace_inhibitor.display}}", "high")),
+                      "{{%facts.allergies.ace_inhibitor.display}}", "high", None,
+                      "Do not start an ACE inhibitor: allergy or intolerance recorded")),
                  choice="moderately increased albuminuria (A2) without diabetes is a suggestion (2C) rather than "
                         "a recommendation; titrate to the highest approved dose tolerated.",
                  text="UACR {{%facts.measures.uacr.value}} mg/g (30 or more) with eGFR "
@@ -394,8 +405,9 @@ def kidney() -> dict[str, Any]:
                  exclusions=(("%facts.medications.sglt2_inhibitor.exists()", "already on "
                               "{{%facts.medications.sglt2_inhibitor.display}}"), KIDNEY_TEAM, ACUTE_FIRST,
                              NO_INTENSIFICATION),
-                 contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high"),),
-                 text="CKD with eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 (20 or more). KDIGO 2024 §3.7 "
+                 contraindications=((PREGNANT, "pregnancy: SGLT2 inhibitor not proposed", "high", None,
+                                     "Do not start an SGLT2 inhibitor in pregnancy"),),
+                 text="CKD with eGFR {{%facts.scores.egfr.value}} mL/min/1.73 m² (20 or more). KDIGO 2024 §3.7 "
                       "recommends an SGLT2 inhibitor with type 2 diabetes, with UACR of 200 mg/g or more, or with "
                       "heart failure. Recorded: diabetes: {{%facts.conditions.diabetes.display ?? none recorded}}; "
                       "UACR: "
@@ -405,11 +417,12 @@ def kidney() -> dict[str, Any]:
                  when=["%facts.medications.metformin.exists()", f"{EGFR} < 30"], activity="metformin-review",
                  inputs=METFORMIN_INPUTS,
                  cite=[("FDA-METFORMIN-2016", "Labeling: contraindicated in patients with an eGFR below 30 "
-                                              "mL/min/1.73 m2"),
+                                              "mL/min/1.73 m²"),
                        ("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management")],
                  alert=("high", "{{%facts.medications.metformin.display}} with eGFR {{%facts.scores.egfr.value}} "
-                                "({{%facts.scores.egfr.date}}): metformin is contraindicated below 30 mL/min/1.73 m2"),
-                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 ({{%facts.scores.egfr.date}}) is below 30 "
+                                "({{%facts.scores.egfr.date}}): metformin is contraindicated below 30 mL/min/1.73 m²",
+                        "Stop metformin: eGFR {{%facts.scores.egfr.value}} is below 30"),
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73 m² ({{%facts.scores.egfr.date}}) is below 30 "
                       "on {{%facts.medications.metformin.display}}: the labelling contraindicates metformin at this "
                       "kidney function."),
             rule("ckd.metformin-review", "Review metformin (eGFR 30 to 44)",
@@ -421,8 +434,9 @@ def kidney() -> dict[str, Any]:
                        ("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management")],
                  alert=("moderate", "{{%facts.medications.metformin.display}} with eGFR "
                                     "{{%facts.scores.egfr.value}} ({{%facts.scores.egfr.date}}), between 30 and 45: "
-                                    "assess the benefits and risks of continuing"),
-                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 ({{%facts.scores.egfr.date}}) is between 30 "
+                                    "assess the benefits and risks of continuing",
+                        "Review metformin: eGFR {{%facts.scores.egfr.value}} is between 30 and 45"),
+                 text="eGFR {{%facts.scores.egfr.value}} mL/min/1.73 m² ({{%facts.scores.egfr.date}}) is between 30 "
                       "and 45 on {{%facts.medications.metformin.display}}: the labelling asks to assess the "
                       "benefits and risks of continuing, and not to start metformin at this level."),
             rule("ckd.nephrology-referral", "Referral to nephrology",
@@ -430,7 +444,7 @@ def kidney() -> dict[str, Any]:
                  inputs=CKD_INPUTS, evidence=CKD_EVIDENCE, exclusions=(KIDNEY_TEAM,),
                  cite=[("KDIGO-CKD-2024", "Chapter 5, Section 5.1, referral to specialist kidney care services"),
                        KDIGO_SCOPE],
-                 text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73m2 || no eGFR]], [[UACR "
+                 text="[[eGFR {{%facts.scores.egfr.value}} mL/min/1.73 m² || no eGFR]], [[UACR "
                       "{{%facts.measures.uacr.recentValue}} mg/g || no recent UACR]]: KDIGO 2024 refers to "
                       "specialist kidney care at an eGFR below 30 or a UACR of 300 mg/g or more. (The 5-year "
                       "kidney failure risk, Practice Point 2.2.1, is not computed by carepath.)"),
@@ -442,7 +456,9 @@ def kidney() -> dict[str, Any]:
                        ("KDIGO-AKI-2012", "Section 2.5, Table 11, acute kidney diseases and disorders (AKD: creatinine "
                                           "more than 50 % or GFR down 35 % or more, for less than 3 months)"),
                        ("KDIGO-AKI-2012", "Recommendation 2.3.1, evaluate AKI promptly to determine the cause")],
-                 alert=("high", "{{%facts.conditions.acute_kidney_by_results.display}}: evaluate now"),
+                 alert=("high", "{{%facts.conditions.acute_kidney_by_results.display}}: evaluate now",
+                        "Evaluate now: {{iif(%facts.conditions.acute_kidney_by_results.kind = 'AKI', 'acute kidney "
+                        "injury', 'acute kidney disease')}} by results"),
                  text="{{%facts.conditions.acute_kidney_by_results.display}}. KDIGO 2012 asks for prompt evaluation of "
                       "the cause, with special attention to reversible causes: repeat the creatinine now, assess "
                       "volume status and obstruction, and review nephrotoxic and renally cleared medicines. The "
@@ -452,7 +468,9 @@ def kidney() -> dict[str, Any]:
                  when=[EGFR_CONFLICT], activity="egfr-repeat", inputs=["scores.egfr", "measures.creatinine"],
                  cite=[("KDIGO-CKD-2024", "Chapter 1, GFR categories G1 to G5 (Figure: prognosis of CKD by GFR and "
                                           "albuminuria categories)")],
-                 alert=("moderate", "{{%facts.scores.egfr.conflict.message}}: repeat the test"),
+                 alert=("moderate", "{{%facts.scores.egfr.conflict.message}}: repeat the test",
+                        "Repeat creatinine and eGFR: reported {{%facts.scores.egfr.value}} and computed "
+                        "{{%facts.scores.egfr.conflict.value}} disagree"),
                  text="{{%facts.scores.egfr.conflict.message}}. carepath's check (no guideline defines how large a "
                       "difference matters): CKD-EPI 2021 recomputed from the same day's creatinine, compared with the "
                       "reported eGFR by KDIGO 2024 GFR category; a different category is a disagreement. Repeat "

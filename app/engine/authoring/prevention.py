@@ -91,7 +91,7 @@ def obesity() -> dict[str, Any]:
                             ".date}}[[: {{%facts.not_done.weight_intervention.reasons.display}}]]): whether to offer "
                             "the programme now is the clinician's decision.",
                             "%facts.not_done.weight_intervention.exists()"),
-                    text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m2 (30 or more): offer or refer to an "
+                    text="BMI {{%facts.scores.bmi.value :: .1f}} kg/m² (30 or more): offer or refer to an "
                          "intensive, multicomponent behavioral intervention."),
                rule("obesity.low-bmi", "Assess a low BMI (below 18.5 kg/m2)",
                     when=["%facts.scores.bmi.value < 18.5"], activity="underweight-assessment",
@@ -165,7 +165,8 @@ def tobacco() -> dict[str, Any]:
                  exclusions=(("%facts.medications.cessation_medication.exists()", "already on "
                               "{{%facts.medications.cessation_medication.display}}"),),
                  contraindications=((PREGNANT, "pregnancy: evidence on cessation pharmacotherapy in pregnancy "
-                                               "is insufficient (USPSTF 2021, I statement)", "moderate"),),
+                                               "is insufficient (USPSTF 2021, I statement)", "moderate", None,
+                                     "Weigh cessation medicines in pregnancy: evidence is insufficient (USPSTF I)"),),
                  choice="nicotine replacement, bupropion SR or varenicline, chosen with the patient.",
                  text="Current smoker: FDA-approved pharmacotherapy alongside behavioral support."),
         ],
@@ -376,7 +377,9 @@ def pharmacogenomics() -> dict[str, Any]:
                  inputs=["measures.cyp2c19", "medications.clopidogrel", "conditions.acs", "procedures.pci"],
                  cite=[clopidogrel],
                  alert=("high", "CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer on "
-                                "{{%facts.medications.clopidogrel.display}}: reduced clopidogrel activation"),
+                                "{{%facts.medications.clopidogrel.display}}: reduced clopidogrel activation",
+                        "Consider an alternative to clopidogrel: CYP2C19 {{%facts.measures.cyp2c19.phenotype}} "
+                        "metabolizer"),
                  choice="prasugrel or ticagrelor at standard dose if there is no contraindication.",
                  text="CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer: avoid standard-dose "
                       "clopidogrel for cardiovascular indications."),
@@ -386,14 +389,17 @@ def pharmacogenomics() -> dict[str, Any]:
                  inputs=["measures.cyp2c19", "conditions.acs", "procedures.pci"], cite=[clopidogrel],
                  alert=("moderate", "CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer with "
                                     "{{%facts.conditions.acs.display | %facts.procedures.pci.display}}: if a P2Y12 "
-                                    "inhibitor is needed, avoid standard-dose clopidogrel"),
+                                    "inhibitor is needed, avoid standard-dose clopidogrel",
+                        "Avoid standard-dose clopidogrel: CYP2C19 {{%facts.measures.cyp2c19.phenotype}} metabolizer"),
                  text="Clopidogrel indication with a CYP2C19 loss-of-function phenotype."),
             rule("pgx.slco1b1-simvastatin", "Alternative statin or dose (SLCO1B1 and simvastatin)",
                  when=[POOR_SLCO1B1, "%facts.medications.simvastatin.exists()"], activity="statin-alternative",
                  inputs=["measures.slco1b1", "medications.simvastatin"], cite=[statin],
                  alert=("high", "SLCO1B1 {{%facts.measures.slco1b1.phenotype}} function on "
                                 "{{%facts.medications.simvastatin.display}}: higher risk of statin-associated "
-                                "musculoskeletal symptoms"),
+                                "musculoskeletal symptoms",
+                        "Review simvastatin: SLCO1B1 {{%facts.measures.slco1b1.phenotype}} function, muscle "
+                        "symptom risk"),
                  choice="an alternative statin by desired intensity, or the simvastatin dose limit given in the "
                         "CPIC 2022 table for this phenotype.",
                  text="SLCO1B1 {{%facts.measures.slco1b1.phenotype}} function with active simvastatin."),
