@@ -25,7 +25,7 @@ _UNITS = {"mm[Hg]": "mmHg", "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 
           "{beats}/min": "/min", "mg/g{creat}": "mg/g", "a": "years", "mo": "months", "wk": "weeks", "d": "days"}
 #: A strength as RxNorm writes it in a product name ("500 MG", "70 UNT/ML", "0.4 MG/ACTUAT"): what tells a product
 #: name from an ingredient, a class or a condition.
-_STRENGTH = re.compile(r"\b\d[\d.,]*\s*(?:MG|MCG|UNT|ML|MEQ|MMOL|ACTUAT)\b")
+_STRENGTH = re.compile(r"\b\d[\d.,]*\s*(?:MG|MCG|UNT|ML|MEQ|MMOL|ACTUAT)(?:/(?:ML|ACTUAT))?\b")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?$")
 
 
@@ -97,10 +97,20 @@ def medicine_name(name: Any) -> str:
     """A medicine as its ingredients (``metformin hydrochloride``) when ``name`` is an RxNorm product name with a
     strength (``24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet``); any other text as is."""
     text = str(name or "")
-    if not _STRENGTH.search(text):
+    strengths = _STRENGTH.findall(text)
+    if not strengths:
         return text
     found = rxnorm.ingredients(text)
+    if len(found) == 1 and len(strengths) == 1:  # one ingredient: its strength too (a statin's dose is its intensity)
+        return f"{found[0]} {_strength(strengths[0])}"
     return " / ".join(found) if found else text
+
+
+def _strength(text: str) -> str:
+    """``40 MG`` -> ``40 mg``, ``100 UNT/ML`` -> ``100 units/mL``, as a clinician writes a strength."""
+    words = {"MG": "mg", "MCG": "microgram", "UNT": "units", "ML": "mL", "MEQ": "mEq", "MMOL": "mmol",
+             "ACTUAT": "actuation"}
+    return re.sub(r"[A-Z]+", lambda match: words.get(match.group(0), match.group(0).lower()), text)
 
 
 def shorten(text: str, limit: int) -> str:

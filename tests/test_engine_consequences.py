@@ -43,7 +43,7 @@ def test_hospice__intensification_not_proposed_and_the_goals_of_care_review_cite
     review = plan.activity("t2d.goals-of-care")
     assert review.clinician_choice and review.kind == "medication"
     assert any("Section 13, Older Adults (end-of-life care)" in c for c in _citations(review))
-    assert "on glipizide." in review.rationale.text  # the ingredient, not the product
+    assert "on glipizide 5 mg." in review.rationale.text  # the ingredient, not the product
     assert {"t2d.hba1c-goal", "htn.bp-goal", "t2d.bp-goal"}.isdisjoint({g.id for g in plan.goals})
     assert any("no glycaemic or blood pressure goal is set" in s["text"] for s in plan.area_summaries)
 
@@ -75,7 +75,7 @@ def test_dialysis__statin_initiation_not_recommended_and_continuation_said_when_
     assert "continued" not in reason
     on_statin = _plan(pack_set, age=60, conditions=("diabetes",), hba1c=7.0, procedures={"dialysis": 5},
                       medications={"statin": "atorvastatin 20 MG Oral Tablet"})
-    assert "the active atorvastatin may reasonably be continued (IIb)" in _reasons(on_statin)[
+    assert "the active atorvastatin 20 mg may reasonably be continued (IIb)" in _reasons(on_statin)[
         "lipid.diabetes"]
     assert "lipid.diabetes.instead" not in {a.id for a in on_statin.activities}
 
@@ -144,7 +144,7 @@ def test_statin__a_decision_not_to_prescribe_with_an_unrecognised_reason_is_the_
     plan = _plan(pack_set, age=62, ldl=150, ascvd10y=12.0, not_done={"statin": "Refusal of treatment by patient"})
     statin = plan.activity("lipid.primary-intermediate-risk")
     assert statin is not None and statin.clinician_choice
-    assert "a decision not to prescribe a statin is recorded (2025-02-21: Refusal of treatment by patient) with no " \
+    assert "a decision not to prescribe a statin is recorded (21 Feb 2025: Refusal of treatment by patient) with no " \
            "reason the plan recognises" in statin.rationale.text
 
 

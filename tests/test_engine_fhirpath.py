@@ -101,7 +101,7 @@ def test_fhirpath__is_true_needs_exactly_one_true():
     ("HbA1c {{%facts.a}} %", {"a": 7.5}, "HbA1c 7.5 %"),
     ("HbA1c {{%facts.a}} %", {}, "HbA1c unknown %"),
     ("Last recorded: {{%facts.d ?? none on record}}.", {}, "Last recorded: none on record."),
-    ("Last recorded: {{%facts.d ?? none on record}}.", {"d": "2020-01-02"}, "Last recorded: 2020-01-02."),
+    ("Last recorded: {{%facts.d ?? none on record}}.", {"d": "2020-01-02"}, "Last recorded: 2 Jan 2020."),
     ("[[Average BP {{%facts.s}}/{{%facts.d}} mmHg. ]]Lifestyle.", {"s": 150, "d": 95},
      "Average BP 150/95 mmHg. Lifestyle."),
     ("[[Average BP {{%facts.s}}/{{%facts.d}} mmHg. ]]Lifestyle.", {"s": 150}, "Lifestyle."),

@@ -74,7 +74,7 @@ def test_plan__records_pack_versions(pack_set, plan):
 
 def test_plan__not_recommended_says_why(plan):
     reasons = {item["rule_id"]: item["reason"] for item in plan.not_recommended}
-    assert reasons["lipid.diabetes"].startswith("statin not started: active atorvastatin prescription")
+    assert reasons["lipid.diabetes"].startswith("statin not started: atorvastatin 40 mg prescription")
     assert reasons["screen.colorectal"] == "Colonoscopy on 10 Dec 2019 is within 10 years (next due 10 Dec 2029)"
 
 

@@ -27,8 +27,9 @@ def test_human_unit__as_a_clinician_writes_it(unit, shown):
 @pytest.mark.parametrize(("name", "shown"), [
     ("insulin human, isophane 70 UNT/ML / Regular Insulin, Human 30 UNT/ML Injectable Suspension [Humulin]",
      "insulin human isophane / regular insulin human"),
-    ("24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", "metformin hydrochloride"),
-    ("Simvistatin 10 MG", "simvistatin"),
+    ("24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", "metformin hydrochloride 500 mg"),
+    ("Simvistatin 10 MG", "simvistatin 10 mg"),  # one ingredient keeps its strength (a statin's intensity)
+    ("simvastatin 4 MG/ML Oral Suspension", "simvastatin 4 mg/mL"),
     ("Diabetes mellitus type 2 (disorder)", "Diabetes mellitus type 2 (disorder)"),  # not a product: as is
     ("atorvastatin", "atorvastatin"),
 ])
