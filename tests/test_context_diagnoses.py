@@ -4,6 +4,7 @@ creatinine and eGFR criteria, and the age of the smoking status; through the FHI
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import cache
 
 import pytest
@@ -147,3 +148,73 @@ def test_facts__smoking_status_carries_its_age(day, recent):
     smoking = facts_from_bundle(_bundle(status), _requirements(), AS_OF)["smoking"]
     assert smoking["status"] == "current" and smoking["date"] == day  # an old status is still shown
     assert smoking["withinLookback"] is recent
+
+
+def _average(oid, day, sbp, dbp, *, performer="Patient/p", period_hours=None):
+    """A US Core Average Blood Pressure Observation (96607-7 with mean components)."""
+    def mean(code, value):
+        return {"code": {"coding": [{"system": LOINC, "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org",
+                                  "code": "mm[Hg]"}}
+    start = datetime.fromisoformat(f"{day}T06:00:00+00:00")
+    end = start + timedelta(hours=period_hours or 0)
+    when = ({"effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()}}
+            if period_hours is not None else {"effectiveDateTime": day})
+    return {"resourceType": "Observation", "id": oid, "status": "final", "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": LOINC, "code": "96607-7"}]}, **when,
+            "performer": [{"reference": performer}] if performer else [],
+            "component": [mean("96608-5", sbp), mean("96609-3", dbp)]}
+
+
+def _office(day, sbp, dbp):
+    return (_observation(f"s-{day}", "8480-6", day, sbp, "mm[Hg]"),
+            _observation(f"d-{day}", "8462-4", day, dbp, "mm[Hg]"))
+
+
+def test_out_of_office__a_home_average_of_130_80_or_more_confirms_one_office_occasion():
+    facts = facts_from_bundle(_bundle(*_office("2021-03-01", 150, 95), _average("a1", "2021-03-20", 138, 86)),
+                              _requirements(), AS_OF)
+    assert facts["bp"]["occasions"] == 1  # a single office occasion: not a diagnosis by itself
+    assert facts["bp"]["outOfOffice"] == {"sbp": 138, "dbp": 86, "date": "2021-03-20", "setting": "self-measured",
+                                          "refs": [{"type": "Observation", "id": "a1", "version": None}]}
+    found = facts["conditions"]["hypertension_by_readings"]
+    assert found["display"].startswith("self-measured out-of-office average 138/86 mmHg")
+    assert "Table 11" in found["rule"] and found["refs"][0]["id"] == "a1"
+    assert "bp_average" not in facts["measures"]
+    assert not [m for m in facts["missing"] if m["key"] == "bp_average"]  # optional: never a gap
+
+
+@pytest.mark.parametrize(("average", "setting"), [
+    (dict(performer="Practitioner/x", period_hours=24), "ambulatory"),   # 24-hour ambulatory monitoring
+    (dict(performer="RelatedPerson/r"), "self-measured"),
+    (dict(performer="Practitioner/x"), None),                           # an office average of one visit
+    (dict(performer="Practitioner/x", period_hours=2), None),
+])
+def test_out_of_office__setting_from_the_performer_or_the_period(average, setting):
+    facts = facts_from_bundle(_bundle(_average("a1", "2021-03-20", 140, 90, **average)), _requirements(), AS_OF)
+    assert (facts["bp"].get("outOfOffice") or {}).get("setting") == setting
+    assert ("hypertension_by_readings" in facts["conditions"]) is (setting is not None)
+
+
+def test_out_of_office__an_average_below_130_80_confirms_nothing_and_older_ones_do_not_count():
+    below = facts_from_bundle(_bundle(*_office("2021-03-01", 150, 95), _average("a1", "2021-03-20", 126, 78)),
+                              _requirements(), AS_OF)
+    assert below["bp"]["outOfOffice"]["sbp"] == 126 and "hypertension_by_readings" not in below["conditions"]
+    old = facts_from_bundle(_bundle(_average("a1", "2019-03-20", 150, 95)), _requirements(), AS_OF)
+    assert "outOfOffice" not in old["bp"] and "hypertension_by_readings" not in old["conditions"]
+
+
+def test_out_of_office__the_plan_sets_the_goal_when_confirmed_and_says_white_coat_when_not():
+    from app.engine import build_plan
+
+    confirmed = facts_from_bundle(_bundle(*_office("2021-03-01", 150, 95), _average("a1", "2021-03-20", 138, 86)),
+                                  _requirements(), AS_OF)
+    plan = build_plan(confirmed, load_pack_set(), AS_OF)
+    assert plan.activity("htn.confirm-out-of-office") is None
+    assert "htn.bp-goal" in {goal.id for goal in plan.goals}
+    white_coat = facts_from_bundle(_bundle(*_office("2021-03-01", 150, 95), _average("a1", "2021-03-20", 126, 78)),
+                                   _requirements(), AS_OF)
+    plan = build_plan(white_coat, load_pack_set(), AS_OF)
+    confirm = plan.activity("htn.confirm-out-of-office")
+    assert confirm is not None and confirm.clinician_choice and "white coat hypertension" in confirm.rationale.text
+    assert "htn.bp-goal" not in {goal.id for goal in plan.goals}

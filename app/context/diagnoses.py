@@ -18,6 +18,12 @@ HYPERTENSION_SBP, HYPERTENSION_DBP, DIAGNOSTIC_OCCASIONS = 130.0, 80.0, 2
 BP_RULE = ("2017 ACC/AHA §3.1 and §4.1 (Table 8): an average of 130/80 mmHg or more from readings on 2 or more "
            "occasions")
 
+# 2017 ACC/AHA §4.2 (out-of-office BP to confirm the diagnosis) and Table 11 (corresponding values: an office
+# 130/80 mmHg is 130/80 by home monitoring and by daytime ambulatory monitoring, 125/75 over 24 hours). carepath
+# confirms from 130/80 whichever kind of average it is: never below the guideline's threshold for that kind.
+OUT_OF_OFFICE_RULE = ("2017 ACC/AHA §4.2 and Table 11: an out-of-office (home or ambulatory) average of 130/80 mmHg "
+                      "or more confirms hypertension")
+
 #: Conditions other than hypertension for which BP-lowering medicines (beta blockers, calcium-channel blockers,
 #: ACE inhibitors, diuretics...) are also prescribed, recognised through the pack's published value sets
 #: (Arrhythmia, Stable and Unstable Angina, Heart Failure).
@@ -38,17 +44,33 @@ _EPSILON = 1e-9
 
 
 def hypertension_by_readings(facts: dict[str, Any]) -> None:
-    """``conditions.hypertension_by_readings`` when the BP average of 2 or more occasions is 130/80 or more."""
+    """``conditions.hypertension_by_readings`` when the BP average of 2 or more occasions is 130/80 or more, or
+    an out-of-office average (home or ambulatory) is."""
     bp = facts.get("bp") or {}
-    if (bp.get("occasions") or 0) < DIAGNOSTIC_OCCASIONS or bp.get("sbp") is None:
-        return
-    if bp["sbp"] < HYPERTENSION_SBP and (bp.get("dbp") is None or bp["dbp"] < HYPERTENSION_DBP):
+    if (bp.get("occasions") or 0) < DIAGNOSTIC_OCCASIONS or bp.get("sbp") is None or not _raised(bp):
+        _out_of_office_hypertension(facts, bp.get("outOfOffice"))
         return
     facts["conditions"]["hypertension_by_readings"] = {
         "display": f"average {mmhg(bp['sbp'])}/{mmhg(bp['dbp'])} mmHg from {bp['readings']} readings on "
                    f"{bp['occasions']} occasions up to {human_date(bp['date'])}",
         "status": "active", "source": "results", "rule": BP_RULE,
         "onset": bp["date"], "refs": list(bp.get("refs") or [])}
+
+
+def _raised(average: dict[str, Any]) -> bool:
+    """130 mmHg systolic or 80 mmHg diastolic or more (either may be absent)."""
+    sbp, dbp = average.get("sbp"), average.get("dbp")
+    return (sbp is not None and sbp >= HYPERTENSION_SBP) or (dbp is not None and dbp >= HYPERTENSION_DBP)
+
+
+def _out_of_office_hypertension(facts: dict[str, Any], average: dict[str, Any] | None) -> None:
+    if not average or not _raised(average):
+        return
+    shown = "/".join(mmhg(value) if value is not None else "?" for value in (average.get("sbp"), average.get("dbp")))
+    facts["conditions"]["hypertension_by_readings"] = {
+        "display": f"{average['setting']} out-of-office average {shown} mmHg on {human_date(average['date'])}",
+        "status": "active", "source": "results", "rule": OUT_OF_OFFICE_RULE, "onset": average["date"],
+        "refs": list(average.get("refs") or [])}
 
 
 def hypertension_treatment(facts: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from app.context import clinical
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, chronicity, scores
 from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypertension_treatment
-from app.context.observations import GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
+from app.context.observations import BP_AVERAGE_KEY, GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.repair import readable
 from app.context.requirements import Requirement, RequirementSet, lookback_days, merge
 from app.context.resources import codings, problem, ref, reference_id, subject_id, usable
@@ -53,12 +53,16 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
         reader = ObservationReader(keys, as_of)
     found = _observation_readings(observations, reader, quality)
 
+    averages = found.pop(BP_AVERAGE_KEY, [])  # read into ``bp.outOfOffice``, not a measure of its own
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
     quality += _same_day_conflicts(found, keys)
     acute_encounters = clinical.matching_ids(by_type.get("Encounter", []), wanted.of("Encounter"), ACUTE_CARE_KEY)
     acute = frozenset(observation.get("id") for observation in observations if acute_encounters and
                       reference_id(observation.get("encounter"), "Encounter") in acute_encounters)
     facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), _bp_since(keys, as_of), acute)
+    out_of_office = _out_of_office(averages, _bp_since(keys, as_of))
+    if out_of_office:
+        facts["bp"]["outOfOffice"] = out_of_office
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}
     medication_index.update({f"urn:uuid:{m['id']}": m for m in by_type.get("Medication", [])})
     facts["conditions"] = clinical.conditions(by_type.get("Condition", []), wanted.of("Condition"), as_of, quality)
@@ -141,6 +145,16 @@ def prescriptions(medications: dict[str, list[dict[str, Any]]], as_of: date) -> 
         found[key] = {"date": latest["authoredOn"], "daysAgo": days, "display": latest.get("display"),
                       "refs": latest["refs"]}
     return found
+
+
+def _out_of_office(averages: list[Reading], since: date | None) -> dict[str, Any] | None:
+    """The latest out-of-office BP average (self-measured or ambulatory) within the BP look-back, or None."""
+    usable = [r for r in averages if r.extra.get("setting") and (since is None or r.when.day >= since)]
+    if not usable:
+        return None
+    latest = max(usable, key=lambda r: r.when.instant)
+    return {"sbp": latest.value, "dbp": latest.extra.get("dbp"), "date": latest.when.day.isoformat(),
+            "setting": latest.extra["setting"], "refs": [latest.ref]}
 
 
 def _bp_since(keys: dict[str, Requirement], as_of: date) -> date | None:
@@ -295,6 +309,8 @@ def _missing(facts: dict[str, Any], wanted: RequirementSet) -> list[dict[str, st
         if requirement.type not in ("Observation", "Procedure", "Encounter", "DiagnosticReport") or key in seen:
             continue
         seen.add(key)
+        if key == BP_AVERAGE_KEY:
+            continue  # optional: an out-of-office average confirms a diagnosis, its absence is not a gap
         if key == "bp_panel":
             if not facts["bp"] and "sbp" not in wanted.of("Observation"):
                 missing.append({"key": key, "message": f"no {requirement.name} recorded"})

@@ -19,6 +19,11 @@ from app.context.units import UNITS, UnitError, finite_number, read_as_note, to_
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
 LOINC = "http://loinc.org"
 SBP_CODE, DBP_CODE = "8480-6", "8462-4"
+#: The US Core Average Blood Pressure profile: a panel (96607-7) whose components are the mean systolic (96608-5)
+#: and mean diastolic (96609-3) pressure of several readings.
+BP_AVERAGE_KEY, AVERAGE_SBP_CODE, AVERAGE_DBP_CODE = "bp_average", "96608-5", "96609-3"
+#: An average of readings taken over 12 hours or more is ambulatory (or home) monitoring, not one office visit.
+AMBULATORY_HOURS = 12
 CODED_KEYS = frozenset({"smoking"})
 GENOMIC_KEYS = frozenset(genomics.GENES)
 #: Most recent values kept per measure for trend charts (the fetch asks the server for twice as many).
@@ -66,6 +71,8 @@ def readings(observation: dict[str, Any], keys: dict[str, Requirement], as_of: d
     for key, code in fed:
         if key == "bp_panel":
             found += _bp_components(observation, keys, when, quality)
+        elif key == BP_AVERAGE_KEY:
+            found += _bp_average(observation, when, quality)
         elif key in GENOMIC_KEYS:
             found += _genomic(observation, key, code, when)
         elif key in CODED_KEYS:
@@ -316,6 +323,47 @@ def _bp_components(panel: dict[str, Any], keys: dict[str, Requirement], when: Wh
     if len(quality) > problems_before:
         return []  # one unusable component makes the whole reading suspect: neither value is used
     return found
+
+
+def _bp_average(panel: dict[str, Any], when: When, quality: list[dict[str, Any]]) -> list[Reading]:
+    """One reading of an average BP (US Core Average Blood Pressure): the mean systolic as its value, the mean
+    diastolic and whether it was measured out of the office in ``extra`` (self-measured: a performer that is the
+    patient or a related person; ambulatory: readings over 12 hours or more). Either mean may be absent."""
+    means: dict[str, float] = {}
+    problems_before = len(quality)
+    for component in panel.get("component") or []:
+        for coding in codings(component.get("code")):
+            if coding.get("system") == LOINC and coding.get("code") in (AVERAGE_SBP_CODE, AVERAGE_DBP_CODE):
+                key = "sbp" if coding["code"] == AVERAGE_SBP_CODE else "dbp"
+                name = "mean systolic blood pressure" if key == "sbp" else "mean diastolic blood pressure"
+                value = _quantity(component, key, name, quality, owner=panel)
+                if value is not None:
+                    means[key] = value
+    if len(quality) > problems_before or not means:
+        return []
+    performers = [p.get("reference") for p in panel.get("performer") or [] if isinstance(p, dict)]
+    if any(isinstance(r, str) and r.split("/")[-2:-1] in (["Patient"], ["RelatedPerson"]) for r in performers):
+        setting = "self-measured"
+    elif _hours(panel.get("effectivePeriod")) >= AMBULATORY_HOURS:
+        setting = "ambulatory"
+    else:
+        setting = None
+    reading = Reading(BP_AVERAGE_KEY, when, ref(panel), f"{LOINC}|96607-7", value=means.get("sbp"),
+                      extra={"dbp": means.get("dbp"), "setting": setting})
+    return [reading]
+
+
+def _hours(period: Any) -> float:
+    """The length of an effectivePeriod in hours (0 when it cannot be read)."""
+    if not isinstance(period, dict):
+        return 0.0
+    try:
+        start, end = effective({"p": period}, "p.start"), effective({"p": period}, "p.end")
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+    if start is None or end is None:
+        return 0.0
+    return (end.instant - start.instant).total_seconds() / 3600
 
 
 def _genomic(observation: dict[str, Any], key: str, code: str, when: When) -> list[Reading]:

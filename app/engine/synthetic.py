@@ -47,7 +47,8 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
                cyp2c19: str | None = None, slco1b1: str | None = None,
                prescribed_days_ago: Mapping[str, int] | None = None, not_done: Mapping[str, str] | None = None,
-               housing: str | None = None, **measures: Value) -> dict[str, Any]:
+               housing: str | None = None, out_of_office: tuple[float, float, str] | None = None,
+               **measures: Value) -> dict[str, Any]:
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
     200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
     to the reason of an order not to do it (a request with ``doNotPerform``, recorded 100 days before ``as_of``).
@@ -56,7 +57,8 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
     (hypertension by readings, treatment of hypertension, acute kidney injury) come from the context layer's own
     functions. ``birth_date`` (instead of ``age``) gives the age in completed years on ``as_of``, as the context
     layer computes it; ``age=None`` is a patient with no date of birth on record. ``housing`` is the SNOMED CT code
-    of the latest housing status answer (160734000: lives in a nursing home)."""
+    of the latest housing status answer (160734000: lives in a nursing home); ``out_of_office`` an out-of-office
+    BP average (systolic, diastolic, setting: ``self-measured`` or ``ambulatory``) 5 days before ``as_of``."""
     from app.context.dates import age_on
 
     day = date.fromisoformat(as_of)
@@ -100,6 +102,10 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
                        "date": _day(day, 10), "refs": _ref("Observation", "bp"),
                        "latest": {"sbp": sbp, "dbp": dbp, "date": _day(day, 10), "readings": 1,
                                   "refs": _ref("Observation", "bp")}}
+    if out_of_office is not None:
+        facts.setdefault("bp", {})["outOfOffice"] = {
+            "sbp": out_of_office[0], "dbp": out_of_office[1], "setting": out_of_office[2], "date": _day(day, 5),
+            "refs": _ref("Observation", "bp-average")}
     if smoking is not None:
         status, smoked_days_ago = (smoking, 30) if isinstance(smoking, str) else smoking
         facts["smoking"] = {"status": status, "date": _day(day, smoked_days_ago), "daysAgo": smoked_days_ago,

@@ -278,6 +278,13 @@ RISK_TEXT = ("[[10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
              "computed]]")
 FIGURE4 = ("ACC-AHA-HTN-2017", "Sections 8.1.2 (BP treatment threshold and use of CVD risk estimation) and 8.1.3 "
            "(follow-up after initial BP evaluation)")
+OUT_OF_OFFICE_BP = ("{{%facts.bp.outOfOffice.sbp}}/{{%facts.bp.outOfOffice.dbp}} mmHg "
+                    "({{%facts.bp.outOfOffice.setting}}, {{%facts.bp.outOfOffice.date}})")
+#: An out-of-office average below 130/80 mmHg (2017 ACC/AHA Table 11: the home and daytime ambulatory value that
+#: corresponds to an office 130/80) beside raised office readings.
+WHITE_COAT = ("(%facts.bp.outOfOffice.sbp < 130 and %facts.bp.outOfOffice.dbp < 80)")
+WHITE_COAT_CITE = ("ACC-AHA-HTN-2017", "Section 4.3, Masked and white coat hypertension; Table 11, corresponding "
+                                       "values of office, home and ambulatory BP")
 DIAGNOSIS_CITE = ("ACC-AHA-HTN-2017", "Section 4.1 and Table 8, step 6 (average of 2 or more readings on 2 or more "
                                       "occasions); Section 4.2, out-of-office BP to confirm the diagnosis")
 HTN_PREGNANCY = ("ACC-AHA-HTN-2017", "Special patient groups: pregnancy (ACE inhibitors, ARBs and direct renin "
@@ -360,7 +367,11 @@ def blood_pressure() -> dict[str, Any]:
             rule("htn.confirm-out-of-office", "Confirm the diagnosis: home or ambulatory BP, or a second occasion",
                  when=[UNDIAGNOSED, RAISED], activity="bp-out-of-office", inputs=BP_INPUTS + CONTEXT_INPUTS,
                  evidence=CONTEXT_EVIDENCE, exclusions=(IN_PREGNANCY, SEVERE_FIRST, NO_INTENSIFICATION, DIALYSIS_BP),
-                 cite=[DIAGNOSIS_CITE],
+                 cite=[DIAGNOSIS_CITE, WHITE_COAT_CITE],
+                 choice=(f"an out-of-office average of {OUT_OF_OFFICE_BP} is below 130/80 mmHg, which corresponds "
+                         "to an office 130/80 (§4.2, Table 11): the raised office readings may be white coat "
+                         "hypertension, for which periodic home or ambulatory monitoring is reasonable (§4.3); "
+                         "whether to confirm again now is the clinician's decision.", WHITE_COAT),
                  text="BP {{%facts.bp.sbp}}/{{%facts.bp.dbp}} mmHg from {{%facts.bp.readings}} reading(s) on "
                       "{{%facts.bp.occasions}} occasion and no hypertension diagnosis[[ ({{%facts.medications"
                       ".antihypertensive.display}} recorded without its indication)]]: the guideline diagnoses "

@@ -154,6 +154,13 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     ("Observation", "bp_panel", "Blood pressure panel",
      [_vital("bp-panel", "Blood pressure panel", [("85354-9", "Blood pressure panel with all children optional"),
                                                   ("55284-4", "Blood pressure systolic and diastolic")])], 12, {}),
+    # An average of several readings (US Core Average Blood Pressure profile): self-measured at home or ambulatory,
+    # it confirms (or not) the office readings (2017 ACC/AHA §4.2, Table 11).
+    ("Observation", "bp_average", "Average blood pressure",
+     [own("bp-average", "Average blood pressure", "The LOINC panel of the US Core Average Blood Pressure profile "
+          "(its components: 96608-5 Systolic blood pressure mean, 96609-3 Diastolic blood pressure mean); no eCQM "
+          "value set holds it.", [(LOINC, "96607-7", "Blood pressure panel mean systolic and mean diastolic")])],
+     12, {}),
     ("Observation", "sbp", "Systolic blood pressure",
      [_vital("systolic-bp", "Systolic blood pressure", [("8480-6", "Systolic blood pressure")])], 12, {}),
     ("Observation", "dbp", "Diastolic blood pressure",
