@@ -120,7 +120,7 @@ def test_plan__broken_pack_is_reported_not_crashed(tmp_path, capsys):
 
 @pytest.mark.parametrize(("fixture", "expected"), [
     ("clinical-pgx.json", ["SAFETY AND CONFLICTS",
-                           "! [high] CYP2C19 poor metabolizer on clopidogrel: reduced clopidogrel activation"]),
+                           "! [high] CYP2C19 poor metabolizer on clopidogrel 75 mg: reduced clopidogrel activation"]),
     ("clinical-data-quality.json", ["DATA NOT USED (quality problems)", "unit 'foo' unknown for Body weight"]),
     ("clinical-screened.json", ["CONSIDERED BUT NOT RECOMMENDED", "- Colorectal cancer screening (45 to 75): "
                                 "Colonoscopy on 1 May 2019 is within 10 years (next due 1 May 2029)"]),
