@@ -9,7 +9,10 @@ other means (the file edited, the triggers dropped) is found by ``carepath audit
 A write a clinician asks for (a save, an approval, a rejection) leaves two rows under the same event name: an
 *intent* row before anything is sent to the FHIR server and an *outcome* row once carepath knows what the record
 holds (``committed``, ``not committed``, ``conflict`` or ``unknown``, and whether a read-back settled it). Both
-carry the request id stamped on the CarePlan (see :mod:`app.careplan.marker`), in the ``detail`` column.
+carry the request id stamped on the CarePlan (see :mod:`app.careplan.marker`), in the ``detail`` column. An
+``unknown`` outcome is never edited: when a later read of the record settles it (at the next page load for the
+patient, or ``carepath audit reconcile``), a third row, ``reconciled``, says what the record holds and which entry
+it settles.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from app.errors import CarepathError
 
 #: The actor recorded when the launch named no user (an open FHIR server).
 UNKNOWN_ACTOR = "unknown"
+#: The phase of an entry that settles an earlier ``unknown`` outcome (:mod:`app.careplan.reconcile`).
+RECONCILED = "reconciled"
 EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden")
 # The only value put into this SQL is EVENTS, constants of this module.
 _TABLE = f"""
@@ -82,7 +87,7 @@ class Entry:
 
     @property
     def phase(self) -> str | None:
-        """``intent`` or ``outcome`` for the rows of a write, else None."""
+        """``intent``, ``outcome`` or ``reconciled`` for the rows of a write, else None."""
         return self.detail.get("phase")
 
     @property
@@ -192,6 +197,10 @@ class Journal:
     patient_id: str
     packs: tuple[str, ...]
     request_id: str
+    #: The FHIR base the write goes to, so that an ``unknown`` outcome can be settled against it later.
+    server: str | None = None
+    #: The plan's identifier (a save of a new plan has no CarePlan id yet: the reconciler finds it by this).
+    plan: str | None = None
 
     def intent(self, careplan_id: str | None = None, version: str | None = None) -> None:
         """Record that the write is about to be sent (raises :class:`AuditError`: then nothing is sent)."""
@@ -203,9 +212,30 @@ class Journal:
         self._record(careplan_id, version, {"phase": "outcome", "request": self.request_id, "result": result,
                                             "read_back": read_back})
 
+    def reconciled(self, result: str, settles: int, careplan_id: str | None = None,
+                   version: str | None = None) -> None:
+        """Record what a later read of the record found for the ``unknown`` outcome in entry ``settles``."""
+        self._record(careplan_id, version, {"phase": RECONCILED, "request": self.request_id, "result": result,
+                                            "read_back": True, "settles": settles})
+
     def _record(self, careplan_id: str | None, version: str | None, detail: dict[str, Any]) -> None:
+        where = {key: value for key, value in (("server", self.server), ("plan", self.plan)) if value}
         self.log.record(self.event, actor=self.actor, patient_id=self.patient_id, packs=self.packs,
-                        careplan_id=careplan_id, careplan_version=version, detail=detail)
+                        careplan_id=careplan_id, careplan_version=version, detail={**detail, **where})
+
+    @classmethod
+    def of(cls, log: AuditLog, entry: Entry) -> Journal:
+        """The journal of the write an entry belongs to (same event, actor, patient, packs and request)."""
+        return cls(log, entry.event, entry.actor, entry.patient_id, entry.packs, str(entry.detail.get("request")),
+                   server=entry.detail.get("server"), plan=entry.detail.get("plan"))
+
+
+def unsettled(entries: Iterable[Entry]) -> list[Entry]:
+    """The ``unknown`` outcome entries no later ``reconciled`` entry settles, oldest first."""
+    entries = list(entries)
+    settled = {entry.detail.get("settles") for entry in entries if entry.phase == RECONCILED}
+    return [entry for entry in entries
+            if entry.phase == "outcome" and entry.result == "unknown" and entry.seq not in settled]
 
 
 def _hashed(fields: tuple, detail: str | None) -> tuple:
@@ -238,13 +268,16 @@ def entry_hash(previous: str | None, fields: tuple) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+def configured_path(db: str | None, config: Mapping[str, Any]) -> Path:
+    """The audit log's file: ``db`` when given, else ``AUDIT_DB``, else ``VAR_DIR/audit.sqlite3``."""
+    return Path(db or config.get("AUDIT_DB") or Path(config["VAR_DIR"]) / "audit.sqlite3")
+
+
 def verify_command(args: Any) -> int:
     """``carepath audit verify``: check the hash chain, naming the first broken entry."""
-    path = Path(args.db) if args.db else None
-    if path is None:
-        from app import config
+    from app.cli_common import settings
 
-        path = Path(config.AUDIT_DB or Path(config.VAR_DIR) / "audit.sqlite3")
+    path = configured_path(args.db, settings())
     if not path.is_file():
         print(f"error: no audit log at {path}", file=sys.stderr)
         return 2
@@ -257,13 +290,34 @@ def verify_command(args: Any) -> int:
     return 0
 
 
+def _reconcile_command(args: Any) -> int:
+    from app.careplan.reconcile import reconcile_command
+
+    return reconcile_command(args)
+
+
 def add_audit_command(commands: Any) -> None:
-    """Register ``carepath audit verify``."""
-    audit = commands.add_parser("audit", help="check the audit log")
+    """Register ``carepath audit verify`` and ``carepath audit reconcile``."""
+    audit = commands.add_parser("audit", help="check the audit log, settle unknown outcomes")
     actions = audit.add_subparsers(dest="audit_command", required=True)
     verify = actions.add_parser("verify", help="recompute the hash chain and name the first broken entry")
     verify.add_argument("--db", help="the audit SQLite file (default: CAREPATH_AUDIT_DB or VAR_DIR/audit.sqlite3)")
     verify.set_defaults(func=verify_command)
+    reconcile = actions.add_parser(
+        "reconcile", help="settle every 'unknown' write outcome against the FHIR server's record, appending what "
+        "was found (committed or not) as a new entry")
+    reconcile.add_argument("--db", help="the audit SQLite file (default: CAREPATH_AUDIT_DB or "
+                           "VAR_DIR/audit.sqlite3)")
+    reconcile.add_argument("--fhir-base", help="the FHIR server the writes went to (default: CAREPATH_FHIR_BASE_URL; "
+                           "must be in SMART_ALLOWED_ISS; Backend Services unless in SMART_OPEN_SERVERS)")
+    reconcile.add_argument("--patient", help="only this patient's entries (a FHIR id)")
+    reconcile.add_argument("--unlabelled", action="store_true",
+                           help="also entries written before carepath recorded the server (checked against "
+                           "--fhir-base: use only when every write went to it)")
+    reconcile.add_argument("--min-age", type=float, default=300.0,
+                           help="seconds an entry must be old before 'not committed' is settled: a write that "
+                           "timed out may still land (default: %(default)s)")
+    reconcile.set_defaults(func=_reconcile_command)
 
 
 def init_app(app: Flask) -> None:
