@@ -234,6 +234,18 @@ def test_settle__a_record_that_cannot_be_read_leaves_the_entry_for_next_time(fhi
     assert len(audit.entries()) == 2 and len(pending(audit, server=BASE)) == 1
 
 
+@responses.activate
+def test_settle__an_approval_that_made_the_plan_active_is_settled_committed(fhir, audit):
+    journal = Journal(audit, "approved", "Practitioner/dr1", PATIENT, (), APPROVAL_REQUEST, server=BASE)
+    journal.intent("30", "1")
+    journal.outcome(UNKNOWN, "30", "1", read_back=True)
+    responses.get(f"{BASE}/CarePlan/30", json=_recorded(version="2", status="active"))
+    (settled,) = settle(audit, fhir, pending(audit, server=BASE, patient_id=PATIENT))
+    assert (settled.result, settled.version) == (COMMITTED, "2")
+    last = audit.entries()[-1]
+    assert (last.event, last.phase, last.result, last.detail["settles"]) == ("approved", RECONCILED, COMMITTED, 2)
+
+
 def test_pending__only_entries_of_the_server_asked_and_the_unlabelled_on_request(audit):
     _unknown_save(audit)
     _unknown_save(audit, server="http://other.test/fhir")
