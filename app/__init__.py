@@ -87,6 +87,14 @@ def _check_config(app: Flask) -> None:
             "CAREPATH_SECRET_KEY must be set to a long random value in production "
             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
+    from app.audit import DEVELOPMENT_KEY
+
+    if app.config.get("AUDIT_KEY") in ("", None, DEVELOPMENT_KEY):
+        raise ConfigError(
+            "CAREPATH_AUDIT_KEY must be set to a long random value in production: it keys the audit log so that "
+            "whoever can write the database cannot rewrite it unnoticed; keep it out of the database's host "
+            "backups (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     from app.smart.discovery import normalize_base
 
     development = {normalize_base(url) for url in default_config.SMART_OPEN_SERVERS}

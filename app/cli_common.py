@@ -26,6 +26,17 @@ def read_bundle(path: Path) -> dict[str, Any]:
         raise BundleFileError(f"{path} is not JSON carepath can read: {exc}") from exc
 
 
+def settings() -> Any:
+    """carepath's settings as the app sees them (a flask.Config): defaults, then ``CAREPATH_*`` variables."""
+    from flask import Config
+
+    from app import config as default_config
+
+    config = Config(str(Path(__file__).resolve().parents[1]))
+    config.from_object(default_config)
+    config.from_prefixed_env("CAREPATH")
+    return config
+
 
 def iso_date(text: str) -> date:
     """argparse type for ``YYYY-MM-DD``."""

@@ -12,8 +12,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 #: Signs the session cookie. Required (and must not be the default) when ``ENV`` is ``production``.
 SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - a development default production refuses
-#: ``development`` or ``production``; production refuses to start with a missing secret or with the development
-#: open server in ``SMART_OPEN_SERVERS``, and sends HSTS.
+#: ``development`` or ``production``; production refuses to start with a missing secret (SECRET_KEY, AUDIT_KEY) or
+#: with the development open server in ``SMART_OPEN_SERVERS``, and sends HSTS.
 ENV = "development"
 #: Where carepath keeps its local state (session store, audit log) unless a setting names another place.
 VAR_DIR = str(_ROOT / "var")
@@ -156,6 +156,16 @@ REVIEW_AS_OF = ""
 #: The append-only audit log (SQLite file) of generated, saved, approved and rejected plans; empty =
 #: ``VAR_DIR/audit.sqlite3``. UPDATE and DELETE are refused by the database itself.
 AUDIT_DB = ""
+#: The secret that keys each audit entry (HMAC-SHA256) and signs the checkpoints; never stored in the database.
+#: Required in production; empty elsewhere = a development key that is no secret (``audit verify`` says so).
+AUDIT_KEY = ""
+#: File the signed checkpoints of the audit chain's head are appended to, one per entry (keep it outside the
+#: database's reach, e.g. another volume); empty = ``VAR_DIR/audit-checkpoints.jsonl``.
+AUDIT_CHECKPOINT_FILE = ""
+#: A FHIR server ``carepath audit checkpoint`` also writes each checkpoint to (as an ``AuditEvent``), and
+#: ``audit verify`` reads them back from; empty = none. Read without authorization when in SMART_OPEN_SERVERS,
+#: otherwise with a SMART Backend Services token.
+AUDIT_CHECKPOINT_FHIR_BASE_URL = ""
 
 # -- cohort -----------------------------------------------------------------------------------------
 #: Bytes a ``.gz`` input of ``carepath cohort run`` or ``diff`` may inflate to; a larger one (a gzip bomb) is not

@@ -113,11 +113,18 @@ def test_mark__replaces_an_earlier_stamp_and_keeps_other_extensions():
 
 
 @responses.activate
-def test_committed_version__found_in_history_when_someone_wrote_after(fhir):
-    responses.get(f"{BASE}/CarePlan/30/_history", json=_history(_careplan(THEIRS, version="3"),
-                                                                _careplan(MINE, version="2")))
+def test_committed_version__found_by_version_when_someone_wrote_after(fhir):
+    responses.get(f"{BASE}/CarePlan/30/_history/2", json=_careplan(MINE, version="2"))
     found = committed_version(fhir, "30", MINE, current=_careplan(THEIRS, version="3"))
     assert found["meta"]["versionId"] == "2"
+
+
+@responses.activate
+def test_committed_version__a_server_whose_version_ids_are_not_numbers_is_read_through_its_history(fhir):
+    responses.get(f"{BASE}/CarePlan/30/_history", json=_history(_careplan(THEIRS, version="c"),
+                                                                _careplan(MINE, version="b")))
+    found = committed_version(fhir, "30", MINE, current=_careplan(THEIRS, version="c"))
+    assert found["meta"]["versionId"] == "b"
 
 
 # -- save: create, update, conflict, resubmission ---------------------------------------------------------------

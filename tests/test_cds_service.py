@@ -233,8 +233,8 @@ def test_cds_settings__require_jwt_false_is_refused_in_production(tmp_path):
     from app.errors import ConfigError
 
     with pytest.raises(ConfigError, match="CDS_REQUIRE_JWT"):
-        create_app({"TESTING": True, "ENV": "production", "SECRET_KEY": "x" * 40, "VAR_DIR": str(tmp_path),
-                    "CDS_REQUIRE_JWT": False, "SMART_OPEN_SERVERS": []})
+        create_app({"TESTING": True, "ENV": "production", "SECRET_KEY": "x" * 40, "AUDIT_KEY": "y" * 40,
+                    "VAR_DIR": str(tmp_path), "CDS_REQUIRE_JWT": False, "SMART_OPEN_SERVERS": []})
 
 
 def test_cds_settings__a_malformed_client_list_stops_the_app(tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 from app.careplan import narrative, resources
 from app.careplan.delivery import COMMITTED, UNKNOWN, Delivery, Journal, deliver
 from app.careplan.existing import superseded_reason
-from app.careplan.marker import committed_version, mark, new_request_id
+from app.careplan.marker import answered_version, committed_version, mark, new_request_id
 from app.careplan.model import CLINICIAN_EDIT_URL, RATIONALE_URL, TAG
 from app.errors import CarepathError, FhirConflict, FhirError, FhirPreconditionFailed
 from app.fhir import FhirClient
@@ -113,9 +113,20 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     entries.append(_put(updated, version))
     if journal:
         journal.intent(careplan_id, version)
-    delivery = deliver(lambda: _send(client, entries, transaction),
-                       lambda: committed_version(client, careplan_id, request_id), attempts=attempts,
-                       backoff=client.backoff, sleep=sleep)
+    answered: list[str] = []  # the CarePlan version id the write's answer named
+
+    def send() -> None:
+        named = answered_version(_send(client, entries, transaction))
+        if named and named[0] == careplan_id:
+            answered.append(named[1])
+
+    def find() -> dict[str, Any] | None:
+        # The version this decision produced is read directly: after the one the clinician read, never via a
+        # history listing whose count the server may have cached.
+        return committed_version(client, careplan_id, request_id, since=version,
+                                 written=answered[-1] if answered else None)
+
+    delivery = deliver(send, find, attempts=attempts, backoff=client.backoff, sleep=sleep)
     if delivery.committed and delivery.version is not None:
         if journal:
             journal.outcome(COMMITTED, careplan_id, str(delivery.version["meta"].get("versionId", "")),
@@ -127,9 +138,12 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
         raise DecisionNotRecorded(_not_recorded(delivery), error=delivery.error, unknown=delivery.result == UNKNOWN)
     if journal:
         journal.outcome("conflict", careplan_id, version, read_back=delivery.read_back)
-    current = client.read("CarePlan", careplan_id)
+    try:
+        current = client.read("CarePlan", careplan_id)
+        changed_goals = _changed_record_goals(client, superseded, decision)
+    except FhirError as exc:  # the read-back showed the decision is not there; only the other change is unknown
+        raise DecisionNotRecorded(_not_recorded(delivery), error=delivery.error) from exc
     now_at = str(current.get("meta", {}).get("versionId"))
-    changed_goals = _changed_record_goals(client, superseded, decision)
     if now_at == version and changed_goals:
         message = "a goal in the record you chose to mark superseded changed since you read it"
         changes = changed_goals
@@ -139,16 +153,21 @@ def decide(client: FhirClient, careplan_id: str, version: str, decision: Decisio
     raise PlanChanged(message, changes=changes, current=current) from delivery.error
 
 
-def _send(client: FhirClient, entries: list[dict[str, Any]], transaction: bool) -> None:
-    """The decision's writes: one transaction, or one by one (PUTs with If-Match, then the Provenance)."""
+def _send(client: FhirClient, entries: list[dict[str, Any]], transaction: bool) -> str | None:
+    """The decision's writes: one transaction, or one by one (PUTs with If-Match, then the Provenance); returns
+    the location the answer gave the CarePlan (the last entry), when it gave one."""
     if transaction:
-        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-        return
+        response = client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        answers = [entry for entry in response.get("entry") or [] if isinstance(entry, dict)]
+        return (answers[-1].get("response") or {}).get("location") if len(answers) == len(entries) else None
+    location = None
     for entry in entries:
         if entry["request"]["method"] == "PUT":
-            client.update(entry["resource"], if_match=entry["request"]["ifMatch"])
+            response = client.update(entry["resource"], if_match=entry["request"]["ifMatch"])
+            location = response.headers.get("Location") or response.headers.get("Content-Location")
         else:
             client.create(entry["resource"])
+    return location
 
 
 def _not_recorded(delivery: Delivery) -> str:
@@ -156,7 +175,9 @@ def _not_recorded(delivery: Delivery) -> str:
     reason = delivery.error.message if delivery.error else "the server kept someone else's version"
     if delivery.result == UNKNOWN:
         return (f"carepath could not confirm whether your decision was recorded ({reason}) and could not read the "
-                "plan back to check. Open the plan again before deciding: deciding twice is refused, never applied.")
+                "plan back to check. Nothing will be sent again on its own: carepath checks the record the next "
+                "time this plan is opened. Open the plan again before deciding: deciding twice is refused, never "
+                "applied.")
     issues = "; ".join(getattr(delivery.error, "issues", []) or [])
     checked = " The plan was read back: it does not hold your decision." if delivery.read_back else ""
     return f"Nothing was recorded: {reason}{f' ({issues})' if issues else ''}.{checked} Your choices are kept below."

@@ -1,7 +1,8 @@
 """What the clinician is told after a save or a decision, as plain sentences (rendered by review/_outcome.html).
 
 Each notice says what the record holds, as read back: "saved" only when it holds what was submitted, "nothing
-was saved" only when a read-back shows it does not, and "could not find out" when carepath could not read.
+was saved" only when a read-back shows it does not, and "could not confirm; nothing will be sent again" when carepath
+could not read (the reconciler, :mod:`app.careplan.reconcile`, settles it later).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from app.careplan.saving import CONFLICT, DECIDED, DIFFERS, NOT_SAVED, SaveOutco
 from app.errors import FhirError
 
 RETRY_IS_SAFE = "saving again is safe: a save that did reach the record is recognised and never written twice"
+#: Said whenever carepath could not find out what became of a write.
+NOT_REPEATED = ("Nothing will be sent again on its own: carepath checks the record the next time this plan is "
+                "opened and records in the audit log what it finds.")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ def save_notice(outcome: SaveOutcome, who: str | None = None) -> Notice:
         return Notice("save-unverified", "warn", "Your save was recorded, but carepath could not read "
                       f"it back to compare it with your entries: {reason(outcome.error)}.",
                       after="Open the draft to check it.")
-    return Notice("save-unknown", "error", "carepath could not find out whether your save was recorded: "
-                  f"{reason(outcome.error)}, and reading the record back failed too.",
+    return Notice("save-unknown", "error", "carepath could not confirm whether your save was recorded: "
+                  f"{reason(outcome.error)}, and reading the record back failed too. {NOT_REPEATED}",
                   after=f"Your entries are kept below; {RETRY_IS_SAFE}.")
 
 

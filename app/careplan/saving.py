@@ -21,7 +21,7 @@ from typing import Any
 from app.careplan.approval import item_id
 from app.careplan.bundle import draft_bundle, now_instant, update_bundle
 from app.careplan.delivery import COMMITTED, NOT_COMMITTED, UNKNOWN, Journal, deliver
-from app.careplan.marker import committed_version, stamp
+from app.careplan.marker import answered_version, committed_version, request_of, stamp
 from app.careplan.model import Edits, plan_key, saved_targets
 from app.careplan.writer import careplan_goals, find_open_draft, find_same_plan, save_draft
 from app.errors import CarepathError, FhirConflict, FhirError, FhirPreconditionFailed
@@ -62,6 +62,8 @@ class SaveOutcome:
     #: True when a read-back settled an answer that was missing or failed.
     read_back: bool = False
     error: FhirError | None = None
+    #: The version id this save produced, as found by the read-back (the draft may have moved on since).
+    written_version: str | None = None
 
     @property
     def version(self) -> str | None:
@@ -100,7 +102,8 @@ def save(client: FhirClient, plan: Mapping[str, Any], edits: Edits, *, request_i
         raise
     if journal:
         careplan_id = (outcome.careplan or {}).get("id")
-        journal.outcome(outcome.audit_result, careplan_id, outcome.version, read_back=outcome.read_back)
+        journal.outcome(outcome.audit_result, careplan_id, outcome.written_version or outcome.version,
+                        read_back=outcome.read_back)
     return outcome
 
 
@@ -109,9 +112,12 @@ def _save(client: FhirClient, plan: Mapping[str, Any], edits: Edits, *, request_
           attempts: int, sleep: Callable[[float], None], sent: list[int]) -> SaveOutcome:
     identifier, patient_id = plan_key(plan), str(plan["patient_id"])
     current = find_same_plan(client, patient_id, identifier)
+    # Versions after the one the page showed are the only ones this save can have produced.
+    since = based_on.version if based_on and current and based_on.careplan_id == current["id"] else None
     if current is not None:
-        if committed_version(client, current["id"], request_id, current) is not None:
-            return _verified(client, plan, edits, current, read_back=True)  # a resubmission of a save that holds
+        held = committed_version(client, current["id"], request_id, current, since=since)
+        if held is not None:
+            return _verified(client, plan, edits, held, request_id, read_back=True)  # a resubmission that holds
         if current.get("status") != "draft":
             return SaveOutcome(DECIDED, careplan=current)
         if based_on != BasedOn(current["id"], version_of(current)):
@@ -122,24 +128,38 @@ def _save(client: FhirClient, plan: Mapping[str, Any], edits: Edits, *, request_
         bundle = draft_bundle(plan, edits, replaces=find_open_draft(client, patient_id), organization=organization,
                               now=now, request_id=request_id)
 
+    index = next(i for i, entry in enumerate(bundle["entry"]) if entry["resource"]["resourceType"] == "CarePlan")
+    answered: list[tuple[str, str]] = []  # (CarePlan id, version id) the write's answer named
+
     def send() -> None:
         sent.append(1)
         if transaction:
-            client.transaction(bundle)  # not retried inside the client: deliver() reads back first
+            response = client.transaction(bundle)  # not retried inside the client: deliver() reads back first
+            locations = [(entry.get("response") or {}).get("location") for entry in response.get("entry") or []
+                         if isinstance(entry, dict)]
         else:
-            save_draft(client, bundle, transaction=False)
+            locations = save_draft(client, bundle, transaction=False).locations
+        named = answered_version(locations[index] if index < len(locations) else None)
+        if named:
+            answered.append(named)
 
     def find() -> dict[str, Any] | None:
         found = find_same_plan(client, patient_id, identifier)
-        return committed_version(client, found["id"], request_id, found) if found else None
+        if found is None:
+            return None
+        written = answered[-1][1] if answered and answered[-1][0] == found["id"] else None
+        return committed_version(client, found["id"], request_id, found, since=since, written=written)
 
     delivery = deliver(send, find, attempts=attempts, backoff=client.backoff, sleep=sleep)
     if delivery.result == UNKNOWN:
         return SaveOutcome(UNKNOWN_OUTCOME, committed=None, read_back=True, error=delivery.error)
     if delivery.committed:
-        return _verified(client, plan, edits, delivery.version or {}, read_back=delivery.read_back)
+        return _verified(client, plan, edits, delivery.version or {}, request_id, read_back=delivery.read_back)
     overtaken = delivery.error is None or isinstance(delivery.error, FhirPreconditionFailed | FhirConflict)
-    latest = find_same_plan(client, patient_id, identifier) if overtaken else None
+    try:
+        latest = find_same_plan(client, patient_id, identifier) if overtaken else None
+    except FhirError as exc:  # the read-back showed the save is not there; only who got there first is unknown
+        return SaveOutcome(NOT_SAVED, read_back=True, error=delivery.error or exc)
     if latest is not None:
         # Someone else's save got there first (a version moved on, or a conditional create matched theirs).
         if latest.get("status") != "draft":
@@ -148,17 +168,23 @@ def _save(client: FhirClient, plan: Mapping[str, Any], edits: Edits, *, request_
     return SaveOutcome(NOT_SAVED, read_back=delivery.read_back, error=delivery.error)
 
 
-def _verified(client: FhirClient, plan: Mapping[str, Any], edits: Edits, committed: Mapping[str, Any], *,
-              read_back: bool) -> SaveOutcome:
+def _verified(client: FhirClient, plan: Mapping[str, Any], edits: Edits, committed: Mapping[str, Any],
+              request_id: str, *, read_back: bool) -> SaveOutcome:
     """The save as the record now holds it (current CarePlan and Goals), compared with what was submitted."""
+    written = version_of(committed) or None
     try:
         current = client.read("CarePlan", committed["id"])
         goals = careplan_goals(client, current)
     except FhirError as exc:
-        return SaveOutcome(UNKNOWN_OUTCOME, careplan=dict(committed), committed=True, read_back=read_back, error=exc)
+        return SaveOutcome(UNKNOWN_OUTCOME, careplan=dict(committed), committed=True, read_back=read_back, error=exc,
+                           written_version=written)
     found = differences(plan, edits, current, goals)
+    if request_of(current) != request_id:
+        # Someone saved after this save committed (before it was read back): what it wrote is not the draft now.
+        found.insert(0, f"the draft was saved again after your save (your save is version {written or '?'}, "
+                        f"the record is now at version {version_of(current) or '?'})")
     return SaveOutcome(DIFFERS if found else SAVED, careplan=current, differences=found, committed=True,
-                       read_back=read_back)
+                       read_back=read_back, written_version=written)
 
 
 def _conflict(client: FhirClient, plan: Mapping[str, Any], edits: Edits, current: Mapping[str, Any]) -> SaveOutcome:

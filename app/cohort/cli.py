@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli_common import fail, iso_date, terminal_text
+from app.cli_common import settings as cli_settings
 from app.errors import CarepathError, PackError
 
 
@@ -69,14 +70,7 @@ def _input_arguments(command: argparse.ArgumentParser) -> None:
 
 def settings() -> Any:
     """carepath's settings as the app sees them (a flask.Config): defaults, then CAREPATH_* variables."""
-    from flask import Config
-
-    from app import config as default_config
-
-    config = Config(str(Path(__file__).resolve().parents[2]))
-    config.from_object(default_config)
-    config.from_prefixed_env("CAREPATH")
-    return config
+    return cli_settings()
 
 
 def _export(args: argparse.Namespace) -> int:

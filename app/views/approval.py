@@ -31,9 +31,10 @@ from app.careplan.model import TAG
 from app.careplan.notices import Notice, decision_notice
 from app.careplan.organization import acting_organization
 from app.careplan.writer import careplan_goals
-from app.errors import FhirStatusError
+from app.errors import FhirError, FhirStatusError
 from app.smart import launch_required
 from app.views.patient import patient_name
+from app.views.saving import settle_unknown_outcomes, unconfirmed_page
 
 log = logging.getLogger(__name__)
 bp = Blueprint("approval", __name__)
@@ -47,6 +48,7 @@ MARKED_LIMIT = 20
 @launch_required
 def show(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     """The saved draft and, for a clinician, the approve / reject form."""
+    settle_unknown_outcomes()
     careplan = _careplan(careplan_id)
     return _render(careplan)
 
@@ -90,7 +92,7 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
                       supersede=supersede, kept=kept)
     # The audit log gets the intent before the decision is sent and its outcome (as read back) after.
     journal = Journal(audit_log(), "approved" if action == "approve" else "rejected", verifier,
-                      g.launch.patient_id, tuple(_packs(careplan)), request_id)
+                      g.launch.patient_id, tuple(_packs(careplan)), request_id, server=g.launch.iss)
     try:
         decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant(), request_id=request_id,
                journal=journal,
@@ -99,8 +101,14 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
         return _render(exc.current, error=exc.message, changes=exc.changes, form=form, request_id=request_id), 409
     except DecisionNotRecorded as exc:
         # The same request id on the page: if the decision reached the record after all, resubmitting finds it.
-        return _render(_careplan(careplan_id), outcome=decision_notice(exc), form=form, request_id=request_id), (
-            409 if isinstance(exc.error, FhirStatusError) and exc.error.status < 500 else 502)
+        status = 409 if isinstance(exc.error, FhirStatusError) and exc.error.status < 500 else 502
+        try:
+            return _render(_careplan(careplan_id), outcome=decision_notice(exc), form=form,
+                           request_id=request_id), status
+        except FhirError:
+            if not exc.unknown:
+                raise
+            return unconfirmed_page(decision_notice(exc))  # the record cannot be read now: not a FHIR error page
     if supersede or kept:
         log.info("record goals decided at approval", extra={"careplan_id": careplan_id,
                                                             "superseded": sorted(supersede), "kept": len(kept)})

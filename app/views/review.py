@@ -31,7 +31,7 @@ from app.careplan.model import saved_targets, with_saved_targets
 from app.careplan.notices import Notice, save_notice
 from app.careplan.organization import acting_organization
 from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
-from app.careplan.saving import SAVED, BasedOn
+from app.careplan.saving import SAVED, UNKNOWN_OUTCOME, BasedOn
 from app.careplan.saving import save as save_plan
 from app.careplan.writer import (
     careplan_goals,
@@ -45,7 +45,14 @@ from app.outbound import get, origin
 from app.smart import launch_required
 from app.views.names import person_name
 from app.views.patient import patient_name
-from app.views.saving import author_name, draft_form, save_status, write_journal
+from app.views.saving import (
+    author_name,
+    draft_form,
+    save_status,
+    settle_unknown_outcomes,
+    unconfirmed_page,
+    write_journal,
+)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__)
@@ -67,6 +74,7 @@ _STYLE_RULES = {
 @launch_required
 def review(launch_id: str) -> ResponseReturnValue:
     """Show the plan, grouped by area, each item expandable to its rationale."""
+    settle_unknown_outcomes()
     plan, facts = _plan()
     _audit("generated", plan)
     return _render(plan, facts)
@@ -100,7 +108,13 @@ def save(launch_id: str) -> ResponseReturnValue:
     # recognised as this save instead of being taken for someone else's.
     keep = request_id if outcome.committed is not True else None
     notice = save_notice(outcome, author_name(outcome.written_by[0]))
-    return _render(plan, facts, form=request.form, outcome=notice, request_id=keep), save_status(outcome)
+    try:
+        page = _render(plan, facts, form=request.form, outcome=notice, request_id=keep)
+    except FhirError:
+        if outcome.status != UNKNOWN_OUTCOME:
+            raise
+        return unconfirmed_page(notice)  # the record cannot be read now: say so, not a FHIR error page
+    return page, save_status(outcome)
 
 
 @bp.get("/p/<launch_id>/plan/bundle.json")

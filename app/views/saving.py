@@ -1,18 +1,25 @@
 """Helpers of the review page's save (not a blueprint): the form a saved draft fills, the audit journal of a
-save, who wrote a draft version, and the HTTP status of a save that did not simply succeed."""
+save, who wrote a draft version, the HTTP status of a save that did not simply succeed, settling this patient's
+unknown outcomes at a page load, and the page shown when the record cannot be read after a write."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import g
+from flask import current_app, g, render_template
 from werkzeug.datastructures import MultiDict
 
-from app.audit import Journal, audit_log
+from app.audit import AuditError, Journal, audit_log
 from app.careplan.approval import item_id
+from app.careplan.model import plan_key
+from app.careplan.notices import Notice
+from app.careplan.reconcile import pending, settle
 from app.careplan.saving import DIFFERS, NOT_SAVED, UNKNOWN_OUTCOME, SaveOutcome
-from app.errors import FhirServerError, FhirTransportError
+from app.errors import FhirError, FhirServerError, FhirTransportError
 from app.views.names import person_name
+
+log = logging.getLogger(__name__)
 
 
 def draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
@@ -31,7 +38,28 @@ def draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
 def write_journal(event: str, plan: dict[str, Any], request_id: str) -> Journal:
     """The audit rows (intent, then outcome) of one write by this launch's user."""
     return Journal(audit_log(), event, g.launch.fhir_user or "unknown", g.launch.patient_id,
-                   tuple(f"{p['url']}|{p['version']}" for p in plan.get("packs", [])), request_id)
+                   tuple(f"{p['url']}|{p['version']}" for p in plan.get("packs", [])), request_id,
+                   server=g.launch.iss, plan=plan_key(plan))
+
+
+def settle_unknown_outcomes() -> None:
+    """Settle the patient's writes whose outcome carepath could not find out (on this launch's FHIR server)
+    against the record, as the page loads; a read that fails leaves them for the next load, the page goes on."""
+    try:
+        entries = pending(audit_log(), server=g.launch.iss, patient_id=g.launch.patient_id)
+        if entries:
+            # A write that timed out may land late: "not committed" only after its retries could have landed.
+            retries = int(current_app.config.get("FHIR_RETRIES") or 0) + 1
+            settle(audit_log(), g.launch.fhir, entries,
+                   absent_after=2 * retries * float(current_app.config.get("FHIR_TIMEOUT") or 15))
+    except (AuditError, FhirError) as exc:
+        log.warning("unknown outcomes not settled", extra={"error_type": type(exc).__name__})
+
+
+def unconfirmed_page(notice: Notice, status: int = 502) -> tuple[str, int]:
+    """The page for a write whose outcome carepath could not confirm, when the record cannot be read to show the
+    plan either: the notice, and the way back to the plan (never the generic FHIR error page)."""
+    return render_template("review/unconfirmed.html", launch=g.launch, patient=None, outcome=notice), status
 
 
 def author_name(reference: str | None) -> str | None:
