@@ -41,6 +41,9 @@ def add_cohort_commands(commands: Any) -> None:
     _input_arguments(run)
     run.add_argument("--out", required=True, type=Path, help="output folder")
     run.add_argument("--pack", type=Path, default=None, help="pack folder (default: packs/primary-care)")
+    run.add_argument("--capacity", action="append", default=[], metavar="KIND=N/month",
+                     help="activities a month one kind of work can take on (labs, screenings, exams, referrals, "
+                          "visits, counselling), to spread the overdue backlog in the forecast (repeatable)")
     run.set_defaults(func=_run)
 
     diff = actions.add_parser("diff", help="patients whose plan changes between two pack versions")
@@ -114,14 +117,16 @@ def _run(args: argparse.Namespace) -> int:
     from app.cohort.decoder import InputLimits
     from app.cohort.run import run_cohort
     from app.cohort.spark import spark_session
+    from app.cohort.workload import parse_capacity
 
     try:
+        capacity = parse_capacity(args.capacity)
         spark = spark_session(args.master)
         summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions,
-                             limits=InputLimits.from_config(settings()))
+                             capacity=capacity, limits=InputLimits.from_config(settings()))
     except PackError as exc:
         return fail("cohort run", f"invalid guideline pack:\n{exc.message}")
-    except (FileNotFoundError, CarepathError) as exc:
+    except (FileNotFoundError, CarepathError, ValueError) as exc:
         return fail("cohort run", str(exc))
     print(f"{summary.patients} plans in {summary.seconds:.1f} s; "
           f"{summary.counts.get(('patients with open gaps',), 0)} patients with an open care gap; "

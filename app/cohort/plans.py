@@ -9,7 +9,6 @@ computed here: the rest of this module only reads the plan for the cohort's outp
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from app.cohort.workload import occurrences, workload_of
+from app.cohort.counting import Counting, eligible_rules, load_counting
+from app.cohort.workload import occurrences
 from app.context import facts_from_resources
 from app.engine import PackSet, Plan, build_plan
 from app.engine.packs import pack_set_from_resources
@@ -25,8 +25,7 @@ from app.errors import CarepathError
 
 _PACKS: dict[str, PackSet] = {}
 _packs_lock = threading.Lock()
-_DATES = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?")
-_NUMBERS = re.compile(r"\d+(?:[.,]\d+)*")
+_COUNTING: dict[int, tuple[PackSet, Counting]] = {}
 
 
 def plan_of(resources: list[dict[str, Any]], pack_set: PackSet, as_of: date) -> Plan | None:
@@ -63,57 +62,97 @@ class PatientResult:
     open_gaps: list[dict[str, Any]] = field(default_factory=list)
 
 
-def patient_result(patient_id: str, resources: list[dict[str, Any]], pack_set: PackSet, as_of: date) -> PatientResult:
-    """Plan one patient and read what the report, the activity table and the outreach list need."""
+def patient_result(patient_id: str, resources: list[dict[str, Any]], pack_set: PackSet, as_of: date,
+                   counting: Counting | None = None) -> PatientResult:
+    """Plan one patient and read what the report, the activity table and the outreach list need; ``counting``
+    (default: the mapping of the bundled pack folder) says how each activity counts."""
+    counting = counting or _default_counting(pack_set)
     result = PatientResult(patient_id)
     patient = next((r for r in resources if r.get("resourceType") == "Patient" and r.get("id") == patient_id), None)
     result.name, result.birth_date = _name(patient), str((patient or {}).get("birthDate") or "")
     try:
         plan = plan_of(resources, pack_set, as_of)
     except (ValueError, CarepathError) as exc:
-        result.counts[("quality", "Patient", f"no plan: {_pattern(str(exc))}")] = 1
+        _finding(result.counts, "quality", "Patient", "", f"no plan: {counting.finding_text(str(exc))}")
         return result
     except Exception as exc:  # one patient's data, however odd, never costs the cohort's run
-        result.counts[("quality", "Patient", f"no plan: data carepath cannot read ({type(exc).__name__})")] = 1
+        _finding(result.counts, "quality", "Patient", "", f"no plan: data carepath cannot read ({type(exc).__name__})")
         return result
     if plan is None:
-        result.counts[("quality", "Patient", "no readable Patient resource: no plan")] = 1
+        _finding(result.counts, "quality", "Patient", "", "no readable Patient resource: no plan")
         return result
     data = plan.to_dict()
     result.plan_json = orjson.dumps(data).decode()
-    result.counts[("patients",)] = 1
-    _read_activities(result, data, as_of)
-    for item in data["data_quality"]:
-        kind = (item.get("ref") or {}).get("type") or "resource"
-        result.counts[("quality", kind, _pattern(item.get("problem", "")))] = 1
-    for gap in data["gaps"]:
-        result.counts[("missing", str(gap.get("key")), _pattern(str(gap.get("message", ""))))] = 1
-    for warning in data["warnings"]:
-        result.counts[("warning", str(warning.get("rule_id")), _pattern(str(warning.get("message", ""))))] = 1
-    for goal in data["goals"]:
-        result.counts[("goal", goal["area_id"], goal["area"], goal["rationale"]["rule_id"], goal["description"])] = 1
+    result.counts.update(plan_counts(data, as_of, counting))
+    _read_activities(result, data, as_of, counting)
     return result
 
 
-def _read_activities(result: PatientResult, data: dict[str, Any], as_of: date) -> None:
+def plan_counts(data: dict[str, Any], as_of: date, counting: Counting) -> dict[tuple[str, ...], int]:
+    """One plan's contribution to the report: each key counts a patient once (or, for 'open gaps', 'due apart',
+    'backlog' and 'work', counts activities). Every key can be recomputed from the plan alone."""
+    counts: dict[tuple[str, ...], int] = {("patients",): 1}
+    for rule_id in eligible_rules(data):
+        counts[("eligible", rule_id)] = 1
+    for item in data["data_quality"]:
+        _finding(counts, "quality", (item.get("ref") or {}).get("type") or "resource", "",
+                 counting.finding_text(str(item.get("problem", ""))))
+    for gap in data["gaps"]:
+        _finding(counts, "missing", str(gap.get("rule_id") or gap.get("key")), "",
+                 counting.finding_text(str(gap.get("message", ""))))
+    for warning in data["warnings"]:
+        _finding(counts, "warning", str(warning.get("rule_id")), str(warning.get("severity") or ""),
+                 counting.finding_text(str(warning.get("message", "")), pack_text=True))
+    for goal in data["goals"]:
+        counts[("goal", goal["area_id"], goal["area"], goal["rationale"]["rule_id"], goal["description"])] = 1
     for activity in data["activities"]:
-        rationale, code = activity["rationale"], activity.get("code") or {}
+        kind, rule_id = counting.kind_of(activity), activity["rationale"]["rule_id"]
+        title = activity.get("title") or activity["description"]
+        due = str(activity["timing"].get("due") or "")
+        when = occurrences(activity["timing"], as_of)
+        if due and due <= as_of.isoformat():  # due now or overdue, and not done (the engine left out done ones)
+            section = "open gaps" if kind.care_gap else "due apart"
+            counts[(section,)] = counts.get((section,), 0) + 1
+            counts[(f"patients with {section}",)] = 1
+            if kind.care_gap:
+                counts[("gap", activity["area_id"], activity["area"], rule_id, title)] = 1
+            else:
+                counts[("apart", kind.category, activity["area"], rule_id, title)] = 1
+            counts[("backlog", kind.work)] = counts.get(("backlog", kind.work), 0) + 1
+            when = when[1:]  # the rest are the plan's repeats
+        for day in when:
+            key = ("work", day.strftime("%Y-%m"), kind.work)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _finding(counts: dict[tuple[str, ...], int], section: str, about: str, severity: str, text: str) -> None:
+    """A finding of one patient: its text, and the patient under its group (a rule, a key, a resource type)."""
+    counts[(section, about, severity, text)] = 1
+    counts[("found", section, about, severity)] = 1
+
+
+def _read_activities(result: PatientResult, data: dict[str, Any], as_of: date, counting: Counting) -> None:
+    for activity in data["activities"]:
+        rationale, code, kind = activity["rationale"], activity.get("code") or {}, counting.kind_of(activity)
         due = str(activity["timing"].get("due") or "")
         row = {"patient": result.patient_id, "rule": rationale["rule_id"], "kind": activity["kind"],
-               "workload": workload_of(activity["kind"]), "area": activity["area_id"],
+               "category": kind.category, "workload": kind.work, "area": activity["area_id"],
                "code": f"{code.get('system', '')}|{code['code']}" if code.get("code") else "",
                "title": activity.get("title") or activity["description"], "due": due,
                "pack_url": rationale["pack_url"], "pack_version": rationale["pack_version"]}
         result.activities.append(row)
-        if due and due <= as_of.isoformat():  # due now or overdue: an open care gap
+        if kind.care_gap and due and due <= as_of.isoformat():
             result.open_gaps.append(row)
-            result.counts[("open gaps",)] = result.counts.get(("open gaps",), 0) + 1
-            result.counts[("patients with open gaps",)] = 1
-            key = ("gap", activity["area_id"], activity["area"], rationale["rule_id"], row["title"])
-            result.counts[key] = 1
-        for when in occurrences(activity["timing"], as_of):
-            key = ("work", when.strftime("%Y-%m"), row["workload"])
-            result.counts[key] = result.counts.get(key, 0) + 1
+
+
+def _default_counting(pack_set: PackSet) -> Counting:
+    """The counting of the bundled pack folder, once per pack set (tests and benchmarks plan without a folder)."""
+    with _packs_lock:
+        known = _COUNTING.get(id(pack_set))
+        if known is None or known[0] is not pack_set:
+            known = _COUNTING[id(pack_set)] = (pack_set, load_counting(pack_set))
+        return known[1]
 
 
 def _name(patient: dict[str, Any] | None) -> str:
@@ -130,10 +169,3 @@ def _name(patient: dict[str, Any] | None) -> str:
         if text:
             return text
     return ""
-
-
-def _pattern(text: str) -> str:
-    """A finding without its dates and numbers ('2 results on 2020-04-13 disagree (176.2, 291.2)' ->
-    '# results on (date) disagree (#, #)'),
-    so the same problem in many patients counts as one finding."""
-    return _NUMBERS.sub("#", _DATES.sub("(date)", text))[:160]

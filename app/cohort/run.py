@@ -2,9 +2,10 @@
 
 Outputs in OUT: ``plans.ndjson`` (one plan per line, the JSON of ``carepath plan --format json``),
 ``activities.parquet`` (a Parquet dataset: one row per planned activity), ``outreach.csv`` (patients with an
-open care gap) and ``report.html``. Plans, rows and the outreach list are written by the executors; the driver
-receives only the report's aggregates (counts per rule, per month and kind, per finding), whose size does not
-grow with the number of patients.
+open care gap, as ``app.cohort.counting`` defines one) and ``report.html``. Plans, rows and the outreach list
+are written by the executors; the driver receives only the report's aggregates (counts per rule, per month and
+kind, per finding), whose size does not grow with the number of patients (finding texts aside: their values
+are bucketed).
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from operator import add
 from pathlib import Path
 from typing import Any
 
+from app.cohort.counting import Counting, load_counting
 from app.cohort.decoder import InputLimits
 from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient_result
 from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
 from app.cohort.spark import grouped_resources, merge_parts
+from app.cohort.workload import parse_capacity
 from app.engine.packs import pack_set_from_resources, read_pack_folder
 
 OUTREACH_HEADER = ["patient_id", "name", "birth_date", "open_gaps", "earliest_due", "gaps"]
-ACTIVITY_COLUMNS = ("patient", "rule", "kind", "workload", "area", "code", "title", "due", "pack_url",
+ACTIVITY_COLUMNS = ("patient", "rule", "kind", "category", "workload", "area", "code", "title", "due", "pack_url",
                     "pack_version")
 
 
@@ -42,6 +45,9 @@ class CohortSummary:
     out: Path
     seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
+    counting: Counting | None = None
+    #: Activities a month each kind of work can take on (``--capacity``), to spread the backlog.
+    capacity: dict[str, int] = field(default_factory=dict)
 
     @property
     def patients(self) -> int:
@@ -50,15 +56,19 @@ class CohortSummary:
 
 
 def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, pack_dir: str | Path | None = None,
-               partitions: int | None = None, report: bool = True,
+               partitions: int | None = None, report: bool = True, capacity: dict[str, int] | None = None,
                limits: InputLimits = DEFAULT_LIMITS) -> CohortSummary:
     """Plan every patient under ``source`` and write the outputs to ``out``; returns the report's aggregates.
-    An input that cannot be read (``limits``: :mod:`app.cohort.decoder`) is counted in the report, never fatal."""
+    An input that cannot be read (``limits``: :mod:`app.cohort.decoder`) is counted in the report, never fatal.
+    ``capacity`` (activities a month per kind of work) spreads the overdue backlog in the forecast."""
     started = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     pack_resources = read_pack_folder(pack_dir)
-    packs = pack_set_from_resources(pack_resources).packs  # checked here: a broken pack fails before any work
+    pack_set = pack_set_from_resources(pack_resources)  # checked here: a broken pack fails before any work
+    packs, counting = pack_set.packs, load_counting(pack_set, pack_dir)
+    capacity = capacity or {}
+    parse_capacity([f"{kind}={n}" for kind, n in capacity.items()], counting.work_kinds)  # a kind it knows
+    out.mkdir(parents=True, exist_ok=True)
     shared = spark.sparkContext.broadcast((pack_token(pack_resources), pack_resources))
     groups, problems = grouped_resources(spark, source, partitions=partitions, limits=limits)
 
@@ -66,7 +76,7 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
         token, resources = shared.value
         pack_set = cached_pack_set(token, resources)
         for patient_id, items in rows:
-            yield patient_result(patient_id, resources_in_order(items), pack_set, as_of)
+            yield patient_result(patient_id, resources_in_order(items), pack_set, as_of, counting)
 
     from pyspark import StorageLevel
 
@@ -85,7 +95,7 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
         results.unpersist()
         shared.unpersist()
     summary = CohortSummary(as_of=as_of, counts=counts, input_problems=dict(problems.value), packs=packs, out=out,
-                            seconds=time.perf_counter() - started)
+                            seconds=time.perf_counter() - started, counting=counting, capacity=capacity)
     summary.files = {"plans": "plans.ndjson", "activities": "activities.parquet", "outreach": "outreach.csv"}
     if report:
         from app.cohort.report import write_report

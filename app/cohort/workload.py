@@ -1,24 +1,15 @@
-"""Workload forecast: which kind of work each activity is, and in which months it falls due.
+"""Workload forecast: in which months each activity falls due, and how an overdue backlog is worked off.
 
-The kind of work comes from the activity's ``kind``, which the pack's ActivityDefinition states in its
-``activity-kind`` extension (``docs/packs.md``); nothing is inferred from codes or texts:
-
-=========================================================  ==========
-activity kind (ActivityDefinition ``activity-kind``)        workload
-=========================================================  ==========
-``lab-order``                                               labs
-``screening``                                               screenings
-``referral``                                                referrals
-``procedure``, ``medication``, ``counselling``,             visits
-``education``, ``lifestyle``
-=========================================================  ==========
-
-A medication start or review, counselling, education and lifestyle advice each need a clinician's time,
-hence "visits". The forecast counts activities, not appointments: two activities due the same day are two.
+The kind of work an activity takes (labs, screenings, exams, referrals, visits, counselling) comes from the
+pack's reviewed mapping (``app.cohort.counting``); nothing is inferred from codes or texts. The forecast counts
+activities, not appointments: two activities due the same day are two. What is due on or before the plan date
+is the backlog, shown apart and spread over the capacity the user gives (``--capacity labs=40/month``), after
+the month's new work; with no capacity for a kind, its backlog stays unscheduled.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -26,16 +17,35 @@ from typing import Any
 from app.engine.evaluate import add_duration
 from app.engine.rules import Duration
 
-WORKLOADS = ("labs", "screenings", "referrals", "visits")
-_WORKLOAD_OF_KIND = {"lab-order": "labs", "screening": "screenings", "referral": "referrals"}
 #: Days in a FHIR Timing period unit, used only when a rule asks for several occurrences per period.
 _UNIT_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7, "d": 1}
 HORIZON_MONTHS = 12
+_CAPACITY = re.compile(r"^\s*([a-z-]+)\s*=\s*(\d+)\s*(?:/\s*(?:month|mo))?\s*$")
 
 
-def workload_of(kind: str) -> str:
-    """The workload an activity kind belongs to (see the module's table)."""
-    return _WORKLOAD_OF_KIND.get(kind, "visits")
+def parse_capacity(texts: list[str], kinds: tuple[str, ...] | None = None) -> dict[str, int]:
+    """``["labs=40/month", ...]`` -> ``{"labs": 40}``; ValueError names a malformed entry or a kind not in
+    ``kinds``."""
+    capacity: dict[str, int] = {}
+    for text in texts:
+        match = _CAPACITY.match(text)
+        if match is None:
+            raise ValueError(f"capacity {text!r}: write kind=N/month, e.g. labs=40/month")
+        if kinds is not None and match.group(1) not in kinds:
+            raise ValueError(f"capacity {text!r}: the kinds of work are {', '.join(kinds)}")
+        capacity[match.group(1)] = int(match.group(2))
+    return capacity
+
+
+def spread_backlog(new_work: list[int], backlog: int, capacity: int | None) -> tuple[list[int], int]:
+    """Backlog worked off per month with ``capacity`` activities a month, after each month's new work; returns
+    (cleared per month, left at the end). Without a capacity nothing is scheduled."""
+    cleared, left = [], backlog
+    for due in new_work:
+        done = 0 if capacity is None else min(left, max(0, capacity - due))
+        cleared.append(done)
+        left -= done
+    return cleared, left
 
 
 def forecast_months(as_of: date, months: int = HORIZON_MONTHS) -> list[str]:
@@ -46,8 +56,8 @@ def forecast_months(as_of: date, months: int = HORIZON_MONTHS) -> list[str]:
 def occurrences(timing: dict[str, Any], as_of: date, months: int = HORIZON_MONTHS) -> list[date]:
     """The dates an activity falls due within ``months`` of ``as_of``: its due date, then its repeats.
 
-    A due date before ``as_of`` (overdue) counts in the first month. ``repeat`` is the plan's
-    ``{frequency, period, period_unit}``: one occurrence per period, or ``frequency`` evenly spaced ones.
+    A due date before ``as_of`` (overdue) counts on ``as_of``: the caller keeps it apart as backlog. ``repeat``
+    is the plan's ``{frequency, period, period_unit}``: one occurrence per period, or ``frequency`` evenly spaced ones.
     """
     end = add_duration(as_of.replace(day=1), Duration(months, "mo"))
     try:

@@ -20,12 +20,15 @@ from app.fhir.decoding import UnreadableJson, load_file
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
 #: A pack's conformance review (``docs/conformance.md``): reviewed data about the pack, not FHIR resources of it.
 REVIEW_FOLDER = "conformance"
+#: How the cohort report counts the pack's activities (``app.cohort.counting``): reviewed data, not FHIR resources.
+COHORT_FOLDER = "cohort"
 
 
 def pack_files(folder: Path) -> list[Path]:
-    """The FHIR JSON files of a pack folder, sorted; its conformance review folder is not part of the pack."""
+    """The FHIR JSON files of a pack folder, sorted; its review folders (conformance, cohort) are not part of the
+    pack."""
     return sorted(file for file in folder.rglob("*.json")
-                  if file.relative_to(folder).parts[0] != REVIEW_FOLDER)
+                  if file.relative_to(folder).parts[0] not in (REVIEW_FOLDER, COHORT_FOLDER))
 
 
 @dataclass
