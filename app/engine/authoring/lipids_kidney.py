@@ -119,7 +119,7 @@ def cholesterol() -> dict[str, Any]:
         guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN], ages=(18, None),
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
              f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN} or "
-             f"({AGE} > 75 and %facts.conditions.diabetes.exists())",
+             f"({AGE} > 75 and (%facts.conditions.diabetes.exists() or %facts.measures.ldl.recentValue >= 70))",
         summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                   "({{%facts.scores.ascvd10y.basis}})"),
                  ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
@@ -177,6 +177,22 @@ def cholesterol() -> dict[str, Any]:
                          "start is that decision.", *STATIN_CHOICES],
                  text="Diabetes at age {{%facts.patient.ageYears}} (older than 75), no clinical ASCVD and no statin: "
                       "a statin may be reasonable after discussing benefits and risks with the patient."),
+            rule("lipid.primary-over-75", "Moderate-intensity statin after a risk discussion (older than 75)",
+                 ages=(76, None),
+                 when=[NO_ASCVD, "%facts.conditions.diabetes.empty()", f"{AGE} > 75",
+                       "%facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190"],
+                 activity="statin-moderate", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.4, Primary prevention in other age groups (older adults: "
+                                             "LDL-C 70 to 189 mg/dL, initiating a moderate-intensity statin may be "
+                                             "reasonable, IIb)"), STATIN_SAFETY],
+                 **_statin_checks("of suitable intensity"),
+                 choice=["older than 75: 2018 AHA/ACC §4.4.4 finds starting a moderate-intensity statin may be "
+                         "reasonable, and stopping one may be reasonable when functional decline, multimorbidity, "
+                         "frailty or reduced life expectancy limits its benefit; the decision follows a "
+                         "clinician-patient risk discussion.", *STATIN_CHOICES],
+                 text="Age {{%facts.patient.ageYears}} (older than 75), no clinical ASCVD or diabetes, LDL-C "
+                      "{{%facts.measures.ldl.value}} mg/dL ({{%facts.measures.ldl.date}}): a moderate-intensity "
+                      "statin may be reasonable after discussing benefits and risks."),
             rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[PRIMARY_CITE, ("PCE-2013", "Pooled Cohort Equations"),
