@@ -25,11 +25,12 @@ echo "==> ruff"
 echo "==> hadolint Dockerfile"
 .venv/bin/hadolint Dockerfile
 echo "==> conformance (published eCQM test deck, docs/conformance.md)"
-# Every case of the shared deck through the plan; fails on an unclassified, unreviewed or new defect disagreement.
+# Every case of the shared deck through the plan; fails on any disagreement classed defect or not classed at all,
+# and on a reviewed entry that no longer occurs (--strict: no known defect is tolerated).
 DECK="${CAREPATH_CONFORMANCE_DECK:-$ROOT/../shared/data/ecqm-2023}"
 started_ms=$(date +%s%3N)
 set +e
-.venv/bin/carepath conformance "$DECK" --out var/conformance
+.venv/bin/carepath conformance "$DECK" --strict --out var/conformance
 conformance_status=$?
 set -e
 elapsed_ms=$(( $(date +%s%3N) - started_ms ))
