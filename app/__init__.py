@@ -95,6 +95,12 @@ def _check_config(app: Flask) -> None:
             "whoever can write the database cannot rewrite it unnoticed; keep it out of the database's host "
             "backups (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
+    if not str(app.config.get("CDS_BASE_URL") or "").startswith("https://"):
+        raise ConfigError(
+            "CAREPATH_CDS_BASE_URL must be set in production to carepath's public https URL as the EHR calls it "
+            "(e.g. https://carepath.example.org): the CDS client's JWT audience and the cards' links are built from "
+            "it, never from a request's Host header"
+        )
     from app.smart.discovery import normalize_base
 
     development = {normalize_base(url) for url in default_config.SMART_OPEN_SERVERS}

@@ -118,7 +118,8 @@ CDS_CLIENTS = [{"iss": "http://127.0.0.1:8001", "jwks_url": "http://127.0.0.1:80
 #: refused when ``ENV`` is ``production``.
 CDS_REQUIRE_JWT = True
 #: carepath's public URL as the EHR calls it (e.g. ``https://carepath.example.org``): the JWT ``aud`` is checked
-#: against ``<it>/cds-services/<id>`` and cards link to ``<it>/launch``. Empty = the URL of each request.
+#: against ``<it>/cds-services/<id>`` and cards link to ``<it>/launch``. Empty = the URL of each request
+#: (development only: production requires an https URL).
 CDS_BASE_URL = ""
 #: Seconds a CDS client's key set is cached (a JWT signed with an unknown ``kid`` refreshes it at most once a
 #: minute).

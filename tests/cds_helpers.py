@@ -38,7 +38,7 @@ class CdsClientKeys:
 
     def token(self, aud: str = SERVICE_URL, *, iss: str = EHR_ISS, exp_in: int = 240, iat_delta: int = 0,
               jti: str | None = None, kid: str | None = None, jku: str | None = None,
-              drop: tuple[str, ...] = ()) -> str:
+              drop: tuple[str, ...] = (), nbf_in: int | None = None) -> str:
         """A signed CDS Hooks client JWT; every claim can be bent for negative tests."""
         now = int(time.time())
         header = {"alg": self.alg, "typ": "JWT", "kid": kid or self.kid}
@@ -46,6 +46,8 @@ class CdsClientKeys:
             header["jku"] = jku
         claims = {"iss": iss, "sub": "ehr", "aud": aud, "exp": now + exp_in, "iat": now + iat_delta,
                   "jti": jti or str(uuid.uuid4())}
+        if nbf_in is not None:
+            claims["nbf"] = now + nbf_in
         for name in drop:
             claims.pop(name, None)
         return jwt.encode(header, claims, self.key, algorithms=[self.alg])

@@ -129,3 +129,41 @@ def test_cds_jwt__service_answers_401_with_no_work_done(tmp_path, keys):
 def test_cds_clients__malformed_settings_are_named(value):
     with pytest.raises(ConfigError, match="CDS_CLIENTS"):
         clients_from_config(value)
+
+
+def test_cds_jwt__nbf_in_the_future_is_refused_and_a_past_one_accepted(verifier, keys, mocked):
+    with pytest.raises(CdsUnauthorized, match="not valid yet"):
+        verifier.verify(f"Bearer {keys.token(nbf_in=600)}", SERVICE_URL)
+    assert verifier.verify(f"Bearer {keys.token(nbf_in=-10)}", SERVICE_URL)["iss"] == EHR_ISS
+
+
+def test_cds_jwt__a_pinned_key_set_verifies_whatever_jku_is_named_and_nothing_is_fetched(tmp_path, keys):
+    [client] = clients_from_config([{"iss": EHR_ISS, "jwks": keys.jwks()}])
+    pinned = ClientVerifier([client], SqliteStore(tmp_path / "store.sqlite3", "secret"), KeySets(ttl=300))
+    with responses.RequestsMock() as mock:  # nothing registered: any fetch would fail the test
+        token = keys.token(jku="https://sandbox.cds-hooks.org/.well-known/jwks.json")
+        assert pinned.verify(f"Bearer {token}", SERVICE_URL)["iss"] == EHR_ISS
+        assert not mock.calls
+    other = CdsClientKeys(kid="someone-else")
+    with pytest.raises(CdsUnauthorized):
+        pinned.verify(f"Bearer {other.token()}", SERVICE_URL)
+
+
+def test_cds_clients__a_key_set_pinned_from_a_file(tmp_path, keys):
+    import json
+
+    path = tmp_path / "ehr-jwks.json"
+    path.write_text(json.dumps(keys.jwks()))
+    [client] = clients_from_config([{"iss": EHR_ISS, "jwks_file": str(path)}])
+    assert client.pinned is not None and client.jwks_url == ""
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"iss": "x", "jwks": {"keys": []}}, "at least one key"),
+    ({"iss": "x", "jwks": {"keys": [{"kty": "EC", "crv": "P-384", "x": "a", "y": "b", "d": "c"}]}}, "public keys"),
+    ({"iss": "x", "jwks_file": "/nonexistent/jwks.json"}, "could not be read"),
+    ({"iss": "x", "jwks": {"keys": [{"kty": "EC"}]}, "jwks_file": "f"}, "twice"),
+])
+def test_cds_clients__a_bad_pinned_key_set_is_named(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        clients_from_config([entry])

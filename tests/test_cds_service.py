@@ -234,7 +234,17 @@ def test_cds_settings__require_jwt_false_is_refused_in_production(tmp_path):
 
     with pytest.raises(ConfigError, match="CDS_REQUIRE_JWT"):
         create_app({"TESTING": True, "ENV": "production", "SECRET_KEY": "x" * 40, "AUDIT_KEY": "y" * 40,
-                    "VAR_DIR": str(tmp_path), "CDS_REQUIRE_JWT": False, "SMART_OPEN_SERVERS": []})
+                    "VAR_DIR": str(tmp_path), "CDS_REQUIRE_JWT": False, "SMART_OPEN_SERVERS": [],
+                    "CDS_BASE_URL": "https://carepath.example.org"})
+
+
+@pytest.mark.parametrize("base", ["", "http://carepath.example.org"])
+def test_cds_settings__production_needs_a_public_https_base_url(tmp_path, base):
+    from app.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="CAREPATH_CDS_BASE_URL"):
+        create_app({"TESTING": True, "ENV": "production", "SECRET_KEY": "x" * 40, "AUDIT_KEY": "y" * 40,
+                    "VAR_DIR": str(tmp_path), "SMART_OPEN_SERVERS": [], "CDS_BASE_URL": base})
 
 
 def test_cds_settings__a_malformed_client_list_stops_the_app(tmp_path):

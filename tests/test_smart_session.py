@@ -139,7 +139,7 @@ def test_end_session__needs_the_csrf_token_and_the_launchs_own_browser(smart_app
 # -- production ---------------------------------------------------------------------------------------
 
 PRODUCTION = {"ENV": "production", "SECRET_KEY": "a-long-random-production-secret", "SMART_OPEN_SERVERS": [],
-              "AUDIT_KEY": "a-long-random-audit-key"}
+              "AUDIT_KEY": "a-long-random-audit-key", "CDS_BASE_URL": "https://carepath.example.org"}
 
 
 def test_production__sends_hsts_and_development_does_not(tmp_path):

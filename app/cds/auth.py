@@ -7,10 +7,12 @@ more ``jku`` URLs); the checks, in order, all before any work is done:
 1. a compact JWS with ``alg`` ES384 or RS384 (the algorithms CDS Hooks 2.0 names; never ``none`` or HMAC);
 2. ``iss`` is a listed client; the key set is read from its ``jwks_url``, or from the header's ``jku`` only
    when the entry lists that exact URL (so carepath fetches keys from configured URLs only, never from a URL
-   a caller chose);
+   a caller chose); an entry may instead pin its key set (``jwks`` inline or ``jwks_file``), which then
+   verifies every JWT of that client whatever ``jku`` it names, with nothing fetched;
 3. the signature, with the key named by ``kid`` (a ``kid`` not in the cached set refreshes it once a minute
    at most);
-4. ``aud`` is this service's URL, ``exp`` is in the future and at most 5 minutes ahead, ``iat`` is present;
+4. ``aud`` is this service's URL, ``exp`` is in the future and at most 5 minutes ahead, ``iat`` is present,
+   ``nbf`` (when present) is not in the future;
 5. ``jti`` is new: it is kept in the app's store (SQLite or Redis) until the token expires, so a replay is
    refused even by another app instance.
 """
@@ -55,11 +57,14 @@ class CdsUnauthorized(CarepathError):
 
 @dataclass(frozen=True)
 class CdsClient:
-    """A trusted CDS client: its ``iss`` and the key-set URLs carepath may read its keys from."""
+    """A trusted CDS client: its ``iss`` and the key-set URLs carepath may read its keys from, or its key set
+    pinned in the configuration (``jwks``: inline, or read from ``jwks_file``), which verifies its JWTs whatever
+    ``jku`` they name and is never fetched (an offline or mirrored deployment)."""
 
     iss: str
     jwks_url: str
     jku: tuple[str, ...] = ()
+    pinned: KeySet | None = None
 
     def key_set_url(self, jku: str | None) -> str:
         """Where to read the keys: ``jwks_url``, or ``jku`` when this entry lists it; refused otherwise."""
@@ -81,14 +86,41 @@ def clients_from_config(value: Any) -> list[CdsClient]:
         raise ConfigError("CDS_CLIENTS must be a JSON list of {\"iss\", \"jwks_url\"} objects")
     clients = []
     for index, entry in enumerate(value):
-        if not isinstance(entry, Mapping) or not all(isinstance(entry.get(k), str) and entry.get(k)
-                                                     for k in ("iss", "jwks_url")):
-            raise ConfigError(f"CDS_CLIENTS[{index}] needs the strings 'iss' and 'jwks_url'")
+        if not isinstance(entry, Mapping) or not (isinstance(entry.get("iss"), str) and entry.get("iss")):
+            raise ConfigError(f"CDS_CLIENTS[{index}] needs the string 'iss'")
+        pinned = _pinned(entry, index)
+        if pinned is None and not (isinstance(entry.get("jwks_url"), str) and entry.get("jwks_url")):
+            raise ConfigError(f"CDS_CLIENTS[{index}] needs the string 'jwks_url', or its key set pinned "
+                              "('jwks' inline or 'jwks_file')")
         extra = entry.get("jku") or []
         if not isinstance(extra, list) or not all(isinstance(url, str) for url in extra):
             raise ConfigError(f"CDS_CLIENTS[{index}].jku must be a list of URLs")
-        clients.append(CdsClient(entry["iss"], entry["jwks_url"], tuple(extra)))
+        clients.append(CdsClient(entry["iss"], entry.get("jwks_url") or "", tuple(extra), pinned))
     return clients
+
+
+def _pinned(entry: Mapping[str, Any], index: int) -> KeySet | None:
+    """The key set an entry pins (``jwks`` inline, or ``jwks_file``), or None; :class:`ConfigError` when it cannot
+    be read as a JWK Set of public keys."""
+    if entry.get("jwks") is None and entry.get("jwks_file") is None:
+        return None
+    if entry.get("jwks") is not None and entry.get("jwks_file") is not None:
+        raise ConfigError(f"CDS_CLIENTS[{index}] pins its key set twice: give 'jwks' or 'jwks_file', not both")
+    data = entry.get("jwks")
+    if entry.get("jwks_file") is not None:
+        try:
+            with open(str(entry["jwks_file"]), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"CDS_CLIENTS[{index}].jwks_file could not be read as JSON: {exc}") from exc
+    if not isinstance(data, Mapping) or not isinstance(data.get("keys"), list) or not data["keys"]:
+        raise ConfigError(f"CDS_CLIENTS[{index}]: a pinned key set must be a JWK Set with at least one key")
+    if any(isinstance(key, Mapping) and key.get("d") is not None for key in data["keys"]):
+        raise ConfigError(f"CDS_CLIENTS[{index}]: a pinned key set must hold public keys only (a 'd' was found)")
+    try:
+        return KeySet.import_key_set(dict(data))
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"CDS_CLIENTS[{index}]: the pinned key set is not a JWK Set: {exc}") from exc
 
 
 class KeySets:
@@ -157,9 +189,9 @@ class ClientVerifier:
         jku = header.get("jku")
         if jku is not None and not isinstance(jku, str):
             raise CdsUnauthorized("The JWT's jku is not a URL.")
-        url = client.key_set_url(jku)
         kid = header.get("kid") if isinstance(header.get("kid"), str) else None
-        key_set = self.key_sets.get(url, kid=kid)
+        # a pinned key set verifies whatever jku the JWT names; nothing is fetched
+        key_set = client.pinned if client.pinned is not None else self.key_sets.get(client.key_set_url(jku), kid=kid)
         if kid is not None and not any(key.kid == kid for key in key_set.keys):
             raise CdsUnauthorized("The JWT is signed with a key (kid) the CDS client does not publish.")
         try:
@@ -198,5 +230,8 @@ def _check_claims(claims: Mapping[str, Any], audience: str) -> None:
         raise CdsUnauthorized("The JWT's exp is more than 5 minutes ahead.")
     if not isinstance(iat, int | float) or isinstance(iat, bool) or iat > now + LEEWAY:
         raise CdsUnauthorized("The JWT has no valid iat.")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int | float) or isinstance(nbf, bool) or nbf > now + LEEWAY):
+        raise CdsUnauthorized("The JWT is not valid yet (nbf).")
     if not isinstance(claims.get("jti"), str) or not claims["jti"] or len(claims["jti"]) > 256:
         raise CdsUnauthorized("The JWT has no jti.")
