@@ -250,3 +250,20 @@ def test_callback_view__error_page_holds_no_token(smart_app, ehr):
 def test_patient_view__without_the_launch_cookie_asks_to_relaunch(smart_app):
     page = smart_app.test_client().get("/p/some-launch-id/")
     assert page.status_code == 401 and b"Open carepath again from the EHR" in page.data
+
+
+def test_access_token__a_short_lived_token_is_renewed_at_half_its_life_not_on_every_request(smart_app, ehr,
+                                                                                            monkeypatch):
+    import app.smart.client as client_module
+
+    with smart_app.app_context():
+        smart = smart_app.extensions["carepath_smart"]
+        launch_id = launched(smart, ehr, expires_in=40)  # shorter than SMART_REFRESH_MARGIN (60 s)
+        ehr.replace(responses.POST, TOKEN_URL, json={"access_token": "AT-2", "token_type": "Bearer",
+                                                     "expires_in": 40, "refresh_token": "RT-2"})
+        assert [smart.access_token(launch_id) for _ in range(3)] == ["AT-secret-1"] * 3  # no renewal yet
+        start = client_module.time.time()
+        monkeypatch.setattr(client_module.time, "time", lambda: start + 25)  # 15 s left: under half of 40 s
+        assert smart.access_token(launch_id) == "AT-2"
+    refreshes = [call for call in ehr.calls if call.request.url == TOKEN_URL and "refresh_token" in call.request.body]
+    assert len(refreshes) == 1

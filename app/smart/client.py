@@ -208,7 +208,7 @@ class SmartClient:
             "scope": str(granted),
             "access_token": token["access_token"],
             "refresh_token": token.get("refresh_token"),
-            "expires_at": _expires_at(token),
+            "expires_at": _expires_at(token), "lifetime": _lifetime(token),
             "token_endpoint": configuration.token_endpoint,
         }
 
@@ -270,9 +270,17 @@ class SmartClient:
         if record.get("open_server"):
             return None
         expires_at = record.get("expires_at")
-        if expires_at is not None and expires_at - time.time() < self.refresh_margin:
+        if expires_at is not None and expires_at - time.time() < self._margin(record):
             record = self.refresh(launch_id, stale_token=record["access_token"])
         return record["access_token"]
+
+    def _margin(self, record: Mapping[str, Any]) -> float:
+        """How long before expiry a token is renewed: ``SMART_REFRESH_MARGIN``, but at most half the token's
+        lifetime, so that a token of 60 s or less is not renewed on every request."""
+        lifetime = record.get("lifetime")
+        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
+            return min(self.refresh_margin, lifetime / 2)
+        return self.refresh_margin
 
     def refresh(self, launch_id: str, *, stale_token: str | None) -> dict[str, Any]:
         """Renew the tokens once (rotating the refresh token); :class:`RelaunchRequired` when impossible."""
@@ -313,7 +321,7 @@ class SmartClient:
         record.update(
             access_token=token["access_token"],
             refresh_token=token.get("refresh_token") or record["refresh_token"],
-            expires_at=_expires_at(token),
+            expires_at=_expires_at(token), lifetime=_lifetime(token),
             scope=str(GrantedScopes(token["scope"])) if token.get("scope") else record["scope"],
         )
         self.store.put("launch", launch_id, record, ttl=self.launch_ttl)
@@ -339,6 +347,14 @@ class SmartClient:
             raise AuthorizationFailed(f"The EHR's token endpoint could not be used: {exc.message}.") from None
         except ValueError:
             raise AuthorizationFailed("The EHR's token endpoint did not answer with JSON.") from None
+
+
+def _lifetime(token: Mapping[str, Any]) -> float | None:
+    """The token's ``expires_in`` in seconds, or None when absent or unreadable."""
+    try:
+        return float(token["expires_in"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _expires_at(token: Mapping[str, Any]) -> float | None:
