@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.engine import DEFAULT_PACK_DIR, load_pack_set
-from app.engine.packs import pack_set_from_resources
+from app.engine.packs import pack_set_from_resources, read_pack_folder
 from app.errors import PackError
 
 T2D = "PlanDefinition-01-type-2-diabetes.json"
@@ -214,3 +214,31 @@ def test_pack_check__every_bundled_plan_definition_states_its_population():
     assert rules["depression.follow-up"].age_low == 18  # the adult PHQ-9 cut-off
     assert (rules["screen.colorectal"].age_low, rules["screen.colorectal"].age_high) == (45, 75)
     assert rules["screen.breast"].sexes == ("female",) and rules["htn.pregnancy-severe"].pregnancy == "only"
+
+
+def test_pack_load__a_resource_found_valid_is_not_validated_again_but_an_edited_one_is(tmp_path, monkeypatch):
+    import fhir.resources.R4B as models
+
+    from app.engine.packs import _r4_problems
+
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path))
+    [(where, library)] = [(w, r) for w, r in read_pack_folder() if r["resourceType"] == "Library"]
+    assert _r4_problems(where, library) == []
+    assert len(list(tmp_path.rglob("*"))) == 2  # the cache folder and one entry
+
+    def refuse(_name):
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(models, "get_fhir_model_class", refuse)
+    assert _r4_problems(where, library) == []  # remembered by its content
+    monkeypatch.undo()
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path))
+    edited = {**library, "status": 42}
+    assert any("not valid FHIR R4 Library" in problem for problem in _r4_problems(where, edited))
+
+
+def test_pack_load__an_empty_cache_setting_validates_every_time(tmp_path, monkeypatch):
+    from app.engine.packs import _r4_cache
+
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", "")
+    assert _r4_cache() is None

@@ -1,7 +1,7 @@
 """FHIRPath over facts: every expression compiled once, when its pack loads.
 
-fhirpathpy is the reference evaluator: :func:`compile_expression` always compiles the expression with
-``fhirpathpy.compile`` (which also checks its syntax). Guideline conditions mostly use a small subset of
+fhirpathpy is the reference evaluator: :func:`compile_expression` compiles an expression outside the fast
+subset with ``fhirpathpy.compile`` at once (which also checks its syntax), one inside it on first need. Guideline conditions mostly use a small subset of
 FHIRPath (paths under ``%facts``, literals, comparisons, ``and``/``or``/``not()``, ``exists()``,
 ``empty()``, ``count()``, ``first()``, ``|``, ``in``); for that subset a direct evaluator written here gives
 the same answer about twenty times faster (:mod:`app.engine.fhirpath_subset`), which is what lets one plan
@@ -27,11 +27,20 @@ __all__ = ["PATH_CACHE", "CompiledExpression", "Unsupported", "compile_expressio
 
 @dataclass(frozen=True)
 class CompiledExpression:
-    """One FHIRPath expression, compiled by fhirpathpy and, when it fits the subset, by the fast path."""
+    """One FHIRPath expression, compiled by the fast path when it fits the subset and by fhirpathpy (at once when
+    it does not, on first need when it does: parsing with fhirpathpy is most of a pack's load time)."""
 
     text: str
-    reference: Callable[..., list[Any]]
+    compiled: Callable[..., list[Any]] | None
     fast: Evaluator | None
+
+    @property
+    def reference(self) -> Callable[..., list[Any]]:
+        """The fhirpathpy evaluator, compiled the first time it is needed."""
+        if self.compiled is None:
+            object.__setattr__(self, "compiled", _reference(self.text))
+        assert self.compiled is not None
+        return self.compiled
 
     def __call__(self, variables: Mapping[str, Any]) -> list[Any]:
         """Evaluate over the environment variables (``facts``, ``asOf``); results are cached per plan."""
@@ -58,20 +67,28 @@ class CompiledExpression:
 
 
 def compile_expression(text: str, *, use_fast_path: bool = True) -> CompiledExpression:
-    """Compile a FHIRPath expression; raises ValueError with the reason when it does not parse."""
-    try:
-        reference = fhirpathpy.compile(text)
-        # fhirpathpy builds the tree lazily: one evaluation over empty facts surfaces syntax errors now.
-        reference({}, {"facts": {}, "asOf": "2000-01-01"})
-    except Exception as exc:  # fhirpathpy raises bare Exceptions of several kinds on bad syntax
-        raise ValueError(f"FHIRPath {text!r} does not parse: {exc}") from exc
+    """Compile a FHIRPath expression; raises ValueError with the reason when it does not parse.
+
+    An expression the subset parses is valid FHIRPath (the subset's grammar is a part of FHIRPath's), so its
+    fhirpathpy evaluator is compiled only when first needed; any other expression is compiled (and its syntax
+    checked) by fhirpathpy now."""
     fast = None
     if use_fast_path:
         try:
             fast = parse_subset(text)
         except Unsupported:
             fast = None
-    return CompiledExpression(text=text, reference=reference, fast=fast)
+    return CompiledExpression(text=text, compiled=None if fast is not None else _reference(text), fast=fast)
+
+
+def _reference(text: str) -> Callable[..., list[Any]]:
+    try:
+        reference = fhirpathpy.compile(text)
+        # fhirpathpy builds the tree lazily: one evaluation over empty facts surfaces syntax errors now.
+        reference({}, {"facts": {}, "asOf": "2000-01-01"})
+    except Exception as exc:  # fhirpathpy raises bare Exceptions of several kinds on bad syntax
+        raise ValueError(f"FHIRPath {text!r} does not parse: {exc}") from exc
+    return reference
 
 
 def is_true(result: list[Any]) -> bool:

@@ -7,8 +7,13 @@ format for informaticists.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,10 @@ from app.engine.rules import ActivityTemplate, Area
 from app.errors import FhirError, PackError
 from app.fhir.decoding import UnreadableJson, load_file
 
+try:
+    _FHIR_MODELS_VERSION = version("fhir.resources")
+except PackageNotFoundError:  # pragma: no cover - the models are a dependency
+    _FHIR_MODELS_VERSION = "unknown"
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
 #: A pack's conformance review (``docs/conformance.md``): reviewed data about the pack, not FHIR resources of it.
 REVIEW_FOLDER = "conformance"
@@ -175,19 +184,42 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
 
 
 def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
-    """FHIR R4 structure errors (fhir.resources R4B models, close enough for these resource types)."""
-    from fhir.resources.R4B import get_fhir_model_class
-    from pydantic import ValidationError
+    """FHIR R4 structure errors (fhir.resources R4B models, close enough for these resource types).
 
+    Validating with the models is most of a pack's load time, so a resource found valid is remembered by the
+    SHA-256 of its content (:func:`_r4_cache`): the same content is not validated again by the next process.
+    """
     resource_type = resource.get("resourceType")
     if resource_type not in ("PlanDefinition", "ActivityDefinition", "Library"):
         return [f"{where}: {resource_type!r} is not a pack resource (PlanDefinition, ActivityDefinition, Library)"]
+    cache = _r4_cache()
+    digest = hashlib.sha256(json.dumps(resource, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    if cache is not None and (cache / digest).exists():
+        return []
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
     try:
         get_fhir_model_class(resource_type).model_validate(dict(resource))
     except ValidationError as exc:
         return [f"{where}: not valid FHIR R4 {resource_type}: {'.'.join(str(p) for p in error['loc'])}: "
                 f"{error['msg']}" for error in exc.errors()[:10]]
+    if cache is not None:
+        with contextlib.suppress(OSError):  # a read-only home: validate again next time
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / digest).touch()
     return []
+
+
+def _r4_cache() -> Path | None:
+    """Where valid resources are remembered: ``CAREPATH_CACHE_DIR`` (empty: nowhere), else the user's cache
+    folder; keyed by the validating library's version too, so an upgrade validates everything again."""
+    configured = os.environ.get("CAREPATH_CACHE_DIR")
+    if configured is not None and not configured.strip():
+        return None
+    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+        "carepath"
+    return base / f"r4-valid-{_FHIR_MODELS_VERSION}"
 
 
 def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> PackSet:
