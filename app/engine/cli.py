@@ -46,6 +46,9 @@ def add_engine_commands(commands: Any) -> None:
     publish = actions.add_parser("publish", help="check a pack folder, then PUT its resources to a FHIR server")
     publish.add_argument("folder", type=Path, nargs="?", default=None, help="pack folder (default: the bundled pack)")
     publish.add_argument("--fhir-base", required=True, help="FHIR base URL")
+    publish.add_argument("--timeout", type=float, default=300.0,
+                         help="seconds to wait for the server's answer to the one transaction (default 300: a "
+                              "whole pack with its value sets is a large write)")
     publish.set_defaults(func=run_pack_publish)
     move = actions.add_parser("valuesets", help="move a pack's value sets to a new published release (report; "
                                                 "--write to rewrite the pack)")
@@ -145,8 +148,8 @@ def run_pack_publish(args: argparse.Namespace) -> int:
         entries.append({"resource": resource, "request": {"method": "PUT",
                                                           "url": f"{resource['resourceType']}/{resource['id']}"}})
     try:
-        FhirClient(args.fhir_base).transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries},
-                                               idempotent=True)
+        client = FhirClient(args.fhir_base, timeout=args.timeout)
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries}, idempotent=True)
     except CarepathError as exc:
         return _fail(f"publishing to {args.fhir_base} failed: {exc.message}")
     print(f"published {len(entries)} resources to {args.fhir_base}\n{summary(pack_set)}")
