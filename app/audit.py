@@ -53,7 +53,10 @@ _KEYED = "hmac-sha256"
 UNKNOWN_ACTOR = "unknown"
 #: The phase of an entry that settles an earlier ``unknown`` outcome (:mod:`app.careplan.reconcile`).
 RECONCILED = "reconciled"
-EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden")
+#: ``signed-off`` and ``pack-activated`` are the governance of pack versions (:mod:`app.governance.signoff`): their
+#: ``patient_id`` is empty.
+EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden", "signed-off",
+          "pack-activated")
 # The only value put into this SQL is EVENTS, constants of this module.
 _TABLE = f"""
 CREATE TABLE IF NOT EXISTS audit (
