@@ -29,6 +29,49 @@ def add_governance_command(commands: Any) -> None:
     report.set_defaults(func=run_report_command)
 
 
+def add_monitor_command(commands: Any) -> None:
+    """Register ``monitor`` on an argparse subparsers object."""
+    command = commands.add_parser("monitor", help="per rule and pack version: proposed, accepted, rejected and "
+                                                  "overridden, from the verified audit log")
+    command.add_argument("--db", default=None, help="the audit SQLite file (default: CAREPATH_AUDIT_DB or "
+                         "VAR_DIR/audit.sqlite3)")
+    command.add_argument("--since", type=iso_date, default=None, help="only entries from this date, YYYY-MM-DD")
+    command.add_argument("--format", choices=("json", "html"), default="json", help="output (default: json)")
+    command.add_argument("--packs", type=Path, default=None,
+                         help="the pack folder whose review thresholds apply (default: CAREPATH_PACK_DIR)")
+    command.add_argument("--out", type=Path, default=None, help="write to this file (default: stdout)")
+    command.set_defaults(func=run_monitor_command)
+
+
+def run_monitor_command(args: argparse.Namespace) -> int:
+    """Print or write the monitor; exit 0, 1 when the audit chain is broken (the counts are still shown)."""
+    import json
+
+    from app.audit import configured_path, file_checkpoints, open_log
+    from app.cli_common import settings
+    from app.governance.monitor import monitor, render_html
+
+    config = settings()
+    if not configured_path(args.db, config).is_file():
+        return fail("monitor", f"no audit log at {configured_path(args.db, config)}")
+    audit = open_log(config, args.db)
+    points = file_checkpoints(audit.checkpoints) if audit.checkpoints else []
+    try:
+        document = monitor(audit, since=args.since, pack_dir=args.packs or config.get("PACK_DIR") or None,
+                           checkpoints=points)
+    except PackError as exc:
+        return fail("monitor", f"invalid guideline pack:\n{exc.message}")
+    text = render_html(document) if args.format == "html" else json.dumps(document, indent=2) + "\n"
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if not document["chain"]["intact"]:
+        print(terminal_text(f"audit log BROKEN: {document['chain']['problem']}"), file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_sign_off_command(actions: Any) -> None:
     """Register ``pack sign-off`` on the ``pack`` subparsers."""
     sign = actions.add_parser("sign-off", help="record a reviewer's sign-off of a governance report; once "
