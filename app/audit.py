@@ -53,7 +53,10 @@ _KEYED = "hmac-sha256"
 UNKNOWN_ACTOR = "unknown"
 #: The phase of an entry that settles an earlier ``unknown`` outcome (:mod:`app.careplan.reconcile`).
 RECONCILED = "reconciled"
-EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden")
+#: ``signed-off`` and ``pack-activated`` are the governance of pack versions (:mod:`app.governance.signoff`): their
+#: ``patient_id`` is empty.
+EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden", "signed-off",
+          "pack-activated")
 # The only value put into this SQL is EVENTS, constants of this module.
 _TABLE = f"""
 CREATE TABLE IF NOT EXISTS audit (
@@ -286,6 +289,8 @@ class Journal:
     server: str | None = None
     #: The plan's identifier (a save of a new plan has no CarePlan id yet: the reconciler finds it by this).
     plan: str | None = None
+    #: What the write decides, as ids only (e.g. an approval's rules accepted and rejected), on every row.
+    items: Mapping[str, Any] = field(default_factory=dict)
 
     def intent(self, careplan_id: str | None = None, version: str | None = None) -> None:
         """Record that the write is about to be sent (raises :class:`AuditError`: then nothing is sent)."""
@@ -305,6 +310,7 @@ class Journal:
 
     def _record(self, careplan_id: str | None, version: str | None, detail: dict[str, Any]) -> None:
         where = {key: value for key, value in (("server", self.server), ("plan", self.plan)) if value}
+        where.update(self.items)
         self.log.record(self.event, actor=self.actor, patient_id=self.patient_id, packs=self.packs,
                         careplan_id=careplan_id, careplan_version=version, detail={**detail, **where})
 

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_conformance_command(commands)
 
+    from app.governance.cli import add_governance_command, add_monitor_command
+
+    add_governance_command(commands)
+    add_monitor_command(commands)
+
     return parser
 
 

@@ -138,6 +138,12 @@ PACK_CANONICALS = []
 PACK_LIBRARY = ""
 #: With PACK_SOURCE=fhir: the FHIR server the packs are published on; empty = FHIR_BASE_URL.
 PACK_FHIR_BASE_URL = ""
+#: Pack versions the sidebar, CDS Hooks and ``cohort run`` may use while still ``draft`` (not signed off), for
+#: preview: each a Library canonical ``url|version`` (the whole pack version) or a PlanDefinition's. Any other
+#: draft is refused at pack load. Default: the bundled example pack, which no site's committee has signed off.
+PACK_ALLOW_DRAFT = ["http://carepath.dev/fhir/Library/primary-care-data|2025.1.0"]
+#: How many distinct reviewers must sign off a pack version (``carepath pack sign-off``) before it becomes active.
+GOVERNANCE_REVIEWERS = 2
 #: A FHIR terminology server that expands the value sets a pack names but does not bundle (``ValueSet/$expand``
 #: at pack load, cached per value set version); empty = bundled value sets only.
 TERMINOLOGY_URL = ""

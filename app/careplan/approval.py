@@ -76,6 +76,19 @@ def item_id(activity: Mapping[str, Any]) -> str | None:
     return next((ext.get("valueString") for ext in activity.get("extension", []) if ext.get("url") == ITEM_URL), None)
 
 
+def decided_items(careplan: Mapping[str, Any], decision: Decision) -> dict[str, list[str]]:
+    """The plan items (rule ids) a decision accepts and rejects, and those rejected with a reason, for the audit
+    log: ids only, never the reason's free text (it stays on the CarePlan). Rejecting the whole plan rejects each
+    open item, with the plan's reason."""
+    open_items = [key for activity in careplan.get("activity", [])
+                  if (key := item_id(activity)) and (activity.get("detail") or {}).get("status") == "not-started"]
+    if decision.reject_plan_reason:
+        return {"acceptedRules": [], "rejectedRules": sorted(open_items), "rejectedWithReason": sorted(open_items)}
+    rejected = sorted(key for key in decision.rejected if key in open_items)
+    return {"acceptedRules": sorted(set(open_items) - set(rejected)), "rejectedRules": rejected,
+            "rejectedWithReason": [key for key in rejected if decision.rejected[key]]}
+
+
 def decide(client: FhirClient, careplan_id: str, version: str, decision: Decision, *, now: str,
            transaction: bool = True, organization: Mapping[str, Any] | None = None, request_id: str | None = None,
            journal: Journal | None = None, attempts: int = 3,

@@ -99,6 +99,12 @@ def edits_from_form(plan: Mapping[str, Any], form: Mapping[str, Any], author: st
     return Edits(deselected=deselected, goal_targets=targets, note=note, author=author)
 
 
+def proposed_rules(plan: Mapping[str, Any]) -> list[str]:
+    """The rule ids of the plan's activities and goals (what the governance monitor counts as proposed)."""
+    return sorted({str(item.get("id")) for kind in ("activities", "goals") for item in plan.get(kind, [])
+                   if item.get("id")})
+
+
 def identifier_of(careplan: Mapping[str, Any]) -> str | None:
     """carepath's identifier value on a CarePlan."""
     identifiers = careplan.get("identifier")

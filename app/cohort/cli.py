@@ -123,7 +123,8 @@ def _run(args: argparse.Namespace) -> int:
         capacity = parse_capacity(args.capacity)
         spark = spark_session(args.master)
         summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions,
-                             capacity=capacity, limits=InputLimits.from_config(settings()))
+                             capacity=capacity, limits=InputLimits.from_config(settings()),
+                             allow_draft=settings().get("PACK_ALLOW_DRAFT") or [])
     except PackError as exc:
         return fail("cohort run", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError, ValueError) as exc:

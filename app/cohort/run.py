@@ -57,14 +57,19 @@ class CohortSummary:
 
 def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, pack_dir: str | Path | None = None,
                partitions: int | None = None, report: bool = True, capacity: dict[str, int] | None = None,
-               limits: InputLimits = DEFAULT_LIMITS) -> CohortSummary:
+               limits: InputLimits = DEFAULT_LIMITS, allow_draft: Any = None) -> CohortSummary:
     """Plan every patient under ``source`` and write the outputs to ``out``; returns the report's aggregates.
     An input that cannot be read (``limits``: :mod:`app.cohort.decoder`) is counted in the report, never fatal.
-    ``capacity`` (activities a month per kind of work) spreads the overdue backlog in the forecast."""
+    ``capacity`` (activities a month per kind of work) spreads the overdue backlog in the forecast. With
+    ``allow_draft`` (``PACK_ALLOW_DRAFT``) a pack version that is neither active nor named there is refused."""
     started = time.perf_counter()
     out = Path(out)
     pack_resources = read_pack_folder(pack_dir)
     pack_set = pack_set_from_resources(pack_resources)  # checked here: a broken pack fails before any work
+    if allow_draft is not None:
+        from app.governance.lifecycle import check_lifecycle
+
+        check_lifecycle(pack_set.packs, allow_draft)
     packs, counting = pack_set.packs, load_counting(pack_set, pack_dir)
     capacity = capacity or {}
     parse_capacity([f"{kind}={n}" for kind, n in capacity.items()], counting.work_kinds)  # a kind it knows

@@ -68,6 +68,10 @@ def add_engine_commands(commands: Any) -> None:
     move.add_argument("--master", default=None, help="with --ndjson: Spark master (default: local[*])")
     move.set_defaults(func=run_pack_valuesets)
 
+    from app.governance.cli import add_sign_off_command
+
+    add_sign_off_command(actions)
+
 
 def run_plan(args: argparse.Namespace) -> int:
     """Facts from the Bundle, then the plan, printed as JSON, text, or an explanation."""

@@ -223,7 +223,17 @@ def _r4_cache() -> Path | None:
 
 
 def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> PackSet:
-    """The packs the app's settings name: ``PACK_SOURCE`` files (``PACK_DIR``) or fhir (published canonicals)."""
+    """The packs the app's settings name: ``PACK_SOURCE`` files (``PACK_DIR``) or fhir (published canonicals);
+    only active versions, and drafts ``PACK_ALLOW_DRAFT`` names (:mod:`app.governance.lifecycle`)."""
+    from app import config as defaults
+    from app.governance.lifecycle import check_lifecycle
+
+    pack_set = _configured_pack_set(config, client)
+    check_lifecycle(pack_set.packs, config.get("PACK_ALLOW_DRAFT", defaults.PACK_ALLOW_DRAFT))
+    return pack_set
+
+
+def _configured_pack_set(config: Mapping[str, Any], client: Any) -> PackSet:
     source = config.get("PACK_SOURCE") or "files"
     terminology = None
     if config.get("TERMINOLOGY_URL"):

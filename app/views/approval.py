@@ -23,6 +23,7 @@ from app.careplan.approval import (
     PlanChanged,
     check_approver,
     decide,
+    decided_items,
     item_id,
 )
 from app.careplan.existing import Existing, Own, choices_from_form, read_existing, superseded_by
@@ -92,7 +93,8 @@ def decision(launch_id: str, careplan_id: str) -> ResponseReturnValue:
                       supersede=supersede, kept=kept)
     # The audit log gets the intent before the decision is sent and its outcome (as read back) after.
     journal = Journal(audit_log(), "approved" if action == "approve" else "rejected", verifier,
-                      g.launch.patient_id, tuple(_packs(careplan)), request_id, server=g.launch.iss)
+                      g.launch.patient_id, tuple(_packs(careplan)), request_id, server=g.launch.iss,
+                      items=decided_items(careplan, chosen))
     try:
         decide(g.launch.fhir, careplan_id, version, chosen, now=now_instant(), request_id=request_id,
                journal=journal,

@@ -30,7 +30,7 @@ from app.careplan.marker import new_request_id, valid_request_id
 from app.careplan.model import saved_targets, with_saved_targets
 from app.careplan.notices import Notice, save_notice
 from app.careplan.organization import acting_organization
-from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient
+from app.careplan.review import areas, edits_from_form, identifier_of, plan_for_patient, proposed_rules
 from app.careplan.saving import SAVED, UNKNOWN_OUTCOME, BasedOn
 from app.careplan.saving import save as save_plan
 from app.careplan.writer import (
@@ -98,7 +98,8 @@ def save(launch_id: str) -> ResponseReturnValue:
                                 "rebuilt from the new data; your entries are kept, check them and save again")
         outcome = save_plan(g.launch.fhir, plan, edits, request_id=request_id,
                             based_on=BasedOn.parse(request.form.get("based_on")),
-                            journal=write_journal("saved", plan, request_id),
+                            journal=write_journal("saved", plan, request_id,
+                                                  {"deselectedRules": sorted(edits.deselected)}),
                             transaction=supports_transaction(_capabilities()), organization=_organization())
     except PlanEditError as exc:
         return _render(plan, facts, error=exc.message, form=request.form, request_id=request_id), 400
@@ -292,6 +293,8 @@ def _decided_goals(careplan: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def _audit(event: str, plan: dict[str, Any], careplan_id: str | None = None, version: str | None = None) -> None:
+    """One audit row for the plan; a generated plan's row names the rules it proposes (ids only)."""
     audit_log().record(event, actor=g.launch.fhir_user or "unknown", patient_id=g.launch.patient_id,
                        packs=[f"{p['url']}|{p['version']}" for p in plan.get("packs", [])],
-                       careplan_id=careplan_id, careplan_version=version)
+                       careplan_id=careplan_id, careplan_version=version,
+                       detail={"rules": proposed_rules(plan)} if event == "generated" else None)

@@ -35,11 +35,13 @@ def draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
     return form
 
 
-def write_journal(event: str, plan: dict[str, Any], request_id: str) -> Journal:
-    """The audit rows (intent, then outcome) of one write by this launch's user."""
+def write_journal(event: str, plan: dict[str, Any], request_id: str, items: dict[str, Any] | None = None
+                  ) -> Journal:
+    """The audit rows (intent, then outcome) of one write by this launch's user; ``items`` (ids only) says what
+    it decides, e.g. the rules not selected before saving."""
     return Journal(audit_log(), event, g.launch.fhir_user or "unknown", g.launch.patient_id,
                    tuple(f"{p['url']}|{p['version']}" for p in plan.get("packs", [])), request_id,
-                   server=g.launch.iss, plan=plan_key(plan))
+                   server=g.launch.iss, plan=plan_key(plan), items=items or {})
 
 
 def settle_unknown_outcomes() -> None:

@@ -1,0 +1,213 @@
+"""``carepath pack sign-off``: reviewers sign a governance report; enough of them make the version active.
+
+Each sign-off is an audit entry (``signed-off``, hash-chained and keyed like every other) naming the reviewer,
+the pack version, the content hash of the files the report was made for and the report's own hash. Sign-off
+refuses a report whose conformance was not run or has a defect (failing or known), a report made for other
+files, a version already active, a reviewer signing the same files twice, and an audit log whose chain is broken
+(the count of reviewers is read from it). Once ``required`` distinct reviewers have signed the same files, the
+PlanDefinitions and the Library are rewritten ``active`` with ``approvalDate``, ``lastReviewDate`` and the
+reviewers, a ``pack-activated`` entry records it, and with a FHIR base the pack is published (one transaction
+of PUTs) with a Provenance naming the reviewers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from app.audit import AuditLog
+from app.conformance.run import pack_digest
+from app.engine.packs import pack_files
+from app.errors import CarepathError
+from app.governance.changes import content_hashes
+from app.governance.report import REPORT_KIND
+
+SIGNED, ACTIVATED = "signed-off", "pack-activated"
+#: The resources whose ``status`` is the pack version's lifecycle.
+LIFECYCLE_TYPES = ("PlanDefinition", "Library")
+REVIEWER_EXTENSION = "http://carepath.dev/fhir/StructureDefinition/reviewer-reference"
+_REFERENCE_TYPES = ("Practitioner", "PractitionerRole")
+
+
+class SignOffRefused(CarepathError):
+    """A sign-off carepath will not record; the message says why."""
+
+    title = "The sign-off was refused"
+
+
+@dataclass
+class SignOff:
+    """What a sign-off did: who has signed, how many are needed, and whether the version became active."""
+
+    version: str
+    reviewers: list[str]
+    required: int
+    activated: bool = False
+    published: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """What ``carepath pack sign-off`` prints."""
+        lines = [f"sign-off of pack version {self.version} recorded: {len(self.reviewers)} of {self.required} "
+                 f"reviewers ({', '.join(self.reviewers)})"]
+        if self.activated:
+            lines.append(f"pack version {self.version} is now active")
+        lines += [f"published: {where}" for where in self.published]
+        return lines
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A ``governance.json`` document; SignOffRefused when it is not one."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SignOffRefused(f"{path}: not a readable governance report ({exc})") from exc
+    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND:
+        raise SignOffRefused(f"{path}: not a governance report (carepath governance report writes one)")
+    return report
+
+
+def sign_off(folder: str | Path, report: Mapping[str, Any], reviewer: str, audit: AuditLog, *, required: int = 2,
+             on: date | None = None, fhir_base: str | None = None, config: Mapping[str, Any] | None = None
+             ) -> SignOff:
+    """Record ``reviewer``'s sign-off of the proposed version in ``folder``; activate it once ``required``
+    distinct reviewers have signed these files. Raises SignOffRefused, saying why, and records nothing then."""
+    folder = Path(folder)
+    reviewer = _reviewer(reviewer)
+    _check_conformance(report)
+    _check_files(folder, report)
+    resources = _lifecycle_resources(folder)
+    version = _version(resources)
+    if all(resource.get("status") == "active" for _path, resource in resources):
+        raise SignOffRefused(f"pack version {version} is already active")
+    problem = audit.check().problem
+    if problem:
+        raise SignOffRefused(f"the audit log's chain is broken ({problem}): sign-offs cannot be counted from it")
+    digest = report["proposed"]["packDigest"]
+    signed = signers(audit, digest)
+    if reviewer in signed:
+        raise SignOffRefused(f"{reviewer} has already signed off these files of pack version {version}")
+    canonicals = sorted(f"{r.get('url')}|{r.get('version')}" for _path, r in resources)
+    audit.record(SIGNED, actor=reviewer, patient_id="", packs=canonicals,
+                 detail={"decision": "approved", "packDigest": digest, "report": report_hash(report),
+                         "required": required})
+    outcome = SignOff(version, [*signed, reviewer], required)
+    if len(outcome.reviewers) >= required:
+        activate(folder, outcome.reviewers, on or datetime.now(UTC).date())
+        outcome.activated = True
+        audit.record(ACTIVATED, actor=reviewer, patient_id="", packs=canonicals,
+                     detail={"reviewers": outcome.reviewers, "signedDigest": digest,
+                             "activeDigest": pack_digest(folder)})
+        if fhir_base:
+            outcome.published = publish(folder, outcome.reviewers, fhir_base, config or {})
+    return outcome
+
+
+def signers(audit: AuditLog, digest: str) -> list[str]:
+    """The reviewers who signed off the files of ``digest``, in the order they signed."""
+    found: list[str] = []
+    for entry in audit.entries():
+        if entry.event == SIGNED and entry.detail.get("packDigest") == digest and entry.actor not in found:
+            found.append(entry.actor)
+    return found
+
+
+def report_hash(report: Mapping[str, Any]) -> str:
+    """SHA-256 of the report's canonical JSON: which report a reviewer signed."""
+    return hashlib.sha256(json.dumps(report, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _reviewer(reference: str) -> str:
+    """``Practitioner/123`` (an absolute fhirUser URL keeps its last two parts)."""
+    parts = reference.strip().rstrip("/").split("/")
+    if len(parts) < 2 or parts[-2] not in _REFERENCE_TYPES or not parts[-1] or " " in reference.strip():
+        raise SignOffRefused(f"the reviewer must be a Practitioner reference (Practitioner/123), not {reference!r}")
+    return f"{parts[-2]}/{parts[-1]}"
+
+
+def _check_conformance(report: Mapping[str, Any]) -> None:
+    conformance = report.get("conformance")
+    if not conformance:
+        raise SignOffRefused("the report has no conformance result: make it with --deck")
+    if conformance.get("status") != "passed" or conformance.get("failures"):
+        raise SignOffRefused("the proposed version fails conformance: " + "; ".join(conformance.get("failures")
+                                                                                    or ["see the report"]))
+    if conformance.get("knownDefects"):
+        raise SignOffRefused(f"the proposed version has {conformance['knownDefects']} known conformance defect(s): "
+                             + "; ".join(row["cause"] for row in conformance.get("defectsByCause") or []))
+
+
+def _check_files(folder: Path, report: Mapping[str, Any]) -> None:
+    """The folder's files are exactly those the report hashed."""
+    expected = (report.get("proposed") or {}).get("files") or {}
+    found = content_hashes(folder)
+    differ = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
+    if differ:
+        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+        raise SignOffRefused(f"the report was made for other files than {folder} holds (content hashes differ: "
+                             f"{shown}); make the report again for these files")
+
+
+def _lifecycle_resources(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    out = []
+    for path in pack_files(folder):
+        resource = json.loads(path.read_text(encoding="utf-8"))
+        if resource.get("resourceType") in LIFECYCLE_TYPES:
+            out.append((path, resource))
+    return out
+
+
+def _version(resources: list[tuple[Path, dict[str, Any]]]) -> str:
+    """The pack version: its Library's."""
+    versions = [str(r.get("version")) for _path, r in resources if r.get("resourceType") == "Library"]
+    return versions[0] if versions else "?"
+
+
+def activate(folder: str | Path, reviewers: list[str], on: date) -> None:
+    """Rewrite the folder's PlanDefinitions and Library as ``active``, approved and reviewed on ``on`` by
+    ``reviewers`` (``reviewer``: a ContactDetail each, its name the reference, with the reference in an
+    extension: R4 ContactDetail has no reference)."""
+    for path, resource in _lifecycle_resources(Path(folder)):
+        resource.update({
+            "status": "active", "approvalDate": on.isoformat(), "lastReviewDate": on.isoformat(),
+            "reviewer": [{"name": ref, "extension": [{"url": REVIEWER_EXTENSION, "valueReference": {"reference": ref}}]}
+                         for ref in reviewers],
+        })
+        path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def provenance(folder: str | Path, reviewers: list[str]) -> dict[str, Any]:
+    """A Provenance of the activation: its targets the PlanDefinitions and the Library, its agents the reviewers
+    (``verifier``)."""
+    targets = [{"reference": f"{r['resourceType']}/{r['id']}"} for _path, r in _lifecycle_resources(Path(folder))]
+    return {
+        "resourceType": "Provenance", "target": targets,
+        "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion",
+                                 "code": "LA", "display": "legally authenticated"}],
+                     "text": "pack version signed off by the governance reviewers"},
+        "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                        "code": "verifier", "display": "Verifier"}]},
+                   "who": {"reference": ref}} for ref in reviewers],
+    }
+
+
+def publish(folder: str | Path, reviewers: list[str], fhir_base: str, config: Mapping[str, Any]) -> list[str]:
+    """PUT the pack's resources and POST the Provenance, in one transaction; returns where each went."""
+    from app.fhir import FhirClient
+
+    entries = []
+    for path in pack_files(Path(folder)):
+        resource = json.loads(path.read_text(encoding="utf-8"))
+        entries.append({"resource": resource, "request": {"method": "PUT",
+                                                          "url": f"{resource['resourceType']}/{resource['id']}"}})
+    entries.append({"resource": provenance(folder, reviewers), "request": {"method": "POST", "url": "Provenance"}})
+    answer = FhirClient.from_config({"FHIR_BASE_URL": fhir_base, **config}, base_url=fhir_base).transaction(
+        {"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    locations = [str((entry.get("response") or {}).get("location") or "") for entry in answer.get("entry") or []]
+    return [f"{len(entries) - 1} pack resources to {fhir_base}",
+            *(f"Provenance naming the reviewers: {where}" for where in locations if where.startswith("Provenance"))]
