@@ -3,9 +3,9 @@
 fhirpathpy is the reference evaluator: :func:`compile_expression` compiles an expression outside the fast
 subset with ``fhirpathpy.compile`` at once (which also checks its syntax), one inside it on first need.
 Guideline conditions mostly use a small subset of FHIRPath (paths under ``%facts``, literals, comparisons,
-``and``/``or``/``not()``, ``exists()``, ``empty()``, ``count()``, ``first()``, ``|``, ``in``); for that subset a direct evaluator written here gives
-the same answer about twenty times faster (:mod:`app.engine.fhirpath_subset`), which is what lets one plan
-take well under a millisecond.
+``and``/``or``/``not()``, ``exists()``, ``empty()``, ``count()``, ``first()``, ``|``, ``in``); for that subset a
+direct evaluator written here gives the same answer about twenty times faster
+(:mod:`app.engine.fhirpath_subset`), which is what lets one plan take well under a millisecond.
 ``tests/test_engine_fhirpath.py`` checks the two evaluators agree on every expression of every pack over
 every test case. Anything outside the subset is evaluated by fhirpathpy.
 """
