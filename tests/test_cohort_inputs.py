@@ -64,19 +64,22 @@ def test_decode_resource__reads_a_resource_and_bounds_its_size():
         decode_document(json.dumps(PATIENT), InputLimits(document=10))
 
 
-@pytest.mark.parametrize("bad", [
+_BAD_ENTRIES = [
     {"resourceType": ["Observation"], "subject": {"reference": "Patient/p1"}},
     {"resourceType": {"type": "Observation"}, "subject": {"reference": "Patient/p1"}},
     {"resourceType": None, "subject": {"reference": "Patient/p1"}},
-    "{not json",
-    DEEP,
+]
+#: Text lines that are not JSON (a Bundle file's entries are objects, so these are ndjson cases only).
+_BAD_LINES = ["{not json", DEEP]
+
+
+@pytest.mark.parametrize(("bad", "layout"), [
+    *[(bad, layout) for bad in [*_BAD_ENTRIES, *_BAD_LINES] for layout in ("ndjson", "ndjson.gz")],
+    *[(bad, "bundle") for bad in _BAD_ENTRIES],
 ])
-@pytest.mark.parametrize("layout", ["ndjson", "ndjson.gz", "bundle"])
 def test_local_groups__a_bad_line_or_entry_is_counted_under_its_file_and_the_rest_is_planned(tmp_path, pack_set,
                                                                                             bad, layout):
     if layout == "bundle":
-        if isinstance(bad, str):
-            pytest.skip("a Bundle file's entries are objects")
         (tmp_path / "patient.json").write_text(json.dumps(_bundle([PATIENT, bad, SMOKER])))
     else:
         _ndjson(tmp_path, f"Patient.{layout}", [PATIENT, bad, SMOKER], packed=layout.endswith("gz"))
