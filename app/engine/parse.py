@@ -28,6 +28,9 @@ from app.engine.rules import (
 ACTIVITY_KINDS = ("lab-order", "referral", "medication", "education", "lifestyle", "screening", "procedure",
                   "counselling")
 SEVERITIES = ("high", "moderate", "low")
+#: Strength-of-recommendation scales and their grades, strongest first (``strength`` extension).
+STRENGTH_GRADES = {"USPSTF": ("A", "B", "C", "D", "I"), "ACC/AHA": ("I", "IIa", "IIb", "III"),
+                   "ADA": ("A", "B", "C", "E"), "KDIGO": ("1A", "1B", "1C", "1D", "2A", "2B", "2C", "2D")}
 STATUSES = ("draft", "active", "retired")
 _UNITS = ("a", "mo", "wk", "d")
 _SCORE_LABELS = {"ascvd10y": "10-year ASCVD risk", "egfr": "eGFR", "bmi": "BMI"}
@@ -305,6 +308,7 @@ class _Reader:
                 gaps.append((fact, message))
         repeat = (action.get("timingTiming") or {}).get("repeat")
         population = self.population(rule_id, action)
+        strength = self.strength(rule_id, action)
         if None in conditions or rationale is None or not citations:
             return None
         return Rule(
@@ -316,8 +320,23 @@ class _Reader:
             contraindications=self.checks(rule_id, action, "contraindication"),
             satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert,
             alert_summary=alert_summary, gaps=gaps,
-            population=population,
+            population=population, strength=strength,
+            abnormal_now=bool(extension_value(action, "abnormal-now", False)),
+            overdue_now=bool(extension_value(action, "overdue-now", False)),
+            needs_result=tuple(str(e.get("valueCode")) for e in extensions(action, "needs-result")),
         )
+
+    def strength(self, element_id: str, action: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The recommendation's (scale, grade), checked against the scale's grades; None when not recorded."""
+        found = extensions(action, "strength")
+        if not found:
+            return None
+        scale, grade = extension_value(found[0], "scale"), extension_value(found[0], "grade")
+        if grade not in STRENGTH_GRADES.get(scale, ()):
+            self.problem(element_id, f"strength {scale!r} {grade!r} is not a grade of "
+                                     f"{', '.join(STRENGTH_GRADES)}")
+            return None
+        return scale, grade
 
     def population(self, element_id: str, action: Mapping[str, Any]) -> populations.Population | None:
         """The action's own population; it must lie within the area's and name facts the Library declares."""
