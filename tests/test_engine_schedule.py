@@ -261,3 +261,55 @@ def test_pack__a_strength_outside_its_scale_is_refused(tmp_path):
     path.write_text(text)
     with pytest.raises(PackError, match="strength 'NICE'"):
         load_pack_set(tmp_path)
+
+
+# -- every door shows the same schedule -----------------------------------------------------------------------
+
+def _synthea_resources(name: str) -> list[dict]:
+    path = next(SYNTHEA.glob(f"{name}*.json"))
+    return [entry["resource"] for entry in json.loads(path.read_text())["entry"]]
+
+
+def test_cohort__the_workload_forecast_counts_later_actions_in_their_scheduled_month():
+    from app.cohort.plans import patient_result
+
+    resources = _synthea_resources("Josue_Sipes")
+    patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    result = patient_result(patient_id, resources, _pack(), date(2021, 4, 1))
+    plan = json.loads(result.plan_json)
+    work = {key[1:]: count for key, count in result.counts.items() if key[0] == "work"}
+    later = {item["id"]: item["date"] for item in plan["schedule"]["later"]}
+    assert later["screen.colorectal"] == "2021-07-01" and later["t2d.cardiorenal-agent"] == "2021-04-15"
+    assert work[("2021-07", "screenings")] >= 2  # colorectal and depression screening, deferred 3 months
+    assert ("2021-04", "screenings") not in work  # nothing of theirs is counted this month
+    # this visit's medicine reviews, statin and DSMES, then the cardiorenal agent after the eGFR result
+    assert work[("2021-04", "visits")] == 5
+    assert sum(count for (month, _kind), count in work.items() if month == "2021-04") == \
+        len(plan["schedule"]["thisVisit"]) + 1
+
+
+def test_cds__an_area_card_lists_this_visits_actions_only():
+    from app.cds.cards import cards_for_plan
+
+    _, plan = next((label, plan) for label, plan in _synthea_plans() if label.startswith("Dirk_Kuhlman")
+                   and label.endswith("2020-06-01"))
+    data = plan.to_dict()
+    cards, metas = cards_for_plan(data, launch_url="https://carepath.test/launch")
+    listed = {rule for meta in metas for rule in meta.rule_ids}
+    later_rules = {plan.activity(item["id"]).rationale.rule_id for item in data["schedule"]["later"]}
+    assert cards and not listed & later_rules
+
+
+def test_cli__text_and_explain_show_this_visit_and_later(capsys):
+    from app.cli import main
+
+    path = next(SYNTHEA.glob("Josue_Sipes*.json"))
+    assert main(["plan", str(path), "--as-of", "2021-04-01", "--format", "text"]) == 0
+    text = capsys.readouterr().out
+    assert "VISIT    ckd.acute-kidney: safety: high warning, acted on first" in text
+    assert "LATER    2021-04-15 t2d.cardiorenal-agent: after the eGFR result; ADA level A" in text
+    assert main(["explain", str(path), "--as-of", "2021-04-01"]) == 0
+    text = capsys.readouterr().out
+    assert "THIS VISIT (5 of 5)" in text and "  - 15 Apr 2021: GLP-1 RA or SGLT2 inhibitor" in text
+    assert main(["plan", str(path), "--as-of", "2021-04-01"]) == 0
+    assert json.loads(capsys.readouterr().out)["schedule"]["later"][0]["id"] == "t2d.cardiorenal-agent"

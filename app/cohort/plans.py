@@ -21,6 +21,7 @@ from app.cohort.workload import occurrences, workload_of
 from app.context import facts_from_resources
 from app.engine import PackSet, Plan, build_plan
 from app.engine.packs import pack_set_from_resources
+from app.engine.schedule import scheduled_date
 from app.errors import CarepathError
 
 _PACKS: dict[str, PackSet] = {}
@@ -111,7 +112,9 @@ def _read_activities(result: PatientResult, data: dict[str, Any], as_of: date) -
             result.counts[("patients with open gaps",)] = 1
             key = ("gap", activity["area_id"], activity["area"], rationale["rule_id"], row["title"])
             result.counts[key] = 1
-        for when in occurrences(activity["timing"], as_of):
+        # The forecast follows the visit schedule: a later action falls in the month it is scheduled for.
+        scheduled = scheduled_date(data.get("schedule"), activity["id"], as_of.isoformat())
+        for when in occurrences({**activity["timing"], **({"due": scheduled} if scheduled else {})}, as_of):
             key = ("work", when.strftime("%Y-%m"), row["workload"])
             result.counts[key] = result.counts.get(key, 0) + 1
 
