@@ -14,7 +14,7 @@ import responses
 from app import create_app
 from app.careplan import draft_bundle
 from app.careplan.approval import item_id
-from app.careplan.resources import VISIT_SCHEDULE_URL
+from app.careplan.resources import VISIT_SCHEDULE_URL, visit_place
 from app.careplan.saving import SAVED, SaveOutcome
 from app.fhir.decoding import load_file
 from tests.cds_helpers import FakeFhirServer
@@ -124,6 +124,8 @@ def test_review__moving_actions_saves_a_careplan_carrying_the_schedule(sidebar):
     assert placed("t2d.retinal-exam")[1] == ["2020-09-01"]
     repeat = activities["t2d.retinal-exam"]["detail"]["scheduledTiming"]["repeat"]
     assert repeat == {"frequency": 1, "period": 1, "periodUnit": "a"}  # the repeat stays beside the date
+    assert visit_place(activities["t2d.dsmes"]) == {"placement": "later", "date": "2020-08-03",  # approval page
+                                                     "reason": "moved to later by the clinician (3 Aug 2020)"}
     edits_recorded = [part["valueString"] for ext in activities["t2d.dsmes"]["extension"]
                       if ext["url"].endswith("clinician-edit") for part in ext["extension"] if part["url"] == "change"]
     assert edits_recorded == ["scheduled for 2020-08-03"]
@@ -148,3 +150,10 @@ def test_review__a_move_without_the_csrf_token_is_refused(sidebar):
     form.pop("csrf_token")
     assert client.post(url, data=form).status_code == 400
     assert saves == []
+
+
+def test_review__the_printable_plan_says_when_each_action_comes(sidebar):
+    client, url, _saves = sidebar
+    page = client.get(url + "/print").get_data(as_text=True)
+    assert "Review for de-intensification (HbA1c below 6.5 % on insulin or a sulfonylurea) (this visit)" in page
+    assert "SGLT2 inhibitor (CKD) (later, 15 Jun 2020: after the eGFR result; KDIGO grade 1A)" in page

@@ -227,6 +227,18 @@ def visit_extension(schedule: Mapping[str, Any], activity_id: str) -> dict[str, 
     return {"url": VISIT_SCHEDULE_URL, "extension": parts}
 
 
+def visit_place(activity: Mapping[str, Any]) -> dict[str, str] | None:
+    """A saved CarePlan activity's place in the schedule: {placement, date, reason}, or None (not scheduled)."""
+    for extension in activity.get("extension") or []:
+        if extension.get("url") == VISIT_SCHEDULE_URL:
+            parts = {part.get("url"): part.get("valueCode") or part.get("valueString")
+                     for part in extension.get("extension") or []}
+            events = ((activity.get("detail") or {}).get("scheduledTiming") or {}).get("event") or [""]
+            return {"placement": str(parts.get("placement") or ""), "date": str(events[0])[:10],
+                    "reason": str(parts.get("reason") or "")}
+    return None
+
+
 def _activity_text(item: Mapping[str, Any]) -> str:
     """The activity's title and description, as one sentence pair for the record."""
     title, description = (item.get("title") or "").strip(), item["description"].strip()

@@ -30,6 +30,7 @@ from app.careplan.marker import new_request_id, request_of, valid_request_id
 from app.careplan.model import TAG
 from app.careplan.notices import Notice, decision_notice
 from app.careplan.organization import acting_organization
+from app.careplan.resources import visit_place
 from app.careplan.writer import careplan_goals
 from app.errors import FhirStatusError
 from app.smart import launch_required
@@ -139,7 +140,8 @@ def _render(careplan: dict[str, Any], *, error: str | None = None, changes: list
     launch = g.launch
     patient = launch.fhir.read("Patient", launch.patient_id)
     goals = _goals(careplan)
-    activities = [{"key": item_id(a) or str(i), "activity": a} for i, a in enumerate(careplan.get("activity", []))]
+    activities = [{"key": item_id(a) or str(i), "activity": a, "when": visit_place(a)}
+                  for i, a in enumerate(careplan.get("activity", []))]
     marked = [goal_id for goal_id in request.args.get("superseded", "").split(",")[:MARKED_LIMIT]
               if _ID.match(goal_id)]
     existing = _existing(careplan, marked)
