@@ -25,6 +25,7 @@ from app.careplan.model import (
     ref_string,
     unique,
 )
+from app.careplan.patient_copy import VISIT_SCHEDULE_URL, patient_text_extension
 from app.engine.schedule import THIS_VISIT, scheduled_date
 
 VERSION = "0.1.0"
@@ -42,7 +43,6 @@ _REQUEST_KIND = {"lab-order": "ServiceRequest", "referral": "ServiceRequest", "s
 _REASON_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
 _GOAL_ADDRESSES_TYPES = frozenset({"Condition", "Observation", "MedicationStatement", "RiskAssessment"})
 DESELECTED_REASON = "Not selected by the clinician before saving"
-VISIT_SCHEDULE_URL = "http://carepath.dev/fhir/StructureDefinition/visit-schedule"
 
 
 def carepath_reference() -> dict[str, Any]:
@@ -74,6 +74,9 @@ def goal(plan: Mapping[str, Any], item: Mapping[str, Any], identifier: str, edit
     }
     if edited:
         resource["extension"].append(_clinician_edit(edits, f"target changed to {edits.goal_targets[item['id']]:g}"))
+    words = patient_text_extension(item.get("patient_text") or {})
+    if words:  # the patient copy's words, saved with the goal they describe
+        resource["extension"].append(words)
     return _prune(resource)
 
 
@@ -207,6 +210,9 @@ def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edit
         extensions.append(visit_extension(schedule, item["id"]))
     if rationale:
         extensions.append(rationale_extension(rationale))
+    words = patient_text_extension(item.get("patient_text") or {})
+    if words:  # the patient copy's words, saved with the activity they describe
+        extensions.append(words)
     if deselected:
         extensions.append(_clinician_edit(edits, "deselected before saving"))
     if item["id"] in edits.moves:
@@ -221,7 +227,9 @@ def visit_extension(schedule: Mapping[str, Any], activity_id: str) -> dict[str, 
     this_visit = activity_id in (schedule.get("thisVisit") or [])
     reason = (schedule.get("reasons") or {}).get(activity_id) if this_visit else next(
         (item.get("reason") for item in schedule.get("later") or [] if item["id"] == activity_id), None)
-    parts = [{"url": "placement", "valueCode": THIS_VISIT if this_visit else "later"}]
+    listed = list(schedule.get("thisVisit") or []) if this_visit else [i["id"] for i in schedule.get("later") or []]
+    parts = [{"url": "placement", "valueCode": THIS_VISIT if this_visit else "later"},
+             {"url": "order", "valueInteger": listed.index(activity_id)}]
     if reason:
         parts.append({"url": "reason", "valueString": reason})
     return {"url": VISIT_SCHEDULE_URL, "extension": parts}

@@ -283,7 +283,8 @@ class _Evaluation:
             id=activity_id, area=rule.area, area_id=rule.area_id, kind=template.kind, code=dict(template.code),
             description=template.description, timing=timing, goal_ids=list(rule.goal_ids), rationale=rationale,
             clinician_choice=choice, title=rule.title if activity_id == rule.id else template.title,
-            priority=_priority(rule, template, activity_id == rule.id, overdue_since)))
+            priority=_priority(rule, template, activity_id == rule.id, overdue_since),
+            patient_text=dict(template.patient_text)))
 
     # The rationale's facts_used share FactUsed objects; Plan.to_dict() copies them.
 
@@ -302,7 +303,7 @@ class _Evaluation:
                     targets=[dict(target) for target in goal.targets],
                     due=add_duration(self.as_of, goal.due).isoformat(), addresses=addresses,
                     rationale=rationale, editable_range=dict(goal.editable_range) if goal.editable_range else None,
-                    clinician_choice=choice)
+                    clinician_choice=choice, patient_text=dict(goal.patient_text))
 
     def _rationale(self, item: Rule | GoalRule, choices: list) -> tuple[Rationale, bool]:
         used = [fact for fact in (self._fact_used(path) for path in item.inputs) if fact is not None]

@@ -75,6 +75,8 @@ class Goal:
     editable_range: dict[str, Any] | None = None
     clinician_choice: bool = False
     area_id: str = ""
+    #: The goal for the patient, by language; ``{target}`` stands for its target in words.
+    patient_text: dict[str, str] = field(default_factory=dict)
 
     @property
     def target(self) -> dict[str, Any]:
@@ -106,6 +108,8 @@ class Activity:
     #: What the visit schedule ranks it by: strength {scale, grade} or None, abnormal, overdue_since, the
     #: results it needs first (``needs``) and, for a lab order, the results it gives (``provides``).
     priority: dict[str, Any] = field(default_factory=dict)
+    #: What the activity means for the patient, by language (the pack's ``patient-text``).
+    patient_text: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Activity:

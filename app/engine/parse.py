@@ -53,6 +53,26 @@ def extension_value(element: Mapping[str, Any], name: str, default: Any = None) 
     return default
 
 
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def translations(element: Mapping[str, Any], name: str, language: str = "en") -> dict[str, str]:
+    """A translated text extension ``name`` as language -> text: its ``text`` (in ``language``, the resource's)
+    and each FHIR ``translation`` (``lang``, ``content``) beside it; {} when the element has none."""
+    found = extensions(element, name)
+    if not found:
+        return {}
+    out: dict[str, str] = {}
+    for part in found[0].get("extension") or []:
+        if part.get("url") == "text" and isinstance(part.get("valueString"), str):
+            out[language] = part["valueString"]
+        elif part.get("url") == TRANSLATION:
+            lang, content = extension_value(part, "lang"), extension_value(part, "content")
+            if isinstance(lang, str) and isinstance(content, str):
+                out[lang] = content
+    return out
+
+
 def activity_canonicals(plan: Mapping[str, Any]) -> list[str]:
     """Every ActivityDefinition canonical a PlanDefinition names (actions and 'instead' alternatives)."""
     out: list[str] = []
@@ -85,7 +105,8 @@ def activity_definition(where: str, resource: Mapping[str, Any], problems: list[
     code = {"system": coding[0].get("system"), "code": coding[0].get("code"),
             "display": coding[0].get("display") or (resource.get("code") or {}).get("text") or resource["title"]}
     return ActivityTemplate(url=resource["url"], version=resource["version"], title=resource["title"], kind=kind,
-                            code=code, description=resource.get("description", resource["title"]))
+                            code=code, description=resource.get("description", resource["title"]),
+                            patient_text=translations(resource, "patient-text", resource.get("language") or "en"))
 
 
 def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
@@ -393,6 +414,7 @@ class _Reader:
             condition=self.expression(goal_id, condition, "goal condition") if condition else None,
             editable_range=_editable_range(extension_value(goal, "editable-range"), citations),
             choices=self.choices(goal_id, goal),
+            patient_text=translations(goal, "patient-text", self.resource.get("language") or "en"),
         )
 
 

@@ -197,6 +197,8 @@ class ActivityTemplate:
     kind: str
     code: dict[str, Any]
     description: str
+    #: What the activity means for the patient, by language (``patient-text``; the patient copy).
+    patient_text: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -283,6 +285,8 @@ class GoalRule:
     editable_range: dict[str, Any] | None = None
     choices: list[ChoiceNote] = field(default_factory=list)
     area_id: str = ""
+    #: The goal for the patient, by language (``patient-text``; ``{target}`` is its target in words).
+    patient_text: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
