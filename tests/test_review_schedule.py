@@ -27,7 +27,16 @@ PATIENT_FILE = "Dirk_Kuhlman_1e503533-b8c2-42cb-a6d5-bbd7d70d07ad.json"  # 14 ac
 
 
 @pytest.fixture
-def sidebar(tmp_path, monkeypatch):
+def served() -> list[dict]:
+    """What the played FHIR server holds: the patient's record without its own CarePlans (the played server
+    answers every search with all resources of the type; without them a search for this plan's draft finds
+    none, as on a server that filters by identifier)."""
+    return [entry["resource"] for entry in load_file(SYNTHEA / PATIENT_FILE)["entry"]
+            if entry["resource"]["resourceType"] != "CarePlan"]
+
+
+@pytest.fixture
+def sidebar(tmp_path, monkeypatch, served):
     """The app on an open FHIR server playing one Synthea patient, writable, with the save recorded."""
     from app.fhir.capabilities import forget
     from app.views import review
@@ -43,10 +52,7 @@ def sidebar(tmp_path, monkeypatch):
 
     monkeypatch.setattr(review, "save_plan", save_plan)
     monkeypatch.setattr(review, "_write_problems", lambda: [])  # the played server declares no write support
-    # The played server answers every search with all resources of the type: without the record's own CarePlans,
-    # a search for this plan's draft finds none, as on a server that filters by identifier.
-    resources = [entry["resource"] for entry in load_file(SYNTHEA / PATIENT_FILE)["entry"]
-                 if entry["resource"]["resourceType"] != "CarePlan"]
+    resources = served
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
         FakeFhirServer(OPEN_FHIR, resources).register(mocked)
@@ -157,3 +163,45 @@ def test_review__the_printable_plan_says_when_each_action_comes(sidebar):
     page = client.get(url + "/print").get_data(as_text=True)
     assert "Review for de-intensification (HbA1c below 6.5 % on insulin or a sulfonylurea) (this visit)" in page
     assert "SGLT2 inhibitor (CKD) (later, 15 Jun 2020: after the eGFR result; KDIGO grade 1A)" in page
+
+
+def test_review__the_patient_copy_of_the_proposal_in_english_and_spanish(sidebar):
+    client, url, _saves = sidebar
+    assert 'id="patient-copy" href="/p/' in client.get(url).get_data(as_text=True)
+    page = client.get(url + "/patient").get_data(as_text=True)
+    assert '<article id="patient-copy" lang="en">' in page and "Your care plan" in page
+    assert 'id="copy-draft"' in page  # a proposal: the copy says it is not final
+    assert "Keep your average blood sugar (A1C test) below 7 %." in page
+    assert "<strong>Around June 15, 2020:</strong> A medicine that protects your kidneys and heart." in page
+    assert "Questions? Call your clinic and ask for your care team." in page  # the doctor's name is not known
+    assert "t2d." not in page and "KDIGO" not in page and "4548-4" not in page  # no rule id, no grade, no code
+    spanish = client.get(url + "/patient?lang=es").get_data(as_text=True)
+    assert '<article id="patient-copy" lang="es">' in spanish and "Su plan de cuidado" in spanish
+    assert "Cerca del 15 de junio de 2020:</strong> Una medicina que protege los riñones y el corazón." in spanish
+    assert client.get(url + "/patient?lang=xx").get_data(as_text=True).count('lang="en"') >= 1  # unknown: English
+
+
+def test_approval__the_patient_copy_holds_only_what_the_saved_plan_holds(sidebar, served):
+    from app.careplan.model import Edits
+
+    client, url, _saves = sidebar
+    client.get(url)
+    from app.context import facts_from_bundle
+    from app.engine import build_plan, load_pack_set
+
+    packs = load_pack_set()
+    bundle = load_file(SYNTHEA / PATIENT_FILE)
+    plan = build_plan(facts_from_bundle(bundle, packs.requirements, AS_OF), packs, AS_OF).to_dict()
+    edits = Edits(deselected=frozenset({"t2d.dsmes"}), moves={"t2d.foot-exam": "2020-07-20"}, author=DOCTOR)
+    resources = [e["resource"] for e in draft_bundle(plan, edits, now="2020-06-01T10:00:00Z")["entry"]]
+    careplan = next(r for r in resources if r["resourceType"] == "CarePlan")
+    goals = [r for r in resources if r["resourceType"] == "Goal"]
+    for index, goal in enumerate(goals):
+        goal["id"] = f"g-{index}"
+    careplan.update(id="cp-1", status="active", goal=[{"reference": f"Goal/{g['id']}"} for g in goals])
+    served.extend([careplan, *goals])
+    page = client.get(url.removesuffix("/plan") + "/careplans/cp-1/patient").get_data(as_text=True)
+    assert "Your care plan" in page and 'id="copy-draft"' not in page  # approved: final
+    assert "Classes and support" not in page  # unticked before saving: not in the record, not in the copy
+    assert "<strong>Around July 20, 2020:</strong> A check of your feet" in page
+    assert "Keep your blood pressure below 130/80." in page

@@ -3,6 +3,7 @@ and for each goal already in the record for the same measure: keep both, or mark
 
 ``GET  /p/<launch_id>/careplans/<careplan_id>``           the draft as saved, with the decision form
 ``POST /p/<launch_id>/careplans/<careplan_id>/decision``  approve or reject (CSRF-protected, confirmed)
+``GET  /p/<launch_id>/careplans/<careplan_id>/patient``   the patient copy of the saved plan (``?lang=es``)
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def show(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     """The saved draft and, for a clinician, the approve / reject form."""
     careplan = _careplan(careplan_id)
     return _render(careplan)
+
+
+@bp.get("/p/<launch_id>/careplans/<careplan_id>/patient")
+@launch_required
+def patient_copy(launch_id: str, careplan_id: str) -> ResponseReturnValue:
+    """The patient copy of the saved plan (``?lang=es``): only what the record holds."""
+    from app import pack_set
+    from app.careplan import patient_copy as patient_copies
+    from app.views.review import _contact, _language, _render_copy
+
+    careplan = _careplan(careplan_id)
+    words = pack_set(current_app).patient_words
+    copy = patient_copies.from_careplan(careplan, _goals(careplan), words, _language(words), contact=_contact())
+    return _render_copy(copy, words, "approval.patient_copy", {"careplan_id": careplan_id})
 
 
 @bp.post("/p/<launch_id>/careplans/<careplan_id>/decision")

@@ -4,6 +4,7 @@
 ``POST /p/<launch_id>/plan``              save the draft with the clinician's edits (CSRF-protected)
 ``GET  /p/<launch_id>/plan/bundle.json``  the transaction Bundle saving would send (read-only mode download)
 ``GET  /p/<launch_id>/plan/print``        a printable page of the plan
+``GET  /p/<launch_id>/plan/patient``      the patient copy (``?lang=es``), printable
 ``GET  /p/<launch_id>/source/<type>/<id>`` one source resource as carepath read it
 ``GET  /p/<launch_id>/style.css``         the EHR's ``smart_style_url`` colours as CSS custom properties
 """
@@ -24,6 +25,7 @@ from flask.typing import ResponseReturnValue
 from app import pack_set, timing
 from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key, present
+from app.careplan import patient_copy as patient_copies
 from app.careplan.charts import charts_for, unseen_results
 from app.careplan.existing import Own, read_existing
 from app.careplan.marker import new_request_id, valid_request_id
@@ -119,6 +121,45 @@ def printable(launch_id: str) -> ResponseReturnValue:
     """The plan as a page to print."""
     plan, facts = _plan()
     return _render(plan, facts, printable=True)
+
+
+@bp.get("/p/<launch_id>/plan/patient")
+@launch_required
+def patient_copy(launch_id: str) -> ResponseReturnValue:
+    """The plan the patient takes home (``?lang=es``): the saved draft when there is one, else the proposal."""
+    plan, _facts = _plan()
+    words = _pack_set().patient_words
+    language = _language(words)
+    draft = find_open_draft(g.launch.fhir, g.launch.patient_id) if g.launch.can_read("CarePlan") else None
+    if draft and identifier_of(draft.careplan) == plan_key(plan):
+        copy = patient_copies.from_careplan(draft.careplan, list(draft.goals), words, language, contact=_contact())
+    else:
+        copy = patient_copies.from_plan(plan, words, language, contact=_contact())
+    return _render_copy(copy, words, "review.patient_copy", {})
+
+
+def _language(words: dict[str, dict[str, str]]) -> str:
+    """The copy's language from ``?lang=``: one the pack has every word in, else English."""
+    wanted = request.args.get("lang", "en")
+    return wanted if wanted in patient_copies.languages(words) else "en"
+
+
+def _contact() -> str | None:
+    """Whom the patient asks for: the clinician of this launch, by name, when one is known."""
+    from app.views.names import _FALLBACK
+
+    user = g.launch.fhir_user or ""
+    if user.split("/")[0] not in ("Practitioner", "PractitionerRole"):
+        return None
+    name = person_name(user)
+    return None if name in _FALLBACK.values() else name  # "a practitioner" tells the patient nothing
+
+
+def _render_copy(copy: Any, words: dict[str, dict[str, str]], endpoint: str, values: dict[str, str]) -> str:
+    """The printable patient copy, with a link to each of the pack's languages."""
+    links = [(lang, url_for(endpoint, launch_id=g.launch.launch_id, lang=lang, **values))
+             for lang in patient_copies.languages(words)]
+    return render_template("review/patient.html", launch=g.launch, copy=copy, languages=links)
 
 
 @bp.get("/p/<launch_id>/source/<resource_type>/<resource_id>")
