@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from app import pack_set
 from app.audit import Journal, audit_log
 from app.careplan import now_instant
 from app.careplan.approval import (
@@ -31,10 +32,12 @@ from app.careplan.marker import new_request_id, request_of, valid_request_id
 from app.careplan.model import TAG
 from app.careplan.notices import Notice, decision_notice
 from app.careplan.organization import acting_organization
+from app.careplan.patient_copy import from_careplan
 from app.careplan.resources import visit_place
 from app.careplan.writer import careplan_goals
 from app.errors import FhirStatusError
 from app.smart import launch_required
+from app.views.copies import contact, copy_language, render_copy
 from app.views.patient import patient_name
 
 log = logging.getLogger(__name__)
@@ -57,14 +60,10 @@ def show(launch_id: str, careplan_id: str) -> ResponseReturnValue:
 @launch_required
 def patient_copy(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     """The patient copy of the saved plan (``?lang=es``): only what the record holds."""
-    from app import pack_set
-    from app.careplan import patient_copy as patient_copies
-    from app.views.review import _contact, _language, _render_copy
-
     careplan = _careplan(careplan_id)
     words = pack_set(current_app).patient_words
-    copy = patient_copies.from_careplan(careplan, _goals(careplan), words, _language(words), contact=_contact())
-    return _render_copy(copy, words, "approval.patient_copy", {"careplan_id": careplan_id})
+    copy = from_careplan(careplan, _goals(careplan), words, copy_language(words), contact=contact())
+    return render_copy(copy, words, "approval.patient_copy", careplan_id=careplan_id)
 
 
 @bp.post("/p/<launch_id>/careplans/<careplan_id>/decision")

@@ -45,6 +45,7 @@ from app.careplan.writer import (
 from app.errors import FhirError, UnsafeUrl
 from app.outbound import get, origin
 from app.smart import launch_required
+from app.views.copies import contact, copy_language, render_copy
 from app.views.names import person_name
 from app.views.patient import patient_name
 from app.views.saving import author_name, draft_form, save_status, write_journal
@@ -129,37 +130,13 @@ def patient_copy(launch_id: str) -> ResponseReturnValue:
     """The plan the patient takes home (``?lang=es``): the saved draft when there is one, else the proposal."""
     plan, _facts = _plan()
     words = _pack_set().patient_words
-    language = _language(words)
+    language = copy_language(words)
     draft = find_open_draft(g.launch.fhir, g.launch.patient_id) if g.launch.can_read("CarePlan") else None
     if draft and identifier_of(draft.careplan) == plan_key(plan):
-        copy = patient_copies.from_careplan(draft.careplan, list(draft.goals), words, language, contact=_contact())
+        copy = patient_copies.from_careplan(draft.careplan, list(draft.goals), words, language, contact=contact())
     else:
-        copy = patient_copies.from_plan(plan, words, language, contact=_contact())
-    return _render_copy(copy, words, "review.patient_copy", {})
-
-
-def _language(words: dict[str, dict[str, str]]) -> str:
-    """The copy's language from ``?lang=``: one the pack has every word in, else English."""
-    wanted = request.args.get("lang", "en")
-    return wanted if wanted in patient_copies.languages(words) else "en"
-
-
-def _contact() -> str | None:
-    """Whom the patient asks for: the clinician of this launch, by name, when one is known."""
-    from app.views.names import _FALLBACK
-
-    user = g.launch.fhir_user or ""
-    if user.split("/")[0] not in ("Practitioner", "PractitionerRole"):
-        return None
-    name = person_name(user)
-    return None if name in _FALLBACK.values() else name  # "a practitioner" tells the patient nothing
-
-
-def _render_copy(copy: Any, words: dict[str, dict[str, str]], endpoint: str, values: dict[str, str]) -> str:
-    """The printable patient copy, with a link to each of the pack's languages."""
-    links = [(lang, url_for(endpoint, launch_id=g.launch.launch_id, lang=lang, **values))
-             for lang in patient_copies.languages(words)]
-    return render_template("review/patient.html", launch=g.launch, copy=copy, languages=links)
+        copy = patient_copies.from_plan(plan, words, language, contact=contact())
+    return render_copy(copy, words, "review.patient_copy")
 
 
 @bp.get("/p/<launch_id>/source/<resource_type>/<resource_id>")
