@@ -1,6 +1,7 @@
 """Headless chromium in the sandbox EHR's 400 px sidebar: move an action from this visit to later and one from
-later to this visit, change a date, save; then back again, and the saved CarePlan carries the schedule in
-``activity.detail.scheduledTiming`` (local HAPI with the Synthea data, as in test_browser_review.py)."""
+later to this visit, change a date, save; the patient copy in English and Spanish shows it; then back again, and
+the saved CarePlan carries the schedule in ``activity.detail.scheduledTiming`` (local HAPI with the Synthea data,
+as in test_browser_review.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ def test_browser__move_an_action_to_later_and_back_and_the_careplan_carries_the_
         # The resumed draft shows the clinician's choices in the form.
         assert sidebar.locator(f'[id="when-{deferred}"]').input_value() == "later"
         assert sidebar.locator(f'[id="date-{deferred}"]').input_value() == "2031-02-03"
+
+        # The patient copy of the saved draft, in English then Spanish: the moved action under its new date.
+        sidebar.locator("#patient-copy").click()
+        sidebar.locator("#copy-later").wait_for(timeout=30_000)
+        assert "February 3, 2031" in sidebar.locator("#copy-later").inner_text()
+        assert sidebar.locator("#copy-draft").count() == 1  # not approved yet: the copy says so
+        _assert_fits(page, "patient copy")
+        _sidebar_shot(page, "patient-copy-400x860.png")
+        sidebar.locator('a[lang="es"]').click()
+        sidebar.locator('article[lang="es"]').wait_for(timeout=30_000)
+        assert "3 de febrero de 2031" in sidebar.locator("#copy-later").inner_text()
+        assert "Su plan de cuidado" in sidebar.locator("#patient-copy h2").inner_text()
+        page.frame(name="carepath").go_back()
+        page.frame(name="carepath").go_back()
+        sidebar.locator("#actions").wait_for(timeout=30_000)
 
         # And back: the deferred action returns to this visit; the saved draft says so.
         sidebar.locator(f'[id="when-{deferred}"]').select_option("this-visit")
