@@ -28,15 +28,18 @@ def _plan(name: str, as_of: str = "2026-06-01") -> dict:
     return build_plan(facts_from_resources(bundle_resources(name), packs.requirements, as_of), packs, as_of).to_dict()
 
 
-def test_cds_cards__one_card_per_area_with_what_is_due(tmp_path):
+def test_cds_cards__one_card_per_area_with_what_is_for_this_visit(tmp_path):
     plan = _plan("clinical-t2d-ckd.json")
     cards, metas = cards_for_plan(plan, launch_url="https://carepath.example/launch")
     assert 1 <= len(cards) <= MAX_CARDS and len(metas) == len(cards)
     diabetes = next(card for card in cards if card["summary"].startswith("Diabetes: "))
-    due = [a for a in plan["activities"] if a["area_id"] == "type-2-diabetes" and a["timing"]["due"] <= plan["as_of"]]
+    this_visit = plan["schedule"]["thisVisit"]
+    due = [a for a in plan["activities"] if a["area_id"] == "type-2-diabetes" and a["id"] in this_visit]
     assert due[0]["title"] in diabetes["summary"]
     for item in due:  # the plan's own words, escaped for Markdown
         assert _md(item["title"]) in diabetes["detail"]
+    later = [a for a in plan["activities"] if a["area_id"] == "type-2-diabetes" and a["id"] not in this_visit]
+    assert later and not any(_md(item["title"]) in diabetes["detail"] for item in later)  # on the schedule's day
     meta = next(m for m in metas if m.uuid == diabetes["uuid"])
     assert meta.area_id == "type-2-diabetes" and any("|2025.1.0" in pack for pack in meta.packs)
 

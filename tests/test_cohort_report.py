@@ -193,13 +193,17 @@ def _expected(plans: list[dict], counting: Counting, capacity: dict[str, int]) -
         for activity in plan["activities"]:
             kind = counting.kind_of(activity)
             title, rule_id = activity["title"] or activity["description"], activity["rationale"]["rule_id"]
-            dates = occurrences(activity["timing"], AS_OF)
+            # an action the visit schedule puts later counts in its month, not in the backlog
+            later = next((item["date"] for item in (plan.get("schedule") or {}).get("later") or []
+                          if item["id"] == activity["id"] and item["date"] > AS_OF.isoformat()), None)
+            dates = occurrences({**activity["timing"], **({"due": later} if later else {})}, AS_OF)
             if activity["timing"]["due"] <= AS_OF.isoformat():
                 found["open gaps" if kind.care_gap else "due apart"] += 1
                 (gap_keys if kind.care_gap else apart_keys).add((rule_id, title, activity["area"]))
-                found[f"backlog|{kind.work}"] += 1
-                found["backlog"] += 1
-                dates = dates[1:]
+                if not later:
+                    found[f"backlog|{kind.work}"] += 1
+                    found["backlog"] += 1
+                    dates = dates[1:]
             for day in dates:
                 if day.strftime("%Y-%m") in months:
                     found[f"work|{day.strftime('%Y-%m')}|{kind.work}"] += 1

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.schedule import reschedule
 from app.errors import CarepathError
 
 #: Our namespace for identifiers, tags and extensions.
@@ -46,11 +47,13 @@ class Edits:
     note: str = ""
     #: The clinician's ``fhirUser`` reference (``Practitioner/123``), when known.
     author: str | None = None
+    #: Activity id -> ``this-visit`` or the ISO date it moves to (later): the clinician's changes to the schedule.
+    moves: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         """True when the clinician changed nothing."""
-        return not (self.deselected or self.goal_targets or self.note.strip())
+        return not (self.deselected or self.goal_targets or self.note.strip() or self.moves)
 
 
 def validate_edits(plan: Mapping[str, Any], edits: Edits) -> None:
@@ -72,8 +75,21 @@ def validate_edits(plan: Mapping[str, Any], edits: Edits) -> None:
             raise PlanEditError(
                 f"target for '{goal['description']}' must lie between {low:g} and {high:g} {unit}".rstrip()
             )
+    unknown = sorted(set(edits.moves) - activity_ids)
+    if unknown:
+        raise PlanEditError(f"unknown activity: {', '.join(unknown)}")
+    try:
+        planned_schedule(plan, edits)
+    except ValueError as exc:
+        raise PlanEditError(f"a later date must be a date on or after the plan date: {exc}") from exc
     if edits.author is None and not edits.empty:
         raise PlanEditError("edits need the clinician they come from (fhirUser)")
+
+
+def planned_schedule(plan: Mapping[str, Any], edits: Edits) -> dict[str, Any]:
+    """The plan's schedule (this visit, later) with the clinician's moves applied; {} for a plan without one."""
+    schedule = plan.get("schedule") or {}
+    return reschedule(schedule, edits.moves, str(plan["as_of"])) if schedule else {}
 
 
 def goal_bounds(goal: Mapping[str, Any]) -> tuple[float, float, str] | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from app.engine.schedule import reschedule
 from app.formats import human_date, human_datetime, human_unit, human_value, medicine_name
 
 __all__ = ["Action", "actions", "age_on", "clean_text", "fact_line", "human_date", "human_datetime", "human_name",
@@ -78,23 +79,40 @@ class Action:
     due: str
     rank: int
     safety: bool = False
+    #: ``this-visit`` or ``later`` (the plan's schedule, with the clinician's moves), and why it sits there.
+    when: str = "this-visit"
+    place: str = ""
 
 
-def actions(plan: Mapping[str, Any]) -> list[Action]:
-    """The plan's activities in the order a clinician acts on them.
-
-    First the activities of a rule that also raised a safety warning, then those due now (on or before the plan
-    date), then the rest by due date; within a rank, the packs' order.
+def actions(plan: Mapping[str, Any], moves: Mapping[str, str] | None = None) -> list[Action]:
+    """The plan's activities in the order a clinician acts on them: this visit in the schedule's order (safety
+    first), then later by date (``app.engine.schedule``); ``due`` is the scheduled date. A plan without a schedule:
+    safety, then due now, then the rest by due date.
     """
     as_of = str(plan.get("as_of") or "")
     warned = {w.get("rule_id") for w in plan.get("warnings", []) if w.get("severity") not in (None, "low")}
+    schedule = plan.get("schedule") or {}
+    if schedule:
+        schedule = reschedule(schedule, moves or {}, as_of)
+    order = {activity_id: n for n, activity_id in enumerate(schedule.get("thisVisit") or [])}
+    later = {item["id"]: item for item in schedule.get("later") or []}
     rows = []
     for index, item in enumerate(plan.get("activities", [])):
         due = str((item.get("timing") or {}).get("due") or "")
-        safety = item.get("id") in warned
+        safety = item.get("id") in warned or (item.get("rationale") or {}).get("rule_id") in warned
         rank = 0 if safety else 1 if due and due <= as_of else 2
-        rows.append((rank, due or "9999", index, Action(
-            item=item, reason=_reason(item), due=due, rank=rank, safety=safety)))
+        if item["id"] in later:
+            entry = later[item["id"]]
+            rows.append((1, entry["date"], index, Action(item=item, reason=_reason(item), due=entry["date"], rank=2,
+                                                         safety=safety, when="later", place=entry["reason"])))
+        elif item["id"] in order:
+            place = (schedule.get("reasons") or {}).get(item["id"], "")
+            rows.append((0, "", order[item["id"]], Action(item=item, reason=_reason(item), due=as_of, rank=min(rank, 1),
+                                                          safety=safety, place=place)))
+        else:
+            rows.append((rank, due or "9999", index, Action(
+                item=item, reason=_reason(item), due=due, rank=rank, safety=safety,
+                when="this-visit" if rank <= 1 else "later")))
     return [action for *_, action in sorted(rows, key=lambda row: row[:3])]
 
 

@@ -21,9 +21,12 @@ from app.careplan.model import (
     goal_bounds,
     input_refs,
     pack_canonicals,
+    planned_schedule,
     ref_string,
     unique,
 )
+from app.careplan.patient_copy import VISIT_SCHEDULE_URL, patient_text_extension
+from app.engine.schedule import THIS_VISIT, scheduled_date
 
 VERSION = "0.1.0"
 #: Display units of the engine -> UCUM codes. A unit not listed is written as text only.
@@ -71,6 +74,9 @@ def goal(plan: Mapping[str, Any], item: Mapping[str, Any], identifier: str, edit
     }
     if edited:
         resource["extension"].append(_clinician_edit(edits, f"target changed to {edits.goal_targets[item['id']]:g}"))
+    words = patient_text_extension(item.get("patient_text") or {})
+    if words:  # the patient copy's words, saved with the goal they describe
+        resource["extension"].append(words)
     return _prune(resource)
 
 
@@ -78,6 +84,7 @@ def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str
              now: str, replaces: str | None = None) -> dict[str, Any]:
     """The draft CarePlan (status draft, intent plan, US Core category assess-plan)."""
     refs = input_refs(plan)
+    schedule = planned_schedule(plan, edits)
     contributors = [carepath_reference()]
     if edits.author:
         contributors.append({"reference": edits.author})
@@ -105,7 +112,8 @@ def careplan(plan: Mapping[str, Any], *, identifier: str, goal_urns: Mapping[str
         "supportingInfo": [{"reference": ref}
                            for ref in unique(ref_string(r) for r in refs if r["type"] == "Observation")],
         "goal": [{"reference": goal_urns[item["id"]]} for item in plan.get("goals", [])],
-        "activity": [_activity(item, goal_urns, edits) for item in plan.get("activities", [])],
+        "activity": [_activity(item, goal_urns, edits, schedule, str(plan["as_of"]))
+                     for item in plan.get("activities", [])],
         "note": [_note(edits, now)] if edits.note.strip() else [],
     }
     return _prune(resource)
@@ -180,8 +188,10 @@ def rationale_extension(rationale: Mapping[str, Any]) -> dict[str, Any]:
     return {"url": RATIONALE_URL, "extension": parts}
 
 
-def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edits) -> dict[str, Any]:
+def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edits, schedule: Mapping[str, Any],
+              as_of: str) -> dict[str, Any]:
     deselected = item["id"] in edits.deselected
+    when = scheduled_date(schedule, item["id"], as_of)
     rationale = item.get("rationale") or {}
     reasons = unique(ref_string(ref) for ref in _rationale_refs(rationale) if ref["type"] in _REASON_TYPES)
     detail: dict[str, Any] = {
@@ -191,15 +201,50 @@ def _activity(item: Mapping[str, Any], goal_urns: Mapping[str, str], edits: Edit
         "goal": [{"reference": goal_urns[goal_id]} for goal_id in item.get("goal_ids", []) if goal_id in goal_urns],
         "status": "cancelled" if deselected else "not-started",
         "statusReason": {"text": DESELECTED_REASON} if deselected else None,
-        "scheduledTiming": _timing(item.get("timing") or {}),
+        # The schedule's date (this visit: the plan date; later: the date proposed or the clinician's), then repeats.
+        "scheduledTiming": _timing({**(item.get("timing") or {}), **({"due": when} if when else {})}),
         "description": _activity_text(item),
     }
     extensions = [{"url": f"{RATIONALE_URL}-item", "valueString": item["id"]}]
+    if when:
+        extensions.append(visit_extension(schedule, item["id"]))
     if rationale:
         extensions.append(rationale_extension(rationale))
+    words = patient_text_extension(item.get("patient_text") or {})
+    if words:  # the patient copy's words, saved with the activity they describe
+        extensions.append(words)
     if deselected:
         extensions.append(_clinician_edit(edits, "deselected before saving"))
+    if item["id"] in edits.moves:
+        where = edits.moves[item["id"]]
+        extensions.append(_clinician_edit(edits, "moved to this visit" if where == THIS_VISIT
+                                          else f"scheduled for {where}"))
     return _prune({"extension": extensions, "detail": detail})
+
+
+def visit_extension(schedule: Mapping[str, Any], activity_id: str) -> dict[str, Any]:
+    """Where the activity sits in the schedule: ``placement`` (this-visit | later) and the reason for it."""
+    this_visit = activity_id in (schedule.get("thisVisit") or [])
+    reason = (schedule.get("reasons") or {}).get(activity_id) if this_visit else next(
+        (item.get("reason") for item in schedule.get("later") or [] if item["id"] == activity_id), None)
+    listed = list(schedule.get("thisVisit") or []) if this_visit else [i["id"] for i in schedule.get("later") or []]
+    parts = [{"url": "placement", "valueCode": THIS_VISIT if this_visit else "later"},
+             {"url": "order", "valueInteger": listed.index(activity_id)}]
+    if reason:
+        parts.append({"url": "reason", "valueString": reason})
+    return {"url": VISIT_SCHEDULE_URL, "extension": parts}
+
+
+def visit_place(activity: Mapping[str, Any]) -> dict[str, str] | None:
+    """A saved CarePlan activity's place in the schedule: {placement, date, reason}, or None (not scheduled)."""
+    for extension in activity.get("extension") or []:
+        if extension.get("url") == VISIT_SCHEDULE_URL:
+            parts = {part.get("url"): part.get("valueCode") or part.get("valueString")
+                     for part in extension.get("extension") or []}
+            events = ((activity.get("detail") or {}).get("scheduledTiming") or {}).get("event") or [""]
+            return {"placement": str(parts.get("placement") or ""), "date": str(events[0])[:10],
+                    "reason": str(parts.get("reason") or "")}
+    return None
 
 
 def _activity_text(item: Mapping[str, Any]) -> str:

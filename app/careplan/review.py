@@ -9,6 +9,7 @@ from typing import Any
 
 from app import timing
 from app.careplan.model import CAREPLAN_ID_SYSTEM, Edits, PlanEditError, goal_bounds
+from app.engine.schedule import THIS_VISIT
 from app.fhir import FhirClient
 
 NOTE_LIMIT = 2000
@@ -78,7 +79,8 @@ def areas(plan: Mapping[str, Any]) -> list[Area]:
 
 
 def edits_from_form(plan: Mapping[str, Any], form: Mapping[str, Any], author: str | None) -> Edits:
-    """Edits from the review form: unticked activities, changed targets (within bounds), a note."""
+    """Edits from the review form: unticked activities, changed targets (within bounds), a note, moves between
+    this visit and later."""
     kept = set(form.getlist("keep")) if hasattr(form, "getlist") else set(form.get("keep", []))
     deselected = frozenset(a["id"] for a in plan.get("activities", []) if a["id"] not in kept)
     targets: dict[str, float] = {}
@@ -96,7 +98,37 @@ def edits_from_form(plan: Mapping[str, Any], form: Mapping[str, Any], author: st
     note = str(form.get("note", "")).strip()
     if len(note) > NOTE_LIMIT:
         raise PlanEditError(f"the note is limited to {NOTE_LIMIT} characters")
-    return Edits(deselected=deselected, goal_targets=targets, note=note, author=author)
+    return Edits(deselected=deselected, goal_targets=targets, note=note, author=author, moves=_moves(plan, form))
+
+
+def _moves(plan: Mapping[str, Any], form: Mapping[str, Any]) -> dict[str, str]:
+    """The clinician's changes to the schedule: ``when-<id>`` (this-visit | later) and ``date-<id>`` (a later
+    date); an activity the form says nothing about keeps its proposed place."""
+    schedule = plan.get("schedule") or {}
+    as_of = str(plan.get("as_of") or "")
+    this_visit = set(schedule.get("thisVisit") or [])
+    later = {item["id"]: item["date"] for item in schedule.get("later") or []}
+    moves: dict[str, str] = {}
+    for activity in plan.get("activities", []) if schedule else []:
+        activity_id, title = activity["id"], activity.get("title") or activity["description"]
+        when, raw = (str(form.get(f"{name}-{activity['id']}", "")).strip() for name in ("when", "date"))
+        if when == THIS_VISIT:
+            if activity_id not in this_visit:
+                moves[activity_id] = THIS_VISIT
+            continue
+        if when != "later" or (not raw and activity_id in later):
+            continue
+        if not raw:
+            raise PlanEditError(f"choose a date for '{title}' to move it to later")
+        try:
+            day = date.fromisoformat(raw).isoformat()
+        except ValueError as exc:
+            raise PlanEditError(f"the date for '{title}' must be a date (YYYY-MM-DD), not {raw!r}") from exc
+        if day < as_of:
+            raise PlanEditError(f"the date for '{title}' is before the plan date")
+        if later.get(activity_id) != day:
+            moves[activity_id] = day
+    return moves
 
 
 def proposed_rules(plan: Mapping[str, Any]) -> list[str]:

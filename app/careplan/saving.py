@@ -22,10 +22,12 @@ from app.careplan.approval import item_id
 from app.careplan.bundle import draft_bundle, now_instant, update_bundle
 from app.careplan.delivery import COMMITTED, NOT_COMMITTED, UNKNOWN, Journal, deliver
 from app.careplan.marker import answered_version, committed_version, request_of, stamp
-from app.careplan.model import Edits, plan_key, saved_targets
+from app.careplan.model import Edits, plan_key, planned_schedule, saved_targets
 from app.careplan.writer import careplan_goals, find_open_draft, find_same_plan, save_draft
+from app.engine.schedule import scheduled_date
 from app.errors import CarepathError, FhirConflict, FhirError, FhirPreconditionFailed
 from app.fhir import FhirClient
+from app.formats import human_date
 
 SAVED, DIFFERS, CONFLICT, NOT_SAVED, UNKNOWN_OUTCOME, DECIDED = (
     "saved", "differs", "conflict", "not-saved", "unknown", "decided")
@@ -213,6 +215,14 @@ def differences(plan: Mapping[str, Any], edits: Edits, careplan: Mapping[str, An
         elif held != wanted:
             found.append(f"activity \u201c{title}\u201d: you {'unticked' if wanted == 'cancelled' else 'kept'} it, "
                          f"the record has it {'selected' if held == 'not-started' else held}")
+    schedule = planned_schedule(plan, edits)
+    for activity in plan.get("activities", []):
+        wanted_date = scheduled_date(schedule, activity["id"], str(plan["as_of"]))
+        timing = ((in_record.get(activity["id"]) or {}).get("detail") or {}).get("scheduledTiming") or {}
+        held_date = str((timing.get("event") or [""])[0])[:10]
+        if wanted_date and held_date and held_date != wanted_date:
+            found.append(f"activity \u201c{activity.get('title') or activity['description']}\u201d: you scheduled it "
+                         f"for {human_date(wanted_date)}, the record has {human_date(held_date)}")
     targets = saved_targets(plan, plan_key(plan), goals)
     for goal in plan.get("goals", []):
         listed = goal.get("targets") or ([goal["target"]] if goal.get("target") else [])

@@ -1,4 +1,4 @@
-"""A plan as CDS Hooks cards: safety warnings first, then one card per guideline area with what is due now.
+"""A plan as CDS Hooks cards: safety warnings first, then one card per guideline area with what is for this visit.
 
 Pure: the plan (``Plan.to_dict()``) and a few URLs in, cards out. Every sentence on a card is the plan's own
 text (titles, rationales, citations, a warning's summary, values and dates from the packs and the record):
@@ -64,7 +64,12 @@ def cards_for_plan(plan: Mapping[str, Any], *, launch_url: str) -> tuple[list[di
 
 
 def _due(area: Area, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The area's activities due on or before the plan date."""
+    """The area's activities for this visit, in the schedule's order (``app.engine.schedule``); a plan without a
+    schedule: those due on or before the plan date."""
+    this_visit = (plan.get("schedule") or {}).get("thisVisit")
+    if this_visit is not None:
+        order = {activity_id: n for n, activity_id in enumerate(this_visit)}
+        return sorted((a for a in area.activities if a["id"] in order), key=lambda a: order[a["id"]])
     as_of = str(plan.get("as_of") or "")
     return [a for a in area.activities if str((a.get("timing") or {}).get("due") or as_of) <= as_of]
 

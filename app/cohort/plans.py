@@ -21,6 +21,7 @@ from app.cohort.workload import occurrences
 from app.context import facts_from_resources
 from app.engine import PackSet, Plan, build_plan
 from app.engine.packs import pack_set_from_resources
+from app.engine.schedule import scheduled_date
 from app.errors import CarepathError
 
 _PACKS: dict[str, PackSet] = {}
@@ -109,7 +110,10 @@ def plan_counts(data: dict[str, Any], as_of: date, counting: Counting) -> dict[t
         kind, rule_id = counting.kind_of(activity), activity["rationale"]["rule_id"]
         title = activity.get("title") or activity["description"]
         due = str(activity["timing"].get("due") or "")
-        when = occurrences(activity["timing"], as_of)
+        # The forecast follows the visit schedule: an action the schedule puts later falls in its month.
+        scheduled = scheduled_date(data.get("schedule"), activity["id"], as_of.isoformat())
+        later = bool(scheduled) and scheduled > as_of.isoformat()
+        when = occurrences({**activity["timing"], **({"due": scheduled} if later else {})}, as_of)
         if due and due <= as_of.isoformat():  # due now or overdue, and not done (the engine left out done ones)
             section = "open gaps" if kind.care_gap else "due apart"
             counts[(section,)] = counts.get((section,), 0) + 1
@@ -118,8 +122,9 @@ def plan_counts(data: dict[str, Any], as_of: date, counting: Counting) -> dict[t
                 counts[("gap", activity["area_id"], activity["area"], rule_id, title)] = 1
             else:
                 counts[("apart", kind.category, activity["area"], rule_id, title)] = 1
-            counts[("backlog", kind.work)] = counts.get(("backlog", kind.work), 0) + 1
-            when = when[1:]  # the rest are the plan's repeats
+            if not later:  # this visit's: the backlog; one scheduled later is counted in its month
+                counts[("backlog", kind.work)] = counts.get(("backlog", kind.work), 0) + 1
+                when = when[1:]  # the rest are the plan's repeats
         for day in when:
             key = ("work", day.strftime("%Y-%m"), kind.work)
             counts[key] = counts.get(key, 0) + 1

@@ -30,8 +30,11 @@ def add_engine_commands(commands: Any) -> None:
         command.add_argument("--as-of", required=True, type=iso_date, help="evaluation date, YYYY-MM-DD")
         command.add_argument("--packs", type=Path, default=None, help=f"pack folder (default: {DEFAULT_PACK_DIR.name})")
         if name == "plan":
-            command.add_argument("--format", choices=("json", "text", "fhir"), default="json",
-                                 help="output (default: json; fhir: the transaction Bundle saving the draft sends)")
+            command.add_argument("--format", choices=("json", "text", "fhir", "patient"), default="json",
+                                 help="output (default: json; fhir: the transaction Bundle saving the draft sends; "
+                                      "patient: the plan in plain words for the patient)")
+            command.add_argument("--language", default="en",
+                                 help="with --format patient: the language (the pack's translations: en, es)")
         command.set_defaults(func=run_plan, explain=name == "explain")
 
     pack = commands.add_parser("pack", help="check or publish a guideline pack")
@@ -99,6 +102,13 @@ def run_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(explain(plan))
     elif args.format == "text":
         sys.stdout.write(plan_text(plan))
+    elif args.format == "patient":
+        from app.careplan.patient_copy import from_plan, languages
+
+        if args.language not in languages(pack_set.patient_words):
+            return _fail(f"no patient copy in {args.language!r}: the pack has "
+                         f"{', '.join(languages(pack_set.patient_words)) or 'none'}")
+        sys.stdout.write(from_plan(plan.to_dict(), pack_set.patient_words, args.language).text())
     elif args.format == "fhir":
         from app.careplan.export import fhir_json
         from app.careplan.organization import configured_organization

@@ -1,8 +1,8 @@
-"""build_plan: facts + pack set + evaluation date -> Plan. Pure: no Flask, no HTTP, no clock."""
+"""build_plan: facts + pack set + evaluation date -> Plan (with its visit schedule). Pure: no Flask, no HTTP, no
+clock."""
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date
@@ -12,26 +12,19 @@ from app.engine.fhirpath import PATH_CACHE, is_true
 from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
 from app.engine.packs import PackSet
 from app.engine.population import Population, coverage_statement
-from app.engine.rules import ActivityTemplate, Area, Duration, FactPath, GoalRule, Rule, Template
+from app.engine.rules import ActivityTemplate, Area, FactPath, GoalRule, Rule, Template, add_duration
+from app.engine.schedule import schedule_plan, visit_settings
 from app.formats import human_date, mmhg
 from app.refs import unique_refs
+
+__all__ = ["add_duration", "build_plan"]
 
 
 def build_plan(facts: Mapping[str, Any], pack_set: PackSet, as_of: date | str) -> Plan:
     """The care plan the packs propose for these facts on ``as_of``; every item carries its rationale."""
-    return _Evaluation(facts, pack_set, _to_date(as_of)).run()
-
-
-def add_duration(start: date, duration: Duration) -> date:
-    """``start`` plus a whole number of years, months, weeks or days (month ends clamp: Jan 31 + 1 mo)."""
-    if duration.unit in ("a", "mo"):
-        months = duration.value * (12 if duration.unit == "a" else 1)
-        year, month = divmod(start.month - 1 + months, 12)
-        year += start.year
-        day = min(start.day, calendar.monthrange(year, month + 1)[1])
-        return date(year, month + 1, day)
-    days = duration.value * (7 if duration.unit == "wk" else 1)
-    return date.fromordinal(start.toordinal() + days)
+    plan = _Evaluation(facts, pack_set, _to_date(as_of)).run()
+    plan.schedule = schedule_plan(plan, *visit_settings(pack_set.library))
+    return plan
 
 
 def _to_date(value: date | str | None) -> date | None:
@@ -235,6 +228,7 @@ class _Evaluation:
                 if check.instead is not None:
                     self._activity(rule, check.instead, f"{rule.id}.instead")
             return
+        lapsed: list[date] = []  # when earlier tests stopped keeping the rule up to date: overdue since then
         for satisfied in rule.satisfied_by:
             if satisfied.condition is not None and not is_true(satisfied.condition(env)):
                 continue
@@ -244,10 +238,12 @@ class _Evaluation:
                 self._not_recommended(rule, f"{satisfied.label} on {human_date(done)} is within "
                                             f"{satisfied.interval.text()} (next due {human_date(next_due)})")
                 return
+            if done is not None:
+                lapsed.append(add_duration(done, satisfied.interval))
         if rule.alert is not None:
             self._warn(rule, rule.alert[1].render(env), rule.alert[0], rule.alert_summary)
         if rule.activity is not None:
-            self._activity(rule, rule.activity, rule.id)
+            self._activity(rule, rule.activity, rule.id, max(lapsed) if lapsed else None)
 
     def _unseen(self, rule: Rule) -> dict[str, Any] | None:
         """The ``missing`` entry of a fact the rule reads that could not be read at all (its search answered with
@@ -269,12 +265,15 @@ class _Evaluation:
             return _to_date(value.get("date") or value.get("onset"))
         return None
 
-    def _activity(self, rule: Rule, template: ActivityTemplate, activity_id: str) -> None:
+    def _activity(self, rule: Rule, template: ActivityTemplate, activity_id: str,
+                  overdue_since: date | None = None) -> None:
         due = self.as_of if rule.due_in is None else add_duration(self.as_of, rule.due_in)
         if rule.schedule_from is not None and activity_id == rule.id:
             dates = [d for d in (self._fact_date(fact) for fact in rule.schedule_from[0]) if d]
             if dates:
-                due = max(due, add_duration(max(dates), rule.schedule_from[1]))
+                next_due = add_duration(max(dates), rule.schedule_from[1])
+                due = max(due, next_due)
+                overdue_since = next_due if next_due < self.as_of else overdue_since
         timing: dict[str, Any] = {"due": due.isoformat()}
         if rule.repeat:
             timing["repeat"] = {"frequency": rule.repeat.get("frequency", 1), "period": rule.repeat.get("period"),
@@ -283,7 +282,9 @@ class _Evaluation:
         self.plan.activities.append(Activity(
             id=activity_id, area=rule.area, area_id=rule.area_id, kind=template.kind, code=dict(template.code),
             description=template.description, timing=timing, goal_ids=list(rule.goal_ids), rationale=rationale,
-            clinician_choice=choice, title=rule.title if activity_id == rule.id else template.title))
+            clinician_choice=choice, title=rule.title if activity_id == rule.id else template.title,
+            priority=_priority(rule, template, activity_id == rule.id, overdue_since),
+            patient_text=dict(template.patient_text)))
 
     # The rationale's facts_used share FactUsed objects; Plan.to_dict() copies them.
 
@@ -302,7 +303,7 @@ class _Evaluation:
                     targets=[dict(target) for target in goal.targets],
                     due=add_duration(self.as_of, goal.due).isoformat(), addresses=addresses,
                     rationale=rationale, editable_range=dict(goal.editable_range) if goal.editable_range else None,
-                    clinician_choice=choice)
+                    clinician_choice=choice, patient_text=dict(goal.patient_text))
 
     def _rationale(self, item: Rule | GoalRule, choices: list) -> tuple[Rationale, bool]:
         used = [fact for fact in (self._fact_used(path) for path in item.inputs) if fact is not None]
@@ -338,6 +339,17 @@ class _Evaluation:
     def _refs(self, rule: Rule) -> list[dict[str, Any]]:
         return unique_refs(ref for used in (self._fact_used(path) for path in rule.inputs) if used
                            for ref in used.refs)
+
+
+def _priority(rule: Rule, template: ActivityTemplate, own: bool, overdue_since: date | None) -> dict[str, Any]:
+    """What the visit schedule ranks an activity by (:mod:`app.engine.schedule`). The strength, abnormality and
+    needed results are those of the rule's own action; an alternative ('instead') carries none of them."""
+    provides = sorted({fact.key for fact in rule.inputs if fact.path[0] in ("measures", "scores")}) \
+        if template.kind == "lab-order" else []
+    strength = {"scale": rule.strength[0], "grade": rule.strength[1]} if own and rule.strength else None
+    return {"strength": strength, "abnormal": own and rule.abnormal_now, "overdue": own and rule.overdue_now,
+            "overdue_since": overdue_since.isoformat() if overdue_since else None,
+            "needs": list(rule.needs_result) if own else [], "provides": provides}
 
 
 def _missing_keys(fact: FactPath) -> tuple[str, ...]:

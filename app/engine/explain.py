@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.engine.model import Activity, Citation, FactUsed, Goal, Plan
 from app.engine.rules import format_value
+from app.formats import human_date
 
 SEVERITY_ORDER = {"high": 0, "moderate": 1, "low": 2}
 
@@ -27,7 +28,32 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"COVERAGE {plan.population['statement']}")
     for item in plan.population.get("left_out") or []:
         lines.append(f"OUTSIDE  {item['rule_id']}: {item['reason']}")
+    schedule = plan.schedule or {}
+    for activity_id in schedule.get("thisVisit") or []:
+        lines.append(f"VISIT    {activity_id}: {(schedule.get('reasons') or {}).get(activity_id, '')}")
+    for item in schedule.get("later") or []:
+        lines.append(f"LATER    {item['date']} {item['id']}: {item['reason']}")
     return "\n".join(lines) + "\n"
+
+
+def schedule_text(plan: Plan) -> list[str]:
+    """This visit and later, as the clinician reads them: each action with the reason for its place."""
+    schedule = plan.schedule or {}
+    if not plan.activities or not schedule:
+        return []
+    titles = {activity.id: activity.title or activity.description for activity in plan.activities}
+    this_visit = schedule.get("thisVisit") or []
+    out = [f"THIS VISIT ({len(this_visit)} of {schedule.get('visitSize')})"]
+    out += [f"  {n}. {titles.get(i, i)} ({(schedule.get('reasons') or {}).get(i, '')})"
+            for n, i in enumerate(this_visit, start=1)]
+    if schedule.get("later"):
+        out.append("LATER")
+        out += [f"  - {human_date(item['date'])}: {titles.get(item['id'], item['id'])} ({item['reason']})"
+                for item in schedule["later"]]
+    draws = [draw for draw in schedule.get("bloodDraws") or [] if len(draw["ids"]) > 1]
+    out += [f"  One blood draw on {human_date(draw['date'])}: " + ", ".join(titles.get(i, i) for i in draw["ids"])
+            for draw in draws]
+    return [*out, ""]
 
 
 def explain(plan: Plan) -> str:
@@ -41,6 +67,7 @@ def explain(plan: Plan) -> str:
         out.append("SAFETY AND CONFLICTS")
         out += [f"  ! [{w['severity']}] {w['message']}" for w in warnings]
         out.append("")
+    out += schedule_text(plan)
     areas: dict[str, list[Goal | Activity]] = {}
     for item in [*plan.goals, *plan.activities]:
         areas.setdefault(item.area, []).append(item)

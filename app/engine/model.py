@@ -75,6 +75,8 @@ class Goal:
     editable_range: dict[str, Any] | None = None
     clinician_choice: bool = False
     area_id: str = ""
+    #: The goal for the patient, by language; ``{target}`` stands for its target in words.
+    patient_text: dict[str, str] = field(default_factory=dict)
 
     @property
     def target(self) -> dict[str, Any]:
@@ -103,6 +105,11 @@ class Activity:
     clinician_choice: bool = False
     title: str = ""
     area_id: str = ""
+    #: What the visit schedule ranks it by: strength {scale, grade} or None, abnormal, overdue_since, the
+    #: results it needs first (``needs``) and, for a lab order, the results it gives (``provides``).
+    priority: dict[str, Any] = field(default_factory=dict)
+    #: What the activity means for the patient, by language (the pack's ``patient-text``).
+    patient_text: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Activity:
@@ -128,6 +135,9 @@ class Plan:
     #: Whom the packs did not cover: ``statement`` (None, or why no area applied) and ``left_out`` (each area
     #: or rule not applied because the patient is outside its population, with the reason).
     population: dict[str, Any] = field(default_factory=lambda: {"statement": None, "left_out": []})
+    #: This visit and later (:mod:`app.engine.schedule`): ``thisVisit`` ids, ``later`` [{id, date, reason}],
+    #: ``reasons`` (id -> why this visit), ``bloodDraws`` [{date, ids}], ``visitSize``.
+    schedule: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data; goals also carry ``target`` (their first target) for convenience."""
@@ -147,6 +157,7 @@ class Plan:
             warnings=list(data.get("warnings", [])), data_quality=list(data.get("data_quality", [])),
             area_summaries=list(data.get("area_summaries", [])),
             population=dict(data.get("population") or {"statement": None, "left_out": []}),
+            schedule=dict(data.get("schedule") or {}),
         )
 
     def activity(self, activity_id: str) -> Activity | None:

@@ -54,6 +54,15 @@ class PackSet:
     requirements: list[Any] = field(default_factory=list)
 
     @property
+    def patient_words(self) -> dict[str, dict[str, str]]:
+        """The patient copy's frame from the Library (``patient-copy-<key>``): key -> language -> text."""
+        prefix = parse.EXT + "patient-copy-"
+        language = self.library.get("language") or "en"
+        return {ext["url"].removeprefix(prefix): parse.translations({"extension": [ext]}, ext["url"]
+                                                                    .removeprefix(parse.EXT), language)
+                for ext in self.library.get("extension") or [] if str(ext.get("url", "")).startswith(prefix)}
+
+    @property
     def packs(self) -> list[dict[str, str]]:
         """[{url, version, title}] of every PlanDefinition, plus the Library."""
         out = [area.pack.as_dict() for area in self.areas]

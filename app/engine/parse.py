@@ -28,6 +28,9 @@ from app.engine.rules import (
 ACTIVITY_KINDS = ("lab-order", "referral", "medication", "education", "lifestyle", "screening", "procedure",
                   "counselling")
 SEVERITIES = ("high", "moderate", "low")
+#: Strength-of-recommendation scales and their grades, strongest first (``strength`` extension).
+STRENGTH_GRADES = {"USPSTF": ("A", "B", "C", "D", "I"), "ACC/AHA": ("I", "IIa", "IIb", "III"),
+                   "ADA": ("A", "B", "C", "E"), "KDIGO": ("1A", "1B", "1C", "1D", "2A", "2B", "2C", "2D")}
 STATUSES = ("draft", "active", "retired")
 _UNITS = ("a", "mo", "wk", "d")
 _SCORE_LABELS = {"ascvd10y": "10-year ASCVD risk", "egfr": "eGFR", "bmi": "BMI"}
@@ -48,6 +51,26 @@ def extension_value(element: Mapping[str, Any], name: str, default: Any = None) 
                 if key.startswith("value"):
                     return value
     return default
+
+
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def translations(element: Mapping[str, Any], name: str, language: str = "en") -> dict[str, str]:
+    """A translated text extension ``name`` as language -> text: its ``text`` (in ``language``, the resource's)
+    and each FHIR ``translation`` (``lang``, ``content``) beside it; {} when the element has none."""
+    found = extensions(element, name)
+    if not found:
+        return {}
+    out: dict[str, str] = {}
+    for part in found[0].get("extension") or []:
+        if part.get("url") == "text" and isinstance(part.get("valueString"), str):
+            out[language] = part["valueString"]
+        elif part.get("url") == TRANSLATION:
+            lang, content = extension_value(part, "lang"), extension_value(part, "content")
+            if isinstance(lang, str) and isinstance(content, str):
+                out[lang] = content
+    return out
 
 
 def activity_canonicals(plan: Mapping[str, Any]) -> list[str]:
@@ -82,7 +105,8 @@ def activity_definition(where: str, resource: Mapping[str, Any], problems: list[
     code = {"system": coding[0].get("system"), "code": coding[0].get("code"),
             "display": coding[0].get("display") or (resource.get("code") or {}).get("text") or resource["title"]}
     return ActivityTemplate(url=resource["url"], version=resource["version"], title=resource["title"], kind=kind,
-                            code=code, description=resource.get("description", resource["title"]))
+                            code=code, description=resource.get("description", resource["title"]),
+                            patient_text=translations(resource, "patient-text", resource.get("language") or "en"))
 
 
 def library_labels(where: str, library: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
@@ -305,6 +329,7 @@ class _Reader:
                 gaps.append((fact, message))
         repeat = (action.get("timingTiming") or {}).get("repeat")
         population = self.population(rule_id, action)
+        strength = self.strength(rule_id, action)
         if None in conditions or rationale is None or not citations:
             return None
         return Rule(
@@ -316,8 +341,23 @@ class _Reader:
             contraindications=self.checks(rule_id, action, "contraindication"),
             satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert,
             alert_summary=alert_summary, gaps=gaps,
-            population=population,
+            population=population, strength=strength,
+            abnormal_now=bool(extension_value(action, "abnormal-now", False)),
+            overdue_now=bool(extension_value(action, "overdue-now", False)),
+            needs_result=tuple(str(e.get("valueCode")) for e in extensions(action, "needs-result")),
         )
+
+    def strength(self, element_id: str, action: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The recommendation's (scale, grade), checked against the scale's grades; None when not recorded."""
+        found = extensions(action, "strength")
+        if not found:
+            return None
+        scale, grade = extension_value(found[0], "scale"), extension_value(found[0], "grade")
+        if grade not in STRENGTH_GRADES.get(scale, ()):
+            self.problem(element_id, f"strength {scale!r} {grade!r} is not a grade of "
+                                     f"{', '.join(STRENGTH_GRADES)}")
+            return None
+        return scale, grade
 
     def population(self, element_id: str, action: Mapping[str, Any]) -> populations.Population | None:
         """The action's own population; it must lie within the area's and name facts the Library declares."""
@@ -374,6 +414,7 @@ class _Reader:
             condition=self.expression(goal_id, condition, "goal condition") if condition else None,
             editable_range=_editable_range(extension_value(goal, "editable-range"), citations),
             choices=self.choices(goal_id, goal),
+            patient_text=translations(goal, "patient-text", self.resource.get("language") or "en"),
         )
 
 

@@ -6,9 +6,11 @@ once. :mod:`app.engine.packs` builds them; :mod:`app.engine.evaluate` runs them.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from app.engine.fhirpath import CompiledExpression, compile_expression
@@ -39,6 +41,18 @@ class Duration:
         names = {"a": "year", "mo": "month", "wk": "week", "d": "day"}
         name = names[self.unit]
         return f"{self.value} {name}{'' if self.value == 1 else 's'}"
+
+
+def add_duration(start: date, duration: Duration) -> date:
+    """``start`` plus a whole number of years, months, weeks or days (month ends clamp: Jan 31 + 1 mo)."""
+    if duration.unit in ("a", "mo"):
+        months = duration.value * (12 if duration.unit == "a" else 1)
+        year, month = divmod(start.month - 1 + months, 12)
+        year += start.year
+        day = min(start.day, calendar.monthrange(year, month + 1)[1])
+        return date(year, month + 1, day)
+    days = duration.value * (7 if duration.unit == "wk" else 1)
+    return date.fromordinal(start.toordinal() + days)
 
 
 @dataclass(frozen=True)
@@ -183,6 +197,8 @@ class ActivityTemplate:
     kind: str
     code: dict[str, Any]
     description: str
+    #: What the activity means for the patient, by language (``patient-text``; the patient copy).
+    patient_text: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -238,6 +254,15 @@ class Rule:
     area_id: str = ""
     #: Whom the rule is for when narrower than its area (None: the area's population).
     population: Population | None = None
+    #: (scale, grade) the cited guideline gives the recommendation (``strength``), or None: not recorded.
+    strength: tuple[str, str] | None = None
+    #: The rule answers a result out of range now (``abnormal-now``): ranked right after safety in a visit.
+    abnormal_now: bool = False
+    #: The rule's test or measurement is overdue whenever it applies (``overdue-now``; e.g. no HbA1c within
+    #: its look-back); rules with ``satisfied-by`` or ``schedule-from`` are dated overdue by the engine.
+    overdue_now: bool = False
+    #: Fact keys whose fresh result the action needs first (``needs-result``).
+    needs_result: tuple[str, ...] = ()
 
 
 @dataclass
@@ -260,6 +285,8 @@ class GoalRule:
     editable_range: dict[str, Any] | None = None
     choices: list[ChoiceNote] = field(default_factory=list)
     area_id: str = ""
+    #: The goal for the patient, by language (``patient-text``; ``{target}`` is its target in words).
+    patient_text: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,6 +3,7 @@ and for each goal already in the record for the same measure: keep both, or mark
 
 ``GET  /p/<launch_id>/careplans/<careplan_id>``           the draft as saved, with the decision form
 ``POST /p/<launch_id>/careplans/<careplan_id>/decision``  approve or reject (CSRF-protected, confirmed)
+``GET  /p/<launch_id>/careplans/<careplan_id>/patient``   the patient copy of the saved plan (``?lang=es``)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from app import pack_set
 from app.audit import Journal, audit_log
 from app.careplan import now_instant
 from app.careplan.approval import (
@@ -31,9 +33,12 @@ from app.careplan.marker import new_request_id, request_of, valid_request_id
 from app.careplan.model import TAG
 from app.careplan.notices import Notice, decision_notice
 from app.careplan.organization import acting_organization
+from app.careplan.patient_copy import from_careplan
+from app.careplan.resources import visit_place
 from app.careplan.writer import careplan_goals
 from app.errors import FhirError, FhirStatusError
 from app.smart import launch_required
+from app.views.copies import contact, copy_language, render_copy
 from app.views.patient import patient_name
 from app.views.saving import settle_unknown_outcomes, unconfirmed_page
 
@@ -52,6 +57,16 @@ def show(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     settle_unknown_outcomes()
     careplan = _careplan(careplan_id)
     return _render(careplan)
+
+
+@bp.get("/p/<launch_id>/careplans/<careplan_id>/patient")
+@launch_required
+def patient_copy(launch_id: str, careplan_id: str) -> ResponseReturnValue:
+    """The patient copy of the saved plan (``?lang=es``): only what the record holds."""
+    careplan = _careplan(careplan_id)
+    words = pack_set(current_app).patient_words
+    copy = from_careplan(careplan, _goals(careplan), words, copy_language(words), contact=contact())
+    return render_copy(copy, words, "approval.patient_copy", careplan_id=careplan_id)
 
 
 @bp.post("/p/<launch_id>/careplans/<careplan_id>/decision")
@@ -149,7 +164,8 @@ def _render(careplan: dict[str, Any], *, error: str | None = None, changes: list
     launch = g.launch
     patient = launch.fhir.read("Patient", launch.patient_id)
     goals = _goals(careplan)
-    activities = [{"key": item_id(a) or str(i), "activity": a} for i, a in enumerate(careplan.get("activity", []))]
+    activities = [{"key": item_id(a) or str(i), "activity": a, "when": visit_place(a)}
+                  for i, a in enumerate(careplan.get("activity", []))]
     marked = [goal_id for goal_id in request.args.get("superseded", "").split(",")[:MARKED_LIMIT]
               if _ID.match(goal_id)]
     existing = _existing(careplan, marked)

@@ -67,3 +67,9 @@ def init_app(app: Flask) -> None:
         record_kind=present.record_kind)
     app.jinja_env.filters["age"] = lambda birth_date: present.age_on(birth_date, date.today())
     app.jinja_env.globals.update(person_name=person_name)
+
+
+def known_person_name(reference: Any) -> str | None:
+    """The person's name when the record gives one; None where :func:`person_name` would say "a practitioner"."""
+    name = person_name(reference)
+    return None if name in _FALLBACK.values() or name in ("someone", "another system") else name

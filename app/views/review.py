@@ -4,6 +4,7 @@
 ``POST /p/<launch_id>/plan``              save the draft with the clinician's edits (CSRF-protected)
 ``GET  /p/<launch_id>/plan/bundle.json``  the transaction Bundle saving would send (read-only mode download)
 ``GET  /p/<launch_id>/plan/print``        a printable page of the plan
+``GET  /p/<launch_id>/plan/patient``      the patient copy (``?lang=es``), printable
 ``GET  /p/<launch_id>/source/<type>/<id>`` one source resource as carepath read it
 ``GET  /p/<launch_id>/style.css``         the EHR's ``smart_style_url`` colours as CSS custom properties
 """
@@ -24,6 +25,7 @@ from flask.typing import ResponseReturnValue
 from app import pack_set, timing
 from app.audit import audit_log
 from app.careplan import Edits, PlanEditError, draft_bundle, plan_key, present
+from app.careplan import patient_copy as patient_copies
 from app.careplan.charts import charts_for, unseen_results
 from app.careplan.existing import Own, read_existing
 from app.careplan.marker import new_request_id, valid_request_id
@@ -43,6 +45,7 @@ from app.careplan.writer import (
 from app.errors import FhirError, UnsafeUrl
 from app.outbound import get, origin
 from app.smart import launch_required
+from app.views.copies import contact, copy_language, render_copy
 from app.views.names import person_name
 from app.views.patient import patient_name
 from app.views.saving import (
@@ -134,6 +137,21 @@ def printable(launch_id: str) -> ResponseReturnValue:
     """The plan as a page to print."""
     plan, facts = _plan()
     return _render(plan, facts, printable=True)
+
+
+@bp.get("/p/<launch_id>/plan/patient")
+@launch_required
+def patient_copy(launch_id: str) -> ResponseReturnValue:
+    """The plan the patient takes home (``?lang=es``): the saved draft when there is one, else the proposal."""
+    plan, _facts = _plan()
+    words = _pack_set().patient_words
+    language = copy_language(words)
+    draft = find_open_draft(g.launch.fhir, g.launch.patient_id) if g.launch.can_read("CarePlan") else None
+    if draft and identifier_of(draft.careplan) == plan_key(plan):
+        copy = patient_copies.from_careplan(draft.careplan, list(draft.goals), words, language, contact=contact())
+    else:
+        copy = patient_copies.from_plan(plan, words, language, contact=contact())
+    return render_copy(copy, words, "review.patient_copy")
 
 
 @bp.get("/p/<launch_id>/source/<resource_type>/<resource_id>")

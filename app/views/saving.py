@@ -15,6 +15,7 @@ from app.careplan.approval import item_id
 from app.careplan.model import plan_key
 from app.careplan.notices import Notice
 from app.careplan.reconcile import pending, settle
+from app.careplan.resources import VISIT_SCHEDULE_URL
 from app.careplan.saving import DIFFERS, NOT_SAVED, UNKNOWN_OUTCOME, SaveOutcome
 from app.errors import FhirError, FhirServerError, FhirTransportError
 from app.views.names import person_name
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
-    """The review form as the saved draft fills it: the activities it keeps, its goal targets, no new note."""
+    """The review form as the saved draft fills it: the activities it keeps, its goal targets, each action's place
+    (this visit or later, and its date), no new note."""
     statuses = {item_id(activity): (activity.get("detail") or {}).get("status")
                 for activity in careplan.get("activity") or []}
     form = MultiDict([("keep", activity["id"]) for activity in plan.get("activities", [])
@@ -32,6 +34,15 @@ def draft_form(plan: dict[str, Any], careplan: dict[str, Any]) -> MultiDict:
         listed = goal.get("targets") or ([goal["target"]] if goal.get("target") else [])
         if len(listed) == 1 and listed[0].get("value") is not None:
             form.add(f"target-{goal['id']}", f"{listed[0]['value']:g}")
+    for activity in careplan.get("activity") or []:  # where the draft placed each action, and when
+        placement = next((part.get("valueCode") for ext in activity.get("extension") or []
+                          if ext.get("url") == VISIT_SCHEDULE_URL for part in ext.get("extension") or []
+                          if part.get("url") == "placement"), None)
+        events = (((activity.get("detail") or {}).get("scheduledTiming") or {}).get("event") or [])
+        if placement and item_id(activity):
+            form.add(f"when-{item_id(activity)}", placement)
+            if placement == "later" and events:
+                form.add(f"date-{item_id(activity)}", str(events[0])[:10])
     return form
 
 

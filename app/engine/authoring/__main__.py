@@ -11,19 +11,21 @@ from app.engine.authoring.activities import activities
 from app.engine.authoring.cardiometabolic import blood_pressure, diabetes
 from app.engine.authoring.library import library, value_sets
 from app.engine.authoring.lipids_kidney import cholesterol, kidney
+from app.engine.authoring.patient_texts import with_patient_texts
 from app.engine.authoring.prevention import depression, obesity, pharmacogenomics, screening, tobacco
+from app.engine.authoring.priorities import with_priorities, with_visit_settings
 from app.engine.packs import DEFAULT_PACK_DIR, pack_files
 
 
 def resources() -> dict[str, dict[str, Any]]:
     """file name -> resource, in the order areas are evaluated (file names sort in that order)."""
-    plans = [diabetes(), blood_pressure(), cholesterol(), kidney(), obesity(), tobacco(), depression(),
-             screening(), pharmacogenomics()]
-    out = {"Library-primary-care-data.json": library()}
+    plans = [with_priorities(plan) for plan in (diabetes(), blood_pressure(), cholesterol(), kidney(), obesity(),
+                                                tobacco(), depression(), screening(), pharmacogenomics())]
+    out = {"Library-primary-care-data.json": with_patient_texts(with_visit_settings(library()))}
     for index, plan in enumerate(plans, start=1):
-        out[f"PlanDefinition-{index:02d}-{plan['action'][0]['id']}.json"] = plan
+        out[f"PlanDefinition-{index:02d}-{plan['action'][0]['id']}.json"] = with_patient_texts(plan)
     for activity in activities():
-        out[f"ActivityDefinition-{activity['url'].rsplit('/', 1)[1]}.json"] = activity
+        out[f"ActivityDefinition-{activity['url'].rsplit('/', 1)[1]}.json"] = with_patient_texts(activity)
     for url, value_set in sorted(value_sets().items()):
         out[f"valuesets/ValueSet-{url.rstrip('/').rsplit('/', 1)[1]}.json"] = value_set
     return out
