@@ -32,7 +32,7 @@ def test_cds_cards__one_card_per_area_with_what_is_for_this_visit(tmp_path):
     plan = _plan("clinical-t2d-ckd.json")
     cards, metas = cards_for_plan(plan, launch_url="https://carepath.example/launch")
     assert 1 <= len(cards) <= MAX_CARDS and len(metas) == len(cards)
-    diabetes = next(card for card in cards if card["summary"].startswith("Diabetes: "))
+    diabetes = next(card for card in cards if card["summary"].endswith(" (Diabetes)"))
     this_visit = plan["schedule"]["thisVisit"]
     due = [a for a in plan["activities"] if a["area_id"] == "type-2-diabetes" and a["id"] in this_visit]
     assert due[0]["title"] in diabetes["summary"]
@@ -45,11 +45,11 @@ def test_cds_cards__one_card_per_area_with_what_is_for_this_visit(tmp_path):
 
 
 def test_cds_cards__summary_fits_140_characters_and_counts_the_rest():
-    text = _summary("Diabetes: ", ["a" * 60, "b" * 60, "c" * 60, "d" * 60])
-    assert len(text) <= SUMMARY_LIMIT and text.endswith("; +3 more")
-    assert len(_summary("", ["x" * 300])) == SUMMARY_LIMIT
-    cut = _summary("Diabetes: ", ["Review for de-intensification " * 6])
-    assert len(cut) <= SUMMARY_LIMIT and cut.endswith(" de-intensification Review…")
+    text = _summary(["a" * 60, "b" * 60, "c" * 60, "d" * 60], " (Diabetes)")
+    assert len(text) <= SUMMARY_LIMIT and text.startswith("a" * 60) and text.endswith("; +3 more (Diabetes)")
+    assert len(_summary(["x" * 300])) == SUMMARY_LIMIT
+    cut = _summary(["Review for de-intensification " * 6], " (Diabetes)")
+    assert len(cut) <= SUMMARY_LIMIT and cut.endswith(" de-intensification Review… (Diabetes)")
 
 
 def test_cds_cards__record_text_cannot_become_markdown():

@@ -77,7 +77,7 @@ def test_cds_http__the_same_cards_from_full_partial_or_no_prefetch(sandbox_ehr, 
         assert call.status == 200 and call.problem is None, (mode, call.problem)
     assert calls["full"].prefetch_keys > 30 and calls["partial"].prefetch_keys == 2
     summaries = {mode: [card["summary"] for card in call.cards] for mode, call in calls.items()}
-    assert summaries["full"] and any(s.startswith("Diabetes: ") for s in summaries["full"])
+    assert summaries["full"] and any(s.endswith(" (Diabetes)") for s in summaries["full"])
     assert summaries["full"] == summaries["partial"] == summaries["none"]
 
 
@@ -131,7 +131,7 @@ def test_cds_http__feedback_is_recorded_with_the_pack_version(sandbox_ehr, carep
     from app.audit import audit_log
 
     call = sandbox_ehr.cds.patient_view(_context(sandbox_ehr), "full")
-    card = next(c for c in call.cards if c["summary"].startswith("Diabetes: "))
+    card = next(c for c in call.cards if c["summary"].endswith(" (Diabetes)"))
     reason = card["overrideReasons"][1]
     assert sandbox_ehr.cds.send_feedback("carepath-care-gaps", card["uuid"], "overridden", reason) == 200
     with carepath.app.app_context():
@@ -151,7 +151,7 @@ def test_cds_http__the_chart_shows_cards_and_a_card_link_launches_carepath_on_it
     chart = browser.session.get(launch["ehr_url"], timeout=60)
     assert chart.status_code == 200 and 'class="cds-card' in chart.text
     context = sandbox_ehr.registry.launch(launch["launch"])
-    card = next(c for c in context.cds_cards.values() if c["summary"].startswith("Diabetes: "))
+    card = next(c for c in context.cds_cards.values() if c["summary"].endswith(" (Diabetes)"))
     fields = {"form_token": form_fields(chart.text)["form_token"]}
     consent = browser.session.post(f"{sandbox_ehr.base_url}/ehr/{launch['launch']}/cards/{card['uuid']}/open",
                                    data=fields, timeout=60)

@@ -95,7 +95,7 @@ def test_cds_service__complete_prefetch_gives_cards_without_any_fhir_request(cli
     assert response.status_code == 200, response.get_json()
     cards = response.get_json()["cards"]
     assert 1 <= len(cards) <= 5
-    diabetes = next(card for card in cards if card["summary"].startswith("Diabetes: "))
+    diabetes = next(card for card in cards if card["summary"].endswith(" (Diabetes)"))
     assert all(len(card["summary"]) <= SUMMARY_LIMIT for card in cards)
     assert diabetes["indicator"] == "info"
     assert "ADA Standards of Care" in diabetes["source"]["label"] and "2025.1.0" in diabetes["source"]["label"]
@@ -154,7 +154,7 @@ def test_cds_service__missing_prefetch_is_read_from_an_allowed_server_with_the_t
                         prefetch={"patient": None})
     response = _post(client, keys, body)
     assert response.status_code == 200, response.get_json()
-    assert any(card["summary"].startswith("Diabetes: ") for card in response.get_json()["cards"])
+    assert any(card["summary"].endswith(" (Diabetes)") for card in response.get_json()["cards"])
     assert server.requests and all(url.startswith(EHR_FHIR) for url in server.requests)
 
 
@@ -265,7 +265,7 @@ def test_cds_service__a_child_gets_no_card_from_the_adult_packs(client, keys, mo
     cards = response.get_json()["cards"]
     assert bool(cards) is cards_expected
     if cards_expected:
-        assert any(card["summary"].startswith("Diabetes: ") for card in cards)
+        assert any(card["summary"].endswith(" (Diabetes)") for card in cards)
 
 
 DEEP = "[" * 5000 + "]" * 5000

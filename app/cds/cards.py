@@ -93,7 +93,7 @@ def _area_card(plan: Mapping[str, Any], area: Area, items: list[dict[str, Any]],
     if more_areas:
         lines += ["", f"{more_areas} more area(s) with actions due: open carepath for the whole plan."]
     rationale = items[0].get("rationale") or {}
-    card = _card(_summary(f"{area.title}: ", titles), "\n".join(lines), "info",
+    card = _card(_summary(titles, f" ({area.title})"), "\n".join(lines), "info",
                  _source(plan, rationale.get("pack_url"), rationale.get("citation")), launch_url, area.id)
     rule_ids = tuple(str((item.get("rationale") or {}).get("rule_id") or item["id"]) for item in items)
     return card, CardMeta(card["uuid"], area.id, rule_ids, _pack_versions(plan, items))
@@ -127,21 +127,22 @@ def _card(summary: str, detail: str, indicator: str, source: dict[str, Any], lau
             "source": source, "links": [link], "overrideReasons": OVERRIDE_REASONS}
 
 
-def _summary(prefix: str, parts: list[str]) -> str:
-    """``prefix`` + parts joined by "; " within 140 characters; what does not fit is counted ("+2 more"), and a
-    first part too long for the card is cut at a word."""
-    text = prefix
+def _summary(parts: list[str], suffix: str = "") -> str:
+    """The actions first, joined by "; ", then ``suffix`` (the area), within 140 characters; what does not fit is
+    counted ("+2 more"), and a first action too long for the card is cut at a word."""
+    limit = SUMMARY_LIMIT - len(suffix)
+    text = ""
     for index, part in enumerate(parts):
         joined = (text + ("; " if index else "") + part).strip()
         rest = len(parts) - index - 1
         reserve = len(f"; +{rest} more") if rest else 0
-        if len(joined) + reserve <= SUMMARY_LIMIT:
+        if len(joined) + reserve <= limit:
             text = joined
             continue
         if index == 0:
-            return shorten(joined, SUMMARY_LIMIT)
-        return f"{text}; +{len(parts) - index} more"
-    return text
+            return shorten(joined, limit) + suffix
+        return f"{text}; +{len(parts) - index} more{suffix}"
+    return text + suffix
 
 
 def _source(plan: Mapping[str, Any], pack_url: str | None, citation: Mapping[str, Any] | None) -> dict[str, Any]:
