@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError, OAuth2Error, grants
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
@@ -145,7 +145,14 @@ def build_server(app: Any, registry: Registry, *, fhir_base: str, token_endpoint
             return authorization_code.context
 
         def validate_token_request(self) -> None:
-            super().validate_token_request()
+            try:
+                super().validate_token_request()  # with the PKCE verifier check (an after-hook)
+            except OAuth2Error:
+                # A code whose exchange failed (a wrong PKCE verifier above all) is spent: it cannot be retried.
+                found = getattr(self.request, "authorization_code", None)
+                if found is not None:
+                    registry.consume_code(found)
+                raise
             if self.request.authorization_code.context.simulate == "invalid_client":
                 raise InvalidClientError(description="Simulated error: invalid client.")
 

@@ -82,6 +82,10 @@ def metadata() -> Response:
     return response
 
 
+#: The content types of Bulk Data output files (NDJSON): never served to an app token.
+EXPORT_CONTENT_TYPES = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
+
+
 @bp.route("/fhir", methods=["GET", "POST"], defaults={"path": ""})
 @bp.route("/fhir/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def fhir(path: str) -> Response:
@@ -114,6 +118,11 @@ def fhir(path: str) -> Response:
         except ValueError:  # not JSON (a Binary asked as its own content type): nothing to check it against
             return outcome(403, "forbidden", "Only FHIR JSON answers can be checked against the token's patient.")
         found = [entry.get("resource") or {} for entry in resource.get("entry", [])] if path == "" else [resource]
+        if any(isinstance(item, dict) and item.get("resourceType") == "Binary" and
+               str(item.get("contentType") or "").split(";")[0].strip() in EXPORT_CONTENT_TYPES for item in found):
+            # an export's output, read before its owner polled the job (the proxy does not know the file yet)
+            return outcome(403, "forbidden", "Bulk Data export files are served only to the backend client that "
+                                             "started the export.")
         if any(_patient_of(item) not in (None, token.context.patient) for item in found
                if isinstance(item, dict) and not _user_level(token, str(item.get("resourceType")))):
             return outcome(403, "forbidden", "A patient-scoped token may only read resources of its patient.")

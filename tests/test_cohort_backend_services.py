@@ -270,3 +270,28 @@ def test_proxy__an_export_job_and_its_files_belong_to_the_client_that_started_it
                      "system/*.rs")
     assert_forbidden(requests.get(f"{sandbox_ehr.fhir_base}/Patient/$export", params={"_type": "Patient,Condition"},
                                   headers=bearer(owner), timeout=30), "system/Condition.rs")
+
+
+def test_proxy__an_export_file_is_refused_to_an_app_token_before_its_owner_polled_the_job(sandbox_ehr,
+                                                                                          sample_patients, hapi_url):
+    owner_id, owner_pem = register_backend(sandbox_ehr, "ES384", "system/Patient.rs")
+    owner = BackendServicesToken(sandbox_ehr.fhir_base, smart_settings(owner_id, owner_pem, "ES384"),
+                                 scope="system/Patient.rs").token()
+    app = app_token(sandbox_ehr, sample_patients[0]["id"], "launch patient/*.rs")["access_token"]
+    kick_off = requests.get(f"{sandbox_ehr.fhir_base}/$export", params={"_type": "Patient"}, headers=bearer(owner),
+                            timeout=30)
+    assert kick_off.status_code == 202, kick_off.text
+    # the job's manifest is read from HAPI itself, so the sandbox has not yet seen which files the job made
+    status_url = kick_off.headers["Content-Location"].replace(sandbox_ehr.fhir_base, hapi_url)
+    deadline, answer = time.monotonic() + 300, None
+    while answer is None or answer.status_code == 202:
+        assert time.monotonic() < deadline, "the export did not complete in 300 s"
+        if answer is not None:
+            time.sleep(0.5)  # between polls of a job that is still running (the condition is its status)
+        answer = requests.get(status_url, timeout=30)
+    assert answer.status_code == 200, answer.text
+    file_id = answer.json()["output"][0]["url"].rsplit("/Binary/", 1)[1]
+    for accept in ("application/fhir+json", "application/fhir+ndjson"):
+        refused = requests.get(f"{sandbox_ehr.fhir_base}/Binary/{file_id}", timeout=30,
+                               headers={**bearer(app), "Accept": accept})
+        assert refused.status_code == 403, (accept, refused.text)

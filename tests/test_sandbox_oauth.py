@@ -125,12 +125,14 @@ def test_code__is_single_use_and_a_replay_revokes_its_tokens(sandbox_app):
     assert registry.token(token["access_token"]).is_revoked()
 
 
-def test_pkce__wrong_verifier_is_refused(sandbox_app):
+def test_pkce__wrong_verifier_is_refused_and_spends_the_code(sandbox_app):
     client = sandbox_app.test_client()
-    _, challenge = pkce()
+    verifier, challenge = pkce()
     code = get_code(client, authorize_query(new_launch(client), challenge))
     answer = exchange(client, code, secrets.token_urlsafe(48))
     assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_grant"
+    retry = exchange(client, code, verifier)  # the right verifier after a failed one: the code is spent
+    assert retry.status_code == 400 and retry.get_json()["error"] == "invalid_grant"
 
 
 @pytest.mark.parametrize(("changes", "message"), [
