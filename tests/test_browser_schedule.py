@@ -57,6 +57,7 @@ def test_browser__move_an_action_to_later_and_back_and_the_careplan_carries_the_
         assert sidebar.locator(f'[id="date-{deferred}"]').input_value() == "2031-02-03"
 
         # The patient copy of the saved draft, in English then Spanish: the moved action under its new date.
+        plan_url = page.frame(name="carepath").url
         sidebar.locator("#patient-copy").click()
         sidebar.locator("#copy-later").wait_for(timeout=30_000)
         assert "February 3, 2031" in sidebar.locator("#copy-later").inner_text()
@@ -67,8 +68,7 @@ def test_browser__move_an_action_to_later_and_back_and_the_careplan_carries_the_
         sidebar.locator('article[lang="es"]').wait_for(timeout=30_000)
         assert "3 de febrero de 2031" in sidebar.locator("#copy-later").inner_text()
         assert "Su plan de cuidado" in sidebar.locator("#patient-copy h2").inner_text()
-        page.frame(name="carepath").go_back()
-        page.frame(name="carepath").go_back()
+        page.frame(name="carepath").goto(plan_url)  # back to the plan page (a frame has no history of its own)
         sidebar.locator("#actions").wait_for(timeout=30_000)
 
         # And back: the deferred action returns to this visit; the saved draft says so.
