@@ -62,6 +62,8 @@ class Sandbox:
         self.base_url = str(settings.get("BASE_URL") or "http://127.0.0.1:8001").rstrip("/")
         self.app_url = str(settings.get("APP_URL") or "http://localhost:8000").rstrip("/")
         self.fhir_base = f"{self.base_url}/fhir"
+        #: Where the "offsite_redirect" simulation sends an app's FHIR reads (a server off any allow-list).
+        self.redirect_target = str(settings.get("REDIRECT_TARGET") or "http://127.0.0.1:9/elsewhere").rstrip("/")
         self.token_endpoint = f"{self.base_url}/auth/token"
         self.registry = Registry(list(settings.get("CLIENTS") or default_clients(self.app_url)))
         self.signing_key = RSAKey.generate_key(2048, parameters={"use": "sig"})

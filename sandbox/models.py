@@ -26,6 +26,7 @@ SIMULATIONS = {
     "expired_token": "the first access token is already expired (FHIR answers 401)",
     "deny_consent": "the user denies access (access_denied)",
     "scope_downgrade": "grant read scopes only (no create/update/delete)",
+    "offsite_redirect": "FHIR reads answer 302 to a server the app must not call (its allow-list is tested)",
 }
 
 

@@ -104,6 +104,9 @@ def fhir(path: str) -> Response:
         response = _forward(sandbox, path)
         bulk.note(path, response, token.client_id, sandbox.registry, sandbox.fhir_base)
         return response
+    if token.context.simulate == "offsite_redirect" and request.method == "GET":
+        # A hostile or misconfigured server: every read is redirected to a server off the app's allow-list.
+        return Response(status=302, headers={"Location": f"{sandbox.redirect_target}/fhir/{path}"})
     body = request.get_json(silent=True, force=True) if request.data else None
     refused = check(request.method, path, request.args, body, token)
     if not refused and bulk.is_export_file(path, sandbox.registry):

@@ -69,3 +69,43 @@ def test_approval__a_patient_user_views_but_cannot_save_or_approve(carepath_serv
     assert refused.status_code in (400, 403)  # no form token at all for a patient, and 403 if one is forged
     still = browser.session.get(f"{carepath.url}/p/{doctor_launch}/careplans/{careplan_id}", timeout=60).text
     assert 'id="plan-status">draft<' in still
+
+
+def test_launch__a_server_redirecting_off_the_allow_list_is_refused_and_never_called(carepath_servers, browser,
+                                                                                     sample_patients,
+                                                                                     sample_practitioner,
+                                                                                     sandbox_ehr):
+    """The sandbox EHR answers every FHIR read with a 302 to a recording server off carepath's allow-list: the
+    clinician gets carepath's refusal, and the recording server receives nothing."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.end_headers()
+            self.wfile.write(b'{"resourceType": "Bundle", "type": "searchset", "entry": []}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    previous = sandbox_ehr.redirect_target
+    sandbox_ehr.redirect_target = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        carepath = carepath_servers("public")
+        answer = browser.launch(carepath, sample_patients[0]["id"], practitioner=sample_practitioner,
+                                simulate="offsite_redirect")
+        page = answer.text
+        assert answer.status_code == 502, (answer.status_code, page[:300])
+        assert "A link from the FHIR server was refused" in page and "Traceback" not in page
+        assert hits == []  # nothing was sent to the redirect's target
+    finally:
+        sandbox_ehr.redirect_target = previous
+        server.shutdown()
+        server.server_close()
