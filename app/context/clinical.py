@@ -330,9 +330,8 @@ def medications(resources: list[dict[str, Any]], medication_index: dict[str, dic
         name = (concept or {}).get("text") or (reference if isinstance(reference, str) else None)
         matches = _match(request, keys, name=(concept or {}).get("text"), concept=concept or {})
         if status == "completed":
-            _recent_completed(matches, keys, authored, as_of, found, shown, refs)
-            continue
-        if not matches:
+            matches = [match for match in matches if _recent_completed(keys.get(match[0]), authored, as_of)]
+        elif not matches:
             if quality is not None and not _readable_medicine(concept):
                 quality.append(problem(request, f"active medication {shown['display'] or name or 'without a name'!r}"
                                                 " could not be classified (no RxNorm code or name carepath can "
@@ -346,6 +345,8 @@ def medications(resources: list[dict[str, Any]], medication_index: dict[str, dic
                 entry["display"] = coding["display"]
             if how and how != "code":
                 entry["matchedBy"] = how
+            if status == "completed":
+                entry.update(status="completed", note="a completed order: confirm the patient still takes it")
             found.setdefault(key, []).append(entry)
     for key, entries in found.items():
         if any(entry.get("status") != "completed" for entry in entries):  # an active order is the therapy
@@ -353,27 +354,16 @@ def medications(resources: list[dict[str, Any]], medication_index: dict[str, dic
     return found
 
 
-def _recent_completed(matches: list[tuple[str, dict[str, Any], str, dict[str, Any]]], keys: dict[str, Requirement],
-                      authored: Any, as_of: date, found: dict[str, list[dict[str, Any]]], shown: dict[str, Any],
-                      refs: list[dict[str, Any]]) -> None:
-    """A completed order, for the keys that count one written within their ``completed`` time (never undated)."""
-    day = authored[:10] if isinstance(authored, str) else ""
-    for key, coding, how, _other in matches:
-        within = keys[key].completed if key in keys else None
-        try:
-            recent = within is not None and date.fromisoformat(day) >= lookback_start(as_of, *within)
-        except ValueError:
-            recent = False
-        if not recent:
-            continue
-        entry = {**shown, **{k: coding[k] for k in ("code", "system") if coding.get(k)}, "authoredOn": day,
-                 "refs": refs, "status": "completed",
-                 "note": "a completed order: confirm the patient still takes it"}
-        if coding.get("display"):
-            entry["display"] = coding["display"]
-        if how and how != "code":
-            entry["matchedBy"] = how
-        found.setdefault(key, []).append(entry)
+def _recent_completed(requirement: Requirement | None, authored: Any, as_of: date) -> bool:
+    """True when a completed order counts for its key: the key says so (``completed``) and the order was written
+    within that time (an undated one never counts)."""
+    within = requirement.completed if requirement is not None else None
+    if within is None or not isinstance(authored, str):
+        return False
+    try:
+        return date.fromisoformat(authored[:10]) >= lookback_start(as_of, *within)
+    except ValueError:
+        return False
 
 
 def _medicine(request: dict[str, Any], medication_index: dict[str, dict[str, Any]]) -> tuple[

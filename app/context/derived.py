@@ -32,16 +32,16 @@ def blood_pressure(systolic: list[Reading], diastolic: list[Reading], since: dat
         systolic = [r for r in systolic if r.when.day >= since]
         diastolic = [r for r in diastolic if r.when.day >= since]
     acute = [r for r in systolic + diastolic if r.ref.get("id") in acute_care]
+    if not acute:
+        return _average(systolic, diastolic)
     every = _average(systolic, diastolic)
-    systolic = [r for r in systolic if r.ref.get("id") not in acute_care]
-    diastolic = [r for r in diastolic if r.ref.get("id") not in acute_care]
-    office = _average(systolic, diastolic)
-    if acute:
-        latest = max(r.when.day for r in acute)
-        office["acuteCare"] = {"readings": len({r.when.instant for r in acute}), "date": latest.isoformat(),
-                               "refs": unique_refs(r.ref for r in acute)}
-        if every and (not office.get("latest") or every["latest"]["date"] > office["latest"]["date"]):
-            office["latest"] = every["latest"]
+    office = _average([r for r in systolic if r.ref.get("id") not in acute_care],
+                      [r for r in diastolic if r.ref.get("id") not in acute_care])
+    latest = max(r.when.day for r in acute)
+    office["acuteCare"] = {"readings": len({r.when.instant for r in acute}), "date": latest.isoformat(),
+                           "refs": unique_refs(r.ref for r in acute)}
+    if not office.get("latest") or every["latest"]["date"] > office["latest"]["date"]:
+        office["latest"] = every["latest"]
     return office
 
 

@@ -57,10 +57,12 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["measures"] = {key: _measure(key, series, keys.get(key), as_of) for key, series in sorted(found.items())}
     quality += _same_day_conflicts(found, keys)
     acute_encounters = clinical.matching_ids(by_type.get("Encounter", []), wanted.of("Encounter"), ACUTE_CARE_KEY)
-    acute = frozenset(observation.get("id") for observation in observations if acute_encounters and
-                      reference_id(observation.get("encounter"), "Encounter") in acute_encounters)
-    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), _bp_since(keys, as_of), acute)
-    out_of_office = _out_of_office(averages, _bp_since(keys, as_of))
+    acute = frozenset(observation.get("id") for observation in observations
+                      if reference_id(observation.get("encounter"), "Encounter") in acute_encounters) \
+        if acute_encounters else frozenset()
+    bp_since = _bp_since(keys, as_of)
+    facts["bp"] = blood_pressure(found.get("sbp", []), found.get("dbp", []), bp_since, acute)
+    out_of_office = _out_of_office(averages, bp_since)
     if out_of_office:
         facts["bp"]["outOfOffice"] = out_of_office
     medication_index = {f"Medication/{m['id']}": m for m in by_type.get("Medication", [])}

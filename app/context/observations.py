@@ -21,7 +21,8 @@ LOINC = "http://loinc.org"
 SBP_CODE, DBP_CODE = "8480-6", "8462-4"
 #: The US Core Average Blood Pressure profile: a panel (96607-7) whose components are the mean systolic (96608-5)
 #: and mean diastolic (96609-3) pressure of several readings.
-BP_AVERAGE_KEY, AVERAGE_SBP_CODE, AVERAGE_DBP_CODE = "bp_average", "96608-5", "96609-3"
+BP_AVERAGE_KEY, BP_AVERAGE_CODE = "bp_average", "96607-7"
+AVERAGE_SBP_CODE, AVERAGE_DBP_CODE = "96608-5", "96609-3"
 #: An average of readings taken over 12 hours or more is ambulatory (or home) monitoring, not one office visit.
 AMBULATORY_HOURS = 12
 CODED_KEYS = frozenset({"smoking"})
@@ -309,37 +310,41 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
 
 def _bp_components(panel: dict[str, Any], keys: dict[str, Requirement], when: When,
                    quality: list[dict[str, Any]]) -> list[Reading]:
-    found: list[Reading] = []
+    names = {code: (key, keys[key].name if key in keys else default)
+             for code, key, default in ((SBP_CODE, "sbp", "systolic blood pressure"),
+                                        (DBP_CODE, "dbp", "diastolic blood pressure"))}
+    return [Reading(key, when, ref(panel), f"{LOINC}|{code}", value=value)
+            for key, code, value in _pressures(panel, names, quality)]
+
+
+#: The mean pressures of an average BP panel: LOINC code -> (key, name in a data-quality message).
+_MEANS = {AVERAGE_SBP_CODE: ("sbp", "mean systolic blood pressure"),
+          AVERAGE_DBP_CODE: ("dbp", "mean diastolic blood pressure")}
+
+
+def _pressures(panel: dict[str, Any], names: dict[str, tuple[str, str]],
+               quality: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """(key, LOINC code, mmHg) of a BP panel's components whose LOINC code ``names`` lists; none at all when one of
+    them is unusable (the whole reading is then suspect: neither value is used)."""
+    found: list[tuple[str, str, float]] = []
     problems_before = len(quality)
     for component in panel.get("component") or []:
         for coding in codings(component.get("code")):
-            if coding.get("system") != LOINC or coding.get("code") not in (SBP_CODE, DBP_CODE):
+            if coding.get("system") != LOINC or coding.get("code") not in names:
                 continue
-            key = "sbp" if coding["code"] == SBP_CODE else "dbp"
-            name = keys[key].name if key in keys else ("systolic" if key == "sbp" else "diastolic") + " blood pressure"
+            key, name = names[coding["code"]]
             value = _quantity(component, key, name, quality, owner=panel)
             if value is not None:
-                found.append(Reading(key, when, ref(panel), f"{LOINC}|{coding['code']}", value=value))
-    if len(quality) > problems_before:
-        return []  # one unusable component makes the whole reading suspect: neither value is used
-    return found
+                found.append((key, coding["code"], value))
+    return [] if len(quality) > problems_before else found
 
 
 def _bp_average(panel: dict[str, Any], when: When, quality: list[dict[str, Any]]) -> list[Reading]:
     """One reading of an average BP (US Core Average Blood Pressure): the mean systolic as its value, the mean
     diastolic and whether it was measured out of the office in ``extra`` (self-measured: a performer that is the
     patient or a related person; ambulatory: readings over 12 hours or more). Either mean may be absent."""
-    means: dict[str, float] = {}
-    problems_before = len(quality)
-    for component in panel.get("component") or []:
-        for coding in codings(component.get("code")):
-            if coding.get("system") == LOINC and coding.get("code") in (AVERAGE_SBP_CODE, AVERAGE_DBP_CODE):
-                key = "sbp" if coding["code"] == AVERAGE_SBP_CODE else "dbp"
-                name = "mean systolic blood pressure" if key == "sbp" else "mean diastolic blood pressure"
-                value = _quantity(component, key, name, quality, owner=panel)
-                if value is not None:
-                    means[key] = value
-    if len(quality) > problems_before or not means:
+    means = {key: value for key, _code, value in _pressures(panel, _MEANS, quality)}
+    if not means:
         return []
     performers = [p.get("reference") for p in panel.get("performer") or [] if isinstance(p, dict)]
     if any(isinstance(r, str) and r.split("/")[-2:-1] in (["Patient"], ["RelatedPerson"]) for r in performers):
@@ -348,7 +353,7 @@ def _bp_average(panel: dict[str, Any], when: When, quality: list[dict[str, Any]]
         setting = "ambulatory"
     else:
         setting = None
-    reading = Reading(BP_AVERAGE_KEY, when, ref(panel), f"{LOINC}|96607-7", value=means.get("sbp"),
+    reading = Reading(BP_AVERAGE_KEY, when, ref(panel), f"{LOINC}|{BP_AVERAGE_CODE}", value=means.get("sbp"),
                       extra={"dbp": means.get("dbp"), "setting": setting})
     return [reading]
 

@@ -116,7 +116,6 @@ EQUIPMENT_USED = own("medical-equipment-used", "Medical equipment used", "The LO
                      [(LOINC, "98181-1", "Medical equipment used")])
 # Kidney failure: the value sets the 2025 CMS165 library names.
 DIALYSIS_SERVICES = vsac("2.16.840.1.113883.3.464.1003.109.12.1013")
-# Statins, by intensity (the 2025 CMS347 library) and the grouper: what an order not to prescribe one names.
 DEPRESSION_ASSESSMENT = own(
     "depression-screening-assessment", "Depression screening assessment", "The LOINC adult and adolescent depression "
     "screening assessments the depression screening measure CMS2 reads as direct reference codes; no published value "
@@ -129,6 +128,7 @@ UNDERWEIGHT_FOLLOW_UP = [vsac("2.16.840.1.113883.3.600.1.1551"), vsac("2.16.840.
 UNDERWEIGHT_MEDICINES = [vsac("2.16.840.1.113883.3.600.1.1499")]
 PATIENT_REASONS = [vsac("2.16.840.1.113883.3.526.2.311"), vsac("2.16.840.1.113883.3.600.791")]
 MEDICAL_REASONS = [vsac("2.16.840.1.113883.3.526.2.313"), vsac("2.16.840.1.113883.3.526.3.1007")]
+# Statins, by intensity (the 2025 CMS347 library) and the grouper: what an order not to prescribe one names.
 STATINS = [vsac("2.16.840.1.113762.1.4.1110.19"), vsac("2.16.840.1.113883.3.526.3.1572"),
            vsac("2.16.840.1.113883.3.526.3.1575"), vsac("2.16.840.1.113883.3.526.3.1574")]
 # Laterality: the codes CMS125 (2025) compares a unilateral mastectomy's bodySite with, and the body structures
