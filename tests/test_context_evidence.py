@@ -696,6 +696,20 @@ def test_medications__a_statin_order_completed_within_12_months_is_recent_therap
     assert [e.get("status") for e in facts_of(pack, completed, active)["medications"]["statin"]] == [None]
 
 
+def test_medications__a_statin_order_is_also_read_by_its_products_intensity(pack):
+    def intensities(code, display):
+        meds = facts_of(pack, request("MedicationRequest", cc(RX, code, display), status="active"))["medications"]
+        return {key for key in meds if key.startswith("statin_")}
+    assert intensities("617311", "atorvastatin 40 MG Oral Tablet") == {"statin_high_intensity"}
+    assert intensities("617310", "atorvastatin 20 MG Oral Tablet") == {"statin_moderate_intensity"}
+    assert intensities("314231", "simvastatin 10 MG Oral Tablet") == {"statin_low_intensity"}
+    # a suspension's intensity is its dose: the published sets list it as low and moderate
+    assert intensities("1790679", "simvastatin 4 MG/ML Oral Suspension") == {"statin_low_intensity",
+                                                                           "statin_moderate_intensity"}
+    # recognised by ingredient only (no product): a statin of unknown intensity
+    assert intensities("36567", "simvastatin") == set()
+
+
 # --- revascularization is clinical ASCVD; an allergy not yet begun; a BMI recorded as not done --------------------
 
 def test_revascularization__a_bypass_procedure_makes_clinical_ascvd_when_no_condition_says_so(pack):

@@ -157,6 +157,41 @@ def test_statin__muscle_symptoms_lead_to_reassessment_not_a_standard_start(pack_
     assert any(w["rule_id"] == "lipid.secondary-prevention" and w["severity"] == "moderate" for w in plan.warnings)
 
 
+@pytest.mark.parametrize("facts, rule, raised", [
+    # clinical ASCVD at 64 wants high intensity (2018 §4.1): a moderate product is raised, a high one reviewed
+    ({"conditions": ("ascvd",), "medications": {"statin": "atorvastatin 20 MG Oral Tablet",
+                                                "statin_moderate_intensity": "atorvastatin 20 MG Oral Tablet"}},
+     "lipid.secondary-prevention", True),
+    ({"conditions": ("ascvd",), "medications": {"statin": "atorvastatin 40 MG Oral Tablet",
+                                                "statin_high_intensity": "atorvastatin 40 MG Oral Tablet"}},
+     "lipid.secondary-prevention", False),
+    # a statin of unknown intensity (recognised by ingredient only) is reviewed, never raised blindly
+    ({"conditions": ("ascvd",), "medications": {"statin": "simvastatin"}}, "lipid.secondary-prevention", False),
+    # diabetes at 64 wants at least moderate intensity (2018 §4.3): a low product is raised, a moderate one reviewed
+    ({"conditions": ("diabetes",), "hba1c": 7.0,
+      "medications": {"statin": "simvastatin 10 MG Oral Tablet",
+                      "statin_low_intensity": "simvastatin 10 MG Oral Tablet"}},
+     "lipid.diabetes", True),
+    ({"conditions": ("diabetes",), "hba1c": 7.0,
+      "medications": {"statin": "simvastatin 20 MG Oral Tablet",
+                      "statin_moderate_intensity": "simvastatin 20 MG Oral Tablet"}}, "lipid.diabetes", False),
+])
+def test_statin__one_of_lower_intensity_than_the_indication_is_raised_not_restarted(pack_set, facts, rule, raised):
+    plan = _plan(pack_set, age=64, ldl=110, **facts)
+    assert plan.activity(rule) is None  # never a second statin start
+    instead = plan.activity(f"{rule}.instead")
+    assert instead.title == ("Raise statin intensity" if raised else "Review current statin")
+    assert ("raise the dose or switch unless a higher intensity was not tolerated" in _reasons(plan)[rule]) is raised
+
+
+def test_statin__no_raise_over_recorded_muscle_symptoms(pack_set):
+    plan = _plan(pack_set, age=64, ldl=110, conditions={"ascvd": "Old myocardial infarction",
+                                                        "statin_muscle_symptoms": "Myalgia caused by statin"},
+                 medications={"statin": "atorvastatin 20 MG Oral Tablet",
+                              "statin_moderate_intensity": "atorvastatin 20 MG Oral Tablet"})
+    assert plan.activity("lipid.secondary-prevention.instead").title != "Raise statin intensity"
+
+
 def test_statin__liver_disease_makes_the_start_the_clinicians_judgement(pack_set):
     plan = _plan(pack_set, age=64, conditions={"ascvd": "Old myocardial infarction", "liver_disease": "Cirrhosis"},
                  ldl=110)

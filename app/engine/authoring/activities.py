@@ -58,6 +58,10 @@ def activities() -> list[dict[str, Any]]:
           "Statin at an intensity chosen by the clinician.", (ATC, "C10AA", "HMG CoA reductase inhibitors")),
         a("statin-review", "Review current statin", "medication",
           "Check the current statin's intensity against the indication, adherence and LDL-C response."),
+        a("statin-intensify", "Raise statin intensity", "medication",
+          "Raise the dose of the current statin, or switch statin, to the intensity the indication calls for (2018 "
+          "AHA/ACC Table 3), unless a higher intensity was not tolerated.",
+          (ATC, "C10AA", "HMG CoA reductase inhibitors")),
         a("statin-intolerance-review", "Reassess statin intolerance", "medication",
           "Assess the muscle symptoms, nonstatin causes and predisposing factors; when the side effect was not "
           "severe, rechallenge with a modified dosing regimen or an alternate statin, or use nonstatin therapy."),

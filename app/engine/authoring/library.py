@@ -496,6 +496,15 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     # statin ordered in the period whatever its status): a start is not proposed over it, its use is confirmed.
     ("MedicationRequest", "statin", "Statin", [vsac("2.16.840.1.113762.1.4.1110.19"), STATIN_ALLERGEN], None,
      {"ingredient": True, "completed_months": 12}),
+    # The same orders by the intensity of their product (2018 AHA/ACC Table 3, as the published CMS347 value sets
+    # list the products: High 526.3.1572, Moderate 526.3.1575, Low 526.3.1574; a suspension is in Low and Moderate,
+    # its dose decides). A product in none of them (recognised by ingredient only) has no known intensity.
+    ("MedicationRequest", "statin_high_intensity", "High-intensity statin",
+     [vsac("2.16.840.1.113883.3.526.3.1572")], None, {"completed_months": 12}),
+    ("MedicationRequest", "statin_moderate_intensity", "Moderate-intensity statin",
+     [vsac("2.16.840.1.113883.3.526.3.1575")], None, {"completed_months": 12}),
+    ("MedicationRequest", "statin_low_intensity", "Low-intensity statin",
+     [vsac("2.16.840.1.113883.3.526.3.1574")], None, {"completed_months": 12}),
     # An order not to prescribe a statin, with its reason (CMS347 2025 reads MedicationNotRequested of the three
     # intensities): not_done.statin, never a statin.
     ("MedicationRequest", "statin", "Statin not to be prescribed", STATINS, None,

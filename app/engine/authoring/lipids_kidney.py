@@ -39,8 +39,13 @@ PRIMARY_GROUP = f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditio
 PRIMARY = f"{PRIMARY_GROUP} and %facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190"
 PRIMARY_CITE = ("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C 70 to 189 mg/dL")
 RISK = "%facts.scores.ascvd10y.value"
-LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin", *STATIN_REASON_INPUTS]
-LIPID_EVIDENCE = tuple(STATIN_REASON_INPUTS)
+#: The current statin's intensity (by its product) is read only where a rule raises a lower one: evidence, whose
+#: absence is no data gap.
+INTENSITY_INPUTS = ["medications.statin_high_intensity", "medications.statin_moderate_intensity",
+                    "medications.statin_low_intensity"]
+LIPID_INPUTS = ["measures.ldl", "scores.ascvd10y", "medications.statin", "allergies.statin", *STATIN_REASON_INPUTS,
+                *INTENSITY_INPUTS]
+LIPID_EVIDENCE = (*STATIN_REASON_INPUTS, *INTENSITY_INPUTS)
 STATIN_SHOWN = "[[; the active {{%facts.medications.statin.display}} may reasonably be continued (IIb)]]"
 #: Reasons the record gives not to start a statin, in the order the plan reports them (the first that holds).
 STATIN_EXCLUSIONS = (
@@ -87,10 +92,46 @@ STATIN_CHOICES = [
 ]
 
 
-def _statin_checks(intensity: str) -> dict[str, Any]:
-    """Exclusions and contraindications every statin start shares; ``intensity`` names the one the rule wants."""
+#: A current statin whose product is of lower intensity than a rule wants (the published intensity value sets): the
+#: rule still applies, to raise the intensity (2018 AHA/ACC §4.1 and §4.2: "initiated or continued" at high
+#: intensity; §4.3 and §4.4.2: at least moderate). A product of unknown intensity is a statin to review instead.
+HIGH_INTENSITY = "%facts.medications.statin_high_intensity"
+BELOW_INTENSITY = {
+    "high-intensity": ("(%facts.medications.statin_moderate_intensity.exists() or "
+                       f"%facts.medications.statin_low_intensity.exists()) and {HIGH_INTENSITY}.empty()"),
+    "at least moderate-intensity": ("%facts.medications.statin_low_intensity.exists() and "
+                                    "%facts.medications.statin_moderate_intensity.empty() and "
+                                    f"{HIGH_INTENSITY}.empty()"),
+}
+#: What a rule says when the active statin is of a lower intensity than it wants: not a new start, a raise.
+RAISE = {
+    "high-intensity": "the active {{%facts.medications.statin.display}} is not a high-intensity product (2018 "
+                      "AHA/ACC Table 3, as the published intensity value sets list products): the guideline's "
+                      "high-intensity statin is initiated or continued, so raise the dose or switch unless a higher "
+                      "intensity was not tolerated",
+    "at least moderate-intensity": "the active {{%facts.medications.statin.display}} is a low-intensity product "
+                                   "(2018 AHA/ACC Table 3, as the published intensity value sets list products): "
+                                   "the guideline asks for at least a moderate-intensity statin, so raise the dose "
+                                   "or switch unless a higher intensity was not tolerated",
+}
+
+
+def _statin_checks(intensity: str, *, raise_lower: bool = False) -> dict[str, Any]:
+    """Exclusions and contraindications every statin start shares; ``intensity`` names the one the rule wants.
+
+    A statin already taken excludes the start. With ``raise_lower`` (rules whose guideline says the intensity is
+    "initiated or continued"), one whose product is of a lower intensity than the rule wants (BELOW_INTENSITY)
+    turns it into a raise of that statin (RAISE) instead of a review.
+    """
+    raise_check: tuple[tuple, ...] = ()
+    if raise_lower:
+        # Never a raise over a recorded intolerance, allergy or medical reason: those keep their own entries below.
+        raise_when = (f"{ON_STATIN} and {BELOW_INTENSITY[intensity]} and {STATIN_INTOLERANCE}.not() and "
+                      "%facts.allergies.statin.empty() and %facts.not_done.statin_medical_reason.empty()")
+        raise_check = ((raise_when, RAISE[intensity], "low", "statin-intensify",
+                        "Raise the statin's intensity: {{%facts.medications.statin.display}} is below the indication"),)
     return {
-        "exclusions": (STATIN_EXCLUSIONS[0], STATIN_EXCLUSIONS[1],
+        "exclusions": (STATIN_EXCLUSIONS[0], STATIN_EXCLUSIONS[1], *raise_check,
                        (ON_STATIN, "statin not started: {{%facts.medications.statin.display}} prescription[[ "
                                    "({{%facts.medications.statin.note}})]] (check it is "
                                    f"{intensity})", "low", "statin-review"),
@@ -132,7 +173,7 @@ def cholesterol() -> dict[str, Any]:
                  when=["%facts.conditions.ascvd.exists()", f"{AGE} <= 75"], activity="statin-high",
                  inputs=["conditions.ascvd", *LIPID_INPUTS],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.1, Secondary ASCVD prevention"), STATIN_SAFETY],
-                 choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
+                 choice=STATIN_CHOICES, **_statin_checks("high-intensity", raise_lower=True),
                  text="Clinical ASCVD ({{%facts.conditions.ascvd.display}}), age {{%facts.patient.ageYears}}: "
                       "high-intensity statin to lower LDL-C by 50 % or more."),
             rule("lipid.secondary-prevention-over-75", "Statin (clinical ASCVD, older than 75)", ages=(76, None),
@@ -150,7 +191,7 @@ def cholesterol() -> dict[str, Any]:
                  activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.2, Severe hypercholesterolemia (LDL-C 190 mg/dL or "
                                              "higher)"), STATIN_SAFETY],
-                 choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
+                 choice=STATIN_CHOICES, **_statin_checks("high-intensity", raise_lower=True),
                  text="LDL-C {{%facts.measures.ldl.value}} mg/dL ({{%facts.measures.ldl.date}}) is 190 or more, "
                       "age 20 to 75: maximally tolerated (high-intensity) statin without risk calculation."),
             rule("lipid.diabetes", "Moderate-intensity statin (diabetes, 40 to 75)", ages=(40, 75),
@@ -159,7 +200,8 @@ def cholesterol() -> dict[str, Any]:
                  activity="statin-moderate", inputs=["conditions.diabetes", *LIPID_INPUTS],
                  cite=[("AHA-ACC-CHOL-2018", "Section 4.3, Diabetes mellitus in adults"),
                        ("ADA-2025", "Section 10, Cardiovascular Disease and Risk Management (statin "
-                                    "treatment)"), STATIN_SAFETY], **_statin_checks("at least moderate-intensity"),
+                                    "treatment)"), STATIN_SAFETY],
+                 **_statin_checks("at least moderate-intensity", raise_lower=True),
                  choice=["with multiple ASCVD risk factors a high-intensity statin is reasonable (2018 §4.3).",
                          *STATIN_CHOICES],
                  text="Diabetes at age {{%facts.patient.ageYears}} (40 to 75): moderate-intensity statin "
@@ -197,7 +239,7 @@ def cholesterol() -> dict[str, Any]:
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[PRIMARY_CITE, ("PCE-2013", "Pooled Cohort Equations"),
                        STATIN_SAFETY],
-                 choice=STATIN_CHOICES, **_statin_checks("high-intensity"),
+                 choice=STATIN_CHOICES, **_statin_checks("high-intensity", raise_lower=True),
                  text="10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                       "({{%facts.scores.ascvd10y.basis}}) is 20 % or more "
                       "with LDL-C {{%facts.measures.ldl.value}} mg/dL: statin to lower LDL-C by 50 % or more."),
