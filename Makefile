@@ -12,7 +12,7 @@ install:
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/hadolint Dockerfile
+	.venv/bin/hadolint Dockerfile deploy/nginx/Dockerfile
 
 hapi-start:
 	bash hapi/start.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything carepath needs on a fresh machine: the Python venv with carepath and its dependencies,
-# the local HAPI FHIR server build, and (with --test) Debian's chromium and redis-server for the test suite.
+# the local HAPI FHIR server build, Debian's nginx (the proxy in front of gunicorn), and (with --test) Debian's
+# chromium and redis-server for the test suite.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,6 +62,8 @@ apt_install() {
 main() {
   command -v java >/dev/null || apt_install openjdk-17-jdk-headless
   command -v mvn >/dev/null || apt_install maven
+  # nginx: the buffering reverse proxy `make run` puts in front of gunicorn (deploy/nginx), tested by the suite.
+  apt_install nginx
   if [[ $WITH_TEST -eq 1 ]]; then
     apt_install chromium chromium-driver redis-server
   fi

@@ -31,10 +31,8 @@ SANDBOX_FHIR_UPSTREAM="$FHIR" SANDBOX_PORT="$EHR_PORT" SANDBOX_APP_URL="http://l
   .venv/bin/python -m sandbox > var/sandbox.log 2>&1 &
 pids+=($!)
 
-echo "==> starting carepath on http://localhost:$APP_PORT"
-.venv/bin/gunicorn --bind "localhost:$APP_PORT" --workers 2 --threads 4 \
-  --access-logfile var/access.log --access-logformat '%(h)s %(m)s %(U)s %(s)s %(L)s' \
-  --preload 'app.wsgi:app' > var/carepath.log 2>&1 &
+echo "==> starting carepath on http://localhost:$APP_PORT (gunicorn behind nginx, deploy/serve.sh)"
+bash deploy/serve.sh "localhost:$APP_PORT" var > var/serve.log 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 60); do

@@ -22,8 +22,8 @@ export CAREPATH_REQUIRE_INTEGRATION=1
 
 echo "==> ruff"
 .venv/bin/ruff check .
-echo "==> hadolint Dockerfile"
-.venv/bin/hadolint Dockerfile
+echo "==> hadolint Dockerfile deploy/nginx/Dockerfile"
+.venv/bin/hadolint Dockerfile deploy/nginx/Dockerfile
 echo "==> conformance (published eCQM test deck, docs/conformance.md)"
 # Every case of the shared deck through the plan; fails on any disagreement classed defect or not classed at all,
 # and on a reviewed entry that no longer occurs (--strict: no known defect is tolerated).
