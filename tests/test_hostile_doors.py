@@ -152,7 +152,8 @@ def test_cohort_inputs__bad_lines_are_counted_and_every_patient_planned_or_named
 
 def test_cohort_inputs__a_file_that_is_not_gzip_is_counted_not_fatal(tmp_path):
     (tmp_path / "Patient.ndjson.gz").write_bytes(b"not gzip at all")
-    (tmp_path / "Observation.ndjson").write_text('{"resourceType": "Observation", "subject": {"reference": "Patient/1"}}')
+    observation = {"resourceType": "Observation", "subject": {"reference": "Patient/1"}}
+    (tmp_path / "Observation.ndjson").write_text(json.dumps(observation))
     groups, problems = local_groups(tmp_path)
     assert any("gzip" in kind for kind in problems), problems
     assert list(groups) == ["1"]  # the readable file still counts
