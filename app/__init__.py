@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from app import config as default_config
 from app import logs
 from app.errors import ConfigError
+
+# Flask is imported when an app is built: the command line's plan, facts and conformance never need it.
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app"]
 
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: defaults, then ``CAREPATH_*`` environment variables, then ``test_config``."""
+    from flask import Flask
+
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.from_object(default_config)
     app.config.from_prefixed_env("CAREPATH")

@@ -25,8 +25,26 @@ def _load(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+#: Which module registers each subcommand (module, function names): only the chosen command's module is imported,
+#: so `carepath plan` does not pay for Flask, Spark or the FHIR client's imports (benchmarks/cli_startup.py).
+REGISTRARS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "facts": ("app.context.cli", ("add_facts_command",)),
+    "plan": ("app.engine.cli", ("add_engine_commands",)),
+    "explain": ("app.engine.cli", ("add_engine_commands",)),
+    "pack": ("app.engine.cli", ("add_engine_commands",)),
+    "audit": ("app.audit", ("add_audit_command",)),
+    "cohort": ("app.cohort.cli", ("add_cohort_commands",)),
+    "conformance": ("app.conformance.cli", ("add_conformance_command",)),
+    "governance": ("app.governance.cli", ("add_governance_command",)),
+    "monitor": ("app.governance.cli", ("add_monitor_command",)),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand, or (``command``) with the one it names registered in full and
+    the others listed by name only."""
+    import importlib
+
     parser = argparse.ArgumentParser(prog="carepath", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -37,31 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     load.set_defaults(func=_load)
 
-    from app.context.cli import add_facts_command
-
-    add_facts_command(commands)
-
-    from app.engine.cli import add_engine_commands
-
-    add_engine_commands(commands)
-
-    from app.audit import add_audit_command
-
-    add_audit_command(commands)
-
-    from app.cohort.cli import add_cohort_commands
-
-    add_cohort_commands(commands)
-
-    from app.conformance.cli import add_conformance_command
-
-    add_conformance_command(commands)
-
-    from app.governance.cli import add_governance_command, add_monitor_command
-
-    add_governance_command(commands)
-    add_monitor_command(commands)
-
+    done: set[tuple[str, str]] = set()
+    for name, (module, functions) in REGISTRARS.items():
+        if command is not None and name != command:
+            continue
+        for function in functions:
+            if (module, function) not in done:
+                done.add((module, function))
+                getattr(importlib.import_module(module), function)(commands)
     return parser
 
 
@@ -70,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app import logs
 
     logs.configure("WARNING", "text")
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    chosen = arguments[0] if arguments and arguments[0] in REGISTRARS else None
+    args = build_parser(chosen).parse_args(arguments)
     return args.func(args)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.context.facts import facts_from_resources
-from app.context.fetch import FetchResult, fetch_resources
 from app.context.observations import ObservationReader
 from app.context.requirements import (
     Requirement,
@@ -17,7 +16,10 @@ from app.context.requirements import (
     requirements_from_library,
 )
 from app.context.resources import from_bundle
-from app.fhir.client import FhirClient
+
+if TYPE_CHECKING:  # fetching (and its HTTP client) is imported on first use: a Bundle file needs none of it
+    from app.context.fetch import FetchResult, fetch_resources
+    from app.fhir.client import FhirClient
 
 #: What the plan calls a score it could not compute because results could not be read.
 SCORE_NAMES = {"ascvd10y": "10-year ASCVD risk", "egfr": "eGFR", "bmi": "BMI"}
@@ -47,6 +49,8 @@ def assemble(client: FhirClient, patient_id: str, requirements: Iterable[Require
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     wanted = merge(requirements)
     reader = ObservationReader(wanted.measures(), as_of)  # reads each answer as it arrives
+    from app.context.fetch import fetch_resources
+
     fetched = fetch_resources(client, patient_id, wanted, as_of=as_of, reader=reader)
     return facts_from_fetch(fetched, wanted, as_of, reader=reader)
 
@@ -81,3 +85,11 @@ def facts_from_fetch(fetched: FetchResult, requirements: Iterable[Requirement], 
     facts["missing"] = unseen + [m for m in facts["missing"] if m["key"] not in blind_keys]
     facts["fetch"] = {"mode": fetched.mode, "requests": fetched.requests, "notes": fetched.notes}
     return facts
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("FetchResult", "fetch_resources"):
+        from app.context import fetch
+
+        return getattr(fetch, name)
+    raise AttributeError(f"module 'app.context' has no attribute {name!r}")

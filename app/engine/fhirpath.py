@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
-
-import fhirpathpy
 
 from app.engine.fhirpath_subset import PATH_CACHE, Unsupported, parse_subset
 
@@ -71,7 +70,13 @@ def compile_expression(text: str, *, use_fast_path: bool = True) -> CompiledExpr
 
     An expression the subset parses is valid FHIRPath (the subset's grammar is a part of FHIRPath's), so its
     fhirpathpy evaluator is compiled only when first needed; any other expression is compiled (and its syntax
-    checked) by fhirpathpy now."""
+    checked) by fhirpathpy now. A pack repeats its expressions (a pack of 927 has 285 distinct ones): each text
+    is compiled once per process and the immutable result shared."""
+    return _compiled(text, use_fast_path)
+
+
+@cache
+def _compiled(text: str, use_fast_path: bool) -> CompiledExpression:
     fast = None
     if use_fast_path:
         try:
@@ -82,6 +87,8 @@ def compile_expression(text: str, *, use_fast_path: bool = True) -> CompiledExpr
 
 
 def _reference(text: str) -> Callable[..., list[Any]]:
+    import fhirpathpy  # only when an expression needs it: most packs' expressions are all in the fast subset
+
     try:
         reference = fhirpathpy.compile(text)
         # fhirpathpy builds the tree lazily: one evaluation over empty facts surfaces syntax errors now.

@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +20,6 @@ from app.engine.rules import ActivityTemplate, Area
 from app.errors import FhirError, PackError
 from app.fhir.decoding import UnreadableJson, load_file
 
-try:
-    _FHIR_MODELS_VERSION = version("fhir.resources")
-except PackageNotFoundError:  # pragma: no cover - the models are a dependency
-    _FHIR_MODELS_VERSION = "unknown"
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
 #: A pack's conformance review (``docs/conformance.md``): reviewed data about the pack, not FHIR resources of it.
 REVIEW_FOLDER = "conformance"
@@ -221,14 +215,13 @@ def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
 
 
 def _r4_cache() -> Path | None:
-    """Where valid resources are remembered: ``CAREPATH_CACHE_DIR`` (empty: nowhere), else the user's cache
-    folder; keyed by the validating library's version too, so an upgrade validates everything again."""
-    configured = os.environ.get("CAREPATH_CACHE_DIR")
-    if configured is not None and not configured.strip():
-        return None
-    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
-        "carepath"
-    return base / f"r4-valid-{_FHIR_MODELS_VERSION}"
+    """Where valid resources are remembered (:func:`app.cache.cache_dir`), keyed by the validating library's
+    version too, so an upgrade validates everything again."""
+    import fhir.resources  # the package alone (its version), not its models
+
+    from app.cache import cache_dir
+
+    return cache_dir(f"r4-valid-{getattr(fhir.resources, '__version__', 'unknown')}")
 
 
 def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> PackSet:

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.errors import FhirError, PackError
 from app.terminology.server import TerminologyServer
-from app.terminology.valuesets import ValueSet, from_resource
+from app.terminology.valuesets import ValueSet, from_resource_cached
 
 
 def library_value_sets(library: Mapping[str, Any]) -> list[str]:
@@ -65,7 +65,7 @@ def _bundled(canonical: str, origin: str, resource: Mapping[str, Any], server: T
     some) is expanded whole by the terminology server when there is one; a truncated page the server cannot
     expand is refused (None, the problem named)."""
     try:
-        value_set = from_resource(resource, source=origin)
+        value_set = from_resource_cached(resource, source=origin)
     except ValueError as exc:
         problems.append(f"value set {canonical}: {origin}: {exc}")
         return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from app.terminology import rxnorm
@@ -90,6 +91,56 @@ def from_resource(resource: Mapping[str, Any], source: str = "pack") -> ValueSet
                     title=str(resource.get("title") or resource.get("name") or url), members=members,
                     source=source, moieties=moieties, truncated=cut, completion=str(completion.get("text") or ""),
                     missing=int(completion.get("missing") or 0))
+
+
+def from_resource_cached(resource: Mapping[str, Any], source: str = "pack") -> ValueSet:
+    """:func:`from_resource`, remembered on disk (:mod:`app.cache`) by the SHA-256 of the resource's content and of
+    the code that reads it: recognising tens of thousands of codes is most of a pack's load time, and a command
+    line run pays it at every start. A cache entry that cannot be read is derived again."""
+    import hashlib
+
+    import orjson
+
+    from app.cache import cache_dir, write_atomically
+
+    folder = cache_dir(f"valuesets-{_code_digest()}")
+    if folder is None:
+        return from_resource(resource, source)
+    try:
+        content = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not plain JSON: no cache key
+        return from_resource(resource, source)
+    entry = folder / f"{hashlib.sha256(content).hexdigest()}.json"
+    try:
+        data = orjson.loads(entry.read_bytes())
+        cut = data["truncated"]
+        return ValueSet(url=data["url"], version=data["version"], title=data["title"],
+                        members=frozenset((system, code) for system, code in data["members"]), source=source,
+                        moieties=frozenset(data["moieties"]), truncated=(cut[0], cut[1]) if cut else None,
+                        completion=data["completion"], missing=data["missing"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass
+    value_set = from_resource(resource, source)  # a ValueError here is the caller's to report
+    write_atomically(entry, orjson.dumps({
+        "url": value_set.url, "version": value_set.version, "title": value_set.title,
+        "members": sorted(value_set.members), "moieties": sorted(value_set.moieties),
+        "truncated": list(value_set.truncated) if value_set.truncated else None,
+        "completion": value_set.completion, "missing": value_set.missing}))
+    return value_set
+
+
+@cache
+def _code_digest() -> str:
+    """A digest of the modules that decide membership: a change to them derives every value set again."""
+    import hashlib
+    from pathlib import Path
+
+    from app.terminology import codes
+
+    digest = hashlib.sha256()
+    for module in (__file__, codes.__file__, rxnorm.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def truncation(resource: Mapping[str, Any]) -> tuple[int, int] | None:
