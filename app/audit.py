@@ -54,9 +54,9 @@ UNKNOWN_ACTOR = "unknown"
 #: The phase of an entry that settles an earlier ``unknown`` outcome (:mod:`app.careplan.reconcile`).
 RECONCILED = "reconciled"
 #: ``signed-off`` and ``pack-activated`` are the governance of pack versions (:mod:`app.governance.signoff`): their
-#: ``patient_id`` is empty.
+#: ``patient_id`` is empty; ``previewed`` is a reviewer opening a patient's plan under a draft pack version.
 EVENTS = ("generated", "saved", "approved", "rejected", "conflict", "cds-accepted", "cds-overridden", "signed-off",
-          "pack-activated")
+          "pack-activated", "previewed")
 # The only value put into this SQL is EVENTS, constants of this module.
 _TABLE = f"""
 CREATE TABLE IF NOT EXISTS audit (

@@ -144,6 +144,14 @@ PACK_FHIR_BASE_URL = ""
 PACK_ALLOW_DRAFT = ["http://carepath.dev/fhir/Library/primary-care-data|2025.1.0"]
 #: How many distinct reviewers must sign off a pack version (``carepath pack sign-off``) before it becomes active.
 GOVERNANCE_REVIEWERS = 2
+#: The governance reviewers who may open ``/governance`` (the monitor, its MeasureReport) and preview a patient's
+#: plan under a draft pack version: a JSON list of Practitioner (or PractitionerRole) references, each relative
+#: (``Practitioner/123``: the fhirUser of a SMART launch from any server of SMART_ALLOWED_ISS) or absolute (that
+#: server only). Only a launch the EHR authorized counts (never an open-server one). Empty = nobody.
+GOVERNANCE_ALLOW = []
+#: Draft pack versions a reviewer may preview a patient's plan with, beside the active one: a JSON list, each a
+#: pack folder or a ``governance.json`` (its proposed folder). Empty = no preview.
+GOVERNANCE_PREVIEW_PACKS = []
 #: A FHIR terminology server that expands the value sets a pack names but does not bundle (``ValueSet/$expand``
 #: at pack load, cached per value set version); empty = bundled value sets only.
 TERMINOLOGY_URL = ""

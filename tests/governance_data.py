@@ -36,3 +36,26 @@ def proposed_pack(folder: Path) -> Path:
         resource["version"] = NEW_VERSION
         path.write_text(json.dumps(resource, indent=2, ensure_ascii=False), encoding="utf-8")
     return folder
+
+
+def _bp_reading(number: int, day: str, systolic: int, diastolic: int) -> dict:
+    def component(code: str, value: int) -> dict:
+        return {"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org",
+                                  "code": "mm[Hg]"}}
+
+    return {"resourceType": "Observation", "id": f"bp{number}", "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]}, "effectiveDateTime": day,
+            "component": [component("8480-6", systolic), component("8462-4", diastolic)]}
+
+
+def systolic_127_bundle() -> dict:
+    """A woman of 54 whose office SBP averages 127.5 mmHg over two occasions: below the bundled pack's 130, at or
+    above the proposed copy's 125, so the two versions plan differently for her."""
+    return {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1970-03-01",
+                      "name": [{"family": "Preview", "given": ["Ada"]}]}},
+        {"resource": _bp_reading(1, "2024-10-01", 127, 75)}, {"resource": _bp_reading(2, "2024-11-05", 128, 76)}]}

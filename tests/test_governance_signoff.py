@@ -20,7 +20,7 @@ from app.engine import DEFAULT_PACK_DIR, load_configured_pack_set
 from app.errors import PackError
 from app.governance.lifecycle import check_lifecycle
 from app.governance.report import build_report, write_governance_report
-from app.governance.signoff import REVIEWER_EXTENSION, SignOffRefused, read_report, sign_off, signers
+from app.governance.signoff import REVIEWER_EXTENSION, SignOffRefused, activate, read_report, sign_off, signers
 from tests.governance_data import BP_FILE, NEW_VERSION, proposed_pack
 from tests.test_conformance import GAP_CASE, OUTSIDE_CASE, make_deck
 
@@ -212,3 +212,75 @@ def test_sign_off_command__exit_codes(proposed, report, tmp_path, monkeypatch, c
     assert main([*command, "--reviewer", BOB]) == 0
     assert "is now active" in capsys.readouterr().out
     assert main([*command[:4], str(tmp_path / "nothing.json"), *command[5:], "--reviewer", BOB]) == 1
+
+
+@pytest.fixture
+def in_use(tmp_path):
+    """The version in use: the bundled pack, signed off earlier (active)."""
+    folder = Path(shutil.copytree(DEFAULT_PACK_DIR, tmp_path / "in-use"))
+    activate(folder, ["Practitioner/carol", "Practitioner/dave"], date(2025, 1, 2))
+    return folder
+
+
+def _statuses(folder: Path) -> set[str]:
+    return {json.loads(path.read_text(encoding="utf-8"))["status"]
+            for path in [*folder.glob("PlanDefinition-*.json"), *folder.glob("Library-*.json")]}
+
+
+def test_sign_off__activating_a_version_retires_the_one_it_replaces(proposed, report, audit, in_use):
+    first = sign_off(proposed, report, ALICE, audit, required=2, retire=in_use, on=date(2025, 7, 1))
+    assert not first.retired and _statuses(in_use) == {"active"}, "nothing is retired before the new one is active"
+
+    second = sign_off(proposed, report, BOB, audit, required=2, retire=in_use, on=date(2025, 7, 1))
+
+    assert second.activated and _statuses(in_use) == {"retired"} and _statuses(proposed) == {"active"}
+    assert "http://carepath.dev/fhir/Library/primary-care-data|2025.1.0" in second.retired
+    assert any(line.startswith("retired: ") for line in second.lines())
+    [activated] = [entry for entry in audit.entries() if entry.event == "pack-activated"]
+    assert activated.detail["retired"] == second.retired
+    with pytest.raises(PackError, match="is retired"):
+        load_configured_pack_set(_files_config(in_use))
+    bp = json.loads((proposed / BP_FILE).read_text(encoding="utf-8"))
+    assert [r["name"] for r in bp["endorser"]] == [ALICE, BOB] == [r["name"] for r in bp["reviewer"]]
+
+
+@pytest.mark.parametrize("which, message", [
+    ("proposed", "the folder being signed off"),
+    ("draft", "only an active version is retired"),
+    ("missing", "no such pack folder"),
+])
+def test_sign_off__refuses_to_retire_what_is_not_the_active_version(proposed, report, audit, tmp_path, which,
+                                                                    message):
+    folders = {"proposed": proposed, "missing": tmp_path / "nowhere",
+               "draft": Path(shutil.copytree(DEFAULT_PACK_DIR, tmp_path / "draft"))}
+    with pytest.raises(SignOffRefused, match=message):
+        sign_off(proposed, report, ALICE, audit, required=1, retire=folders[which])
+    assert audit.entries() == [] and _statuses(proposed) == {"draft"}
+
+
+def test_sign_off__refuses_to_retire_another_pack(proposed, report, audit, in_use):
+    library = in_use / "Library-primary-care-data.json"
+    resource = json.loads(library.read_text(encoding="utf-8"))
+    library.write_text(json.dumps({**resource, "url": "http://example.org/Library/other"}), encoding="utf-8")
+    with pytest.raises(SignOffRefused, match="not a version of the same pack"):
+        sign_off(proposed, report, ALICE, audit, required=1, retire=in_use)
+
+
+def test_sign_off_command__the_activation_is_in_the_chain_and_audit_verify_passes(proposed, report, in_use, tmp_path,
+                                                                                monkeypatch, capsys):
+    monkeypatch.setenv("CAREPATH_GOVERNANCE_REVIEWERS", "2")
+    monkeypatch.setenv("CAREPATH_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
+    db = str(tmp_path / "cli-audit.sqlite3")
+    command = ["pack", "sign-off", str(proposed), "--report", str(tmp_path / "out" / "governance.json"), "--db", db,
+               "--retire", str(in_use)]
+    assert main([*command, "--reviewer", ALICE]) == 0
+    assert main([*command, "--reviewer", BOB]) == 0
+    assert "retired: http://carepath.dev/fhir/Library/primary-care-data|2025.1.0" in capsys.readouterr().out
+
+    assert main(["audit", "verify", "--db", db]) == 0
+
+    assert "3 entries, hash chain intact" in capsys.readouterr().out
+    events = [entry.event for entry in AuditLog(db).entries()]
+    assert events == ["signed-off", "signed-off", "pack-activated"]
+    lines = (tmp_path / "checkpoints.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3, "each entry, the activation included, has its signed checkpoint"

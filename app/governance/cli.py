@@ -36,7 +36,8 @@ def add_monitor_command(commands: Any) -> None:
     command.add_argument("--db", default=None, help="the audit SQLite file (default: CAREPATH_AUDIT_DB or "
                          "VAR_DIR/audit.sqlite3)")
     command.add_argument("--since", type=iso_date, default=None, help="only entries from this date, YYYY-MM-DD")
-    command.add_argument("--format", choices=("json", "html"), default="json", help="output (default: json)")
+    command.add_argument("--format", choices=("json", "html", "measurereport"), default="json",
+                         help="output (default: json; measurereport: a FHIR R4 MeasureReport, type summary)")
     command.add_argument("--packs", type=Path, default=None,
                          help="the pack folder whose review thresholds apply (default: CAREPATH_PACK_DIR)")
     command.add_argument("--out", type=Path, default=None, help="write to this file (default: stdout)")
@@ -47,21 +48,22 @@ def run_monitor_command(args: argparse.Namespace) -> int:
     """Print or write the monitor; exit 0, 1 when the audit chain is broken (the counts are still shown)."""
     import json
 
-    from app.audit import configured_path, file_checkpoints, open_log
+    from app.audit import configured_path, open_log
     from app.cli_common import settings
-    from app.governance.monitor import monitor, render_html
+    from app.governance.measure import measure_report
+    from app.governance.monitor import configured_monitor, render_html
 
     config = settings()
     if not configured_path(args.db, config).is_file():
         return fail("monitor", f"no audit log at {configured_path(args.db, config)}")
-    audit = open_log(config, args.db)
-    points = file_checkpoints(audit.checkpoints) if audit.checkpoints else []
     try:
-        document = monitor(audit, since=args.since, pack_dir=args.packs or config.get("PACK_DIR") or None,
-                           checkpoints=points)
+        document = configured_monitor(config, open_log(config, args.db), since=args.since, pack_dir=args.packs)
     except PackError as exc:
         return fail("monitor", f"invalid guideline pack:\n{exc.message}")
-    text = render_html(document) if args.format == "html" else json.dumps(document, indent=2) + "\n"
+    if args.format == "html":
+        text = render_html(document)
+    else:
+        text = json.dumps(measure_report(document) if args.format == "measurereport" else document, indent=2) + "\n"
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:
@@ -84,6 +86,8 @@ def add_sign_off_command(actions: Any) -> None:
     sign.add_argument("--db", default=None, help="the audit SQLite file (default: CAREPATH_AUDIT_DB or "
                       "VAR_DIR/audit.sqlite3)")
     sign.add_argument("--date", type=iso_date, default=None, help="the approval date (default: today)")
+    sign.add_argument("--retire", type=Path, default=None,
+                      help="the folder of the active version this one replaces: retired when this one becomes active")
     sign.set_defaults(func=run_sign_off_command)
 
 
@@ -121,7 +125,7 @@ def run_sign_off_command(args: argparse.Namespace) -> int:
         report = read_report(args.report)
         outcome = sign_off(args.folder, report, args.reviewer, open_log(config, args.db),
                            required=int(config.get("GOVERNANCE_REVIEWERS") or 2), on=args.date,
-                           fhir_base=args.fhir_base, config=config)
+                           fhir_base=args.fhir_base, config=config, retire=args.retire)
     except SignOffRefused as exc:
         print(terminal_text(f"sign-off refused: {exc.message}"), file=sys.stderr)
         return 1

@@ -78,11 +78,16 @@ def monitor(audit: AuditLog, *, since: date | None = None, pack_dir: str | Path 
     """The monitor's document: the chain's verification, then per rule and pack version the counts and flags."""
     found = audit.check(checkpoints)
     rows: dict[tuple[str, str], RuleCounts] = {}
-    considered = 0
+    monthly: dict[str, dict[tuple[str, str], RuleCounts]] = {}
+    considered, first, last = 0, None, None
     for entry in audit.entries():
         if since is not None and entry.at[:10] < since.isoformat():
             continue
-        considered += _count(entry, rows)
+        counted = _count(entry, rows)
+        if counted:
+            _count(entry, monthly.setdefault(entry.at[:7], {}))  # the same counting, by calendar month (UTC)
+            first, last = first or entry.at, entry.at
+        considered += counted
     default, per_rule = thresholds(pack_dir)
     out = []
     for (rule, version), counts in sorted(rows.items()):
@@ -93,10 +98,28 @@ def monitor(audit: AuditLog, *, since: date | None = None, pack_dir: str | Path 
                     "cdsAccepted": counts.cds_accepted, "overridden": counts.overridden,
                     "rejectionReasons": counts.rejection_reasons, "overrideReasons": counts.override_reasons,
                     "rate": rate, "threshold": threshold,
-                    "flagged": threshold is not None and rate is not None and rate > threshold})
+                    "flagged": threshold is not None and rate is not None and rate > threshold,
+                    "byMonth": {month: _numbers(counts_of[(rule, version)])
+                                for month, counts_of in sorted(monthly.items()) if (rule, version) in counts_of}})
     return {"chain": {"intact": found.problem is None, "problem": found.problem, "entries": found.checked},
             "since": since.isoformat() if since else None, "entriesCounted": considered,
+            "period": {"start": first, "end": last},
             "threshold": default, "rules": out, "flagged": [row["rule"] for row in out if row["flagged"]]}
+
+
+def _numbers(counts: RuleCounts) -> dict[str, int]:
+    return {"proposed": counts.proposed, "accepted": counts.accepted, "rejected": counts.rejected,
+            "cdsAccepted": counts.cds_accepted, "overridden": counts.overridden}
+
+
+def configured_monitor(config: Mapping[str, Any], audit: AuditLog, *, since: date | None = None,
+                       pack_dir: str | Path | None = None) -> dict[str, Any]:
+    """The monitor as ``carepath monitor`` and the ``/governance`` page compute it from the settings: the audit
+    log checked against its checkpoint file, the review thresholds of ``pack_dir`` (default ``PACK_DIR``)."""
+    from app.audit import file_checkpoints
+
+    points = file_checkpoints(audit.checkpoints) if audit.checkpoints else []
+    return monitor(audit, since=since, pack_dir=pack_dir or config.get("PACK_DIR") or None, checkpoints=points)
 
 
 def _version(entry: Entry) -> str:

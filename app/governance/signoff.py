@@ -6,8 +6,11 @@ refuses a report whose conformance was not run or has a defect (failing or known
 files, a version already active, a reviewer signing the same files twice, and an audit log whose chain is broken
 (the count of reviewers is read from it). Once ``required`` distinct reviewers have signed the same files, the
 PlanDefinitions and the Library are rewritten ``active`` with ``approvalDate``, ``lastReviewDate`` and the
-reviewers, a ``pack-activated`` entry records it, and with a FHIR base the pack is published (one transaction
-of PUTs) with a Provenance naming the reviewers.
+reviewers (as ``reviewer`` and ``endorser``: they reviewed it and endorsed it for use at the site), a
+``pack-activated`` entry records it, and with a FHIR base the pack is published (one transaction of PUTs) with a
+Provenance naming the reviewers. Given the folder of the version in use (``retire``), activating the new version
+retires it: its PlanDefinitions and Library are rewritten ``retired`` in the same step, named in the
+``pack-activated`` entry and published with the new version.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class SignOff:
     required: int
     activated: bool = False
     published: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """What ``carepath pack sign-off`` prints."""
@@ -56,6 +60,7 @@ class SignOff:
                  f"reviewers ({', '.join(self.reviewers)})"]
         if self.activated:
             lines.append(f"pack version {self.version} is now active")
+        lines += [f"retired: {canonical}" for canonical in self.retired]
         lines += [f"published: {where}" for where in self.published]
         return lines
 
@@ -72,10 +77,11 @@ def read_report(path: str | Path) -> dict[str, Any]:
 
 
 def sign_off(folder: str | Path, report: Mapping[str, Any], reviewer: str, audit: AuditLog, *, required: int = 2,
-             on: date | None = None, fhir_base: str | None = None, config: Mapping[str, Any] | None = None
-             ) -> SignOff:
+             on: date | None = None, fhir_base: str | None = None, config: Mapping[str, Any] | None = None,
+             retire: str | Path | None = None) -> SignOff:
     """Record ``reviewer``'s sign-off of the proposed version in ``folder``; activate it once ``required``
-    distinct reviewers have signed these files. Raises SignOffRefused, saying why, and records nothing then."""
+    distinct reviewers have signed these files, retiring the active version in ``retire`` when given. Raises
+    SignOffRefused, saying why, and records nothing then."""
     folder = Path(folder)
     reviewer = _reviewer(reviewer)
     _check_conformance(report)
@@ -84,6 +90,8 @@ def sign_off(folder: str | Path, report: Mapping[str, Any], reviewer: str, audit
     version = _version(resources)
     if all(resource.get("status") == "active" for _path, resource in resources):
         raise SignOffRefused(f"pack version {version} is already active")
+    if retire is not None:
+        _check_retire(Path(retire), folder, resources)
     problem = audit.check().problem
     if problem:
         raise SignOffRefused(f"the audit log's chain is broken ({problem}): sign-offs cannot be counted from it")
@@ -99,12 +107,48 @@ def sign_off(folder: str | Path, report: Mapping[str, Any], reviewer: str, audit
     if len(outcome.reviewers) >= required:
         activate(folder, outcome.reviewers, on or datetime.now(UTC).date())
         outcome.activated = True
+        if retire is not None:
+            outcome.retired = retire_version(retire)
         audit.record(ACTIVATED, actor=reviewer, patient_id="", packs=canonicals,
                      detail={"reviewers": outcome.reviewers, "signedDigest": digest,
-                             "activeDigest": pack_digest(folder)})
+                             "activeDigest": pack_digest(folder), "retired": outcome.retired})
         if fhir_base:
-            outcome.published = publish(folder, outcome.reviewers, fhir_base, config or {})
+            outcome.published = publish(folder, outcome.reviewers, fhir_base, config or {}, retired=retire)
     return outcome
+
+
+def _check_retire(retire: Path, folder: Path, resources: list[tuple[Path, dict[str, Any]]]) -> None:
+    """``retire`` holds the active version of the same pack (its Library's url), another version than ``folder``."""
+    if not retire.is_dir():
+        raise SignOffRefused(f"{retire}: no such pack folder to retire")
+    if retire.resolve() == folder.resolve():
+        raise SignOffRefused("the folder to retire is the folder being signed off")
+    old = _lifecycle_resources(retire)
+    library = _library(resources)
+    old_library = _library(old)
+    if old_library.get("url") != library.get("url"):
+        raise SignOffRefused(f"{retire} is not a version of the same pack (its Library is "
+                             f"{old_library.get('url')}, not {library.get('url')})")
+    if old_library.get("version") == library.get("version"):
+        raise SignOffRefused(f"{retire} holds the same pack version {library.get('version')}")
+    not_active = sorted(f"{r.get('url')}|{r.get('version')} is {r.get('status')}" for _path, r in old
+                        if r.get("status") != "active")
+    if not_active:
+        raise SignOffRefused(f"only an active version is retired, and in {retire}: " + "; ".join(not_active))
+
+
+def _library(resources: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    return next((r for _path, r in resources if r.get("resourceType") == "Library"), {})
+
+
+def retire_version(folder: str | Path) -> list[str]:
+    """Rewrite a pack folder's PlanDefinitions and Library as ``retired``; returns their canonicals."""
+    retired = []
+    for path, resource in _lifecycle_resources(Path(folder)):
+        resource["status"] = "retired"
+        path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        retired.append(f"{resource.get('url')}|{resource.get('version')}")
+    return sorted(retired)
 
 
 def signers(audit: AuditLog, digest: str) -> list[str]:
@@ -169,14 +213,13 @@ def _version(resources: list[tuple[Path, dict[str, Any]]]) -> str:
 
 def activate(folder: str | Path, reviewers: list[str], on: date) -> None:
     """Rewrite the folder's PlanDefinitions and Library as ``active``, approved and reviewed on ``on`` by
-    ``reviewers`` (``reviewer``: a ContactDetail each, its name the reference, with the reference in an
-    extension: R4 ContactDetail has no reference)."""
+    ``reviewers`` (``reviewer`` and ``endorser``: a ContactDetail each, its name the reference, with the reference
+    in an extension: R4 ContactDetail has no reference)."""
     for path, resource in _lifecycle_resources(Path(folder)):
-        resource.update({
-            "status": "active", "approvalDate": on.isoformat(), "lastReviewDate": on.isoformat(),
-            "reviewer": [{"name": ref, "extension": [{"url": REVIEWER_EXTENSION, "valueReference": {"reference": ref}}]}
-                         for ref in reviewers],
-        })
+        people = [{"name": ref, "extension": [{"url": REVIEWER_EXTENSION, "valueReference": {"reference": ref}}]}
+                  for ref in reviewers]
+        resource.update({"status": "active", "approvalDate": on.isoformat(), "lastReviewDate": on.isoformat(),
+                         "reviewer": people, "endorser": people})
         path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -196,8 +239,11 @@ def provenance(folder: str | Path, reviewers: list[str]) -> dict[str, Any]:
     }
 
 
-def publish(folder: str | Path, reviewers: list[str], fhir_base: str, config: Mapping[str, Any]) -> list[str]:
-    """PUT the pack's resources and POST the Provenance, in one transaction; returns where each went."""
+def publish(folder: str | Path, reviewers: list[str], fhir_base: str, config: Mapping[str, Any], *,
+            retired: str | Path | None = None) -> list[str]:
+    """PUT the pack's resources (and the retired version's PlanDefinitions and Library whose ids the new version
+    does not reuse: a reused id is replaced by the new version, the old one kept in its history) and POST the
+    Provenance, in one transaction; returns where each went."""
     from app.fhir import FhirClient
 
     entries = []
@@ -205,6 +251,11 @@ def publish(folder: str | Path, reviewers: list[str], fhir_base: str, config: Ma
         resource = json.loads(path.read_text(encoding="utf-8"))
         entries.append({"resource": resource, "request": {"method": "PUT",
                                                           "url": f"{resource['resourceType']}/{resource['id']}"}})
+    taken = {entry["request"]["url"] for entry in entries}
+    for _path, resource in _lifecycle_resources(Path(retired)) if retired is not None else []:
+        url = f"{resource['resourceType']}/{resource['id']}"
+        if url not in taken:
+            entries.append({"resource": resource, "request": {"method": "PUT", "url": url}})
     entries.append({"resource": provenance(folder, reviewers), "request": {"method": "POST", "url": "Provenance"}})
     answer = FhirClient.from_config({"FHIR_BASE_URL": fhir_base, **config}, base_url=fhir_base).transaction(
         {"resourceType": "Bundle", "type": "transaction", "entry": entries})

@@ -8,7 +8,7 @@ from flask import Flask
 def register_all(app: Flask) -> None:
     """Register every feature blueprint (health is registered by the factory itself)."""
     from app.cds import views as cds
-    from app.views import approval, launch, names, patient, review
+    from app.views import approval, governance, launch, names, patient, review
 
     names.init_app(app)
 
@@ -16,4 +16,5 @@ def register_all(app: Flask) -> None:
     app.register_blueprint(patient.bp)  # /p/<launch_id>/: the launch's landing page
     app.register_blueprint(review.bp)  # /p/<launch_id>/plan: review, edits, save the draft, download, print
     app.register_blueprint(approval.bp)  # /p/<launch_id>/careplans/<id>: approve or reject a saved draft
+    app.register_blueprint(governance.bp)  # /governance, /p/<launch_id>/governance/preview: reviewers only
     app.register_blueprint(cds.bp)  # /cds-services: CDS Hooks discovery, service and feedback (JWT, no cookies)
