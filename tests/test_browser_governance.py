@@ -71,6 +71,7 @@ def _shot(page, name: str, *, frame: bool = False) -> Path:
 def test_browser__report_monitor_and_governance_pages_for_a_reviewer_and_refused_to_others(
         chromium, sandbox_ehr, reviewer_app, practitioners, sample_patients, tmp_path, monkeypatch):
     carepath, proposed = reviewer_app
+    sandbox_ehr.app_url = carepath.url
     reviewer, other = practitioners
     patient = sample_patients[0]["id"]
 
