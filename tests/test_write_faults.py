@@ -241,3 +241,65 @@ def test_faulted_writes__a_server_that_keeps_failing_is_reported_as_not_saved(fa
         page, keep=["a-hba1c"], target="7.5", note="again")).status_code == 303
     assert not _faulted_decision(faulty_app, hapi, fault_proxy, trial, mode, "approve", times=10)
     assert [e.result for e in _outcomes(faulty_app, trial, "approved")] == ["not committed"]
+
+
+# -- the two interleavings of the hardening campaign ------------------------------------------------------------
+
+def _someone_else_edits(hapi, trial: Trial) -> None:
+    """Another clinician's save of the trial's draft, straight to the record: a new version with their note."""
+    (careplan,) = _drafts(hapi, trial)
+    careplan = {**careplan, "note": [*careplan.get("note", []), {"text": "edited by a colleague"}]}
+    careplan["extension"] = [e for e in careplan.get("extension", []) if "request" not in e.get("url", "")]
+    hapi.update(careplan)
+
+
+def test_interleaving__a_commit_whose_answer_is_lost_then_someone_saves_before_the_read_back(
+        faulty_app, hapi, fault_proxy):
+    """A's save commits, its answer is lost (502), B saves before A reads back: A is never told 'not sent', and
+    the audit records A's commit, not a conflict."""
+    trial = _new_trial(faulty_app, hapi, fault_proxy)
+    page = _prepare("edit", trial, hapi, fault_proxy)
+    fault_proxy.arm("5xx-after", after_forward=lambda: _someone_else_edits(hapi, trial))
+    response = trial.client.post(f"https://localhost/p/{trial.launch_id}/plan",
+                                 data=_save_form(page, keep=["a-hba1c"], target="7.5", note="A's note"))
+    fault_proxy.disarm()
+    fault_proxy.settle()
+    _assert_injected(fault_proxy, "5xx-after")
+    body = response.get_data(as_text=True)
+    assert 'id="save-conflict"' not in body and 'id="not-saved"' not in body and "was not sent" not in body
+    assert (response.status_code == 303 and "saved=" in response.headers["Location"]) or 'id="save-differs"' in body
+    (careplan,) = _drafts(hapi, trial)
+    assert [n["text"] for n in careplan["note"]].count("edited by a colleague") == 1  # B's version is current
+    assert _committed_audited(faulty_app, trial, "saved", careplan["id"])
+    assert all(e.result != "conflict" for e in _outcomes(faulty_app, trial, "saved"))
+
+
+def _careplan_read(method: str, path: str) -> bool:
+    return method == "GET" and "/CarePlan" in path
+
+
+def test_interleaving__a_read_back_that_fails_after_a_commit_is_unconfirmed_then_reconciled(
+        faulty_app, hapi, fault_proxy):
+    """The save commits, its answer is lost and every read-back fails: carepath's 'could not confirm, nothing will
+    be repeated' notice (never a generic error page); the next page load settles the outcome in the audit chain."""
+    trial = _new_trial(faulty_app, hapi, fault_proxy)
+    page = _prepare("new", trial, hapi, fault_proxy)
+    # every CarePlan read after the commit fails (those before it, the save's own checks, pass)
+    fault_proxy.arm("5xx-after", after_forward=lambda: fault_proxy.arm("5xx-before", times=50, match=_careplan_read))
+    response = trial.client.post(f"https://localhost/p/{trial.launch_id}/plan",
+                                 data=_save_form(page, keep=["a-hba1c"], target="7.5", note="unconfirmed"))
+    fault_proxy.disarm()
+    fault_proxy.settle()
+    body = response.get_data(as_text=True)
+    assert response.status_code != 500
+    assert 'id="save-unknown"' in body or 'id="unconfirmed-next"' in body, body[:2000]
+    assert "could not confirm" in body
+    assert [e.result for e in _outcomes(faulty_app, trial, "saved")] == ["unknown"]
+    (careplan,) = _drafts(hapi, trial)  # it did commit, once
+    # The server answers again: the next page load reconciles the unknown outcome against the record.
+    assert trial.client.get(f"https://localhost/p/{trial.launch_id}/plan").status_code == 200
+    with faulty_app.app_context():
+        settled = [e for e in audit_log().entries(trial.patient) if e.event == "saved" and e.phase == "reconciled"]
+    assert [(e.result, e.careplan_id) for e in settled] == [("committed", careplan["id"])]
+    with faulty_app.app_context():
+        assert audit_log().verify()[2] is None  # the chain, settled entry included, is intact

@@ -10,6 +10,9 @@ for (``proxy.arm(mode, times=n)``; by default the POST of a transaction to the b
   anyway, as a slow network or server would: it may commit after carepath gave up waiting;
 - ``delay-after``: forwards, then holds HAPI's answer ``delay`` seconds before sending it.
 
+``arm(..., after_forward=callback)`` runs ``callback`` once the faulted request reached HAPI and before the fault's
+answer: another clinician's write landing between a commit and carepath's read-back, say.
+
 The Host header is forwarded as the client sent it, so HAPI writes the proxy's address into the links it
 returns. ``proxy.settle()`` waits until every request in flight (a delayed one too) is done.
 """
@@ -55,6 +58,7 @@ class _Armed:
     mode: str
     times: int
     match: Matcher
+    after_forward: Callable[[], None] | None = None
 
 
 @dataclass
@@ -69,11 +73,12 @@ class FaultProxy:
     _in_flight: int = 0
     url: str = ""
 
-    def arm(self, mode: str, *, times: int = 1, match: Matcher = is_transaction) -> None:
-        """Answer the next ``times`` requests that ``match`` with ``mode``."""
+    def arm(self, mode: str, *, times: int = 1, match: Matcher = is_transaction,
+            after_forward: Callable[[], None] | None = None) -> None:
+        """Answer the next ``times`` requests that ``match`` with ``mode`` (``after_forward``: see the module)."""
         assert mode in MODES, mode
         with self._lock:
-            self._armed.append(_Armed(mode, times, match))
+            self._armed.append(_Armed(mode, times, match, after_forward))
 
     def disarm(self) -> None:
         """Forget every fault not used yet."""
@@ -89,13 +94,13 @@ class FaultProxy:
                 assert remaining > 0, "fault proxy: requests still in flight"
                 self._lock.wait(remaining)
 
-    def _take(self, method: str, path: str) -> str | None:
+    def _take(self, method: str, path: str) -> _Armed | None:
         with self._lock:
             self._in_flight += 1
             for armed in self._armed:
                 if armed.times > 0 and armed.match(method, path):
                     armed.times -= 1
-                    return armed.mode
+                    return armed
         return None
 
     def _done(self) -> None:
@@ -118,17 +123,19 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            mode = proxy._take(self.command, self.path)
+            armed = proxy._take(self.command, self.path)
+            mode = armed.mode if armed else None
             record = Seen(self.command, self.path, mode)
             proxy.seen.append(record)
             try:
-                self._serve(mode, body, record)
+                self._serve(mode, body, record, armed.after_forward if armed else None)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # carepath stopped waiting: as with a real slow server
             finally:
                 proxy._done()
 
-        def _serve(self, mode: str | None, body: bytes, record: Seen) -> None:
+        def _serve(self, mode: str | None, body: bytes, record: Seen,
+                   after_forward: Callable[[], None] | None = None) -> None:
             if mode == "5xx-before":
                 return self._answer(503, {"Content-Type": "text/plain"}, b"injected: unavailable")
             if mode == "drop-before":
@@ -139,6 +146,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             response = requests.request(self.command, f"{upstream.scheme}://{upstream.netloc}{self.path}",
                                         headers=headers, data=body or None, timeout=120, allow_redirects=False)
             record.forwarded, record.upstream_status = True, response.status_code
+            if after_forward is not None:
+                after_forward()
             if mode == "5xx-after":
                 return self._answer(502, {"Content-Type": "text/plain"}, b"injected: bad gateway")
             if mode == "drop-after":
