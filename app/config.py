@@ -195,3 +195,6 @@ COHORT_EXPORT_MAX_FILES = 10000
 #: Seconds a ``carepath cohort export`` download may go without receiving a byte; then it stops, and running the
 #: same command again resumes the export (finished files are kept).
 COHORT_EXPORT_STALL_SECONDS = 60
+#: Bytes a second a ``carepath cohort export`` download must average over each COHORT_EXPORT_STALL_SECONDS: a
+#: server that drips bytes, never silent long enough to time out, is stopped too (resumable the same way).
+COHORT_EXPORT_MIN_RATE = 1024

@@ -209,6 +209,8 @@ class StallingBody(io.BufferedReader):
         self.sent = True
         return super().read(*args)
 
+    read1 = read
+
 
 @responses.activate
 @pytest.mark.parametrize(("body", "reason"), [
@@ -255,6 +257,40 @@ def test_bulk_export__a_stalled_download_fails_clearly_and_the_next_run_resumes(
     _export(tmp_path, stall=5)
     assert [c.request.url for c in responses.calls] == [f"{BASE}/Binary/Observation"]
     assert (tmp_path / "001.Observation.ndjson").read_text() == OBSERVATIONS
+
+
+class DrippingBody(io.BufferedReader):
+    """A file body that gives one byte per read, never silent long enough to time out (a slow drip)."""
+
+    def __init__(self, content: bytes) -> None:
+        super().__init__(io.BytesIO(content))
+
+    def read(self, size=-1):
+        return super().read(1)
+
+    def read1(self, size=-1):
+        return super().read(1)
+
+
+@responses.activate
+@pytest.mark.parametrize(("seconds_per_byte", "stopped"), [(0.5, True), (0.0001, False)])
+def test_bulk_export__a_dripping_download_below_the_minimum_rate_is_stopped(tmp_path, seconds_per_byte, stopped):
+    from app.cohort.export import _download
+
+    responses.get(f"{BASE}/Binary/Observation", body=DrippingBody(OBSERVATIONS.encode()))
+    ticks = iter(range(10**6))
+    clock = lambda: next(ticks) * seconds_per_byte  # noqa: E731 - a clock that advances per chunk read
+    target = tmp_path / "001.Observation.ndjson"
+    options = ExportOptions(stall=5, min_rate=1024)
+    if stopped:  # 2 bytes a second: far below 1024
+        with pytest.raises(ExportFailed, match=r"001\.Observation\.ndjson was too slow: \d+ bytes in 5 s, below 1024 "
+                                               r"bytes a second \(COHORT_EXPORT_MIN_RATE\)"):
+            _download(_client(), f"{BASE}/Binary/Observation", target, options, clock=clock)
+        assert not target.exists()
+    else:
+        assert _download(_client(), f"{BASE}/Binary/Observation", target, options, clock=clock) == \
+            len(OBSERVATIONS.encode())
+        assert target.read_text() == OBSERVATIONS
 
 
 def test_bulk_export__files_are_downloaded_with_the_stall_time_as_timeout(tmp_path):

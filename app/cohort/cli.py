@@ -101,7 +101,8 @@ def _export(args: argparse.Namespace) -> int:
         options = ExportOptions(level=args.level, types=types, since=args.since, max_poll=args.max_poll,
                                 timeout=args.timeout, allowed_file_prefixes=tuple(args.allow_files),
                                 max_files=int(config["COHORT_EXPORT_MAX_FILES"]),
-                                stall=float(config["COHORT_EXPORT_STALL_SECONDS"]))
+                                stall=float(config["COHORT_EXPORT_STALL_SECONDS"]),
+                                min_rate=float(config["COHORT_EXPORT_MIN_RATE"]))
         # what is said quotes the server (its status URL, X-Progress): never its escape sequences
         state = bulk_export(client, args.out, options, progress=not args.quiet, token=token,
                             say=(lambda text: None) if args.quiet

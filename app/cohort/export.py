@@ -47,6 +47,9 @@ class ExportOptions:
     max_files: int = 10_000
     #: Seconds a download may go without receiving a byte: ``COHORT_EXPORT_STALL_SECONDS``.
     stall: float = 60.0
+    #: Bytes per second a download must average over each ``stall`` seconds (``COHORT_EXPORT_MIN_RATE``): a server
+    #: dripping a byte now and then, never long enough silent to time out, is stopped too.
+    min_rate: float = 1024.0
 
 
 def bulk_export(client: FhirClient, out: str | Path, options: ExportOptions, *, progress: bool = True,
@@ -68,7 +71,7 @@ def bulk_export(client: FhirClient, out: str | Path, options: ExportOptions, *, 
     manifest = state["manifest"]
     outputs = _outputs(manifest, "output") + _outputs(manifest, "error")
     clients = _file_clients(client, outputs, options, bool(manifest.get("requiresAccessToken")), token)
-    _download_all(folder, state, outputs, clients, progress)
+    _download_all(folder, state, outputs, clients, progress, options)
     return state
 
 
@@ -169,14 +172,14 @@ def _file_clients(client: FhirClient, outputs: Iterable[dict[str, Any]], options
 
 
 def _download_all(folder: Path, state: dict[str, Any], outputs: list[dict[str, Any]],
-                  clients: dict[str, FhirClient], progress: bool) -> None:
+                  clients: dict[str, FhirClient], progress: bool, options: ExportOptions) -> None:
     from tqdm import tqdm
 
     todo = [item for item in outputs if not _finished(folder, state, item)]
     with tqdm(total=len(outputs), initial=len(outputs) - len(todo), unit="file", disable=not progress,
               desc="downloading") as bar:
         for item in todo:
-            size = _download(clients[item["url"]], item["url"], folder / item["file"])
+            size = _download(clients[item["url"]], item["url"], folder / item["file"], options)
             state["files"][item["url"]] = {"file": item["file"], "bytes": size, "type": item["type"]}
             _save_state(folder, state)
             bar.set_postfix_str(f"{item['file']} {size / 1e6:.1f} MB")
@@ -189,8 +192,12 @@ def _finished(folder: Path, state: dict[str, Any], item: dict[str, Any]) -> bool
     return bool(done) and path.is_file() and path.stat().st_size == done["bytes"]
 
 
-def _download(client: FhirClient, url: str, target: Path) -> int:
-    """Stream one file to ``target`` (through a .part file, renamed once complete); its size in bytes."""
+def _download(client: FhirClient, url: str, target: Path, options: ExportOptions, *,
+              clock: Callable[[], float] = time.monotonic) -> int:
+    """Stream one file to ``target`` (through a .part file, renamed once complete); its size in bytes.
+
+    Bounded twice: no byte for ``client.timeout`` seconds (the stall), and fewer than ``options.min_rate`` bytes a
+    second over any ``options.stall`` seconds (a drip that never stalls long enough to time out)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     try:
@@ -198,17 +205,43 @@ def _download(client: FhirClient, url: str, target: Path) -> int:
     except FhirError as exc:
         raise ExportFailed(f"downloading {target.name} failed: {exc.message}", url=exc.url) from exc
     size = 0
+    window_start, window_bytes = clock(), 0
     try:
         with response, partial.open("wb") as out:
-            for chunk in response.iter_content(1024 * 1024):
+            for chunk in _chunks(response):
                 out.write(chunk)
                 size += len(chunk)
+                window_bytes += len(chunk)
+                elapsed = clock() - window_start
+                if elapsed >= options.stall:
+                    if window_bytes < options.min_rate * elapsed:
+                        raise ExportFailed(
+                            f"downloading {target.name} was too slow: {window_bytes} bytes in {elapsed:.0f} s, below "
+                            f"{options.min_rate:g} bytes a second (COHORT_EXPORT_MIN_RATE); run the same command "
+                            "again to resume: finished files are kept")
+                    window_start, window_bytes = clock(), 0
     except requests.RequestException as exc:  # no byte within the timeout, or a connection cut mid-file
         raise ExportFailed(f"downloading {target.name} stopped after {size} bytes (no data for {client.timeout:g} s "
                            "or the connection was cut); run the same command again to resume: finished files are "
                            "kept") from exc
     partial.replace(target)
     return size
+
+
+def _chunks(response: requests.Response, size: int = 1024 * 1024) -> Iterable[bytes]:
+    """The body as it arrives: each piece as soon as the connection gives some (``read1``), decoded, so a slow
+    sender is measured chunk by chunk instead of blocking until a whole megabyte came."""
+    import urllib3
+
+    raw = response.raw
+    while True:
+        try:
+            chunk = raw.read1(size, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(exc) from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _load_state(folder: Path, base: str) -> dict[str, Any]:
