@@ -1,7 +1,8 @@
 """The fast FHIRPath subset: a direct evaluator for the expressions guideline conditions mostly use.
 
 Paths under variables, literals, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``and``, ``or``, ``in``, ``|``,
-``exists()``, ``empty()``, ``not()``, ``count()``, ``first()``, with FHIRPath's empty-collection semantics.
+``exists()``, ``empty()``, ``not()``, ``count()``, ``first()``, ``iif(criterion, then[, otherwise])``, with
+FHIRPath's empty-collection semantics.
 Anything else raises :class:`Unsupported` and :mod:`app.engine.fhirpath` uses fhirpathpy instead.
 """
 
@@ -159,7 +160,32 @@ class _Parser:
             inner = self._or()
             self._take(")")
             return inner
+        if kind == "ident" and value == "iif" and self._at("("):
+            self._take("(")
+            criterion = self._or()
+            self._take(",")
+            then = self._or()
+            otherwise: Evaluator = lambda env: []  # noqa: E731 - iif without an otherwise-result gives empty
+            if self._at(","):
+                self._take(",")
+                otherwise = self._or()
+            self._take(")")
+            return _iif_node(criterion, then, otherwise)
         raise Unsupported(value)
+
+
+def _iif_node(criterion: Evaluator, then: Evaluator, otherwise: Evaluator) -> Evaluator:
+    """FHIRPath ``iif``: ``then`` when the criterion is true, ``otherwise`` when it is false or empty; a criterion
+    that is not one boolean is left to fhirpathpy."""
+    def choose(env: Mapping[str, Any]) -> list[Any]:
+        value = criterion(env)
+        if not value:
+            return otherwise(env)
+        if len(value) != 1 or not isinstance(value[0], bool):
+            raise Unsupported("iif() on a non-boolean criterion")
+        return then(env) if value[0] else otherwise(env)
+
+    return choose
 
 
 def _literal(value: Any) -> Evaluator:
