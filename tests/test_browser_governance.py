@@ -19,6 +19,7 @@ from app.engine import DEFAULT_PACK_DIR
 from app.governance.report import build_report, write_governance_report
 from app.views.governance import REFUSED_TITLE
 from tests.governance_data import NEW_VERSION, proposed_pack
+from tests.test_browser_review import _open_chart as open_sidebar
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
@@ -47,14 +48,9 @@ def reviewer_app(carepath_servers, practitioners, tmp_path):
 
 
 def _open_chart(page, sandbox_ehr, patient: str, practitioner: str):
-    """Open the chart in the sandbox EHR as ``practitioner`` and allow carepath; returns the carepath frame."""
-    page.goto(f"{sandbox_ehr.base_url}/", wait_until="load")
-    page.select_option("#patient", patient)
-    page.select_option("#practitioner", practitioner)
-    page.click("#open-chart")
-    sidebar = page.frame_locator("#carepath-frame")
-    sidebar.locator("#allow").click(timeout=30_000)
-    sidebar.locator("#actions").wait_for(timeout=60_000)
+    """Open the chart in the sandbox EHR as ``practitioner`` and allow carepath (the review walk's steps), then widen
+    the sidebar frame for the committee's tables; returns the carepath frame."""
+    open_sidebar(page, sandbox_ehr, patient, practitioner)
     page.eval_on_selector("#carepath-frame", f"frame => {{ frame.style.width = '{FULL['width'] - 40}px'; "
                                              f"frame.style.height = '{FULL['height'] - 100}px'; }}")
     return page.frame(name="carepath")
