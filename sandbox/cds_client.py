@@ -134,7 +134,11 @@ class CdsHooksClient:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _service_id(self) -> str | None:
-        service = self._service()
+        """The service's id, or None when discovery cannot be read (the call above has said why)."""
+        try:
+            service = self._service()
+        except (requests.RequestException, ValueError):
+            return None
         return service["id"] if service else None
 
     def _service(self) -> dict[str, Any] | None:

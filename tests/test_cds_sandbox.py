@@ -174,3 +174,15 @@ def test_sandbox_picker__shows_age_sex_and_main_conditions_read_from_the_server(
     option = re.search(rf'<option value="{PATIENT}">([^<]*)</option>', page)
     assert option, "the fixture patient is not in the picker"
     assert re.search(r"\(\d+ y, female: .*diabetes.*chronic kidney disease", option.group(1)), option.group(1)
+
+
+def test_sandbox_chart__a_cds_service_that_cannot_be_reached_shows_the_chart_and_says_so(sandbox_ehr):
+    """The stand-in EHR, like a real one, still shows the chart when the CDS service is down: no 500."""
+    sandbox_ehr.app_url = "http://127.0.0.1:1"  # nothing listens there
+    launch = requests.post(f"{sandbox_ehr.base_url}/api/launch", json={"patient": PATIENT, "cds_prefetch": "partial",
+                                                                       "fhir_user": "Practitioner/cp-doc"},
+                           timeout=30).json()
+    chart = requests.get(launch["ehr_url"], timeout=60)
+    assert chart.status_code == 200
+    assert 'id="cds-problem"' in chart.text and "could not be called" in chart.text
+    assert 'class="cds-card ' not in chart.text and 'class="cds-card"' not in chart.text
