@@ -192,6 +192,8 @@ def _check_conformance(report: Mapping[str, Any]) -> None:
 def check_files(folder: str | Path, report: Mapping[str, Any], side: str = "proposed") -> None:
     """The folder's files are exactly those the report hashed for its ``side`` (``proposed``, or ``current``: the
     version it was compared with); SignOffRefused naming the files that differ otherwise."""
+    if not Path(folder).is_dir():
+        raise SignOffRefused(f"{folder}: no such pack folder")
     expected = (report.get(side) or {}).get("files") or {}
     found = content_hashes(folder)
     differ = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
