@@ -98,6 +98,16 @@ def threshold_pack(monitor_app, tmp_path):
     return folder
 
 
+@pytest.fixture
+def touched(loaded_hapi):
+    """The patients whose record the test writes to: carepath's plans for them are removed afterwards (other tests
+    open the same Synthea patients and expect no plan of ours in the record)."""
+    patients: list[str] = []
+    yield patients
+    for patient in patients:
+        remove_carepath_plans(loaded_hapi, patient)
+
+
 def _choose_patients(app, hapi) -> tuple[list[tuple[str, dict]], str]:
     """The first Synthea patients (by file name) with at least three activities whose plans share one: their ids
     and plans as the sidebar builds them, and the shared activity to reject (the first in id order)."""
@@ -144,13 +154,14 @@ def _card_rules(plan: dict, area: str) -> tuple[list[str], str]:
 
 
 def test_monitor__counts_exactly_the_sidebar_and_cds_decisions_made_on_shared_patients(
-        monitor_app, threshold_pack, loaded_hapi, hapi_url, sample_practitioner, monkeypatch, capsys):
+        monitor_app, threshold_pack, loaded_hapi, hapi_url, sample_practitioner, touched, monkeypatch, capsys):
     app, expected = monitor_app, Expected()
     chosen, rejected_rule = _choose_patients(app, loaded_hapi)
     deselected_before: list[str] = []
 
     for patient, plan in chosen:
         remove_carepath_plans(loaded_hapi, patient)  # a draft left by an earlier run would be resumed
+        touched.append(patient)
         plan_version = _version([f"{p['url']}|{p['version']}" for p in plan["packs"]])
         client, launch_id = _launch(app, hapi_url, patient, sample_practitioner)
         base = f"https://localhost/p/{launch_id}/plan"
