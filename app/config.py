@@ -150,7 +150,9 @@ GOVERNANCE_REVIEWERS = 2
 #: server only). Only a launch the EHR authorized counts (never an open-server one). Empty = nobody.
 GOVERNANCE_ALLOW = []
 #: Draft pack versions a reviewer may preview a patient's plan with, beside the active one: a JSON list, each a
-#: pack folder or a ``governance.json`` (its proposed folder). Empty = no preview.
+#: pack folder or a ``governance.json`` (its proposed folder, while it holds the files the report hashed). Empty =
+#: the proposed folder of the latest report ``carepath governance report`` recorded in
+#: ``VAR_DIR/governance/reports.json`` (none recorded: no preview).
 GOVERNANCE_PREVIEW_PACKS = []
 #: A FHIR terminology server that expands the value sets a pack names but does not bundle (``ValueSet/$expand``
 #: at pack load, cached per value set version); empty = bundled value sets only.

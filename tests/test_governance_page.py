@@ -5,6 +5,8 @@ patient identifier or token; the MeasureReport endpoint; the preview shows ``coh
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sqlite3
 from datetime import date
 from html.parser import HTMLParser
@@ -18,11 +20,14 @@ from app.audit import AuditLog
 from app.careplan.review import plan_from_facts
 from app.cli import main
 from app.context import facts_from_bundle
+from app.engine import DEFAULT_PACK_DIR
 from app.governance.access import allow_list, is_reviewer
 from app.governance.measure import measure_report
+from app.governance.preview import preview_folders
+from app.governance.report import build_report, write_governance_report
 from app.views import governance as governance_views
 from app.views.governance import REFUSED_TITLE
-from tests.governance_data import proposed_pack, systolic_127_bundle
+from tests.governance_data import BP_FILE, proposed_pack, systolic_127_bundle
 from tests.test_governance_monitor import MEASURE, PATIENTS, audit, pack  # noqa: F401 - fixtures
 
 BASE = "http://fhir.example.org/fhir"
@@ -255,21 +260,81 @@ def test_preview__a_non_reviewer_is_refused_and_nothing_is_read(preview_app):
     assert response.status_code == 403 and REFUSED_TITLE in response.get_data(as_text=True)
 
 
-def test_preview__no_draft_named_says_so(preview_app):
+def test_preview_folders__a_governance_report_stands_for_its_proposed_folder(tmp_path):
+    proposed = proposed_pack(tmp_path / "next")
+    paths = write_governance_report(build_report(DEFAULT_PACK_DIR, proposed, date(2024, 12, 31)), tmp_path / "out")
+
+    folders, problems = preview_folders([str(paths["json"]), "/packs/other"], tmp_path / "var")
+
+    assert [folder for folder, _source in folders] == [proposed, Path("/packs/other")] and problems == []
+    (proposed / BP_FILE).write_text((proposed / BP_FILE).read_text(encoding="utf-8") + " ", encoding="utf-8")
+    folders, problems = preview_folders([str(paths["json"])], tmp_path / "var")
+    assert folders == [] and BP_FILE in problems[0] and "content hashes differ" in problems[0]
+
+
+def _record(var: Path, current: Path, proposed: Path, out: Path, monkeypatch) -> None:
+    """``carepath governance report`` as the committee runs it, recording into the app's VAR_DIR."""
+    monkeypatch.setenv("CAREPATH_VAR_DIR", str(var))
+    assert main(["governance", "report", "--current", str(current), "--proposed", str(proposed),
+                 "--as-of", "2024-12-31", "--out", str(out)]) == 0
+
+
+@pytest.fixture
+def latest_app(preview_app, tmp_path, monkeypatch):
+    """No draft named in GOVERNANCE_PREVIEW_PACKS; two reports recorded, the latest for the proposed copy."""
+    preview_app.config["GOVERNANCE_PREVIEW_PACKS"] = []
+    var = Path(preview_app.config["VAR_DIR"])
+    older = Path(shutil.copytree(DEFAULT_PACK_DIR, tmp_path / "older"))
+    _record(var, DEFAULT_PACK_DIR, older, tmp_path / "report-older", monkeypatch)
+    _record(var, DEFAULT_PACK_DIR, tmp_path / "proposed", tmp_path / "report-latest", monkeypatch)
+    return preview_app
+
+
+@responses.activate
+def test_preview__without_a_named_draft_the_latest_governance_report_is_previewed(latest_app, tmp_path):
+    responses.get(f"{BASE}/Patient/p1", json=systolic_127_bundle()["entry"][0]["resource"])
+    client, launch_id = _launched(latest_app, ALICE)
+
+    page = client.get(f"https://localhost/p/{launch_id}/governance/preview").get_data(as_text=True)
+
+    assert 'id="draft-1"' in page and 'id="draft-2"' not in page, "only the latest report, not every one"
+    assert "Draft version 2025.2.0" in page and "htn.confirm-out-of-office" in page
+    assert "the latest governance report" in page and str(tmp_path / "report-latest" / "governance.json") in page
+    assert 'class="error"' not in page
+    monitor = client.get("https://localhost/governance").get_data(as_text=True)
+    assert 'id="preview-link"' in monitor
+
+
+@pytest.mark.parametrize("change", ["edited", "removed"])
+@responses.activate
+def test_preview__the_latest_report_is_refused_once_its_proposed_folder_changed(latest_app, tmp_path, change):
+    proposed = tmp_path / "proposed"
+    if change == "edited":
+        text = (proposed / BP_FILE).read_text(encoding="utf-8")
+        (proposed / BP_FILE).write_text(text.replace("%facts.bp.sbp >= 125", "%facts.bp.sbp >= 120"),
+                                        encoding="utf-8")
+    else:
+        shutil.rmtree(proposed)
+    responses.get(f"{BASE}/Patient/p1", json=systolic_127_bundle()["entry"][0]["resource"])
+    client, launch_id = _launched(latest_app, ALICE)
+
+    response = client.get(f"https://localhost/p/{launch_id}/governance/preview")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Draft version" not in page and 'id="no-drafts"' not in page
+    [problem] = re.findall(r'<p class="error" role="alert">([^<]*)</p>', page)
+    assert "The latest governance report" in problem and "is not previewed" in problem
+    assert (f"content hashes differ: {BP_FILE}" if change == "edited" else "no such pack folder") in problem
+
+
+def test_preview__no_report_recorded_and_none_named_says_so(preview_app):
     preview_app.config["GOVERNANCE_PREVIEW_PACKS"] = []
     client, launch_id = _launched(preview_app, ALICE)
+    assert 'id="preview-link"' not in client.get("https://localhost/governance").get_data(as_text=True)
     with responses.RequestsMock() as server:
         server.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
         page = client.get(f"https://localhost/p/{launch_id}/governance/preview").get_data(as_text=True)
-    assert 'id="no-drafts"' in page and "Draft version" not in page
-
-
-def test_preview_folders__a_governance_report_stands_for_its_proposed_folder(tmp_path):
-    from app.governance.preview import preview_folders
-
-    report = tmp_path / "governance.json"
-    report.write_text(json.dumps({"kind": "carepath-governance-report", "proposed": {"folder": "/packs/next"}}))
-    assert preview_folders([str(report), "/packs/other"]) == [Path("/packs/next"), Path("/packs/other")]
+    assert 'id="no-drafts"' in page and "has recorded no report" in page and "Draft version" not in page
 
 
 def test_audit_log__accepts_a_preview_entry(tmp_path):

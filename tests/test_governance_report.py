@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,15 @@ from app.cli import main
 from app.conformance.run import pack_digest
 from app.engine import DEFAULT_PACK_DIR
 from app.governance.changes import content_hashes, pack_changes
-from app.governance.report import build_report, render_html, write_governance_report
-from tests.governance_data import ADDED_CODE, BP_FILE, THRESHOLD, proposed_pack
+from app.governance.report import (
+    build_report,
+    latest_report,
+    recorded_reports,
+    render_html,
+    reports_index,
+    write_governance_report,
+)
+from tests.governance_data import ADDED_CODE, BP_FILE, NEW_VERSION, THRESHOLD, proposed_pack
 from tests.test_conformance import GAP_CASE, OUTSIDE_CASE, make_deck
 
 AS_OF = date(2024, 12, 31)
@@ -100,7 +108,8 @@ def test_render_html__escapes_every_text_and_needs_nothing_online(proposed, tmp_
     assert ADDED_CODE["code"] in page and "&gt;= 125" in page
 
 
-def test_governance_report_command__writes_json_and_html(proposed, tmp_path, capsys):
+def test_governance_report_command__writes_json_and_html(proposed, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CAREPATH_VAR_DIR", str(tmp_path / "var"))
     out = tmp_path / "out"
     status = main(["governance", "report", "--current", str(DEFAULT_PACK_DIR), "--proposed", str(proposed),
                    "--as-of", "2024-12-31", "--out", str(out)])
@@ -108,6 +117,47 @@ def test_governance_report_command__writes_json_and_html(proposed, tmp_path, cap
     written = json.loads((out / "governance.json").read_text(encoding="utf-8"))
     assert written["kind"] == "carepath-governance-report" and (out / "governance.html").is_file()
     assert "valueSets 0 added, 0 removed, 1 changed" in capsys.readouterr().out
+
+
+def test_governance_report_command__records_each_report_newest_last(proposed, tmp_path, monkeypatch, capsys):
+    """``VAR_DIR/governance/reports.json`` lists the reports written, newest last, with absolute paths (the app's
+    working directory is not the command's); a report written again to the same place moves to the end."""
+    var = tmp_path / "var"
+    monkeypatch.setenv("CAREPATH_VAR_DIR", str(var))
+    monkeypatch.chdir(tmp_path)
+    other = shutil.copytree(DEFAULT_PACK_DIR, tmp_path / "other")
+
+    def report(folder: str, out: str) -> None:
+        assert main(["governance", "report", "--current", str(DEFAULT_PACK_DIR), "--proposed", folder,
+                     "--as-of", "2024-12-31", "--out", out]) == 0
+
+    assert latest_report(var) is None
+    report(str(proposed), "first")
+    report("other", "second")  # relative to the working directory
+    assert [entry["report"] for entry in recorded_reports(var)] == \
+        [str(tmp_path / "first" / "governance.json"), str(tmp_path / "second" / "governance.json")]
+    latest = latest_report(var)
+    assert latest["proposed"] == str(other) and latest["proposedDigest"] == pack_digest(other)
+    assert latest["versions"] == ["2025.1.0"]
+    assert f"recorded as the latest report (the draft preview's default): {reports_index(var)}" \
+        in capsys.readouterr().out
+
+    report(str(proposed), "first")
+
+    assert [Path(entry["report"]).parent.name for entry in recorded_reports(var)] == ["second", "first"]
+    assert latest_report(var)["proposed"] == str(proposed) and latest_report(var)["versions"] == [NEW_VERSION]
+
+
+def test_governance_report_command__an_unwritable_index_is_a_warning_not_a_lost_report(proposed, tmp_path,
+                                                                                        monkeypatch, capsys):
+    var = tmp_path / "var"
+    (var / "governance").mkdir(parents=True)
+    (var / "governance" / "reports.json").mkdir()  # a folder where the index should be: it cannot be replaced
+    monkeypatch.setenv("CAREPATH_VAR_DIR", str(var))
+    assert main(["governance", "report", "--current", str(DEFAULT_PACK_DIR), "--proposed", str(proposed),
+                 "--as-of", "2024-12-31", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "governance.json").is_file()
+    assert "not recorded for the draft preview" in capsys.readouterr().err
 
 
 def test_governance_report_command__a_broken_pack_is_refused(tmp_path, capsys):

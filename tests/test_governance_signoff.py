@@ -21,7 +21,7 @@ from app.errors import PackError
 from app.governance.lifecycle import check_lifecycle
 from app.governance.report import build_report, write_governance_report
 from app.governance.signoff import REVIEWER_EXTENSION, SignOffRefused, activate, read_report, sign_off, signers
-from tests.governance_data import BP_FILE, NEW_VERSION, proposed_pack
+from tests.governance_data import BP_FILE, NEW_VERSION, VALUE_SET_FILE, proposed_pack
 from tests.test_conformance import GAP_CASE, OUTSIDE_CASE, make_deck
 
 AS_OF = date(2024, 12, 31)
@@ -214,12 +214,30 @@ def test_sign_off_command__exit_codes(proposed, report, tmp_path, monkeypatch, c
     assert main([*command[:4], str(tmp_path / "nothing.json"), *command[5:], "--reviewer", BOB]) == 1
 
 
+@pytest.fixture(scope="module")
+def replacing(deck, tmp_path_factory):
+    """The version in use (the bundled pack, signed off earlier: active) and the report comparing the proposed
+    copy with it, as a committee makes it when a new version is to replace the active one."""
+    folder = tmp_path_factory.mktemp("replacing")
+    in_use = Path(shutil.copytree(DEFAULT_PACK_DIR, folder / "in-use"))
+    activate(in_use, ["Practitioner/carol", "Practitioner/dave"], date(2025, 1, 2))
+    proposed = proposed_pack(folder / "proposed")
+    paths = write_governance_report(build_report(in_use, proposed, AS_OF, deck=deck), folder / "out")
+    return in_use, paths["json"]
+
+
 @pytest.fixture
-def in_use(tmp_path):
-    """The version in use: the bundled pack, signed off earlier (active)."""
-    folder = Path(shutil.copytree(DEFAULT_PACK_DIR, tmp_path / "in-use"))
-    activate(folder, ["Practitioner/carol", "Practitioner/dave"], date(2025, 1, 2))
-    return folder
+def in_use(replacing, tmp_path):
+    """A copy of the version in use (the same files, so the same content hashes)."""
+    return Path(shutil.copytree(replacing[0], tmp_path / "in-use"))
+
+
+@pytest.fixture
+def replacing_report(replacing, tmp_path):
+    """The report made with ``--current`` the version in use, also at ``OUT/governance.json``."""
+    (tmp_path / "out-replacing").mkdir()
+    shutil.copy(replacing[1], tmp_path / "out-replacing" / "governance.json")
+    return read_report(replacing[1])
 
 
 def _statuses(folder: Path) -> set[str]:
@@ -227,7 +245,8 @@ def _statuses(folder: Path) -> set[str]:
             for path in [*folder.glob("PlanDefinition-*.json"), *folder.glob("Library-*.json")]}
 
 
-def test_sign_off__activating_a_version_retires_the_one_it_replaces(proposed, report, audit, in_use):
+def test_sign_off__activating_a_version_retires_the_one_it_replaces(proposed, replacing_report, audit, in_use):
+    report = replacing_report
     first = sign_off(proposed, report, ALICE, audit, required=2, retire=in_use, on=date(2025, 7, 1))
     assert not first.retired and _statuses(in_use) == {"active"}, "nothing is retired before the new one is active"
 
@@ -266,13 +285,41 @@ def test_sign_off__refuses_to_retire_another_pack(proposed, report, audit, in_us
         sign_off(proposed, report, ALICE, audit, required=1, retire=in_use)
 
 
-def test_sign_off_command__the_activation_is_in_the_chain_and_audit_verify_passes(proposed, report, in_use, tmp_path,
-                                                                                monkeypatch, capsys):
+@pytest.mark.parametrize("change", ["edited", "added", "removed"])
+def test_sign_off__refuses_to_retire_a_folder_whose_files_are_not_those_the_report_compared(
+        proposed, replacing_report, audit, in_use, change):
+    """The folder to retire must hold the report's ``current`` files: one file edited, added or removed since the
+    report was made is refused, naming it, and nothing is recorded or rewritten."""
+    bp = in_use / BP_FILE
+    if change == "edited":
+        bp.write_text(bp.read_text(encoding="utf-8").replace("%facts.bp.sbp >= 130", "%facts.bp.sbp >= 120"),
+                      encoding="utf-8")
+    elif change == "added":
+        shutil.copy(bp, in_use / "PlanDefinition-99-copy.json")
+    else:
+        (in_use / "valuesets" / VALUE_SET_FILE.split("/")[-1]).unlink()
+    changed = {"edited": BP_FILE, "added": "PlanDefinition-99-copy.json", "removed": VALUE_SET_FILE}[change]
+    with pytest.raises(SignOffRefused, match="is not the version the report compared") as refused:
+        sign_off(proposed, replacing_report, ALICE, audit, required=1, retire=in_use)
+    assert changed in refused.value.message and f"--current {in_use}" in refused.value.message
+    assert audit.entries() == [] and _statuses(proposed) == {"draft"} and _statuses(in_use) == {"active"}
+
+
+def test_sign_off__refuses_to_retire_with_a_report_made_against_another_version(proposed, report, audit, in_use):
+    """The bundled pack's report (``--current`` the draft bundled folder) does not retire the active copy: its
+    files (status, approval, reviewers) are not those the report compared."""
+    with pytest.raises(SignOffRefused, match="is not the version the report compared"):
+        sign_off(proposed, report, ALICE, audit, required=1, retire=in_use)
+    assert audit.entries() == [] and _statuses(in_use) == {"active"}
+
+
+def test_sign_off_command__the_activation_is_in_the_chain_and_audit_verify_passes(proposed, replacing_report, in_use,
+                                                                                tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CAREPATH_GOVERNANCE_REVIEWERS", "2")
     monkeypatch.setenv("CAREPATH_AUDIT_CHECKPOINT_FILE", str(tmp_path / "checkpoints.jsonl"))
     db = str(tmp_path / "cli-audit.sqlite3")
-    command = ["pack", "sign-off", str(proposed), "--report", str(tmp_path / "out" / "governance.json"), "--db", db,
-               "--retire", str(in_use)]
+    command = ["pack", "sign-off", str(proposed), "--report", str(tmp_path / "out-replacing" / "governance.json"),
+               "--db", db, "--retire", str(in_use)]
     assert main([*command, "--reviewer", ALICE]) == 0
     assert main([*command, "--reviewer", BOB]) == 0
     assert "retired: http://carepath.dev/fhir/Library/primary-care-data|2025.1.0" in capsys.readouterr().out

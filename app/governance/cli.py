@@ -93,8 +93,9 @@ def add_sign_off_command(actions: Any) -> None:
 
 def run_report_command(args: argparse.Namespace) -> int:
     """Build and write the report; exit 0, or 2 when a pack, the deck or the export cannot be used."""
+    from app.cli_common import settings
     from app.conformance import DeckError, ReviewError
-    from app.governance.report import build_report, summary_lines, write_governance_report
+    from app.governance.report import build_report, record_report, summary_lines, write_governance_report
 
     def spark() -> Any:
         from app.cohort.spark import spark_session
@@ -111,6 +112,12 @@ def run_report_command(args: argparse.Namespace) -> int:
     paths = write_governance_report(report, args.out)
     print("\n".join(summary_lines(report)))
     print(f"report: {paths['html']} and {paths['json']}")
+    try:
+        index = record_report(settings()["VAR_DIR"], report, paths["json"])
+    except OSError as exc:
+        print(terminal_text(f"warning: the report was not recorded for the draft preview ({exc})"), file=sys.stderr)
+    else:
+        print(f"recorded as the latest report (the draft preview's default): {index}")
     return 0
 
 

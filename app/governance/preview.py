@@ -1,7 +1,10 @@
 """A patient's plan under a draft pack version beside the active one, for a governance reviewer.
 
 The drafts are the folders ``GOVERNANCE_PREVIEW_PACKS`` names (a pack folder, or a ``governance.json`` whose
-proposed folder is meant). Both plans come from the same facts-to-plan road as the sidebar
+proposed folder is meant); when it names none, the proposed folder of the latest report ``carepath governance
+report`` recorded (``VAR_DIR/governance/reports.json``). A report stands for its proposed folder only while that
+folder holds the files the report hashed (sign-off's own check); otherwise it is refused, and the page says so. Both
+plans come from the same facts-to-plan road as the sidebar
 (:func:`app.careplan.review.plan_from_facts`), and the differences are ``cohort diff``'s own
 (:func:`app.cohort.diff.plan_changes`, with each pack's care gaps marked by :func:`app.cohort.diff.with_care_gaps`),
 so a reviewer sees for one patient exactly what the governance report counts for the panel.
@@ -37,18 +40,41 @@ class Draft:
         return str(self.pack_set.library.get("version") or "?")
 
 
-def preview_folders(setting: Any) -> list[Path]:
-    """``GOVERNANCE_PREVIEW_PACKS`` as pack folders (a ``governance.json`` stands for its proposed folder)."""
-    from app.governance.signoff import read_report
+def preview_folders(setting: Any, var_dir: str | Path | None = None) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The draft folders to preview, each with where it was named, and, for each report refused, why.
+
+    ``setting`` (``GOVERNANCE_PREVIEW_PACKS``) names pack folders or ``governance.json`` files (standing for their
+    proposed folder); when it names none, the latest report recorded in ``var_dir`` is used. A report whose
+    proposed folder no longer holds the files it hashed is refused."""
+    from app.governance.report import latest_report
+    from app.governance.signoff import SignOffRefused, check_files, read_report
 
     items = [setting] if isinstance(setting, str) and setting else list(setting or [])
-    folders = []
+    folders: list[tuple[Path, str]] = []
+    problems: list[str] = []
     for item in items:
         path = Path(str(item))
-        if path.suffix == ".json":
-            path = Path(str((read_report(path).get("proposed") or {}).get("folder") or ""))
-        folders.append(path)
-    return folders
+        if path.suffix != ".json":
+            folders.append((path, "CAREPATH_GOVERNANCE_PREVIEW_PACKS"))
+            continue
+        try:
+            report = read_report(path)
+            folder = Path(str((report.get("proposed") or {}).get("folder") or ""))
+            check_files(folder, report)
+        except SignOffRefused as exc:
+            problems.append(f"Governance report {path} is not previewed: {exc.message}.")
+            continue
+        folders.append((folder, f"governance report {path} (CAREPATH_GOVERNANCE_PREVIEW_PACKS)"))
+    latest = latest_report(var_dir) if not items and var_dir else None
+    if latest is not None:
+        where = f"{latest['report']} (recorded {latest.get('recorded') or '?'})"
+        try:
+            check_files(Path(latest["proposed"]), read_report(latest["report"]))
+        except SignOffRefused as exc:
+            problems.append(f"The latest governance report, {where}, is not previewed: {exc.message}.")
+        else:
+            folders.append((Path(latest["proposed"]), f"the latest governance report, {where}"))
+    return folders, problems
 
 
 def load_draft(folder: Path) -> Draft:

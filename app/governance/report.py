@@ -4,12 +4,15 @@ The report puts side by side, for a current and a proposed pack folder: the cont
 (sign-off refuses a report made for other files), what changed rule by rule with the citations behind each
 change (:mod:`app.governance.changes`), the conformance run of both versions on a published test deck and the
 difference (the harness of :mod:`app.conformance`, called, never copied), and the panel impact (``cohort diff``:
-patients whose plan changes, by rule, with counts). The HTML page is static and autoescaped.
+patients whose plan changes, by rule, with counts). The HTML page is static and autoescaped. Each report written by
+the command is recorded in ``VAR_DIR/governance/reports.json`` (newest last): the draft preview falls back on the
+latest one's proposed folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +27,8 @@ from app.governance.changes import content_hashes, pack_changes
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 REPORT_KIND = "carepath-governance-report"
+#: How many reports the index (``VAR_DIR/governance/reports.json``) keeps.
+INDEX_LIMIT = 50
 
 
 def build_report(current: str | Path, proposed: str | Path, as_of: date, *, deck: str | Path | None = None,
@@ -98,6 +103,48 @@ def write_governance_report(report: dict[str, Any], out: str | Path) -> dict[str
     paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     paths["html"].write_text(render_html(report), encoding="utf-8")
     return paths
+
+
+def reports_index(var_dir: str | Path) -> Path:
+    """Where ``carepath governance report`` records the reports it wrote: ``VAR_DIR/governance/reports.json``."""
+    return Path(var_dir) / "governance" / "reports.json"
+
+
+def recorded_reports(var_dir: str | Path) -> list[dict[str, Any]]:
+    """The reports ``governance report`` recorded, oldest first ([] when none, or the index is unreadable)."""
+    try:
+        entries = json.loads(reports_index(var_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [entry for entry in entries if isinstance(entry, dict) and entry.get("report") and entry.get("proposed")] \
+        if isinstance(entries, list) else []
+
+
+def latest_report(var_dir: str | Path) -> dict[str, Any] | None:
+    """The most recent report recorded in ``var_dir``, or None."""
+    entries = recorded_reports(var_dir)
+    return entries[-1] if entries else None
+
+
+def record_report(var_dir: str | Path, report: dict[str, Any], written: Path) -> Path:
+    """Add the report written at ``written`` (its ``governance.json``) to the index, newest last (a report written
+    again to the same place moves to the end; the last ``INDEX_LIMIT`` are kept); the absolute paths, so that the
+    app finds the proposed folder whatever its working directory. Returns the index's path."""
+    index = reports_index(var_dir)
+    entry = {"report": str(written.resolve()), "proposed": str(Path(report["proposed"]["folder"]).resolve()),
+             "proposedDigest": report["proposed"]["packDigest"],
+             "versions": sorted({str(pack.get("version")) for pack in report["proposed"].get("packs") or []}),
+             "recorded": datetime.now(UTC).isoformat(timespec="seconds")}
+    entries = [old for old in recorded_reports(var_dir) if old.get("report") != entry["report"]]
+    entries = [*entries, entry][-INDEX_LIMIT:]
+    index.parent.mkdir(parents=True, exist_ok=True)
+    scratch = index.with_name(f".{index.name}.{os.getpid()}")
+    try:
+        scratch.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(scratch, index)  # whole or not at all: the app may be reading it
+    finally:
+        scratch.unlink(missing_ok=True)
+    return index
 
 
 def render_html(report: dict[str, Any]) -> str:

@@ -8,9 +8,10 @@ files, a version already active, a reviewer signing the same files twice, and an
 PlanDefinitions and the Library are rewritten ``active`` with ``approvalDate``, ``lastReviewDate`` and the
 reviewers (as ``reviewer`` and ``endorser``: they reviewed it and endorsed it for use at the site), a
 ``pack-activated`` entry records it, and with a FHIR base the pack is published (one transaction of PUTs) with a
-Provenance naming the reviewers. Given the folder of the version in use (``retire``), activating the new version
-retires it: its PlanDefinitions and Library are rewritten ``retired`` in the same step, named in the
-``pack-activated`` entry and published with the new version.
+Provenance naming the reviewers. Given the folder of the version in use (``retire``), which must hold the files the
+report compared against (its ``current`` content hashes), activating the new version retires it: its
+PlanDefinitions and Library are rewritten ``retired`` in the same step, named in the ``pack-activated`` entry and
+published with the new version.
 """
 
 from __future__ import annotations
@@ -85,13 +86,13 @@ def sign_off(folder: str | Path, report: Mapping[str, Any], reviewer: str, audit
     folder = Path(folder)
     reviewer = _reviewer(reviewer)
     _check_conformance(report)
-    _check_files(folder, report)
+    check_files(folder, report)
     resources = _lifecycle_resources(folder)
     version = _version(resources)
     if all(resource.get("status") == "active" for _path, resource in resources):
         raise SignOffRefused(f"pack version {version} is already active")
     if retire is not None:
-        _check_retire(Path(retire), folder, resources)
+        _check_retire(Path(retire), folder, resources, report)
     problem = audit.check().problem
     if problem:
         raise SignOffRefused(f"the audit log's chain is broken ({problem}): sign-offs cannot be counted from it")
@@ -117,8 +118,10 @@ def sign_off(folder: str | Path, report: Mapping[str, Any], reviewer: str, audit
     return outcome
 
 
-def _check_retire(retire: Path, folder: Path, resources: list[tuple[Path, dict[str, Any]]]) -> None:
-    """``retire`` holds the active version of the same pack (its Library's url), another version than ``folder``."""
+def _check_retire(retire: Path, folder: Path, resources: list[tuple[Path, dict[str, Any]]],
+                  report: Mapping[str, Any]) -> None:
+    """``retire`` holds the active version of the same pack (its Library's url), another version than ``folder``,
+    and exactly the files the report compared the proposed version with (its ``current`` content hashes)."""
     if not retire.is_dir():
         raise SignOffRefused(f"{retire}: no such pack folder to retire")
     if retire.resolve() == folder.resolve():
@@ -135,6 +138,7 @@ def _check_retire(retire: Path, folder: Path, resources: list[tuple[Path, dict[s
                         if r.get("status") != "active")
     if not_active:
         raise SignOffRefused(f"only an active version is retired, and in {retire}: " + "; ".join(not_active))
+    check_files(retire, report, side="current")
 
 
 def _library(resources: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
@@ -185,15 +189,22 @@ def _check_conformance(report: Mapping[str, Any]) -> None:
                              + "; ".join(row["cause"] for row in conformance.get("defectsByCause") or []))
 
 
-def _check_files(folder: Path, report: Mapping[str, Any]) -> None:
-    """The folder's files are exactly those the report hashed."""
-    expected = (report.get("proposed") or {}).get("files") or {}
+def check_files(folder: str | Path, report: Mapping[str, Any], side: str = "proposed") -> None:
+    """The folder's files are exactly those the report hashed for its ``side`` (``proposed``, or ``current``: the
+    version it was compared with); SignOffRefused naming the files that differ otherwise."""
+    if not Path(folder).is_dir():
+        raise SignOffRefused(f"{folder}: no such pack folder")
+    expected = (report.get(side) or {}).get("files") or {}
     found = content_hashes(folder)
     differ = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
-    if differ:
-        shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
-        raise SignOffRefused(f"the report was made for other files than {folder} holds (content hashes differ: "
-                             f"{shown}); make the report again for these files")
+    if not differ:
+        return
+    shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+    if side == "current":
+        raise SignOffRefused(f"{folder} is not the version the report compared the proposed one with (content "
+                             f"hashes differ: {shown}); make the report again with --current {folder}")
+    raise SignOffRefused(f"the report was made for other files than {folder} holds (content hashes differ: "
+                         f"{shown}); make the report again for these files")
 
 
 def _lifecycle_resources(folder: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -4,7 +4,9 @@
                                          overridden, over time, flagged rules; the audit chain's verification
 ``GET /governance/MeasureReport``        the same numbers as a FHIR R4 MeasureReport (summary)
 ``GET /p/<launch_id>/governance/preview`` the launch's patient planned with each draft of
-                                         ``GOVERNANCE_PREVIEW_PACKS`` beside the active pack, and the differences
+                                         ``GOVERNANCE_PREVIEW_PACKS`` (or, when it names none, the latest
+                                         governance report's proposed folder) beside the active pack, and the
+                                         differences
 
 ``/governance`` belongs to no patient: it takes the reviewer from this browser's most recent live launch (its
 fhirUser, verified by the EHR's id token). Anyone else gets a 403 page. The pages hold counts only; the preview
@@ -29,6 +31,7 @@ from app.governance.access import allow_list, is_reviewer
 from app.governance.measure import measure_report
 from app.governance.monitor import configured_monitor
 from app.governance.preview import load_draft, plan_differences, preview_folders
+from app.governance.report import latest_report
 from app.smart import Launch, RelaunchRequired, launch_required
 from app.smart.launch import _LAUNCHES_KEY, load_launch
 from app.views.patient import patient_name
@@ -46,8 +49,9 @@ def monitor_page() -> ResponseReturnValue:
         return _refused()
     since = _since()
     document = configured_monitor(current_app.config, audit_log(), since=since)
-    return render_template("governance/page.html", data=document, launch=launch, since=since,
-                           previews=bool(current_app.config.get("GOVERNANCE_PREVIEW_PACKS")))
+    previews = bool(current_app.config.get("GOVERNANCE_PREVIEW_PACKS")) \
+        or latest_report(current_app.config.get("VAR_DIR") or "") is not None
+    return render_template("governance/page.html", data=document, launch=launch, since=since, previews=previews)
 
 
 @bp.get("/governance/MeasureReport")
@@ -72,8 +76,10 @@ def preview(launch_id: str) -> ResponseReturnValue:
     active, facts = plan_for_patient(g.launch.fhir, g.launch.patient_id, active_set, as_of)
     active_dir = (current_app.config.get("PACK_DIR") or DEFAULT_PACK_DIR) \
         if (current_app.config.get("PACK_SOURCE") or "files") == "files" else None
-    comparisons, problems = [], []
-    for folder in preview_folders(current_app.config.get("GOVERNANCE_PREVIEW_PACKS")):
+    comparisons = []
+    folders, problems = preview_folders(current_app.config.get("GOVERNANCE_PREVIEW_PACKS"),
+                                        current_app.config.get("VAR_DIR"))
+    for folder, source in folders:
         try:
             draft = load_draft(folder)
         except PackError as exc:
@@ -82,7 +88,7 @@ def preview(launch_id: str) -> ResponseReturnValue:
         plan = plan_from_facts(facts, draft.pack_set, as_of, g.launch.patient_id) \
             if draft.pack_set.requirements == active_set.requirements \
             else plan_for_patient(g.launch.fhir, g.launch.patient_id, draft.pack_set, as_of)[0]
-        comparisons.append({"version": draft.version, "plan": plan,
+        comparisons.append({"version": draft.version, "plan": plan, "folder": str(folder), "source": source,
                             "changes": plan_differences(active, plan, active_dir=active_dir, active_set=active_set,
                                                         draft_dir=folder, draft_set=draft.pack_set, as_of=as_of)})
     plans = [active, *(comparison["plan"] for comparison in comparisons)]
