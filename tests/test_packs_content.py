@@ -21,7 +21,7 @@ def test_packs__committed_json_matches_the_sources():
 
 @pytest.fixture(scope="module")
 def pack_set():
-    return load_pack_set()
+    return load_pack_set(DEFAULT_PACK_DIR)
 
 
 def test_packs__every_rule_and_goal_cites_guideline_year_and_section(pack_set):
