@@ -95,13 +95,16 @@ def test_sign_off__two_reviewers_make_the_version_active_and_the_plan_road_follo
 
 
 def test_sign_off__the_bundled_pack_is_a_named_draft_preview_by_default():
-    packs = load_configured_pack_set({}).packs
-    assert {p["status"] for p in packs} == {"draft"}
-    library = packs[-1]
-    assert [f"{library['url']}|{library['version']}"] == defaults.PACK_ALLOW_DRAFT, \
-        "the default names the bundled pack's version: a new bundled version needs its own decision"
+    pack_set = load_configured_pack_set({})
+    assert {p["status"] for p in pack_set.packs} == {"draft"}
+    libraries = [packs[-1] for packs in pack_set.packs_by_pack]  # primary care, then pediatric: each its Library
+    assert [f"{library['url']}|{library['version']}" for library in libraries] == defaults.PACK_ALLOW_DRAFT, \
+        "the default names the bundled packs' versions: a new bundled version needs its own decision"
     with pytest.raises(PackError, match="CAREPATH_PACK_ALLOW_DRAFT"):
         load_configured_pack_set({"PACK_ALLOW_DRAFT": []})
+    # each pack is signed off on its own: naming the primary-care version does not let the pediatric draft in
+    with pytest.raises(PackError, match=r"pediatric-weight\|2026\.1\.0 is draft"):
+        load_configured_pack_set({"PACK_ALLOW_DRAFT": defaults.PACK_ALLOW_DRAFT[:1]})
 
 
 @pytest.mark.parametrize(("status", "allow", "refused"), [

@@ -62,6 +62,15 @@ class PackSet:
     requirements: list[Any] = field(default_factory=list)
     #: Every pack's Library when several packs are loaded together (``library`` is the first one's).
     libraries: list[dict[str, Any]] = field(default_factory=list)
+    #: The pack folders this set was read from (:func:`load_pack_set`); empty when built from resources.
+    folders: list[Path] = field(default_factory=list)
+    #: ``packs`` of each pack joined (:func:`join_pack_sets`), for checks that are per pack (lifecycle).
+    parts: list[list[dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def packs_by_pack(self) -> list[list[dict[str, str]]]:
+        """:attr:`packs` split by pack (each with its own Library last): one list for a single pack."""
+        return self.parts or [self.packs]
 
     @property
     def patient_words(self) -> dict[str, dict[str, str]]:
@@ -110,9 +119,12 @@ def load_pack_set(path: PackFolders = None, *, use_fast_path: bool = True, termi
     see :func:`pack_folders`); value sets a pack does not bundle are expanded by ``terminology`` (a
     :class:`app.terminology.TerminologyServer`). Several folders are compiled one by one and joined
     (:func:`join_pack_sets`): one plan road, each area within its own population."""
+    folders = pack_folders(path)
     sets = [pack_set_from_resources(read_pack_folder(folder), use_fast_path=use_fast_path, terminology=terminology)
-            for folder in pack_folders(path)]
-    return sets[0] if len(sets) == 1 else join_pack_sets(sets)
+            for folder in folders]
+    joined = sets[0] if len(sets) == 1 else join_pack_sets(sets)
+    joined.folders = folders
+    return joined
 
 
 def join_pack_sets(sets: list[PackSet]) -> PackSet:
@@ -129,7 +141,7 @@ def join_pack_sets(sets: list[PackSet]) -> PackSet:
     if problems:
         raise PackError("\n".join(problems))
     joined = PackSet(areas=[area for s in sets for area in s.areas], library=sets[0].library,
-                     libraries=[s.library for s in sets])
+                     libraries=[s.library for s in sets], parts=[s.packs for s in sets])
     for pack_set in sets:
         joined.activity_definitions.update(pack_set.activity_definitions)
         joined.value_sets.update(pack_set.value_sets)
@@ -295,7 +307,8 @@ def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> P
     from app.governance.lifecycle import check_lifecycle
 
     pack_set = _configured_pack_set(config, client)
-    check_lifecycle(pack_set.packs, config.get("PACK_ALLOW_DRAFT", defaults.PACK_ALLOW_DRAFT))
+    for packs in pack_set.packs_by_pack:  # each pack's version is signed off (or named for preview) on its own
+        check_lifecycle(packs, config.get("PACK_ALLOW_DRAFT", defaults.PACK_ALLOW_DRAFT))
     return pack_set
 
 
