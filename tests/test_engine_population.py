@@ -69,15 +69,18 @@ def test_population__a_day_before_the_18th_birthday_only_the_adolescent_rules_ap
     assert facts["patient"]["ageYears"] == 17
     plan = build_plan(facts, _pack(), AS_OF)
     assert not plan.goals and not plan.gaps
-    # depression screening is for adolescents from 12 (USPSTF 2022); nothing else applies at 17
-    assert [activity.id for activity in plan.activities] == ["depression.screening"]
+    # depression screening is for adolescents from 12 (USPSTF 2022, its own rule); nothing else applies at 17
+    assert [activity.id for activity in plan.activities] == ["depression.screening-adolescent"]
+    assert [c.guideline for c in plan.activities[0].rationale.citations] == [
+        "USPSTF: Depression and Suicide Risk in Children and Adolescents: Screening"]
     assert {item.area_id for item in plan.activities} == {"depression"}
     assert not [w for w in plan.warnings if w["rule_id"] != "pack-effective-period"]
     # one area holds the patient: the plan says what carepath covers for a child and what it does not
     assert plan.population["statement"].startswith("carepath's pediatric guidance for this age covers: Depression;")
     assert "immunizations and developmental screening are not covered" in plan.population["statement"]
     left = _left_out(plan)
-    assert set(left) == {area.id for area in _pack().areas if area.id != "depression"} | {"depression.follow-up"}
+    assert set(left) == {area.id for area in _pack().areas if area.id != "depression"} | {"depression.follow-up",
+                                                                                           "depression.screening"}
     assert left["blood-pressure"]["reason"].startswith("for adults aged 18 and over (2017 ACC/AHA Guideline")
     assert "htn.medication-stage2" in {r["rule_id"] for r in left["blood-pressure"]["rules"]}
     assert left["blood-pressure"]["refs"] == facts["patient"]["refs"]

@@ -212,6 +212,10 @@ def test_pack_check__every_bundled_plan_definition_states_its_population():
         {"depression": 12, "pediatric-blood-pressure": 3, "pediatric-weight": 2, "pediatric-prevention": 6}
     rules = {rule.id: rule.population for area in pack.areas for rule in area.rules}
     assert rules["depression.follow-up"].age_low == 18  # the adult PHQ-9 cut-off
+    # screening: adults (USPSTF 2023) and adolescents 12 to 17 (USPSTF 2022), each rule citing its own
+    assert rules["depression.screening"].age_low == 18
+    assert (rules["depression.screening-adolescent"].age_low, rules["depression.screening-adolescent"].age_high) == \
+        (12, 17)
     assert (rules["screen.colorectal"].age_low, rules["screen.colorectal"].age_high) == (45, 75)
     assert rules["screen.breast"].sexes == ("female",) and rules["htn.pregnancy-severe"].pregnancy == "only"
 
