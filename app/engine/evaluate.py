@@ -96,6 +96,8 @@ class _Evaluation:
         if areas and any(area.id not in left for area in areas):
             self.plan.population["statement"] = child_scope_statement(
                 [(area.title, area.population) for area in areas], self.facts)
+            if self.plan.population["statement"]:  # some area applies: the statement is the scope, not a refusal
+                self.plan.population["kind"] = "scope"
             return
         if not areas:
             return

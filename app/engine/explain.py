@@ -61,7 +61,8 @@ def explain(plan: Plan) -> str:
     out = [f"Care plan proposal for patient {plan.patient_id or '(unknown)'}, evaluated as of {plan.as_of}.",
            "Packs: " + "; ".join(f"{p['title']} {p['version']}" for p in plan.packs), ""]
     if plan.population.get("statement"):
-        out += ["NOT COVERED", f"  {plan.population['statement']}", ""]
+        heading = "SCOPE FOR THIS AGE" if plan.population.get("kind") == "scope" else "NOT COVERED"
+        out += [heading, f"  {plan.population['statement']}", ""]
     warnings = _sorted_warnings(plan)
     if warnings:
         out.append("SAFETY AND CONFLICTS")
