@@ -197,8 +197,11 @@ def _bmi_for_age(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] 
                "computed"
     day = date.fromisoformat(bmi["date"])
     age = decimal_age(born, day)
-    if not BMI_FOR_AGE_FROM <= age < BMI_FOR_AGE_UNTIL:
-        return None  # under 2: the CDC BMI-for-age reference starts at 2 years
+    if age < BMI_FOR_AGE_FROM:
+        return f"the latest BMI ({bmi['date']}) was measured before 2 years of age: the CDC BMI-for-age reference " \
+               "starts at 2 years"
+    if age >= BMI_FOR_AGE_UNTIL:
+        return None
     found = bmi_for_age(bmi["value"], sex, age)
     return {"value": found["percentile"], "unit": "percentile", **found, "bmi": bmi["value"], "date": bmi["date"],
             "ageAtMeasure": round(age, 2), "method": "CDC 2000 BMI-for-age (CDC 2022 extended above the 95th), "

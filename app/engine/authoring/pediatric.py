@@ -143,8 +143,9 @@ def weight() -> dict[str, Any]:
                   evidence=("measures.weight", "measures.height", "measures.bmi"),
                   cite=[("AAP-OBESITY-2023", "Key Action Statement 1: measure height and weight, calculate BMI and "
                                              "assess BMI percentile at least annually")],
-                  text="No BMI (nor a weight and height of the same day) in the last 12 months: AAP 2023 assesses "
-                       "the BMI percentile for age and sex at least once a year."),
+                  text="No BMI-for-age percentile from the last 12 months (a BMI, or a weight and height of the same "
+                       "day, measured at 2 years or older: the CDC reference starts at 2): AAP 2023 assesses the BMI "
+                       "percentile for age and sex at least once a year."),
             _rule("peds.weight.behavioral-intervention", "Comprehensive, intensive behavioral intervention",
                   ages=(6, 17), when=[f"{AGE} >= 6", "%facts.scores.bmi_for_age.percentile >= 95"],
                   activity="peds-weight-intervention", inputs=["measures.weight", "measures.height", "measures.bmi"],
