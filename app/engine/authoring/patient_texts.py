@@ -62,6 +62,8 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
     "statin": ("A statin, a medicine that lowers cholesterol and protects your heart.",
                "Una estatina, una medicina que baja el colesterol y protege el corazón."),
     "statin-review": ("A review of your cholesterol medicine.", "Una revisión de su medicina para el colesterol."),
+    "statin-intensify": ("A stronger dose of your cholesterol medicine, or a stronger one in its place.",
+                         "Una dosis más fuerte de su medicina para el colesterol, o una más fuerte en su lugar."),
     "statin-intolerance-review": ("A talk about the side effects you had with a cholesterol medicine, and what to "
                                   "try next.",
                                   "Una conversación sobre los efectos que tuvo con una medicina para el colesterol, "
