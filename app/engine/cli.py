@@ -106,12 +106,13 @@ def run_plan(args: argparse.Namespace) -> int:
     elif args.format == "text":
         sys.stdout.write(plan_text(plan))
     elif args.format == "patient":
-        from app.careplan.patient_copy import from_plan, languages
+        from app.careplan.patient_copy import addressed_to_guardian, from_plan, languages
 
         if args.language not in languages(pack_set.patient_words):
             return _fail(f"no patient copy in {args.language!r}: the pack has "
                          f"{', '.join(languages(pack_set.patient_words)) or 'none'}")
-        sys.stdout.write(from_plan(plan.to_dict(), pack_set.patient_words, args.language).text())
+        guardian = addressed_to_guardian(facts["patient"].get("ageYears"))
+        sys.stdout.write(from_plan(plan.to_dict(), pack_set.patient_words, args.language, guardian=guardian).text())
     elif args.format == "fhir":
         from app.careplan.export import fhir_json
         from app.careplan.organization import configured_organization

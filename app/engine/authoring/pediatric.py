@@ -20,6 +20,7 @@ from app.engine.authoring import (
     rule,
 )
 from app.engine.authoring import library as adult_library
+from app.engine.authoring.patient_texts import with_guardian_frame, with_patient_texts
 from app.engine.authoring.pediatric_tables import bp_table
 from app.engine.authoring.valuesets import own
 from app.terminology.releases import with_compose
@@ -292,11 +293,11 @@ def value_sets(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def resources() -> dict[str, Any]:
     """file name -> resource (or table) of the pediatric pack."""
     lib = library()
-    out: dict[str, Any] = {"Library-pediatric-data.json": lib}
+    out: dict[str, Any] = {"Library-pediatric-data.json": with_guardian_frame(lib)}
     for index, plan in enumerate((blood_pressure(), weight(), prevention()), start=1):
         out[f"PlanDefinition-{index:02d}-{plan['action'][0]['id']}.json"] = plan
     for activity in activities():
-        out[f"ActivityDefinition-{activity['url'].rsplit('/', 1)[1]}.json"] = activity
+        out[f"ActivityDefinition-{activity['url'].rsplit('/', 1)[1]}.json"] = with_patient_texts(activity)
     for url, value_set in sorted(value_sets(lib).items()):
         out[f"valuesets/ValueSet-{url.rstrip('/').rsplit('/', 1)[1]}.json"] = value_set
     out["tables/aap2017-bp.json"] = bp_table()

@@ -214,7 +214,8 @@ def _depression_screening(rule_id: str, ages: tuple[int, int | None], title: str
                           cite: tuple[str, str], interval: str) -> dict[str, Any]:
     """Depression screening for one population (USPSTF 2023 adults, USPSTF 2022 adolescents 12 to 18)."""
     return rule(rule_id, title, ages=ages,
-                when=["%facts.conditions.depression.empty()"], activity="depression-screening",
+                when=["%facts.conditions.depression.empty()"],
+                activity="depression-screening" if ages[0] >= 18 else "adolescent-depression-screening",
                 inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening",
                         "conditions.bipolar_disorder", "not_done.depression_screening"],
                 evidence=("not_done.depression_screening",),
