@@ -161,3 +161,35 @@ def test_children__six_years_later_every_measurement_and_screening_is_due(name, 
     assert _proposed(name, "2026-12-07") == expected
     scores = _scores(name, "2026-12-07")
     assert "bp_pediatric" not in scores and "bmi_for_age" not in scores  # no fresh data: nothing is categorised
+
+
+def test_text_format__a_childs_area_summaries_carry_the_percentiles(capsys):
+    from app.cli import main
+
+    [path] = SYNTHEA.glob("Ardith_Welch_*.json")
+    assert main(["plan", str(path), "--as-of", "2021-04-01", "--format", "text"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    weight = next(line for line in lines if line.startswith("SUMMARY  pediatric-weight: "))
+    assert re.search(r"BMI 17\.\d kg/m2 on 25 Oct 2020: \d\d\.\dth percentile for age and sex \(z 1\.\d+\), "
+                     r"overweight", weight), weight
+    pressure = next(line for line in lines if line.startswith("SUMMARY  pediatric-blood-pressure: "))
+    assert "percentile for a height at the" in pressure and ": stage 2 (AAP 2017" in pressure
+    assert lines.index(pressure) < next(i for i, line in enumerate(lines) if line.startswith("ACTIVITY"))
+
+
+def test_charts__a_child_has_a_bmi_for_age_percentile_trend_an_adult_none():
+    from app.careplan.charts import charts_for
+
+    facts = facts_from_resources(_resources("Ardith"), _pack_set().requirements, "2021-04-01")
+    trend = facts["scores"]["bmi_for_age_trend"]["series"]
+    assert trend[-1]["date"] == "2020-10-25" and trend[-1]["value"] == facts["scores"]["bmi_for_age"]["percentile"]
+    assert all(point["date"] >= "2016-11-09" for point in trend)  # from her 2nd birthday: the reference starts at 2
+    chart = next(chart for chart in charts_for(facts, _plan("Ardith", "2021-04-01")) if chart.key == "bmi-for-age")
+    assert chart.unit == "percentile" and chart.targets == []  # the pack sets no goal: no line is drawn
+    assert f"latest {trend[-1]['value']:g} percentile on 25 Oct 2020" == chart.latest_text
+    assert "BMI-for-age (CDC 2000) (percentile)" in str(chart.svg)
+    [adult_file] = SYNTHEA.glob("Arla_Lang_*.json")
+    adult = facts_from_resources([e["resource"] for e in load_file(adult_file)["entry"]], _pack_set().requirements,
+                                 "2021-04-01")
+    assert "bmi_for_age_trend" not in adult["scores"]
+    assert "bmi-for-age" not in {chart.key for chart in charts_for(adult, {})}

@@ -155,6 +155,9 @@ def add_scores(facts: dict[str, Any], missing: list[dict[str, str]]) -> None:
                                                                 "reference and the AAP 2017 tables are by sex"})
         return
     born = date.fromisoformat(birth)
+    trend = bmi_for_age_trend(facts, sex, born)
+    if trend:
+        facts["scores"]["bmi_for_age_trend"] = trend
     result = _bmi_for_age(facts, sex, born)
     if isinstance(result, str):
         missing.append({"key": "scores.bmi_for_age", "message": result})
@@ -206,6 +209,24 @@ def _bmi_for_age(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] 
     return {"value": found["percentile"], "unit": "percentile", **found, "bmi": bmi["value"], "date": bmi["date"],
             "ageAtMeasure": round(age, 2), "method": "CDC 2000 BMI-for-age (CDC 2022 extended above the 95th), "
             "rcpchgrowth", "basis": bmi["basis"], "refs": bmi["refs"]}
+
+
+#: Points of the BMI-for-age trend (the latest ones): the trend chart draws at most 60.
+TREND_POINTS = 60
+
+
+def bmi_for_age_trend(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] | None:
+    """Each recorded BMI from 2 years of age as its CDC 2000 BMI-for-age percentile, for the trend chart:
+    {"series": [{"date", "value"}], "unit": "percentile", "method"}; None when there is none."""
+    points = [point for point in ((facts.get("measures") or {}).get("bmi") or {}).get("series") or []
+              if isinstance(point.get("value"), int | float) and point.get("date")]
+    series = []
+    for point in points[-TREND_POINTS:]:
+        age = decimal_age(born, date.fromisoformat(point["date"][:10]))
+        if BMI_FOR_AGE_FROM <= age < BMI_FOR_AGE_UNTIL:
+            series.append({"date": point["date"], "value": percentile(growth_z("bmi", point["value"], sex, age)),
+                           "ref": point.get("ref")})
+    return {"series": series, "unit": "percentile", "method": "CDC 2000 BMI-for-age, rcpchgrowth"} if series else None
 
 
 def _child_bmi(facts: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,10 +10,13 @@ SEVERITY_ORDER = {"high": 0, "moderate": 1, "low": 2}
 
 
 def plan_text(plan: Plan) -> str:
-    """One line per item: goals, activities (with due dates), then what was not recommended."""
+    """One line per item: warnings, each area's summary (a child's BP category and BMI-for-age percentile), goals,
+    activities (with due dates), then what was not recommended."""
     lines = [f"Plan for {plan.patient_id or 'unknown patient'} as of {plan.as_of}"]
     for warning in _sorted_warnings(plan):
         lines.append(f"WARNING [{warning['severity']}] {warning['message']} ({warning['rule_id']})")
+    for summary in plan.area_summaries:
+        lines.append(f"SUMMARY  {summary['area_id']}: {summary['text']}")
     for goal in plan.goals:
         lines.append(f"GOAL     {goal.id}: {goal.description} ({_targets(goal)}), review by {goal.due}")
     for activity in plan.activities:
