@@ -113,7 +113,7 @@ def blood_pressure() -> dict[str, Any]:
                   alert=("high", f"Blood pressure in the stage 2 range {BP_SHOWN}: if the child has symptoms, or the "
                                  "BP is more than 30 mm Hg above the 95th percentile (more than 180/120 mm Hg in an "
                                  "adolescent), send to an emergency department (AAP 2017 Table 11, note d)",
-                         "Stage 2 BP range in a child: repeat and refer within 1 week; ED if symptomatic"),
+                         "Repeat BP and refer within 1 week: stage 2 range in a child; ED if symptomatic"),
                   text=f"Blood pressure in the stage 2 range {BP_SHOWN}: repeat the measurement and refer to "
                        "specialty care within 1 week (AAP 2017 Table 11)."),
             _rule("peds.bp.height-unknown", "Height needed to read the BP tables", ages=(3, 12),
