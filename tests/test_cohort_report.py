@@ -340,3 +340,15 @@ def test_report__every_number_on_the_page_is_what_plans_ndjson_says(pack_set, co
         content = "".join(cell).strip()
         assert content.startswith(("<span data-n=", "<span data-part=", '<span class="note">not given')), content
     assert sum(v for k, v in shown if k.startswith("gap|")) <= expected["open gaps"]
+
+
+def test_pack_set_from_resources__two_folders_read_together_are_two_packs_joined(pack_set):
+    from app.engine.packs import pack_set_from_resources, read_pack_folder
+
+    resources = read_pack_folder(f"{DEFAULT_PACK_DIR},{PEDIATRIC_PACK_DIR}")  # as cohort run --pack A,B reads them
+    joined = pack_set_from_resources(resources)
+    assert joined.packs == pack_set.packs and len(joined.packs_by_pack) == 2
+    assert joined.folders == [DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR]
+    counting = load_counting(joined)  # the folders it came from: both reviewed mappings
+    assert "pediatric/cohort/activity-kinds.json" in counting.source
+    assert counting.kinds["peds.bp.stage2"].work == "referrals"

@@ -38,7 +38,7 @@ def _test_pack():
                     alert=("high", "a warning this rule would raise")),
                rule("test.pregnant", "For pregnant people", when=["true"], activity="bp-recheck",
                     inputs=["patient"], cite=[("TEST-2025", "§4")], text="pregnant", pregnancy="only")])
-    resources = [(where, resource) for where, resource in read_pack_folder()
+    resources = [(where, resource) for where, resource in read_pack_folder(DEFAULT_PACK_DIR)
                  if resource["resourceType"] != "PlanDefinition"]
     return pack_set_from_resources([*resources, ("test-area.json", area)])
 

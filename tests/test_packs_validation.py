@@ -226,7 +226,7 @@ def test_pack_load__a_resource_found_valid_is_not_validated_again_but_an_edited_
     from app.engine.packs import _r4_problems
 
     monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path))
-    [(where, library)] = [(w, r) for w, r in read_pack_folder() if r["resourceType"] == "Library"]
+    [(where, library)] = [(w, r) for w, r in read_pack_folder(DEFAULT_PACK_DIR) if r["resourceType"] == "Library"]
     assert _r4_problems(where, library) == []
     assert len(list(tmp_path.rglob("*"))) == 2  # the cache folder and one entry
 

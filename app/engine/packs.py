@@ -151,9 +151,12 @@ def join_pack_sets(sets: list[PackSet]) -> PackSet:
     return joined
 
 
-def read_pack_folder(path: str | Path | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Every resource of one pack folder (default: ``packs/primary-care``) as (file, JSON), sorted by file;
-    PackError names unreadable files."""
+def read_pack_folder(path: PackFolders = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every resource of one pack folder (default: ``packs/primary-care``) as (file, JSON), sorted by file; several
+    folders (a list, or folders separated by commas) one after the other, which :func:`pack_set_from_resources`
+    compiles as one pack each; PackError names unreadable files."""
+    if path is not None and not isinstance(path, Path) and len(folders := pack_folders(path)) > 1:
+        return [item for folder in folders for item in read_pack_folder(folder)]
     folder = Path(path) if path else DEFAULT_PACK_DIR
     if not folder.is_dir():
         raise PackError(f"{folder}: no such pack folder")
@@ -216,9 +219,17 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
     """Check (FHIR R4 structure, then carepath's rules) and compile resources given as (origin, JSON).
 
     ValueSet resources among them are the pack's bundled value sets; any other value set the Library names is
-    expanded by ``terminology``.
+    expanded by ``terminology``. Resources of several pack folders (several Libraries, each in its folder, as
+    :func:`read_pack_folder` reads a list) are compiled one pack each and joined (:func:`join_pack_sets`).
     """
     resources = list(resources)
+    groups = _by_pack_folder(resources)
+    if len(groups) > 1:
+        sets = [pack_set_from_resources(group, use_fast_path=use_fast_path, terminology=terminology)
+                for group in groups.values()]
+        joined = join_pack_sets(sets)
+        joined.folders = list(groups)
+        return joined
     bundled = [(where, res) for where, res in resources if res.get("resourceType") == "ValueSet"]
     resources = [(where, res) for where, res in resources if res.get("resourceType") != "ValueSet"]
     problems: list[str] = [problem for where, resource in resources for problem in _r4_problems(where, resource)]
@@ -259,6 +270,21 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
     requirements = requirements_from_library(dict(library), value_sets)
     return PackSet(areas=areas, library=dict(library), activity_definitions=definitions, fact_labels=labels,
                    value_sets=value_sets, requirements=requirements)
+
+
+def _by_pack_folder(resources: list[tuple[str, Mapping[str, Any]]]) -> dict[Path, list[tuple[str, Any]]]:
+    """Resources grouped by the pack folder they were read from (the folder of each Library file); one group (or
+    none) when there is one Library, or when a resource lies in no Library's folder (then one pack is expected)."""
+    roots = [Path(where).parent for where, resource in resources if resource.get("resourceType") == "Library"]
+    if len(roots) < 2:
+        return {}
+    groups: dict[Path, list[tuple[str, Any]]] = {root: [] for root in roots}
+    for where, resource in resources:
+        root = next((root for root in roots if Path(where).is_relative_to(root)), None)
+        if root is None:
+            return {}
+        groups[root].append((where, resource))
+    return groups
 
 
 def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
