@@ -215,3 +215,21 @@ def test_sign_off_command__exit_codes(proposed, report, tmp_path, monkeypatch, c
     assert main([*command, "--reviewer", BOB]) == 0
     assert "is now active" in capsys.readouterr().out
     assert main([*command[:4], str(tmp_path / "nothing.json"), *command[5:], "--reviewer", BOB]) == 1
+
+
+def test_check_lifecycle__two_packs_each_library_names_its_own_version():
+    packs = [{"url": "http://x/PlanDefinition/adult", "version": "1", "status": "draft"},
+             {"url": "http://x/PlanDefinition/child", "version": "2", "status": "draft"},
+             {"url": "http://x/Library/adult-lib", "version": "1", "status": "draft"},
+             {"url": "http://x/Library/child-lib", "version": "2", "status": "draft"}]
+    assert len(check_lifecycle(packs, ["http://x/Library/adult-lib|1", "http://x/Library/child-lib|2"])) == 4
+    with pytest.raises(PackError, match=r"PlanDefinition/child\|2 is draft") as refused:
+        check_lifecycle(packs, ["http://x/Library/adult-lib|1"])
+    assert "adult|1" not in refused.value.message
+
+
+def test_check_lifecycle__the_bundled_packs_read_together_as_cohort_run_reads_them():
+    from app.engine.packs import DEFAULT_PACK_DIRS, pack_set_from_resources, read_pack_folder
+
+    joined = pack_set_from_resources(read_pack_folder(",".join(str(folder) for folder in DEFAULT_PACK_DIRS)))
+    assert len(check_lifecycle(joined.packs, defaults.PACK_ALLOW_DRAFT)) == len(joined.packs)
