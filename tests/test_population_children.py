@@ -238,3 +238,20 @@ def test_population_partial__statement_and_reasons_are_escaped(app):
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<b>" not in page and "<img" not in page and "&lt;img src=x&gt;" in page
     assert '<details class="findings outside-population" id="outside-population">' in page and "(1)" in page
+
+
+def test_sidebar__a_childs_patient_copy_is_written_to_the_parent_or_guardian(sidebar):
+    app, mocked = sidebar
+    name = next(n for n in _children("2021-04-01") if n.startswith("Ardith_Welch"))
+    resources = [entry["resource"] for entry in load_file(SYNTHEA / name)["entry"]]
+    FakeFhirServer(OPEN_FHIR, resources).register(mocked)
+    client = app.test_client()
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    launched = client.get(f"https://localhost/launch?iss={OPEN_FHIR}&patient={patient['id']}")
+    plan_url = "https://localhost" + launched.headers["Location"]
+    assert client.get(plan_url).status_code == 200
+    english = client.get(plan_url + "/patient").get_data(as_text=True)
+    assert "Your child&#39;s care plan" in english and "the parent or guardian" in english
+    assert "A talk with your child about never starting to smoke or vape." in english
+    spanish = client.get(plan_url + "/patient?lang=es").get_data(as_text=True)
+    assert "El plan de cuidado de su hijo o hija" in spanish and "como madre, padre o tutor" in spanish
