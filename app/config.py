@@ -130,18 +130,22 @@ CDS_CARD_TTL = 7 * 24 * 3600
 # -- guideline packs -------------------------------------------------------------------------------
 #: Where guideline packs come from: ``files`` (PACK_DIR) or ``fhir`` (published on a FHIR server).
 PACK_SOURCE = "files"
-#: Folder of a pack's FHIR JSON files; empty = the bundled ``packs/primary-care``.
+#: The pack folders of FHIR JSON files, separated by commas (each area states whom it is for, so several packs
+#: build one plan); empty = the bundled ``packs/primary-care`` and ``packs/pediatric``.
 PACK_DIR = ""
 #: With PACK_SOURCE=fhir: the PlanDefinitions to use, as ``url|version`` canonicals (JSON list).
 PACK_CANONICALS = []
-#: With PACK_SOURCE=fhir: the pack's Library (data requirements), as a ``url|version`` canonical.
+#: With PACK_SOURCE=fhir: the pack's Library (data requirements), as a ``url|version`` canonical (one pack: a
+#: second pack's PlanDefinitions need their own Library, so PACK_SOURCE=fhir serves one pack).
 PACK_LIBRARY = ""
 #: With PACK_SOURCE=fhir: the FHIR server the packs are published on; empty = FHIR_BASE_URL.
 PACK_FHIR_BASE_URL = ""
 #: Pack versions the sidebar, CDS Hooks and ``cohort run`` may use while still ``draft`` (not signed off), for
 #: preview: each a Library canonical ``url|version`` (the whole pack version) or a PlanDefinition's. Any other
-#: draft is refused at pack load. Default: the bundled example pack, which no site's committee has signed off.
-PACK_ALLOW_DRAFT = ["http://carepath.dev/fhir/Library/primary-care-data|2025.1.0"]
+#: draft is refused at pack load. Default: the bundled example packs (primary care, pediatric), which no site's
+#: committee has signed off.
+PACK_ALLOW_DRAFT = ["http://carepath.dev/fhir/Library/primary-care-data|2025.1.0",
+                    "http://carepath.dev/fhir/Library/pediatric-data|2026.1.0"]
 #: How many distinct reviewers must sign off a pack version (``carepath pack sign-off``) before it becomes active.
 GOVERNANCE_REVIEWERS = 2
 #: The governance reviewers who may open ``/governance`` (the monitor, its MeasureReport) and preview a patient's

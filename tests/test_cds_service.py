@@ -138,7 +138,9 @@ def test_cds_service__warnings_come_first_as_warning_or_critical(client, keys, m
 
 
 def test_cds_service__nothing_due_gives_no_card(client, keys, mocked):
-    resources = [{"resourceType": "Patient", "id": "cp-young", "gender": "male", "birthDate": "2016-01-01"}]
+    # a baby of one year: younger than every area (the pediatric pack's weight area starts at 2)
+    resources = [{"resourceType": "Patient", "id": "cp-young", "gender": "male",
+                  "birthDate": str(int(AS_OF[:4]) - 1) + AS_OF[4:]}]
     body = hook_request("cp-young", prefetch=prefetch_from_bundle(_templates(client), resources))
     response = _post(client, keys, body)
     assert response.status_code == 200
@@ -254,18 +256,22 @@ def test_cds_settings__a_malformed_client_list_stops_the_app(tmp_path):
         create_app({"TESTING": True, "SECRET_KEY": "t", "VAR_DIR": str(tmp_path), "CDS_CLIENTS": [{"iss": "x"}]})
 
 
-@pytest.mark.parametrize(("birth_date", "cards_expected"), [("2016-06-02", False), ("2008-06-01", True)])
-def test_cds_service__a_child_gets_no_card_from_the_adult_packs(client, keys, mocked, birth_date, cards_expected):
-    """The same record (diabetes, CKD, raised BP) at 9 years and 364 days and at 18 years on the plan date."""
+@pytest.mark.parametrize(("birth_date", "adult"), [("2016-06-02", False), ("2008-06-01", True)])
+def test_cds_service__a_child_gets_no_card_from_the_adult_packs(client, keys, mocked, birth_date, adult):
+    """The same record (diabetes, CKD, raised BP) at 9 years and 364 days and at 18 years on the plan date: the
+    child's cards come from the pediatric pack only."""
     resources = [dict(r, birthDate=birth_date) if r["resourceType"] == "Patient" else r
                  for r in bundle_resources("clinical-t2d-ckd.json")]
     body = hook_request("cp-clin-t2d-ckd", prefetch=prefetch_from_bundle(_templates(client), resources))
     response = _post(client, keys, body)
     assert response.status_code == 200, response.get_json()
     cards = response.get_json()["cards"]
-    assert bool(cards) is cards_expected
-    if cards_expected:
-        assert any(card["summary"].endswith(" (Diabetes)") for card in cards)
+    assert cards
+    areas = {json.loads(link["appContext"])["area"] for card in cards for link in card.get("links") or []
+             if link.get("appContext")}
+    assert any(card["summary"].endswith(" (Diabetes)") for card in cards) is adult
+    if not adult:
+        assert areas and all(area.startswith("pediatric-") for area in areas), areas
 
 
 DEEP = "[" * 5000 + "]" * 5000

@@ -19,6 +19,7 @@ from app.cohort.run import CohortSummary, _csv_line
 from app.cohort.workload import forecast_months, occurrences, parse_capacity, spread_backlog
 from app.context.resources import from_bundle
 from app.engine import DEFAULT_PACK_DIR, load_pack_set
+from app.engine.packs import PEDIATRIC_PACK_DIR
 from app.errors import PackError
 from tests.conftest import SYNTHEA
 
@@ -77,6 +78,56 @@ def test_load_counting__the_packs_reviewed_mapping(counting):
     assert "activity-kinds.json" in counting.source
     assert {row["name"] for row in counting.mapping} == {
         t.url.rsplit("/", 1)[1] for t in load_pack_set().activity_definitions.values()}
+
+
+def test_load_counting__both_packs_mappings_merged(counting):
+    kinds = counting.kinds
+    assert (kinds["peds.bp.stage1"].category, kinds["peds.bp.stage1"].care_gap) == ("follow-up", False)
+    assert (kinds["peds.bp.stage2"].work, kinds["peds.bp.stage2"].care_gap) == ("referrals", True)
+    assert (kinds["peds.lipid.9-11"].work, kinds["peds.anxiety.screening"].work) == ("labs", "screenings")
+    assert kinds["peds.tobacco.prevention"].care_gap is False
+    assert "primary-care/cohort/activity-kinds.json" in counting.source
+    assert "pediatric/cohort/activity-kinds.json" in counting.source and "by their activity-kind" not in \
+        counting.source
+
+
+def _two_mappings(tmp_path):
+    for name, folder in (("primary-care", DEFAULT_PACK_DIR), ("pediatric", PEDIATRIC_PACK_DIR)):
+        shutil.copytree(folder / "cohort", tmp_path / name / "cohort")
+    return [tmp_path / "primary-care", tmp_path / "pediatric"]
+
+
+def test_load_counting__an_activity_mapped_differently_by_two_packs_is_refused(pack_set, tmp_path):
+    folders = _two_mappings(tmp_path)
+    path = folders[1] / "cohort" / "activity-kinds.json"
+    mapping = json.loads(path.read_text(encoding="utf-8"))
+    mapping["activities"]["bp-recheck"] = {"category": "screening", "work": "visits"}  # primary care: follow-up
+    path.write_text(json.dumps(mapping), encoding="utf-8")
+    with pytest.raises(PackError, match="'bp-recheck' is mapped differently"):
+        load_counting(pack_set, folders)
+    mapping["activities"]["bp-recheck"] = {"category": "follow-up", "work": "visits"}  # the same: accepted
+    path.write_text(json.dumps(mapping), encoding="utf-8")
+    assert load_counting(pack_set, folders).kinds["htn.recheck-elevated"].category == "follow-up"
+
+
+def test_load_counting__a_category_two_packs_define_differently_is_refused(pack_set, tmp_path):
+    folders = _two_mappings(tmp_path)
+    path = folders[1] / "cohort" / "activity-kinds.json"
+    mapping = json.loads(path.read_text(encoding="utf-8"))
+    mapping["categories"]["follow-up"]["care_gap"] = True
+    path.write_text(json.dumps(mapping), encoding="utf-8")
+    with pytest.raises(PackError, match="category 'follow-up' is defined differently"):
+        load_counting(pack_set, ",".join(str(folder) for folder in folders))
+
+
+def test_load_counting__an_activity_no_pack_lists_is_named(pack_set, tmp_path):
+    folders = _two_mappings(tmp_path)
+    path = folders[1] / "cohort" / "activity-kinds.json"
+    mapping = json.loads(path.read_text(encoding="utf-8"))
+    del mapping["activities"]["peds-bp-referral"]
+    path.write_text(json.dumps(mapping), encoding="utf-8")
+    with pytest.raises(PackError, match="ActivityDefinition 'peds-bp-referral' is not listed"):
+        load_counting(pack_set, folders)
 
 
 def test_load_counting__an_unlisted_activity_is_named_with_the_file(pack_set, tmp_path):
@@ -289,3 +340,15 @@ def test_report__every_number_on_the_page_is_what_plans_ndjson_says(pack_set, co
         content = "".join(cell).strip()
         assert content.startswith(("<span data-n=", "<span data-part=", '<span class="note">not given')), content
     assert sum(v for k, v in shown if k.startswith("gap|")) <= expected["open gaps"]
+
+
+def test_pack_set_from_resources__two_folders_read_together_are_two_packs_joined(pack_set):
+    from app.engine.packs import pack_set_from_resources, read_pack_folder
+
+    resources = read_pack_folder(f"{DEFAULT_PACK_DIR},{PEDIATRIC_PACK_DIR}")  # as cohort run --pack A,B reads them
+    joined = pack_set_from_resources(resources)
+    assert joined.packs == pack_set.packs and len(joined.packs_by_pack) == 2
+    assert joined.folders == [DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR]
+    counting = load_counting(joined)  # the folders it came from: both reviewed mappings
+    assert "pediatric/cohort/activity-kinds.json" in counting.source
+    assert counting.kinds["peds.bp.stage2"].work == "referrals"

@@ -16,10 +16,13 @@ import pytest
 from app.cli import main
 from app.cohort.run import run_cohort
 from app.engine import load_pack_set
+from app.engine.packs import DEFAULT_PACK_DIRS
 from tests.cohort_data import single_plan, with_medication_resources, write_ndjson
 from tests.conftest import SYNTHEA
 
 AS_OF = date(2021, 4, 1)
+#: Both bundled packs, as ``carepath plan`` loads them (``cohort run`` reads ``packs/primary-care`` unless told).
+PACKS = ",".join(str(folder) for folder in DEFAULT_PACK_DIRS)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def cohort(spark, tmp_path_factory):
     for path in bundles[1::2]:
         (source / path.name).symlink_to(path)
     out = tmp_path_factory.mktemp("cohort")
-    summary = run_cohort(spark, source, AS_OF, out, partitions=3)
+    summary = run_cohort(spark, source, AS_OF, out, partitions=3, pack_dir=PACKS)
     return summary, out, bundles
 
 
@@ -103,7 +106,7 @@ def test_cohort_run__medications_referenced_by_id_reach_every_patient_that_presc
     lines = (tmp_path / "export" / "Medication.ndjson").read_text(encoding="utf-8").splitlines()
     (tmp_path / "export" / "Medication.ndjson").write_text("\n".join(dict.fromkeys(lines)) + "\n", encoding="utf-8")
 
-    run_cohort(spark, tmp_path / "export", AS_OF, tmp_path / "out", partitions=2, report=False)
+    run_cohort(spark, tmp_path / "export", AS_OF, tmp_path / "out", partitions=2, report=False, pack_dir=PACKS)
     lines = (tmp_path / "out" / "plans.ndjson").read_text(encoding="utf-8").splitlines()
     plans = {plan["patient_id"]: plan for plan in map(json.loads, lines)}
     assert len(plans) == 3

@@ -9,6 +9,7 @@ import pytest
 
 from app.cli import main
 from app.engine import DEFAULT_PACK_DIR
+from app.engine.packs import PEDIATRIC_PACK_DIR
 from tests.conftest import SYNTHEA
 
 DIABETIC = SYNTHEA / "Dirk_Kuhlman_1e503533-b8c2-42cb-a6d5-bbd7d70d07ad.json"
@@ -20,7 +21,9 @@ def test_plan__json_from_a_synthea_bundle(capsys):
     assert plan["as_of"] == "2020-06-01"
     assert {"t2d.hba1c-goal", "htn.bp-goal"} <= {goal["id"] for goal in plan["goals"]}
     assert all(a["rationale"]["citation"]["year"] for a in plan["activities"])
-    assert {p["version"] for p in plan["packs"]} == {"2025.1.0"}
+    # both bundled packs, each at its own version (the pediatric areas are recorded though none applies to him)
+    assert {p["version"] for p in plan["packs"]} == {"2025.1.0", "2026.1.0"}
+    assert not any(a["rationale"]["rule_id"].startswith("peds.") for a in plan["activities"])
 
 
 def test_plan__text_format(capsys):
@@ -95,8 +98,17 @@ def test_plan__bad_date_is_refused(capsys):
 def test_pack_check__ok(capsys):
     assert main(["pack", "check"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("pack OK: 9 PlanDefinitions")
+    assert out.startswith("pack OK: 12 PlanDefinitions")  # the bundled packs: primary care (9) and pediatric (3)
     assert "http://carepath.dev/fhir/PlanDefinition/type-2-diabetes|2025.1.0" in out
+    assert "http://carepath.dev/fhir/PlanDefinition/pediatric-blood-pressure|2026.1.0" in out
+    assert "http://carepath.dev/fhir/Library/pediatric-data|2026.1.0" in out
+
+
+def test_pack_check__one_folder_or_a_list(capsys):
+    assert main(["pack", "check", str(DEFAULT_PACK_DIR)]) == 0
+    assert capsys.readouterr().out.startswith("pack OK: 9 PlanDefinitions")
+    assert main(["pack", "check", f"{DEFAULT_PACK_DIR},{PEDIATRIC_PACK_DIR}"]) == 0
+    assert capsys.readouterr().out.startswith("pack OK: 12 PlanDefinitions")
 
 
 def test_pack_check__broken_pack_names_file_and_action(tmp_path, capsys):

@@ -69,7 +69,9 @@ def test_plan__computed_values_appear_in_the_text(plan):
 
 def test_plan__records_pack_versions(pack_set, plan):
     assert plan.packs == pack_set.packs
-    assert all(p["version"] == "2025.1.0" for p in plan.packs)
+    versions = {p["url"].rsplit("/", 1)[1]: p["version"] for p in plan.packs}
+    assert versions["type-2-diabetes"] == versions["primary-care-data"] == "2025.1.0"
+    assert versions["pediatric-weight"] == versions["pediatric-data"] == "2026.1.0"
 
 
 def test_plan__not_recommended_says_why(plan):

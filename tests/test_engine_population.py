@@ -8,7 +8,7 @@ from functools import cache
 
 import pytest
 
-from app.engine import build_plan, load_pack_set
+from app.engine import DEFAULT_PACK_DIR, build_plan, load_pack_set
 from app.engine.authoring import guideline, plan_definition, rule
 from app.engine.packs import pack_set_from_resources, read_pack_folder
 from app.engine.synthetic import make_facts
@@ -19,7 +19,7 @@ TEST_GUIDELINE = guideline("TEST-2025", "A test guideline", "2025", "https://exa
 
 @cache
 def _pack():
-    return load_pack_set()
+    return load_pack_set(DEFAULT_PACK_DIR)  # the adult pack alone: its populations
 
 
 @cache
@@ -38,7 +38,7 @@ def _test_pack():
                     alert=("high", "a warning this rule would raise")),
                rule("test.pregnant", "For pregnant people", when=["true"], activity="bp-recheck",
                     inputs=["patient"], cite=[("TEST-2025", "§4")], text="pregnant", pregnancy="only")])
-    resources = [(where, resource) for where, resource in read_pack_folder()
+    resources = [(where, resource) for where, resource in read_pack_folder(DEFAULT_PACK_DIR)
                  if resource["resourceType"] != "PlanDefinition"]
     return pack_set_from_resources([*resources, ("test-area.json", area)])
 
@@ -69,13 +69,18 @@ def test_population__a_day_before_the_18th_birthday_only_the_adolescent_rules_ap
     assert facts["patient"]["ageYears"] == 17
     plan = build_plan(facts, _pack(), AS_OF)
     assert not plan.goals and not plan.gaps
-    # depression screening is for adolescents from 12 (USPSTF 2022); nothing else applies at 17
-    assert [activity.id for activity in plan.activities] == ["depression.screening"]
+    # depression screening is for adolescents from 12 (USPSTF 2022, its own rule); nothing else applies at 17
+    assert [activity.id for activity in plan.activities] == ["depression.screening-adolescent"]
+    assert [c.guideline for c in plan.activities[0].rationale.citations] == [
+        "USPSTF: Depression and Suicide Risk in Children and Adolescents: Screening"]
     assert {item.area_id for item in plan.activities} == {"depression"}
     assert not [w for w in plan.warnings if w["rule_id"] != "pack-effective-period"]
-    assert plan.population["statement"] is None  # one area holds the patient
+    # one area holds the patient: the plan says what carepath covers for a child and what it does not
+    assert plan.population["statement"].startswith("carepath's pediatric guidance for this age covers: Depression;")
+    assert "immunizations and developmental screening are not covered" in plan.population["statement"]
     left = _left_out(plan)
-    assert set(left) == {area.id for area in _pack().areas if area.id != "depression"} | {"depression.follow-up"}
+    assert set(left) == {area.id for area in _pack().areas if area.id != "depression"} | {"depression.follow-up",
+                                                                                           "depression.screening"}
     assert left["blood-pressure"]["reason"].startswith("for adults aged 18 and over (2017 ACC/AHA Guideline")
     assert "htn.medication-stage2" in {r["rule_id"] for r in left["blood-pressure"]["rules"]}
     assert left["blood-pressure"]["refs"] == facts["patient"]["refs"]
@@ -89,8 +94,9 @@ def test_population__a_day_before_the_12th_birthday_nothing_applies_and_the_plan
     plan = build_plan(facts, _pack(), AS_OF)
     assert not plan.goals and not plan.activities and not plan.not_recommended and not plan.gaps
     assert plan.population["statement"] == (
-        "carepath's guideline packs cover adults (18 and over), and from 12: Depression; no pediatric guidance for "
-        "this age yet: the patient is 11 years old, so no guideline area was applied")
+        "carepath's guideline packs cover adults (18 and over), and from 12: Depression; none covers this age: the "
+        "patient is 11 years old, so no guideline area was applied; immunizations and developmental screening are "
+        "not covered: follow the practice's schedule for them")
     assert set(_left_out(plan)) == {area.id for area in _pack().areas}
 
 

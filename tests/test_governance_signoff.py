@@ -95,13 +95,16 @@ def test_sign_off__two_reviewers_make_the_version_active_and_the_plan_road_follo
 
 
 def test_sign_off__the_bundled_pack_is_a_named_draft_preview_by_default():
-    packs = load_configured_pack_set({}).packs
-    assert {p["status"] for p in packs} == {"draft"}
-    library = packs[-1]
-    assert [f"{library['url']}|{library['version']}"] == defaults.PACK_ALLOW_DRAFT, \
-        "the default names the bundled pack's version: a new bundled version needs its own decision"
+    pack_set = load_configured_pack_set({})
+    assert {p["status"] for p in pack_set.packs} == {"draft"}
+    libraries = [packs[-1] for packs in pack_set.packs_by_pack]  # primary care, then pediatric: each its Library
+    assert [f"{library['url']}|{library['version']}" for library in libraries] == defaults.PACK_ALLOW_DRAFT, \
+        "the default names the bundled packs' versions: a new bundled version needs its own decision"
     with pytest.raises(PackError, match="CAREPATH_PACK_ALLOW_DRAFT"):
         load_configured_pack_set({"PACK_ALLOW_DRAFT": []})
+    # each pack is signed off on its own: naming the primary-care version does not let the pediatric draft in
+    with pytest.raises(PackError, match=r"pediatric-weight\|2026\.1\.0 is draft"):
+        load_configured_pack_set({"PACK_ALLOW_DRAFT": defaults.PACK_ALLOW_DRAFT[:1]})
 
 
 @pytest.mark.parametrize(("status", "allow", "refused"), [
@@ -331,3 +334,21 @@ def test_sign_off_command__the_activation_is_in_the_chain_and_audit_verify_passe
     assert events == ["signed-off", "signed-off", "pack-activated"]
     lines = (tmp_path / "checkpoints.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3, "each entry, the activation included, has its signed checkpoint"
+
+
+def test_check_lifecycle__two_packs_each_library_names_its_own_version():
+    packs = [{"url": "http://x/PlanDefinition/adult", "version": "1", "status": "draft"},
+             {"url": "http://x/PlanDefinition/child", "version": "2", "status": "draft"},
+             {"url": "http://x/Library/adult-lib", "version": "1", "status": "draft"},
+             {"url": "http://x/Library/child-lib", "version": "2", "status": "draft"}]
+    assert len(check_lifecycle(packs, ["http://x/Library/adult-lib|1", "http://x/Library/child-lib|2"])) == 4
+    with pytest.raises(PackError, match=r"PlanDefinition/child\|2 is draft") as refused:
+        check_lifecycle(packs, ["http://x/Library/adult-lib|1"])
+    assert "adult|1" not in refused.value.message
+
+
+def test_check_lifecycle__the_bundled_packs_read_together_as_cohort_run_reads_them():
+    from app.engine.packs import DEFAULT_PACK_DIRS, pack_set_from_resources, read_pack_folder
+
+    joined = pack_set_from_resources(read_pack_folder(",".join(str(folder) for folder in DEFAULT_PACK_DIRS)))
+    assert len(check_lifecycle(joined.packs, defaults.PACK_ALLOW_DRAFT)) == len(joined.packs)

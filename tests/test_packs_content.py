@@ -1,4 +1,4 @@
-"""The primary-care pack: generated JSON is current, and every rule carries a full citation."""
+"""The bundled packs (primary care, pediatric): generated JSON is current, and every rule carries a full citation."""
 
 from __future__ import annotations
 
@@ -7,26 +7,32 @@ import json
 import pytest
 
 from app.engine import DEFAULT_PACK_DIR, load_pack_set
+from app.engine.authoring import pediatric
 from app.engine.authoring.__main__ import render, resources
-from app.engine.packs import pack_files
+from app.engine.packs import PEDIATRIC_PACK_DIR, TABLES_FOLDER, pack_files
+
+#: Each bundled pack folder with the function that writes it.
+PACKS = [(DEFAULT_PACK_DIR, resources), (PEDIATRIC_PACK_DIR, pediatric.resources)]
 
 
-def test_packs__committed_json_matches_the_sources():
-    wanted = resources()
-    on_disk = {path.relative_to(DEFAULT_PACK_DIR).as_posix() for path in pack_files(DEFAULT_PACK_DIR)}
+@pytest.mark.parametrize(("folder", "sources"), PACKS, ids=lambda value: getattr(value, "name", ""))
+def test_packs__committed_json_matches_the_sources(folder, sources):
+    wanted = sources()
+    generated = [*pack_files(folder), *(folder / TABLES_FOLDER).glob("*.json")]
+    on_disk = {path.relative_to(folder).as_posix() for path in generated}
     assert on_disk == set(wanted), "run python -m app.engine.authoring"
     for name, resource in wanted.items():
-        assert (DEFAULT_PACK_DIR / name).read_text(encoding="utf-8") == render(resource), name
+        assert (folder / name).read_text(encoding="utf-8") == render(resource), name
 
 
-@pytest.fixture(scope="module")
-def pack_set():
-    return load_pack_set()
+@pytest.fixture(scope="module", params=[DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR], ids=["primary-care", "pediatric"])
+def pack_set(request):
+    return load_pack_set(request.param)
 
 
 def test_packs__every_rule_and_goal_cites_guideline_year_and_section(pack_set):
     items = [item for area in pack_set.areas for item in [*area.rules, *area.goals]]
-    assert len(items) > 40
+    assert len(items) > (40 if pack_set.library["id"] == "carepath-primary-care-data" else 10)
     for item in items:
         for citation in item.citations:
             assert citation.guideline and citation.year.isdigit() and citation.section and citation.url, item.id
@@ -62,7 +68,7 @@ def test_packs__every_value_set_is_bundled_and_pack_defined_ones_say_why(pack_se
     for canonical, value_set in pack_set.value_sets.items():
         assert len(value_set) > 0, canonical
         assert value_set.source.endswith(".json"), canonical  # bundled in valuesets/, not fetched
-    for path in (DEFAULT_PACK_DIR / "valuesets").glob("ValueSet-*.json"):
+    for path in (pack_set.folders[0] / "valuesets").glob("ValueSet-*.json"):
         resource = json.loads(path.read_text())
         if resource["url"].startswith("http://carepath.dev/"):
             assert len(resource.get("description", "")) > 40, path.name

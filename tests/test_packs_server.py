@@ -79,9 +79,9 @@ def test_load_from_server__by_url_and_version():
     # one expansion per value set (a value set whose expansion is longer than a page is read in several pages)
     expansions = {(call.request.params["url"], call.request.params.get("valueSetVersion"))
                   for call in responses.calls if "$expand" in call.request.url}
-    assert len(expansions) == len(pack_set.value_sets) == len(load_pack_set().value_sets)
+    assert len(expansions) == len(pack_set.value_sets) == len(load_pack_set(DEFAULT_PACK_DIR).value_sets)
     assert {c: len(vs) for c, vs in pack_set.value_sets.items()} == {
-        c: len(vs) for c, vs in load_pack_set().value_sets.items()}
+        c: len(vs) for c, vs in load_pack_set(DEFAULT_PACK_DIR).value_sets.items()}
     facts = make_facts(age=60, conditions=["diabetes"], hba1c=7.5)
     plan = build_plan(facts, pack_set, "2025-06-01")
     assert plan.packs[0] == {"url": T2D.split("|")[0], "version": "2025.1.0", "title": "Diabetes",
@@ -110,9 +110,10 @@ def test_publish_then_load_from_hapi(hapi_url, capsys):
     assert main(["pack", "publish", "--fhir-base", hapi_url]) == 0
     files = len(pack_files(DEFAULT_PACK_DIR))  # the conformance review is not published
     assert f"published {files} resources" in capsys.readouterr().out
-    canonicals = [f"{area.pack.url}|{area.pack.version}" for area in load_pack_set().areas]
+    # PACK_SOURCE=fhir reads one pack (one Library): the published primary-care pack
+    canonicals = [f"{area.pack.url}|{area.pack.version}" for area in load_pack_set(DEFAULT_PACK_DIR).areas]
     from_server = load_pack_set_from_server(FhirClient(hapi_url, timeout=60), canonicals, LIBRARY)
-    from_files = load_pack_set()
+    from_files = load_pack_set(DEFAULT_PACK_DIR)
     assert from_server.packs == from_files.packs
     # HAPI expanded every value set the Library names (ValueSet/$expand), to the same codes as the files.
     assert {c: vs.members for c, vs in from_server.value_sets.items()} == {

@@ -132,9 +132,9 @@ def test_pack_check__missing_folder():
 
 
 def test_pack_load__records_every_version():
-    pack_set = load_pack_set()
-    assert {p["version"] for p in pack_set.packs} == {"2025.1.0"}
-    assert len(pack_set.packs) == len(pack_set.areas) + 1
+    pack_set = load_pack_set()  # the primary-care pack (2025.1.0) and the pediatric pack (2026.1.0)
+    assert {p["version"] for p in pack_set.packs} == {"2025.1.0", "2026.1.0"}
+    assert len(pack_set.packs) == len(pack_set.areas) + 2  # one Library each
 
 
 def test_pack_check__fhir_r4_structure_is_validated(pack_dir):
@@ -207,11 +207,15 @@ def test_pack_check__every_bundled_plan_definition_states_its_population():
 
     pack = load_pack_set()
     assert all(isinstance(area.population, Population) for area in pack.areas)
-    # adults, but for depression screening, which USPSTF 2022 recommends from 12
+    # adults, but for depression screening, which USPSTF 2022 recommends from 12, and the pediatric pack's areas
     assert {area.id: area.population.age_low for area in pack.areas if area.population.age_low != 18} == \
-        {"depression": 12}
+        {"depression": 12, "pediatric-blood-pressure": 3, "pediatric-weight": 2, "pediatric-prevention": 6}
     rules = {rule.id: rule.population for area in pack.areas for rule in area.rules}
     assert rules["depression.follow-up"].age_low == 18  # the adult PHQ-9 cut-off
+    # screening: adults (USPSTF 2023) and adolescents 12 to 17 (USPSTF 2022), each rule citing its own
+    assert rules["depression.screening"].age_low == 18
+    assert (rules["depression.screening-adolescent"].age_low, rules["depression.screening-adolescent"].age_high) == \
+        (12, 17)
     assert (rules["screen.colorectal"].age_low, rules["screen.colorectal"].age_high) == (45, 75)
     assert rules["screen.breast"].sexes == ("female",) and rules["htn.pregnancy-severe"].pregnancy == "only"
 
@@ -222,7 +226,7 @@ def test_pack_load__a_resource_found_valid_is_not_validated_again_but_an_edited_
     from app.engine.packs import _r4_problems
 
     monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path))
-    [(where, library)] = [(w, r) for w, r in read_pack_folder() if r["resourceType"] == "Library"]
+    [(where, library)] = [(w, r) for w, r in read_pack_folder(DEFAULT_PACK_DIR) if r["resourceType"] == "Library"]
     assert _r4_problems(where, library) == []
     assert len(list(tmp_path.rglob("*"))) == 2  # the cache folder and one entry
 

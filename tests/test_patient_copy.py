@@ -139,3 +139,48 @@ def test_patient_copy__of_the_saved_careplan_says_only_what_the_record_holds():
     approved = from_careplan(careplan, goals, _words(), "en")
     assert not approved.notice and len(approved.today) == len(proposed.today) - 1
     assert json.dumps(careplan).count("patient-text") == len(careplan["activity"])
+
+
+def test_patient_copy__a_childs_copy_is_written_to_the_parent_or_guardian(capsys):
+    from app.cli import main
+
+    for path in sorted(SYNTHEA.glob("*.json")):
+        if not path.name.startswith(("Ardith_Welch", "Jorge_Brekke", "Maximina_Hauck", "Noel_Reynolds")):
+            continue
+        assert main(["plan", str(path), "--as-of", "2021-04-01", "--format", "patient"]) == 0
+        english = capsys.readouterr().out
+        assert english.startswith("Your child's care plan\n"), path.stem
+        assert "It is written for you, the parent or guardian." in english
+        assert "Questions? Call your child's clinic" in english
+        items = [line for line in english.splitlines() if line.startswith("- ")]
+        assert items and all("your child" in line for line in items), (path.stem, items)
+        assert not re.search(r"\byour (mood|weight|blood|cholesterol)\b", english), path.stem
+        _assert_plain(path.stem, english)
+        assert main(["plan", str(path), "--as-of", "2021-04-01", "--format", "patient", "--language", "es"]) == 0
+        spanish = capsys.readouterr().out
+        assert spanish.startswith("El plan de cuidado de su hijo o hija\n") and "como madre, padre o tutor" in spanish
+        assert all("su hijo o hija" in line for line in spanish.splitlines() if line.startswith("- ")), path.stem
+
+
+def test_patient_copy__an_adults_copy_is_written_to_the_patient():
+    adult = next(plan for label, plan in _synthea_plans() if label.startswith("Josue_Sipes"))
+    copy = from_plan(adult.to_dict(), _words(), "en", guardian=False)
+    assert copy.title == "Your care plan" and "parent or guardian" not in copy.text()
+    child = from_plan(adult.to_dict(), _words(), "en", guardian=True)
+    assert child.title == "Your child's care plan" and child.contact.startswith("Questions? Call your child's")
+
+
+def test_addressed_to_guardian__under_18_only_and_never_for_an_unknown_age():
+    from app.careplan.patient_copy import addressed_to_guardian
+
+    assert addressed_to_guardian(17) and addressed_to_guardian(0)
+    assert not addressed_to_guardian(18) and not addressed_to_guardian(None) and not addressed_to_guardian(True)
+
+
+def test_patient_copy__every_childrens_activity_speaks_of_the_child():
+    pack = load_pack_set()
+    for template in pack.activity_definitions.values():
+        name = template.url.rsplit("/", 1)[1]
+        if name.startswith("peds-") or name == "adolescent-depression-screening":
+            assert "your child" in template.patient_text["en"], name
+            assert "su hijo o hija" in template.patient_text["es"], name

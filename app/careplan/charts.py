@@ -1,4 +1,5 @@
-"""Server-rendered SVG trend charts (HbA1c, BP, LDL, eGFR, BMI) with the plan's target drawn in.
+"""Server-rendered SVG trend charts (HbA1c, BP, LDL, eGFR, BMI, a child's BMI-for-age percentile) with the plan's
+target drawn in.
 
 No script and no inline style (the CSP forbids both): shapes carry classes that ``static/review.css``
 colours. Every text is escaped. A target line is drawn only when the plan holds a goal for that measure:
@@ -72,6 +73,12 @@ def charts_for(facts: Mapping[str, Any], plan: Mapping[str, Any]) -> list[Chart]
                 unit = unit or measure.get("unit") or ""
         if series:
             charts.append(Chart(key, title, unit, series, _targets(plan, codes)))
+    trend = (facts.get("scores") or {}).get("bmi_for_age_trend") or {}
+    points = [(p["date"], float(p["value"])) for p in trend.get("series") or []
+              if isinstance(p.get("value"), int | float) and p.get("date")]
+    if points:  # a child: BMI read against the CDC growth reference for age and sex (the context layer's percentile)
+        charts.append(Chart("bmi-for-age", "BMI-for-age (CDC 2000)", "percentile",
+                            {"BMI-for-age percentile": points}, []))
     return charts
 
 

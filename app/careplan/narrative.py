@@ -51,9 +51,10 @@ def careplan_div(plan: Mapping[str, Any], edits: Edits) -> str:
     lines = [f'<div xmlns="{XHTML}">',
              f"<p>Draft care plan proposed by carepath on {escape(str(plan['as_of']))}; "
              "not active until a clinician approves it.</p>"]
-    statement = (plan.get("population") or {}).get("statement")
-    if statement:
-        lines.append(f"<p>Not covered: {escape(str(statement))}.</p>")
+    population = plan.get("population") or {}
+    if population.get("statement"):
+        label = "Scope for this age" if population.get("kind") == "scope" else "Not covered"
+        lines.append(f"<p>{label}: {escape(str(population['statement']))}.</p>")
     goals = plan.get("goals", [])
     if goals:
         lines.append("<p>Goals</p><ul>")

@@ -4,7 +4,8 @@ Pure: the plan (``Plan.to_dict()``, with the clinician's edits) or a saved CareP
 pack's words (``PackSet.patient_words``) in; a :class:`PatientCopy` out. Every sentence is the pack's own
 patient text (``patient-text`` on each ActivityDefinition and goal, with FHIR ``translation`` extensions), so a
 pack adds a language without code; dates and targets are the plan's. Nothing else is said: no code, no rule id,
-no action the clinician unticked or rejected.
+no action the clinician unticked or rejected. The copy of a patient under 18 is written to the parent or guardian
+(``guardian``): the frame's ``<key>_guardian`` words where the packs have them ("Your child's care plan").
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ VISIT_SCHEDULE_URL = "http://carepath.dev/fhir/StructureDefinition/visit-schedul
 TRANSLATION_URL = "http://hl7.org/fhir/StructureDefinition/translation"
 _COMPARATORS = {"<": "below", "<=": "at_most", ">": "above", ">=": "at_least"}
 _UNSHOWN_UNITS = {"mmHg", "mm[Hg]"}  # a blood pressure reads "130/80"
+#: From this age the copy is written to the patient; before it, to the parent or guardian.
+GUARDIAN_UNTIL = 18
+
+
+def addressed_to_guardian(age: Any) -> bool:
+    """True when the copy is for a child's parent or guardian: a known age under 18."""
+    return isinstance(age, int | float) and not isinstance(age, bool) and age < GUARDIAN_UNTIL
 
 
 @dataclass
@@ -58,13 +66,14 @@ class PatientCopy:
 
 
 class _Words:
-    """The pack's frame words in one language (the pack's own language where a word has no translation)."""
+    """The pack's frame words in one language (the pack's own language where a word has no translation), those
+    written to a parent or guardian first when ``guardian``."""
 
-    def __init__(self, words: Mapping[str, Mapping[str, str]], language: str) -> None:
-        self.words, self.language = words, language
+    def __init__(self, words: Mapping[str, Mapping[str, str]], language: str, guardian: bool = False) -> None:
+        self.words, self.language, self.guardian = words, language, guardian
 
     def __call__(self, key: str, **values: Any) -> str:
-        texts = self.words.get(key) or {}
+        texts = (self.guardian and self.words.get(f"{key}_guardian")) or self.words.get(key) or {}
         text = texts.get(self.language) or texts.get("en") or next(iter(texts.values()), "")
         return text.format(**values)
 
@@ -88,11 +97,13 @@ def languages(words: Mapping[str, Mapping[str, str]]) -> list[str]:
 
 
 def from_plan(plan: Mapping[str, Any], words: Mapping[str, Mapping[str, str]], language: str = "en", *,
-              edits: Edits | None = None, contact: str | None = None, final: bool = False) -> PatientCopy:
+              edits: Edits | None = None, contact: str | None = None, final: bool = False,
+              guardian: bool = False) -> PatientCopy:
     """The copy of a plan (as proposed, or with a clinician's edits): unticked actions are left out, moved
-    ones keep the clinician's date; ``final`` when the plan is approved (otherwise the copy says it is not)."""
+    ones keep the clinician's date; ``final`` when the plan is approved (otherwise the copy says it is not);
+    ``guardian`` for a child (:func:`addressed_to_guardian`)."""
     edits = edits or Edits()
-    say = _Words(words, language)
+    say = _Words(words, language, guardian)
     schedule = planned_schedule(plan, edits)
     kept = {a["id"]: a for a in plan.get("activities", []) if a["id"] not in edits.deselected}
     this_visit = [i for i in schedule.get("thisVisit") or [] if i in kept] if schedule else list(kept)
@@ -110,10 +121,11 @@ def from_plan(plan: Mapping[str, Any], words: Mapping[str, Mapping[str, str]], l
 
 def from_careplan(careplan: Mapping[str, Any], goals: Sequence[Mapping[str, Any]],
                   words: Mapping[str, Mapping[str, str]], language: str = "en", *,
-                  contact: str | None = None) -> PatientCopy:
+                  contact: str | None = None, guardian: bool = False) -> PatientCopy:
     """The copy of a saved CarePlan and its Goals: only what the record holds (activities not cancelled, the
-    saved targets and dates), in the words saved with them; final once the plan is active."""
-    say = _Words(words, language)
+    saved targets and dates), in the words saved with them; final once the plan is active; ``guardian`` for a
+    child (:func:`addressed_to_guardian`)."""
+    say = _Words(words, language, guardian)
     as_of = str((careplan.get("period") or {}).get("start") or "")[:10]
     this_visit: list[tuple[int, str]] = []
     later: list[tuple[str, int, str]] = []

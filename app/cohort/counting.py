@@ -1,8 +1,10 @@
 """How the cohort report counts: what each planned activity is, and how a finding's values are grouped.
 
 Each activity's category, whether that category is a care gap when due, and the kind of work it takes come from
-the pack's reviewed ``cohort/activity-kinds.json``, keyed by ActivityDefinition name. A pack without that file is
-counted by its ActivityDefinitions' ``activity-kind`` (``_DEFAULT``), and the report says so. A rule's eligible
+the pack's reviewed ``cohort/activity-kinds.json``, keyed by ActivityDefinition name. Several packs loaded together
+(primary care and pediatric) each bring their file; the files are merged into one mapping, and an activity, a
+category or a kind of work two files define differently is refused. A pack without that file is counted by its
+ActivityDefinitions' ``activity-kind`` (``_DEFAULT``), and the report says so. A rule's eligible
 patients are those on whom it decided: it proposed its activity or said why not (``not_recommended``), so the
 denominator of every rate can be recomputed from ``plans.ndjson``.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine import PackSet
-from app.engine.packs import COHORT_FOLDER, DEFAULT_PACK_DIR
+from app.engine.packs import COHORT_FOLDER, DEFAULT_PACK_DIR, PackFolders, pack_folders
 from app.errors import PackError
 
 MAPPING_FILE = "activity-kinds.json"
@@ -85,23 +87,34 @@ def bucket(number: str) -> str:
     return f"{low:g}-{round(low + width, 1):g}"
 
 
-def load_counting(pack_set: PackSet, pack_dir: str | Path | None = None) -> Counting:
-    """The counting rules for ``pack_set``, read from its folder's ``cohort/activity-kinds.json`` when present;
-    PackError names the file and the ActivityDefinition when the mapping is incomplete or wrong."""
+def load_counting(pack_set: PackSet, pack_dir: PackFolders = None) -> Counting:
+    """The counting rules for ``pack_set``, read from the ``cohort/activity-kinds.json`` of each of its folders
+    (``pack_dir``: a folder or several, as :func:`app.engine.packs.pack_folders` reads them; by default the folders
+    the set was loaded from, else the bundled primary-care pack); PackError names the file and the
+    ActivityDefinition when a mapping is incomplete or wrong, or when two files map one activity differently."""
     names = {f"{rule.id}.instead" if instead else rule.id: template.url.rsplit("/", 1)[1]
              for area in pack_set.areas for rule in area.rules
              for template, instead in [(rule.activity, False)]
              + [(check.instead, True) for check in (*rule.exclusions, *rule.contraindications)]
              if template is not None}
     templates = {template.url.rsplit("/", 1)[1]: template for template in pack_set.activity_definitions.values()}
-    path = Path(pack_dir or DEFAULT_PACK_DIR) / COHORT_FOLDER / MAPPING_FILE
-    if path.is_file():
-        by_name, categories, work_kinds, source = _read_mapping(path, set(templates))
+    folders = pack_folders(pack_dir) if pack_dir is not None else (pack_set.folders or [DEFAULT_PACK_DIR])
+    paths = [Path(folder) / COHORT_FOLDER / MAPPING_FILE for folder in folders]
+    found = [path for path in paths if path.is_file()]
+    if found:
+        by_name, categories, work_kinds, source = _merged_mappings(found, set(templates),
+                                                                   every_folder=len(found) == len(paths))
     else:
-        by_name = {name: ActivityKind(*_DEFAULT.get(t.kind, ("counselling", False, "visits")))
-                   for name, t in templates.items()}
-        categories = {kind[0]: {"label": kind[0], "care_gap": kind[1]} for kind in _DEFAULT.values()}
-        work_kinds, source = WORK_KINDS, "the ActivityDefinitions' activity-kind (the pack has no reviewed mapping)"
+        by_name, categories, work_kinds, source = {}, {}, WORK_KINDS, \
+            "the ActivityDefinitions' activity-kind (the pack has no reviewed mapping)"
+    unmapped = {name: ActivityKind(*_DEFAULT.get(t.kind, ("counselling", False, "visits")))
+                for name, t in templates.items() if name not in by_name}
+    if unmapped:
+        by_name.update(unmapped)
+        for kind in _DEFAULT.values():
+            categories.setdefault(kind[0], {"label": kind[0], "care_gap": kind[1]})
+        if found:
+            source += "; the other packs' activities by their activity-kind (no reviewed mapping)"
     kept = {number for area in pack_set.areas for rule in area.rules for template in _texts(rule)
             for number in _TEMPLATE_NUMBERS.findall(template)}
     mapping = [{"activity": templates[name].title, "name": name, "category": kind.category,
@@ -109,6 +122,42 @@ def load_counting(pack_set: PackSet, pack_dir: str | Path | None = None) -> Coun
     return Counting(kinds={activity_id: by_name[name] for activity_id, name in names.items()},
                     categories=categories, source=source, work_kinds=work_kinds, kept_numbers=frozenset(kept),
                     mapping=mapping)
+
+
+def _merged_mappings(paths: list[Path], defined: set[str], *, every_folder: bool) -> tuple[
+        dict[str, ActivityKind], dict[str, Any], tuple[str, ...], str]:
+    """One mapping from the files of several packs: each file checked on its own (its categories and kinds of work,
+    its names ActivityDefinitions of the loaded packs), then joined; a name, category or kind of work defined
+    differently by two files is refused. When ``every_folder`` has a file, every ActivityDefinition must be in one."""
+    by_name: dict[str, ActivityKind] = {}
+    where: dict[str, Path] = {}
+    categories: dict[str, Any] = {}
+    work_kinds: list[str] = []
+    sources: list[str] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            kinds, file_categories, file_work, source = _read_mapping(path, defined)
+        except PackError as exc:
+            problems.append(exc.message)
+            continue
+        sources.append(source)
+        work_kinds += [kind for kind in file_work if kind not in work_kinds]
+        for name, category in file_categories.items():
+            if name in categories and categories[name] != category:
+                problems.append(f"{path}: category '{name}' is defined differently in another pack's {MAPPING_FILE}")
+            categories.setdefault(name, category)
+        for name, kind in kinds.items():
+            if name in by_name and by_name[name] != kind:
+                problems.append(f"{path}: ActivityDefinition '{name}' is mapped differently in {where[name]}")
+            by_name.setdefault(name, kind)
+            where.setdefault(name, path)
+    if every_folder:
+        problems += [f"{' and '.join(str(p) for p in paths)}: ActivityDefinition '{name}' is not listed"
+                     for name in sorted(defined - set(by_name))]
+    if problems:
+        raise PackError("\n".join(problems))
+    return by_name, categories, tuple(work_kinds), "; ".join(sources)
 
 
 def _read_mapping(path: Path, defined: set[str]) -> tuple[dict[str, ActivityKind], dict[str, Any],
@@ -122,7 +171,6 @@ def _read_mapping(path: Path, defined: set[str]) -> tuple[dict[str, ActivityKind
     problems = [f"{path}: category '{name}' needs a label and care_gap true or false"
                 for name, category in categories.items()
                 if not isinstance(category.get("care_gap"), bool) or not category.get("label")]
-    problems += [f"{path}: ActivityDefinition '{name}' is not listed" for name in sorted(defined - set(activities))]
     problems += [f"{path}: '{name}' is not an ActivityDefinition of the pack"
                  for name in sorted(set(activities) - defined)]
     problems += [f"{path}: ActivityDefinition '{name}': category '{entry.get('category')}' or work "
@@ -132,7 +180,7 @@ def _read_mapping(path: Path, defined: set[str]) -> tuple[dict[str, ActivityKind
     if problems:
         raise PackError("\n".join(problems))
     review = data.get("review") or {}
-    source = f"{path.parent.name}/{path.name} ({review.get('status', 'not reviewed')}, " \
+    source = f"{path.parent.parent.name}/{path.parent.name}/{path.name} ({review.get('status', 'not reviewed')}, " \
              f"pack {review.get('pack_version', '?')})"
     kinds = {name: ActivityKind(entry["category"], categories[entry["category"]]["care_gap"], entry["work"])
              for name, entry in activities.items()}

@@ -22,7 +22,9 @@ def add_conformance_command(commands: Any) -> None:
     command.add_argument("--measures", nargs="+", default=None, metavar="MEASURE",
                          help="only these measures of the deck (names or comma-separated lists)")
     command.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default: %(default)s)")
-    command.add_argument("--packs", type=Path, default=None, help="pack folder (default: the bundled pack)")
+    command.add_argument("--packs", type=Path, default=None,
+                         help="pack folder (default: the bundled packs, primary care and pediatric; the review is "
+                              "the primary-care pack's)")
     command.add_argument("--review", type=Path, default=None,
                          help="folder of measures.json and classification.json (default: PACKS/conformance)")
     command.add_argument("--strict", action="store_true",

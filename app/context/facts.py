@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from app.context import clinical
+from app.context import clinical, pediatric
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
 from app.context.derived import blood_pressure, chronicity, scores
 from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypertension_treatment
@@ -95,6 +95,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["smoking"] = _smoking(facts["measures"].get("smoking"))
     missing: list[dict[str, str]] = []
     facts["scores"] = scores(facts, wanted, missing)
+    pediatric.add_scores(facts, missing)
     chronicity(facts)
     hypertension_by_readings(facts)
     hypertension_treatment(facts)

@@ -49,6 +49,7 @@ EOL, KRT, FRAIL, REASONS = ("Hospice or palliative care (plan-wide)", "Dialysis,
                             "Reasons not to start a treatment")
 ON_BP_DRUG = {"antihypertensive": "amlodipine 5 MG Oral Tablet"}
 WHOM = "Whom the packs are for (population)"
+PEDS = "Children and adolescents (pediatric pack)"
 #: Raised BP, type 2 diabetes, smoking: every adult area has something to say to this patient.
 ADULT_FINDINGS = {"bp": (150, 95), "conditions": ("hypertension", "diabetes"), "hba1c": 8.2, "smoking": "current"}
 ADULT_ITEMS = ("htn.medication-stage2", "htn.lifestyle", "htn.bp-goal", "t2d.hba1c-goal", "tobacco.counselling")
@@ -478,8 +479,8 @@ CASES: list[Case] = [
       has=("htn.measure-bp",), choice=("htn.measure-bp",)),
     c("bp-older-adult-at-home", REASONS, age=80, conditions=("hypertension",), has=("htn.measure-bp",),
       not_choice=("htn.measure-bp",)),
-    c("depression-screening-adolescent", REASONS, age=14, has=("depression.screening",),
-      lacks=("depression.follow-up",)),
+    c("depression-screening-adolescent", REASONS, age=14, has=("depression.screening-adolescent",),
+      lacks=("depression.follow-up", "depression.screening"), outside=("depression.screening",)),
     c("statin-declined-by-the-patient", REASONS, age=62, ldl=150, ascvd10y=12.0,
       not_done={"statin": "Patient requests alternative treatment",
                 "statin_declined": "Patient requests alternative treatment"},
@@ -538,6 +539,51 @@ CASES: list[Case] = [
       outside=("screen.breast", "screen.cervical")),
     c("pregnancy-rule-not-pregnant", WHOM, age=30, bp=(165, 112), conditions=("hypertension",),
       lacks=("htn.pregnancy-severe",), has=("htn.medication-stage2",)),
+    # -- children and adolescents (the pediatric pack) ----------------------------------------------------
+    # A boy of 10 (born 2015-01-01) 140 cm tall a month ago: the 50th height percentile, so AAP 2017 Table 4's
+    # 50th-height column: elevated from 112/74, stage 1 from 116/77, stage 2 from 128/89 mm Hg.
+    c("peds-bp-normal-10y", PEDS, age=10, sex="male", height=140.0, bp=(104, 64),
+      lacks=("peds.bp.measure", "peds.bp.elevated", "peds.bp.stage1", "peds.bp.stage2", "htn.bp-goal"),
+      outside=("blood-pressure",)),
+    c("peds-bp-elevated-10y", PEDS, age=10, sex="male", height=140.0, bp=(113, 66), has=("peds.bp.elevated",),
+      lacks=("peds.bp.stage1", "htn.lifestyle"), due={"peds.bp.elevated": "2025-12-01"}),
+    c("peds-bp-stage1-10y", PEDS, age=10, sex="male", height=140.0, bp=(118, 70), has=("peds.bp.stage1",),
+      lacks=("peds.bp.elevated", "peds.bp.stage2", "htn.recheck-stage1-low-risk"),
+      due={"peds.bp.stage1": "2025-06-15"}),
+    c("peds-bp-stage1-diastolic-10y", PEDS, age=10, sex="male", height=140.0, bp=(108, 78), has=("peds.bp.stage1",),
+      lacks=("peds.bp.elevated",)),
+    c("peds-bp-stage2-10y", PEDS, age=10, sex="male", height=140.0, bp=(130, 70), has=("peds.bp.stage2",),
+      warnings=("peds.bp.stage2",), lacks=("peds.bp.stage1", "htn.medication-stage2"),
+      due={"peds.bp.stage2": "2025-06-08"}),
+    c("peds-bp-adolescent-static-stage1-14y", PEDS, age=14, bp=(132, 78), has=("peds.bp.stage1",),
+      lacks=("peds.bp.height-unknown",)),
+    c("peds-bp-adolescent-static-elevated-14y", PEDS, age=14, bp=(124, 76), has=("peds.bp.elevated",)),
+    c("peds-bp-adolescent-static-normal-14y", PEDS, age=14, bp=(118, 76),
+      lacks=("peds.bp.elevated", "peds.bp.stage1", "peds.bp.stage2", "peds.bp.measure")),
+    c("peds-bp-no-height-8y", PEDS, age=8, bp=(100, 60), gaps=("height",),
+      lacks=("peds.bp.elevated", "peds.bp.stage1", "peds.bp.stage2", "peds.bp.measure")),
+    c("peds-bp-none-5y", PEDS, age=5, has=("peds.bp.measure", "peds.weight.measure")),
+    c("peds-bp-2y-outside-its-ages", PEDS, age=2, has=("peds.weight.measure",), lacks=("peds.bp.measure",),
+      outside=("pediatric-blood-pressure", "pediatric-prevention")),
+    c("peds-weight-bmi-97th-8y", PEDS, age=8, sex="male", bmi=23.0, has=("peds.weight.behavioral-intervention",),
+      lacks=("peds.weight.measure", "obesity.behavioral-intervention")),
+    c("peds-weight-bmi-97th-5y-before-6", PEDS, age=5, bmi=20.5, lacks=("peds.weight.behavioral-intervention",),
+      outside=("peds.weight.behavioral-intervention",)),
+    c("peds-weight-bmi-50th-8y", PEDS, age=8, sex="male", bmi=16.0,
+      lacks=("peds.weight.behavioral-intervention", "peds.weight.measure")),
+    c("peds-lipid-10y-never", PEDS, age=10, has=("peds.lipid.9-11",), lacks=("lipid.primary-low-risk",)),
+    c("peds-lipid-10y-done-since-9", PEDS, age=10, ldl=(100, 200), lacks=("peds.lipid.9-11",)),
+    c("peds-lipid-10y-done-before-9", PEDS, age=10, ldl=(100, 600), has=("peds.lipid.9-11",)),
+    c("peds-lipid-13y-between-windows", PEDS, age=13, lacks=("peds.lipid.9-11", "peds.lipid.17-21"),
+      outside=("peds.lipid.9-11", "peds.lipid.17-21")),
+    c("peds-lipid-18y-second-window", PEDS, age=18, has=("peds.lipid.17-21",), lacks=("peds.tobacco.prevention",),
+      outside=("peds.tobacco.prevention", "pediatric-blood-pressure", "pediatric-weight")),
+    c("peds-anxiety-8y", PEDS, age=8, has=("peds.anxiety.screening", "peds.tobacco.prevention")),
+    c("peds-anxiety-7y-outside-its-ages", PEDS, age=7, lacks=("peds.anxiety.screening",),
+      outside=("peds.anxiety.screening",)),
+    c("peds-anxiety-gad7-recent", PEDS, age=12, gad7=(3, 60), lacks=("peds.anxiety.screening",)),
+    c("peds-tobacco-5y-outside-its-ages", PEDS, age=5, lacks=("peds.tobacco.prevention",),
+      outside=("pediatric-prevention",)),
 ]
 
 
@@ -657,7 +703,8 @@ RECOGNITION_CASES: list[FixtureCase] = [FixtureCase(f"recognition-{name}.json", 
 _NAMES = {"hba1c": ("HbA1c", "%"), "ldl": ("LDL-C", "mg/dL"), "egfr": ("eGFR", ""), "uacr": ("UACR", "mg/g"),
           "bmi": ("BMI", ""), "phq9": ("PHQ-9", ""), "ascvd10y": ("10-year ASCVD risk", "%"),
           "pack_years": ("pack-years", ""), "fit": ("FIT", ""), "hcv_antibody": ("HCV antibody test", ""),
-          "hpv_test": ("HPV test", ""), "pap_test": ("Pap test", "")}
+          "hpv_test": ("HPV test", ""), "pap_test": ("Pap test", ""), "height": ("height", "cm"),
+          "weight": ("weight", "kg"), "gad7": ("GAD-7", "")}
 
 
 def summarize(facts: dict[str, Any]) -> str:

@@ -28,7 +28,8 @@ def add_engine_commands(commands: Any) -> None:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("bundle", type=Path, help="a FHIR Bundle file (Synthea transaction, searchset, export)")
         command.add_argument("--as-of", required=True, type=iso_date, help="evaluation date, YYYY-MM-DD")
-        command.add_argument("--packs", type=Path, default=None, help=f"pack folder (default: {DEFAULT_PACK_DIR.name})")
+        command.add_argument("--packs", default=None, help="pack folder, or folders separated by commas (default: the "
+                                                           "bundled primary-care and pediatric packs)")
         if name == "plan":
             command.add_argument("--format", choices=("json", "text", "fhir", "patient"), default="json",
                                  help="output (default: json; fhir: the transaction Bundle saving the draft sends; "
@@ -40,14 +41,16 @@ def add_engine_commands(commands: Any) -> None:
     pack = commands.add_parser("pack", help="check or publish a guideline pack")
     actions = pack.add_subparsers(dest="pack_command", required=True)
     check = actions.add_parser("check", help="validate a pack folder, or packs published on a FHIR server")
-    check.add_argument("folder", type=Path, nargs="?", default=None, help="pack folder (default: the bundled pack)")
+    check.add_argument("folder", nargs="?", default=None,
+                       help="pack folder, or folders separated by commas (default: the bundled packs)")
     check.add_argument("--fhir-base", help="check the published versions on this FHIR server instead")
     check.add_argument("--plan-definition", action="append", default=[], metavar="URL|VERSION",
                        help="PlanDefinition canonical to check on the server (repeatable)")
     check.add_argument("--library", metavar="URL|VERSION", help="Library canonical on the server")
     check.set_defaults(func=run_pack_check)
     publish = actions.add_parser("publish", help="check a pack folder, then PUT its resources to a FHIR server")
-    publish.add_argument("folder", type=Path, nargs="?", default=None, help="pack folder (default: the bundled pack)")
+    publish.add_argument("folder", type=Path, nargs="?", default=None,
+                         help="pack folder (default: the bundled primary-care pack; publish packs/pediatric apart)")
     publish.add_argument("--fhir-base", required=True, help="FHIR base URL")
     publish.add_argument("--timeout", type=float, default=300.0,
                          help="seconds to wait for the server's answer to the one transaction (default 300: a "
@@ -103,12 +106,13 @@ def run_plan(args: argparse.Namespace) -> int:
     elif args.format == "text":
         sys.stdout.write(plan_text(plan))
     elif args.format == "patient":
-        from app.careplan.patient_copy import from_plan, languages
+        from app.careplan.patient_copy import addressed_to_guardian, from_plan, languages
 
         if args.language not in languages(pack_set.patient_words):
             return _fail(f"no patient copy in {args.language!r}: the pack has "
                          f"{', '.join(languages(pack_set.patient_words)) or 'none'}")
-        sys.stdout.write(from_plan(plan.to_dict(), pack_set.patient_words, args.language).text())
+        guardian = addressed_to_guardian(facts["patient"].get("ageYears"))
+        sys.stdout.write(from_plan(plan.to_dict(), pack_set.patient_words, args.language, guardian=guardian).text())
     elif args.format == "fhir":
         from app.careplan.export import fhir_json
         from app.careplan.organization import configured_organization

@@ -11,7 +11,7 @@ from typing import Any
 from app.engine.fhirpath import PATH_CACHE, is_true
 from app.engine.model import Activity, FactUsed, Goal, Plan, Rationale
 from app.engine.packs import PackSet
-from app.engine.population import Population, coverage_statement
+from app.engine.population import Population, child_scope_statement, coverage_statement
 from app.engine.rules import ActivityTemplate, Area, FactPath, GoalRule, Rule, Template, add_duration
 from app.engine.schedule import schedule_plan, visit_settings
 from app.formats import human_date, mmhg
@@ -93,7 +93,13 @@ class _Evaluation:
         """When no area's population holds the patient, the plan says so (and why) instead of staying silent."""
         areas = self.pack_set.areas
         left = {entry["area_id"] for entry in self.plan.population["left_out"] if entry["kind"] == "area"}
-        if not areas or any(area.id not in left for area in areas):
+        if areas and any(area.id not in left for area in areas):
+            self.plan.population["statement"] = child_scope_statement(
+                [(area.title, area.population) for area in areas], self.facts)
+            if self.plan.population["statement"]:  # some area applies: the statement is the scope, not a refusal
+                self.plan.population["kind"] = "scope"
+            return
+        if not areas:
             return
         statement = coverage_statement([(area.title, area.population) for area in areas], self.facts)
         self.plan.population["statement"] = statement

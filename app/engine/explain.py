@@ -10,10 +10,13 @@ SEVERITY_ORDER = {"high": 0, "moderate": 1, "low": 2}
 
 
 def plan_text(plan: Plan) -> str:
-    """One line per item: goals, activities (with due dates), then what was not recommended."""
+    """One line per item: warnings, each area's summary (a child's BP category and BMI-for-age percentile), goals,
+    activities (with due dates), then what was not recommended."""
     lines = [f"Plan for {plan.patient_id or 'unknown patient'} as of {plan.as_of}"]
     for warning in _sorted_warnings(plan):
         lines.append(f"WARNING [{warning['severity']}] {warning['message']} ({warning['rule_id']})")
+    for summary in plan.area_summaries:
+        lines.append(f"SUMMARY  {summary['area_id']}: {summary['text']}")
     for goal in plan.goals:
         lines.append(f"GOAL     {goal.id}: {goal.description} ({_targets(goal)}), review by {goal.due}")
     for activity in plan.activities:
@@ -61,7 +64,8 @@ def explain(plan: Plan) -> str:
     out = [f"Care plan proposal for patient {plan.patient_id or '(unknown)'}, evaluated as of {plan.as_of}.",
            "Packs: " + "; ".join(f"{p['title']} {p['version']}" for p in plan.packs), ""]
     if plan.population.get("statement"):
-        out += ["NOT COVERED", f"  {plan.population['statement']}", ""]
+        heading = "SCOPE FOR THIS AGE" if plan.population.get("kind") == "scope" else "NOT COVERED"
+        out += [heading, f"  {plan.population['statement']}", ""]
     warnings = _sorted_warnings(plan)
     if warnings:
         out.append("SAFETY AND CONFLICTS")

@@ -20,18 +20,26 @@ from app.engine.rules import ActivityTemplate, Area
 from app.errors import FhirError, PackError
 from app.fhir.decoding import UnreadableJson, load_file
 
-DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent.parent / "packs" / "primary-care"
+PACKS_ROOT = Path(__file__).resolve().parent.parent.parent / "packs"
+DEFAULT_PACK_DIR = PACKS_ROOT / "primary-care"
+#: The children's pack (AAP 2017 blood pressure, CDC growth references, USPSTF and NHLBI prevention by age).
+PEDIATRIC_PACK_DIR = PACKS_ROOT / "pediatric"
+#: The packs a plan is built from unless ``PACK_DIR`` names others: each area states whom it is for, so the adult
+#: rules never reach a child and the pediatric rules never reach an adult.
+DEFAULT_PACK_DIRS = (DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR)
 #: A pack's conformance review (``docs/conformance.md``): reviewed data about the pack, not FHIR resources of it.
 REVIEW_FOLDER = "conformance"
 #: How the cohort report counts the pack's activities (``app.cohort.counting``): reviewed data, not FHIR resources.
 COHORT_FOLDER = "cohort"
+#: Tables a pack's rules read through the context layer (the AAP 2017 BP table): data, not FHIR resources.
+TABLES_FOLDER = "tables"
 
 
 def pack_files(folder: Path) -> list[Path]:
-    """The FHIR JSON files of a pack folder, sorted; its review folders (conformance, cohort) are not part of the
-    pack."""
+    """The FHIR JSON files of a pack folder, sorted; its review folders (conformance, cohort) and tables are not
+    FHIR resources of the pack."""
     return sorted(file for file in folder.rglob("*.json")
-                  if file.relative_to(folder).parts[0] not in (REVIEW_FOLDER, COHORT_FOLDER))
+                  if file.relative_to(folder).parts[0] not in (REVIEW_FOLDER, COHORT_FOLDER, TABLES_FOLDER))
 
 
 @dataclass
@@ -46,39 +54,103 @@ class PackSet:
     value_sets: dict[str, Any] = field(default_factory=dict)
     #: The Library's data requirements with their value sets resolved (what the context layer reads).
     requirements: list[Any] = field(default_factory=list)
+    #: Every pack's Library when several packs are loaded together (``library`` is the first one's).
+    libraries: list[dict[str, Any]] = field(default_factory=list)
+    #: The pack folders this set was read from (:func:`load_pack_set`); empty when built from resources.
+    folders: list[Path] = field(default_factory=list)
+    #: ``packs`` of each pack joined (:func:`join_pack_sets`), for checks that are per pack (lifecycle).
+    parts: list[list[dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def packs_by_pack(self) -> list[list[dict[str, str]]]:
+        """:attr:`packs` split by pack (each with its own Library last): one list for a single pack."""
+        return self.parts or [self.packs]
 
     @property
     def patient_words(self) -> dict[str, dict[str, str]]:
         """The patient copy's frame from the Library (``patient-copy-<key>``): key -> language -> text."""
         prefix = parse.EXT + "patient-copy-"
-        language = self.library.get("language") or "en"
-        return {ext["url"].removeprefix(prefix): parse.translations({"extension": [ext]}, ext["url"]
-                                                                    .removeprefix(parse.EXT), language)
-                for ext in self.library.get("extension") or [] if str(ext.get("url", "")).startswith(prefix)}
+        words: dict[str, dict[str, str]] = {}
+        for library in reversed(self.libraries or [self.library]):  # the first pack's words win
+            language = library.get("language") or "en"
+            words.update({ext["url"].removeprefix(prefix): parse.translations({"extension": [ext]}, ext["url"]
+                                                                              .removeprefix(parse.EXT), language)
+                          for ext in library.get("extension") or [] if str(ext.get("url", "")).startswith(prefix)})
+        return words
 
     @property
     def packs(self) -> list[dict[str, str]]:
         """[{url, version, title}] of every PlanDefinition, plus the Library."""
         out = [area.pack.as_dict() for area in self.areas]
-        out.append({"url": self.library.get("url", ""), "version": self.library.get("version", ""),
-                    "title": self.library.get("title", ""), "status": self.library.get("status", "")})
+        out += [{"url": library.get("url", ""), "version": library.get("version", ""),
+                 "title": library.get("title", ""), "status": library.get("status", "")}
+                for library in self.libraries or [self.library]]
         return out
 
     @property
     def data_requirements(self) -> list[dict[str, Any]]:
-        """The Library's dataRequirements (what the context layer fetches)."""
-        return list(self.library.get("dataRequirement", []))
+        """Every Library's dataRequirements (what the context layer fetches)."""
+        return [entry for library in self.libraries or [self.library] for entry in library.get("dataRequirement", [])]
 
 
-def load_pack_set(path: str | Path | None = None, *, use_fast_path: bool = True,
-                  terminology: Any = None) -> PackSet:
-    """Load and check every resource in a pack folder (default: ``packs/primary-care``); value sets the pack
-    does not bundle are expanded by ``terminology`` (a :class:`app.terminology.TerminologyServer`)."""
-    return pack_set_from_resources(read_pack_folder(path), use_fast_path=use_fast_path, terminology=terminology)
+PackFolders = str | Path | Iterable[str | Path] | None
 
 
-def read_pack_folder(path: str | Path | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Every resource of a pack folder as (file, JSON), sorted by file; PackError names unreadable files."""
+def pack_folders(path: PackFolders = None) -> list[Path]:
+    """The folders a pack setting names: None -> :data:`DEFAULT_PACK_DIRS`; a folder; a list of folders; or a text
+    with folders separated by commas (``PACK_DIR=packs/primary-care,packs/pediatric``)."""
+    if path is None or (isinstance(path, str) and not path.strip()):
+        return list(DEFAULT_PACK_DIRS)
+    if isinstance(path, str):
+        return [Path(part.strip()) for part in path.split(",") if part.strip()]
+    if isinstance(path, Path):
+        return [path]
+    return [Path(part) for part in path]
+
+
+def load_pack_set(path: PackFolders = None, *, use_fast_path: bool = True, terminology: Any = None) -> PackSet:
+    """Load and check every resource of the pack folders (default: ``packs/primary-care`` and ``packs/pediatric``,
+    see :func:`pack_folders`); value sets a pack does not bundle are expanded by ``terminology`` (a
+    :class:`app.terminology.TerminologyServer`). Several folders are compiled one by one and joined
+    (:func:`join_pack_sets`): one plan road, each area within its own population."""
+    folders = pack_folders(path)
+    sets = [pack_set_from_resources(read_pack_folder(folder), use_fast_path=use_fast_path, terminology=terminology)
+            for folder in folders]
+    joined = sets[0] if len(sets) == 1 else join_pack_sets(sets)
+    joined.folders = folders
+    return joined
+
+
+def join_pack_sets(sets: list[PackSet]) -> PackSet:
+    """Several packs as one: their areas in order, every Library's requirements; a rule id or an area used by two
+    packs is refused (each rule must say which pack it comes from)."""
+    problems: list[str] = []
+    seen_rules: dict[str, str] = {}
+    for pack_set in sets:
+        for area in pack_set.areas:
+            for rule in area.rules:
+                if rule.id in seen_rules and seen_rules[rule.id] != area.pack.url:
+                    problems.append(f"rule id '{rule.id}' is used by {seen_rules[rule.id]} and {area.pack.url}")
+                seen_rules.setdefault(rule.id, area.pack.url)
+    if problems:
+        raise PackError("\n".join(problems))
+    joined = PackSet(areas=[area for s in sets for area in s.areas], library=sets[0].library,
+                     libraries=[s.library for s in sets], parts=[s.packs for s in sets])
+    for pack_set in sets:
+        joined.activity_definitions.update(pack_set.activity_definitions)
+        joined.value_sets.update(pack_set.value_sets)
+        joined.requirements.extend(pack_set.requirements)
+        for key, label in pack_set.fact_labels.items():
+            joined.fact_labels.setdefault(key, label)
+    return joined
+
+
+def read_pack_folder(path: PackFolders = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every resource of one pack folder (default: ``packs/primary-care``) as (file, JSON), sorted by file; several
+    folders (a list, or folders separated by commas) one after the other, which :func:`pack_set_from_resources`
+    compiles as one pack each; PackError names unreadable files."""
+    if path is not None and not isinstance(path, Path) and len(folders := pack_folders(path)) > 1:
+        return [item for folder in folders for item in read_pack_folder(folder)]
     folder = Path(path) if path else DEFAULT_PACK_DIR
     if not folder.is_dir():
         raise PackError(f"{folder}: no such pack folder")
@@ -141,9 +213,17 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
     """Check (FHIR R4 structure, then carepath's rules) and compile resources given as (origin, JSON).
 
     ValueSet resources among them are the pack's bundled value sets; any other value set the Library names is
-    expanded by ``terminology``.
+    expanded by ``terminology``. Resources of several pack folders (several Libraries, each in its folder, as
+    :func:`read_pack_folder` reads a list) are compiled one pack each and joined (:func:`join_pack_sets`).
     """
     resources = list(resources)
+    groups = _by_pack_folder(resources)
+    if len(groups) > 1:
+        sets = [pack_set_from_resources(group, use_fast_path=use_fast_path, terminology=terminology)
+                for group in groups.values()]
+        joined = join_pack_sets(sets)
+        joined.folders = list(groups)
+        return joined
     bundled = [(where, res) for where, res in resources if res.get("resourceType") == "ValueSet"]
     resources = [(where, res) for where, res in resources if res.get("resourceType") != "ValueSet"]
     problems: list[str] = [problem for where, resource in resources for problem in _r4_problems(where, resource)]
@@ -184,6 +264,21 @@ def pack_set_from_resources(resources: Iterable[tuple[str, Mapping[str, Any]]], 
     requirements = requirements_from_library(dict(library), value_sets)
     return PackSet(areas=areas, library=dict(library), activity_definitions=definitions, fact_labels=labels,
                    value_sets=value_sets, requirements=requirements)
+
+
+def _by_pack_folder(resources: list[tuple[str, Mapping[str, Any]]]) -> dict[Path, list[tuple[str, Any]]]:
+    """Resources grouped by the pack folder they were read from (the folder of each Library file); one group (or
+    none) when there is one Library, or when a resource lies in no Library's folder (then one pack is expected)."""
+    roots = [Path(where).parent for where, resource in resources if resource.get("resourceType") == "Library"]
+    if len(roots) < 2:
+        return {}
+    groups: dict[Path, list[tuple[str, Any]]] = {root: [] for root in roots}
+    for where, resource in resources:
+        root = next((root for root in roots if Path(where).is_relative_to(root)), None)
+        if root is None:
+            return {}
+        groups[root].append((where, resource))
+    return groups
 
 
 def _r4_problems(where: str, resource: Mapping[str, Any]) -> list[str]:
@@ -231,7 +326,8 @@ def load_configured_pack_set(config: Mapping[str, Any], client: Any = None) -> P
     from app.governance.lifecycle import check_lifecycle
 
     pack_set = _configured_pack_set(config, client)
-    check_lifecycle(pack_set.packs, config.get("PACK_ALLOW_DRAFT", defaults.PACK_ALLOW_DRAFT))
+    for packs in pack_set.packs_by_pack:  # each pack's version is signed off (or named for preview) on its own
+        check_lifecycle(packs, config.get("PACK_ALLOW_DRAFT", defaults.PACK_ALLOW_DRAFT))
     return pack_set
 
 

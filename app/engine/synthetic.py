@@ -14,7 +14,7 @@ LOOKBACK_DAYS = {"hba1c": 365, "egfr": 365, "uacr": 365, "bmi": 365, "phq9": 365
                  "ldl": 1826, "total_cholesterol": 1826, "hdl": 1826}
 UNITS = {"hba1c": "%", "egfr": "mL/min/1.73m2", "uacr": "mg/g", "bmi": "kg/m2", "phq9": "{score}",
          "phq2": "{score}", "ldl": "mg/dL", "total_cholesterol": "mg/dL", "hdl": "mg/dL", "pack_years": "{pack-years}",
-         "creatinine": "mg/dL", "weight": "kg"}
+         "creatinine": "mg/dL", "weight": "kg", "height": "cm"}
 LABELS = {"hba1c": "HbA1c", "egfr": "eGFR", "uacr": "UACR", "bmi": "BMI", "ldl": "LDL cholesterol",
           "phq9": "PHQ-9", "smoking": "smoking status", "total_cholesterol": "total cholesterol"}
 Value = float | tuple[float, int] | None  # a value, or (value, days before as_of)
@@ -58,7 +58,10 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
     functions. ``birth_date`` (instead of ``age``) gives the age in completed years on ``as_of``, as the context
     layer computes it; ``age=None`` is a patient with no date of birth on record. ``housing`` is the SNOMED CT code
     of the latest housing status answer (160734000: lives in a nursing home); ``out_of_office`` an out-of-office
-    BP average (systolic, diastolic, setting: ``self-measured`` or ``ambulatory``) 5 days before ``as_of``."""
+    BP average (systolic, diastolic, setting: ``self-measured`` or ``ambulatory``) 5 days before ``as_of``. For a
+    patient under 22 (the pediatric pack's ages) height, weight and lipid results also form one-point series, and the
+    children's scores are derived as the context layer derives them (``app.context.pediatric``: BMI-for-age, the
+    AAP 2017 BP category, the NHLBI lipid window)."""
     from app.context.dates import age_on
 
     day = date.fromisoformat(as_of)
@@ -136,11 +139,24 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
             facts["measures"][key] = {"phenotype": phenotype, "valueCode": {"display": f"{phenotype}"},
                                       "date": _day(day, 400), "refs": _ref("Observation", key)}
     _derive(facts, creatinine_series, day)
+    if facts["patient"]["ageYears"] is not None and facts["patient"]["ageYears"] < 22:
+        _child_scores(facts)
     for key, label in LABELS.items():
         present = facts["smoking"] if key == "smoking" and smoking else facts["measures"].get(key)
         if not present or (isinstance(present, dict) and present.get("withinLookback") is False):
             facts["missing"].append({"key": key, "message": f"no {label} in the last 12 months"})
     return facts
+
+
+def _child_scores(facts: dict[str, Any]) -> None:
+    """A child's height, weight and lipids as series (the context layer's shape), then the children's scores."""
+    from app.context.pediatric import add_scores
+
+    for key in ("height", "weight", "ldl", "total_cholesterol", "hdl"):
+        measure = facts["measures"].get(key)
+        if measure:
+            measure["series"] = [{"date": measure["date"], "value": measure["value"], "ref": measure["refs"][0]}]
+    add_scores(facts, facts["missing"])
 
 
 def _derive(facts: dict[str, Any], creatinine_series: Sequence[tuple[float, int]], day: date) -> None:

@@ -27,19 +27,22 @@ def allowed_drafts(setting: Any) -> set[str]:
 
 
 def check_lifecycle(packs: Iterable[dict[str, Any]], allow_draft: Any) -> list[str]:
-    """Raise PackError unless every pack resource (``PackSet.packs``: url, version, status; the Library last) is
-    active or a draft ``allow_draft`` names; returns the drafts used (each logged as a preview)."""
+    """Raise PackError unless every pack resource (``PackSet.packs``: url, version, status; each pack's Library
+    after its PlanDefinitions) is active or a draft ``allow_draft`` names, itself or by its pack's Library (of the
+    same version: with several packs, each Library names its own version); returns the drafts used (each logged
+    as a preview)."""
     packs = list(packs)
     allowed = allowed_drafts(allow_draft)
-    library = packs[-1] if packs else {}
-    library_canonical = f"{library.get('url')}|{library.get('version')}"
+    libraries = [pack for pack in packs if "/Library/" in str(pack.get("url") or "")] or packs[-1:]
+    named_versions = {library.get("version") for library in libraries
+                      if f"{library.get('url')}|{library.get('version')}" in allowed}
     drafts, refused = [], []
     for pack in packs:
         canonical = f"{pack.get('url')}|{pack.get('version')}"
         status = pack.get("status") or "unknown"
         if status == ACTIVE:
             continue
-        named = canonical in allowed or (library_canonical in allowed and pack.get("version") == library.get("version"))
+        named = canonical in allowed or pack.get("version") in named_versions
         if status == DRAFT and named:
             drafts.append(canonical)
         else:

@@ -33,7 +33,7 @@ from app.careplan.marker import new_request_id, request_of, valid_request_id
 from app.careplan.model import TAG
 from app.careplan.notices import Notice, decision_notice
 from app.careplan.organization import acting_organization
-from app.careplan.patient_copy import from_careplan
+from app.careplan.patient_copy import addressed_to_guardian, from_careplan
 from app.careplan.resources import visit_place
 from app.careplan.writer import careplan_goals
 from app.errors import FhirError, FhirStatusError
@@ -65,7 +65,8 @@ def patient_copy(launch_id: str, careplan_id: str) -> ResponseReturnValue:
     """The patient copy of the saved plan (``?lang=es``): only what the record holds."""
     careplan = _careplan(careplan_id)
     words = pack_set(current_app).patient_words
-    copy = from_careplan(careplan, _goals(careplan), words, copy_language(words), contact=contact())
+    copy = from_careplan(careplan, _goals(careplan), words, copy_language(words), contact=contact(),
+                         guardian=_for_guardian(careplan))
     return render_copy(copy, words, "approval.patient_copy", careplan_id=careplan_id)
 
 
@@ -146,6 +147,20 @@ def _careplan(careplan_id: str) -> dict[str, Any]:
     if subject.split("/")[-2:] != ["Patient", g.launch.patient_id] or not mine:
         abort(404)
     return careplan
+
+
+def _for_guardian(careplan: dict[str, Any]) -> bool:
+    """Whether the copy is written to a parent or guardian: the patient was under 18 on the plan's date."""
+    from datetime import date
+
+    from app.context.dates import age_on
+
+    patient = g.launch.fhir.read("Patient", g.launch.patient_id)
+    born, start = str(patient.get("birthDate") or ""), str((careplan.get("period") or {}).get("start") or "")[:10]
+    try:
+        return addressed_to_guardian(age_on(date.fromisoformat(born), date.fromisoformat(start)))
+    except ValueError:  # no full birth date or plan date: written to the patient, as for an adult
+        return False
 
 
 def _goals(careplan: dict[str, Any]) -> list[dict[str, Any]]:

@@ -143,14 +143,16 @@ def printable(launch_id: str) -> ResponseReturnValue:
 @launch_required
 def patient_copy(launch_id: str) -> ResponseReturnValue:
     """The plan the patient takes home (``?lang=es``): the saved draft when there is one, else the proposal."""
-    plan, _facts = _plan()
+    plan, facts = _plan()
     words = _pack_set().patient_words
     language = copy_language(words)
+    guardian = patient_copies.addressed_to_guardian((facts.get("patient") or {}).get("ageYears"))
     draft = find_open_draft(g.launch.fhir, g.launch.patient_id) if g.launch.can_read("CarePlan") else None
     if draft and identifier_of(draft.careplan) == plan_key(plan):
-        copy = patient_copies.from_careplan(draft.careplan, list(draft.goals), words, language, contact=contact())
+        copy = patient_copies.from_careplan(draft.careplan, list(draft.goals), words, language, contact=contact(),
+                                            guardian=guardian)
     else:
-        copy = patient_copies.from_plan(plan, words, language, contact=contact())
+        copy = patient_copies.from_plan(plan, words, language, contact=contact(), guardian=guardian)
     return render_copy(copy, words, "review.patient_copy")
 
 

@@ -43,7 +43,7 @@ def complex_ext(name: str, parts: list[tuple[str, str, Any]]) -> dict[str, Any]:
 
 
 def activity_definition(name: str, title: str, kind: str, description: str,
-                        code: tuple[str, str, str] | None = None) -> dict[str, Any]:
+                        code: tuple[str, str, str] | None = None, *, version: str = VERSION) -> dict[str, Any]:
     """An ActivityDefinition: kind is carepath's activity kind (lab-order, referral, medication, ...)."""
     resource_kind = {"lab-order": "ServiceRequest", "referral": "ServiceRequest", "screening": "ServiceRequest",
                      "procedure": "ServiceRequest", "medication": "MedicationRequest"}.get(kind, "CommunicationRequest")
@@ -52,15 +52,15 @@ def activity_definition(name: str, title: str, kind: str, description: str,
         concept["coding"] = [{"system": code[0], "code": code[1], "display": code[2]}]
     return {
         "resourceType": "ActivityDefinition", "id": f"carepath-{name}", "url": f"{BASE}/ActivityDefinition/{name}",
-        "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "draft",
+        "version": version, "name": name.replace("-", "_"), "title": title, "status": "draft",
         "kind": resource_kind, "code": concept, "description": description,
         "extension": [ext("activity-kind", valueCode=kind)],
     }
 
 
-def canonical(name: str) -> str:
-    """The versioned canonical of an ActivityDefinition of this pack."""
-    return f"{BASE}/ActivityDefinition/{name}|{VERSION}"
+def canonical(name: str, version: str = VERSION) -> str:
+    """The versioned canonical of an ActivityDefinition of a pack (by default the primary-care pack's version)."""
+    return f"{BASE}/ActivityDefinition/{name}|{version}"
 
 
 def _inputs(paths: list[str], evidence: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -129,7 +129,7 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
          satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | list | None = None,
          alert: tuple[str, str] | tuple[str, str, str] | None = None, gaps: tuple[tuple[str, str], ...] = (),
          evidence: tuple[str, ...] = (), ages: Ages | None = None, sex: str | None = None,
-         pregnancy: str | None = None) -> dict[str, Any]:
+         pregnancy: str | None = None, version: str = VERSION) -> dict[str, Any]:
     """One PlanDefinition action. exclusions/contraindications: (condition, reason[, severity[, instead[, summary]]]);
     alert: (severity, message[, summary]).
 
@@ -150,7 +150,7 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
             extension.append(complex_ext(name, [
                 ("condition", "valueExpression", expression(condition)), ("reason", "valueString", reason),
                 ("severity", "valueCode", severity),
-                ("instead", "valueCanonical", canonical(instead) if instead else None),
+                ("instead", "valueCanonical", canonical(instead, version) if instead else None),
                 ("summary", "valueString", summary)]))
     for fact, value, unit, label, *condition in satisfied_by:
         extension.append(complex_ext("satisfied-by", [
@@ -176,7 +176,7 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
     if due_in:
         action["timingDuration"] = duration(*due_in)
     if activity:
-        action["definitionCanonical"] = canonical(activity)
+        action["definitionCanonical"] = canonical(activity, version)
     return action
 
 
@@ -215,7 +215,8 @@ def guideline(label: str, display: str, year: str, url: str) -> dict[str, Any]:
 def plan_definition(name: str, title: str, *, description: str, guidelines: list[dict[str, Any]],
                     when: str, rules: list[dict[str, Any]], ages: Ages, sex: str | None = None,
                     pregnancy: str | None = None, goals: list[dict[str, Any]] | None = None,
-                    summary: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+                    summary: list[tuple[str, str]] | None = None, version: str = VERSION,
+                    library: str = "primary-care-data") -> dict[str, Any]:
     """One guideline area as a PlanDefinition with one top-level action group.
 
     ``ages`` (low, high) and ``sex`` are whom the area is for (useContext age and gender); ``pregnancy``
@@ -229,13 +230,13 @@ def plan_definition(name: str, title: str, *, description: str, guidelines: list
                                                       ("text", "valueString", text)]) for condition, text in summary]
     return {
         "resourceType": "PlanDefinition", "id": f"carepath-{name}", "url": f"{BASE}/PlanDefinition/{name}",
-        "version": VERSION, "name": name.replace("-", "_"), "title": title, "status": "draft",
+        "version": version, "name": name.replace("-", "_"), "title": title, "status": "draft",
         "experimental": False, "date": "2025-06-01", "publisher": "carepath clinical content",
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/plan-definition-type",
                              "code": "clinical-protocol"}]},
         "description": description, "useContext": use_context(ages, sex),
         **({"extension": _population(None, None, pregnancy)} if pregnancy else {}),
         "effectivePeriod": {"start": "2025-01-01"},
-        "library": [f"{BASE}/Library/primary-care-data|{VERSION}"],
+        "library": [f"{BASE}/Library/{library}|{version}"],
         "relatedArtifact": guidelines, "goal": goals or [], "action": [group],
     }

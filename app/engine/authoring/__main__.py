@@ -1,4 +1,4 @@
-"""Write the primary-care pack's FHIR JSON: ``python -m app.engine.authoring [folder]``."""
+"""Write the bundled packs' FHIR JSON: ``python -m app.engine.authoring [folder]``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.engine.authoring import pediatric
 from app.engine.authoring.activities import activities
 from app.engine.authoring.cardiometabolic import blood_pressure, diabetes
 from app.engine.authoring.library import library, value_sets
@@ -14,7 +15,7 @@ from app.engine.authoring.lipids_kidney import cholesterol, kidney
 from app.engine.authoring.patient_texts import with_patient_texts
 from app.engine.authoring.prevention import depression, obesity, pharmacogenomics, screening, tobacco
 from app.engine.authoring.priorities import with_priorities, with_visit_settings
-from app.engine.packs import DEFAULT_PACK_DIR, pack_files
+from app.engine.packs import DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR, TABLES_FOLDER, pack_files
 
 
 def resources() -> dict[str, dict[str, Any]]:
@@ -37,11 +38,19 @@ def render(resource: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Rewrite the pack folder from the sources."""
-    folder = Path(argv[0]) if argv else DEFAULT_PACK_DIR
+    """Rewrite the pack folders from the sources: ``[folder]`` the primary-care pack only (into ``folder``);
+    without one, both bundled packs (``packs/primary-care``, ``packs/pediatric``)."""
+    if argv:
+        return write(Path(argv[0]), resources())
+    write(DEFAULT_PACK_DIR, resources())
+    return write(PEDIATRIC_PACK_DIR, pediatric.resources())
+
+
+def write(folder: Path, wanted: dict[str, dict[str, Any]]) -> int:
+    """Write a pack's generated files, removing generated files no longer wanted (tables included)."""
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = resources()
-    for stale in pack_files(folder):  # the conformance review is reviewed data, not generated
+    generated = [*pack_files(folder), *(folder / TABLES_FOLDER).glob("*.json")]
+    for stale in generated:  # the conformance review and cohort mapping are reviewed data, not generated
         if stale.relative_to(folder).as_posix() not in wanted:
             stale.unlink()
     for name, resource in wanted.items():

@@ -96,6 +96,30 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
     "depression-assessment": ("A talk about your mood and how to feel better.",
                               "Una conversación sobre su ánimo y cómo sentirse mejor."),
     "depression-screening": ("A few questions about your mood.", "Unas preguntas sobre su estado de ánimo."),
+    # Children's activities: the copy of a patient under 18 is written to the parent or guardian.
+    "adolescent-depression-screening": ("A few questions about your child's mood.",
+                                        "Unas preguntas sobre el estado de ánimo de su hijo o hija."),
+    "peds-bp-measurement": ("A blood pressure check for your child, with a cuff the right size for your child's arm.",
+                            "Un control de la presión arterial de su hijo o hija, con un brazalete del tamaño de su "
+                            "brazo."),
+    "peds-bp-lifestyle": ("Tips for the whole family on healthy eating, activity and weight, and another blood "
+                          "pressure check for your child.",
+                          "Consejos para toda la familia sobre comida sana, actividad y peso, y otro control de la "
+                          "presión de su hijo o hija."),
+    "peds-bp-recheck": ("Another blood pressure check for your child.",
+                        "Otro control de la presión arterial de su hijo o hija."),
+    "peds-bp-referral": ("Another blood pressure check for your child, and a visit with a children's specialist.",
+                         "Otro control de la presión de su hijo o hija y una visita con un especialista de niños."),
+    "peds-bmi-measurement": ("We will measure your child's weight and height.",
+                             "Vamos a medir el peso y la estatura de su hijo o hija."),
+    "peds-weight-intervention": ("A program for your child and your family about healthy eating and activity.",
+                                 "Un programa para su hijo o hija y su familia sobre comida sana y actividad."),
+    "peds-lipid-screening": ("A blood test of your child's cholesterol.",
+                             "Un análisis de sangre del colesterol de su hijo o hija."),
+    "peds-anxiety-screening": ("A few questions for your child about worry and stress.",
+                               "Unas preguntas para su hijo o hija sobre preocupaciones y estrés."),
+    "peds-tobacco-prevention": ("A talk with your child about never starting to smoke or vape.",
+                                "Una conversación con su hijo o hija para que nunca empiece a fumar ni a vapear."),
     "polyp-surveillance": ("A follow-up test of your colon, because of growths found before.",
                            "Un examen de control del colon, por los pólipos que encontraron antes."),
     "colorectal-screening": ("A test for colon cancer. You can choose a stool test at home or a colon exam.",
@@ -146,6 +170,31 @@ FRAME: dict[str, tuple[str, str]] = {
                "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"),
     "date": ("{month} {day}, {year}", "{day} de {month} de {year}"),
 }
+
+
+#: The frame of a copy written to a child's parent or guardian (the pediatric pack's Library): key -> (English,
+#: Spanish); a key missing here is the patient's frame word.
+GUARDIAN_FRAME: dict[str, tuple[str, str]] = {
+    "title_guardian": ("Your child's care plan", "El plan de cuidado de su hijo o hija"),
+    "intro_guardian": ("This is the plan from your child's visit on {date}. It is written for you, the parent or "
+                       "guardian.",
+                       "Este es el plan de la visita de su hijo o hija del {date}. Está escrito para usted, como "
+                       "madre, padre o tutor."),
+    "draft_guardian": ("This plan is not final yet. Your child's care team will check it.",
+                       "Este plan todavía no es final. El equipo de cuidado de su hijo o hija lo va a revisar."),
+    "goals_guardian": ("Your child's goals", "Las metas de su hijo o hija"),
+    "contact_guardian": ("Questions? Call your child's clinic and ask for the care team.",
+                         "¿Preguntas? Llame a la clínica de su hijo o hija y pida hablar con el equipo de cuidado."),
+    "contact_named_guardian": ("Questions? Call your child's clinic and ask for {name}.",
+                               "¿Preguntas? Llame a la clínica de su hijo o hija y pregunte por {name}."),
+}
+
+
+def with_guardian_frame(library: dict[str, Any]) -> dict[str, Any]:
+    """The pediatric Library with the frame words of a copy written to the parent or guardian."""
+    library.setdefault("extension", []).extend(translated(f"patient-copy-{key}", *texts)
+                                               for key, texts in GUARDIAN_FRAME.items())
+    return library
 
 
 def translated(name: str, english: str, spanish: str) -> dict[str, Any]:

@@ -191,28 +191,46 @@ def depression() -> dict[str, Any]:
                        ("USPSTF-DEPRESSION-2023", "Practice considerations: positive screening results")],
                  text="PHQ-9 {{%facts.measures.phq9.value}} (10 or more) on {{%facts.measures.phq9.date}}: "
                       "further diagnostic assessment and follow-up."),
-            rule("depression.screening", "Depression screening (PHQ)",
-                 when=["%facts.conditions.depression.empty()"], activity="depression-screening",
-                 inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening",
-                         "conditions.bipolar_disorder", "not_done.depression_screening"],
-                 evidence=("not_done.depression_screening",),
-                 exclusions=(("%facts.conditions.bipolar_disorder.exists()", "bipolar disorder recorded "
-                              "({{%facts.conditions.bipolar_disorder.display}}): USPSTF screening is for asymptomatic "
-                              "adults (2023) and adolescents (2022); mood symptoms are followed in the care of the "
-                              "recorded disorder"),),
-                 cite=[("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults"),
-                       ("USPSTF-DEPRESSION-YOUTH-2022", "Recommendation (B): screening for major depressive disorder "
-                                                        "in adolescents aged 12 to 18 years")],
-                 satisfied_by=(("measures.phq9", 12, "mo", "PHQ-9"), ("measures.phq2", 12, "mo", "PHQ-2"),
-                               ("procedures.depression_screening", 12, "mo", "Depression screening")),
-                 choice=["USPSTF 2023 and 2022 set no screening interval; the 12-month look-back is this pack's "
-                         "local policy, not a guideline threshold.",
-                         ("not done on {{%facts.not_done.depression_screening.date}}[[ "
-                          "({{%facts.not_done.depression_screening.reasons.display}})]]: whether to screen now is "
-                          "the clinician's decision.", "%facts.not_done.depression_screening.exists()")],
-                 text="No depression screening result in the last 12 months."),
+            *(_depression_screening(rule_id, ages, instrument, reason, cite, interval)
+              for rule_id, ages, instrument, reason, cite, interval in DEPRESSION_SCREENINGS),
         ],
     )
+
+
+#: The depression screening rule for each population, each citing its own USPSTF recommendation (a child's plan
+#: cites the recommendation for children and adolescents only): (rule id, ages, title, bipolar-exclusion words,
+#: citation, interval words).
+DEPRESSION_SCREENINGS = [
+    ("depression.screening", (18, None), "Depression screening (PHQ)", "asymptomatic adults (2023)",
+     ("USPSTF-DEPRESSION-2023", "Recommendation (B): screening for depression in adults"), "USPSTF 2023 sets"),
+    ("depression.screening-adolescent", (12, 17), "Depression screening (12 to 17)",
+     "asymptomatic adolescents (2022)",
+     ("USPSTF-DEPRESSION-YOUTH-2022", "Recommendation (B): screening for major depressive disorder in adolescents "
+                                      "aged 12 to 18 years"), "USPSTF 2022 sets"),
+]
+
+
+def _depression_screening(rule_id: str, ages: tuple[int, int | None], title: str, whom: str,
+                          cite: tuple[str, str], interval: str) -> dict[str, Any]:
+    """Depression screening for one population (USPSTF 2023 adults, USPSTF 2022 adolescents 12 to 18)."""
+    return rule(rule_id, title, ages=ages,
+                when=["%facts.conditions.depression.empty()"],
+                activity="depression-screening" if ages[0] >= 18 else "adolescent-depression-screening",
+                inputs=["measures.phq9", "measures.phq2", "procedures.depression_screening",
+                        "conditions.bipolar_disorder", "not_done.depression_screening"],
+                evidence=("not_done.depression_screening",),
+                exclusions=(("%facts.conditions.bipolar_disorder.exists()", "bipolar disorder recorded "
+                             "({{%facts.conditions.bipolar_disorder.display}}): USPSTF screening is for " + whom +
+                             "; mood symptoms are followed in the care of the recorded disorder"),),
+                cite=[cite],
+                satisfied_by=(("measures.phq9", 12, "mo", "PHQ-9"), ("measures.phq2", 12, "mo", "PHQ-2"),
+                              ("procedures.depression_screening", 12, "mo", "Depression screening")),
+                choice=[interval + " no screening interval; the 12-month look-back is this pack's local policy, not "
+                        "a guideline threshold.",
+                        ("not done on {{%facts.not_done.depression_screening.date}}[[ "
+                         "({{%facts.not_done.depression_screening.reasons.display}})]]: whether to screen now is "
+                         "the clinician's decision.", "%facts.not_done.depression_screening.exists()")],
+                text="No depression screening result in the last 12 months.")
 
 
 def screening() -> dict[str, Any]:

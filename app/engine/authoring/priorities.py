@@ -58,7 +58,8 @@ STRENGTH: dict[str, tuple[str, str]] = {
     "tobacco.ask": ("USPSTF", "A"),  # ask all adults about tobacco use (A)
     "tobacco.counselling": ("USPSTF", "A"),  # behavioral interventions (A)
     "tobacco.pharmacotherapy": ("USPSTF", "A"),  # FDA-approved pharmacotherapy, nonpregnant adults (A)
-    "depression.screening": ("USPSTF", "B"),  # adults and adolescents 12 to 18 (B)
+    "depression.screening": ("USPSTF", "B"),  # adults (B, 2023)
+    "depression.screening-adolescent": ("USPSTF", "B"),  # adolescents 12 to 18 (B, 2022)
     # A for 50 to 75, B for 45 to 49: the lower grade, so no patient's action is ranked above its evidence.
     "screen.colorectal": ("USPSTF", "B"),
     "screen.breast": ("USPSTF", "B"),  # biennial mammography, women 40 to 74 (B)
