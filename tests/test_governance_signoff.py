@@ -352,3 +352,29 @@ def test_check_lifecycle__the_bundled_packs_read_together_as_cohort_run_reads_th
 
     joined = pack_set_from_resources(read_pack_folder(",".join(str(folder) for folder in DEFAULT_PACK_DIRS)))
     assert len(check_lifecycle(joined.packs, defaults.PACK_ALLOW_DRAFT)) == len(joined.packs)
+
+
+def test_sign_off__a_pack_no_published_measure_covers_says_why_and_can_be_signed(deck, tmp_path):
+    """The pediatric pack: its reviewed measures.json gives the reason no eCQM applies; the report records
+    conformance as not applicable with that reason, and two reviewers make it active."""
+    from app.engine.packs import PEDIATRIC_PACK_DIR
+
+    proposed = Path(shutil.copytree(PEDIATRIC_PACK_DIR, tmp_path / "pediatric"))
+    report = build_report(PEDIATRIC_PACK_DIR, proposed, AS_OF, deck=deck)
+    assert report["conformance"]["status"] == "not-applicable"
+    assert "CMS155" in report["conformance"]["reason"]
+    paths = write_governance_report(report, tmp_path / "out")
+    assert "Not applicable: no published eCQM" in Path(paths["html"]).read_text(encoding="utf-8")
+    audit = AuditLog(tmp_path / "audit.sqlite3")
+    sign_off(proposed, read_report(paths["json"]), ALICE, audit, required=2, on=date(2025, 7, 1))
+    assert sign_off(proposed, read_report(paths["json"]), BOB, audit, required=2, on=date(2025, 7, 1)).activated
+
+
+@pytest.mark.parametrize("data", [{"notApplicable": "", "measures": {}},
+                                  {"notApplicable": "none", "measures": {"bmi": {"actions": ["x"]}}}])
+def test_review__not_applicable_needs_a_reason_and_no_measures(tmp_path, data):
+    from app.conformance.review import ReviewError, load_review
+
+    (tmp_path / "measures.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReviewError, match="notApplicable"):
+        load_review(tmp_path)

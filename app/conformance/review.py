@@ -71,6 +71,9 @@ class Review:
     evidence_keys: frozenset[str]
     entries: dict[tuple[str, str, str], Classification]
     files: dict[str, str] = field(default_factory=dict)
+    #: Why no published eCQM applies to the pack (``measures.json`` ``notApplicable``, reviewed like the maps):
+    #: then ``measures`` is empty and a deck has nothing to judge the pack by.
+    not_applicable: str = ""
 
 
 def review_folder(pack_dir: str | Path | None = None) -> Path:
@@ -84,7 +87,12 @@ def load_review(folder: str | Path | None = None) -> Review:
     measures_file, classification_file = folder / "measures.json", folder / "classification.json"
     measures_data = _read(measures_file)
     problems: list[str] = []
-    measures = _measures(measures_file, measures_data, problems)
+    not_applicable = measures_data.get("notApplicable")
+    if not_applicable is not None and (not isinstance(not_applicable, str) or not not_applicable.strip()
+                                       or measures_data.get("measures")):
+        problems.append(f"{measures_file}: 'notApplicable' must be the reason no measure applies, with no measures")
+        not_applicable = None
+    measures = {} if not_applicable else _measures(measures_file, measures_data, problems)
     evidence = measures_data.get("exclusionEvidence", {}).get("factKeys", [])
     if not isinstance(evidence, list) or not all(isinstance(key, str) for key in evidence):
         problems.append(f"{measures_file}: exclusionEvidence.factKeys must be a list of fact keys")
@@ -94,7 +102,8 @@ def load_review(folder: str | Path | None = None) -> Review:
     if problems:
         raise ReviewError("\n".join(problems))
     return Review(measures=measures, evidence_keys=frozenset(evidence), entries=entries,
-                  files={"measures": str(measures_file), "classification": str(classification_file)})
+                  files={"measures": str(measures_file), "classification": str(classification_file)},
+                  not_applicable=str(not_applicable or ""))
 
 
 def _measures(where: Path, data: dict[str, Any], problems: list[str]) -> dict[str, MeasureMap]:

@@ -60,6 +60,11 @@ def _conformance(deck: str | Path, folders: dict[str, str | Path], packs: dict[s
                  out: str | Path | None) -> dict[str, Any]:
     """Each version through the deck, judged against its own reviewed files, and what changed between them."""
     documents = {}
+    proposed_review = load_review(review_folder(folders["proposed"]))
+    if proposed_review.not_applicable:  # no published measure covers the pack: said, reviewed, nothing to run
+        return {"deck": str(deck), "status": "not-applicable", "reason": proposed_review.not_applicable,
+                "failures": [], "knownDefects": 0, "defectsByCause": [], "overall": {}, "packDigest": {},
+                "difference": {}}
     for side, folder in folders.items():
         result = run_conformance(deck, packs[side], load_review(review_folder(folder)), pack_dir=folder)
         if out is not None:
@@ -159,7 +164,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = ["changes: " + "; ".join(f"{name} {c['added']} added, {c['removed']} removed, {c['changed']} changed"
                                      for name, c in counts.items())]
     conformance = report.get("conformance")
-    if conformance:
+    if conformance and conformance.get("status") == "not-applicable":
+        lines.append(f"conformance: not applicable ({conformance['reason']})")
+    elif conformance:
         overall = conformance["overall"]
         lines.append(f"conformance of the proposed version: {conformance['status']}, "
                      f"{conformance['knownDefects']} known defects, agreement "
