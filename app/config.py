@@ -187,3 +187,14 @@ COHORT_EXPORT_MAX_FILES = 10000
 #: Seconds a ``carepath cohort export`` download may go without receiving a byte; then it stops, and running the
 #: same command again resumes the export (finished files are kept).
 COHORT_EXPORT_STALL_SECONDS = 60
+#: The Python the executors of ``cohort run`` and ``diff`` run on a cluster, with the environment the job ships:
+#: empty = the shipped environment's own ``./environment/bin/python`` (a link to the interpreter the driver's
+#: venv was made from: the nodes need that Python at the same path); a command or path (``python3.11``) = that
+#: Python on the nodes, of the driver's minor version, with the shipped packages on its path.
+COHORT_EXECUTOR_PYTHON = ""
+#: Seconds ``cohort run`` and ``diff`` wait for a TCP connection to the Spark master (``spark://``, ``k8s://``)
+#: before they stop with a message naming it.
+COHORT_CONNECT_TIMEOUT_SECONDS = 10
+#: Seconds a cluster run may go without any executor (none joined yet, or every one lost) before it stops with a
+#: message; a worker lost while others remain is retried by Spark.
+COHORT_EXECUTOR_WAIT_SECONDS = 120
