@@ -63,7 +63,7 @@ def run_diff(spark: Any, source: str | Path, as_of: date, pack_a: str | Path, pa
              out: str | Path, *, partitions: int | None = None,
              limits: InputLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Plan every patient with both packs; write the changed patients and return the summary counts."""
-    from app.cohort.spark import grouped_resources, merge_parts
+    from app.cohort.spark import grouped_resources, local_uri, merge_parts
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,8 @@ def run_diff(spark: Any, source: str | Path, as_of: date, pack_a: str | Path, pa
     shutil.rmtree(work, ignore_errors=True)
     try:
         changed = results.filter(lambda r: r[1] is not None)
-        changed.map(lambda r: orjson.dumps({"patient_id": r[0], **r[1]}).decode()).saveAsTextFile(str(work / "diff"))
+        changed.map(lambda r: orjson.dumps({"patient_id": r[0], **r[1]}).decode()).saveAsTextFile(
+            local_uri(work / "diff"))
         merge_parts(work / "diff", out / "diff.ndjson")
         counts = dict(results.flatMap(_count_keys).reduceByKey(add).collect())
         work.rmdir()

@@ -98,6 +98,12 @@ def _gateway_logging_to(conf: Any, log_file: Path) -> Any:
         return launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
 
 
+def local_uri(path: str | Path) -> str:
+    """``file://`` URI of a local path: Spark resolves a bare path against the cluster's default file system
+    (HDFS on YARN), while carepath's input and output folders are file-system paths every node mounts."""
+    return Path(path).resolve().as_uri()
+
+
 def on_this_node(path: str) -> str:
     """``path``, or an error naming it when an executor does not find a file the driver listed (the input is
     not on a file system every node reads): the job stops with that cause, see :mod:`app.cohort.cluster`."""
@@ -140,7 +146,7 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
     packed = [path for path in ndjson if path.endswith(".gz")]
     parts, sides = [], []
     for path in plain:
-        lines = context.textFile(path)
+        lines = context.textFile(local_uri(path))
         parts.append(lines.mapPartitionsWithIndex(
             lambda index, rows, path=path: key_lines(index, rows, problems, file=path, limits=limits)))
     if plain:
@@ -181,7 +187,8 @@ def medication_side_lines(spark: Any, ndjson: list[str]) -> Any:
     test = value.contains(MEDICATION_MARKERS[0])
     for marker in MEDICATION_MARKERS[1:]:
         test = test | value.contains(marker)
-    frame = spark.read.text(ndjson).withColumn("number", functions.monotonically_increasing_id()).filter(test)
+    frame = spark.read.text([local_uri(path) for path in ndjson])
+    frame = frame.withColumn("number", functions.monotonically_increasing_id()).filter(test)
     return frame.rdd.map(lambda row: (row["number"], row["value"]))
 
 
