@@ -30,7 +30,7 @@ from app.engine.packs import pack_set_from_resources, read_pack_folder
 #: section -> what the summary calls it; each is a list in the plan (``care_gaps`` is added by ``with_care_gaps``).
 SECTIONS = {"goals": "goals", "activities": "activities", "care_gaps": "care gaps", "warnings": "warnings",
             "gaps": "data not found", "not_recommended": "not-recommended items and their reasons",
-            "left_out": "rules left out by population"}
+            "left_out": "rules left out by population", "schedule": "visit schedule"}
 
 
 def plan_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -148,6 +148,8 @@ def _count_keys(row: tuple[str, dict[str, Any] | None]) -> Iterator[tuple[tuple[
 
 def _keyed(plan: dict[str, Any] | None, section: str) -> dict[str, dict[str, Any]]:
     """A section's items by a key stable across pack versions, each without the pack version it carries."""
+    if section == "schedule":
+        return _scheduled(plan)
     items = ((plan or {}).get("population") or {}).get("left_out", []) if section == "left_out" \
         else (plan or {}).get(section, [])
     versions = {str(pack.get("version")) for pack in (plan or {}).get("packs", []) if pack.get("version")}
@@ -169,6 +171,20 @@ def _keyed(plan: dict[str, Any] | None, section: str) -> dict[str, dict[str, Any
     return keyed
 
 
+def _scheduled(plan: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The visit schedule's items by activity id: when (this visit, or the later date) and the schedule's reason;
+    a change of date or reason is a change, an activity newly put off (or brought into this visit) too."""
+    schedule = (plan or {}).get("schedule") or {}
+    titles = {a["id"]: a.get("title") or a.get("description") or a["id"] for a in (plan or {}).get("activities", [])}
+    reasons = schedule.get("reasons") or {}
+    items = {item_id: {"id": item_id, "title": titles.get(item_id, item_id), "when": "this visit",
+                       "reason": str(reasons.get(item_id, ""))} for item_id in schedule.get("thisVisit") or []}
+    for later in schedule.get("later") or []:
+        items[later["id"]] = {"id": later["id"], "title": titles.get(later["id"], later["id"]),
+                              "when": str(later.get("date", "")), "reason": str(later.get("reason", ""))}
+    return items
+
+
 def _comparable(item: dict[str, Any]) -> dict[str, Any]:
     """An item without the pack version its rationale carries."""
     if "rationale" not in item:
@@ -187,6 +203,8 @@ def _label(section: str, item: dict[str, Any]) -> dict[str, str]:
         return {"id": str(item.get("key")), "title": str(item.get("rule_id") or "data not found"),
                 "text": str(item.get("message", ""))}
     label = {"id": item_id, "title": str(item.get("title") or item.get("description") or item_id)}
+    if section == "schedule":
+        label["text"] = f"{item['when']}: {item['reason']}" if item["reason"] else item["when"]
     if section in ("not_recommended", "left_out"):
         label["text"] = str(item.get("reason", ""))
     return label
