@@ -142,9 +142,11 @@ class StandaloneCluster:
 
 
 def readers_of(path: Path) -> list[int]:
-    """The processes that have ``path`` open (from /proc)."""
+    """The other processes that have ``path`` open (from /proc); this one is left out."""
     target, found = str(path), []
     for pid in _all_pids():
+        if pid == os.getpid():
+            continue
         try:
             descriptors = os.listdir(f"/proc/{pid}/fd")
         except OSError:

@@ -223,12 +223,14 @@ def _serve_gate(gate: Path, content: bytes, process: subprocess.Popen, cluster: 
             continue
         try:
             if not killed:
-                readers = _wait_for_readers(gate)
-                index = cluster.worker_of(readers[0])
-                assert index is not None, f"the gate's reader {readers[0]} runs under no worker"
+                reader = _wait_for_readers(gate)[0]
+                index = cluster.worker_of(reader)
+                assert index is not None, f"the gate's reader {reader} runs under no worker"
                 cluster.kill_worker(index)
                 killed.append(index)
-                continue
+                # the pipe stays open on this side, so the retry's open does not see an end of file: wait
+                # for it, then serve it through the same pipe
+                _wait_for_readers(gate, other_than=reader, process=process)
             os.set_blocking(descriptor, True)
             with contextlib.suppress(BrokenPipeError):
                 _write_all(descriptor, content)
@@ -242,11 +244,12 @@ def _write_all(descriptor: int, content: bytes) -> None:
         view = view[os.write(descriptor, view):]
 
 
-def _wait_for_readers(gate: Path) -> list[int]:
-    """The processes holding ``gate`` open for reading (the open completes just after the writer's)."""
-    deadline = time.monotonic() + 30
-    while not (readers := readers_of(gate)):
-        if time.monotonic() > deadline:
+def _wait_for_readers(gate: Path, other_than: int = 0, process: subprocess.Popen | None = None) -> list[int]:
+    """The processes holding ``gate`` open for reading (the open completes just after the writer's), besides
+    ``other_than``; RuntimeError when the driver ``process`` ends first."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not (readers := [pid for pid in readers_of(gate) if pid != other_than]):
+        if time.monotonic() > deadline or (process is not None and process.poll() is not None):
             raise RuntimeError("the gate's reader was not found")
         time.sleep(0.02)
     return readers
