@@ -317,3 +317,60 @@ def test_cohort_cluster__pack_holds_what_executors_import_and_is_reused(tmp_path
     stamps = {path: path.stat().st_mtime_ns for path in archives}
     assert main(["cohort", "pack", "--out", str(tmp_path)]) == 0  # the same content: the same files, not rewritten
     assert {path: path.stat().st_mtime_ns for path in tmp_path.iterdir()} == stamps
+
+
+class _FakeContext:
+    """What ExecutorWatch reads of a SparkContext: the executors registered (scripted), whether it stopped."""
+
+    master = "spark://127.0.0.1:7077"
+
+    def __init__(self, executors: list[int]) -> None:
+        self.script, self.cancelled = list(executors), threading.Event()
+        self._jsc = self
+
+    def sc(self):
+        return self
+
+    def isStopped(self) -> bool:
+        return False
+
+    def getExecutorMemoryStatus(self):
+        return self
+
+    def size(self) -> int:  # the driver counts as one
+        return 1 + (self.script.pop(0) if len(self.script) > 1 else self.script[0])
+
+    def cancelAllJobs(self) -> None:
+        self.cancelled.set()
+
+
+class _FakeSession:
+    def __init__(self, context: _FakeContext) -> None:
+        self.sparkContext = context
+
+
+def test_cohort_cluster__every_executor_lost_stops_the_jobs_with_its_cause():
+    from app.cohort.cluster import ExecutorWatch
+
+    context = _FakeContext([2, 2, 1, 0])  # two executors, then one, then none (and none again)
+    with ExecutorWatch(_FakeSession(context), wait=0.2, poll=0.01) as watch:
+        assert context.cancelled.wait(10)
+    assert watch.reason.startswith("the cluster lost every executor and none came back within 0.2 s")
+
+
+def test_cohort_cluster__no_executor_ever_stops_the_jobs_with_its_cause():
+    from app.cohort.cluster import ExecutorWatch
+
+    context = _FakeContext([0])
+    with ExecutorWatch(_FakeSession(context), wait=0.2, poll=0.01) as watch:
+        assert context.cancelled.wait(10)
+    assert watch.reason.startswith("no executor joined within 0.2 s: the master spark://127.0.0.1:7077")
+
+
+def test_cohort_cluster__executors_present_no_cancellation():
+    from app.cohort.cluster import ExecutorWatch
+
+    context = _FakeContext([1])
+    with ExecutorWatch(_FakeSession(context), wait=0.05, poll=0.01) as watch:
+        assert not context.cancelled.wait(0.5)
+    assert watch.reason is None

@@ -202,7 +202,8 @@ def _spark_job(args: argparse.Namespace, config: Any, command: str) -> Iterator[
         with explained_failures(spark, cluster, shipped=shipped):
             yield spark
     except (ClusterError, ShipError) as exc:
-        fail(command, f"{exc.message} (Spark's log: {cluster.log_file})")
+        logged = cluster.log_file.is_file() and cluster.log_file.stat().st_size > 0
+        fail(command, exc.message + (f" (Spark's log: {cluster.log_file})" if logged else ""))
         raise _JobFailed(1) from exc
     finally:
         if spark is not None:
