@@ -56,6 +56,8 @@ class StandaloneCluster:
         env = {key: value for key, value in os.environ.items() if key in keep}
         env.update(PATH=f"{self.python.parent}:/usr/local/bin:/usr/bin:/bin", SPARK_HOME=str(spark_home()),
                    SPARK_LOCAL_IP="127.0.0.1", SPARK_DAEMON_MEMORY="256m", SPARK_NO_DAEMONIZE="1",
+                   # master and workers do little: the quick compiler only, less CPU at start on a shared machine
+                   SPARK_DAEMON_JAVA_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
                    SPARK_LOG_DIR=str(self.folder / "logs"), SPARK_WORKER_DIR=str(self.folder / "work"))
         return env
 
@@ -86,6 +88,13 @@ class StandaloneCluster:
             f"worker-{index}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
             "--port", str(free_port()), "--webui-port", str(free_port()), "--cores", "1", "--memory", "1g",
             "--work-dir", str(self.folder / f"work-{index}"), self.master_url)
+
+    def ensure_workers(self) -> None:
+        """Start again any worker a test killed, and wait until all are ALIVE."""
+        for index, process in enumerate(self.workers):
+            if process is None:
+                self.start_worker(index)
+        self.wait_for_workers(len(self.workers))
 
     def state(self) -> dict:
         """The master's JSON status (workers, applications)."""

@@ -49,6 +49,13 @@ def cluster(tmp_path_factory):
     running.stop()
 
 
+@pytest.fixture
+def two_workers(cluster):
+    """The cluster with both workers ALIVE (a worker killed by an earlier test is started again first)."""
+    cluster.ensure_workers()
+    return cluster
+
+
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     """A generated panel (gzip ndjson, read by Python in the executors), two Synthea patients as plain ndjson
@@ -123,6 +130,7 @@ def _no_java_on_terminal(out: str, err: str) -> None:
 
 
 @pytest.mark.cluster
+@pytest.mark.usefixtures("two_workers")
 def test_cohort_cluster__shipped_job_plans_equal_local_plans(cluster, panel, local_plans, var_dir, tmp_path):
     env = _environment(var_dir)
     first = _finish(_cohort(["run", "--ndjson", str(panel), "--as-of", AS_OF.isoformat(), "--out",
@@ -138,6 +146,7 @@ def test_cohort_cluster__shipped_job_plans_equal_local_plans(cluster, panel, loc
 
 
 @pytest.mark.cluster
+@pytest.mark.usefixtures("two_workers")
 def test_cohort_cluster__without_shipping_one_message_names_the_missing_module(cluster, panel, var_dir, tmp_path):
     status, out, err = _finish(_cohort(["run", "--ndjson", str(panel), "--as-of", AS_OF.isoformat(), "--out",
                                         str(tmp_path / "out"), "--master", cluster.master_url, "--no-ship"],
@@ -152,6 +161,7 @@ def test_cohort_cluster__without_shipping_one_message_names_the_missing_module(c
 
 
 @pytest.mark.cluster
+@pytest.mark.usefixtures("two_workers")
 def test_cohort_cluster__no_executor_stops_within_the_wait(cluster, panel, var_dir, tmp_path):
     # executors of 4 GB: no 1 GB worker can take one, so none ever joins
     env = _environment(var_dir, CAREPATH_COHORT_EXECUTOR_WAIT_SECONDS="3",
@@ -182,8 +192,9 @@ sys.exit(main(["cohort", *sys.argv[1:]]))
 
 
 @pytest.mark.cluster
-def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(cluster, panel, local_plans, var_dir,
-                                                                             tmp_path):
+@pytest.mark.usefixtures("two_workers")
+def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(cluster, panel, local_plans,
+                                                                             var_dir, tmp_path):
     gate = tmp_path / "gate.json"
     os.mkfifo(gate)
     content = (panel / "bundle" / "patient.json").read_bytes()
@@ -195,18 +206,13 @@ def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(clu
     killed: list[int] = []
     served = threading.Thread(target=_serve_gate, args=(gate, content, process, cluster, killed), daemon=True)
     served.start()
-    try:
-        status, out, err = _finish(process)
-        served.join(timeout=30)
-        assert killed, f"no task read the gated Bundle: {out}\n{err}"
-        assert status == 0, (out, err)
-        assert _plans(tmp_path / "out") == local_plans
-        log = next((var_dir / "cohort" / "logs").glob(f"spark-*-{process.pid}.log")).read_text(encoding="utf-8")
-        assert "Lost executor" in log or "ExecutorLost" in log  # Spark saw the loss and ran the task again
-    finally:
-        for index in killed:
-            cluster.start_worker(index)
-        cluster.wait_for_workers(len(cluster.workers))
+    status, out, err = _finish(process)
+    served.join(timeout=30)
+    assert killed, f"no task read the gated Bundle: {out}\n{err}"
+    assert status == 0, (out, err)
+    assert _plans(tmp_path / "out") == local_plans
+    log = next((var_dir / "cohort" / "logs").glob(f"spark-*-{process.pid}.log")).read_text(encoding="utf-8")
+    assert "Lost executor" in log or "ExecutorLost" in log  # Spark saw the loss and ran the task again
 
 
 def _serve_gate(gate: Path, content: bytes, process: subprocess.Popen, cluster: StandaloneCluster,

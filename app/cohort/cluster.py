@@ -106,7 +106,7 @@ def new_log_file(var_dir: Path) -> Path:
 
 def log_to_file(log_file: Path) -> None:
     """Send the Python side's Spark and py4j logging to ``log_file`` instead of the terminal."""
-    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler = logging.FileHandler(log_file, encoding="utf-8", delay=True)  # created when first written
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("py4j", "pyspark"):
         logger = logging.getLogger(name)
