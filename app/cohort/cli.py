@@ -180,8 +180,8 @@ class _JobFailed(Exception):
 @contextmanager
 def _spark_job(args: argparse.Namespace, config: Any, command: str) -> Iterator[Any]:
     """A SparkSession for ``command`` (on a cluster: master checked, environment shipped unless --no-ship),
-    stopped at the end; a failure of Spark's side is printed as one message naming its cause (the details in
-    the log file under VAR_DIR/cohort/logs) and ends the command with status 1."""
+    stopped at the end unless it was running before; a failure of Spark's side is printed as one message naming
+    its cause (the details in the log file under VAR_DIR/cohort/logs) and ends the command with status 1."""
     from app.cohort.cluster import (
         ClusterError,
         ClusterSettings,
@@ -195,6 +195,9 @@ def _spark_job(args: argparse.Namespace, config: Any, command: str) -> Iterator[
     cluster = ClusterSettings.from_config(config, ship=args.ship)
     cluster.log_file = new_log_file(cluster.var_dir)
     log_to_file(cluster.log_file)
+    from pyspark import SparkContext
+
+    ours = SparkContext._active_spark_context is None  # a session this process already had is left running
     spark = None
     try:
         spark = cluster_session(args.master, cluster)
@@ -206,7 +209,7 @@ def _spark_job(args: argparse.Namespace, config: Any, command: str) -> Iterator[
         fail(command, exc.message + (f" (Spark's log: {cluster.log_file})" if logged else ""))
         raise _JobFailed(1) from exc
     finally:
-        if spark is not None:
+        if spark is not None and ours:
             with suppress(Exception):
                 spark.stop()
 
