@@ -218,7 +218,7 @@ def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(clu
 def _serve_gate(gate: Path, content: bytes, process: subprocess.Popen, cluster: StandaloneCluster,
                 killed: list[int]) -> None:
     """The first task that opens ``gate`` has its worker killed while it waits; every later one reads
-    ``content``. Ends when the driver does."""
+    ``content``, once: the next open waits until that reader has closed it. Ends when the driver does."""
     while process.poll() is None:
         try:
             descriptor = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
@@ -229,7 +229,7 @@ def _serve_gate(gate: Path, content: bytes, process: subprocess.Popen, cluster: 
             continue
         try:
             if not killed:
-                reader = _wait_for_readers(gate)[0]
+                reader = _wait_for_readers(gate, process=process)[0]
                 index = cluster.worker_of(reader)
                 assert index is not None, f"the gate's reader {reader} runs under no worker"
                 cluster.kill_worker(index)
@@ -242,6 +242,9 @@ def _serve_gate(gate: Path, content: bytes, process: subprocess.Popen, cluster: 
                 _write_all(descriptor, content)
         finally:
             os.close(descriptor)
+        # a reader still reading would take a second copy as the rest of the same file
+        while readers_of(gate) and process.poll() is None:
+            time.sleep(0.02)
 
 
 def _write_all(descriptor: int, content: bytes) -> None:
