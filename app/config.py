@@ -204,3 +204,14 @@ COHORT_EXPORT_STALL_SECONDS = 60
 #: Bytes a second a ``carepath cohort export`` download must average over each COHORT_EXPORT_STALL_SECONDS: a
 #: server that drips bytes, never silent long enough to time out, is stopped too (resumable the same way).
 COHORT_EXPORT_MIN_RATE = 1024
+#: The Python the executors of ``cohort run`` and ``diff`` run on a cluster, with the environment the job ships:
+#: empty = the shipped environment's own ``./environment/bin/python`` (a link to the interpreter the driver's
+#: venv was made from: the nodes need that Python at the same path); a command or path (``python3.11``) = that
+#: Python on the nodes, of the driver's minor version, with the shipped packages on its path.
+COHORT_EXECUTOR_PYTHON = ""
+#: Seconds ``cohort run`` and ``diff`` wait for a TCP connection to the Spark master (``spark://``, ``k8s://``)
+#: before they stop with a message naming it.
+COHORT_CONNECT_TIMEOUT_SECONDS = 10
+#: Seconds a cluster run may go without any executor (none joined yet, or every one lost) before it stops with a
+#: message; a worker lost while others remain is retried by Spark.
+COHORT_EXECUTOR_WAIT_SECONDS = 120

@@ -38,6 +38,9 @@ printf 'conformance: %d.%01d s, exit %d (report: var/conformance/conformance.htm
   $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100)) "$conformance_status"
 
 echo "==> pytest"
+# Includes the tests marked 'cluster' (tests/test_cohort_cluster.py): a Spark standalone master and two workers
+# started from the installed PySpark on the loopback, run on the Java the HAPI server uses.
+java -version >/dev/null 2>&1 || { echo "java not found: the HAPI server and the Spark cluster tests need it" >&2; exit 1; }
 set +e
 .venv/bin/pytest --durations=25 "$@"
 status=$?

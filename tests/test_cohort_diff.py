@@ -123,6 +123,21 @@ def test_plan_changes__not_recommended_reason_data_gaps_and_left_out_rules():
                                              "text": "for women 40 to 74"}]
 
 
+def test_plan_changes__the_visit_schedule_an_action_put_off_or_brought_forward():
+    activities = [{"id": "screen.breast", "title": "Mammography"}, {"id": "tobacco.ask", "title": "Ask about tobacco"}]
+    before = _plan(activities=activities, schedule={
+        "visitSize": 1, "thisVisit": ["tobacco.ask"], "reasons": {"tobacco.ask": "USPSTF grade A, due now"},
+        "later": [{"id": "screen.breast", "date": "2021-07-01", "reason": "can wait 3 months (this visit is full)"}]})
+    after = _plan(activities=activities, schedule={
+        "visitSize": 2, "thisVisit": ["tobacco.ask", "screen.breast"],
+        "reasons": {"tobacco.ask": "USPSTF grade A, due now", "screen.breast": "USPSTF grade B, due now"}, "later": []})
+    changes = plan_changes(before, after)
+    assert changes["schedule"] == {"added": [], "removed": [], "changed": [
+        {"id": "screen.breast", "title": "Mammography", "text": "this visit: USPSTF grade B, due now",
+         "fields": ["reason", "when"]}]}
+    assert plan_changes(before, before) is None
+
+
 def test_with_care_gaps__due_clinical_actions_only():
     from app.cohort.counting import load_counting
     from app.cohort.diff import with_care_gaps

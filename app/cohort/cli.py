@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,12 @@ def add_cohort_commands(commands: Any) -> None:
     diff.add_argument("--out", type=Path, default=Path("cohort-diff"), help="output folder (default: %(default)s)")
     diff.set_defaults(func=_diff)
 
+    pack = actions.add_parser("pack", help="pack carepath's environment and code for a cluster's executors, and "
+                                           "print the spark-submit options that ship them")
+    pack.add_argument("--out", type=Path, default=None,
+                      help="folder for the archives (default: VAR_DIR/cohort/ship, where run and diff cache them)")
+    pack.set_defaults(func=_pack)
+
     generate = actions.add_parser("generate", help="N synthetic patients from the Synthea bundles, as ndjson")
     generate.add_argument("--n", required=True, type=int, help="number of patients")
     generate.add_argument("--out", required=True, type=Path, help="output folder")
@@ -69,6 +77,9 @@ def _input_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--as-of", required=True, type=iso_date, help="evaluation date, YYYY-MM-DD")
     command.add_argument("--master", default=None, help="Spark master (default: local[*], or spark-submit's)")
     command.add_argument("--partitions", type=int, default=None, help="shuffle partitions (default: by size)")
+    command.add_argument("--no-ship", dest="ship", action="store_false",
+                         help="on a cluster, do not ship carepath's environment and code to the executors (their "
+                              "Python already has carepath installed)")
 
 
 def settings() -> Any:
@@ -117,15 +128,18 @@ def _export(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from app.cohort.decoder import InputLimits
     from app.cohort.run import run_cohort
-    from app.cohort.spark import spark_session
     from app.cohort.workload import parse_capacity
 
+    config = settings()
     try:
         capacity = parse_capacity(args.capacity)
-        spark = spark_session(args.master)
-        summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack, partitions=args.partitions,
-                             capacity=capacity, limits=InputLimits.from_config(settings()),
-                             allow_draft=settings().get("PACK_ALLOW_DRAFT") or [])
+        with _spark_job(args, config, "cohort run") as spark:
+            summary = run_cohort(spark, args.ndjson, args.as_of, args.out, pack_dir=args.pack,
+                                 partitions=args.partitions, capacity=capacity,
+                                 limits=InputLimits.from_config(config),
+                                 allow_draft=config.get("PACK_ALLOW_DRAFT") or [])
+    except _JobFailed as failed:
+        return failed.status
     except PackError as exc:
         return fail("cohort run", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError, ValueError) as exc:
@@ -139,18 +153,84 @@ def _run(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from app.cohort.decoder import InputLimits
     from app.cohort.diff import run_diff, summary_text
-    from app.cohort.spark import spark_session
 
+    config = settings()
     try:
-        spark = spark_session(args.master)
-        summary = run_diff(spark, args.ndjson, args.as_of, args.pack_a, args.pack_b, args.out,
-                           partitions=args.partitions, limits=InputLimits.from_config(settings()))
+        with _spark_job(args, config, "cohort diff") as spark:
+            summary = run_diff(spark, args.ndjson, args.as_of, args.pack_a, args.pack_b, args.out,
+                               partitions=args.partitions, limits=InputLimits.from_config(config))
+    except _JobFailed as failed:
+        return failed.status
     except PackError as exc:
         return fail("cohort diff", f"invalid guideline pack:\n{exc.message}")
     except (FileNotFoundError, CarepathError) as exc:
         return fail("cohort diff", str(exc))
     print(summary_text(summary))
     print(f"details: {args.out / 'diff.ndjson'}")
+    return 0
+
+
+class _JobFailed(Exception):
+    """The Spark side failed; its one message is printed already."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@contextmanager
+def _spark_job(args: argparse.Namespace, config: Any, command: str) -> Iterator[Any]:
+    """A SparkSession for ``command`` (on a cluster: master checked, environment shipped unless --no-ship),
+    stopped at the end unless it was running before; a failure of Spark's side is printed as one message naming
+    its cause (the details in the log file under VAR_DIR/cohort/logs) and ends the command with status 1."""
+    from app.cohort.cluster import (
+        ClusterError,
+        ClusterSettings,
+        cluster_session,
+        explained_failures,
+        log_to_file,
+        new_log_file,
+    )
+    from app.cohort.ship import ShipError
+
+    cluster = ClusterSettings.from_config(config, ship=args.ship)
+    cluster.log_file = new_log_file(cluster.var_dir)
+    log_to_file(cluster.log_file)
+    from pyspark import SparkContext
+
+    ours = SparkContext._active_spark_context is None  # a session this process already had is left running
+    spark = None
+    try:
+        spark = cluster_session(args.master, cluster)
+        shipped = args.ship and "spark.archives" in dict(spark.sparkContext.getConf().getAll())
+        with explained_failures(spark, cluster, shipped=shipped):
+            yield spark
+    except (ClusterError, ShipError) as exc:
+        logged = cluster.log_file.is_file() and cluster.log_file.stat().st_size > 0
+        fail(command, exc.message + (f" (Spark's log: {cluster.log_file})" if logged else ""))
+        raise _JobFailed(1) from exc
+    finally:
+        if spark is not None and ours:
+            with suppress(Exception):
+                spark.stop()
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from app.cohort.ship import ShipError, prepare
+
+    config = settings()
+    try:
+        shipment = prepare(args.out or Path(config["VAR_DIR"]) / "cohort" / "ship",
+                           str(config.get("COHORT_EXECUTOR_PYTHON") or ""))
+    except (ShipError, OSError) as exc:
+        return fail("cohort pack", getattr(exc, "message", str(exc)))
+    print(f"environment: {shipment.environment}\ncode: {shipment.code}")
+    print("spark-submit options (then run with --no-ship):")
+    options = [f"--archives {shipment.environment}#environment", f"--py-files {shipment.code}",
+               f"--conf spark.pyspark.python={shipment.python}"]
+    if "spark.executorEnv.PYTHONPATH" in shipment.spark_config():
+        options.append(f"--conf spark.executorEnv.PYTHONPATH={shipment.site_packages}")
+    print("  " + " \\\n  ".join(options))
     return 0
 
 

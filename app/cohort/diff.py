@@ -30,7 +30,7 @@ from app.engine.packs import pack_set_from_resources, read_pack_folder
 #: section -> what the summary calls it; each is a list in the plan (``care_gaps`` is added by ``with_care_gaps``).
 SECTIONS = {"goals": "goals", "activities": "activities", "care_gaps": "care gaps", "warnings": "warnings",
             "gaps": "data not found", "not_recommended": "not-recommended items and their reasons",
-            "left_out": "rules left out by population"}
+            "left_out": "rules left out by population", "schedule": "visit schedule"}
 
 
 def plan_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -63,7 +63,7 @@ def run_diff(spark: Any, source: str | Path, as_of: date, pack_a: str | Path, pa
              out: str | Path, *, partitions: int | None = None,
              limits: InputLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Plan every patient with both packs; write the changed patients and return the summary counts."""
-    from app.cohort.spark import grouped_resources, merge_parts
+    from app.cohort.spark import grouped_resources, local_uri, merge_parts
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,8 @@ def run_diff(spark: Any, source: str | Path, as_of: date, pack_a: str | Path, pa
     shutil.rmtree(work, ignore_errors=True)
     try:
         changed = results.filter(lambda r: r[1] is not None)
-        changed.map(lambda r: orjson.dumps({"patient_id": r[0], **r[1]}).decode()).saveAsTextFile(str(work / "diff"))
+        changed.map(lambda r: orjson.dumps({"patient_id": r[0], **r[1]}).decode()).saveAsTextFile(
+            local_uri(work / "diff"))
         merge_parts(work / "diff", out / "diff.ndjson")
         counts = dict(results.flatMap(_count_keys).reduceByKey(add).collect())
         work.rmdir()
@@ -147,6 +148,8 @@ def _count_keys(row: tuple[str, dict[str, Any] | None]) -> Iterator[tuple[tuple[
 
 def _keyed(plan: dict[str, Any] | None, section: str) -> dict[str, dict[str, Any]]:
     """A section's items by a key stable across pack versions, each without the pack version it carries."""
+    if section == "schedule":
+        return _scheduled(plan)
     items = ((plan or {}).get("population") or {}).get("left_out", []) if section == "left_out" \
         else (plan or {}).get(section, [])
     versions = {str(pack.get("version")) for pack in (plan or {}).get("packs", []) if pack.get("version")}
@@ -168,6 +171,20 @@ def _keyed(plan: dict[str, Any] | None, section: str) -> dict[str, dict[str, Any
     return keyed
 
 
+def _scheduled(plan: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The visit schedule's items by activity id: when (this visit, or the later date) and the schedule's reason;
+    a change of date or reason is a change, an activity newly put off (or brought into this visit) too."""
+    schedule = (plan or {}).get("schedule") or {}
+    titles = {a["id"]: a.get("title") or a.get("description") or a["id"] for a in (plan or {}).get("activities", [])}
+    reasons = schedule.get("reasons") or {}
+    items = {item_id: {"id": item_id, "title": titles.get(item_id, item_id), "when": "this visit",
+                       "reason": str(reasons.get(item_id, ""))} for item_id in schedule.get("thisVisit") or []}
+    for later in schedule.get("later") or []:
+        items[later["id"]] = {"id": later["id"], "title": titles.get(later["id"], later["id"]),
+                              "when": str(later.get("date", "")), "reason": str(later.get("reason", ""))}
+    return items
+
+
 def _comparable(item: dict[str, Any]) -> dict[str, Any]:
     """An item without the pack version its rationale carries."""
     if "rationale" not in item:
@@ -186,6 +203,8 @@ def _label(section: str, item: dict[str, Any]) -> dict[str, str]:
         return {"id": str(item.get("key")), "title": str(item.get("rule_id") or "data not found"),
                 "text": str(item.get("message", ""))}
     label = {"id": item_id, "title": str(item.get("title") or item.get("description") or item_id)}
+    if section == "schedule":
+        label["text"] = f"{item['when']}: {item['reason']}" if item["reason"] else item["when"]
     if section in ("not_recommended", "left_out"):
         label["text"] = str(item.get("reason", ""))
     return label

@@ -25,7 +25,7 @@ from app.cohort.counting import Counting, load_counting
 from app.cohort.decoder import InputLimits
 from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient_result
 from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
-from app.cohort.spark import grouped_resources, merge_parts
+from app.cohort.spark import grouped_resources, local_uri, merge_parts
 from app.cohort.workload import parse_capacity
 from app.engine.packs import pack_set_from_resources, read_pack_folder
 
@@ -89,10 +89,10 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
     work = out / "_parts"
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
     try:
-        results.map(lambda r: r.plan_json).filter(bool).saveAsTextFile(str(work / "plans"))
+        results.map(lambda r: r.plan_json).filter(bool).saveAsTextFile(local_uri(work / "plans"))
         merge_parts(work / "plans", out / "plans.ndjson")
         _write_activities(spark, results, out / "activities.parquet")
-        results.filter(lambda r: r.open_gaps).map(_outreach_line).saveAsTextFile(str(work / "outreach"))
+        results.filter(lambda r: r.open_gaps).map(_outreach_line).saveAsTextFile(local_uri(work / "outreach"))
         merge_parts(work / "outreach", out / "outreach.csv", header=_csv_line(OUTREACH_HEADER))
         counts = dict(results.flatMap(lambda r: r.counts.items()).reduceByKey(add).collect())
         work.rmdir()
@@ -121,7 +121,7 @@ def _write_activities(spark: Any, results: Any, target: Path) -> None:
             yield tuple(_due(row[name]) if name == "due" else row[name] for name in ACTIVITY_COLUMNS)
 
     frame = spark.createDataFrame(results.flatMap(rows), schema)
-    frame.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(str(target))
+    frame.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(local_uri(target))
 
 
 def _due(text: str) -> date | None:

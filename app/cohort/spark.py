@@ -20,7 +20,9 @@ from typing import Any
 
 from pyspark.accumulators import AccumulatorParam
 
+from app.cohort.cluster import MISSING_INPUT
 from app.cohort.decoder import InputLimits
+from app.cohort.ship import Shipment
 from app.cohort.sources import (
     DEFAULT_LIMITS,
     MEDICATION_MARKERS,
@@ -40,27 +42,74 @@ BYTES_PER_PARTITION = 32 * 1024 * 1024
 
 
 def spark_session(master: str | None = None, *, app_name: str = "carepath cohort",
-                  config: dict[str, str] | None = None) -> Any:
-    """A SparkSession: ``master`` when given, else the one spark-submit set, else embedded ``local[*]``."""
+                  config: dict[str, str] | None = None, shipment: Shipment | None = None,
+                  log_file: Path | None = None) -> Any:
+    """A SparkSession: ``master`` when given, else the one spark-submit set, else embedded ``local[*]``.
+
+    ``shipment`` (:mod:`app.cohort.ship`) gives the executors carepath's environment and code. With ``log_file``,
+    the JVM this process starts writes its log and output there, not to the terminal (under spark-submit the
+    JVM is spark-submit's, and so is its log)."""
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(app_name)
     # under spark-submit the JVM is already there (its gateway port is in the environment) with its master
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    chosen = master or (None if submitted else "local[*]")
-    if chosen:
-        builder = builder.master(chosen)
+    chosen = master or submitted_master() or (None if submitted else "local[*]")
     if not chosen or chosen.startswith("local"):
         # embedded: the workers run this very interpreter (the venv with carepath installed); PySpark's RDD
         # API reads the worker's Python from the environment, not from the configuration
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
                 "spark.sql.session.timeZone": "UTC", "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN"}
-    for key, value in {**defaults, **(config or {})}.items():
+    settings = {**defaults, **(shipment.spark_config() if shipment else {}), **(config or {})}
+    if shipment is not None:
+        os.environ["PYSPARK_PYTHON"] = shipment.python  # read by the RDD API, as above
+    if log_file is not None and not submitted and SparkContext._active_spark_context is None:
+        conf = SparkConf().setAppName(app_name).setMaster(chosen or "local[*]").setAll(list(settings.items()))
+        SparkContext(conf=conf, gateway=_gateway_logging_to(conf, log_file))
+    builder = SparkSession.builder.appName(app_name)
+    if chosen:
+        builder = builder.master(chosen)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    if shipment is not None:
+        shipment.add_code(session.sparkContext)
     return session
+
+
+def submitted_master() -> str | None:
+    """The master spark-submit was given, when this process runs under spark-submit (read from its JVM, whose
+    gateway is in the environment), else None."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM; starts no context
+    return SparkConf().get("spark.master", None)
+
+
+def _gateway_logging_to(conf: Any, log_file: Path) -> Any:
+    """Start Spark's JVM with its standard output and error, and so its log, appended to ``log_file``."""
+    from pyspark.java_gateway import launch_gateway
+
+    with log_file.open("ab") as log:  # the JVM keeps its own descriptor
+        return launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+
+
+def local_uri(path: str | Path) -> str:
+    """``file://`` URI of a local path: Spark resolves a bare path against the cluster's default file system
+    (HDFS on YARN), while carepath's input and output folders are file-system paths every node mounts."""
+    return Path(path).resolve().as_uri()
+
+
+def on_this_node(path: str) -> str:
+    """``path``, or an error naming it when an executor does not find a file the driver listed (the input is
+    not on a file system every node reads): the job stops with that cause, see :mod:`app.cohort.cluster`."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{MISSING_INPUT}: {path}")
+    return path
 
 
 class CountsParam(AccumulatorParam):
@@ -97,7 +146,7 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
     packed = [path for path in ndjson if path.endswith(".gz")]
     parts, sides = [], []
     for path in plain:
-        lines = context.textFile(path)
+        lines = context.textFile(local_uri(path))
         parts.append(lines.mapPartitionsWithIndex(
             lambda index, rows, path=path: key_lines(index, rows, problems, file=path, limits=limits)))
     if plain:
@@ -105,16 +154,16 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
             lambda rows: medication_sides(rows, limits=limits)))
     if packed:
         files = context.parallelize(list(enumerate(packed)), min(len(packed), max(1, context.defaultParallelism * 4)))
-        parts.append(files.flatMap(lambda item: key_lines(0, file_lines(item[1], problems, limits=limits), problems,
-                                                          file=item[1], limits=limits)))
+        parts.append(files.flatMap(lambda item: key_lines(
+            0, file_lines(on_this_node(item[1]), problems, limits=limits), problems, file=item[1], limits=limits)))
         sides.append(files.flatMap(lambda item: medication_sides(
             ((line_number(_PACKED_FILES + item[0], position), line)
-             for position, line in enumerate(file_lines(item[1], limits=limits))), limits=limits)))
+             for position, line in enumerate(file_lines(on_this_node(item[1]), limits=limits))), limits=limits)))
     if sides:
         parts.append(_medications(sides[0] if len(sides) == 1 else context.union(sides)))
     if bundles:
         files = context.parallelize(bundles, min(len(bundles), max(1, context.defaultParallelism * 4)))
-        parts.append(files.flatMap(lambda path: key_bundle(path, problems, limits=limits)))
+        parts.append(files.flatMap(lambda path: key_bundle(on_this_node(path), problems, limits=limits)))
     keyed = parts[0] if len(parts) == 1 else context.union(parts)
     return keyed.groupByKey(numPartitions=partitions).mapValues(list), problems
 
@@ -138,7 +187,8 @@ def medication_side_lines(spark: Any, ndjson: list[str]) -> Any:
     test = value.contains(MEDICATION_MARKERS[0])
     for marker in MEDICATION_MARKERS[1:]:
         test = test | value.contains(marker)
-    frame = spark.read.text(ndjson).withColumn("number", functions.monotonically_increasing_id()).filter(test)
+    frame = spark.read.text([local_uri(path) for path in ndjson])
+    frame = frame.withColumn("number", functions.monotonically_increasing_id()).filter(test)
     return frame.rdd.map(lambda row: (row["number"], row["value"]))
 
 
