@@ -42,7 +42,8 @@ def add_cohort_commands(commands: Any) -> None:
     run = actions.add_parser("run", help="every patient's plan on Spark; plans, activities, outreach, report")
     _input_arguments(run)
     run.add_argument("--out", required=True, type=Path, help="output folder")
-    run.add_argument("--pack", type=Path, default=None, help="pack folder (default: packs/primary-care)")
+    run.add_argument("--pack", default=None, help="pack folders separated by commas (default: every bundled pack, "
+                     "packs/primary-care and packs/pediatric, as carepath plan)")
     run.add_argument("--capacity", action="append", default=[], metavar="KIND=N/month",
                      help="activities a month one kind of work can take on (labs, screenings, exams, referrals, "
                           "visits, counselling), to spread the overdue backlog in the forecast (repeatable)")

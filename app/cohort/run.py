@@ -27,7 +27,7 @@ from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient
 from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
 from app.cohort.spark import grouped_resources, local_uri, merge_parts
 from app.cohort.workload import parse_capacity
-from app.engine.packs import pack_set_from_resources, read_pack_folder
+from app.engine.packs import pack_folders, pack_set_from_resources, read_pack_folder
 
 OUTREACH_HEADER = ["patient_id", "name", "birth_date", "open_gaps", "earliest_due", "gaps"]
 ACTIVITY_COLUMNS = ("patient", "rule", "kind", "category", "workload", "area", "code", "title", "due", "pack_url",
@@ -64,6 +64,8 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
     ``allow_draft`` (``PACK_ALLOW_DRAFT``) a pack version that is neither active nor named there is refused."""
     started = time.perf_counter()
     out = Path(out)
+    # the packs carepath plan uses (default: every bundled pack), so a child is planned as in the sidebar
+    pack_dir = pack_dir if pack_dir is not None else ",".join(str(folder) for folder in pack_folders(None))
     pack_resources = read_pack_folder(pack_dir)
     pack_set = pack_set_from_resources(pack_resources)  # checked here: a broken pack fails before any work
     if allow_draft is not None:
