@@ -91,3 +91,28 @@ def test_bmi_for_age__matches_cdc_published_percentiles(sex, months, p5, p50, p8
 def test_bmi_class__cdc_and_aap_2023_classes():
     assert [bmi_class(bmi, 14.0, 18.0, 20.0) for bmi in (13.9, 15, 18, 20, 23.9, 24)] == [
         "underweight", "healthy weight", "overweight", "obesity", "obesity", "severe obesity"]
+
+
+def test_modified_z__cdcs_worked_example():
+    """CDC's example of its modified z-score: a boy of 48.5 months, median BMI 15.62, BMI at z = -2 13.74, so the
+    modified z-value is 0.94 and a BMI of 12 has a modified z-score of (12 - 15.62) / 0.94 = -3.85."""
+    from app.context.pediatric import modified_z
+
+    assert modified_z("bmi", 12.0, "male", 48.5 / 12) == pytest.approx(-3.85, abs=0.02)
+
+
+@pytest.mark.parametrize(("measurement", "value", "age", "flagged"), [
+    ("bmi", 12.0, 48.5 / 12, False),   # modified z -3.85: inside CDC's -4 to 8
+    ("bmi", 11.0, 48.5 / 12, True),    # about -4.9: below -4
+    ("height", 124.9, 7.5, False),     # the median
+    ("height", 60.0, 7.5, True),       # far below -5
+    ("weight", 24.3, 7.5, False),
+    ("weight", 120.0, 7.5, True),      # far above 8
+])
+def test_implausible_growth__cdcs_biv_cut_points(measurement, value, age, flagged):
+    from app.context.pediatric import implausible_growth
+
+    reason = implausible_growth(measurement, value, "male", age, "2020-01-01")
+    assert (reason is not None) is flagged
+    if flagged:
+        assert "biologically implausible for age and sex (CDC modified z-score" in reason

@@ -112,13 +112,17 @@ def test_jorge__8y_stage_1_by_the_diastolic_and_anxiety_screening():
     bp = _scores("Jorge", "2021-04-01")["bp_pediatric"]
     assert (round(bp["sbp"]), round(bp["dbp"]), bp["ageAtMeasure"], bp["heightColumn"]) == (113, 82, 7, 75)
     assert bp["category"] == "stage 1" and bp["dbpPercentile"] == "95th or more"
-    assert _proposed("Jorge", "2021-04-01") == {"peds.bp.stage1", "peds.anxiety.screening", "peds.tobacco.prevention"}
+    # his only recent BMI is implausible (below): weight and height are measured again
+    assert _proposed("Jorge", "2021-04-01") == {"peds.bp.stage1", "peds.anxiety.screening", "peds.tobacco.prevention",
+                                                "peds.weight.measure"}
 
 
-def test_jorge__a_bmi_far_below_the_5th_percentile_is_shown_as_underweight():
-    bmi = _scores("Jorge", "2021-04-01")["bmi_for_age"]
-    # 11.1 kg/m2 at 7.8 years: below the CDC 2000 5th percentile (about 13.8 kg/m2 for boys at 8)
-    assert bmi["bmi"] == pytest.approx(11.1, abs=0.1) and bmi["percentile"] < 5 and bmi["class"] == "underweight"
+def test_jorge__a_bmi_outside_cdcs_plausible_range_is_not_used_and_is_said():
+    # 11.1 kg/m2 at 7.8 years: CDC modified z-score -4.1, below the -4 cut point of CDC's SAS program
+    assert "bmi_for_age" not in _scores("Jorge", "2021-04-01")
+    gaps = [gap["message"] for gap in _plan("Jorge", "2021-04-01")["gaps"]]
+    assert any(message.startswith("BMI 11.1 kg/m² (2020-08-16) is biologically implausible for age and sex (CDC "
+                                  "modified z-score -4.1, outside -4 to 8): verify it") for message in gaps), gaps
 
 
 def test_maximina__12y_table_category_depression_and_anxiety_screening():

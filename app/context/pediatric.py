@@ -31,6 +31,11 @@ TABLES = {"male": "4 (boys)", "female": "5 (girls)"}
 CATEGORIES = ("normal", "elevated", "stage 1", "stage 2")
 #: z-scores of the 5th, 85th and 95th percentiles of the standard normal distribution.
 Z5, Z85, Z95 = -1.6448536, 1.0364334, 1.6448536
+#: CDC's biologically implausible value (BIV) cut points for the 2000 growth charts (SAS Program for the 2000 CDC
+#: Growth Charts, ages 0 to <20 years; cut points revised in 2016), on CDC's modified z-score: a value below the
+#: first or above the second is flagged to verify, and carepath does not use it.
+BIV_CUTS = {"height": (-5.0, 4.0), "weight": (-5.0, 8.0), "bmi": (-4.0, 8.0)}
+_NAMES = {"height": ("height", "cm"), "weight": ("weight", "kg"), "bmi": ("BMI", "kg/m²")}
 
 
 def decimal_age(birth: date, day: date) -> float:
@@ -59,6 +64,26 @@ def growth_value(measurement: str, z: float, sex: str, age: float) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(growth.measurement_from_sds("cdc", z, measurement, sex, age))
+
+
+def modified_z(measurement: str, value: float, sex: str, age: float) -> float:
+    """CDC's modified z-score: the distance from the median, in half the distance from the median to the value at
+    z = +2 (above the median) or z = -2 (below it), on the CDC 2000 reference."""
+    median = growth_value(measurement, 0.0, sex, age)
+    if value >= median:
+        return (value - median) / ((growth_value(measurement, 2.0, sex, age) - median) / 2)
+    return (value - median) / ((median - growth_value(measurement, -2.0, sex, age)) / 2)
+
+
+def implausible_growth(measurement: str, value: float, sex: str, age: float, day: str) -> str | None:
+    """A sentence when ``value`` is outside CDC's plausible range for age and sex (:data:`BIV_CUTS`), else None."""
+    low, high = BIV_CUTS[measurement]
+    z = modified_z(measurement, value, sex, age)
+    if low <= z <= high:
+        return None
+    name, unit = _NAMES[measurement]
+    return (f"{name} {round(value, 1):g} {unit} ({day}) is biologically implausible for age and sex (CDC modified "
+            f"z-score {z:.1f}, outside {low:g} to {high:g}): verify it")
 
 
 def percentile(z: float) -> float:
@@ -205,6 +230,11 @@ def _bmi_for_age(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] 
                "starts at 2 years"
     if age >= BMI_FOR_AGE_UNTIL:
         return None
+    checks = [("bmi", bmi["value"])] + [(key, bmi[key]) for key in ("weight", "height") if bmi.get(key)]
+    for measurement, value in checks:
+        reason = implausible_growth(measurement, value, sex, age, bmi["date"])
+        if reason:
+            return f"{reason}; BMI-for-age not computed from it"
     found = bmi_for_age(bmi["value"], sex, age)
     return {"value": found["percentile"], "unit": "percentile", **found, "bmi": bmi["value"], "date": bmi["date"],
             "ageAtMeasure": round(age, 2), "method": "CDC 2000 BMI-for-age (CDC 2022 extended above the 95th), "
@@ -223,7 +253,8 @@ def bmi_for_age_trend(facts: dict[str, Any], sex: str, born: date) -> dict[str, 
     series = []
     for point in points[-TREND_POINTS:]:
         age = decimal_age(born, date.fromisoformat(point["date"][:10]))
-        if BMI_FOR_AGE_FROM <= age < BMI_FOR_AGE_UNTIL:
+        if BMI_FOR_AGE_FROM <= age < BMI_FOR_AGE_UNTIL and \
+                not implausible_growth("bmi", point["value"], sex, age, point["date"]):
             series.append({"date": point["date"], "value": percentile(growth_z("bmi", point["value"], sex, age)),
                            "ref": point.get("ref")})
     return {"series": series, "unit": "percentile", "method": "CDC 2000 BMI-for-age, rcpchgrowth"} if series else None
@@ -246,7 +277,7 @@ def _child_bmi(facts: dict[str, Any]) -> dict[str, Any] | None:
         if same_day and same_day.get("value") and point.get("value"):
             value = point["value"] / (same_day["value"] / 100) ** 2
             return {"value": round(value, 1), "date": point["date"], "basis": "weight and height of the same day",
-                    "refs": [point["ref"], same_day["ref"]]}
+                    "refs": [point["ref"], same_day["ref"]], "weight": point["value"], "height": same_day["value"]}
     return None
 
 
@@ -268,7 +299,11 @@ def _bp_pediatric(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any]
     if height is None:
         return "no height measured within a year of the blood pressure: the AAP 2017 percentile category (by age, " \
                "sex and height percentile) not computed"
-    height_z = growth_z("height", height["value"], sex, decimal_age(born, date.fromisoformat(height["date"])))
+    height_age = decimal_age(born, date.fromisoformat(height["date"]))
+    reason = implausible_growth("height", height["value"], sex, height_age, height["date"])
+    if reason:
+        return f"{reason}; the AAP 2017 percentile category (by height percentile) not computed from it"
+    height_z = growth_z("height", height["value"], sex, height_age)
     height_percentile = percentile(height_z)
     column = nearest_column(height_percentile)
     cuts = bp_thresholds(sex, age, column)

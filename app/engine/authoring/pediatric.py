@@ -140,7 +140,7 @@ def weight() -> dict[str, Any]:
         rules=[
             _rule("peds.weight.measure", "Measure weight and height (no BMI-for-age in the last 12 months)",
                   when=["%facts.scores.bmi_for_age.empty()"], activity="peds-bmi-measurement",
-                  inputs=["measures.weight", "measures.height", "measures.bmi"],
+                  inputs=["measures.weight", "measures.height", "measures.bmi", "scores.bmi_for_age"],
                   evidence=("measures.weight", "measures.height", "measures.bmi"),
                   cite=[("AAP-OBESITY-2023", "Key Action Statement 1: measure height and weight, calculate BMI and "
                                              "assess BMI percentile at least annually")],
