@@ -341,3 +341,21 @@ def test_audit_log__accepts_a_preview_entry(tmp_path):
     log = AuditLog(tmp_path / "audit.sqlite3")
     log.record("previewed", actor=ALICE, patient_id="p1", packs=["x|1"])
     assert [entry.event for entry in log.entries()] == ["previewed"]
+
+
+@responses.activate
+def test_preview__with_every_bundled_pack_in_use_the_draft_replaces_only_its_own_pack(preview_app, audit):  # noqa: F811
+    """The default setting (PACK_DIR empty: the primary-care and pediatric packs): a draft of the adult pack is shown
+    beside both packs in use, takes the adult pack's place only, and the differences are the draft's own."""
+    preview_app.config["PACK_DIR"] = ""
+    preview_app.extensions.pop("carepath_packs", None)
+    responses.get(f"{BASE}/Patient/p1", json=systolic_127_bundle()["entry"][0]["resource"])
+    client, launch_id = _launched(preview_app, ALICE)
+
+    response = client.get(f"https://localhost/p/{launch_id}/governance/preview")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    assert "Draft version 2025.2.0" in page and "In use, version 2025.1.0, 2026.1.0" in page
+    assert "htn.confirm-out-of-office" in page and 'class="change-added"' in page
+    assert "peds." not in page.split('id="draft-1"', 1)[1].split("change-added", 1)[0]  # no pediatric item removed

@@ -167,6 +167,8 @@ def _code_archive(cache: Path) -> Path:
     root = Path(app.__file__).resolve().parent
     files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                    and p.suffix not in (".pyc", ".pyo"))
+    # the packs' data tables the context layer reads beside the FHIR resources (the AAP 2017 BP table)
+    files += sorted((root.parent / "packs").glob("*/tables/*.json"))
     digest = hashlib.sha256(f"layout {_LAYOUT}\n".encode())
     for path in files:
         digest.update(f"{path.relative_to(root.parent).as_posix()}\n".encode())

@@ -117,8 +117,14 @@ def bmi_for_age(bmi: float, sex: str, age: float) -> dict[str, Any]:
 
 @cache
 def bp_table(path: Path = BP_TABLE) -> dict[str, Any]:
-    """The pack's AAP 2017 BP percentile table (``packs/pediatric/tables/aap2017-bp.json``)."""
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The pack's AAP 2017 BP percentile table (``packs/pediatric/tables/aap2017-bp.json``); on a Spark executor,
+    from the code archive the cohort ships (which carries the packs' tables)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        if path != BP_TABLE or not hasattr(__loader__, "get_data"):
+            raise
+        return json.loads(__loader__.get_data("packs/pediatric/tables/aap2017-bp.json"))
 
 
 def nearest_column(height_percentile: float) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.conformance.run import pack_digest
-from app.engine.packs import PackSet, load_pack_set
+from app.engine.packs import PackSet, load_pack_set, read_pack_folder
 from app.errors import PackError
 
 _CACHE: dict[tuple[str, str], PackSet] = {}
@@ -34,10 +34,8 @@ class Draft:
 
     folder: Path
     pack_set: PackSet
-
-    @property
-    def version(self) -> str:
-        return str(self.pack_set.library.get("version") or "?")
+    #: The draft pack's own version (its Library's), whatever other packs are in use beside it.
+    version: str = "?"
 
 
 def preview_folders(setting: Any, var_dir: str | Path | None = None) -> tuple[list[tuple[Path, str]], list[str]]:
@@ -77,17 +75,38 @@ def preview_folders(setting: Any, var_dir: str | Path | None = None) -> tuple[li
     return folders, problems
 
 
-def load_draft(folder: Path) -> Draft:
-    """The draft pack in ``folder``, loaded once per content (its digest); PackError when it cannot be used."""
+def load_draft(folder: Path, beside: list[Path] | None = None) -> Draft:
+    """The draft pack in ``folder``, loaded once per content (its digests); PackError when it cannot be used.
+
+    ``beside``: the folders of the packs in use; the draft takes the place of the one it is a version of (the same
+    Library url) and the others stay, so a reviewer sees only what the draft changes (a draft of the adult pack
+    leaves a child's pediatric plan as it is)."""
     if not folder.is_dir():
         raise PackError(f"{folder}: no such pack folder (GOVERNANCE_PREVIEW_PACKS)")
-    key = (str(folder.resolve()), pack_digest(folder))
+    drafted = _library_url(folder)
+    others = [Path(other) for other in beside or [] if _library_url(Path(other)) != drafted]
+    folders = [folder, *others]
+    key = tuple((str(each.resolve()), pack_digest(each)) for each in folders)
     with _LOCK:
         if key not in _CACHE:
             if len(_CACHE) >= _CACHED_DRAFTS:
                 _CACHE.clear()
-            _CACHE[key] = load_pack_set(folder)
-        return Draft(folder, _CACHE[key])
+            _CACHE[key] = load_pack_set(folders if others else folder)
+        return Draft(folder, _CACHE[key], _library_version(folder))
+
+
+def _library(folder: Path) -> dict[str, Any]:
+    """The pack's Library resource (its identity), or nothing when the folder has none."""
+    return next((resource for _file, resource in read_pack_folder(folder) if resource.get("resourceType") == "Library"),
+                {})
+
+
+def _library_url(folder: Path) -> str:
+    return str(_library(folder).get("url") or folder.resolve())
+
+
+def _library_version(folder: Path) -> str:
+    return str(_library(folder).get("version") or "?")
 
 
 def plan_differences(active: Mapping[str, Any], draft: Mapping[str, Any], *, active_dir: str | Path | None,

@@ -103,7 +103,8 @@ def from_resource_cached(resource: Mapping[str, Any], source: str = "pack") -> V
 
     from app.cache import cache_dir, write_atomically
 
-    folder = cache_dir(f"valuesets-{_code_digest()}")
+    code = _code_digest()
+    folder = cache_dir(f"valuesets-{code}") if code else None
     if folder is None:
         return from_resource(resource, source)
     try:
@@ -131,15 +132,19 @@ def from_resource_cached(resource: Mapping[str, Any], source: str = "pack") -> V
 
 @cache
 def _code_digest() -> str:
-    """A digest of the modules that decide membership: a change to them derives every value set again."""
+    """A digest of the modules that decide membership: a change to them derives every value set again. Empty (no
+    cache) when their source cannot be read, e.g. carepath's code shipped to a Spark executor as a zip."""
     import hashlib
-    from pathlib import Path
+    import sys
 
     from app.terminology import codes
 
     digest = hashlib.sha256()
-    for module in (__file__, codes.__file__, rxnorm.__file__):
-        digest.update(Path(module).read_bytes())
+    for module in (sys.modules[__name__], codes, rxnorm):
+        try:
+            digest.update(module.__loader__.get_data(module.__file__))  # type: ignore[union-attr]
+        except (OSError, AttributeError, TypeError):
+            return ""
     return digest.hexdigest()[:16]
 
 

@@ -25,7 +25,6 @@ from flask.typing import ResponseReturnValue
 from app import pack_set
 from app.audit import audit_log
 from app.careplan.review import plan_for_patient, plan_from_facts
-from app.engine.packs import DEFAULT_PACK_DIR
 from app.errors import PackError
 from app.governance.access import allow_list, is_reviewer
 from app.governance.measure import measure_report
@@ -74,29 +73,38 @@ def preview(launch_id: str) -> ResponseReturnValue:
     as_of = date.fromisoformat(current_app.config.get("REVIEW_AS_OF") or date.today().isoformat())
     active_set = pack_set(current_app)
     active, facts = plan_for_patient(g.launch.fhir, g.launch.patient_id, active_set, as_of)
-    active_dir = (current_app.config.get("PACK_DIR") or DEFAULT_PACK_DIR) \
+    # the folders of the packs in use (every bundled pack by default): their counting mappings, and the packs a
+    # draft is previewed beside
+    active_dir = (current_app.config.get("PACK_DIR") or None) \
         if (current_app.config.get("PACK_SOURCE") or "files") == "files" else None
+    in_use = list(active_set.folders or [])
     comparisons = []
     folders, problems = preview_folders(current_app.config.get("GOVERNANCE_PREVIEW_PACKS"),
                                         current_app.config.get("VAR_DIR"))
     for folder, source in folders:
         try:
-            draft = load_draft(folder)
+            draft = load_draft(folder, beside=in_use)
         except PackError as exc:
             problems.append(exc.message)
             continue
         plan = plan_from_facts(facts, draft.pack_set, as_of, g.launch.patient_id) \
             if draft.pack_set.requirements == active_set.requirements \
             else plan_for_patient(g.launch.fhir, g.launch.patient_id, draft.pack_set, as_of)[0]
+        try:  # a draft whose reviewed counting mapping is incomplete is named, not a server error
+            changes = plan_differences(active, plan, active_dir=active_dir, active_set=active_set, draft_dir=None,
+                                       draft_set=draft.pack_set, as_of=as_of)
+        except PackError as exc:
+            problems.append(exc.message)
+            continue
         comparisons.append({"version": draft.version, "plan": plan, "folder": str(folder), "source": source,
-                            "changes": plan_differences(active, plan, active_dir=active_dir, active_set=active_set,
-                                                        draft_dir=folder, draft_set=draft.pack_set, as_of=as_of)})
+                            "changes": changes})
     plans = [active, *(comparison["plan"] for comparison in comparisons)]
     audit_log().record("previewed", actor=g.launch.fhir_user or "unknown", patient_id=g.launch.patient_id,
                        packs=sorted({f"{p['url']}|{p['version']}" for plan in plans for p in plan.get("packs", [])}))
     patient = g.launch.fhir.read("Patient", g.launch.patient_id)
     return render_template("governance/preview.html", launch=g.launch, patient_name=patient_name(patient),
-                           active=active, active_version=str(active_set.library.get("version") or "?"),
+                           active=active, active_version=", ".join(sorted({
+                               str(p["version"]) for p in active.get("packs", []) if p.get("version")})) or "?",
                            comparisons=comparisons, problems=problems, as_of=as_of, sections=SECTIONS)
 
 
