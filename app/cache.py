@@ -8,9 +8,12 @@ folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def cache_dir(kind: str) -> Path | None:
@@ -23,12 +26,21 @@ def cache_dir(kind: str) -> Path | None:
     return base / kind
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the whole entry or none; failures are ignored (a cache)."""
+def replace_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``target`` through a temporary file of this process and thread, renamed into place: a reader, a
+    concurrent writer or an interrupted run never sees a half-written file under the final name. OSError as it
+    comes."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=".tmp-") as handle:
-            handle.write(data)
-        os.replace(handle.name, path)
-    except OSError:
-        pass
+        with temporary.open("wb") as out:
+            write(out)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A cache entry, written as :func:`replace_atomically` does; failures are ignored (a cache)."""
+    with contextlib.suppress(OSError):
+        replace_atomically(path, lambda out: out.write(data))

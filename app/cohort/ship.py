@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from app.cache import replace_atomically
 from app.errors import CarepathError
 
 #: Unpacked in each executor's working directory under this name (``spark.archives``' ``#name``).
@@ -156,7 +157,7 @@ def _environment_archive(prefix: Path, lib: str, cache: Path) -> Path:
             members.append((f"{lib}/{relative}", path))
     target = cache / f"environment-{digest.hexdigest()[:20]}.tar.gz"
     if not target.is_file():
-        _write_atomically(target, lambda out: _tar(members, out))
+        replace_atomically(target, lambda out: _tar(members, out))
     return target
 
 
@@ -179,7 +180,7 @@ def _code_archive(cache: Path) -> Path:
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
                 for path in files:
                     archive.write(path, path.relative_to(root.parent).as_posix())
-        _write_atomically(target, write)
+        replace_atomically(target, write)
     return target
 
 
@@ -189,14 +190,3 @@ def _tar(members: list[tuple[str, Path]], out: io.BufferedWriter) -> None:
             archive.add(path, arcname=name, recursive=False)
 
 
-def _write_atomically(target: Path, write: object) -> None:
-    """Write ``target`` through a temporary file renamed into place: a concurrent or interrupted run never
-    leaves a half-written archive under the final name."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as out:
-            write(out)  # type: ignore[operator]
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -12,7 +12,6 @@ latest one's proposed folder.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.cache import replace_atomically
 from app.conformance import load_review, review_folder, run_changes, run_conformance, write_report
 from app.conformance.run import pack_digest
 from app.engine.packs import load_pack_set
@@ -142,13 +142,8 @@ def record_report(var_dir: str | Path, report: dict[str, Any], written: Path) ->
              "recorded": datetime.now(UTC).isoformat(timespec="seconds")}
     entries = [old for old in recorded_reports(var_dir) if old.get("report") != entry["report"]]
     entries = [*entries, entry][-INDEX_LIMIT:]
-    index.parent.mkdir(parents=True, exist_ok=True)
-    scratch = index.with_name(f".{index.name}.{os.getpid()}")
-    try:
-        scratch.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(scratch, index)  # whole or not at all: the app may be reading it
-    finally:
-        scratch.unlink(missing_ok=True)
+    text = json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
+    replace_atomically(index, lambda out: out.write(text.encode("utf-8")))  # whole or not at all: the app reads it
     return index
 
 
