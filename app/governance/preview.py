@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from app.conformance.run import pack_digest
-from app.engine.packs import PackSet, load_pack_set, read_pack_folder
+from app.engine.packs import PackSet, load_pack_set, pack_files
 from app.errors import PackError
+from app.fhir.decoding import UnreadableJson, load_file
 
 _CACHE: dict[tuple[str, str], PackSet] = {}
 _LOCK = threading.Lock()
@@ -83,8 +84,8 @@ def load_draft(folder: Path, beside: list[Path] | None = None) -> Draft:
     leaves a child's pediatric plan as it is)."""
     if not folder.is_dir():
         raise PackError(f"{folder}: no such pack folder (GOVERNANCE_PREVIEW_PACKS)")
-    drafted = _library_url(folder)
-    others = [Path(other) for other in beside or [] if _library_url(Path(other)) != drafted]
+    drafted, version = _identity(folder)
+    others = [Path(other) for other in beside or [] if _identity(Path(other))[0] != drafted]
     folders = [folder, *others]
     key = tuple((str(each.resolve()), pack_digest(each)) for each in folders)
     with _LOCK:
@@ -92,21 +93,20 @@ def load_draft(folder: Path, beside: list[Path] | None = None) -> Draft:
             if len(_CACHE) >= _CACHED_DRAFTS:
                 _CACHE.clear()
             _CACHE[key] = load_pack_set(folders if others else folder)
-        return Draft(folder, _CACHE[key], _library_version(folder))
+        return Draft(folder, _CACHE[key], version)
 
 
-def _library(folder: Path) -> dict[str, Any]:
-    """The pack's Library resource (its identity), or nothing when the folder has none."""
-    return next((resource for _file, resource in read_pack_folder(folder) if resource.get("resourceType") == "Library"),
-                {})
-
-
-def _library_url(folder: Path) -> str:
-    return str(_library(folder).get("url") or folder.resolve())
-
-
-def _library_version(folder: Path) -> str:
-    return str(_library(folder).get("version") or "?")
+def _identity(folder: Path) -> tuple[str, str]:
+    """(url, version) of the pack's Library, read from the first Library file (the value sets are not read); the
+    folder itself when it has none."""
+    for file in pack_files(folder):
+        try:
+            resource = load_file(file)
+        except (OSError, UnreadableJson):
+            continue  # an unreadable file is the pack load's to report
+        if isinstance(resource, dict) and resource.get("resourceType") == "Library":
+            return str(resource.get("url") or folder.resolve()), str(resource.get("version") or "?")
+    return str(folder.resolve()), "?"
 
 
 def plan_differences(active: Mapping[str, Any], draft: Mapping[str, Any], *, active_dir: str | Path | None,
