@@ -21,7 +21,9 @@ PEDIATRIC_UNTIL = 18
 BMI_FOR_AGE_FROM, BMI_FOR_AGE_UNTIL = 2, 20
 #: AAP 2017 (Flynn et al.) Table 3: percentile tables for 1 to 12 years; static thresholds from 13.
 BP_TABLE_AGES, BP_STATIC_FROM = (1, 12), 13
-BP_TABLE = Path(__file__).resolve().parent.parent.parent / "packs" / "pediatric" / "tables" / "aap2017-bp.json"
+#: The table's place under the project (also its name in the code archive a Spark cohort ships).
+BP_TABLE_NAME = "packs/pediatric/tables/aap2017-bp.json"
+BP_TABLE = Path(__file__).resolve().parent.parent.parent / BP_TABLE_NAME
 #: The height-percentile columns of Flynn 2017 Tables 4 and 5.
 HEIGHT_COLUMNS = (5, 10, 25, 50, 75, 90, 95)
 #: The pack's data-freshness policy (not a guideline number): the height that sets the BP table column is one
@@ -124,7 +126,7 @@ def bp_table(path: Path = BP_TABLE) -> dict[str, Any]:
     except OSError:
         if path != BP_TABLE or not hasattr(__loader__, "get_data"):
             raise
-        return json.loads(__loader__.get_data("packs/pediatric/tables/aap2017-bp.json"))
+        return json.loads(__loader__.get_data(BP_TABLE_NAME))
 
 
 def nearest_column(height_percentile: float) -> int:
