@@ -68,6 +68,10 @@ def test_browser__a_childs_sidebar_shows_the_pediatric_bp_category_and_bmi_perce
         assert "percentile for a height at the" in text and "table column 10th" in text
         assert "th percentile for age and sex" in text and "overweight" in text
         assert "BMI-for-age (CDC 2000)" in text  # the percentile trend chart
+        # her BP trend against the AAP 2017 stage 1 threshold (95th percentile for age, sex and height) of each reading
+        assert "Blood pressure for age, sex and height (AAP 2017)" in text
+        assert sidebar.locator("#chart-bp-for-age polyline.reference").count() == 2
+        assert sidebar.locator("#chart-bp").count() == 0
 
         # No adult rule, goal or wording anywhere on the page (the left-out list names the adult areas by title).
         assert sidebar.locator("#goals").count() == 0  # the pediatric pack sets no goal

@@ -197,3 +197,46 @@ def test_charts__a_child_has_a_bmi_for_age_percentile_trend_an_adult_none():
                                  "2021-04-01")
     assert "bmi_for_age_trend" not in adult["scores"]
     assert "bmi-for-age" not in {chart.key for chart in charts_for(adult, {})}
+
+
+def test_charts__a_childs_bp_is_drawn_against_the_aap_2017_stage_1_threshold_of_each_reading():
+    from app.careplan.charts import charts_for
+    from app.context.pediatric import bp_thresholds
+
+    facts = facts_from_resources(_resources("Ardith"), _pack_set().requirements, "2021-04-01")
+    trend = facts["scores"]["bp_pediatric_trend"]["series"]
+    latest = facts["scores"]["bp_pediatric"]
+    assert trend[-1]["date"] == latest["date"] == "2020-10-25"
+    cuts = bp_thresholds("female", latest["ageAtMeasure"], latest["heightColumn"])
+    # Table 3's "whichever is lower": the 95th percentile of her age and height column, or 130/80 mm Hg
+    assert trend[-1]["stage1"] == {"sbp": min(cuts["sbp"]["p95"], 130), "dbp": min(cuts["dbp"]["p95"], 80)}
+    keys = [chart.key for chart in charts_for(facts, _plan("Ardith", "2021-04-01"))]
+    assert "bp-for-age" in keys and "bp" not in keys  # a child's BP is not drawn as an adult's
+    chart = next(chart for chart in charts_for(facts, _plan("Ardith", "2021-04-01")) if chart.key == "bp-for-age")
+    assert chart.references["systolic stage 1 from"][-1] == ("2020-10-25", float(trend[-1]["stage1"]["sbp"]))
+    assert len(chart.references["diastolic stage 1 from"]) == len([p for p in trend if "stage1" in p])
+    svg = str(chart.svg)
+    assert 'class="reference"' in svg
+    assert (f"systolic {trend[-1]['sbp']:g} mm Hg on 25 Oct 2020: {trend[-1]['sbpPercentile']} percentile, "
+            f"{trend[-1]['category']}") in svg.replace("mmHg", "mm Hg")
+    # every reading from 1 year of age is read (her readings from 3 years), each with its own age's thresholds
+    assert [p["ageAtMeasure"] for p in trend] == sorted(p["ageAtMeasure"] for p in trend)
+    assert len({p["stage1"]["sbp"] for p in trend}) > 1
+
+
+def test_bp_trend__a_reading_without_a_height_within_a_year_is_shown_without_a_percentile():
+    from app.context.pediatric import bp_trend
+
+    facts = {"measures": {"sbp": {"series": [{"date": "2020-01-05", "value": 100}, {"date": "2020-01-05", "value": 104},
+                                             {"date": "2021-02-01", "value": 135}]},
+                          "dbp": {"series": [{"date": "2020-01-05", "value": 60}, {"date": "2020-01-05", "value": 62},
+                                             {"date": "2021-02-01", "value": 70}]},
+                          "height": {"series": [{"date": "2018-01-01", "value": 120.0, "ref": {}}]}}}
+    series = bp_trend(facts, "male", date(2007, 6, 1))["series"]
+    assert series[0]["sbp"] == 102 and series[0]["dbp"] == 61  # the day's mean
+    assert "no height measured within a year" in series[0]["note"] and "stage1" not in series[0]
+    # 13 years old on 2021-02-01: Table 3's static thresholds, no height needed
+    assert series[1]["category"] == "stage 1" and series[1]["stage1"] == {"sbp": 130, "dbp": 80}
+    assert bp_trend({"measures": {}}, "male", date(2007, 6, 1)) is None
+    # from 18, adult thresholds apply: no point
+    assert bp_trend(facts, "male", date(2000, 1, 1)) is None

@@ -1,5 +1,5 @@
-"""Server-rendered SVG trend charts (HbA1c, BP, LDL, eGFR, BMI, a child's BMI-for-age percentile) with the plan's
-target drawn in.
+"""Server-rendered SVG trend charts (HbA1c, BP, LDL, eGFR, BMI; for a child, BMI-for-age percentile and blood
+pressure against the AAP 2017 percentile thresholds) with the plan's target drawn in.
 
 No script and no inline style (the CSP forbids both): shapes carry classes that ``static/review.css``
 colours. Every text is escaped. A target line is drawn only when the plan holds a goal for that measure:
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from html import escape
 from typing import Any
@@ -33,6 +33,10 @@ class Chart:
     unit: str
     series: dict[str, list[tuple[str, float]]]
     targets: list[tuple[str, float, str]]  # (comparator, value, label)
+    #: Reference lines that change with time (a child's percentile thresholds by age and height): label -> points.
+    references: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    #: What a point means, beside its value: (series label, date) -> words (a child's percentile band).
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def svg(self) -> Markup:
@@ -58,8 +62,13 @@ CHARTS = [
 def charts_for(facts: Mapping[str, Any], plan: Mapping[str, Any]) -> list[Chart]:
     """The charts that have at least one value, with the plan's goal targets for their measures."""
     measures = facts.get("measures") or {}
+    scores = facts.get("scores") or {}
+    child_bp = _child_bp_chart(scores.get("bp_pediatric_trend") or {})
     charts = []
     for key, fact_keys, title, codes in CHARTS:
+        if key == "bp" and child_bp is not None:
+            charts.append(child_bp)  # a child's BP is read against the AAP 2017 thresholds, not an adult's
+            continue
         series: dict[str, list[tuple[str, float]]] = {}
         unit = ""
         for fact_key in fact_keys:
@@ -73,13 +82,40 @@ def charts_for(facts: Mapping[str, Any], plan: Mapping[str, Any]) -> list[Chart]
                 unit = unit or measure.get("unit") or ""
         if series:
             charts.append(Chart(key, title, unit, series, _targets(plan, codes)))
-    trend = (facts.get("scores") or {}).get("bmi_for_age_trend") or {}
+    trend = scores.get("bmi_for_age_trend") or {}
     points = [(p["date"], float(p["value"])) for p in trend.get("series") or []
               if isinstance(p.get("value"), int | float) and p.get("date")]
     if points:  # a child: BMI read against the CDC growth reference for age and sex (the context layer's percentile)
         charts.append(Chart("bmi-for-age", "BMI-for-age (CDC 2000)", "percentile",
                             {"BMI-for-age percentile": points}, []))
     return charts
+
+
+#: The reference line a child's BP chart draws: AAP 2017 Table 3's stage 1 threshold at each reading (1 to 12 years:
+#: the 95th percentile for age, sex and height, or 130/80 mm Hg, whichever is lower; from 13: 130/80 mm Hg).
+STAGE1_LABEL = "stage 1 from"
+
+
+def _child_bp_chart(trend: Mapping[str, Any]) -> Chart | None:
+    """A child's blood pressure, each day's systolic and diastolic with its percentile band and AAP 2017 category,
+    and the stage 1 threshold of the child's age and height at each reading drawn as a line."""
+    points = [p for p in trend.get("series") or [] if isinstance(p.get("sbp"), int | float)
+              and isinstance(p.get("dbp"), int | float) and p.get("date")]
+    if not points:
+        return None
+    series = {name: [(p["date"], float(p[key])) for p in points] for key, name in (("sbp", "systolic"),
+                                                                                   ("dbp", "diastolic"))}
+    references = {f"{name} {STAGE1_LABEL}": [(p["date"], float(p["stage1"][key])) for p in points
+                                              if isinstance((p.get("stage1") or {}).get(key), int | float)]
+                  for key, name in (("sbp", "systolic"), ("dbp", "diastolic"))}
+    notes = {}
+    for p in points:
+        for key, name in (("sbp", "systolic"), ("dbp", "diastolic")):
+            band = p.get(f"{key}Percentile")
+            words = [f"{band} percentile" if band else "", p.get("category") or "", p.get("note") or ""]
+            notes[(name, p["date"])] = ", ".join(word for word in words if word)
+    return Chart("bp-for-age", "Blood pressure for age, sex and height (AAP 2017)", "mm[Hg]", series, [],
+                 {label: values for label, values in references.items() if values}, notes)
 
 
 def unseen_results(facts: Mapping[str, Any]) -> str | None:
@@ -119,7 +155,9 @@ def render(chart: Chart) -> str:
     series = {name: points[-SERIES_LIMIT:] for name, points in chart.series.items()}
     points = [point for values in series.values() for point in values]
     days = [_day(day) for day, _ in points]
+    references = {name: values_[-SERIES_LIMIT:] for name, values_ in chart.references.items()}
     values = [value for _, value in points] + [value for _, value, _ in chart.targets]
+    values += [value for values_ in references.values() for _, value in values_]
     low, high = min(values), max(values)
     pad = (high - low) * 0.12 or max(abs(high) * 0.1, 1.0)
     low, high = low - pad, high + pad
@@ -137,6 +175,15 @@ def render(chart: Chart) -> str:
     every = "; ".join(f"{name}: " + ", ".join(f"{value:g} on {human_date(day)}" for day, value in values_)
                       for name, values_ in chart.series.items())
     targets = "; ".join(label for _, _, label in chart.targets) or "no target in this plan"
+    if chart.notes:
+        every = "; ".join(f"{name}: " + ", ".join(
+            f"{value:g} on {human_date(day)}" + (f" ({chart.notes[(name, day)]})" if chart.notes.get((name, day))
+                                                else "") for day, value in values_)
+            for name, values_ in chart.series.items())
+    if chart.references:
+        every += ". Reference: " + "; ".join(f"{name} " + ", ".join(f"{value:g} on {human_date(day)}"
+                                                                  for day, value in values_)
+                                             for name, values_ in chart.references.items())
     parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg">',
              f'<title id="{title_id}">{escape(chart.title)} ({escape(unit)}), {escape(latest_text(chart))}</title>',
@@ -148,6 +195,10 @@ def render(chart: Chart) -> str:
             parts.append(f'<rect class="target-zone" x="{LEFT}" y="{top:.1f}" width="{plot_right - LEFT}" '
                          f'height="{bottom - top:.1f}"/>')
         parts.append(f'<line class="target" x1="{LEFT}" y1="{y(value):.1f}" x2="{plot_right}" y2="{y(value):.1f}"/>')
+    # Reference lines (a child's thresholds by age and height at each reading): dashed, behind the points.
+    for values_ in references.values():
+        coords = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in values_)
+        parts.append(f'<polyline class="reference" points="{coords}"/>')
     # Value axis: round-numbered gridlines, the unit along the axis.
     for tick in nice_ticks(low, high):
         parts.append(f'<line class="grid" x1="{LEFT}" y1="{y(tick):.1f}" x2="{plot_right}" y2="{y(tick):.1f}"/>')
@@ -176,12 +227,18 @@ def render(chart: Chart) -> str:
         parts.append(f'<line class="target legend-key" x1="{legend_x}" y1="{TOP - 17}" x2="{legend_x + 14}" '
                      f'y2="{TOP - 17}"/>')
         parts.append(f'<text class="legend" x="{legend_x + 18}" y="{TOP - 13}">{escape(label)}</text>')
+    if references:
+        parts.append(f'<line class="reference legend-key" x1="{legend_x}" y1="{TOP - 17}" x2="{legend_x + 14}" '
+                     f'y2="{TOP - 17}"/>')
+        parts.append(f'<text class="legend" x="{legend_x + 18}" y="{TOP - 13}">{escape(STAGE1_LABEL)}</text>')
     for index, (name, values_) in enumerate(series.items()):
         css = f"series series-{index}"
         coords = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in values_)
         parts.append(f'<polyline class="{css}" points="{coords}"/>')
         for day, value in values_:
             point = f"{name} {value:g} {unit} on {human_date(day)}"
+            if chart.notes.get((name, day)):
+                point += f": {chart.notes[(name, day)]}"
             parts.append(f'<circle class="{css}" cx="{x(day):.1f}" cy="{y(value):.1f}" r="3">'
                          f'<title>{escape(point)}</title></circle>')
         day, value = values_[-1]

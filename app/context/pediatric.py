@@ -196,6 +196,9 @@ def add_scores(facts: dict[str, Any], missing: list[dict[str, str]]) -> None:
         missing.append({"key": "scores.bmi_for_age", "message": result})
     elif result:
         facts["scores"]["bmi_for_age"] = result
+    pressure_trend = bp_trend(facts, sex, born)
+    if pressure_trend:
+        facts["scores"]["bp_pediatric_trend"] = pressure_trend
     pressure = _bp_pediatric(facts, sex, born)
     if isinstance(pressure, str):
         missing.append({"key": "scores.bp_pediatric", "message": pressure})
@@ -293,16 +296,26 @@ def _bp_pediatric(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any]
     bp = facts.get("bp") or {}
     if bp.get("sbp") is None or bp.get("dbp") is None:
         return None  # no recent BP: the measurement rule asks for one
-    day = date.fromisoformat(bp["date"])
+    found = read_bp(facts, sex, born, bp["sbp"], bp["dbp"], date.fromisoformat(bp["date"]))
+    if not isinstance(found, dict):
+        return found
+    return {"sbp": bp["sbp"], "dbp": bp["dbp"], "date": bp["date"], "readings": bp.get("readings"), **found,
+            "refs": list(bp.get("refs") or []) + found["refs"]}
+
+
+def read_bp(facts: dict[str, Any], sex: str, born: date, sbp: float, dbp: float,
+            day: date) -> dict[str, Any] | str | None:
+    """One blood pressure read against AAP 2017 Table 3 at the child's age on ``day``: the category, and for ages 1
+    to 12 the percentile bands and thresholds of the table's column nearest the child's height percentile (a height
+    measured within a year of ``day``). A sentence when the percentiles cannot be read; None before 1 year of age
+    or from 18 (adult thresholds apply)."""
     age = (day.year - born.year) - ((day.month, day.day) < (born.month, born.day))
-    if age < BP_TABLE_AGES[0]:
+    if age < BP_TABLE_AGES[0] or age >= PEDIATRIC_UNTIL:
         return None
-    out: dict[str, Any] = {"sbp": bp["sbp"], "dbp": bp["dbp"], "date": bp["date"], "ageAtMeasure": age,
-                           "readings": bp.get("readings"), "refs": list(bp.get("refs") or [])}
     if age >= BP_STATIC_FROM:
-        out.update(category=bp_category(bp["sbp"], bp["dbp"], age, None),
-                   method="AAP 2017 Table 3, static thresholds (13 years and older)")
-        return out
+        return {"ageAtMeasure": age, "category": bp_category(sbp, dbp, age, None), "refs": [],
+                "stage1": {"sbp": 130, "dbp": 80}, "elevatedFrom": {"sbp": 120},
+                "method": "AAP 2017 Table 3, static thresholds (13 years and older)"}
     height = _height_near(facts, day)
     if height is None:
         return "no height measured within a year of the blood pressure: the AAP 2017 percentile category (by age, " \
@@ -311,17 +324,46 @@ def _bp_pediatric(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any]
     reason = implausible_growth("height", height["value"], sex, height_age, height["date"])
     if reason:
         return f"{reason}; the AAP 2017 percentile category (by height percentile) not computed from it"
-    height_z = growth_z("height", height["value"], sex, height_age)
-    height_percentile = percentile(height_z)
+    height_percentile = percentile(growth_z("height", height["value"], sex, height_age))
     column = nearest_column(height_percentile)
     cuts = bp_thresholds(sex, age, column)
-    out.update(category=bp_category(bp["sbp"], bp["dbp"], age, cuts), heightPercentile=height_percentile,
-               heightColumn=column, height={"value": height["value"], "unit": "cm", "date": height["date"]},
-               sbpPercentile=_band(bp["sbp"], cuts["sbp"]), dbpPercentile=_band(bp["dbp"], cuts["dbp"]),
-               thresholds=cuts, method=f"AAP 2017 Table {TABLES[sex]}, age {age}, height column {column}th (nearest "
-               f"the child's {height_percentile:g}th percentile, CDC 2000 stature-for-age)")
-    out["refs"].append(height["ref"])
-    return out
+    return {"ageAtMeasure": age, "category": bp_category(sbp, dbp, age, cuts), "heightPercentile": height_percentile,
+            "heightColumn": column, "height": {"value": height["value"], "unit": "cm", "date": height["date"]},
+            "sbpPercentile": _band(sbp, cuts["sbp"]), "dbpPercentile": _band(dbp, cuts["dbp"]), "thresholds": cuts,
+            # the "whichever is lower" cut-offs of Table 3 (the 95th percentile, or 130/80 mm Hg)
+            "stage1": {"sbp": min(cuts["sbp"]["p95"], 130), "dbp": min(cuts["dbp"]["p95"], 80)},
+            "elevatedFrom": {"sbp": min(cuts["sbp"]["p90"], 120)},
+            "method": f"AAP 2017 Table {TABLES[sex]}, age {age}, height column {column}th (nearest the child's "
+                      f"{height_percentile:g}th percentile, CDC 2000 stature-for-age)", "refs": [height["ref"]]}
+
+
+def bp_trend(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] | None:
+    """Each day with a systolic and a diastolic reading (the day's mean of each, as the latest BP is averaged),
+    from 1 year of age, read against AAP 2017 by :func:`read_bp`, for the trend chart: {"series": [{"date", "sbp",
+    "dbp", "category", "sbpPercentile", "dbpPercentile", "stage1", "note"}], "method"}; None when there is none."""
+    measures = facts.get("measures") or {}
+    days: dict[str, dict[str, list[float]]] = {}
+    for key in ("sbp", "dbp"):
+        for point in (measures.get(key) or {}).get("series") or []:
+            if isinstance(point.get("value"), int | float) and point.get("date"):
+                days.setdefault(point["date"][:10], {"sbp": [], "dbp": []})[key].append(float(point["value"]))
+    series = []
+    for day in sorted(day for day, values in days.items() if values["sbp"] and values["dbp"])[-TREND_POINTS:]:
+        sbp, dbp = (round(sum(days[day][key]) / len(days[day][key]), 1) for key in ("sbp", "dbp"))
+        found = read_bp(facts, sex, born, sbp, dbp, date.fromisoformat(day))
+        if found is None:
+            continue
+        point: dict[str, Any] = {"date": day, "sbp": sbp, "dbp": dbp}
+        if isinstance(found, str):
+            point["note"] = found
+        else:
+            point.update({key: found[key] for key in ("category", "stage1", "ageAtMeasure", "method")
+                          if key in found})
+            point.update({key: found[key] for key in ("sbpPercentile", "dbpPercentile", "heightColumn")
+                          if key in found})
+        series.append(point)
+    return {"series": series, "method": "AAP 2017 Table 3 (percentile tables 4 and 5 from 1 to 12 years, static "
+            "thresholds from 13), each day's mean"} if series else None
 
 
 def _height_near(facts: dict[str, Any], day: date) -> dict[str, Any] | None:
