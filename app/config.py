@@ -135,8 +135,8 @@ PACK_SOURCE = "files"
 PACK_DIR = ""
 #: With PACK_SOURCE=fhir: the PlanDefinitions to use, as ``url|version`` canonicals (JSON list).
 PACK_CANONICALS = []
-#: With PACK_SOURCE=fhir: the pack's Library (data requirements), as a ``url|version`` canonical (one pack: a
-#: second pack's PlanDefinitions need their own Library, so PACK_SOURCE=fhir serves one pack).
+#: With PACK_SOURCE=fhir: each pack's Library (data requirements), as ``url|version`` canonicals separated by
+#: commas (one per pack, e.g. primary care and pediatric); each PlanDefinition joins the Library it names.
 PACK_LIBRARY = ""
 #: With PACK_SOURCE=fhir: the FHIR server the packs are published on; empty = FHIR_BASE_URL.
 PACK_FHIR_BASE_URL = ""

@@ -75,9 +75,9 @@ def test_population__a_day_before_the_18th_birthday_only_the_adolescent_rules_ap
         "USPSTF: Depression and Suicide Risk in Children and Adolescents: Screening"]
     assert {item.area_id for item in plan.activities} == {"depression"}
     assert not [w for w in plan.warnings if w["rule_id"] != "pack-effective-period"]
-    # one area holds the patient: the plan says what carepath covers for a child and what it does not
-    assert plan.population["statement"].startswith("carepath's pediatric guidance for this age covers: Depression;")
-    assert "immunizations and developmental screening are not covered" in plan.population["statement"]
+    # one area holds the patient: the plan says what carepath covers for a child; what the packs do not cover is
+    # said by their Libraries (the pediatric pack's out-of-scope), and the primary-care pack alone says nothing more
+    assert plan.population["statement"] == "carepath's pediatric guidance for this age covers: Depression"
     left = _left_out(plan)
     assert set(left) == {area.id for area in _pack().areas if area.id != "depression"} | {"depression.follow-up",
                                                                                            "depression.screening"}
@@ -95,8 +95,7 @@ def test_population__a_day_before_the_12th_birthday_nothing_applies_and_the_plan
     assert not plan.goals and not plan.activities and not plan.not_recommended and not plan.gaps
     assert plan.population["statement"] == (
         "carepath's guideline packs cover adults (18 and over), and from 12: Depression; none covers this age: the "
-        "patient is 11 years old, so no guideline area was applied; immunizations and developmental screening are "
-        "not covered: follow the practice's schedule for them")
+        "patient is 11 years old, so no guideline area was applied")
     assert set(_left_out(plan)) == {area.id for area in _pack().areas}
 
 
@@ -178,3 +177,22 @@ def test_population__the_plan_round_trips_through_json():
     plan = build_plan(make_facts(as_of=AS_OF, age=10), _pack(), AS_OF)
     again = Plan.from_dict(plan.to_dict())
     assert again.population == plan.population and again.population["statement"]
+
+
+def test_population__what_the_packs_do_not_cover_is_read_from_their_libraries():
+    import copy
+
+    from app.engine.packs import PEDIATRIC_PACK_DIR
+    from app.engine.parse import EXT
+
+    pack_set = copy.deepcopy(load_pack_set(f"{PEDIATRIC_PACK_DIR}"))
+    facts = make_facts(as_of=AS_OF, birth_date=_birth_date(9), bp=(100, 60))
+    said = build_plan(facts, pack_set, AS_OF).population["statement"]
+    assert said.endswith("; immunizations and developmental screening are not covered: follow the practice's "
+                         "schedule for them")
+    [extension] = [e for e in pack_set.library["extension"] if e["url"] == EXT + "out-of-scope"]
+    extension["valueString"] = "vision and hearing screening are not covered"
+    assert build_plan(facts, pack_set, AS_OF).population["statement"] == (
+        said.split(";")[0] + "; vision and hearing screening are not covered")
+    pack_set.library["extension"].remove(extension)
+    assert build_plan(facts, pack_set, AS_OF).population["statement"] == said.split(";")[0]

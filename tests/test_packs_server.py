@@ -9,7 +9,7 @@ import responses
 
 from app.cli import main
 from app.engine import DEFAULT_PACK_DIR, build_plan, load_pack_set, load_pack_set_from_server
-from app.engine.packs import pack_files
+from app.engine.packs import PEDIATRIC_PACK_DIR, pack_files
 from app.engine.synthetic import make_facts
 from app.errors import PackError
 from app.fhir import FhirClient
@@ -19,20 +19,27 @@ LIBRARY = "http://carepath.dev/fhir/Library/primary-care-data|2025.1.0"
 T2D = "http://carepath.dev/fhir/PlanDefinition/type-2-diabetes|2025.1.0"
 
 
-def _resources() -> dict[tuple[str, str], dict]:
+PEDIATRIC_LIBRARY = "http://carepath.dev/fhir/Library/pediatric-data|2026.1.0"
+PEDIATRIC_BP = "http://carepath.dev/fhir/PlanDefinition/pediatric-blood-pressure|2026.1.0"
+PEDIATRIC_PREVENTION = "http://carepath.dev/fhir/PlanDefinition/pediatric-prevention|2026.1.0"
+
+
+def _resources(*folders) -> dict[tuple[str, str], dict]:
     out = {}
-    for path in DEFAULT_PACK_DIR.glob("*.json"):
-        resource = json.loads(path.read_text())
-        out[(resource["resourceType"], resource["url"])] = resource
+    for folder in folders or (DEFAULT_PACK_DIR,):
+        for path in folder.glob("*.json"):
+            resource = json.loads(path.read_text())
+            out[(resource["resourceType"], resource["url"])] = resource
     return out
 
 
-def _value_sets() -> dict[str, dict]:
+def _value_sets(*folders) -> dict[str, dict]:
     """url -> the pack's bundled ValueSet, as a terminology server's $expand answers it."""
     out = {}
-    for path in (DEFAULT_PACK_DIR / "valuesets").glob("*.json"):
-        resource = json.loads(path.read_text())
-        out[resource["url"]] = resource
+    for folder in folders or (DEFAULT_PACK_DIR,):
+        for path in (folder / "valuesets").glob("*.json"):
+            resource = json.loads(path.read_text())
+            out[resource["url"]] = resource
     return out
 
 
@@ -129,6 +136,25 @@ def test_publish_then_load_from_hapi(hapi_url, capsys):
     assert capsys.readouterr().out.startswith("pack OK: 9 PlanDefinitions")
 
 
+@pytest.mark.integration
+def test_publish_both_packs_then_serve_them_from_hapi(hapi_url, capsys):
+    """PACK_SOURCE=fhir with the primary-care and pediatric Libraries: the bundled packs, as the files give them."""
+    from app.engine import load_configured_pack_set
+
+    assert main(["pack", "publish", "--fhir-base", hapi_url]) == 0
+    assert main(["pack", "publish", str(PEDIATRIC_PACK_DIR), "--fhir-base", hapi_url]) == 0
+    capsys.readouterr()
+    from_files = load_pack_set()  # both bundled packs
+    canonicals = [f"{area.pack.url}|{area.pack.version}" for area in from_files.areas]
+    config = {"PACK_SOURCE": "fhir", "PACK_CANONICALS": canonicals, "PACK_LIBRARY": f"{LIBRARY},{PEDIATRIC_LIBRARY}",
+              "PACK_FHIR_BASE_URL": hapi_url, "FHIR_TIMEOUT": 60}
+    from_server = load_configured_pack_set(config)
+    assert from_server.packs_by_pack == from_files.packs_by_pack
+    for facts in (make_facts(age=9, sex="male", bp=(128, 84)), make_facts(age=58, conditions=["diabetes"], hba1c=8.1)):
+        assert build_plan(facts, from_server, "2025-06-01").to_dict() == \
+            build_plan(facts, from_files, "2025-06-01").to_dict()
+
+
 def test_configured__files_by_default():
     from app.engine import load_configured_pack_set
 
@@ -165,3 +191,48 @@ def test_configured__fhir_source_uses_the_pack_server():
     config = {"PACK_SOURCE": "fhir", "PACK_CANONICALS": T2D, "PACK_LIBRARY": LIBRARY,
               "PACK_FHIR_BASE_URL": "http://packs.test/fhir", "FHIR_RETRIES": 0}
     assert [area.id for area in load_configured_pack_set(config).areas] == ["type-2-diabetes"]
+
+
+def _publish(published: dict[tuple[str, str], dict], base: str = BASE) -> None:
+    def answer(request):
+        resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
+        url, version = request.params["url"], request.params.get("version")
+        found = [r for (t, u), r in published.items() if t == resource_type and u == url and r["version"] == version]
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(_searchset(found))
+
+    for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
+        responses.add_callback(responses.GET, f"{base}/{resource_type}", callback=answer)
+
+
+@responses.activate
+def test_load_from_server__two_packs_each_with_its_library_plan_as_the_files_do():
+    _publish(_resources(DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR))
+    _expand_answers(value_sets=_value_sets(DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR))
+    pack_set = load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D, PEDIATRIC_BP, PEDIATRIC_PREVENTION],
+                                         f"{LIBRARY}, {PEDIATRIC_LIBRARY}")
+    assert [area.id for area in pack_set.areas] == ["type-2-diabetes", "pediatric-blood-pressure",
+                                                    "pediatric-prevention"]
+    # each pack compiled on its own, with its own Library, as two folders are
+    assert [packs[-1]["url"] for packs in pack_set.packs_by_pack] == [LIBRARY.split("|")[0],
+                                                                     PEDIATRIC_LIBRARY.split("|")[0]]
+    from_files = load_pack_set(f"{DEFAULT_PACK_DIR},{PEDIATRIC_PACK_DIR}")
+    child = make_facts(age=9, sex="male", bp=(128, 84))
+    on_server = build_plan(child, pack_set, "2025-06-01").to_dict()
+    on_disk = build_plan(child, from_files, "2025-06-01").to_dict()
+    from_disk = {a["id"]: a for a in on_disk["activities"]}
+    assert {"peds.lipid.9-11", "peds.tobacco.prevention"} <= {a["id"] for a in on_server["activities"]}
+    assert all(from_disk[a["id"]] == a for a in on_server["activities"])  # the same items, word for word
+
+
+@responses.activate
+def test_load_from_server__a_plan_definition_of_an_unnamed_library_is_refused():
+    _publish(_resources(DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR))
+    with pytest.raises(PackError, match=r"pediatric-blood-pressure.*is none of the Libraries named"):
+        load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D, PEDIATRIC_BP], LIBRARY)
+
+
+@responses.activate
+def test_load_from_server__a_library_no_plan_definition_uses_is_refused():
+    _publish(_resources(DEFAULT_PACK_DIR, PEDIATRIC_PACK_DIR))
+    with pytest.raises(PackError, match=r"pediatric-data.*none of the PlanDefinitions named uses it"):
+        load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D], [LIBRARY, PEDIATRIC_LIBRARY])

@@ -46,7 +46,9 @@ def add_engine_commands(commands: Any) -> None:
     check.add_argument("--fhir-base", help="check the published versions on this FHIR server instead")
     check.add_argument("--plan-definition", action="append", default=[], metavar="URL|VERSION",
                        help="PlanDefinition canonical to check on the server (repeatable)")
-    check.add_argument("--library", metavar="URL|VERSION", help="Library canonical on the server")
+    check.add_argument("--library", action="append", default=[], metavar="URL|VERSION",
+                       help="Library canonical on the server (repeatable: one per pack; each PlanDefinition joins "
+                            "the Library it names)")
     check.set_defaults(func=run_pack_check)
     publish = actions.add_parser("publish", help="check a pack folder, then PUT its resources to a FHIR server")
     publish.add_argument("folder", type=Path, nargs="?", default=None,

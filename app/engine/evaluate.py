@@ -95,13 +95,14 @@ class _Evaluation:
         left = {entry["area_id"] for entry in self.plan.population["left_out"] if entry["kind"] == "area"}
         if areas and any(area.id not in left for area in areas):
             self.plan.population["statement"] = child_scope_statement(
-                [(area.title, area.population) for area in areas], self.facts)
+                [(area.title, area.population) for area in areas], self.facts, self.pack_set.out_of_scope)
             if self.plan.population["statement"]:  # some area applies: the statement is the scope, not a refusal
                 self.plan.population["kind"] = "scope"
             return
         if not areas:
             return
-        statement = coverage_statement([(area.title, area.population) for area in areas], self.facts)
+        statement = coverage_statement([(area.title, area.population) for area in areas], self.facts,
+                                       self.pack_set.out_of_scope)
         self.plan.population["statement"] = statement
 
     def _implausible_latest(self) -> None:

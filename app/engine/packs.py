@@ -67,6 +67,15 @@ class PackSet:
         return self.parts or [self.packs]
 
     @property
+    def out_of_scope(self) -> str:
+        """What the packs say they do not cover (each Library's ``out-of-scope`` extension, e.g. the pediatric
+        pack's immunizations and developmental screening), joined; "" when none says."""
+        url = parse.EXT + "out-of-scope"
+        said = [str(ext.get("valueString")) for library in (self.libraries or [self.library])
+                for ext in library.get("extension") or [] if ext.get("url") == url and ext.get("valueString")]
+        return "; ".join(dict.fromkeys(said))
+
+    @property
     def patient_words(self) -> dict[str, dict[str, str]]:
         """The patient copy's frame from the Library (``patient-copy-<key>``): key -> language -> text."""
         prefix = parse.EXT + "patient-copy-"
@@ -171,27 +180,66 @@ def read_pack_folder(path: PackFolders = None) -> list[tuple[str, dict[str, Any]
     return resources
 
 
-def load_pack_set_from_server(client: Any, canonicals: Iterable[str], library: str, *,
+def load_pack_set_from_server(client: Any, canonicals: Iterable[str], library: str | Iterable[str], *,
                               use_fast_path: bool = True, terminology: Any = None) -> PackSet:
     """Load the PlanDefinitions named ``url|version`` (and what they use) from a FHIR server; its value sets are
-    expanded by ``terminology``, by default the same server (``ValueSet/$expand``)."""
-    resources: list[tuple[str, dict[str, Any]]] = []
-    wanted = [("Library", library)] + [("PlanDefinition", canonical) for canonical in canonicals]
-    seen: set[str] = set()
-    while wanted:
-        resource_type, canonical = wanted.pop(0)
-        if canonical in seen:
-            continue
-        seen.add(canonical)
-        resource = _fetch_canonical(client, resource_type, canonical)
-        resources.append((f"{client.base_url}/{resource_type}?url={canonical}", resource))
-        if resource_type == "PlanDefinition":
-            wanted.extend(("ActivityDefinition", ref) for ref in parse.activity_canonicals(resource))
+    expanded by ``terminology``, by default the same server (``ValueSet/$expand``).
+
+    ``library`` is one pack's Library canonical, or several (a list, or canonicals separated by commas): each pack
+    is then compiled on its own, as from files, with the PlanDefinitions that name its Library (``library``), and the
+    packs are joined (:func:`join_pack_sets`)."""
+    libraries = [item.strip() for item in library.split(",") if item.strip()] if isinstance(library, str) \
+        else [str(item) for item in library]
+    fetched = {canonical: _fetch_canonical(client, "Library", canonical) for canonical in libraries}
+    plan_definitions = [(canonical, _fetch_canonical(client, "PlanDefinition", canonical)) for canonical in canonicals]
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {canonical: [] for canonical in libraries}
+    for canonical, resource in plan_definitions:
+        named = _library_of(resource, libraries)
+        if named is None and len(libraries) == 1 and not resource.get("library"):
+            named = libraries[0]  # one pack: a PlanDefinition that names no Library uses the one given
+        if named is None:
+            named_there = ", ".join(resource.get("library") or []) or "none"
+            raise PackError(f"PlanDefinition?url={canonical}: its library ({named_there}) is none of the Libraries "
+                            f"named ({', '.join(libraries)})")
+        groups[named].append((canonical, resource))
     if terminology is None:
         from app.terminology import TerminologyServer
 
         terminology = TerminologyServer(client)
-    return pack_set_from_resources(resources, use_fast_path=use_fast_path, terminology=terminology)
+    unused = [canonical for canonical, members in groups.items() if not members]
+    if unused:
+        raise PackError(f"Library?url={unused[0]}: none of the PlanDefinitions named uses it")
+    sets = []
+    for canonical, members in groups.items():
+        resources = _published_pack(client, (canonical, fetched[canonical]), members)
+        sets.append(pack_set_from_resources(resources, use_fast_path=use_fast_path, terminology=terminology))
+    return sets[0] if len(sets) == 1 else join_pack_sets(sets)
+
+
+def _library_of(plan_definition: Mapping[str, Any], libraries: list[str]) -> str | None:
+    """Which of ``libraries`` (``url|version`` or ``url``) the PlanDefinition's ``library`` names, or None."""
+    named = [str(item) for item in plan_definition.get("library") or []]
+    for canonical in libraries:
+        if canonical in named or ("|" not in canonical and canonical in (item.partition("|")[0] for item in named)):
+            return canonical
+    return None
+
+
+def _published_pack(client: Any, library: tuple[str, dict[str, Any]],
+                    plan_definitions: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One pack's resources as (origin, JSON): its Library, its PlanDefinitions, then the ActivityDefinitions they
+    name (each fetched once)."""
+    resources = [(f"{client.base_url}/Library?url={library[0]}", library[1])]
+    resources += [(f"{client.base_url}/PlanDefinition?url={canonical}", resource)
+                  for canonical, resource in plan_definitions]
+    seen: set[str] = set()
+    for _canonical, resource in plan_definitions:
+        for activity in parse.activity_canonicals(resource):
+            if activity not in seen:
+                seen.add(activity)
+                resources.append((f"{client.base_url}/ActivityDefinition?url={activity}",
+                                  _fetch_canonical(client, "ActivityDefinition", activity)))
+    return resources
 
 
 def _fetch_canonical(client: Any, resource_type: str, canonical: str) -> dict[str, Any]:

@@ -92,16 +92,15 @@ class Population:
         return problems
 
 
-#: What no pack covers for children, said on every child's plan (issue: the pediatric pack's scope).
-CHILD_OUT_OF_SCOPE = "immunizations and developmental screening are not covered: follow the practice's schedule for " \
-    "them"
 CHILD_UNTIL = 18
 
 
-def coverage_statement(areas: list[tuple[str, Population | None]], facts: Mapping[str, Any]) -> str:
+def coverage_statement(areas: list[tuple[str, Population | None]], facts: Mapping[str, Any],
+                       out_of_scope: str = "") -> str:
     """What a plan says when the patient is outside every area's population (``areas``: title and population of
-    each): for a child younger than every area, which ages the packs cover and that none covers the child's age;
-    for an unknown age, to check the date of birth."""
+    each): for a child younger than every area, which ages the packs cover and that none covers the child's age,
+    then what the packs say they do not cover (``out_of_scope``, from their Libraries); for an unknown age, to
+    check the date of birth."""
     lows = [population.age_low for _title, population in areas if population and population.age_low is not None]
     age = (facts.get("patient") or {}).get("ageYears")
     readable = isinstance(age, int | float) and not isinstance(age, bool)
@@ -115,17 +114,20 @@ def coverage_statement(areas: list[tuple[str, Population | None]], facts: Mappin
                "applied: check the date of birth"
     years = f"{_number(age)} year{'' if age == 1 else 's'}"
     return (f"carepath's guideline packs cover {covered}; none covers this age: the patient is {years} old, so no "
-            f"guideline area was applied; {CHILD_OUT_OF_SCOPE}")
+            f"guideline area was applied" + (f"; {out_of_scope}" if out_of_scope else ""))
 
 
-def child_scope_statement(areas: list[tuple[str, Population | None]], facts: Mapping[str, Any]) -> str | None:
-    """For a patient under 18 inside some area: what the packs cover for the child's age, and what they do not
-    (immunizations, developmental screening); None for adults or an unknown age."""
+def child_scope_statement(areas: list[tuple[str, Population | None]], facts: Mapping[str, Any],
+                          out_of_scope: str = "") -> str | None:
+    """For a patient under 18 inside some area: what the packs cover for the child's age, and what they say they
+    do not (``out_of_scope``, from their Libraries: the pediatric pack's immunizations and developmental screening);
+    None for adults or an unknown age."""
     age = (facts.get("patient") or {}).get("ageYears")
     if not isinstance(age, int | float) or isinstance(age, bool) or age >= CHILD_UNTIL:
         return None
     applied = sorted(title for title, population in areas if population is None or population.outside(facts) is None)
-    return (f"carepath's pediatric guidance for this age covers: {', '.join(applied)}; {CHILD_OUT_OF_SCOPE}")
+    return (f"carepath's pediatric guidance for this age covers: {', '.join(applied)}"
+            + (f"; {out_of_scope}" if out_of_scope else ""))
 
 
 def _covered(areas: list[tuple[str, Population | None]]) -> str:

@@ -25,13 +25,12 @@ from app.engine.authoring.patient_texts import with_guardian_frame, with_patient
 from app.engine.authoring.pediatric_tables import bp_table
 from app.engine.authoring.prevention import USPSTF
 from app.engine.authoring.valuesets import own
-from app.engine.population import CHILD_OUT_OF_SCOPE
 from app.terminology.releases import with_compose
 
 VERSION = "2026.1.0"
 LIBRARY = "pediatric-data"
-#: Said on every child's plan (app.engine.population); the Library records it for those who read the pack.
-OUT_OF_SCOPE = CHILD_OUT_OF_SCOPE
+#: What the pack does not cover, in its Library (``out-of-scope``): every child's plan says it (app.engine.population).
+OUT_OF_SCOPE = "immunizations and developmental screening are not covered: follow the practice's schedule for them"
 
 AAP_BP = guideline("AAP-BP-2017", "Flynn JT et al. Clinical Practice Guideline for Screening and Management of High "
                    "Blood Pressure in Children and Adolescents. Pediatrics 2017;140(3):e20171904", "2017",
