@@ -54,8 +54,19 @@ if [[ $# -gt 0 ]]; then
   echo "==> pytest $*"
   run_pytest --durations=25 "$@" || status=$?
 else
-  echo "==> pytest: the warm suite (unit, integration, browser)"
-  run_pytest --durations=25 -m "not cluster" || status=$?
+  # The warm suite in two steps: the unit tests on every core (pytest-xdist: each worker a process of its own, no
+  # shared server), then the tests that share the one HAPI server, the sandbox EHR and chromium, one at a time.
+  workers="${CAREPATH_TEST_WORKERS:-$(nproc)}"
+  echo "==> pytest: unit tests ($workers workers)"
+  started_ms=$(date +%s%3N)
+  run_pytest --durations=15 -q -n "$workers" -m "not integration and not browser and not cluster" || status=$?
+  elapsed_ms=$(( $(date +%s%3N) - started_ms ))
+  printf 'unit: %d.%01d s\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
+  echo "==> pytest: integration and browser tests (HAPI, sandbox EHR, chromium)"
+  started_ms=$(date +%s%3N)
+  run_pytest --durations=15 -m "(integration or browser) and not cluster" || status=$?
+  elapsed_ms=$(( $(date +%s%3N) - started_ms ))
+  printf 'integration and browser: %d.%01d s\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
   # The tests marked 'cluster' (tests/test_cohort_cluster.py) start a Spark standalone master and two workers from
   # the installed PySpark on the loopback, with the Java the HAPI server uses: a stage of their own, timed.
   echo "==> cluster: Spark standalone cluster tests"
