@@ -66,10 +66,7 @@ def _searchset(resources: list[dict]) -> dict:
             "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
 
 
-@responses.activate
-def test_load_from_server__by_url_and_version():
-    published = _resources()
-
+def _publish(published: dict[tuple[str, str], dict], base: str = BASE) -> None:
     def answer(request):
         resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
         url, version = request.params["url"], request.params.get("version")
@@ -77,7 +74,12 @@ def test_load_from_server__by_url_and_version():
         return 200, {"Content-Type": "application/fhir+json"}, json.dumps(_searchset(found))
 
     for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
-        responses.add_callback(responses.GET, f"{BASE}/{resource_type}", callback=answer)
+        responses.add_callback(responses.GET, f"{base}/{resource_type}", callback=answer)
+
+
+@responses.activate
+def test_load_from_server__by_url_and_version():
+    _publish(_resources())
     _expand_answers()
     pack_set = load_pack_set_from_server(FhirClient(BASE, retries=0), [T2D], LIBRARY)
     assert [area.id for area in pack_set.areas] == ["type-2-diabetes"]
@@ -191,17 +193,6 @@ def test_configured__fhir_source_uses_the_pack_server():
     config = {"PACK_SOURCE": "fhir", "PACK_CANONICALS": T2D, "PACK_LIBRARY": LIBRARY,
               "PACK_FHIR_BASE_URL": "http://packs.test/fhir", "FHIR_RETRIES": 0}
     assert [area.id for area in load_configured_pack_set(config).areas] == ["type-2-diabetes"]
-
-
-def _publish(published: dict[tuple[str, str], dict], base: str = BASE) -> None:
-    def answer(request):
-        resource_type = request.path_url.split("?")[0].rsplit("/", 1)[1]
-        url, version = request.params["url"], request.params.get("version")
-        found = [r for (t, u), r in published.items() if t == resource_type and u == url and r["version"] == version]
-        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(_searchset(found))
-
-    for resource_type in ("Library", "PlanDefinition", "ActivityDefinition"):
-        responses.add_callback(responses.GET, f"{base}/{resource_type}", callback=answer)
 
 
 @responses.activate
