@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 from collections import Counter
 
@@ -192,3 +193,133 @@ def test_precheck__a_quick_check_never_accepts_what_the_library_rejects(model, f
             except (ValidationError, ValueError) as exc:
                 pytest.fail(f"quick check accepted {value!r}, the library rejects it: {exc}")
     assert accepted > 50  # the quick path does take the ordinary values
+
+
+# -- the tables kept on disk and the plain checks -------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_tables(tmp_path, monkeypatch):
+    """The pre-check and the repairs with nothing compiled or read yet, their tables kept under ``tmp_path``."""
+    from app.context import repair
+
+    def reset():
+        precheck._stored_tables = None
+        for table in (precheck._SHAPES, precheck._ADAPTER_INDEX, precheck._PRIMITIVES):
+            table.clear()
+        for column in (precheck._ANNOTATIONS, precheck._ADAPTERS, precheck._QUICK, precheck._PLAIN):
+            column.clear()
+        for cached in (precheck._resource_shape, precheck._tables_path, repair._fields, repair._scalar_or_complex):
+            cached.cache_clear()
+
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", str(tmp_path / "cache"))
+    reset()
+    yield reset
+    monkeypatch.undo()
+    reset()
+
+
+def _same_shape(kept, compiled) -> bool:
+    def field(entry):
+        kind, target, repeats, group = entry
+        return (kind, precheck._ANNOTATIONS[target] if kind == precheck._PRIMITIVE else target, repeats, group)
+
+    return {key: field(entry) for key, entry in kept.fields.items()} == \
+        {key: field(entry) for key, entry in compiled.fields.items()} and \
+        kept.required == compiled.required and kept.required_choices == compiled.required_choices
+
+
+def test_precheck_tables__read_back_they_are_the_tables_the_models_give(corpus, fresh_tables, tmp_path):
+    verdicts = [precheck.accepts(resource) for resource in corpus[:400]]
+    [kept_file] = (tmp_path / "cache" / "precheck").glob("*.json")
+    kept = json.loads(kept_file.read_text())
+    assert len(kept["shapes"]) >= 10 and set(kept["resources"]) >= {"Patient", "Observation", "Condition"}
+    fresh_tables()
+    assert [precheck.accepts(resource) for resource in corpus[:400]] == verdicts
+    for key, plain in kept["shapes"].items():
+        read_back = precheck._from_stored(plain)
+        compiled, _plain = precheck._compile_shape(precheck.model_at(key))
+        for entry in read_back.fields.values():  # the kept names give the library's own annotations
+            if entry[0] == precheck._PRIMITIVE and isinstance(precheck._ANNOTATIONS[entry[1]], str):
+                precheck._ANNOTATIONS[entry[1]] = precheck._annotation_named(precheck._ANNOTATIONS[entry[1]])
+        assert _same_shape(read_back, compiled), key
+
+
+def test_precheck_tables__a_damaged_file_is_compiled_again(corpus, fresh_tables, tmp_path):
+    precheck.accepts(corpus[0])
+    [kept_file] = (tmp_path / "cache" / "precheck").glob("*.json")
+    kept_file.write_text('{"resources": {"Patient": "os.system"}, "shapes": [], "plain": {}}')
+    fresh_tables()
+    assert precheck.accepts(corpus[0]) is True
+    assert json.loads(kept_file.read_text())["shapes"]  # written again whole
+
+
+def test_precheck_tables__an_empty_cache_setting_keeps_none(corpus, fresh_tables, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAREPATH_CACHE_DIR", "")
+    fresh_tables()
+    assert precheck.accepts(corpus[0]) is True
+    assert not (tmp_path / "cache").exists()
+
+
+def test_precheck_tables__a_kept_table_naming_something_else_is_not_sure(fresh_tables):
+    precheck.keep_table("resources", "Patient", "os.path")
+    assert precheck.accepts({"resourceType": "Patient", "id": "a"}) is False
+
+
+def test_plan__with_the_tables_kept_a_run_imports_neither_pydantic_nor_the_models(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = ("import sys, json; from app.cli import main; main(['plan', '--as-of', '2026-12-07', "
+              "'fhir_fixtures/clinical-pgx.json']); "
+              "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'fhir_core') "
+              "or m.startswith('fhir.resources.R4B.'))), file=sys.stderr)")
+    env = {**os.environ, "CAREPATH_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    runs = [subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=True) for _ in range(2)]
+    assert runs[0].stdout == runs[1].stdout and json.loads(runs[1].stdout)["activities"]
+    assert json.loads(runs[0].stderr.splitlines()[-1])  # the first run compiles the tables from the models
+    assert json.loads(runs[1].stderr.splitlines()[-1]) == []
+
+
+def _string_values() -> list:
+    rng = random.Random(11)
+    alphabet = ["a", "Z", "0", " ", "  ", "-", ".", "|", ":", "/", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f",
+                "\x00", "\x7f", "\x85", "\xa0", "\u2028", "\u3000", "\u180e", "é", "語", "\ud800", "\U0001f600", "_"]
+    values = ["", " ", "a", " a", "a ", "a  b", "a b", "x" * 64, "x" * 65, "x" * 300, "urn:uuid:1-2", "http://x/y z",
+              "\ud800", "a\ud800", True, False, 0, 1, 1.5, None, [], {}, b"a"]
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
+    return values
+
+
+def _number_values() -> list:
+    rng = random.Random(13)
+    return [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63, True, False, 1.0, 0.5, -0.0, 1e300, 1e-300,
+            float("inf"), float("nan"), "1", "1.5", None,
+            *(rng.randint(-(2**33), 2**33) for _ in range(300)), *(rng.uniform(-1e9, 1e9) for _ in range(300))]
+
+
+@pytest.mark.parametrize("name", ["StringType", "MarkdownType", "CodeType", "IdType", "UriType", "CanonicalType",
+                                  "BooleanType", "IntegerType", "PositiveIntType", "UnsignedIntType", "DecimalType",
+                                  "DateType", "DateTimeType", "InstantType"])
+def test_precheck__a_plain_check_never_accepts_what_the_library_rejects(name):
+    from fhir.resources.R4B import fhirtypes
+    from pydantic import TypeAdapter, ValidationError
+
+    annotation = getattr(fhirtypes, name)
+    check = precheck._plain_check(precheck._plain_spec(annotation))
+    assert check is not None
+    library = TypeAdapter(annotation)
+    days = ["0001-01-01", "2020", "2020-02", "2020-13", "0000", "2019-02-29", "2020-02-29", "2020-06-01"]
+    values = [*_string_values(), *_number_values(), *_date_times(), *days]
+    accepted = 0
+    for value in values:
+        if check(value):
+            accepted += 1
+            try:
+                library.validate_python(value)
+            except (ValidationError, ValueError, TypeError) as exc:
+                pytest.fail(f"plain check of {name} accepted {value!r}, the library rejects it: {exc}")
+    assert accepted >= 2  # it does take the ordinary values

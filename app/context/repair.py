@@ -28,9 +28,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
-
-from app.context import resources
+from app.context import precheck, resources
 
 Path = tuple[str | int, ...]
 #: A repair: where, the new value (or ``_REMOVE``), and the sentence for dataQuality.
@@ -89,6 +87,8 @@ def _sentence(error: dict[str, Any], count: int) -> str:
 
 def _errors(resource: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The validation errors of ``resource`` (empty when valid), or None when the library fails otherwise."""
+    from pydantic import ValidationError  # here: a run whose resources all pass the pre-check never imports it
+
     try:
         resources._model(resource["resourceType"])(**resource)
     except ValidationError as exc:
@@ -103,7 +103,7 @@ def _fix(resource: dict[str, Any], error: dict[str, Any]) -> Fix | None:
     steps = _steps(resource, error.get("loc") or ())
     narrative = _narrative_model()
     for path, kind, model in steps:
-        if kind == _COMPLEX and model is narrative:
+        if kind == _COMPLEX and model == narrative:
             loc = error.get("loc") or ()
             if loc and loc[-1] == "div" and "missing" in str(error.get("type")):
                 return path, _REMOVE, f"{_dotted(path)}.div missing: narrative ignored"
@@ -284,12 +284,30 @@ def _retyped_value(value: Any, kind: int, model: Any, path: Path, notes: list[st
 
 
 @cache
-def _fields(model: Any) -> dict[str, tuple[int, Any]]:
-    """JSON name -> (kind, model of a complex element or None) for the elements of a fhir.resources model."""
+def _fields(key: str) -> dict[str, tuple[int, str | None]]:
+    """JSON name -> (kind, model path of a complex element or None) for the elements of the fhir.resources model
+    at ``key`` (:func:`app.context.precheck.model_key`). Kept on disk with the pre-check's tables, so that a run
+    does not build the models only to read their fields."""
+    plain = precheck.kept_table("repair", key)
+    if isinstance(plain, dict):
+        table = {name: (entry[0], entry[1]) for name, entry in plain.items()
+                 if isinstance(name, str) and isinstance(entry, list) and len(entry) == 2 and entry[0] in _KINDS
+                 and (entry[1] is None or (isinstance(entry[1], str) and entry[1].startswith("fhir.resources.")))}
+        if len(table) == len(plain):
+            return table
+    table = _compile_fields(precheck.model_at(key))
+    precheck.keep_table("repair", key, {name: list(entry) for name, entry in table.items()})
+    return table
+
+
+_KINDS = frozenset(range(8))
+
+
+def _compile_fields(model: Any) -> dict[str, tuple[int, str | None]]:
     from fhir_core import types as fhir_types
     from fhir_core.types import FhirBase, FhirElementOrResourceBase
 
-    table: dict[str, tuple[int, Any]] = {}
+    table: dict[str, tuple[int, str | None]] = {}
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         key = info.alias or name
@@ -301,7 +319,7 @@ def _fields(model: Any) -> dict[str, tuple[int, Any]]:
             if issubclass(inner, FhirElementOrResourceBase):
                 kind = _RESOURCE  # contained resources: the model comes from each one's resourceType
             else:
-                kind, target = _COMPLEX, inner.get_model_klass()
+                kind, target = _COMPLEX, inner._model_klass
         elif inner is bool:
             kind = _BOOLEAN
         for meta in metadata:
@@ -318,7 +336,7 @@ def _fields(model: Any) -> dict[str, tuple[int, Any]]:
 
 
 @cache
-def _scalar_or_complex(model: Any) -> dict[str, tuple[int, Any]]:
+def _scalar_or_complex(model: str) -> dict[str, tuple[int, str | None]]:
     """The entries of :func:`_fields` :func:`_suspect` looks at: numbers, booleans and elements that hold some."""
     return {key: entry for key, entry in _fields(model).items()
             if entry[0] in (_COMPLEX, _RESOURCE, _DECIMAL, _INTEGER, _BOOLEAN)}
@@ -338,18 +356,24 @@ def _unwrap(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
     return annotation, ()
 
 
-def _resource_model(resource_type: Any) -> Any:
+def _resource_model(resource_type: Any) -> str | None:
+    """The model path (:func:`app.context.precheck.model_key`) of a type name, or None."""
     if not isinstance(resource_type, str):
         return None
+    key = precheck.kept_table("models", resource_type)
+    if isinstance(key, str):
+        return key
     try:
-        return resources._model(resource_type)
+        key = precheck.model_key(resources._model(resource_type))
     except (KeyError, ValueError, ImportError, AttributeError):
         return None  # not a FHIR R4B type: nothing is repaired, validation says what is wrong
+    precheck.keep_table("models", resource_type, key)
+    return key
 
 
 @cache
-def _narrative_model() -> Any:
-    return resources._model("Narrative")
+def _narrative_model() -> str:
+    return precheck.model_key(resources._model("Narrative"))
 
 
 @cache

@@ -59,6 +59,11 @@ class CompiledExpression:
                 pass  # a shape the subset does not cover (e.g. a collection compared): ask fhirpathpy
         return self.evaluate_reference(variables)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its text (a compiled pack kept on disk, :func:`app.engine.packs.load_pack_set`) and compiled
+        again when read, the way it was: with the fast path when it had one."""
+        return _restored, (self.text, self.fast is not None)
+
     def evaluate_reference(self, variables: Mapping[str, Any]) -> list[Any]:
         """Evaluate with fhirpathpy only."""
         plain = {name: value for name, value in variables.items() if name != PATH_CACHE}
@@ -84,6 +89,10 @@ def _compiled(text: str, use_fast_path: bool) -> CompiledExpression:
         except Unsupported:
             fast = None
     return CompiledExpression(text=text, compiled=None if fast is not None else _reference(text), fast=fast)
+
+
+def _restored(text: str, fast: bool) -> CompiledExpression:
+    return _compiled(text, fast)
 
 
 def _reference(text: str) -> Callable[..., list[Any]]:

@@ -8,8 +8,10 @@ format for informaticists.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,11 +125,107 @@ def load_pack_set(path: PackFolders = None, *, use_fast_path: bool = True, termi
     :class:`app.terminology.TerminologyServer`). Several folders are compiled one by one and joined
     (:func:`join_pack_sets`): one plan road, each area within its own population."""
     folders = pack_folders(path)
-    sets = [pack_set_from_resources(read_pack_folder(folder), use_fast_path=use_fast_path, terminology=terminology)
-            for folder in folders]
+    sets = [_folder_pack_set(folder, use_fast_path=use_fast_path, terminology=terminology) for folder in folders]
     joined = sets[0] if len(sets) == 1 else join_pack_sets(sets)
     joined.folders = folders
     return joined
+
+
+def _folder_pack_set(folder: Path, *, use_fast_path: bool, terminology: Any) -> PackSet:
+    """One pack folder loaded and checked, or the same folder's compiled pack remembered from an earlier load.
+
+    Reading, checking and compiling the bundled packs is most of a ``carepath plan`` run, and gives the same
+    result for the same files: a pack that loaded without a problem is kept in ``CAREPATH_CACHE_DIR``
+    (:func:`_pack_cache_entry`) with the SHA-256 of every file of the folder and of the code that loads it, and
+    used again only while both are the same: a changed file or a changed loader loads and checks the pack again.
+    Packs whose value sets a terminology server expands are not kept (the server's answer may change), nor packs
+    compiled without the fast FHIRPath path (tests comparing the evaluators).
+
+    The entry is a pickle, read back only when :func:`app.cache.read_own` finds it written by this same user and
+    writable by nobody else, and only when the digest written before it is the folder's: the cache folder is the
+    user's own, as trusted as carepath's code and settings (whoever can write it can already change what the
+    user runs), and another account cannot plant an entry even in a shared ``CAREPATH_CACHE_DIR``. An entry that
+    cannot be read, is stale or is not a pack set is ignored and written again.
+    """
+    entry, digest = _pack_cache_entry(folder) if terminology is None and use_fast_path else (None, b"")
+    if entry is not None:
+        from app.cache import read_own
+
+        data = read_own(entry)
+        if data is not None and data.startswith(digest):
+            try:
+                found = pickle.loads(data[len(digest):])  # noqa: S301 - the user's own entry, see above
+            except Exception:  # a damaged or stale entry of any kind: load the pack again
+                found = None
+            if isinstance(found, PackSet):
+                return found
+    pack_set = pack_set_from_resources(read_pack_folder(folder), use_fast_path=use_fast_path,
+                                       terminology=terminology)
+    if entry is not None:
+        from app.cache import prune, write_own
+
+        try:
+            data = pickle.dumps(pack_set, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return pack_set
+        write_own(entry, digest + data)
+        prune(entry.parent, keep=_PACK_ENTRIES_KEPT)
+    return pack_set
+
+
+#: Compiled packs kept at most (each folder has one entry; the bundled packs' are about 1.4 MB): the oldest go.
+_PACK_ENTRIES_KEPT = 16
+
+
+def _pack_cache_entry(folder: Path) -> tuple[Path | None, bytes]:
+    """Where the compiled pack of ``folder`` is kept (one entry per folder name as given: the pack's messages and
+    value-set sources quote it), and the digest its content must start with: the SHA-256 of the folder's name and
+    of every pack file's name and bytes, in a folder named by :func:`_loader_digest`. (None, b"") when caching is
+    off or the folder cannot be read."""
+    from app.cache import cache_dir
+
+    code = _loader_digest()
+    kept = cache_dir(f"packs-{code}") if code else None
+    if kept is None or not folder.is_dir():
+        return None, b""
+    name = f"{folder}\0".encode()
+    digest = hashlib.sha256(name)
+    try:
+        for file in pack_files(folder):
+            content = file.read_bytes()
+            digest.update(f"{file.relative_to(folder).as_posix()}\0{len(content)}\0".encode())
+            digest.update(content)
+    except OSError:
+        return None, b""
+    return kept / f"{hashlib.sha256(name).hexdigest()[:32]}.pickle", f"{digest.hexdigest()}\n".encode()
+
+
+#: The code a compiled pack depends on (its classes and how they are built), by folder or file under ``app/``.
+_LOADER_SOURCES = ("engine", "terminology", "context", "fhir", "errors.py", "formats.py", "refs.py", "cache.py")
+
+
+@functools.cache
+def _loader_digest() -> str:
+    """A digest of the code that reads, checks and compiles a pack (every module of :data:`_LOADER_SOURCES`), of
+    Python's version and of the FHIR models' version (they validated it): any change loads every pack again.
+    Empty (no cache) when the source cannot be read, e.g. carepath's code shipped to a Spark executor as a zip."""
+    import sys
+
+    import fhir.resources  # the package alone (its version), not its models
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(f"{sys.version}\0{getattr(fhir.resources, '__version__', 'unknown')}\0".encode())
+    files = sorted(file for name in _LOADER_SOURCES
+                   for file in ((root / name).glob("*.py") if not name.endswith(".py") else [root / name]))
+    if not files:
+        return ""
+    try:
+        for file in files:
+            digest.update(f"{file.relative_to(root).as_posix()}\0".encode())
+            digest.update(file.read_bytes())
+    except OSError:
+        return ""
+    return digest.hexdigest()[:16]
 
 
 def join_pack_sets(sets: list[PackSet]) -> PackSet:
