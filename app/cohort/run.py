@@ -91,8 +91,8 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
         plan(grouped_frame(frame, partitions), False).write.parquet(local_uri(work / "results"))
         results = spark.read.parquet(local_uri(work / "results"))
         strays = results.filter(f.col("type") == "stray").select(
-            f.col("patient").alias("hint"), f.lit(True).alias("exact"), "kind", "file", "block", "row", "payload",
-            "fmt")
+            f.col("patient").alias("hint"), f.lit(True).alias("exact"), f.col("order_kind").alias("kind"), "file",
+            "block", "row", "payload", "fmt")
         if strays.limit(1).count():
             # lines the JVM placed with another patient than Python found (odd JSON): the whole planning again,
             # with each of those lines given to its patient
@@ -105,7 +105,7 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
         plans = results.filter(f.col("type") == "plan")
         plans.filter(f.col("plan") != "").select("plan").write.text(local_uri(work / "plans"))
         merge_parts(work / "plans", out / "plans.ndjson")
-        activities = plans.select(f.explode("activities").alias("a")).select("a.*")
+        activities = results.filter(f.col("type") == "activity").select(*ACTIVITY_COLUMNS)
         activities.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(
             local_uri(out / "activities.parquet"))
         plans.filter(f.col("outreach").isNotNull()).select("outreach").write.text(local_uri(work / "outreach"))
@@ -131,10 +131,9 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
 
 
 #: The rows the planning gives (:func:`plan_batches`): a patient's outputs, input problems, stray lines.
-PLAN_COLUMNS = ("type string, patient string, plan string, outreach string, activities array<struct<"
-                + ", ".join(f"{name}: {'date' if name == 'due' else 'string'}" for name in ACTIVITY_COLUMNS)
-                + ">>, key array<string>, kind int, file string, block bigint, "
-                "row bigint, payload binary, fmt int")
+PLAN_COLUMNS = ("type string, plan string, outreach string, "
+                + ", ".join(f"{name} {'date' if name == 'due' else 'string'}" for name in ACTIVITY_COLUMNS)
+                + ", key array<string>, order_kind int, file string, block bigint, row bigint, payload binary, fmt int")
 #: Patients per Arrow batch the planning sends back.
 _BATCH = 256
 
@@ -158,14 +157,15 @@ def plan_batches(batches: Iterable[Any], shared: Any, as_of: date, counting: Cou
         result = patient_result(patient_id, items, pack_set, as_of, counting)
         counts.add(result.counts)
         rows.append({"type": "plan", "patient": patient_id, "plan": result.plan_json,
-                     "outreach": _outreach_line(result) if result.open_gaps else None,
-                     "activities": [{**row, "due": _due(row["due"])} for row in result.activities]})
+                     "outreach": _outreach_line(result) if result.open_gaps else None})
+        rows += [{**row, "type": "activity", "due": _due(row["due"])} for row in result.activities]
         if len(rows) >= _BATCH:
             yield pa.RecordBatch.from_pylist(rows, schema=schema)
             rows = []
     rows += [{"type": "problem", "plan": kind, "row": n} for kind, n in problems.items()]
     rows += [{"type": "count", "key": list(key), "row": n} for key, n in counts.items()]
-    rows += [{"type": "stray", "patient": row.pop("hint"), **row} for row in strays or []]
+    rows += [{"type": "stray", "patient": row.pop("hint"), "order_kind": row.pop("kind"), **row}
+             for row in strays or []]
     if rows:
         yield pa.RecordBatch.from_pylist(rows, schema=schema)
 
@@ -173,11 +173,10 @@ def plan_batches(batches: Iterable[Any], shared: Any, as_of: date, counting: Cou
 def _plan_schema() -> Any:
     import pyarrow as pa
 
-    activity = pa.struct([(name, pa.date32() if name == "due" else pa.string()) for name in ACTIVITY_COLUMNS])
-    return pa.schema([("type", pa.string()), ("patient", pa.string()), ("plan", pa.string()),
-                      ("outreach", pa.string()), ("activities", pa.list_(activity)),
+    return pa.schema([("type", pa.string()), ("plan", pa.string()), ("outreach", pa.string()),
+                      *[(name, pa.date32() if name == "due" else pa.string()) for name in ACTIVITY_COLUMNS],
                       ("key", pa.list_(pa.string())),
-                      ("kind", pa.int32()), ("file", pa.string()), ("block", pa.int64()), ("row", pa.int64()),
+                      ("order_kind", pa.int32()), ("file", pa.string()), ("block", pa.int64()), ("row", pa.int64()),
                       ("payload", pa.binary()), ("fmt", pa.int32())])
 
 

@@ -297,20 +297,41 @@ def partitions_for(spark: Any, source: str | Path) -> int:
 
 
 def _hinted(lines: Any) -> Any:
-    """The lines of :func:`resource_frame` with the patient the JVM reads from their top-level fields."""
+    """The lines of :func:`resource_frame` with the patient the JVM reads from their top-level fields.
+
+    A line written as servers write ndjson (compact, ``resourceType`` first, a reference's ``reference`` first) is
+    read by a text search; any other by ``get_json_object``, with :func:`app.cohort.sources.patient_of`'s rules.
+    Either is only a hint (:func:`arrow_groups` keys each line itself)."""
     from pyspark.sql import functions as f
 
-    fields = f.json_tuple("value", "resourceType", "id", "subject", "patient", "beneficiary").alias(
-        "resource_type", "id", "subject", "patient", "beneficiary")
-    read = lines.select("*", fields)
-    # as patient_of: a Patient's own id, else subject (when not empty) or patient, else a Coverage's beneficiary
-    holder = f.when(f.col("subject").isNotNull() & ~f.col("subject").isin("", "{}", "[]", "0", "false", "null"),
-                    f.col("subject")).otherwise(f.col("patient"))
-    hint = f.when(f.col("resource_type") == "Patient", f.col("id")).otherwise(f.coalesce(
-        _referenced_patient(f.get_json_object(holder, "$.reference")),
-        _referenced_patient(f.get_json_object(f.col("beneficiary"), "$.reference"))))
-    return read.select(hint.alias("hint"), f.lit(False).alias("exact"), f.lit(0).alias("kind"), "file", "block",
-                       "row", "payload", f.lit(LINE).alias("fmt"))
+    value = f.col("value")
+    hint = (f.when(value.startswith('{"resourceType":"Patient"'), f.get_json_object(value, "$.id"))
+            .otherwise(f.coalesce(_compact_reference(value, "subject"), _compact_reference(value, "patient"))))
+    return lines.select(f.coalesce(hint, _read_hint(value)).alias("hint"), f.lit(False).alias("exact"),
+                        f.lit(0).alias("kind"), "file", "block", "row", "payload", f.lit(LINE).alias("fmt"))
+
+
+def _compact_reference(value: Any, field: str) -> Any:
+    """The patient of the first ``"field":{"reference":"..."`` of a compact line, by a text search, or null."""
+    from pyspark.sql import functions as f
+
+    marker = f'"{field}":{{"reference":"'
+    at = f.instr(value, marker)
+    reference = f.substring_index(value.substr(at + len(marker), f.lit(1 << 30)), '"', 1)
+    return f.when(at > 0, _referenced_patient(reference))
+
+
+def _read_hint(value: Any) -> Any:
+    """The patient of a line as ``get_json_object`` reads it: a Patient's own id, else ``subject`` (when not
+    empty) or ``patient``, else a Coverage's ``beneficiary``."""
+    from pyspark.sql import functions as f
+
+    subject = f.get_json_object(value, "$.subject")
+    holder = f.when(subject.isNotNull() & ~subject.isin("", "{}", "[]", "0", "false", "null"), subject).otherwise(
+        f.get_json_object(value, "$.patient"))
+    return f.when(f.get_json_object(value, "$.resourceType") == "Patient", f.get_json_object(value, "$.id")).otherwise(
+        f.coalesce(_referenced_patient(f.get_json_object(holder, "$.reference")),
+                   _referenced_patient(f.get_json_object(value, "$.beneficiary.reference"))))
 
 
 def _referenced_patient(reference: Any) -> Any:
