@@ -143,33 +143,3 @@ def test_cohort_run__bad_lines_and_files_are_counted_by_name_and_the_run_complet
     }
     assert summary.counts.get(("patients",), 0) + sum(
         n for key, n in summary.counts.items() if key[0] == "quality" and key[1] == "Patient") == 1
-
-
-def test_cohort_run__a_line_the_jvm_places_with_no_patient_is_planned_with_the_patient_python_reads(spark, tmp_path):
-    """The JVM reads a line's patient only to place it (``json_tuple``); Python decides. ``"subject": 0.0`` is
-    empty to carepath (the ``patient`` reference counts, as in ``carepath plan``) but not to the JVM's test, so the
-    Observation reaches p1's plan by the second placing: the plans equal the single-process loop's."""
-    from app.cohort.plans import patient_result
-    from app.cohort.sources import local_groups, resources_in_order
-
-    source = tmp_path / "export"
-    source.mkdir()
-    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01", "gender": "female"}
-    smoker = {"resourceType": "Observation", "id": "o1", "status": "final", "subject": 0.0,
-              "patient": {"reference": "Patient/p1"}, "effectiveDateTime": "2021-01-01",
-              "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
-              "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "449868002"}]}}
-    other = {**patient, "id": "p2"}
-    (source / "Patient.ndjson").write_text("\n".join(json.dumps(r) for r in (patient, other)) + "\n")
-    (source / "Observation.ndjson").write_text(json.dumps(smoker) + "\n")
-    summary = run_cohort(spark, source, AS_OF, tmp_path / "out", partitions=2, report=False)
-    lines = (tmp_path / "out" / "plans.ndjson").read_text(encoding="utf-8").splitlines()
-    plans = {plan["patient_id"]: plan for plan in map(json.loads, lines)}
-    groups, problems = local_groups(source)
-    pack_set = load_pack_set()
-    expected = {patient_id: json.loads(patient_result(patient_id, resources_in_order(items), pack_set, AS_OF).plan_json)
-                for patient_id, items in groups.items()}
-    assert plans == expected and summary.input_problems == dict(problems) == {}
-    assert len(groups["p1"]) == 2 and '"o1"' in json.dumps(plans["p1"])  # the Observation is p1's, and is read
-    without = json.loads(patient_result("p1", [patient], pack_set, AS_OF).plan_json)
-    assert plans["p1"] != without

@@ -27,8 +27,8 @@ from typing import Any
 from app.errors import CarepathError
 from app.fhir.decoding import MAX_DEPTH, UnreadableJson, loads
 
-__all__ = ["InputLimits", "UnreadableInput", "check_gzip", "decode_document", "decode_resource", "document_bytes",
-           "line_text", "ndjson_lines"]
+__all__ = ["InputLimits", "UnreadableInput", "decode_document", "decode_resource", "document_bytes",
+           "ndjson_lines"]
 
 _CHUNK = 1024 * 1024
 
@@ -88,7 +88,7 @@ def ndjson_lines(path: str, limits: InputLimits = InputLimits()) -> Iterator[str
     before any line is given.
     """
     if path.endswith(".gz"):
-        check_gzip(path, limits.decompressed)
+        _check_gzip(path, limits.decompressed)
     with _open(path) as raw:
         while True:
             line = raw.readline(limits.document + 1)
@@ -99,24 +99,16 @@ def ndjson_lines(path: str, limits: InputLimits = InputLimits()) -> Iterator[str
                     line = raw.readline(_CHUNK)
                 yield UnreadableInput(f"lines larger than {limits.document} bytes")
                 continue
-            yield line_text(line, limits)
-
-
-def line_text(line: bytes, limits: InputLimits = InputLimits()) -> str | UnreadableInput:
-    """One ndjson line's text without its line end, or an :class:`UnreadableInput` when it is longer than the
-    limit or not UTF-8 (as :func:`ndjson_lines` gives it; the Spark job's lines come from the JVM as bytes)."""
-    if len(line) - line.endswith(b"\n") > limits.document:
-        return UnreadableInput(f"lines larger than {limits.document} bytes")
-    try:
-        return line.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        return UnreadableInput("lines that are not UTF-8 text")
+            try:
+                yield line.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                yield UnreadableInput("lines that are not UTF-8 text")
 
 
 def document_bytes(path: str, limits: InputLimits = InputLimits()) -> bytes:
     """The bytes of a one-document file (a Bundle; gzip when its name ends in .gz), or :class:`UnreadableInput`."""
     if path.endswith(".gz"):
-        check_gzip(path, min(limits.decompressed, limits.document))
+        _check_gzip(path, min(limits.decompressed, limits.document))
     elif Path(path).stat().st_size > limits.document:
         raise UnreadableInput(f"larger than {limits.document} bytes")
     with _open(path) as raw:
@@ -130,7 +122,7 @@ def _open(path: str) -> io.BufferedIOBase:
         raise UnreadableInput("files that cannot be opened", detail=str(exc)) from None
 
 
-def check_gzip(path: str, cap: int) -> None:
+def _check_gzip(path: str, cap: int) -> None:
     """:class:`UnreadableInput` when ``path`` is not gzip or inflates beyond ``cap`` bytes (measured by streaming,
     nothing kept)."""
     inflated = 0

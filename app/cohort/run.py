@@ -17,14 +17,15 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from operator import add
 from pathlib import Path
 from typing import Any
 
 from app.cohort.counting import Counting, load_counting
 from app.cohort.decoder import InputLimits
 from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient_result
-from app.cohort.sources import DEFAULT_LIMITS, Counts
-from app.cohort.spark import arrow_groups, grouped_frame, local_uri, merge_parts, partitions_for, resource_frame
+from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
+from app.cohort.spark import grouped_resources, local_uri, merge_parts
 from app.cohort.workload import parse_capacity
 from app.engine.packs import pack_folders, pack_set_from_resources, read_pack_folder
 
@@ -76,50 +77,31 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
     parse_capacity([f"{kind}={n}" for kind, n in capacity.items()], counting.work_kinds)  # a kind it knows
     out.mkdir(parents=True, exist_ok=True)
     shared = spark.sparkContext.broadcast((pack_token(pack_resources), pack_resources))
-    frame, file_problems = resource_frame(spark, source, limits=limits)
-    partitions = partitions or partitions_for(spark, source)
+    groups, problems = grouped_resources(spark, source, partitions=partitions, limits=limits)
 
-    def plan(grouped: Any, again: bool) -> Any:
-        return grouped.mapInArrow(
-            lambda batches: plan_batches(batches, shared, as_of, counting, limits, again=again), PLAN_COLUMNS)
+    def plan_partition(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[PatientResult]:
+        token, resources = shared.value
+        pack_set = cached_pack_set(token, resources)
+        for patient_id, items in rows:
+            yield patient_result(patient_id, resources_in_order(items), pack_set, as_of, counting)
 
-    from pyspark.sql import functions as f
+    from pyspark import StorageLevel
 
+    results = groups.mapPartitions(plan_partition).persist(StorageLevel.MEMORY_AND_DISK)
     work = out / "_parts"
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
     try:
-        plan(grouped_frame(frame, partitions), False).write.parquet(local_uri(work / "results"))
-        results = spark.read.parquet(local_uri(work / "results"))
-        strays = results.filter(f.col("type") == "stray").select(
-            f.col("patient").alias("hint"), f.lit(True).alias("exact"), f.col("order_kind").alias("kind"), "file",
-            "block", "row", "payload", "fmt")
-        if strays.limit(1).count():
-            # lines the JVM placed with another patient than Python found (odd JSON): the whole planning again,
-            # with each of those lines given to its patient
-            place = ["kind", "file", "block", "row"]
-            moved = frame.join(strays.select(*place), place, "left_anti").unionByName(strays)
-            plan(grouped_frame(moved, partitions), True).write.parquet(local_uri(work / "results-again"))
-            results = spark.read.parquet(local_uri(work / "results-again"))
-        problems = {row[0]: row[1] for row in results.filter(f.col("type") == "problem").groupBy("plan")
-                    .agg(f.sum("row")).collect()}
-        plans = results.filter(f.col("type") == "plan")
-        plans.filter(f.col("plan") != "").select("plan").write.text(local_uri(work / "plans"))
+        results.map(lambda r: r.plan_json).filter(bool).saveAsTextFile(local_uri(work / "plans"))
         merge_parts(work / "plans", out / "plans.ndjson")
-        activities = results.filter(f.col("type") == "activity").select(*ACTIVITY_COLUMNS)
-        activities.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(
-            local_uri(out / "activities.parquet"))
-        plans.filter(f.col("outreach").isNotNull()).select("outreach").write.text(local_uri(work / "outreach"))
+        _write_activities(spark, results, out / "activities.parquet")
+        results.filter(lambda r: r.open_gaps).map(_outreach_line).saveAsTextFile(local_uri(work / "outreach"))
         merge_parts(work / "outreach", out / "outreach.csv", header=_csv_line(OUTREACH_HEADER))
-        counts = {tuple(row[0]): row[1] for row in results.filter(f.col("type") == "count")
-                  .groupBy("key").agg(f.sum("row")).collect()}
-        for results_folder in work.glob("results*"):
-            shutil.rmtree(results_folder)
+        counts = dict(results.flatMap(lambda r: r.counts.items()).reduceByKey(add).collect())
         work.rmdir()
     finally:
+        results.unpersist()
         shared.unpersist()
-    for problem, number in file_problems.items():
-        problems[problem] = problems.get(problem, 0) + number
-    summary = CohortSummary(as_of=as_of, counts=counts, input_problems=problems, packs=packs, out=out,
+    summary = CohortSummary(as_of=as_of, counts=counts, input_problems=dict(problems.value), packs=packs, out=out,
                             seconds=time.perf_counter() - started, counting=counting, capacity=capacity)
     summary.files = {"plans": "plans.ndjson", "activities": "activities.parquet", "outreach": "outreach.csv"}
     if report:
@@ -130,54 +112,18 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
     return summary
 
 
-#: The rows the planning gives (:func:`plan_batches`): a patient's outputs, input problems, stray lines.
-PLAN_COLUMNS = ("type string, plan string, outreach string, "
-                + ", ".join(f"{name} {'date' if name == 'due' else 'string'}" for name in ACTIVITY_COLUMNS)
-                + ", key array<string>, order_kind int, file string, block bigint, row bigint, payload binary, fmt int")
-#: Patients per Arrow batch the planning sends back.
-_BATCH = 256
+def _write_activities(spark: Any, results: Any, target: Path) -> None:
+    from pyspark.sql.types import DateType, StringType, StructField, StructType
 
+    schema = StructType([StructField(name, DateType() if name == "due" else StringType(), name != "patient")
+                         for name in ACTIVITY_COLUMNS])
 
-def plan_batches(batches: Iterable[Any], shared: Any, as_of: date, counting: Counting, limits: InputLimits, *,
-                 again: bool = False) -> Iterator[Any]:
-    """Arrow batches of :data:`PLAN_COLUMNS` from a partition of :func:`app.cohort.spark.grouped_frame`: each
-    patient planned by :func:`app.cohort.plans.patient_result` (its plan, outreach line and activities), then the
-    partition's report counts and input problems (``key`` or ``plan`` the kind, ``row`` the number), then the
-    lines that belong to another patient than the JVM placed them with (:func:`arrow_groups`; with ``again``,
-    the second planning that has them placed right, none)."""
-    import pyarrow as pa
+    def rows(result: PatientResult) -> Iterator[tuple[Any, ...]]:
+        for row in result.activities:
+            yield tuple(_due(row[name]) if name == "due" else row[name] for name in ACTIVITY_COLUMNS)
 
-    schema = _plan_schema()
-    token, resources = shared.value
-    pack_set = cached_pack_set(token, resources)
-    problems, counts = Counts(), Counts()
-    strays: list[dict[str, Any]] | None = None if again else []
-    rows: list[dict[str, Any]] = []
-    for patient_id, items in arrow_groups(batches, problems, strays, limits=limits):
-        result = patient_result(patient_id, items, pack_set, as_of, counting)
-        counts.add(result.counts)
-        rows.append({"type": "plan", "patient": patient_id, "plan": result.plan_json,
-                     "outreach": _outreach_line(result) if result.open_gaps else None})
-        rows += [{**row, "type": "activity", "due": _due(row["due"])} for row in result.activities]
-        if len(rows) >= _BATCH:
-            yield pa.RecordBatch.from_pylist(rows, schema=schema)
-            rows = []
-    rows += [{"type": "problem", "plan": kind, "row": n} for kind, n in problems.items()]
-    rows += [{"type": "count", "key": list(key), "row": n} for key, n in counts.items()]
-    rows += [{"type": "stray", "patient": row.pop("hint"), "order_kind": row.pop("kind"), **row}
-             for row in strays or []]
-    if rows:
-        yield pa.RecordBatch.from_pylist(rows, schema=schema)
-
-
-def _plan_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([("type", pa.string()), ("plan", pa.string()), ("outreach", pa.string()),
-                      *[(name, pa.date32() if name == "due" else pa.string()) for name in ACTIVITY_COLUMNS],
-                      ("key", pa.list_(pa.string())),
-                      ("order_kind", pa.int32()), ("file", pa.string()), ("block", pa.int64()), ("row", pa.int64()),
-                      ("payload", pa.binary()), ("fmt", pa.int32())])
+    frame = spark.createDataFrame(results.flatMap(rows), schema)
+    frame.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(local_uri(target))
 
 
 def _due(text: str) -> date | None:

@@ -101,14 +101,9 @@ def venv_prefix() -> Path:
     return Path(sys.prefix)
 
 
-#: The extra of carepath whose packages the executors import too (Arrow for the planning's batches).
-EXECUTOR_EXTRA = "cohort"
-
-
 def runtime_distributions(root: str = "carepath") -> list[metadata.Distribution]:
-    """``root`` and every installed distribution it requires, recursively, with ``root``'s
-    :data:`EXECUTOR_EXTRA` and without other optional extras and what the executors' Spark provides
-    (:data:`FROM_SPARK`)."""
+    """``root`` and every installed distribution it requires, recursively, leaving out optional extras and what
+    the executors' Spark provides (:data:`FROM_SPARK`)."""
     found: dict[str, metadata.Distribution] = {}
     todo = [root]
     while todo:
@@ -125,8 +120,7 @@ def runtime_distributions(root: str = "carepath") -> list[metadata.Distribution]
         found[name] = dist
         for requirement in dist.requires or []:
             marker = requirement.partition(";")[2]
-            executors = name == _normal(root) and re.search(rf"extra\s*==\s*['\"]{EXECUTOR_EXTRA}['\"]", marker)
-            if "extra" in marker and not executors:
+            if "extra" in marker:
                 continue
             match = _NAME.match(requirement)
             if match:

@@ -16,7 +16,6 @@ from typing import Any
 from app.cohort.decoder import (
     InputLimits,
     UnreadableInput,
-    check_gzip,
     decode_document,
     decode_resource,
     document_bytes,
@@ -67,40 +66,31 @@ def medication_id(reference: Any) -> str | None:
 
 def key_lines(partition: int, lines: Iterable[str | UnreadableInput], counts: Any = None, *, file: str = "",
               limits: InputLimits = DEFAULT_LIMITS) -> Iterator[Keyed]:
-    """(patient, (order, line)) for each line of an ndjson partition that a patient's facts can use
-    (:func:`key_line`)."""
-    for position, line in enumerate(lines):
-        keyed = key_line(line, counts, file=file, limits=limits)
-        if keyed is not None:
-            yield keyed[0], ((0, file, partition, position), line)
-
-
-def key_line(line: str | UnreadableInput, counts: Any = None, *, file: str = "",
-             limits: InputLimits = DEFAULT_LIMITS) -> tuple[str, dict[str, Any]] | None:
-    """(patient, resource) for one ndjson line that a patient's facts can use, else None.
+    """(patient, (order, line)) for each line of an ndjson partition that a patient's facts can use.
 
     Medications are keyed by the join in :func:`medication_sides`; blank lines are skipped; a line that cannot
     be read (:mod:`app.cohort.decoder`) and a resource without a patient are counted in ``counts`` (a
     :class:`Counts` or a Spark accumulator of one) under a kind that names ``file``, never fatal.
     """
-    if isinstance(line, UnreadableInput):
-        _add(counts, _named(file, line.kind))
-        return None
-    if not line.strip():
-        return None
-    try:
-        resource = decode_resource(line, limits)
-    except UnreadableInput as exc:
-        _add(counts, _named(file, f"lines {exc.kind}"))
-        return None
-    resource_type = resource["resourceType"]
-    if resource_type not in USED_TYPES or resource_type == "Medication":
-        return None
-    owner = patient_of(resource)
-    if owner is None:
-        _add(counts, f"{resource_type} without a patient reference")
-        return None
-    return owner, resource
+    for position, line in enumerate(lines):
+        if isinstance(line, UnreadableInput):
+            _add(counts, _named(file, line.kind))
+            continue
+        if not line.strip():
+            continue
+        try:
+            resource = decode_resource(line, limits)
+        except UnreadableInput as exc:
+            _add(counts, _named(file, f"lines {exc.kind}"))
+            continue
+        resource_type = resource["resourceType"]
+        if resource_type not in USED_TYPES or resource_type == "Medication":
+            continue
+        owner = patient_of(resource)
+        if owner is None:
+            _add(counts, f"{resource_type} without a patient reference")
+            continue
+        yield owner, ((0, file, partition, position), line)
 
 
 #: The text a line must contain to be read by :func:`medication_sides` (the Spark job tests it in the JVM,
@@ -164,16 +154,6 @@ def key_bundle(path: str, counts: Any = None, *, limits: InputLimits = DEFAULT_L
             _add(counts, f"{resource_type} without a patient reference")
             continue
         yield owner, ((1, path, 0, position), resource)
-
-
-def gzip_problem(path: str, limits: InputLimits = DEFAULT_LIMITS) -> str | None:
-    """What the report counts for an ndjson ``.gz`` file that cannot be read (not gzip, inflating beyond the
-    limit), under its name, or None: the Spark job checks each one so before the JVM reads it."""
-    try:
-        check_gzip(path, limits.decompressed)
-    except UnreadableInput as exc:
-        return _named(path, exc.kind)
-    return None
 
 
 def file_lines(path: str, counts: Any = None, *, limits: InputLimits = DEFAULT_LIMITS
