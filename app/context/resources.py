@@ -267,11 +267,6 @@ def reference_id(holder: Any, resource_type: str) -> str | None:
     if f"{resource_type}/" in reference:
         return reference.split(f"{resource_type}/", 1)[1].split("/", 1)[0]
     return None
-    if reference.startswith("urn:uuid:"):
-        return reference[len("urn:uuid:"):]
-    if "Patient/" in reference:
-        return reference.split("Patient/", 1)[1].split("/", 1)[0]
-    return None
 
 
 def value_at(resource: Any, path: str) -> Any:
