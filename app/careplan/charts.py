@@ -172,18 +172,17 @@ def render(chart: Chart) -> str:
         return TOP + (plot_bottom - TOP) * (1 - (value - low) / (high - low))
 
     title_id, desc_id = f"chart-{chart.key}-title", f"chart-{chart.key}-desc"
-    every = "; ".join(f"{name}: " + ", ".join(f"{value:g} on {human_date(day)}" for day, value in values_)
-                      for name, values_ in chart.series.items())
-    targets = "; ".join(label for _, _, label in chart.targets) or "no target in this plan"
-    if chart.notes:
-        every = "; ".join(f"{name}: " + ", ".join(
-            f"{value:g} on {human_date(day)}" + (f" ({chart.notes[(name, day)]})" if chart.notes.get((name, day))
-                                                else "") for day, value in values_)
-            for name, values_ in chart.series.items())
+
+    def listed(lines: dict[str, list[tuple[str, float]]], after_name: str) -> str:
+        """``name: 7.6 on 25 Jun 2019 (its note), ...; ...``: every value of each series or reference line."""
+        return "; ".join(f"{name}{after_name} " + ", ".join(f"{value:g} on {human_date(day)}" + (
+            f" ({chart.notes[(name, day)]})" if chart.notes.get((name, day)) else "") for day, value in values_)
+            for name, values_ in lines.items())
+
+    every = listed(chart.series, ":")
     if chart.references:
-        every += ". Reference: " + "; ".join(f"{name} " + ", ".join(f"{value:g} on {human_date(day)}"
-                                                                  for day, value in values_)
-                                             for name, values_ in chart.references.items())
+        every += ". Reference: " + listed(chart.references, "")
+    targets = "; ".join(label for _, _, label in chart.targets) or "no target in this plan"
     parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg">',
              f'<title id="{title_id}">{escape(chart.title)} ({escape(unit)}), {escape(latest_text(chart))}</title>',
