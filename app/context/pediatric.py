@@ -357,10 +357,8 @@ def bp_trend(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] | No
         if isinstance(found, str):
             point["note"] = found
         else:
-            point.update({key: found[key] for key in ("category", "stage1", "ageAtMeasure", "method")
-                          if key in found})
-            point.update({key: found[key] for key in ("sbpPercentile", "dbpPercentile", "heightColumn")
-                          if key in found})
+            point.update({key: found[key] for key in ("category", "stage1", "ageAtMeasure", "method", "sbpPercentile",
+                                                      "dbpPercentile", "heightColumn") if key in found})
         series.append(point)
     return {"series": series, "method": "AAP 2017 Table 3 (percentile tables 4 and 5 from 1 to 12 years, static "
             "thresholds from 13), each day's mean"} if series else None
