@@ -152,13 +152,19 @@ def bp_category(sbp: float, dbp: float, age: int, thresholds: dict[str, dict[str
     stage 1 from the 95th or 130/80, stage 2 from the 95th + 12 mm Hg or 140/90, whichever is lower; from 13
     (``thresholds`` None): elevated 120/<80 to 129/<80, stage 1 130/80 to 139/89, stage 2 140/90 or more. The
     higher of the systolic and diastolic categories is the child's."""
-    if age >= BP_STATIC_FROM or thresholds is None:
-        systolic, diastolic = (120, 130, 140), (float("inf"), 80, 90)
-    else:
-        s, d = thresholds["sbp"], thresholds["dbp"]
-        systolic = (min(s["p90"], 120), min(s["p95"], 130), min(s["p95plus12"], 140))
-        diastolic = (min(d["p90"], 80), min(d["p95"], 80), min(d["p95plus12"], 90))
+    systolic, diastolic = category_cutoffs(age, thresholds)
     return CATEGORIES[max(_component_category(sbp, systolic), _component_category(dbp, diastolic))]
+
+
+def category_cutoffs(age: int, thresholds: dict[str, dict[str, int]] | None) -> tuple[tuple[float, float, float],
+                                                                                       tuple[float, float, float]]:
+    """The (elevated, stage 1, stage 2) lower bounds of AAP 2017 Table 3, systolic then diastolic, as
+    :func:`bp_category` states them."""
+    if age >= BP_STATIC_FROM or thresholds is None:
+        return (120, 130, 140), (float("inf"), 80, 90)
+    s, d = thresholds["sbp"], thresholds["dbp"]
+    return ((min(s["p90"], 120), min(s["p95"], 130), min(s["p95plus12"], 140)),
+            (min(d["p90"], 80), min(d["p95"], 80), min(d["p95plus12"], 90)))
 
 
 def _band(value: float, cuts: dict[str, int]) -> str:
@@ -314,8 +320,7 @@ def read_bp(facts: dict[str, Any], sex: str, born: date, sbp: float, dbp: float,
         return None
     if age >= BP_STATIC_FROM:
         return {"ageAtMeasure": age, "category": bp_category(sbp, dbp, age, None), "refs": [],
-                "stage1": {"sbp": 130, "dbp": 80}, "elevatedFrom": {"sbp": 120},
-                "method": "AAP 2017 Table 3, static thresholds (13 years and older)"}
+                "stage1": _stage1(age, None), "method": "AAP 2017 Table 3, static thresholds (13 years and older)"}
     height = _height_near(facts, day)
     if height is None:
         return "no height measured within a year of the blood pressure: the AAP 2017 percentile category (by age, " \
@@ -330,11 +335,15 @@ def read_bp(facts: dict[str, Any], sex: str, born: date, sbp: float, dbp: float,
     return {"ageAtMeasure": age, "category": bp_category(sbp, dbp, age, cuts), "heightPercentile": height_percentile,
             "heightColumn": column, "height": {"value": height["value"], "unit": "cm", "date": height["date"]},
             "sbpPercentile": _band(sbp, cuts["sbp"]), "dbpPercentile": _band(dbp, cuts["dbp"]), "thresholds": cuts,
-            # the "whichever is lower" cut-offs of Table 3 (the 95th percentile, or 130/80 mm Hg)
-            "stage1": {"sbp": min(cuts["sbp"]["p95"], 130), "dbp": min(cuts["dbp"]["p95"], 80)},
-            "elevatedFrom": {"sbp": min(cuts["sbp"]["p90"], 120)},
+            "stage1": _stage1(age, cuts),
             "method": f"AAP 2017 Table {TABLES[sex]}, age {age}, height column {column}th (nearest the child's "
                       f"{height_percentile:g}th percentile, CDC 2000 stature-for-age)", "refs": [height["ref"]]}
+
+
+def _stage1(age: int, thresholds: dict[str, dict[str, int]] | None) -> dict[str, float]:
+    """Where stage 1 starts (Table 3: the 95th percentile or 130/80 mm Hg, whichever is lower; 130/80 from 13)."""
+    systolic, diastolic = category_cutoffs(age, thresholds)
+    return {"sbp": systolic[1], "dbp": diastolic[1]}
 
 
 def bp_trend(facts: dict[str, Any], sex: str, born: date) -> dict[str, Any] | None:
