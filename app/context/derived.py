@@ -278,3 +278,66 @@ def _bmi(facts: dict[str, Any], wanted: RequirementSet) -> dict[str, Any] | str:
             "inputs": {"weight": {"value": weight["value"], "unit": "kg", "date": weight["date"]},
                        "height": {"value": height["value"], "unit": "cm", "date": height["date"]}},
             "refs": [*weight["refs"], *height["refs"]]}
+
+
+#: The fact keys of colorectal polyp histology (Condition, or a pathology DiagnosticReport's conclusionCode), each
+#: one group of USMSTF 2020 Table 3, and how a plan names them.
+POLYP_HISTOLOGY = {"polyp_advanced_histology": "advanced histology", "polyp_adenoma_or_serrated":
+                   "adenoma or sessile serrated lesion", "polyp_hyperplastic": "hyperplastic polyp"}
+POLYP_SIZE = "polyp_size"
+#: What USMSTF 2020 grades by that no published code carepath found records: never read, always named missing.
+POLYP_UNCODED = ("number of polyps", "resection technique (en bloc or piecemeal)")
+
+
+def polyp_findings(facts: dict[str, Any]) -> None:
+    """Tie the recorded polyp findings to the last colonoscopy (``procedures.colonoscopy``), as USMSTF 2020 grades
+    the next interval by the findings of that examination.
+
+    A histology entry (``conditions.X`` or ``procedures.X`` for the keys of :data:`POLYP_HISTOLOGY`) gets
+    ``atLastColonoscopy``: true when it is dated on or after the last colonoscopy, false otherwise (older, undated,
+    or no colonoscopy on record). ``measures.polyp_size`` gets ``largestAtLastColonoscopy`` (mm): the largest size
+    dated on or after it. The colonoscopy entry gets ``polypFindings`` (what was read, with dates),
+    ``polypFindingsMissing`` (what the interval also depends on and the record does not hold) and
+    ``polypFindingsBefore`` (findings recorded before it, not used). Nothing is graded here: the pack's rules do.
+    """
+    colonoscopy = facts["procedures"].get("colonoscopy")
+    since = colonoscopy.get("date") if colonoscopy else None
+    read: list[str] = []
+    before: list[str] = []
+    for key, name in POLYP_HISTOLOGY.items():
+        for section in ("conditions", "procedures"):
+            entry = facts[section].get(key)
+            if not isinstance(entry, dict):
+                continue
+            day = entry.get("onset") or entry.get("date")
+            entry["atLastColonoscopy"] = bool(since and day and day >= since)
+            shown = f"{entry.get('display') or name} ({name}, {human_date(day) if day else 'undated'})"
+            (read if entry["atLastColonoscopy"] else before).append(shown)
+    size = facts["measures"].get(POLYP_SIZE)
+    sized = None
+    if isinstance(size, dict):
+        points = list(size.get("series") or []) or [{"date": size.get("date"), "value": size.get("value")}]
+        if size.get("date") and size.get("value") is not None:
+            points.append({"date": size["date"], "value": size["value"]})
+        kept = [p for p in points if since and p.get("date") and p["date"] >= since and p.get("value") is not None]
+        if kept:
+            sized = max(kept, key=lambda p: p["value"])
+            size["largestAtLastColonoscopy"] = sized["value"]
+            read.append(f"largest polyp {sized['value']:g} mm ({human_date(sized['date'])})")
+        elif size.get("value") is not None and size.get("date"):
+            before.append(f"polyp of {size['value']:g} mm ({human_date(size['date'])})")
+    polyps = (facts["conditions"].get("colorectal_polyp") or facts["procedures"].get("polypectomy") or size
+              or any(facts[s].get(k) for k in POLYP_HISTOLOGY for s in ("conditions", "procedures")))
+    if colonoscopy is None or not polyps:
+        return
+    missing = list(POLYP_UNCODED)
+    if sized is None:
+        missing.insert(0, "size of the polyps")
+    if not any(facts[s].get(k, {}).get("atLastColonoscopy") for k in POLYP_HISTOLOGY for s in ("conditions",
+                                                                                              "procedures")):
+        missing.insert(0, "histology")
+    if read:
+        colonoscopy["polypFindings"] = "; ".join(read)
+    colonoscopy["polypFindingsMissing"] = "; ".join(missing)
+    if before:
+        colonoscopy["polypFindingsBefore"] = "; ".join(before)

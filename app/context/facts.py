@@ -11,7 +11,7 @@ from typing import Any
 
 from app.context import clinical, pediatric
 from app.context.dates import age_on, describe_lookback, lookback_start, parse_when
-from app.context.derived import blood_pressure, chronicity, scores
+from app.context.derived import blood_pressure, chronicity, polyp_findings, scores
 from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypertension_treatment
 from app.context.observations import BP_AVERAGE_KEY, GENOMIC_KEYS, SERIES_LIMIT, ObservationReader, Reading
 from app.context.repair import readable
@@ -97,6 +97,7 @@ def facts_from_resources(resources: Iterable[dict[str, Any]], requirements: Iter
     facts["scores"] = scores(facts, wanted, missing)
     pediatric.add_scores(facts, missing)
     chronicity(facts)
+    polyp_findings(facts)
     hypertension_by_readings(facts)
     hypertension_treatment(facts)
     acute_kidney(facts, found.get("creatinine", []))

@@ -45,10 +45,12 @@ NOT_DONE_TYPES = ("MedicationRequest", "ServiceRequest", "DeviceRequest", "Obser
 DEFAULT_PATHS = {"MedicationRequest": "medication", "Encounter": "type", "Device": "type", "AdverseEvent": "event"}
 #: Code filter paths carepath can read, per type (the default path only, for the types not listed). A path may
 #: hold a list (``Encounter.type``, ``reasonCode``, ``bodySite``): every element is read. ``value`` is an
-#: Observation's coded answer (``valueCodeableConcept``); ``Encounter.class`` is a Coding, read as its concept.
+#: Observation's coded answer (``valueCodeableConcept``); ``Encounter.class`` is a Coding, read as its concept;
+#: ``conclusionCode`` a DiagnosticReport's coded conclusion (a pathology report's histology).
 PATHS = {
     "Encounter": ("type", "class", "hospitalization.dischargeDisposition", "reasonCode"),
     "Observation": ("code", "value"),
+    "DiagnosticReport": ("code", "conclusionCode"),
     "Condition": ("code", "bodySite"),
     "Procedure": ("code", "bodySite", "reasonCode"),
     "ServiceRequest": ("code", "reasonCode"),

@@ -80,6 +80,7 @@ UNITS: dict[str, UnitSpec] = {
     "height": UnitSpec("cm", "cm", factors={"m": 100.0, "mm": 0.1, "[in_i]": 2.54, "[ft_i]": 30.48}),
     "bmi": UnitSpec("kg/m2", "kg/m2"),
     "phq9": UnitSpec("{score}", "score", unitless=True),
+    "polyp_size": UnitSpec("mm", "mm", factors={"cm": 10.0}),
 }
 
 # Spellings seen in real feeds for the same UCUM unit (unit text, or a code without the UCUM system).

@@ -162,6 +162,7 @@ def _child_scores(facts: dict[str, Any]) -> None:
 def _derive(facts: dict[str, Any], creatinine_series: Sequence[tuple[float, int]], day: date) -> None:
     """The context layer's derived facts (app.context.diagnoses), computed as it computes them."""
     from app.context.dates import When
+    from app.context.derived import polyp_findings
     from app.context.diagnoses import acute_kidney, hypertension_by_readings, hypertension_treatment
     from app.context.observations import Reading
 
@@ -174,3 +175,4 @@ def _derive(facts: dict[str, Any], creatinine_series: Sequence[tuple[float, int]
     hypertension_by_readings(facts)
     hypertension_treatment(facts)
     acute_kidney(facts, readings)
+    polyp_findings(facts)

@@ -146,6 +146,55 @@ UNSPECIFIED_SIDE_MASTECTOMY = vsac("2.16.840.1.113883.3.464.1003.198.12.1071")
 CLOPIDOGREL = _ingredient("clopidogrel", "Clopidogrel", "32968", "clopidogrel")
 STATIN_ALLERGEN = vsac("2.16.840.1.113762.1.4.1110.42")
 
+# Colorectal polyp histology, in the three groups USMSTF 2020 Table 3 grades by: no 2021 or 2025 eCQM value set
+# holds polyp histology. The SNOMED CT morphologies are those of the value set "Colorectal Histological Diagnosis"
+# (HL7 Lithuania, Lithuanian Colorectal Cancer IG, ValueSet colorectal-histological-diagnosis) and the SNOMED CT
+# disorders those of its "Polyp Predicted Histology" (ValueSet polyp-predicted-histology); the ICD-10-CM codes are
+# the subdivisions of Z86.010 (personal history of colon polyps) of the FY2025 release.
+LT_COLORECTAL = ("HL7 Lithuania, Lithuanian Colorectal Cancer Implementation Guide (build.fhir.org/ig/HL7LT/"
+                 "ig-lt-colorectal)")
+POLYP_HISTOLOGY = [
+    ("polyp_advanced_histology", "Colorectal adenoma of advanced histology or serrated lesion with dysplasia",
+     own("colorectal-polyp-advanced-histology", "Colorectal polyp histology: tubulovillous or villous adenoma, "
+         "sessile serrated lesion with dysplasia, traditional serrated adenoma",
+         "The histologies for which USMSTF 2020 (Table 3) sets 3 years whatever the size: the SNOMED CT morphologies "
+         f"Tubulovillous adenoma, Villous adenoma, Sessile serrated adenoma with dysplasia and Traditional serrated "
+         f"adenoma, as the value set Colorectal Histological Diagnosis of the {LT_COLORECTAL} lists them. No 2021 or "
+         "2025 eCQM value set holds polyp histology.",
+         [(SNOMED, "61722000", "Tubulovillous adenoma"), (SNOMED, "128859003", "Villous adenoma"),
+          (SNOMED, "783210009", "Sessile serrated adenoma with dysplasia"),
+          (SNOMED, "443734007", "Traditional serrated adenoma")])),
+    ("polyp_adenoma_or_serrated", "Colorectal adenoma or sessile serrated lesion",
+     own("colorectal-polyp-adenoma-or-serrated", "Colorectal polyp histology: adenoma or sessile serrated lesion",
+         "Adenomas and sessile serrated lesions, whose USMSTF 2020 interval (Table 3) depends on their number and "
+         "size: the SNOMED CT morphologies Benign tubular adenoma and Sessile serrated adenoma (value set Colorectal "
+         f"Histological Diagnosis, {LT_COLORECTAL}), the disorders Adenoma of large intestine and Sessile serrated "
+         "lesion of large intestine (its value set Polyp Predicted Histology), and ICD-10-CM Z86.0101 (Personal "
+         "history of adenomatous and serrated colon polyps, a subdivision of Z86.010 since the FY2025 release). No "
+         "2021 or 2025 eCQM value set holds polyp histology.",
+         [(SNOMED, "1156654007", "Benign tubular adenoma"), (SNOMED, "443157008", "Sessile serrated adenoma"),
+          (SNOMED, "399432003", "Adenoma of large intestine"),
+          (SNOMED, "1230009008", "Sessile serrated lesion of large intestine"),
+          (ICD10CM, "Z86.0101", "Personal history of adenomatous and serrated colon polyps")])),
+    ("polyp_hyperplastic", "Colorectal hyperplastic polyp",
+     own("colorectal-polyp-hyperplastic", "Colorectal polyp histology: hyperplastic polyp",
+         "Hyperplastic polyps (USMSTF 2020 Table 3: 10 years below 10 mm, 3 to 5 years from 10 mm): the SNOMED CT "
+         f"morphology Hyperplastic polyp (value set Colorectal Histological Diagnosis, {LT_COLORECTAL}), the disorder "
+         "of large intestine caused by hyperplastic polyp (its value set Polyp Predicted Histology), and ICD-10-CM "
+         "Z86.0102 (Personal history of hyperplastic colon polyps, FY2025 release). No 2021 or 2025 eCQM value set "
+         "holds polyp histology.",
+         [(SNOMED, "62047007", "Hyperplastic polyp"),
+          (SNOMED, "721691004", "Disorder of large intestine caused by hyperplastic polyp"),
+          (ICD10CM, "Z86.0102", "Personal history of hyperplastic colon polyps")])),
+]
+POLYP_SIZE = own("colorectal-polyp-size", "Colorectal polyp size (largest dimension)",
+                 "The largest dimension of a polyp, in mm: LOINC 33756-8 (Polyp size greatest dimension by CAP cancer "
+                 "protocols, what Synthea records with a polypectomy) and SNOMED CT 373197004 (Polyp size, largest "
+                 f"dimension, the polyp finding's size in the {LT_COLORECTAL}). No 2021 or 2025 eCQM value set holds "
+                 "polyp size.",
+                 [(LOINC, "33756-8", "Polyp size greatest dimension by CAP cancer protocols"),
+                  (SNOMED, "373197004", "Polyp size, largest dimension")])
+
 # (resource type, fact key, label, value sets, look-back in months or None, options)
 # options: path (code filter element), history (resolved conditions count), event (an Observation that
 # records that something was done), ingredient (medicine products recognised by ingredient).
@@ -420,6 +469,14 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
      [own("colorectal-polypectomy", "Polypectomy of the colon or rectum", "The SNOMED CT procedure rectal "
           "polypectomy (what Synthea records); no 2021 or 2025 eCQM value set holds polypectomy.",
           [(SNOMED, "274031008", "Rectal polypectomy")])], None, {}),
+    # The findings USMSTF 2020 (Table 3) grades surveillance by, where the record codes them: histology (a Condition,
+    # or a pathology DiagnosticReport's conclusionCode) and the largest polyp's size (an Observation in mm). No
+    # published code for the number of polyps or for piecemeal resection was found: they are never read.
+    *((resource_type, key, label, [value_set], None, options)
+      for key, label, value_set in POLYP_HISTOLOGY
+      for resource_type, options in (("Condition", {"history": True}),
+                                     ("DiagnosticReport", {"path": "conclusionCode"}))),
+    ("Observation", "polyp_size", "Polyp size (largest dimension)", [POLYP_SIZE], None, {}),
     ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",
      [vsac("2.16.840.1.113883.3.464.1003.198.12.1068")], None, {"history": True}),
     ("Condition", "bilateral_mastectomy", "Absence of both breasts (bilateral mastectomy)",

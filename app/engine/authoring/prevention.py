@@ -46,9 +46,45 @@ CERVICAL = guideline("USPSTF-CERVICAL-2018", "USPSTF: Cervical Cancer: Screening
 USMSTF = guideline("USMSTF-POLYP-2020", "Gupta S et al. Recommendations for Follow-Up After Colonoscopy and "
                    "Polypectomy: A Consensus Update by the US Multi-Society Task Force on Colorectal Cancer. "
                    "Gastroenterology 2020;158(4):1131-1153", "2020", "https://doi.org/10.1053/j.gastro.2019.10.026")
-POLYPS = "%facts.conditions.colorectal_polyp.exists() or %facts.procedures.polypectomy.exists()"
-POLYPS_SHOWN = ("{{%facts.conditions.colorectal_polyp.display | %facts.procedures.polypectomy.display}}, "
-                "{{%facts.conditions.colorectal_polyp.onset | %facts.procedures.polypectomy.date}}")
+#: Colorectal polyp histology in the three groups of USMSTF 2020 Table 3 (library.POLYP_HISTOLOGY), from a Condition
+#: or a pathology report's conclusion; the largest polyp's size (measures.polyp_size, mm).
+POLYP_HISTOLOGY = ("polyp_advanced_histology", "polyp_adenoma_or_serrated", "polyp_hyperplastic")
+POLYP_FINDINGS = [f"{section}.{key}" for key in POLYP_HISTOLOGY for section in ("conditions", "procedures")] + [
+    "measures.polyp_size"]
+POLYPS = " or ".join(["%facts.conditions.colorectal_polyp.exists()", "%facts.procedures.polypectomy.exists()",
+                      *(f"%facts.{path}.exists()" for path in POLYP_FINDINGS)])
+_SHOWN = ["conditions.colorectal_polyp", "procedures.polypectomy", *POLYP_FINDINGS[:-1]]
+POLYPS_SHOWN = ("{{" + " | ".join(f"%facts.{path}.display" for path in _SHOWN) + " ?? polyp size recorded}}, {{"
+                + " | ".join(f"%facts.{path}.{'onset' if path.startswith('conditions') else 'date'}" for path in _SHOWN)
+                + " | %facts.measures.polyp_size.date}}")
+
+
+def _at_last_colonoscopy(key: str) -> str:
+    """True when a histology of ``key`` is recorded on or after the last colonoscopy (app.context.derived)."""
+    return f"(true in (%facts.conditions.{key}.atLastColonoscopy | %facts.procedures.{key}.atLastColonoscopy))"
+
+
+ADVANCED = _at_last_colonoscopy("polyp_advanced_histology")
+ADENOMA = _at_last_colonoscopy("polyp_adenoma_or_serrated")
+HYPERPLASTIC = _at_last_colonoscopy("polyp_hyperplastic")
+LARGEST = "%facts.measures.polyp_size.largestAtLastColonoscopy"
+#: USMSTF 2020 Table 3: a polyp of 10 mm or more (adenoma or sessile serrated polyp: 3 years; hyperplastic: 3 to 5).
+LARGE = f"iif({LARGEST} >= 10, true, false)"
+#: USMSTF 2020 Table 3: piecemeal resection of an adenoma or sessile serrated polyp of 20 mm or more: 6 months.
+PIECEMEAL_SIZE = f"iif({LARGEST} >= 20, true, false)"
+#: The findings of the last colonoscopy that meet a 3-year row of USMSTF 2020 Table 3 by themselves: tubulovillous
+#: or villous adenoma, sessile serrated polyp with dysplasia, traditional serrated adenoma; or a polyp of 10 mm or
+#: more with adenoma, serrated or hyperplastic histology (hyperplastic: 3 to 5 years, the shorter proposed).
+POLYP_3_YEARS = f"{ADVANCED} or ({LARGE} and ({ADENOMA} or {HYPERPLASTIC}))"
+POLYP_INPUTS = ["conditions.colorectal_polyp", "procedures.polypectomy", "procedures.colonoscopy", *POLYP_FINDINGS,
+                "conditions.colorectal_cancer", "procedures.total_colectomy", *HOSPICE_INPUTS]
+POLYP_EVIDENCE = ("procedures.colonoscopy", "procedures.polypectomy", *POLYP_FINDINGS)
+POLYP_EXCLUSIONS = (PALLIATIVE,
+                    ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded "
+                     "({{%facts.conditions.colorectal_cancer.display}}): surveillance by the treating team's "
+                     "schedule"),
+                    ("%facts.procedures.total_colectomy.exists()", "total colectomy recorded "
+                     "({{%facts.procedures.total_colectomy.date}})"))
 ACP_CRC = guideline("ACP-CRC-2023", "Qaseem A et al. Screening for Colorectal Cancer in Asymptomatic Average-Risk "
                     "Adults: A Guidance Statement From the American College of Physicians (Version 2). Ann Intern Med "
                     "2023;176:1092-1100", "2023", "https://doi.org/10.7326/M23-0779")
@@ -247,8 +283,9 @@ def screening() -> dict[str, Any]:
                  inputs=["procedures.colonoscopy", "procedures.ct_colonography",
                          "procedures.flexible_sigmoidoscopy", "measures.fit", "procedures.stool_blood_test",
                          "measures.fit_dna", "conditions.colorectal_cancer", "procedures.total_colectomy",
-                         "conditions.colorectal_polyp", "procedures.polypectomy", *PALLIATIVE_INPUTS, *FRAILTY_INPUTS],
-                 evidence=tuple(FRAILTY_INPUTS),
+                         "conditions.colorectal_polyp", "procedures.polypectomy", *POLYP_FINDINGS, *PALLIATIVE_INPUTS,
+                         *FRAILTY_INPUTS],
+                 evidence=(*FRAILTY_INPUTS, *POLYP_FINDINGS),
                  cite=[("USPSTF-CRC-2021", "Recommendations: ages 50 to 75 (A) and 45 to 49 (B); screening "
                                            "strategies and intervals"),
                        ("ACP-CRC-2023", "Guidance statement 4: discontinue screening in adults older than 75 or "
@@ -278,26 +315,55 @@ def screening() -> dict[str, Any]:
                           "clinician's decision with the patient.", FRAIL)],
                  text="Age {{%facts.patient.ageYears}}: colorectal cancer screening, no test within its "
                       "interval on record."),
+            rule("screen.polyp-surveillance-3y", "Surveillance colonoscopy 3 years after the last one (polyp findings)",
+                 when=[POLYPS, POLYP_3_YEARS], activity="polyp-surveillance",
+                 schedule_from=(("procedures.colonoscopy",), 3, "a"), inputs=POLYP_INPUTS, evidence=POLYP_EVIDENCE,
+                 cite=[("USMSTF-POLYP-2020", "Table 3: 3 years after an adenoma of 10 mm or more, a tubulovillous or "
+                                             "villous adenoma, a sessile serrated polyp of 10 mm or more or with "
+                                             "dysplasia, a traditional serrated adenoma; 3 to 5 years after a "
+                                             "hyperplastic polyp of 10 mm or more"),
+                       ("USMSTF-POLYP-2020", "Table 3: more than 10 adenomas, 1 year; piecemeal resection of an "
+                                             "adenoma or sessile serrated polyp of 20 mm or more, 6 months")],
+                 exclusions=POLYP_EXCLUSIONS,
+                 choice=["USMSTF 2020 Table 3 sets a shorter interval after more than 10 adenomas at one "
+                         "examination (1 year) or the piecemeal resection of an adenoma or sessile serrated polyp of "
+                         "20 mm or more (6 months): the number of polyps and the resection technique are not in the "
+                         "record carepath reads, so whether either applies is read from the colonoscopy report.",
+                         ("a hyperplastic polyp is recorded: if it is the polyp of 10 mm or more, Table 3 gives 3 to "
+                          "5 years; 3 years, the shorter, is proposed.", f"{HYPERPLASTIC} and {ADVANCED}.not()"),
+                         ("a polyp of {{%facts.measures.polyp_size.largestAtLastColonoscopy}} mm is recorded: if it "
+                          "was removed piecemeal, Table 3 sets 6 months.", PIECEMEAL_SIZE)],
+                 text="For adults with colorectal polyps found at colonoscopy (USMSTF 2020). Last colonoscopy "
+                      "{{%facts.procedures.colonoscopy.date}}; its findings in the record: "
+                      "{{%facts.procedures.colonoscopy.polypFindings}}. USMSTF 2020 Table 3 sets 3 years after an "
+                      "adenoma of 10 mm or more, a tubulovillous or villous adenoma, a sessile serrated polyp of 10 "
+                      "mm or more or with dysplasia, or a traditional serrated adenoma: surveillance colonoscopy 3 "
+                      "years after the last one. Not in the record: "
+                      "{{%facts.procedures.colonoscopy.polypFindingsMissing}}.[[ Recorded before the last "
+                      "colonoscopy, not used: {{%facts.procedures.colonoscopy.polypFindingsBefore}}.]]"),
             rule("screen.polyp-surveillance", "Surveillance colonoscopy after polyps (interval from the last report)",
-                 when=[POLYPS], activity="polyp-surveillance",
-                 inputs=["conditions.colorectal_polyp", "procedures.polypectomy", "procedures.colonoscopy",
-                         "conditions.colorectal_cancer", "procedures.total_colectomy", *PALLIATIVE_INPUTS],
-                 evidence=("procedures.colonoscopy", "procedures.polypectomy"),
+                 when=[POLYPS, f"({POLYP_3_YEARS}).not()"], activity="polyp-surveillance",
+                 inputs=POLYP_INPUTS, evidence=POLYP_EVIDENCE,
                  cite=[("USMSTF-POLYP-2020", "Recommendations for follow-up after colonoscopy with polypectomy: "
-                                             "intervals by the number, size and histology of the polyps removed")],
-                 exclusions=(PALLIATIVE,
-                             ("%facts.conditions.colorectal_cancer.exists()", "colorectal cancer recorded "
-                              "({{%facts.conditions.colorectal_cancer.display}}): surveillance by the treating team's "
-                              "schedule"),
-                             ("%facts.procedures.total_colectomy.exists()", "total colectomy recorded "
-                              "({{%facts.procedures.total_colectomy.date}})")),
-                 choice="surveillance interval to be set from the last colonoscopy and pathology report: the "
-                        "findings USMSTF 2020 grades them by (number, size, histology) are not in the record "
-                        "carepath reads.",
-                 text=f"Colorectal polyps recorded ({POLYPS_SHOWN}); last colonoscopy: "
-                      "{{%facts.procedures.colonoscopy.date ?? none on record}}. USMSTF 2020 sets the next "
-                      "colonoscopy by what was found (number, size and histology of the polyps); the 10-year "
-                      "interval of average-risk screening is not assumed."),
+                                             "intervals by the number, size and histology of the polyps removed "
+                                             "(Table 3)")],
+                 exclusions=POLYP_EXCLUSIONS,
+                 choice=[("surveillance interval to be set from the last colonoscopy and pathology report: the "
+                          "findings USMSTF 2020 grades them by (number, size, histology) are not in the record "
+                          "carepath reads.", "%facts.procedures.colonoscopy.polypFindings.empty()"),
+                         ("surveillance interval to be set from the last colonoscopy and pathology report: the "
+                          "findings in the record ({{%facts.procedures.colonoscopy.polypFindings}}) do not decide the "
+                          "USMSTF 2020 interval without {{%facts.procedures.colonoscopy.polypFindingsMissing}} "
+                          "(Table 3: 1 to 2 tubular adenomas under 10 mm, 7 to 10 years; 3 to 4, 3 to 5 years; 5 to "
+                          "10, 3 years; more than 10 adenomas, 1 year; 1 to 2 sessile serrated polyps under 10 mm, 5 "
+                          "to 10 years; fewer than 20 hyperplastic polyps under 10 mm, 10 years).",
+                          "%facts.procedures.colonoscopy.polypFindings.exists()")],
+                 text=f"For adults with colorectal polyps on record. Colorectal polyps recorded ({POLYPS_SHOWN}); "
+                      "last colonoscopy: {{%facts.procedures.colonoscopy.date ?? none on record}}. USMSTF 2020 sets "
+                      "the next colonoscopy by what was found (number, size and histology of the polyps); the "
+                      "10-year interval of average-risk screening is not assumed.[[ Findings of the last colonoscopy "
+                      "in the record: {{%facts.procedures.colonoscopy.polypFindings}}.]][[ Recorded before it, not "
+                      "used: {{%facts.procedures.colonoscopy.polypFindingsBefore}}.]]"),
             rule("screen.breast", "Screening mammography every 2 years (40 to 74)", ages=(40, 74), sex="female",
                  when=[FEMALE, f"{AGE} >= 40 and {AGE} <= 74"], activity="mammography", repeat=(1, 2, "a"),
                  inputs=["procedures.mammography", "conditions.bilateral_mastectomy", "procedures.bilateral_mastectomy",
