@@ -78,13 +78,25 @@ def panel(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_plans(spark, panel, tmp_path_factory):
-    """The panel's plans in local mode (the embedded session), one JSON text per patient."""
+def local_out(spark, panel, tmp_path_factory):
+    """The panel's outputs in local mode (the embedded session)."""
     from app.cohort.run import run_cohort
 
     out = tmp_path_factory.mktemp("local-out")
     run_cohort(spark, panel, AS_OF, out, report=False)
-    return _plans(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_plans(local_out):
+    """The panel's plans in local mode, one JSON text per patient."""
+    return _plans(local_out)
+
+
+def _outreach(out: Path) -> list[str]:
+    """The outreach list's rows, in a stable order (partitions may list patients in another order)."""
+    header, *rows = (out / "outreach.csv").read_text(encoding="utf-8").splitlines()
+    return [header, *sorted(rows)]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +143,8 @@ def _no_java_on_terminal(out: str, err: str) -> None:
 
 @pytest.mark.cluster
 @pytest.mark.usefixtures("two_workers")
-def test_cohort_cluster__shipped_job_plans_equal_local_plans(cluster, panel, local_plans, var_dir, tmp_path):
+def test_cohort_cluster__shipped_job_plans_equal_local_plans(cluster, panel, local_plans, local_out, var_dir,
+                                                             tmp_path):
     env = _environment(var_dir)
     first = _finish(_cohort(["run", "--ndjson", str(panel), "--as-of", AS_OF.isoformat(), "--out",
                              str(tmp_path / "out"), "--master", cluster.master_url, "--partitions", "2"], env))
@@ -139,6 +152,7 @@ def test_cohort_cluster__shipped_job_plans_equal_local_plans(cluster, panel, loc
     _no_java_on_terminal(first[1], first[2])
     assert _plans(tmp_path / "out") == local_plans
     assert len(local_plans) == 24 + 3
+    assert _outreach(tmp_path / "out") == _outreach(local_out)
     shipped = sorted(path.name for path in (var_dir / "cohort" / "ship").iterdir())
     assert [name.split("-")[0] for name in shipped] == ["carepath", "environment"]
     # the executors ran the shipped environment: it was unpacked in their working directories
@@ -193,7 +207,7 @@ sys.exit(main(["cohort", *sys.argv[1:]]))
 
 @pytest.mark.cluster
 @pytest.mark.usefixtures("two_workers")
-def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(cluster, panel, local_plans,
+def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(cluster, panel, local_plans, local_out,
                                                                              var_dir, tmp_path):
     gate = tmp_path / "gate.json"
     os.mkfifo(gate)
@@ -211,6 +225,8 @@ def test_cohort_cluster__a_worker_killed_mid_run_costs_a_retry_not_the_plans(clu
     assert killed, f"no task read the gated Bundle: {out}\n{err}"
     assert status == 0, (out, err)
     assert _plans(tmp_path / "out") == local_plans
+    assert _outreach(tmp_path / "out") == _outreach(local_out)  # written by the executors, each partition once
+    assert not list((tmp_path / "out").glob("_parts"))
     log = next((var_dir / "cohort" / "logs").glob(f"spark-*-{process.pid}.log")).read_text(encoding="utf-8")
     assert "Lost executor" in log or "ExecutorLost" in log  # Spark saw the loss and ran the task again
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from operator import add
 from pathlib import Path
 from typing import Any
+
+from pyspark.accumulators import AccumulatorParam
 
 from app.cohort.counting import Counting, load_counting
 from app.cohort.decoder import InputLimits
@@ -79,27 +81,40 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
     shared = spark.sparkContext.broadcast((pack_token(pack_resources), pack_resources))
     groups, problems = grouped_resources(spark, source, partitions=partitions, limits=limits)
 
-    def plan_partition(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[PatientResult]:
+    work = out.resolve() / "_parts"  # the executors write here: a path, not one relative to their folder
+    shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
+    tallies = spark.sparkContext.accumulator({}, PartitionCounts())
+
+    def plan_partition(index: int, rows: Iterable[tuple[str, list[Any]]]) -> Iterator[tuple[Any, ...]]:
+        """Plan one partition's patients in one pass: its plans and outreach lines go to part files, its report
+        counts to ``tallies`` (under the partition's number, so a retried task replaces them), and its activity
+        rows on to the Parquet writer."""
         token, resources = shared.value
         pack_set = cached_pack_set(token, resources)
-        for patient_id, items in rows:
-            yield patient_result(patient_id, resources_in_order(items), pack_set, as_of, counting)
+        counts: dict[tuple[str, ...], int] = {}
+        with PartFile(work / "plans", index) as plans, PartFile(work / "outreach", index) as outreach:
+            for patient_id, items in rows:
+                result = patient_result(patient_id, resources_in_order(items), pack_set, as_of, counting)
+                if result.plan_json:
+                    plans.write(result.plan_json + "\n")
+                if result.open_gaps:
+                    outreach.write(_outreach_line(result) + "\n")
+                for key, number in result.counts.items():
+                    counts[key] = counts.get(key, 0) + number
+                yield from activity_rows(result)
+        tallies.add({index: counts})
 
-    from pyspark import StorageLevel
-
-    results = groups.mapPartitions(plan_partition).persist(StorageLevel.MEMORY_AND_DISK)
-    work = out / "_parts"
-    shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
     try:
-        results.map(lambda r: r.plan_json).filter(bool).saveAsTextFile(local_uri(work / "plans"))
+        rows = groups.mapPartitionsWithIndex(plan_partition)
+        _write_activities(spark, rows, out / "activities.parquet")  # runs the job: every output is written
         merge_parts(work / "plans", out / "plans.ndjson")
-        _write_activities(spark, results, out / "activities.parquet")
-        results.filter(lambda r: r.open_gaps).map(_outreach_line).saveAsTextFile(local_uri(work / "outreach"))
         merge_parts(work / "outreach", out / "outreach.csv", header=_csv_line(OUTREACH_HEADER))
-        counts = dict(results.flatMap(lambda r: r.counts.items()).reduceByKey(add).collect())
+        counts: dict[tuple[str, ...], int] = {}
+        for part in tallies.value.values():
+            for key, number in part.items():
+                counts[key] = counts.get(key, 0) + number
         work.rmdir()
     finally:
-        results.unpersist()
         shared.unpersist()
     summary = CohortSummary(as_of=as_of, counts=counts, input_problems=dict(problems.value), packs=packs, out=out,
                             seconds=time.perf_counter() - started, counting=counting, capacity=capacity)
@@ -112,18 +127,63 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
     return summary
 
 
-def _write_activities(spark: Any, results: Any, target: Path) -> None:
+def _write_activities(spark: Any, rows: Any, target: Path) -> None:
     from pyspark.sql.types import DateType, StringType, StructField, StructType
 
     schema = StructType([StructField(name, DateType() if name == "due" else StringType(), name != "patient")
                          for name in ACTIVITY_COLUMNS])
+    # one Parquet file per partition of patients: the plans are made by this very write, one task per partition
+    spark.createDataFrame(rows, schema).write.mode("overwrite").parquet(local_uri(target))
 
-    def rows(result: PatientResult) -> Iterator[tuple[Any, ...]]:
-        for row in result.activities:
-            yield tuple(_due(row[name]) if name == "due" else row[name] for name in ACTIVITY_COLUMNS)
 
-    frame = spark.createDataFrame(results.flatMap(rows), schema)
-    frame.coalesce(max(1, spark.sparkContext.defaultParallelism)).write.mode("overwrite").parquet(local_uri(target))
+def activity_rows(result: PatientResult) -> Iterator[tuple[Any, ...]]:
+    """The rows of the activity table for one patient, in ``ACTIVITY_COLUMNS`` order."""
+    for row in result.activities:
+        yield tuple(_due(row[name]) if name == "due" else row[name] for name in ACTIVITY_COLUMNS)
+
+
+class PartitionCounts(AccumulatorParam):
+    """Accumulator of report counts by partition number: a task run again (a lost worker, a retried stage)
+    replaces its partition's counts rather than adding them twice."""
+
+    def zero(self, value: dict[int, dict[tuple[str, ...], int]]) -> dict[int, dict[tuple[str, ...], int]]:
+        """No partition yet."""
+        return {}
+
+    def addInPlace(self, left: dict[int, Any], right: dict[int, Any]) -> dict[int, Any]:
+        """``left`` with ``right``'s partitions set."""
+        left.update(right)
+        return left
+
+
+class PartFile:
+    """One partition's part file of a text output, written by the task that plans it: to a name of its own
+    attempt, then renamed to ``part-NNNNN`` when the partition is complete, so a failed or repeated attempt never
+    leaves half a part (outputs are merged in part order: :func:`app.cohort.spark.merge_parts`)."""
+
+    def __init__(self, folder: Path, index: int) -> None:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        attempt = f"{context.stageId()}-{context.attemptNumber()}" if context else "0"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.target = folder / f"part-{index:05d}"
+        self.partial = folder / f".part-{index:05d}.{attempt}.{os.getpid()}.tmp"
+        self.file = self.partial.open("w", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        """Append ``text``."""
+        self.file.write(text)
+
+    def __enter__(self) -> PartFile:
+        return self
+
+    def __exit__(self, kind: Any, *rest: Any) -> None:
+        self.file.close()
+        if kind is None:
+            os.replace(self.partial, self.target)
+        else:
+            self.partial.unlink(missing_ok=True)
 
 
 def _due(text: str) -> date | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ from app.cohort.sources import (
 #: Gzip files' numbers in the Medication join start here, above the partition numbers Spark gives plain files
 #: (both are put in the high bits of a line's number: :func:`app.cohort.sources.line_number`).
 _PACKED_FILES = 1 << 24
-#: Bytes of input per shuffle partition: a partition of patients fits a worker's memory easily.
-BYTES_PER_PARTITION = 32 * 1024 * 1024
+#: Bytes of input text per shuffle partition (gzip counted inflated): a partition's patients are grouped in the
+#: Python worker's memory, which this keeps to a few hundred MB.
+BYTES_PER_PARTITION = 128 * 1024 * 1024
 
 
 def spark_session(master: str | None = None, *, app_name: str = "carepath cohort",
@@ -140,7 +142,7 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
     ndjson, bundles = input_files(source)
     if not ndjson and not bundles:
         raise FileNotFoundError(f"{source}: no .ndjson or Bundle .json files")
-    size = sum(os.path.getsize(path) for path in ndjson + bundles)
+    size = sum(text_size(path) for path in ndjson + bundles)
     partitions = partitions or max(context.defaultParallelism * 2, math.ceil(size / BYTES_PER_PARTITION))
     plain = [path for path in ndjson if not path.endswith(".gz")]
     packed = [path for path in ndjson if path.endswith(".gz")]
@@ -164,8 +166,43 @@ def grouped_resources(spark: Any, source: str | Path, *, partitions: int | None 
     if bundles:
         files = context.parallelize(bundles, min(len(bundles), max(1, context.defaultParallelism * 4)))
         parts.append(files.flatMap(lambda path: key_bundle(on_this_node(path), problems, limits=limits)))
-    keyed = parts[0] if len(parts) == 1 else context.union(parts)
-    return keyed.groupByKey(numPartitions=partitions).mapValues(list), problems
+    return _by_patient(context, parts, partitions), problems
+
+
+def _by_patient(context: Any, parts: list[Any], partitions: int) -> Any:
+    """(patient, [items]) from the keyed ``parts``: each part is hashed to ``partitions`` by patient in the
+    Python stage that keys it, and partition i of every part is read together (Spark's union of RDDs with one
+    partitioner), so a line crosses to the JVM once, and each partition's patients are gathered in a dict."""
+    shuffled = [part.partitionBy(partitions) for part in parts]
+    together = shuffled[0] if len(shuffled) == 1 else context.union(shuffled)
+    if together.getNumPartitions() != partitions or not together._jrdd.rdd().partitioner().isDefined():
+        # this Spark did not keep the partitioning through the union: group the plain way
+        keyed = parts[0] if len(parts) == 1 else context.union(parts)
+        return keyed.groupByKey(numPartitions=partitions).mapValues(list)
+    return together.mapPartitions(gather, preservesPartitioning=True)
+
+
+def gather(rows: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, list[Any]]]:
+    """The items of one partition gathered per patient, patients in the order first seen."""
+    groups: dict[str, list[Any]] = {}
+    for patient, item in rows:
+        items = groups.get(patient)
+        if items is None:
+            groups[patient] = [item]
+        else:
+            items.append(item)
+    return iter(groups.items())
+
+
+def text_size(path: str) -> int:
+    """Bytes of text in an input file: a gzip file's inflated size from its trailer (RFC 1952 ISIZE, the size
+    modulo 2^32 of its last member), never less than the file itself."""
+    size = os.path.getsize(path)
+    if not path.endswith(".gz") or size < 18:
+        return size
+    with open(path, "rb") as file:
+        file.seek(-4, os.SEEK_END)
+        return max(size, int.from_bytes(file.read(4), "little"))
 
 
 def _medications(sides: Any) -> Any:
@@ -202,4 +239,4 @@ def merge_parts(folder: Path, target: Path, header: str = "") -> None:
         for part in sorted(folder.glob("part-*")):
             with part.open("rb") as chunk:
                 shutil.copyfileobj(chunk, out, 1024 * 1024)
-    shutil.rmtree(folder)
+    shutil.rmtree(folder, ignore_errors=True)
