@@ -70,7 +70,10 @@ def test_cohort_run__activity_table_and_outreach_list_follow_the_plans(cohort, s
                 if any(a["timing"]["due"] <= AS_OF.isoformat() and counting.kind_of(a).care_gap
                        for a in plan["activities"])}
     assert {row["patient_id"] for row in outreach} == open_gap
+    assert len(outreach) == len(open_gap)  # each patient once: every partition's part written once
     assert summary.counts[("patients with open gaps",)] == len(open_gap)
+    assert summary.counts[("patients",)] == len(plans)
+    assert not (out / "_parts").exists()  # the executors' part files are merged and removed
 
 
 def test_cohort_run__report_is_static_and_links_its_files(cohort):
