@@ -8,7 +8,7 @@ import gzip
 
 import pytest
 
-from app.cohort.run import PartFile, PartitionCounts
+from app.cohort.run import CountsTotal, PartFile, PartitionCounts
 from app.cohort.spark import _by_patient, gather, text_size
 
 
@@ -31,13 +31,15 @@ def test_text_size__a_gzip_file_counts_its_inflated_text_and_a_plain_file_its_by
     assert text_size(str(broken)) == 104
 
 
-def test_partition_counts__a_task_run_again_replaces_its_partition_counts():
-    param = PartitionCounts()
-    total = param.zero({})
-    total = param.addInPlace(total, {0: {("patients",): 5}})
+def test_partition_counts__each_partition_is_counted_once_and_the_driver_keeps_only_the_total():
+    param, total = PartitionCounts(), CountsTotal()
+    task = param.addInPlace(param.zero(total), {0: {("patients",): 5, ("gap", "bp"): 2}})  # what a task sends
+    assert task == {0: {("patients",): 5, ("gap", "bp"): 2}}
+    total = param.addInPlace(total, task)
     total = param.addInPlace(total, {1: {("patients",): 7}})
-    total = param.addInPlace(total, {0: {("patients",): 5}})  # partition 0 planned again after a lost worker
-    assert total == {0: {("patients",): 5}, 1: {("patients",): 7}}
+    total = param.addInPlace(total, {0: {("patients",): 5, ("gap", "bp"): 2}})  # partition 0 planned again
+    assert total.counts == {("patients",): 12, ("gap", "bp"): 2}
+    assert total.seen == {0, 1}
 
 
 def test_part_file__written_whole_or_not_at_all(tmp_path):

@@ -83,11 +83,11 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
 
     work = out.resolve() / "_parts"  # the executors write here: a path, not one relative to their folder
     shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
-    tallies = spark.sparkContext.accumulator({}, PartitionCounts())
+    tallies = spark.sparkContext.accumulator(CountsTotal(), PartitionCounts())
 
     def plan_partition(index: int, rows: Iterable[tuple[str, list[Any]]]) -> Iterator[tuple[Any, ...]]:
         """Plan one partition's patients in one pass: its plans and outreach lines go to part files, its report
-        counts to ``tallies`` (under the partition's number, so a retried task replaces them), and its activity
+        counts to ``tallies`` (under the partition's number, so a retried task is not counted twice), and its activity
         rows on to the Parquet writer."""
         token, resources = shared.value
         pack_set = cached_pack_set(token, resources)
@@ -109,10 +109,7 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
         _write_activities(spark, rows, out / "activities.parquet")  # runs the job: every output is written
         merge_parts(work / "plans", out / "plans.ndjson")
         merge_parts(work / "outreach", out / "outreach.csv", header=_csv_line(OUTREACH_HEADER))
-        counts: dict[tuple[str, ...], int] = {}
-        for part in tallies.value.values():
-            for key, number in part.items():
-                counts[key] = counts.get(key, 0) + number
+        counts = tallies.value.counts
         work.rmdir()
     finally:
         shared.unpersist()
@@ -142,17 +139,39 @@ def activity_rows(result: PatientResult) -> Iterator[tuple[Any, ...]]:
         yield tuple(_due(row[name]) if name == "due" else row[name] for name in ACTIVITY_COLUMNS)
 
 
-class PartitionCounts(AccumulatorParam):
-    """Accumulator of report counts by partition number: a task run again (a lost worker, a retried stage)
-    replaces its partition's counts rather than adding them twice."""
+class CountsTotal:
+    """The report's counts summed over partitions, each partition counted once: a partition planned again (a lost
+    worker, a retried stage) gives the same counts, which are not added twice. The driver keeps the total and the
+    partition numbers, never one dict per partition."""
 
-    def zero(self, value: dict[int, dict[tuple[str, ...], int]]) -> dict[int, dict[tuple[str, ...], int]]:
-        """No partition yet."""
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    def add(self, index: int, counts: dict[tuple[str, ...], int]) -> None:
+        """Add partition ``index``'s counts, unless it was counted already."""
+        if index in self.seen:
+            return
+        self.seen.add(index)
+        for key, number in counts.items():
+            self.counts[key] = self.counts.get(key, 0) + number
+
+
+class PartitionCounts(AccumulatorParam):
+    """Accumulator of report counts: each task adds ``{partition: counts}``, and the driver's
+    :class:`CountsTotal` sums them, each partition once."""
+
+    def zero(self, value: Any) -> dict[int, dict[tuple[str, ...], int]]:
+        """A task's empty counts."""
         return {}
 
-    def addInPlace(self, left: dict[int, Any], right: dict[int, Any]) -> dict[int, Any]:
-        """``left`` with ``right``'s partitions set."""
-        left.update(right)
+    def addInPlace(self, left: Any, right: dict[int, dict[tuple[str, ...], int]]) -> Any:
+        """``right``'s partitions added to the driver's total, or gathered in a task's dict."""
+        if isinstance(left, CountsTotal):
+            for index, counts in right.items():
+                left.add(index, counts)
+        else:
+            left.update(right)
         return left
 
 
