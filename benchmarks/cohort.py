@@ -74,19 +74,18 @@ def measure_spark(source: Path, cores: int, as_of: date, out: Path) -> dict:
     from app.cohort.run import run_cohort
     from app.cohort.spark import spark_session
 
-    started, start_cpu = time.perf_counter(), _tree_cpu(os.getpid())
+    started, cpu_at_start = time.perf_counter(), _tree_cpu(os.getpid())
     spark = spark_session(f"local[{cores}]", config={"spark.driver.memory": "2g"})
     startup = time.perf_counter() - started
     load_before = _load()
     cpu_before = _tree_cpu(os.getpid())
-    start_cpu = cpu_before - start_cpu
     summary = run_cohort(spark, source, as_of, out)
     cpu = _tree_cpu(os.getpid()) - cpu_before
     jvm = spark.sparkContext._gateway.proc.pid
     result = {"mode": f"spark local[{cores}]", "cpus": len(os.sched_getaffinity(0)), "patients": summary.patients,
               "seconds": round(summary.seconds, 1), "patients_per_s": round(summary.patients / summary.seconds, 1),
               "cpu_ms_per_patient": round(1000 * cpu / max(1, summary.patients), 1), "spark_start_s": round(startup, 1),
-              "spark_start_cpu_s": round(start_cpu, 1),
+              "spark_start_cpu_s": round(cpu_before - cpu_at_start, 1),
               "driver_python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "driver_jvm_peak_mb": round(_peak_kb(jvm) / 1024), "load": f"{load_before} -> {_load()}"}
     spark.stop()

@@ -26,7 +26,7 @@ from pyspark.accumulators import AccumulatorParam
 from app.cohort.counting import Counting, load_counting
 from app.cohort.decoder import InputLimits
 from app.cohort.plans import PatientResult, cached_pack_set, pack_token, patient_result
-from app.cohort.sources import DEFAULT_LIMITS, resources_in_order
+from app.cohort.sources import DEFAULT_LIMITS, Counts, resources_in_order
 from app.cohort.spark import grouped_resources, local_uri, merge_parts
 from app.cohort.workload import parse_capacity
 from app.engine.packs import pack_folders, pack_set_from_resources, read_pack_folder
@@ -91,7 +91,7 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
         rows on to the Parquet writer."""
         token, resources = shared.value
         pack_set = cached_pack_set(token, resources)
-        counts: dict[tuple[str, ...], int] = {}
+        counts = Counts()
         with PartFile(work / "plans", index) as plans, PartFile(work / "outreach", index) as outreach:
             for patient_id, items in rows:
                 result = patient_result(patient_id, resources_in_order(items), pack_set, as_of, counting)
@@ -99,8 +99,7 @@ def run_cohort(spark: Any, source: str | Path, as_of: date, out: str | Path, *, 
                     plans.write(result.plan_json + "\n")
                 if result.open_gaps:
                     outreach.write(_outreach_line(result) + "\n")
-                for key, number in result.counts.items():
-                    counts[key] = counts.get(key, 0) + number
+                counts.add(result.counts)
                 yield from activity_rows(result)
         tallies.add({index: counts})
 
@@ -146,15 +145,14 @@ class CountsTotal:
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
-        self.counts: dict[tuple[str, ...], int] = {}
+        self.counts = Counts()
 
     def add(self, index: int, counts: dict[tuple[str, ...], int]) -> None:
         """Add partition ``index``'s counts, unless it was counted already."""
         if index in self.seen:
             return
         self.seen.add(index)
-        for key, number in counts.items():
-            self.counts[key] = self.counts.get(key, 0) + number
+        self.counts.add(counts)
 
 
 class PartitionCounts(AccumulatorParam):

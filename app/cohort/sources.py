@@ -203,9 +203,10 @@ def local_groups(source: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> tu
 
 
 class Counts(dict):
-    """Input problems by kind: ``add({kind: n})``, as a Spark accumulator of :class:`CountsParam` takes it."""
+    """Numbers by kind (input problems; a report's counts): ``add({kind: n})``, as a Spark accumulator of
+    :class:`CountsParam` takes it."""
 
-    def add(self, more: dict[str, int]) -> None:
+    def add(self, more: dict[Any, int]) -> None:
         """Count the numbers in ``more`` too."""
         for kind, number in more.items():
             self[kind] = self.get(kind, 0) + number

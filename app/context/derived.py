@@ -304,6 +304,7 @@ def polyp_findings(facts: dict[str, Any]) -> None:
     since = colonoscopy.get("date") if colonoscopy else None
     read: list[str] = []
     before: list[str] = []
+    histology = histology_at_last = False
     for key, name in POLYP_HISTOLOGY.items():
         for section in ("conditions", "procedures"):
             entry = facts[section].get(key)
@@ -311,14 +312,14 @@ def polyp_findings(facts: dict[str, Any]) -> None:
                 continue
             day = entry.get("onset") or entry.get("date")
             entry["atLastColonoscopy"] = bool(since and day and day >= since)
+            histology, histology_at_last = True, histology_at_last or entry["atLastColonoscopy"]
             shown = f"{entry.get('display') or name} ({name}, {human_date(day) if day else 'undated'})"
             (read if entry["atLastColonoscopy"] else before).append(shown)
     size = facts["measures"].get(POLYP_SIZE)
     sized = None
     if isinstance(size, dict):
-        points = list(size.get("series") or []) or [{"date": size.get("date"), "value": size.get("value")}]
-        if size.get("date") and size.get("value") is not None:
-            points.append({"date": size["date"], "value": size["value"]})
+        # the series and the latest value (which the series may also hold: the largest is the same)
+        points = [*(size.get("series") or []), {"date": size.get("date"), "value": size.get("value")}]
         kept = [p for p in points if since and p.get("date") and p["date"] >= since and p.get("value") is not None]
         if kept:
             sized = max(kept, key=lambda p: p["value"])
@@ -327,14 +328,13 @@ def polyp_findings(facts: dict[str, Any]) -> None:
         elif size.get("value") is not None and size.get("date"):
             before.append(f"polyp of {size['value']:g} mm ({human_date(size['date'])})")
     polyps = (facts["conditions"].get("colorectal_polyp") or facts["procedures"].get("polypectomy") or size
-              or any(facts[s].get(k) for k in POLYP_HISTOLOGY for s in ("conditions", "procedures")))
+              or histology)
     if colonoscopy is None or not polyps:
         return
     missing = list(POLYP_UNCODED)
     if sized is None:
         missing.insert(0, "size of the polyps")
-    if not any(facts[s].get(k, {}).get("atLastColonoscopy") for k in POLYP_HISTOLOGY for s in ("conditions",
-                                                                                              "procedures")):
+    if not histology_at_last:
         missing.insert(0, "histology")
     if read:
         colonoscopy["polypFindings"] = "; ".join(read)
