@@ -371,6 +371,22 @@ def test_statin_exceptions__active_and_past_episodes_both_count(pack, key, code)
     assert key not in facts_of(pack, refuted)["conditions"]
 
 
+@pytest.mark.parametrize(("key", "code"), [
+    ("statin_muscle_symptoms", cc(SCT, "16462851000119106", "Myalgia caused by statin")),
+    ("rhabdomyolysis", cc(SCT, "23697004", "Crush syndrome"))])
+def test_statin_exceptions__a_current_episode_stops_the_start_a_past_one_leaves_it_to_the_clinician(pack, key, code):
+    """From FHIR to plan: an active episode gives 'assess before a statin' and no start; the same episode resolved
+    gives the statin as the clinician's choice, naming it (2018 AHA/ACC §5, recommendations 2 to 4)."""
+    old_mi = condition(cc(ICD, "I25.2", "Old myocardial infarction"), "2019-03-01")
+    current = build_plan(facts_of(pack, old_mi, condition(code)), pack, AS_OF)
+    assert current.activity("lipid.secondary-prevention") is None
+    assert current.activity("lipid.secondary-prevention.instead").title == "Assess muscle symptoms before a statin"
+    past = condition(code, clinicalStatus=RESOLVED, abatementDateTime="2024-01-01")
+    statin = build_plan(facts_of(pack, old_mi, past), pack, AS_OF).activity("lipid.secondary-prevention")
+    assert statin.clinician_choice and "recorded in the past" in statin.rationale.text
+    assert any(ref["id"] == "r1" for ref in statin.rationale.refs)  # the episode's Condition is cited
+
+
 # --- a mastectomy recorded side by side ------------------------------------------------------------------------
 
 LEFT_BY_SITE = {"resourceType": "Procedure", "status": "completed", "performedDateTime": "2016-02-11",

@@ -152,9 +152,27 @@ def test_statin__muscle_symptoms_lead_to_reassessment_not_a_standard_start(pack_
     plan = _plan(pack_set, age=64, conditions={"ascvd": "Old myocardial infarction",
                                                "statin_muscle_symptoms": "Myalgia caused by statin"}, ldl=110)
     alternative = plan.activity("lipid.secondary-prevention.instead")
-    assert alternative.title == "Reassess statin intolerance"
-    assert "Myalgia caused by statin" in _reasons(plan)["lipid.secondary-prevention"]
+    assert alternative.title == "Assess muscle symptoms before a statin"
+    assert "current muscle symptoms or rhabdomyolysis recorded (Myalgia caused by statin)" in \
+        _reasons(plan)["lipid.secondary-prevention"]
     assert any(w["rule_id"] == "lipid.secondary-prevention" and w["severity"] == "moderate" for w in plan.warnings)
+
+
+@pytest.mark.parametrize("key, display", [("statin_muscle_symptoms", "Myalgia caused by statin"),
+                                          ("rhabdomyolysis", "Crush syndrome")])
+def test_statin__a_past_muscle_episode_makes_the_start_the_clinicians_choice(pack_set, key, display):
+    """2018 AHA/ACC §5: assess before a start, rechallenge after a side effect that was not severe; a resolved
+    episode (of any cause: the record rarely says) neither blocks the statin nor lets it pass unremarked."""
+    plan = _plan(pack_set, age=64, conditions={"ascvd": "Old myocardial infarction"}, past_conditions={key: display},
+                 ldl=110)
+    statin = plan.activity("lipid.secondary-prevention")
+    assert statin is not None and statin.clinician_choice
+    assert f"muscle symptoms or rhabdomyolysis recorded in the past ({display}, no longer active)" in \
+        statin.rationale.text
+    assert "recommendation 4" in statin.rationale.text
+    assert key in {fact.key for fact in statin.rationale.facts_used}
+    assert plan.activity("lipid.secondary-prevention.instead") is None
+    assert "lipid.secondary-prevention" not in _reasons(plan)
 
 
 @pytest.mark.parametrize("facts, rule, raised", [

@@ -43,7 +43,8 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
                bp: tuple[float, float] | tuple[float, float, int] | None = None,
                smoking: str | tuple[str, int] | None = "never", creatinine_series: Sequence[tuple[float, int]] = (),
                ascvd10y: float | None = None, egfr: Value = None, bmi: Value = None,
-               conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
+               conditions: Sequence[str] | Mapping[str, str] = (),
+               past_conditions: Sequence[str] | Mapping[str, str] = (), medications: Mapping[str, str] | None = None,
                allergies: Mapping[str, str] | None = None, procedures: Mapping[str, int] | None = None,
                cyp2c19: str | None = None, slco1b1: str | None = None,
                prescribed_days_ago: Mapping[str, int] | None = None, not_done: Mapping[str, str] | None = None,
@@ -52,7 +53,9 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
     """Facts for one patient; procedures map a key to how many days ago it was done; medications are prescribed
     200 days before ``as_of`` unless ``prescribed_days_ago`` says otherwise for their key; ``not_done`` maps a key
     to the reason of an order not to do it (a request with ``doNotPerform``, recorded 100 days before ``as_of``).
-    ``bp`` is (systolic, diastolic[, readings]): 2 readings are 2 occasions, 1 a single one. ``smoking`` is a status,
+    ``past_conditions`` are recorded but no longer active (status ``history``, as a resolved or inactive
+    Condition of a key that reads past episodes). ``bp`` is (systolic, diastolic[, readings]): 2 readings are 2
+    occasions, 1 a single one. ``smoking`` is a status,
     or (status, days ago). ``creatinine_series`` is [(mg/dL, days ago)], newest first; the derived facts
     (hypertension by readings, treatment of hypertension, acute kidney injury) come from the context layer's own
     functions. ``birth_date`` (instead of ``age``) gives the age in completed years on ``as_of``, as the context
@@ -113,11 +116,12 @@ def make_facts(*, age: int | None = 50, sex: str = "female", as_of: str = "2025-
         status, smoked_days_ago = (smoking, 30) if isinstance(smoking, str) else smoking
         facts["smoking"] = {"status": status, "date": _day(day, smoked_days_ago), "daysAgo": smoked_days_ago,
                             "withinLookback": smoked_days_ago <= 365, "refs": _ref("Observation", "smoking")}
-    named = conditions.items() if isinstance(conditions, Mapping) else ((key, key) for key in conditions)
-    for key, display in named:
-        facts["conditions"][key] = {"code": key, "system": "http://snomed.info/sct",
-                                    "display": display.replace("_", " "), "onset": _day(day, 800),
-                                    "refs": _ref("Condition", key)}
+    for status, recorded in (("active", conditions), ("history", past_conditions)):
+        named = recorded.items() if isinstance(recorded, Mapping) else ((key, key) for key in recorded)
+        for key, display in named:
+            facts["conditions"][key] = {"code": key, "system": "http://snomed.info/sct",
+                                        "display": display.replace("_", " "), "onset": _day(day, 800),
+                                        "status": status, "refs": _ref("Condition", key)}
     for key, display in (medications or {}).items():
         facts["medications"][key] = [{"code": key, "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                       "display": item,

@@ -62,9 +62,10 @@ def activities() -> list[dict[str, Any]]:
           "Raise the dose of the current statin, or switch statin, to the intensity the indication calls for (2018 "
           "AHA/ACC Table 3), unless a higher intensity was not tolerated.",
           (ATC, "C10AA", "HMG CoA reductase inhibitors")),
-        a("statin-intolerance-review", "Reassess statin intolerance", "medication",
-          "Assess the muscle symptoms, nonstatin causes and predisposing factors; when the side effect was not "
-          "severe, rechallenge with a modified dosing regimen or an alternate statin, or use nonstatin therapy."),
+        a("statin-intolerance-review", "Assess muscle symptoms before a statin", "medication",
+          "Assess the muscle symptoms, their nonstatin causes and predisposing factors; when a statin-associated "
+          "side effect was not severe, rechallenge with a modified dosing regimen or an alternate statin, or use "
+          "nonstatin therapy."),
         a("goals-of-care-review", "Review treatment against the goals of care", "medication",
           "With the patient and family: simplify the regimen and consider stopping medicines whose benefit no "
           "longer serves comfort and quality of life (deprescribing)."),

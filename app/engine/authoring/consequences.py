@@ -116,6 +116,13 @@ FDA_STATIN = guideline("FDA-STATIN-2021", "FDA Drug Safety Communication: FDA re
                        "2021", "https://www.fda.gov/drugs/drug-safety-and-availability/fda-requests-removal-strongest-"
                        "warning-against-using-cholesterol-lowering-statins-during-pregnancy")
 STATIN_INTOLERANCE = "(%facts.conditions.statin_muscle_symptoms.exists() or %facts.conditions.rhabdomyolysis.exists())"
+#: Muscle symptoms or rhabdomyolysis recorded as current (active, recurrence or relapse, not ended): no statin is
+#: started before they are assessed. A past episode (resolved, inactive, or ended) leaves the start to the clinician
+#: after that assessment (2018 AHA/ACC §5, recommendations 2 to 4).
+MUSCLE_NOW = ("((%facts.conditions.statin_muscle_symptoms.exists() and "
+              "%facts.conditions.statin_muscle_symptoms.status = 'active') or "
+              "(%facts.conditions.rhabdomyolysis.exists() and %facts.conditions.rhabdomyolysis.status = 'active'))")
+MUSCLE_PAST = f"{STATIN_INTOLERANCE} and {MUSCLE_NOW}.not()"
 BREASTFEEDING = "%facts.conditions.breastfeeding.exists()"
 STATIN_REASON_INPUTS = ["conditions.statin_muscle_symptoms", "conditions.rhabdomyolysis", "conditions.liver_disease",
                         "conditions.breastfeeding", "not_done.statin", "not_done.statin_medical_reason",

@@ -439,8 +439,9 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     # (2021 release, 1108.85), "Rhabdomyolysis", "Breastfeeding", and "Liver Disease" (1047.42, the set CMS347
     # reads; "Chronic Liver Disease" 199.12.1035, of another measure, lacks its acute and chronic viral hepatitis
     # codes).
-    # A past episode counts as much as a current one (history): the 2018 ACC/AHA cholesterol guideline (section 5,
-    # statin safety) asks to reassess before a statin is started again after muscle symptoms or rhabdomyolysis.
+    # A past episode is read too (history), with its status: the 2018 ACC/AHA cholesterol guideline (section 5,
+    # statin safety) asks to assess muscle symptoms and predisposing factors before a statin is started; a current
+    # episode stops a start until then, a past one makes the start the clinician's choice.
     ("Condition", "statin_muscle_symptoms", "Statin-associated muscle symptoms",
      [vsac("2.16.840.1.113762.1.4.1108.85")], None, {"history": True}),
     ("Condition", "rhabdomyolysis", "Rhabdomyolysis", [vsac("2.16.840.1.113762.1.4.1047.102")], None,

@@ -24,6 +24,8 @@ from app.engine.authoring.consequences import (
     KRT,
     KRT_INPUTS,
     KRT_SHOWN,
+    MUSCLE_NOW,
+    MUSCLE_PAST,
     NO_INTENSIFICATION,
     OLDER_FRAIL,
     STATIN_INTOLERANCE,
@@ -60,18 +62,24 @@ STATIN_EXCLUSIONS = (
      "[[: {{%facts.not_done.statin_medical_reason.reasons.display}}]]): the plan follows it (2018 AHA/ACC §5: "
      "statin therapy follows a clinician-patient risk discussion)"),
 )
-#: Statin-associated muscle symptoms or rhabdomyolysis: reassess and rechallenge rather than a standard start.
+#: Muscle symptoms or rhabdomyolysis: while current, they are assessed before any statin (2018 AHA/ACC §5,
+#: recommendations 2 and 3); a past episode is the clinician's choice (STATIN_CHOICES).
+MUSCLE_SHOWN = "{{%facts.conditions.statin_muscle_symptoms.display | %facts.conditions.rhabdomyolysis.display}}"
 STATIN_SIDE_EFFECTS = (
-    STATIN_INTOLERANCE, "statin-associated muscle symptoms or rhabdomyolysis recorded "
-                        "({{%facts.conditions.statin_muscle_symptoms.display | "
-                        "%facts.conditions.rhabdomyolysis.display}}): 2018 AHA/ACC §5 asks for a thorough assessment "
-                        "of the symptoms and of nonstatin causes; when the side effect was not severe, a rechallenge "
-                        "with a modified dosing regimen, an alternate statin or nonstatin therapy; a standard start is "
-                        "not proposed", "moderate", "statin-intolerance-review",
-    "Assess statin muscle symptoms before a rechallenge: a standard start is not proposed")
+    MUSCLE_NOW, f"current muscle symptoms or rhabdomyolysis recorded ({MUSCLE_SHOWN}): 2018 AHA/ACC §5 asks for a "
+                "thorough assessment of the symptoms, of nonstatin causes and of predisposing factors before a statin "
+                "is started; when a statin-associated side effect was not severe, a rechallenge with a modified "
+                "dosing regimen, an alternate statin or nonstatin therapy; no statin is started until then",
+    "moderate", "statin-intolerance-review", "Assess muscle symptoms before a statin: none is started until then")
 #: Liver disease: 2018 AHA/ACC §5 finds a statin reasonable in chronic, stable liver disease; stability is the
 #: clinician's judgement.
 STATIN_CHOICES = [
+    (f"muscle symptoms or rhabdomyolysis recorded in the past ({MUSCLE_SHOWN}, no longer active): before a statin is "
+     "started, 2018 AHA/ACC §5 asks to assess such symptoms, their nonstatin causes and the predisposing factors "
+     "(recommendations 2 and 3); after a statin-associated side effect that was not severe it recommends a "
+     "rechallenge with a modified dosing regimen, an alternate statin or a combination with nonstatin therapy "
+     "(recommendation 4). Whether the episode was caused by a statin, and how severe it was (rhabdomyolysis is "
+     "severe), decides whether and how to start: the clinician's judgement.", MUSCLE_PAST),
     ("the patient declined a statin ({{%facts.not_done.statin_declined.date}}[[: "
      "{{%facts.not_done.statin_declined.reasons.display}}]]): the decision is the patient's; 2018 AHA/ACC §4.4.1 "
      "asks for a clinician-patient risk discussion before a statin is started, where it can be revisited.",

@@ -64,10 +64,10 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
     "statin-review": ("A review of your cholesterol medicine.", "Una revisión de su medicina para el colesterol."),
     "statin-intensify": ("A stronger dose of your cholesterol medicine, or a stronger one in its place.",
                          "Una dosis más fuerte de su medicina para el colesterol, o una más fuerte en su lugar."),
-    "statin-intolerance-review": ("A talk about the side effects you had with a cholesterol medicine, and what to "
-                                  "try next.",
-                                  "Una conversación sobre los efectos que tuvo con una medicina para el colesterol, "
-                                  "y qué probar después."),
+    "statin-intolerance-review": ("A talk about your muscle symptoms, what may cause them, and which cholesterol "
+                                  "treatment is safe for you.",
+                                  "Una conversación sobre sus síntomas musculares, qué puede causarlos y qué "
+                                  "tratamiento para el colesterol es seguro para usted."),
     "goals-of-care-review": ("A talk with you and your family about which medicines still help you.",
                              "Una conversación con usted y su familia sobre qué medicinas todavía le ayudan."),
     "statin-discussion": ("A talk about your heart risk and if a cholesterol medicine is right for you.",
