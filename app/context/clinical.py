@@ -452,6 +452,8 @@ def events(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str,
             for key, coding, _how, other in matches:
                 if resource_type == "Encounter" and _discharged(resource, coding, as_of) is False:
                     continue  # discharged to hospice after the evaluation date: not yet
+                if wanted[key].resulted and not resulted(resource):
+                    continue  # a test recorded without a result was not resulted
                 known = found.get(key)
                 if known is None or last.instant > known["_instant"]:
                     concept = value_at(resource, "code") if resource_type != "Encounter" else None
@@ -468,6 +470,16 @@ def events(resources: dict[str, list[dict[str, Any]]], keys: dict[str, dict[str,
     for entry in found.values():
         entry.pop("_instant")
     return found
+
+
+def resulted(observation: dict[str, Any]) -> bool:
+    """True when an Observation holds a result: a ``value[x]`` of any type (a quantity, a code, a boolean, a
+    text...) or a component with one, and no ``dataAbsentReason`` saying why the value is missing (FHIR R4)."""
+    if observation.get("dataAbsentReason"):
+        return False
+    holders = [observation, *(c for c in observation.get("component") or () if isinstance(c, dict))]
+    return any(k.startswith("value") and v not in (None, "", {}, []) for node in holders for k, v in node.items()
+               if not node.get("dataAbsentReason"))
 
 
 def _discharged(encounter: dict[str, Any], coding: dict[str, Any], as_of: date) -> bool | None:

@@ -276,6 +276,10 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
     elif "valueInteger" in node and UNITS.get(key) and UNITS[key].unitless:
         raw, unit = node["valueInteger"], None
     else:
+        other = next((k for k, v in node.items() if k.startswith("value") and v not in (None, "", {}, [])), None)
+        if other:  # a result, but not a quantity (a boolean, a text such as ">60", a code): no number to read
+            quality.append(problem(owner, f"{name} result is a {other}, not a quantity: not used as a value"))
+            return None
         reason = (node.get("dataAbsentReason") or {}).get("text") or next(
             (c.get("code") for c in codings(node.get("dataAbsentReason"))), None)
         quality.append(problem(owner, f"no value for {name}" + (f" ({reason})" if reason else "") + ": not used"))

@@ -19,6 +19,9 @@ FACT_LABEL_URL = "http://carepath.dev/fhir/StructureDefinition/fact-label"
 FACT_HISTORY_URL = "http://carepath.dev/fhir/StructureDefinition/fact-history"
 #: An Observation key that records that something was done (a dated event in ``procedures``), not a value.
 FACT_EVENT_URL = "http://carepath.dev/fhir/StructureDefinition/fact-event"
+#: An Observation event key that counts only a result (a value of any type, or components), never a record of a
+#: test without one (no value, or a dataAbsentReason): a laboratory test that was resulted.
+FACT_RESULTED_URL = "http://carepath.dev/fhir/StructureDefinition/fact-resulted"
 #: A medicine or allergy key whose product codes are also recognised by ingredient (RxNorm name fallback).
 MATCH_INGREDIENT_URL = "http://carepath.dev/fhir/StructureDefinition/match-ingredient"
 #: A Condition key that is lifelong (diabetes): a record both active and abated (FHIR con-4 forbids it) keeps it
@@ -92,6 +95,8 @@ class Requirement:
     implies: str | None = None
     #: MedicationRequest keys: how recent a completed order must be to count (None: active orders only).
     completed: tuple[float, str] | None = None
+    #: Observation event keys: only a result counts (FACT_RESULTED_URL).
+    resulted: bool = False
 
     @property
     def name(self) -> str:
@@ -160,7 +165,8 @@ class RequirementSet:
             _merge_concepts(known.concepts + requirement.concepts),
             known.history or requirement.history, known.event or requirement.event,
             known.criteria + requirement.criteria, known.lifelong or requirement.lifelong, known.not_done,
-            known.implies or requirement.implies, known.completed or requirement.completed)
+            known.implies or requirement.implies, known.completed or requirement.completed,
+            known.resulted and requirement.resulted)
 
     def of(self, resource_type: str) -> dict[str, Requirement]:
         """The requirements of one resource type, by key (those read from records not to do it excepted)."""
@@ -222,7 +228,8 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
         raise PackError(f"{where}: the fact-key extension ({FACT_KEY_URL}) is missing")
     label = (extensions.get(FACT_LABEL_URL) or {}).get("valueString") or ""
     flags = {url: (extensions.get(url) or {}).get("valueBoolean") is True
-             for url in (MATCH_INGREDIENT_URL, FACT_EVENT_URL, FACT_HISTORY_URL, FACT_LIFELONG_URL, FACT_NOT_DONE_URL)}
+             for url in (MATCH_INGREDIENT_URL, FACT_EVENT_URL, FACT_HISTORY_URL, FACT_LIFELONG_URL, FACT_NOT_DONE_URL,
+                         FACT_RESULTED_URL)}
     by_ingredient = flags[MATCH_INGREDIENT_URL]
     if by_ingredient and resource_type not in ("MedicationRequest", "AllergyIntolerance", "AdverseEvent"):
         raise PackError(f"{where} ({key}): match-ingredient is for MedicationRequest, AllergyIntolerance and "
@@ -263,13 +270,16 @@ def _requirement(entry: dict[str, Any], where: str, value_sets: Mapping[str, Val
     criteria: tuple[Criterion, ...] = ()
     if side is not None or len(paths) > 1:
         criteria, concepts = (Criterion(tuple(concepts), side),), []
+    if flags[FACT_RESULTED_URL] and not (resource_type == "Observation" and event):
+        raise PackError(f"{where} ({key}): fact-resulted is for Observation event keys (fact-event)")
     completed = extensions.get(FACT_COMPLETED_URL)
     if completed is not None and resource_type != "MedicationRequest":
         raise PackError(f"{where} ({key}): fact-completed-within is for MedicationRequest keys")
     return Requirement(key, resource_type, tuple(dict.fromkeys(codes)), label, _lookback(entry, where, key),
                        tuple(canonicals), _merge_concepts(tuple(concepts)), flags[FACT_HISTORY_URL], event,
                        criteria, flags[FACT_LIFELONG_URL], flags[FACT_NOT_DONE_URL], implies,
-                       _duration(completed.get("valueDuration"), where, key) if completed is not None else None)
+                       _duration(completed.get("valueDuration"), where, key) if completed is not None else None,
+                       flags[FACT_RESULTED_URL])
 
 
 def _filter_value_sets(code_filter: dict[str, Any], where: str, title: str, value_sets: Mapping[str, ValueSet],

@@ -66,6 +66,13 @@ CASES: list[Case] = [
       lacks=("t2d.hba1c-goal", "t2d.hba1c-test-not-at-goal", "t2d.foot-exam", "t2d.dsmes")),
     c("t2d-annual-care", T2D, age=50, conditions=DM, hba1c=7.5,
       has=("t2d.kidney-tests", "t2d.retinal-exam", "t2d.foot-exam", "t2d.dsmes")),
+    # kidney tests resulted 100 days ago without a number carepath can read (a text ">60", a code): done, and
+    # due a year later; one of the two missing: due now
+    c("t2d-kidney-tests-resulted-not-numeric", T2D, age=50, conditions=DM, hba1c=7.5,
+      procedures={"uacr_test": 100, "egfr_test": 100}, has=("t2d.kidney-tests",),
+      due={"t2d.kidney-tests": "2026-02-21"}),
+    c("t2d-kidney-tests-uacr-missing", T2D, age=50, conditions=DM, hba1c=7.5, egfr=80,
+      procedures={"egfr_test": 100}, has=("t2d.kidney-tests",), due={"t2d.kidney-tests": AS_OF}),
     c("t2d-foot-exam-recent", T2D, age=50, conditions=DM, hba1c=7.5, procedures={"foot_exam": 100},
       has=("t2d.foot-exam",), due={"t2d.foot-exam": "2026-02-21"}),
     c("t2d-retinal-exam-recent", T2D, age=50, conditions=DM, hba1c=7.5, procedures={"retinal_exam": 200},

@@ -275,10 +275,15 @@ class _Evaluation:
     def _activity(self, rule: Rule, template: ActivityTemplate, activity_id: str,
                   overdue_since: date | None = None) -> None:
         due = self.as_of if rule.due_in is None else add_duration(self.as_of, rule.due_in)
-        if rule.schedule_from is not None and activity_id == rule.id:
-            dates = [d for d in (self._fact_date(fact) for fact in rule.schedule_from[0]) if d]
-            if dates:
-                next_due = add_duration(max(dates), rule.schedule_from[1])
+        if rule.schedule_from and activity_id == rule.id:
+            # each test the activity repeats is next due its interval after its latest result; one never recorded
+            # is due now, and the activity is due when the first of them is
+            next_dues = []
+            for facts, interval in rule.schedule_from:
+                dates = [d for d in (self._fact_date(fact) for fact in facts) if d]
+                next_dues.append(add_duration(max(dates), interval) if dates else None)
+            if None not in next_dues:
+                next_due = min(d for d in next_dues if d is not None)
                 due = max(due, next_due)
                 overdue_since = next_due if next_due < self.as_of else overdue_since
         timing: dict[str, Any] = {"due": due.isoformat()}

@@ -302,13 +302,13 @@ class _Reader:
         for goal_id in action.get("goalId", []):
             if goal_id not in goal_ids:
                 self.problem(rule_id, f"goalId {goal_id!r} is not a goal of this PlanDefinition")
-        schedule = None
+        schedule = []
         for ext in extensions(action, "schedule-from"):
             facts = [self.fact(rule_id, sub.get("valueString")) for sub in ext.get("extension", [])
                      if sub.get("url") == "fact"]
             interval = self.duration(rule_id, extension_value(ext, "interval"), "schedule-from interval")
             if facts and all(facts) and interval:
-                schedule = ([f for f in facts if f], interval)
+                schedule.append(([f for f in facts if f], interval))
         due_in = self.duration(rule_id, action["timingDuration"], "timingDuration") \
             if action.get("timingDuration") else None
         satisfied = []
@@ -336,7 +336,7 @@ class _Reader:
             id=rule_id, title=action.get("title") or rule_id, area=area, pack=pack,
             conditions=[c for c in conditions if c], citations=citations, rationale=rationale,
             inputs=self.inputs(rule_id, action), activity=activity, goal_ids=list(action.get("goalId", [])),
-            repeat=dict(repeat) if repeat else None, schedule_from=schedule, due_in=due_in,
+            repeat=dict(repeat) if repeat else None, schedule_from=tuple(schedule), due_in=due_in,
             exclusions=self.checks(rule_id, action, "exclusion"),
             contraindications=self.checks(rule_id, action, "contraindication"),
             satisfied_by=satisfied, choices=self.choices(rule_id, action), alert=alert,

@@ -241,7 +241,9 @@ class Rule:
     activity: ActivityTemplate | None = None
     goal_ids: list[str] = field(default_factory=list)
     repeat: dict[str, Any] | None = None
-    schedule_from: tuple[list[FactPath], Duration] | None = None
+    #: One (facts, interval) per test the activity repeats: each is next due its interval after the latest of its
+    #: facts (at once when none is recorded); the activity is due when the first of them is.
+    schedule_from: tuple[tuple[list[FactPath], Duration], ...] = ()
     due_in: Duration | None = None
     exclusions: list[Check] = field(default_factory=list)
     contraindications: list[Check] = field(default_factory=list)

@@ -123,7 +123,8 @@ def use_context(ages: Ages, sex: str | None = None) -> list[dict[str, Any]]:
 
 def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str]], text: str,
          inputs: list[str], activity: str | None = None, goals: tuple[str, ...] = (),
-         repeat: tuple[int, int, str] | None = None, schedule_from: tuple[tuple[str, ...], int, str] | None = None,
+         repeat: tuple[int, int, str] | None = None,
+         schedule_from: tuple[tuple[str, ...], int, str] | list[tuple[tuple[str, ...], int, str]] | None = None,
          due_in: tuple[int, str] | None = None,
          exclusions: tuple[tuple, ...] = (), contraindications: tuple[tuple, ...] = (),
          satisfied_by: tuple[tuple, ...] = (), choice: str | tuple[str, str] | list | None = None,
@@ -141,9 +142,11 @@ def rule(rule_id: str, title: str, *, when: list[str], cite: list[tuple[str, str
     the rule is for where it is narrower than its area (the ``population`` extension).
     """
     extension = [ext("rationale", valueString=text), *_population(ages, sex, pregnancy)]
-    if schedule_from:
-        extension.append(complex_ext("schedule-from", [*(("fact", "valueString", f) for f in schedule_from[0]),
-                                                       ("interval", "valueDuration", duration(*schedule_from[1:]))]))
+    # one schedule-from per test the activity repeats (a list of them: the activity is due when the first is)
+    for facts, value, unit in (schedule_from if isinstance(schedule_from, list) else
+                               [schedule_from] if schedule_from else []):
+        extension.append(complex_ext("schedule-from", [*(("fact", "valueString", f) for f in facts),
+                                                       ("interval", "valueDuration", duration(value, unit))]))
     for name, checks in (("exclusion", exclusions), ("contraindication", contraindications)):
         for check in checks:
             condition, reason, severity, instead, summary = (*check, None, None, None)[:5]

@@ -151,10 +151,9 @@ def diabetes() -> dict[str, Any]:
                  cite=[glycemic], choice=HBA1C_IN_HOSPICE,
                  text="No HbA1c in the last 12 months (latest: {{%facts.measures.hba1c.date}}): test now."),
             rule("t2d.kidney-tests", "UACR and eGFR every year",
-                 when=["true"], activity="uacr-egfr-test", repeat=(1, 1, "a"),
-                 schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
-                 inputs=["measures.uacr", "scores.egfr", *KRT_INPUTS, *HOSPICE_INPUTS],
-                 evidence=tuple(KRT_INPUTS + HOSPICE_INPUTS),
+                 when=["true"], activity="uacr-egfr-test", repeat=(1, 1, "a"), schedule_from=KIDNEY_TESTS_SCHEDULE,
+                 inputs=["measures.uacr", "scores.egfr", *KIDNEY_TESTS_DONE, *KRT_INPUTS, *HOSPICE_INPUTS],
+                 evidence=(*KIDNEY_TESTS_DONE, *KRT_INPUTS, *HOSPICE_INPUTS),
                  cite=[("ADA-2025", "Section 11, Chronic Kidney Disease and Risk Management (screening)")],
                  exclusions=(KIDNEY_TEAM,
                              ("%facts.conditions.ckd.exists()",
@@ -163,9 +162,7 @@ def diabetes() -> dict[str, Any]:
                           "diagnosis (type 1 diabetes recorded since {{%facts.conditions.type1_diabetes.onset}}).",
                           T1D), IN_HOSPICE_MONITORING],
                  text="ADA 2025 §11: assess urinary albumin (spot UACR) and eGFR at least once a year in type 2 "
-                      "diabetes and in type 1 diabetes of 5 years or more. Latest UACR: "
-                      "[[{{%facts.measures.uacr.value}} mg/g ({{%facts.measures.uacr.date}}) || none recorded]]; "
-                      "eGFR: [[{{%facts.scores.egfr.value}} mL/min/1.73 m² || none recorded]]."),
+                      f"diabetes and in type 1 diabetes of 5 years or more. {KIDNEY_TESTS_SHOWN}"),
             rule("t2d.retinal-exam", "Dilated retinal examination",
                  when=["true"], activity="retinal-exam", repeat=(1, 1, "a"),
                  schedule_from=(("procedures.retinal_exam",), 12, "mo"),
@@ -246,6 +243,26 @@ LOW_RISK = ("(%facts.conditions.ascvd.empty() and %facts.conditions.diabetes.emp
             "%facts.conditions.ckd.empty() and %facts.scores.ascvd10y.value < 10)")
 # A BP-lowering medicine treats hypertension only with that diagnosis or when nothing else it is given for is
 # recorded (app.context.diagnoses: treatment.hypertension.status).
+# The yearly kidney tests (ADA 2025 §11; KDIGO 2024 Practice Point 2.1.1): each is due a year after its latest
+# result, a resulted test counting even when no number can be read from it (shown, with a request to read the lab
+# report); the activity is due when the first of the two is.
+KIDNEY_TESTS_DONE = ["procedures.uacr_test", "procedures.egfr_test"]
+KIDNEY_TESTS_SCHEDULE = [(("measures.uacr", "procedures.uacr_test"), 12, "mo"),
+                         (("measures.egfr", "measures.creatinine", "procedures.egfr_test"), 12, "mo")]
+
+
+def _unread(test: str, value_date: str) -> str:
+    """The date of a test resulted after its latest numeric value (or with none): empty otherwise."""
+    return (f"iif({value_date}.empty() or %facts.procedures.{test}.date > {value_date}, "
+            f"%facts.procedures.{test}.date)")
+
+
+KIDNEY_TESTS_SHOWN = (
+    "Latest UACR: [[{{%facts.measures.uacr.value}} mg/g ({{%facts.measures.uacr.date}}) || no numeric result]]"
+    f"[[; a UACR resulted on {{{{{_unread('uacr_test', '%facts.measures.uacr.date')}}}}} has no value carepath can "
+    "read as a number: see the lab report]]. eGFR: [[{{%facts.scores.egfr.value}} mL/min/1.73 m² || no numeric "
+    f"result]][[; an eGFR resulted on {{{{{_unread('egfr_test', '%facts.scores.egfr.date')}}}}} has no value "
+    "carepath can read as a number: see the lab report]].")
 TREATED = "%facts.treatment.hypertension.status = 'treated'"
 UNTREATED = "(%facts.treatment.hypertension.empty() or %facts.treatment.hypertension.status != 'treated')"
 INDICATION_NOT_RECORDED = "%facts.treatment.hypertension.status = 'indication-not-recorded'"

@@ -121,6 +121,28 @@ DEPRESSION_ASSESSMENT = own(
     "screening assessments the depression screening measure CMS2 reads as direct reference codes; no published value "
     "set holds them.", [(LOINC, "73832-8", "Adult depression screening assessment"),
                         (LOINC, "73831-0", "Adolescent depression screening assessment")])
+# Kidney tests (ADA 2025 §11, KDIGO 2024): eGFR and the urine albumin-to-creatinine ratio, read as values (measures)
+# and as tests resulted (events).
+EGFR_TESTS = own(
+    "egfr", "Estimated glomerular filtration rate", "LOINC eGFR results (MDRD, CKD-EPI with and without race, "
+    "CKD-EPI 2021); no 2021 eCQM value set holds eGFR.",
+    [(LOINC, "33914-3", "GFR/BSA.pred [Volume Rate/Area] in Serum or Plasma by Creatinine-based formula (MDRD)"),
+     (LOINC, "48642-3", "GFR/BSA.pred among non-blacks by Creatinine-based formula (MDRD)"),
+     (LOINC, "48643-1", "GFR/BSA.pred among blacks by Creatinine-based formula (MDRD)"),
+     (LOINC, "62238-1", "GFR/BSA.pred [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula "
+                        "(CKD-EPI)"),
+     (LOINC, "88293-6", "GFR/BSA.pred among blacks by Creatinine-based formula (CKD-EPI)"),
+     (LOINC, "88294-4", "GFR/BSA.pred among non-blacks by Creatinine-based formula (CKD-EPI)"),
+     (LOINC, "98979-8", "GFR/BSA.pred by Creatinine-based formula (CKD-EPI 2021)")])
+UACR_TESTS = own(
+    "uacr", "Urine albumin-to-creatinine ratio", "Albumin/creatinine mass ratio tests only, of a spot or a 24-hour "
+    "urine (both in mg/g, the unit KDIGO 2024 grades albuminuria by): the published 'Urine Protein Tests' "
+    "(2.16.840.1.113883.3.464.1003.109.12.1024), which holds these four, also holds dipstick and total-protein tests "
+    "whose values are not a UACR.",
+    [(LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
+     (LOINC, "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine"),
+     (LOINC, "13705-9", "Albumin/Creatinine [Mass Ratio] in 24 hour Urine"),
+     (LOINC, "14958-3", "Microalbumin/Creatinine [Mass Ratio] in 24 hour Urine")])
 # Follow-up of a high BMI (CMS69 2025: the grouper 600.1.1525 and the referrals 600.1.1527): an order not to do it
 # with its reason feeds not_done.weight_intervention.
 WEIGHT_FOLLOW_UP = [vsac("2.16.840.1.113883.3.600.1.1525"), vsac("2.16.840.1.113883.3.600.1.1527")]
@@ -225,24 +247,15 @@ SPECS: list[tuple[str, str, str, list[Any], int | None, dict[str, Any]]] = [
     # Two published "LDL" value sets: 526.3.1573 (LDL Cholesterol, CMS347 statin therapy) is the one of the
     # measure this pack's statin rules follow.
     ("Observation", "ldl", "LDL cholesterol", [vsac("2.16.840.1.113883.3.526.3.1573")], 60, {}),
-    ("Observation", "egfr", "eGFR",
-     [own("egfr", "Estimated glomerular filtration rate", "LOINC eGFR results (MDRD, CKD-EPI with and without race, "
-          "CKD-EPI 2021); no 2021 eCQM value set holds eGFR.",
-          [(LOINC, "33914-3", "GFR/BSA.pred [Volume Rate/Area] in Serum or Plasma by Creatinine-based formula (MDRD)"),
-           (LOINC, "48642-3", "GFR/BSA.pred among non-blacks by Creatinine-based formula (MDRD)"),
-           (LOINC, "48643-1", "GFR/BSA.pred among blacks by Creatinine-based formula (MDRD)"),
-           (LOINC, "62238-1", "GFR/BSA.pred [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based "
-                              "formula (CKD-EPI)"),
-           (LOINC, "88293-6", "GFR/BSA.pred among blacks by Creatinine-based formula (CKD-EPI)"),
-           (LOINC, "88294-4", "GFR/BSA.pred among non-blacks by Creatinine-based formula (CKD-EPI)"),
-           (LOINC, "98979-8", "GFR/BSA.pred by Creatinine-based formula (CKD-EPI 2021)")])], 12, {}),
+    ("Observation", "egfr", "eGFR", [EGFR_TESTS], 12, {}),
     ("Observation", "creatinine", "Serum creatinine", [vsac("2.16.840.1.113883.3.666.5.2363")], 12, {}),
-    ("Observation", "uacr", "Urine albumin-to-creatinine ratio",
-     [own("uacr", "Urine albumin-to-creatinine ratio", "Albumin/creatinine ratio tests only: the published 'Urine "
-          "Protein Tests' (2.16.840.1.113883.3.464.1003.109.12.1024) also holds dipstick and total-protein tests "
-          "whose values are not a UACR (KDIGO 2024 grades albuminuria by UACR in mg/g).",
-          [(LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
-           (LOINC, "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine")])], 12, {}),
+    ("Observation", "uacr", "Urine albumin-to-creatinine ratio", [UACR_TESTS], 12, {}),
+    # The same tests as events: resulted, whatever the value's type (a result ">60" as text, a coded or boolean
+    # one): the yearly kidney tests were done even when no number can be read from them (ADA 2025 §11; CMS951
+    # counts a result that is present).
+    ("Observation", "uacr_test", "Urine albumin-to-creatinine ratio test", [UACR_TESTS], 12,
+     {"event": True, "resulted": True}),
+    ("Observation", "egfr_test", "eGFR test", [EGFR_TESTS], 12, {"event": True, "resulted": True}),
     ("Observation", "bmi", "BMI", [vsac("2.16.840.1.113883.3.600.1.1490")], 12, {}),
     ("ServiceRequest", "weight_intervention", "Weight follow-up not to be done", WEIGHT_FOLLOW_UP, 12,
      {"not_done": True}),
@@ -644,7 +657,7 @@ def _requirement(resource_type: str, key: str, label: str, value_set: dict[str, 
                  options: dict[str, Any], extras: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     extension = [ext("fact-key", valueCode=key), ext("fact-label", valueString=label)]
     for name, flag in (("fact-history", "history"), ("fact-event", "event"), ("match-ingredient", "ingredient"),
-                       ("fact-lifelong", "lifelong"), ("fact-not-done", "not_done")):
+                       ("fact-lifelong", "lifelong"), ("fact-not-done", "not_done"), ("fact-resulted", "resulted")):
         if options.get(flag):
             extension.append(ext(name, valueBoolean=True))
     for name, option in (("fact-side", "side"), ("fact-implies", "implies")):

@@ -8,7 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.authoring import guideline, plan_definition, rule
-from app.engine.authoring.cardiometabolic import ADA, AGE, CHOL, KDIGO, PCE, PREGNANT, USPSTF_STATIN
+from app.engine.authoring.cardiometabolic import (
+    ADA,
+    AGE,
+    CHOL,
+    KDIGO,
+    KIDNEY_TESTS_DONE,
+    KIDNEY_TESTS_SCHEDULE,
+    KIDNEY_TESTS_SHOWN,
+    PCE,
+    PREGNANT,
+    USPSTF_STATIN,
+)
 from app.engine.authoring.consequences import (
     BREASTFEEDING,
     COMFORT,
@@ -406,16 +417,17 @@ def kidney() -> dict[str, Any]:
                       "abnormality lasting more than 3 months; repeat the tests 3 months after the first abnormal "
                       "one."),
             rule("ckd.monitoring", "eGFR and albuminuria at least every year",
-                 when=[CKD_PRESENT], activity="uacr-egfr-test", repeat=(1, 1, "a"),
-                 schedule_from=(("measures.uacr", "measures.egfr", "measures.creatinine"), 12, "mo"),
-                 inputs=[*CKD_INPUTS, *HOSPICE_INPUTS], evidence=CKD_EVIDENCE + tuple(HOSPICE_INPUTS),
+                 when=[CKD_PRESENT], activity="uacr-egfr-test", repeat=(1, 1, "a"), schedule_from=KIDNEY_TESTS_SCHEDULE,
+                 inputs=[*CKD_INPUTS, *KIDNEY_TESTS_DONE, *HOSPICE_INPUTS],
+                 evidence=(*CKD_EVIDENCE, *KIDNEY_TESTS_DONE, *HOSPICE_INPUTS),
                  cite=[("KDIGO-CKD-2024", "Chapter 2, Practice Points 2.1.1 and 2.1.2 (monitoring)"), KDIGO_SCOPE],
                  exclusions=(KIDNEY_TEAM, ACUTE_FIRST),
                  choice=["more often when the risk of progression is higher and the result changes treatment "
                          "(Practice Point 2.1.2).", IN_HOSPICE_MONITORING],
                  text="CKD ([[{{%facts.conditions.ckd.display}} || shown by results]][[; eGFR below 60 since "
                       "{{%facts.scores.egfr.lowSince}}]][[; UACR 30 mg/g or more since "
-                      "{{%facts.measures.uacr.highSince}}]]): assess albuminuria and GFR at least annually."),
+                      "{{%facts.measures.uacr.highSince}}]]): assess albuminuria and GFR at least annually. "
+                      f"{KIDNEY_TESTS_SHOWN}"),
             rule("ckd.ras-inhibitor", "ACE inhibitor or ARB (albuminuria)",
                  when=[CKD_PRESENT, f"{UACR} >= 30", f"{EGFR} >= 15"], activity="ras-inhibitor",
                  inputs=[
