@@ -241,8 +241,6 @@ HIGH_RISK = ("(%facts.conditions.ascvd.exists() or %facts.conditions.diabetes.ex
              "%facts.conditions.ckd.exists() or %facts.scores.ascvd10y.value >= 10)")
 LOW_RISK = ("(%facts.conditions.ascvd.empty() and %facts.conditions.diabetes.empty() and "
             "%facts.conditions.ckd.empty() and %facts.scores.ascvd10y.value < 10)")
-# A BP-lowering medicine treats hypertension only with that diagnosis or when nothing else it is given for is
-# recorded (app.context.diagnoses: treatment.hypertension.status).
 # The yearly kidney tests (ADA 2025 §11; KDIGO 2024 Practice Point 2.1.1): each is due a year after its latest
 # result, a resulted test counting even when no number can be read from it (shown, with a request to read the lab
 # report); the activity is due when the first of the two is.
@@ -261,8 +259,13 @@ KIDNEY_TESTS_SHOWN = (
     "Latest UACR: [[{{%facts.measures.uacr.value}} mg/g ({{%facts.measures.uacr.date}}) || no numeric result]]"
     f"[[; a UACR resulted on {{{{{_unread('uacr_test', '%facts.measures.uacr.date')}}}}} has no value carepath can "
     "read as a number: see the lab report]]. eGFR: [[{{%facts.scores.egfr.value}} mL/min/1.73 m² || no numeric "
-    f"result]][[; an eGFR resulted on {{{{{_unread('egfr_test', '%facts.scores.egfr.date')}}}}} has no value "
-    "carepath can read as a number: see the lab report]].")
+    "result in the last 12 months]][[; an eGFR resulted on "
+    f"{{{{{_unread('egfr_test', '%facts.measures.egfr.date')}}}}} has no value carepath can read as a number: see "
+    "the lab report]].")
+
+
+# A BP-lowering medicine treats hypertension only with that diagnosis or when nothing else it is given for is
+# recorded (app.context.diagnoses: treatment.hypertension.status).
 TREATED = "%facts.treatment.hypertension.status = 'treated'"
 UNTREATED = "(%facts.treatment.hypertension.empty() or %facts.treatment.hypertension.status != 'treated')"
 INDICATION_NOT_RECORDED = "%facts.treatment.hypertension.status = 'indication-not-recorded'"
