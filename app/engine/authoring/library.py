@@ -135,14 +135,24 @@ EGFR_TESTS = own(
      (LOINC, "88294-4", "GFR/BSA.pred among non-blacks by Creatinine-based formula (CKD-EPI)"),
      (LOINC, "98979-8", "GFR/BSA.pred by Creatinine-based formula (CKD-EPI 2021)")])
 UACR_TESTS = own(
-    "uacr", "Urine albumin-to-creatinine ratio", "Albumin/creatinine mass ratio tests only, of a spot or a 24-hour "
-    "urine (both in mg/g, the unit KDIGO 2024 grades albuminuria by): the published 'Urine Protein Tests' "
-    "(2.16.840.1.113883.3.464.1003.109.12.1024), which holds these four, also holds dipstick and total-protein tests "
-    "whose values are not a UACR.",
+    "uacr", "Urine albumin-to-creatinine ratio", "The quantitative albumin/creatinine ratio tests of the published "
+    "'Urine Protein Tests' (2.16.840.1.113883.3.464.1003.109.12.1024): mass ratios and ratios, of a spot, a 12-hour "
+    "or a 24-hour urine, by any detection limit (KDIGO 2024 grades albuminuria by this ratio, in mg/g or mg/mmol). "
+    "Left out: its test-strip and presence results (semi-quantitative) and its protein, albumin-only and "
+    "electrophoresis tests, whose values are not a UACR.",
     [(LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
      (LOINC, "14959-1", "Microalbumin/Creatinine [Mass Ratio] in Urine"),
      (LOINC, "13705-9", "Albumin/Creatinine [Mass Ratio] in 24 hour Urine"),
-     (LOINC, "14958-3", "Microalbumin/Creatinine [Mass Ratio] in 24 hour Urine")])
+     (LOINC, "14958-3", "Microalbumin/Creatinine [Mass Ratio] in 24 hour Urine"),
+     (LOINC, "44292-1", "Microalbumin/Creatinine [Mass Ratio] in 12 hour Urine"),
+     (LOINC, "32294-1", "Albumin/Creatinine [Ratio] in Urine"),
+     (LOINC, "30000-4", "Microalbumin/Creatinine [Ratio] in Urine"),
+     (LOINC, "59159-4", "Microalbumin/Creatinine [Ratio] in 24 hour Urine"),
+     (LOINC, "76401-9", "Albumin/Creatinine [Ratio] in 24 hour Urine"),
+     (LOINC, "77253-3", "Microalbumin/Creatinine [Ratio] in Urine by Detection limit <= 1.0 mg/L"),
+     (LOINC, "77254-1", "Microalbumin/Creatinine [Ratio] in 24 hour Urine by Detection limit <= 1.0 mg/L"),
+     (LOINC, "89998-9", "Albumin/Creatinine [Ratio] in Urine by Detection limit <= 3.0 mg/L")],
+    sources=("http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.464.1003.109.12.1024",))
 # Follow-up of a high BMI (CMS69 2025: the grouper 600.1.1525 and the referrals 600.1.1527): an order not to do it
 # with its reason feeds not_done.weight_intervention.
 WEIGHT_FOLLOW_UP = [vsac("2.16.840.1.113883.3.600.1.1525"), vsac("2.16.840.1.113883.3.600.1.1527")]

@@ -179,7 +179,8 @@ def cholesterol() -> dict[str, Any]:
         guidelines=[CHOL, PCE, USPSTF_STATIN, ADA, FDA_STATIN], ages=(18, None),
         when=f"({AGE} >= 40 and {AGE} <= 75) or %facts.conditions.ascvd.exists() or "
              f"%facts.measures.ldl.recentValue >= 190 or {ON_STATIN} or "
-             f"({AGE} > 75 and (%facts.conditions.diabetes.exists() or %facts.measures.ldl.recentValue >= 70))",
+             f"({AGE} > 75 and (%facts.conditions.diabetes.exists() or %facts.measures.ldl.recentValue >= 70 or "
+             "%facts.measures.ldl.recentValue.empty()))",
         summary=[(f"{RISK}.exists()", "10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} % "
                   "({{%facts.scores.ascvd10y.basis}})"),
                  ("%facts.conditions.ascvd.exists()", "clinical ASCVD: {{%facts.conditions.ascvd.display}}"),
@@ -254,6 +255,29 @@ def cholesterol() -> dict[str, Any]:
                  text="Age {{%facts.patient.ageYears}} (older than 75), no clinical ASCVD or diabetes, LDL-C "
                       "{{%facts.measures.ldl.value}} mg/dL ({{%facts.measures.ldl.date}}): a moderate-intensity "
                       "statin may be reasonable after discussing benefits and risks."),
+            rule("lipid.primary-over-75-ldl-unknown", "Moderate-intensity statin after a risk discussion (older "
+                 "than 75, no LDL-C)", ages=(76, None),
+                 when=[NO_ASCVD, "%facts.conditions.diabetes.empty()", f"{AGE} > 75",
+                       "%facts.measures.ldl.recentValue.empty()"],
+                 activity="statin-moderate", inputs=LIPID_INPUTS,
+                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.4, Primary prevention in other age groups (older adults: "
+                                             "LDL-C 70 to 189 mg/dL, initiating a moderate-intensity statin may be "
+                                             "reasonable, IIb)"),
+                       ("AHA-ACC-CHOL-2018", "Section 2.1, Measurements of LDL-C and non-HDL-C (adults 20 or older "
+                                             "not on lipid-lowering therapy: a lipid profile documents baseline "
+                                             "LDL-C, I)"), STATIN_SAFETY],
+                 **_statin_checks("of suitable intensity"),
+                 choice=["older than 75 with no recent LDL-C: 2018 AHA/ACC §4.4.4 finds a moderate-intensity statin "
+                         "may be reasonable for an LDL-C of 70 to 189 mg/dL, and §2.1 recommends a lipid profile to "
+                         "document it in adults not on lipid-lowering therapy; whether to start, after the lipid "
+                         "profile and a clinician-patient risk discussion, is the clinician's decision (not starting "
+                         "may be reasonable when functional decline, multimorbidity, frailty or reduced life "
+                         "expectancy limits the benefit).", *STATIN_CHOICES],
+                 text="Age {{%facts.patient.ageYears}} (older than 75), no clinical ASCVD or diabetes, and no LDL-C "
+                      "in the last 5 years (this pack's look-back)[[ (latest {{%facts.measures.ldl.value}} mg/dL on "
+                      "{{%facts.measures.ldl.date}})]][[; 10-year ASCVD risk {{%facts.scores.ascvd10y.value :: .1f}} "
+                      "% ({{%facts.scores.ascvd10y.basis}})]]: measure a lipid profile; a moderate-intensity statin "
+                      "may then be reasonable after discussing benefits and risks."),
             rule("lipid.primary-high-risk", "High-intensity statin (10-year risk 20 % or more)", ages=(40, 75),
                  when=[PRIMARY, f"{RISK} >= 20"], activity="statin-high", inputs=LIPID_INPUTS,
                  cite=[PRIMARY_CITE, ("PCE-2013", "Pooled Cohort Equations"),
