@@ -111,3 +111,12 @@ def test_library__fact_resulted_is_for_observation_event_keys_only():
         with pytest.raises(PackError, match="fact-resulted"):
             requirements_from_library(_library(_entry(resource_type, "t", filters,
                                                       **{"fact-resulted": True, **flags})))
+
+
+def test_kidney_tests__overdue_since_the_test_that_was_not_repeated_in_time(pack):
+    _facts, plan = _plan(pack, lab(EGFR, "2022-04-01", valueQuantity={"value": 75, "unit": "mL/min/{1.73_m2}"}))
+    tests = plan.activity("t2d.kidney-tests")
+    assert tests.timing["due"] == AS_OF  # no UACR ever: due now
+    assert tests.priority["overdue_since"] == "2023-04-01"  # the eGFR has been due again since then
+    _facts, plan = _plan(pack)
+    assert plan.activity("t2d.kidney-tests").priority["overdue_since"] is None  # never done: no date to give
