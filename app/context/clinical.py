@@ -7,7 +7,7 @@ from typing import Any
 
 from app.context.dates import EFFECTIVE_FIELDS, When, effective, lookback_start
 from app.context.requirements import DEFAULT_PATHS, Criterion, Requirement
-from app.context.resources import codings, problem, ref, value_at
+from app.context.resources import codings, problem, ref, value_at, value_field
 from app.terminology import rxnorm
 from app.terminology.codes import RXNORM, system_of
 from app.terminology.valuesets import Concept
@@ -478,8 +478,7 @@ def resulted(observation: dict[str, Any]) -> bool:
     if observation.get("dataAbsentReason"):
         return False
     holders = [observation, *(c for c in observation.get("component") or () if isinstance(c, dict))]
-    return any(k.startswith("value") and v not in (None, "", {}, []) for node in holders for k, v in node.items()
-               if not node.get("dataAbsentReason"))
+    return any(value_field(node) for node in holders if not node.get("dataAbsentReason"))
 
 
 def _discharged(encounter: dict[str, Any], coding: dict[str, Any], as_of: date) -> bool | None:

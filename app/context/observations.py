@@ -13,7 +13,7 @@ from app.context.bounds import implausible
 from app.context.dates import EFFECTIVE_FIELDS, When, effective
 from app.context.repair import readable
 from app.context.requirements import Requirement
-from app.context.resources import codings, problem, ref
+from app.context.resources import codings, problem, ref, value_field
 from app.context.units import UNITS, UnitError, finite_number, read_as_note, to_canonical, ucum_code
 
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -276,7 +276,7 @@ def _quantity(node: dict[str, Any], key: str, name: str, quality: list[dict[str,
     elif "valueInteger" in node and UNITS.get(key) and UNITS[key].unitless:
         raw, unit = node["valueInteger"], None
     else:
-        other = next((k for k, v in node.items() if k.startswith("value") and v not in (None, "", {}, [])), None)
+        other = value_field(node)
         if other:  # a result, but not a quantity (a boolean, a text such as ">60", a code): no number to read
             quality.append(problem(owner, f"{name} result is a {other}, not a quantity: not used as a value"))
             return None

@@ -281,3 +281,12 @@ def codings(concept: Any) -> list[dict[str, Any]]:
     """The codings of a CodeableConcept (empty when absent or not a list; only the codings that are objects)."""
     found = concept.get("coding") if isinstance(concept, dict) else None
     return [coding for coding in found if isinstance(coding, dict)] if isinstance(found, list) else []
+
+
+def value_field(node: Any) -> str | None:
+    """The name of the ``value[x]`` an Observation (or one of its components) holds, of any type, or None when it
+    holds none (absent, or empty)."""
+    if not isinstance(node, dict):
+        return None
+    return next((key for key, value in node.items() if key.startswith("value") and value not in (None, "", {}, [])),
+                None)

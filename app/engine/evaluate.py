@@ -282,11 +282,11 @@ class _Evaluation:
             for facts, interval in rule.schedule_from:
                 dates = [d for d in (self._fact_date(fact) for fact in facts) if d]
                 next_dues.append(add_duration(max(dates), interval) if dates else None)
-            dated = [d for d in next_dues if d is not None]
-            if dated and None not in next_dues:
-                due = max(due, min(dated))
-            if dated and min(dated) < self.as_of:  # a test recorded once and not repeated in time
-                overdue_since = min(dated)
+            first = min((d for d in next_dues if d is not None), default=None)
+            if first is not None and None not in next_dues:
+                due = max(due, first)
+            if first is not None and first < self.as_of:  # a test recorded once and not repeated in time
+                overdue_since = first
         timing: dict[str, Any] = {"due": due.isoformat()}
         if rule.repeat:
             timing["repeat"] = {"frequency": rule.repeat.get("frequency", 1), "period": rule.repeat.get("period"),

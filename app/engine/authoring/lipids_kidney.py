@@ -51,6 +51,10 @@ NO_ASCVD = "%facts.conditions.ascvd.empty()"
 PRIMARY_GROUP = f"{AGE} >= 40 and {AGE} <= 75 and {NO_ASCVD} and %facts.conditions.diabetes.empty()"
 PRIMARY = f"{PRIMARY_GROUP} and %facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190"
 PRIMARY_CITE = ("AHA-ACC-CHOL-2018", "Section 4.4.2, Primary prevention, adults 40 to 75 with LDL-C 70 to 189 mg/dL")
+#: Primary prevention older than 75 (2018 AHA/ACC §4.4.4): the recommendation is for an LDL-C of 70 to 189 mg/dL.
+OLDER_PRIMARY_CITE = ("AHA-ACC-CHOL-2018", "Section 4.4.4, Primary prevention in other age groups (older adults: "
+                                           "LDL-C 70 to 189 mg/dL, initiating a moderate-intensity statin may be "
+                                           "reasonable, IIb)")
 RISK = "%facts.scores.ascvd10y.value"
 #: The current statin's intensity (by its product) is read only where a rule raises a lower one: evidence, whose
 #: absence is no data gap.
@@ -244,9 +248,7 @@ def cholesterol() -> dict[str, Any]:
                  when=[NO_ASCVD, "%facts.conditions.diabetes.empty()", f"{AGE} > 75",
                        "%facts.measures.ldl.recentValue >= 70 and %facts.measures.ldl.recentValue < 190"],
                  activity="statin-moderate", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.4, Primary prevention in other age groups (older adults: "
-                                             "LDL-C 70 to 189 mg/dL, initiating a moderate-intensity statin may be "
-                                             "reasonable, IIb)"), STATIN_SAFETY],
+                 cite=[OLDER_PRIMARY_CITE, STATIN_SAFETY],
                  **_statin_checks("of suitable intensity"),
                  choice=["older than 75: 2018 AHA/ACC §4.4.4 finds starting a moderate-intensity statin may be "
                          "reasonable, and stopping one may be reasonable when functional decline, multimorbidity, "
@@ -260,9 +262,7 @@ def cholesterol() -> dict[str, Any]:
                  when=[NO_ASCVD, "%facts.conditions.diabetes.empty()", f"{AGE} > 75",
                        "%facts.measures.ldl.recentValue.empty()"],
                  activity="statin-moderate", inputs=LIPID_INPUTS,
-                 cite=[("AHA-ACC-CHOL-2018", "Section 4.4.4, Primary prevention in other age groups (older adults: "
-                                             "LDL-C 70 to 189 mg/dL, initiating a moderate-intensity statin may be "
-                                             "reasonable, IIb)"),
+                 cite=[OLDER_PRIMARY_CITE,
                        ("AHA-ACC-CHOL-2018", "Section 2.1, Measurements of LDL-C and non-HDL-C (adults 20 or older "
                                              "not on lipid-lowering therapy: a lipid profile documents baseline "
                                              "LDL-C, I)"), STATIN_SAFETY],
